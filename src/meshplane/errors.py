@@ -1,0 +1,108 @@
+"""The one exception tree of meshplane.
+
+Every error a user can cause derives from :class:`MeshError`; the CLI's single error boundary prints
+``MeshError`` instances as located one-line messages and only shows tracebacks with ``--debug``.
+
+    MeshError
+    ├── SpecError            a mesh file is wrong (carries one or more located Problems)
+    ├── ResolutionError      references between products do not resolve (also located)
+    ├── BuildError           a build could not run or publish
+    │   └── ContractViolation    staged data broke its port's contract; nothing was published
+    ├── PolicyViolation      a governance policy blocked the action
+    ├── AccessDenied         the principal may not read or do this
+    ├── QueryRejected        the gateway refused a query before running it
+    ├── StorageError         a table or the metadata database is unusable
+    ├── CatalogError         the catalog store failed
+    ├── EngineUnavailable    an optional engine is not installed (message carries the install hint)
+    └── ConcurrentBuild      another build holds the product's lock
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from meshplane.types import Problem
+
+__all__ = [
+    "AccessDenied",
+    "BuildError",
+    "CatalogError",
+    "ConcurrentBuild",
+    "ContractViolation",
+    "EngineUnavailable",
+    "MeshError",
+    "PolicyViolation",
+    "QueryRejected",
+    "ResolutionError",
+    "SpecError",
+    "StorageError",
+    "UsageError",
+]
+
+
+class MeshError(Exception):
+    """Base of every error meshplane raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(MeshError):
+    """The command was called wrongly (unknown selector, missing argument)."""
+
+    exit_code = 2
+
+
+class SpecError(MeshError):
+    """One or more problems in the files of a mesh, each with a file:line:column location."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(p.render() for p in self.problems))
+
+
+class ResolutionError(SpecError):
+    """Input ports that do not resolve, version mismatches, cycles."""
+
+
+class BuildError(MeshError):
+    """A build could not run or could not publish."""
+
+
+class ContractViolation(BuildError):
+    """Staged data broke its contract; the previous snapshot stays visible."""
+
+    def __init__(self, message: str, failures: Sequence[str] = ()) -> None:
+        self.failures = tuple(failures)
+        super().__init__(message)
+
+
+class PolicyViolation(MeshError):
+    """A governance policy at error severity blocked the action."""
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        self.problems = tuple(problems)
+        super().__init__(message)
+
+
+class AccessDenied(MeshError):
+    """The principal may not read this port or perform this action."""
+
+
+class QueryRejected(MeshError):
+    """The query gateway refused the SQL before running it."""
+
+
+class StorageError(MeshError):
+    """A table or the metadata database cannot be used."""
+
+
+class CatalogError(MeshError):
+    """The catalog store failed."""
+
+
+class EngineUnavailable(MeshError):
+    """An optional engine is not installed; the message says what to install."""
+
+
+class ConcurrentBuild(BuildError):
+    """Another process is building the same product."""

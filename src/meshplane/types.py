@@ -1,0 +1,94 @@
+"""Value types shared by every layer (standard library only)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+__all__ = ["Address", "Principal", "Problem", "Severity", "SourceLocation"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SourceLocation:
+    """A place in a mesh file; line and column are 1-based, 0 when unknown."""
+
+    path: Path
+    line: int = 0
+    column: int = 0
+
+    def render(self, root: Path | None = None) -> str:
+        shown = self.path
+        if root is not None:
+            try:
+                shown = self.path.relative_to(root)
+            except ValueError:
+                shown = self.path
+        if self.line:
+            return f"{shown}:{self.line}:{self.column or 1}"
+        return str(shown)
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One located finding: what is wrong, where, and what to write instead."""
+
+    location: SourceLocation
+    message: str
+    hint: str = ""
+    code: str = ""
+    severity: Severity = Severity.ERROR
+
+    def render(self, root: Path | None = None) -> str:
+        text = f"{self.location.render(root)}: {self.severity.value}: {self.message}"
+        if self.code:
+            text += f" [{self.code}]"
+        if self.hint:
+            text += f"\n    fix: {self.hint}"
+        return text
+
+
+_NAME = r"[a-z][a-z0-9_]*"
+_ADDRESS = re.compile(rf"^({_NAME})(?:\.({_NAME}))?(?:\.({_NAME}))?$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Address:
+    """``<domain>``, ``<domain>.<product>`` or ``<domain>.<product>.<port>``."""
+
+    domain: str
+    product: str | None = None
+    port: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        match = _ADDRESS.match(text.strip())
+        if match is None:
+            raise ValueError(
+                f"{text!r} is not an address; write <domain>.<product>.<port> in lower_snake_case"
+            )
+        domain, product, port = match.groups()
+        return cls(domain, product, port)
+
+    @property
+    def product_address(self) -> Address:
+        return Address(self.domain, self.product)
+
+    def __str__(self) -> str:
+        return ".".join(part for part in (self.domain, self.product, self.port) if part)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is acting: a user name and the teams they belong to."""
+
+    username: str
+    teams: frozenset[str] = field(default_factory=frozenset)
+    is_platform_admin: bool = False
+    is_governance: bool = False
