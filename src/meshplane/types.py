@@ -70,9 +70,7 @@ class Address:
     def parse(cls, text: str) -> Address:
         match = _ADDRESS.match(text.strip())
         if match is None:
-            raise ValueError(
-                f"{text!r} is not an address; write <domain>.<product>.<port> in lower_snake_case"
-            )
+            raise ValueError(f"{text!r} is not an address; write <domain>.<product>.<port> in lower_snake_case")
         domain, product, port = match.groups()
         return cls(domain, product, port)
 

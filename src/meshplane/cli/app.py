@@ -1,0 +1,240 @@
+"""The ``meshplane`` command: a thin Typer view over :mod:`meshplane.workspace`.
+
+One error boundary (:func:`main`) turns every :class:`~meshplane.errors.MeshError` into clear located lines
+and an exit code; ``--debug`` re-raises to show the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer._click import exceptions as click_exceptions  # Typer vendors its own Click
+
+from meshplane.errors import MeshError, SpecError, UsageError
+from meshplane.workspace import Mesh, check_mesh
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="meshplane",
+    help="Self-serve data mesh: build, govern, discover and query data products as code.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+new_app = typer.Typer(help="Scaffold a domain or a data product.", no_args_is_help=True)
+app.add_typer(new_app, name="new")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+MeshPath = Annotated[Path, typer.Option("--mesh", "-m", help="The mesh folder.", show_default=False)]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+) -> None:
+    """meshplane: data products as code."""
+
+
+def _open(path: Path) -> Mesh:
+    return Mesh.open(path)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new mesh (created if missing).")],
+    name: Annotated[str | None, typer.Option(help="Mesh name (default: the folder's name).")] = None,
+) -> None:
+    """Create a new mesh that passes `meshplane check`."""
+    from meshplane.spec.scaffold import new_mesh
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in new_mesh(directory, name):
+        out.print(f"created {path}")
+    out.print(f"next: meshplane new domain NAME --mesh {directory}")
+
+
+@new_app.command("domain")
+def new_domain_command(
+    name: Annotated[str, typer.Argument(help="Domain name, lower_snake_case.")],
+    owner: Annotated[str | None, typer.Option(help="Owner team (declared in mesh.yaml if missing).")] = None,
+    mesh: MeshPath = Path("."),
+) -> None:
+    """Add a domain (and its owner team) to the mesh."""
+    from meshplane.spec.scaffold import new_domain
+
+    for path in new_domain(mesh, name, owner):
+        out.print(f"created {path}")
+
+
+@new_app.command("product")
+def new_product_command(
+    address: Annotated[str, typer.Argument(help="DOMAIN/NAME of the new product.")],
+    mesh: MeshPath = Path("."),
+) -> None:
+    """Scaffold a product: product.odps.yaml, one port contract and its SQL transform."""
+    from meshplane.spec.scaffold import new_product
+
+    domain, sep, name = address.replace(".", "/").partition("/")
+    if not sep or not name:
+        raise UsageError(f"{address!r}: write DOMAIN/NAME, e.g. podcasts/listening_insights")
+    for path in new_product(mesh, domain, name):
+        out.print(f"created {path}")
+
+
+@app.command()
+def check(
+    path: Annotated[Path, typer.Argument(help="The mesh folder.")] = Path("."),
+    format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
+) -> None:
+    """Validate every file and reference of a mesh. Exit 0 clean, 1 problems found, 2 usage error."""
+    report = check_mesh(path)
+    if format is OutputFormat.json:
+        out.print_json(json.dumps(report.as_json()))
+    else:
+        for problem in report.problems:
+            err.print(problem.render(report.root), markup=False)
+        if report.ok:
+            products = len(report.graph.products) if report.graph else 0
+            out.print(f"ok: {report.root.name}: {products} products, no errors", markup=False)
+        else:
+            err.print(f"{len(report.errors)} error(s) in {report.root}", markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+class LsKind(StrEnum):
+    products = "products"
+    domains = "domains"
+    ports = "ports"
+
+
+@app.command("ls")
+def ls_command(
+    kind: Annotated[LsKind, typer.Argument()] = LsKind.products,
+    mesh: MeshPath = Path("."),
+    format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
+) -> None:
+    """List the mesh's products, domains or ports."""
+    opened = _open(mesh)
+    graph = opened.graph
+    rows: list[dict[str, str]]
+    if kind is LsKind.domains:
+        rows = [
+            {
+                "domain": d.name,
+                "owner": d.config.owner,
+                "products": str(sum(1 for p in graph.products if p.domain == d.name)),
+            }
+            for d in opened.spec.domains
+        ]
+    elif kind is LsKind.products:
+        rows = [
+            {
+                "product": str(a),
+                "version": p.version,
+                "status": p.status,
+                "owner": p.team,
+                "ports": ", ".join(port.name for port in p.output_ports),
+            }
+            for a, p in sorted(graph.products.items())
+        ]
+    else:
+        rows = [
+            {
+                "port": str(a),
+                "version": port.version,
+                "access": port.access_level.value,
+                "columns": str(len(port.contract.columns)),
+            }
+            for a, port in sorted(graph.ports.items())
+        ]
+    _print_rows(rows, format)
+
+
+def _print_rows(rows: list[dict[str, str]], format: OutputFormat) -> None:
+    if format is OutputFormat.json:
+        out.print_json(json.dumps(rows))
+        return
+    if not rows:
+        out.print("(none)")
+        return
+    table = Table(*rows[0].keys(), box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(*row.values())
+    out.print(table)
+
+
+@app.command()
+def graph(mesh: MeshPath = Path(".")) -> None:
+    """Show the dependencies between products, across domains."""
+    opened = _open(mesh)
+    g = opened.graph
+    for address in g.order:
+        product = g.products[address]
+        out.print(f"[bold]{address}[/bold]  ({product.team})")
+        for edge in g.edges[address]:
+            if edge.upstream_port is not None:
+                cross = "  [cross-domain]" if edge.upstream_port.domain != address.domain else ""
+                out.print(f"  ← {edge.input.name}: {edge.upstream_port}{cross}", markup=False)
+            elif edge.source is not None:
+                out.print(f"  ← {edge.input.name}: source {edge.source.id}", markup=False)
+
+
+def _report_error(error: MeshError) -> None:
+    if isinstance(error, SpecError):
+        root = Path.cwd()
+        for problem in error.problems:
+            err.print(problem.render(root), markup=False)
+        err.print(f"{len(error.problems)} error(s)", markup=False)
+    else:
+        err.print(f"error: {error}", markup=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point and the CLI's one error boundary."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="meshplane", standalone_mode=False)
+    except MeshError as error:
+        if debug:
+            raise
+        _report_error(error)
+        sys.exit(error.exit_code)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except click_exceptions.ClickException as usage:
+        if debug:
+            raise
+        usage.show()
+        sys.exit(2)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as error:  # the boundary: no traceback reaches a user without --debug
+        if debug:
+            raise
+        err.print(f"internal error: {type(error).__name__}: {error}", markup=False)
+        err.print("this is a bug in meshplane; rerun with --debug for the traceback", markup=False)
+        sys.exit(3)
+    sys.exit(result if isinstance(result, int) else 0)

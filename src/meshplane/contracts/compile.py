@@ -1,0 +1,269 @@
+"""Compile a :class:`~meshplane.contracts.plan.CheckPlan` into as few SQL scans as possible.
+
+Every library metric and every single-column schema constraint of a table becomes one output column
+of ONE aggregate ``SELECT`` over the relation (``COUNT(*) FILTER (WHERE ...)``, ``COUNT(DISTINCT
+...)``); identical measurements are shared. Only ``sql`` rules, composite-key duplicates and foreign
+keys get queries of their own. Failing-row samples are cheap follow-up queries built on demand.
+Everything is a sqlglot tree rendered to the engine's dialect at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from meshplane.contracts.plan import Check, CheckPlan
+
+__all__ = [
+    "AGGREGATE_METRICS",
+    "ROW_COUNT",
+    "SCHEMA_ONLY_METRICS",
+    "CompiledPlan",
+    "CompiledQuery",
+    "compile_sql",
+    "relation_table",
+]
+
+ROW_COUNT = "row_count"
+SCHEMA_ONLY_METRICS = frozenset({"present", "type"})
+_PREDICATE_METRICS = frozenset(
+    {"required", "nullValues", "missingValues", "invalidValues", "enum", "pattern", "range", "length"}
+)
+_DISTINCT_METRICS = frozenset({"unique", "duplicateValues", "primaryKey"})
+AGGREGATE_METRICS = _PREDICATE_METRICS | _DISTINCT_METRICS | {"rowCount"}
+_PLACEHOLDERS = {
+    "object": ("${object}", "{object}", "${table}", "{table}", "${model}", "{model}"),
+    "property": ("${property}", "{property}", "${column}", "{column}", "${field}", "{field}"),
+}
+_SENTINEL = {"object": "__meshplane_object__", "property": "__meshplane_property__"}
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledQuery:
+    """A query of its own for one check; its first value is the check's observed value."""
+
+    check_id: str
+    sql: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPlan:
+    """The SQL for one plan on one relation, in one dialect.
+
+    ``aggregate_sql`` is the single scan; ``measures`` maps each check id it serves to the output
+    column holding the check's failing-row count (``row_count`` for ``rowCount``).
+    """
+
+    plan: CheckPlan
+    relation: str
+    dialect: str
+    aggregate_sql: str
+    measures: tuple[tuple[str, str], ...]
+    queries: tuple[CompiledQuery, ...]
+
+    def measure_of(self, check_id: str) -> str | None:
+        return dict(self.measures).get(check_id)
+
+    def sample_sql(self, check: Check, limit: int = 5) -> str | None:
+        """A query returning up to ``limit`` rows that fail ``check`` (None when rows cannot fail)."""
+        tree = _sample(check, relation_table(self.relation, self.dialect), self.dialect)
+        return None if tree is None else tree.limit(limit).sql(dialect=self.dialect)
+
+
+def relation_table(relation: str, dialect: str) -> exp.Table:
+    """Parse a relation name (``events``, ``db.events``, ``read_parquet('x.parquet')``) into a tree."""
+    return sqlglot.parse_one(relation, into=exp.Table, dialect=dialect)
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def _values(values: Iterable[Any]) -> list[exp.Expression]:
+    return [exp.convert(v) for v in values if v is not None]
+
+
+def _regex(column: exp.Expression, pattern: str, dialect: str) -> exp.Expression:
+    if dialect == "duckdb":
+        return exp.RegexpFullMatch(this=column, expression=exp.Literal.string(pattern))
+    # Portable full match: anchor the pattern for engines whose REGEXP/RLIKE finds substrings.
+    return exp.RegexpLike(this=column, expression=exp.Literal.string(f"^(?:{pattern})$"))
+
+
+def _predicate(check: Check, dialect: str, table: str | None = None) -> exp.Expression:
+    """The condition under which a row fails a row-level check."""
+    col = _col(check.columns[0], table)
+    metric = check.metric
+    if metric in ("required", "nullValues"):
+        return col.is_(exp.null())
+    if metric == "missingValues":
+        listed = _values(check.missing_values)
+        parts: list[exp.Expression] = []
+        if any(v is None for v in check.missing_values):
+            parts.append(col.is_(exp.null()))
+        if listed:
+            parts.append(col.isin(*listed))
+        return exp.or_(*parts) if parts else exp.false()
+    not_null = exp.not_(col.is_(exp.null()))
+    if metric in ("invalidValues", "enum", "pattern"):
+        if check.pattern is not None:
+            return exp.and_(not_null, exp.not_(_regex(col.copy(), check.pattern, dialect)))
+        return exp.and_(not_null, exp.not_(col.isin(*_values(check.valid_values))))
+    if metric == "range":
+        ops = {"minimum": exp.LT, "maximum": exp.GT, "exclusiveMinimum": exp.LTE, "exclusiveMaximum": exp.GTE}
+        outside = [ops[k](this=col.copy(), expression=exp.convert(v)) for k, v in check.bounds]
+        return exp.and_(not_null, exp.or_(*outside))
+    if metric == "length":
+        length = exp.Length(this=col.copy())
+        ops = {"minLength": exp.LT, "maxLength": exp.GT}
+        outside = [ops[k](this=length.copy(), expression=exp.convert(v)) for k, v in check.bounds]
+        return exp.and_(not_null, exp.or_(*outside))
+    raise ValueError(f"{check.id}: {metric} has no row predicate")
+
+
+def _measure(check: Check, dialect: str) -> exp.Expression:
+    """The aggregate expression measuring ``check``'s failing rows (or the row count)."""
+    if check.metric == "rowCount":
+        return exp.Count(this=exp.Star())
+    if check.metric in _DISTINCT_METRICS:
+        col = _col(check.columns[0])
+        distinct = exp.Count(this=exp.Distinct(expressions=[col.copy()]))
+        return exp.Sub(this=exp.Count(this=col), expression=distinct)
+    return exp.Filter(
+        this=exp.Count(this=exp.Star()), expression=exp.Where(this=_predicate(check, dialect))
+    )
+
+
+def in_aggregate(check: Check) -> bool:
+    """Whether ``check`` is measured by the table's single aggregate scan."""
+    return check.metric in AGGREGATE_METRICS and len(check.columns) <= 1 and check.foreign_key is None
+
+
+def _alias(check: Check, taken: set[str]) -> str:
+    base = "row_count" if check.metric == "rowCount" else f"{check.columns[0]}__{check.metric}"
+    base = re.sub(r"[^A-Za-z0-9_]", "_", base).lower()
+    alias, n = base, 2
+    while alias in taken:
+        alias, n = f"{base}_{n}", n + 1
+    taken.add(alias)
+    return alias
+
+
+def compile_sql(plan: CheckPlan, relation: str, *, dialect: str = "duckdb",
+                only: Iterable[str] | None = None) -> CompiledPlan:
+    """Compile ``plan`` against ``relation``; ``only`` restricts to these check ids."""
+    wanted = None if only is None else set(only)
+    checks = [
+        c for c in plan.checks
+        if c.metric not in SCHEMA_ONLY_METRICS and (wanted is None or c.id in wanted)
+    ]
+    table = relation_table(relation, dialect)
+    projections: list[exp.Expression] = [exp.alias_(exp.Count(this=exp.Star()), ROW_COUNT, quoted=True)]
+    by_sql: dict[str, str] = {exp.Count(this=exp.Star()).sql(): ROW_COUNT}
+    taken = {ROW_COUNT}
+    measures: list[tuple[str, str]] = []
+    queries: list[CompiledQuery] = []
+    for check in checks:
+        if not in_aggregate(check):
+            queries.append(CompiledQuery(check.id, _separate(check, table, dialect).sql(dialect=dialect)))
+            continue
+        expression = _measure(check, dialect)
+        key = expression.sql()
+        if key not in by_sql:
+            alias = _alias(check, taken)
+            by_sql[key] = alias
+            projections.append(exp.alias_(expression, alias, quoted=True))
+        measures.append((check.id, by_sql[key]))
+    aggregate = exp.select(*projections).from_(table.copy())
+    return CompiledPlan(plan, relation, dialect, aggregate.sql(dialect=dialect, pretty=True),
+                        tuple(measures), tuple(queries))
+
+
+def _separate(check: Check, table: exp.Table, dialect: str) -> exp.Select:
+    if check.foreign_key is not None:
+        return _foreign_key(check, table, dialect)
+    if check.query is not None:
+        return _sql_rule(check, table, dialect)
+    # Composite duplicates: rows beyond the first of each repeated key.
+    cols = [_col(c) for c in check.columns]
+    groups = (
+        exp.select(exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
+        .from_(table.copy())
+        .group_by(*cols)
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+    )
+    excess = exp.Sub(this=exp.Sum(this=_col("n")), expression=exp.Count(this=exp.Star()))
+    return exp.select(
+        exp.alias_(exp.Coalesce(this=excess, expressions=[exp.Literal.number(0)]), "failing", quoted=True)
+    ).from_(groups.subquery("dup"))
+
+
+def _anti_join_condition(check: Check, dialect: str) -> tuple[exp.Expression, exp.Table]:
+    fk = check.foreign_key
+    assert fk is not None
+    target = relation_table(fk.target_relation, dialect).as_("tgt")
+    matches = exp.and_(*[
+        exp.EQ(this=_col(t, "tgt"), expression=_col(s, "src"))
+        for s, t in zip(check.columns, fk.target_columns, strict=True)
+    ])
+    exists = exp.Exists(this=exp.select(exp.Literal.number(1)).from_(target).where(matches))
+    present = [exp.not_(_col(s, "src").is_(exp.null())) for s in check.columns]
+    return exp.and_(*present, exp.not_(exists)), target
+
+
+def _foreign_key(check: Check, table: exp.Table, dialect: str) -> exp.Select:
+    condition, _ = _anti_join_condition(check, dialect)
+    return (
+        exp.select(exp.alias_(exp.Count(this=exp.Star()), "failing", quoted=True))
+        .from_(table.copy().as_("src"))
+        .where(condition)
+    )
+
+
+def _sql_rule(check: Check, table: exp.Table, dialect: str) -> exp.Select:
+    text = check.query or ""
+    for kind, spellings in _PLACEHOLDERS.items():
+        for spelling in spellings:
+            text = text.replace(spelling, _SENTINEL[kind])
+    tree = sqlglot.parse_one(text, dialect=dialect)
+    column = check.columns[0] if check.columns else None
+
+    def substitute(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Table) and node.name == _SENTINEL["object"]:
+            replaced = table.copy()
+            if node.alias:
+                replaced.set("alias", node.args["alias"].copy())
+            return replaced
+        if isinstance(node, exp.Column) and node.name == _SENTINEL["property"]:
+            if column is None:
+                raise ValueError(f"{check.id}: {{property}} used in an object-level sql rule")
+            return exp.column(column, table=node.table or None, quoted=True)
+        return node
+
+    result = tree.transform(substitute)
+    if not isinstance(result, exp.Select):
+        raise ValueError(f"{check.id}: a sql rule must be one SELECT")
+    return result
+
+
+def _sample(check: Check, table: exp.Table, dialect: str) -> exp.Select | None:
+    if check.metric in _PREDICATE_METRICS and len(check.columns) == 1:
+        return exp.select("*").from_(table).where(_predicate(check, dialect))
+    if check.metric in _DISTINCT_METRICS:
+        cols = [_col(c) for c in check.columns]
+        select = exp.select(*cols, exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True)).from_(table)
+        if len(cols) == 1:
+            select = select.where(exp.not_(cols[0].copy().is_(exp.null())))
+        return select.group_by(*[c.copy() for c in cols]).having(
+            exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))
+        ).order_by(*[c.copy() for c in cols])
+    if check.foreign_key is not None:
+        condition, _ = _anti_join_condition(check, dialect)
+        src_star = exp.Column(this=exp.Star(), table=exp.to_identifier("src"))
+        return exp.select(src_star).from_(table.as_("src")).where(condition)
+    return None

@@ -1,0 +1,250 @@
+"""Reading ODCS contract documents into :class:`ContractSpec`, with meshplane's own rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from open_data_contract_standard.model import OpenDataContractStandard
+from pydantic import ValidationError
+
+from meshplane.spec.models import (
+    CLASSIFICATION_LEVELS,
+    NAME_PATTERN,
+    ColumnSpec,
+    ContractSpec,
+    MaskKind,
+    SourceServer,
+)
+from meshplane.spec.yamlsafe import JsonPath, YamlDocument
+from meshplane.types import Problem
+
+__all__ = ["GLOSSARY_PREFIX", "custom_properties", "read_contract"]
+
+GLOSSARY_PREFIX = "glossary:"
+_FORMATS = ("parquet", "csv", "json")
+
+
+def custom_properties(document: YamlDocument, json_path: JsonPath, problems: list[Problem]) -> dict[str, Any]:
+    """``customProperties: [{property, value}]`` as a dict; repeated names are reported."""
+    entries = document.get(*json_path, "customProperties") or []
+    result: dict[str, Any] = {}
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        if not isinstance(entry, dict) or "property" not in entry:
+            continue
+        name = str(entry["property"])
+        if name in result:
+            problems.append(
+                Problem(
+                    document.locate((*json_path, "customProperties", index, "property")),
+                    f"custom property {name!r} is set twice",
+                    "keep one entry",
+                    code="custom-duplicate",
+                )
+            )
+        result[name] = entry.get("value")
+    return result
+
+
+def _semantic_type(prop: dict[str, Any]) -> str | None:
+    for definition in prop.get("authoritativeDefinitions") or []:
+        url = str(definition.get("url") or "") if isinstance(definition, dict) else ""
+        if url.startswith(GLOSSARY_PREFIX):
+            return url[len(GLOSSARY_PREFIX) :]
+    return None
+
+
+def _column(document: YamlDocument, path: JsonPath, prop: dict[str, Any], problems: list[Problem]) -> ColumnSpec:
+    custom = custom_properties(document, path, problems)
+    mask_value = custom.get("mask")
+    mask: MaskKind | None = None
+    if mask_value is not None:
+        try:
+            mask = MaskKind(str(mask_value))
+        except ValueError:
+            index = next(i for i, e in enumerate(prop.get("customProperties") or []) if e.get("property") == "mask")
+            problems.append(
+                Problem(
+                    document.locate((*path, "customProperties", index, "value")),
+                    f"unknown mask {mask_value!r}",
+                    "use one of: " + ", ".join(m.value for m in MaskKind),
+                    code="mask-unknown",
+                )
+            )
+    classification = prop.get("classification")
+    if classification is not None and str(classification) not in CLASSIFICATION_LEVELS:
+        problems.append(
+            Problem(
+                document.locate((*path, "classification")),
+                f"unknown classification {classification!r}",
+                "use one of: " + ", ".join(CLASSIFICATION_LEVELS),
+                code="classification-unknown",
+            )
+        )
+    return ColumnSpec(
+        document=document,
+        json_path=path,
+        name=str(prop.get("name")),
+        logical_type=prop.get("logicalType"),
+        physical_type=prop.get("physicalType"),
+        required=bool(prop.get("required")),
+        unique=bool(prop.get("unique")),
+        primary_key=bool(prop.get("primaryKey")),
+        primary_key_position=prop.get("primaryKeyPosition"),
+        classification=str(classification) if classification is not None else None,
+        description=prop.get("description"),
+        mask=mask,
+        semantic_type=_semantic_type(prop),
+        enum_values=tuple(e.get("value") if isinstance(e, dict) else e for e in (prop.get("enum") or [])),
+    )
+
+
+def _server(document: YamlDocument, problems: list[Problem], table: str) -> SourceServer | None:
+    servers = document.get("servers")
+    if not servers:
+        problems.append(
+            Problem(
+                document.locate(("id",)),
+                "a source contract needs a servers entry saying where the data is",
+                "add servers: [{server: local, type: local, path: data/..., format: parquet}]",
+                code="source-server",
+            )
+        )
+        return None
+    entry = servers[0]
+    kind = entry.get("type")
+    if kind == "local":
+        fmt = entry.get("format")
+        if not entry.get("path") or fmt not in _FORMATS:
+            problems.append(
+                Problem(
+                    document.locate(("servers", 0)),
+                    "a local source needs a path and a format",
+                    "set path: <glob relative to the mesh root> and format: parquet|csv|json",
+                    code="source-server",
+                )
+            )
+            return None
+        return SourceServer(
+            type="local",
+            name=str(entry.get("server")),
+            path=str(entry["path"]),
+            format=fmt,
+            delimiter=entry.get("delimiter"),
+        )
+    if kind == "postgres":
+        return SourceServer(
+            type="postgres",
+            name=str(entry.get("server")),
+            database=entry.get("database"),
+            schema=entry.get("schema") or "public",
+            table=table,
+        )
+    problems.append(
+        Problem(
+            document.locate(("servers", 0, "type")),
+            f"source server type {kind!r} is not supported",
+            "use type: local (files) or type: postgres",
+            code="source-server",
+        )
+    )
+    return None
+
+
+def read_contract(
+    document: YamlDocument, expected_id: str, *, is_source: bool, problems: list[Problem]
+) -> ContractSpec | None:
+    """A schema-valid ODCS document as a ContractSpec; meshplane's rules add located problems."""
+    data = document.data
+    contract_id = str(data.get("id"))
+    if contract_id != expected_id:
+        problems.append(
+            Problem(
+                document.locate(("id",)),
+                f"contract id {contract_id!r} does not match its file",
+                f"write id: {expected_id}",
+                code="contract-id",
+            )
+        )
+    if data.get("kind") != "DataContract":
+        problems.append(Problem(document.locate(("kind",)), "kind must be DataContract", "write kind: DataContract"))
+    try:
+        odcs = OpenDataContractStandard.model_validate(data)
+    except ValidationError as error:
+        for item in error.errors():
+            loc = tuple(str(p) if isinstance(p, str) else p for p in item["loc"])
+            problems.append(Problem(document.locate(loc), f"invalid contract: {item['msg']}", code="odcs-model"))
+        return None
+    schema = data.get("schema") or []
+    if len(schema) != 1:
+        problems.append(
+            Problem(
+                document.locate(("schema",)),
+                f"a port contract describes exactly one table; found {len(schema)} schema objects",
+                "keep one entry under schema:",
+                code="contract-schema",
+            )
+        )
+        if not schema:
+            return None
+    table_object = schema[0]
+    table = str(table_object.get("physicalName") or table_object.get("name"))
+    columns: list[ColumnSpec] = []
+    seen: set[str] = set()
+    for index, prop in enumerate(table_object.get("properties") or []):
+        path: JsonPath = ("schema", 0, "properties", index)
+        name = str(prop.get("name"))
+        if not prop.get("name") or (not NAME_PATTERN.match(name) and not is_source):
+            problems.append(
+                Problem(
+                    document.locate((*path, "name")),
+                    f"column name {name!r} is not lower_snake_case",
+                    "rename the column, e.g. " + _snake(name),
+                    code="column-name",
+                )
+            )
+        if name in seen:
+            problems.append(
+                Problem(
+                    document.locate((*path, "name")),
+                    f"column {name!r} is declared twice",
+                    "remove one of them",
+                    code="column-duplicate",
+                )
+            )
+        seen.add(name)
+        columns.append(_column(document, path, prop, problems))
+    if not columns:
+        problems.append(
+            Problem(
+                document.locate(("schema", 0)),
+                "the table declares no properties (columns)",
+                "list the columns under schema[0].properties",
+                code="contract-schema",
+            )
+        )
+    custom = custom_properties(document, (), problems)
+    server = _server(document, problems, table) if is_source else None
+    return ContractSpec(
+        document=document,
+        json_path=(),
+        id=contract_id,
+        path=document.path,
+        odcs=odcs,
+        version=str(data.get("version")),
+        table=table,
+        columns=tuple(columns),
+        custom=custom,
+        server=server,
+    )
+
+
+def _snake(name: str) -> str:
+    import re
+
+    text = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    return re.sub(r"[^a-z0-9_]", "_", text) or "column_name"
+
+
+def contract_file_id(path: Path, domain: str, product: str) -> str:
+    return f"{domain}.{product}.{path.name.removesuffix('.odcs.yaml')}"

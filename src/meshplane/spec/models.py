@@ -1,0 +1,303 @@
+"""The frozen spec model: what a mesh's files say, after validation, before resolution."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from open_data_contract_standard.model import OpenDataContractStandard
+from pydantic import BaseModel, ConfigDict, Field
+
+from meshplane.spec.yamlsafe import JsonPath, YamlDocument
+from meshplane.types import Address, SourceLocation
+
+__all__ = [
+    "CLASSIFICATION_LEVELS",
+    "NAME_PATTERN",
+    "AccessLevel",
+    "ColumnSpec",
+    "ConnectionConfig",
+    "ContractSpec",
+    "DomainConfig",
+    "DomainSpec",
+    "GlossaryConfig",
+    "GlossaryTerm",
+    "InputPortSpec",
+    "MaskKind",
+    "MeshConfig",
+    "MeshSpec",
+    "OutputPortSpec",
+    "PlatformConfig",
+    "ProductSpec",
+    "SourceServer",
+    "SparkConfig",
+    "TeamConfig",
+    "TeamMemberConfig",
+    "TransformSpec",
+    "UserConfig",
+]
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Ordered low to high: raising a column's level is a breaking change for its consumers.
+CLASSIFICATION_LEVELS = ("public", "internal", "confidential", "pii", "restricted")
+
+
+class AccessLevel(StrEnum):
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+    PRIVATE = "private"
+
+
+class MaskKind(StrEnum):
+    HASH = "hash"
+    REDACT = "redact"
+    NULL = "null"
+    PARTIAL = "partial"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SparkConfig(_Frozen):
+    master: str = "local[2]"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class PlatformConfig(_Frozen):
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    warehouse: str = ".meshplane/warehouse"
+    catalog_url_env: str | None = None
+
+
+class ConnectionConfig(_Frozen):
+    env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$")
+
+
+class TeamMemberConfig(_Frozen):
+    username: str
+    role: str = "member"
+
+
+class TeamConfig(_Frozen):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str | None = None
+    description: str | None = None
+    members: tuple[TeamMemberConfig, ...] = ()
+
+
+class UserConfig(_Frozen):
+    username: str
+    name: str | None = None
+    email: str | None = None
+
+
+class MeshConfig(_Frozen):
+    """``mesh.yaml``."""
+
+    name: str = Field(pattern=NAME_PATTERN.pattern)
+    title: str | None = None
+    description: str | None = None
+    platform: PlatformConfig = Field(default_factory=PlatformConfig)
+    connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+    teams: tuple[TeamConfig, ...] = ()
+    users: tuple[UserConfig, ...] = ()
+    governance_team: str | None = None
+    platform_team: str | None = None
+
+
+class GlossaryTerm(_Frozen):
+    name: str = Field(pattern=NAME_PATTERN.pattern)
+    title: str | None = None
+    description: str | None = None
+    logicalType: str | None = None
+    pattern: str | None = None
+    classification: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+class GlossaryConfig(_Frozen):
+    """``glossary.yaml``."""
+
+    terms: tuple[GlossaryTerm, ...] = ()
+
+
+class DomainConfig(_Frozen):
+    """``domains/<domain>/domain.yaml``."""
+
+    name: str = Field(pattern=NAME_PATTERN.pattern)
+    title: str | None = None
+    description: str | None = None
+    owner: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Located:
+    """Mixin data: the document an element came from and its key path there."""
+
+    document: YamlDocument = field(repr=False, compare=False)
+    json_path: JsonPath = field(repr=False, compare=False)
+
+    def location(self, *keys: str | int) -> SourceLocation:
+        return self.document.locate((*self.json_path, *keys))
+
+
+@dataclass(frozen=True)
+class SourceServer:
+    """Where a source contract's data lives (the first ``servers`` entry)."""
+
+    type: Literal["local", "postgres"]
+    name: str
+    path: str | None = None
+    format: Literal["parquet", "csv", "json"] | None = None
+    delimiter: str | None = None
+    database: str | None = None
+    schema: str | None = None
+    table: str | None = None
+
+
+@dataclass(frozen=True)
+class ColumnSpec(Located):
+    name: str
+    logical_type: str | None
+    physical_type: str | None
+    required: bool
+    unique: bool
+    primary_key: bool
+    primary_key_position: int | None
+    classification: str | None
+    description: str | None
+    mask: MaskKind | None
+    semantic_type: str | None
+    enum_values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContractSpec(Located):
+    """An ODCS document: a port's contract or a source's."""
+
+    id: str
+    path: Path
+    odcs: OpenDataContractStandard
+    version: str
+    table: str
+    columns: tuple[ColumnSpec, ...]
+    custom: dict[str, Any]
+    server: SourceServer | None = None
+
+    @property
+    def address(self) -> Address:
+        return Address.parse(self.id)
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.document.data
+        return data
+
+    def column(self, name: str) -> ColumnSpec | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    path: Path
+    language: Literal["sql", "python"]
+    code: str
+
+
+@dataclass(frozen=True)
+class InputPortSpec(Located):
+    name: str
+    version_range: str | None
+    contract_id: str
+
+
+@dataclass(frozen=True)
+class OutputPortSpec(Located):
+    name: str
+    version: str
+    contract_id: str
+    description: str | None
+    access_level: AccessLevel
+    contract: ContractSpec
+    transform: TransformSpec
+    custom: dict[str, Any]
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+
+@dataclass(frozen=True)
+class ProductSpec(Located):
+    """A ``product.odps.yaml`` with its ports' contracts and transforms."""
+
+    address: Address
+    path: Path
+    version: str
+    status: str
+    type: str | None
+    name: str
+    title: str | None
+    description: dict[str, str]
+    tags: tuple[str, ...]
+    team: str
+    input_ports: tuple[InputPortSpec, ...]
+    output_ports: tuple[OutputPortSpec, ...]
+    custom: dict[str, Any]
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.document.data
+        return data
+
+    @property
+    def domain(self) -> str:
+        return self.address.domain
+
+    @property
+    def schedule(self) -> str | None:
+        value = self.custom.get("schedule")
+        return str(value) if value else None
+
+    @property
+    def engine(self) -> str | None:
+        value = self.custom.get("engine")
+        return str(value) if value else None
+
+    def output(self, name: str) -> OutputPortSpec | None:
+        return next((p for p in self.output_ports if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    config: DomainConfig
+    path: Path
+    document: YamlDocument = field(repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass(frozen=True)
+class MeshSpec:
+    """Every file of a mesh, validated; references between them are not resolved yet."""
+
+    root: Path
+    config: MeshConfig
+    config_document: YamlDocument = field(repr=False, compare=False)
+    glossary: GlossaryConfig
+    domains: tuple[DomainSpec, ...]
+    products: tuple[ProductSpec, ...]
+    sources: tuple[ContractSpec, ...]
+    documents: tuple[YamlDocument, ...] = field(default=(), repr=False, compare=False)
+
+    def team(self, name: str) -> TeamConfig | None:
+        return next((t for t in self.config.teams if t.name == name), None)
