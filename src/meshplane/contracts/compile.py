@@ -84,18 +84,18 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
-def _values(values: Iterable[Any]) -> list[exp.Expression]:
+def _values(values: Iterable[Any]) -> list[exp.Expr]:
     return [exp.convert(v) for v in values if v is not None]
 
 
-def _regex(column: exp.Expression, pattern: str, dialect: str) -> exp.Expression:
+def _regex(column: exp.Expr, pattern: str, dialect: str) -> exp.Expr:
     if dialect == "duckdb":
         return exp.RegexpFullMatch(this=column, expression=exp.Literal.string(pattern))
     # Portable full match: anchor the pattern for engines whose REGEXP/RLIKE finds substrings.
     return exp.RegexpLike(this=column, expression=exp.Literal.string(f"^(?:{pattern})$"))
 
 
-def _predicate(check: Check, dialect: str, table: str | None = None) -> exp.Expression:
+def _predicate(check: Check, dialect: str, table: str | None = None) -> exp.Expr:
     """The condition under which a row fails a row-level check."""
     col = _col(check.columns[0], table)
     metric = check.metric
@@ -103,7 +103,7 @@ def _predicate(check: Check, dialect: str, table: str | None = None) -> exp.Expr
         return col.is_(exp.null())
     if metric == "missingValues":
         listed = _values(check.missing_values)
-        parts: list[exp.Expression] = []
+        parts: list[exp.Expr] = []
         if any(v is None for v in check.missing_values):
             parts.append(col.is_(exp.null()))
         if listed:
@@ -126,7 +126,7 @@ def _predicate(check: Check, dialect: str, table: str | None = None) -> exp.Expr
     raise ValueError(f"{check.id}: {metric} has no row predicate")
 
 
-def _measure(check: Check, dialect: str) -> exp.Expression:
+def _measure(check: Check, dialect: str) -> exp.Expr:
     """The aggregate expression measuring ``check``'s failing rows (or the row count)."""
     if check.metric == "rowCount":
         return exp.Count(this=exp.Star())
@@ -163,7 +163,7 @@ def compile_sql(plan: CheckPlan, relation: str, *, dialect: str = "duckdb",
         if c.metric not in SCHEMA_ONLY_METRICS and (wanted is None or c.id in wanted)
     ]
     table = relation_table(relation, dialect)
-    projections: list[exp.Expression] = [exp.alias_(exp.Count(this=exp.Star()), ROW_COUNT, quoted=True)]
+    projections: list[exp.Expr] = [exp.alias_(exp.Count(this=exp.Star()), ROW_COUNT, quoted=True)]
     by_sql: dict[str, str] = {exp.Count(this=exp.Star()).sql(): ROW_COUNT}
     taken = {ROW_COUNT}
     measures: list[tuple[str, str]] = []
@@ -203,7 +203,7 @@ def _separate(check: Check, table: exp.Table, dialect: str) -> exp.Select:
     ).from_(groups.subquery("dup"))
 
 
-def _anti_join_condition(check: Check, dialect: str) -> tuple[exp.Expression, exp.Table]:
+def _anti_join_condition(check: Check, dialect: str) -> tuple[exp.Expr, exp.Expr]:
     fk = check.foreign_key
     assert fk is not None
     target = relation_table(fk.target_relation, dialect).as_("tgt")
@@ -233,7 +233,7 @@ def _sql_rule(check: Check, table: exp.Table, dialect: str) -> exp.Select:
     tree = sqlglot.parse_one(text, dialect=dialect)
     column = check.columns[0] if check.columns else None
 
-    def substitute(node: exp.Expression) -> exp.Expression:
+    def substitute(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and node.name == _SENTINEL["object"]:
             replaced = table.copy()
             if node.alias:

@@ -251,8 +251,9 @@ class _Builder:
         self.ids.add(candidate)
         return candidate
 
-    def _add(self, subject: str, metric: str, **fields: Any) -> None:
-        self.checks.append(Check(id=self._id(subject, metric), metric=metric, table=self.table, **fields))
+    def _add(self, subject: str, metric: str, *, name: str | None = None, **fields: Any) -> None:
+        check_id = self._id(subject, name or metric)
+        self.checks.append(Check(id=check_id, metric=metric, table=self.table, **fields))
 
     # -- the walk ----------------------------------------------------------------------------
     def build(self) -> CheckPlan:
@@ -386,7 +387,7 @@ class _Builder:
                 raise PlanError(f"{loc}: a sql rule needs a query")
             if threshold is None:
                 raise PlanError(f"{loc}: a sql rule needs an operator such as mustBe")
-            self._add(subject, rule.name or "sql", kind=CheckKind.QUALITY, columns=_cols(column),
+            self._add(subject, "sql", name=rule.id or rule.name, kind=CheckKind.QUALITY, columns=_cols(column),
                       threshold=threshold, unit=unit, severity=severity, location=loc,
                       query=rule.query, description=description or f"sql rule on {subject}")
             return

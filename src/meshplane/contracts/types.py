@@ -7,7 +7,7 @@ data does not satisfy ``INTEGER``). Unknown declared types are incompatible (fai
 
 from __future__ import annotations
 
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
@@ -50,14 +50,14 @@ def logical_compatible(arrow_type: pa.DataType, logical: str) -> bool:
         "vector": _is_list,
     }
     check = checks.get(logical)
-    return bool(check(t)) if check is not None else False
+    return check is not None and bool(check(t))
 
 
-def _integer_fits(t: pa.DataType, declared: exp.DataType.Type) -> bool:
+def _integer_fits(t: pa.DataType, declared: exp.DType) -> bool:
     if not pa.types.is_integer(t):
         return False
-    width = t.bit_width
-    signed = pa.types.is_signed_integer(t)
+    width: int = t.bit_width
+    signed = bool(pa.types.is_signed_integer(t))
     if declared in _SIGNED:
         return width <= _SIGNED[declared] if signed else width < _SIGNED[declared]
     return (not signed) and width <= _UNSIGNED[declared]

@@ -1,0 +1,76 @@
+"""Column masks as sqlglot expressions over a raw column.
+
+Each builder takes the raw column expression and returns the expression that replaces it in the port's
+subquery; the result is aliased back to the column's name by the rewrite, so no later clause of the
+consumer's query can see the raw value.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlglot import exp
+
+from meshplane.access.query_ports import MaskKind
+from meshplane.errors import QueryRejected
+
+__all__ = ["REDACTED", "mask_expression"]
+
+REDACTED = "***"
+_PARTIAL_MIN_LENGTH = 8
+
+
+def mask_expression(kind: MaskKind, raw: exp.Expression, column_type: str, key: str) -> exp.Expression:
+    """The masked value of ``raw`` (of DuckDB type ``column_type``) for a consumer holding ``key``."""
+    if kind is MaskKind.HASH:
+        return _call("sha256", exp.DPipe(this=exp.Literal.string(key), expression=_text(raw), safe=False))
+    if kind is MaskKind.REDACT:
+        return exp.Literal.string(REDACTED)
+    if kind is MaskKind.NULL:
+        return exp.Cast(this=exp.Null(), to=_data_type(column_type))
+    if kind is MaskKind.PARTIAL:
+        return _partial(raw)
+    raise QueryRejected(f"unknown mask kind {kind!r}")  # pragma: no cover - MaskKind is closed
+
+
+def _partial(raw: exp.Expression) -> exp.Expression:
+    text = _text(raw)
+    domain = _call("regexp_extract", text.copy(), exp.Literal.string("@[^@]*$"))
+    return exp.Case(
+        ifs=[
+            exp.If(this=exp.Is(this=raw.copy(), expression=exp.Null()), true=exp.Null()),
+            exp.If(
+                this=_call("contains", text.copy(), exp.Literal.string("@")),
+                true=exp.DPipe(this=exp.Literal.string(REDACTED), expression=domain, safe=False),
+            ),
+            exp.If(
+                this=exp.GTE(this=_call("length", text.copy()), expression=exp.Literal.number(_PARTIAL_MIN_LENGTH)),
+                true=exp.DPipe(
+                    this=exp.Literal.string(REDACTED),
+                    expression=_call("right", text.copy(), exp.Literal.number(4)),
+                    safe=False,
+                ),
+            ),
+        ],
+        default=exp.Literal.string(REDACTED),
+    )
+
+
+def _call(name: str, *args: exp.Expression) -> exp.Expression:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _text(raw: exp.Expression) -> exp.Expression:
+    return exp.Cast(this=raw.copy(), to=exp.DataType.build("VARCHAR"))
+
+
+@lru_cache(maxsize=512)
+def _type_cached(column_type: str) -> exp.DataType:
+    try:
+        return exp.DataType.build(column_type, dialect="duckdb")
+    except Exception:  # sqlglot raises ParseError or ValueError for an unknown type
+        raise QueryRejected(f"unknown column type {column_type!r}") from None
+
+
+def _data_type(column_type: str) -> exp.DataType:
+    return _type_cached(column_type).copy()

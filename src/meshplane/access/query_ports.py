@@ -1,0 +1,80 @@
+"""What the query gateway needs to know about one port it may read: files, columns, masks, grant.
+
+A resolver (:data:`PortResolver`) turns each :class:`~meshplane.sql.PortRef` of a query into a
+:class:`ReadablePort` or raises :class:`~meshplane.errors.AccessDenied`. Time travel is the resolver's
+job: it lists the data files of the snapshot the reference asks for (``as_of_snapshot`` or
+``as_of_timestamp``) and reports that snapshot's id; the gateway checks the answer matches the question.
+The masks, granted columns and row filter are always the current ones, also on old snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import PurePosixPath
+from types import MappingProxyType
+
+from meshplane.errors import QueryRejected
+from meshplane.sql import PortRef
+
+__all__ = ["MaskKind", "PortColumn", "PortResolver", "ReadablePort"]
+
+
+class MaskKind(StrEnum):
+    """How a column's values are replaced before a consumer sees them (ODCS ``customProperties.mask``)."""
+
+    HASH = "hash"
+    """sha256 of the consumer's key and the value: joinable within one consumer, not across consumers."""
+    REDACT = "redact"
+    """A constant ``'***'`` for every row, NULLs included."""
+    NULL = "null"
+    """NULL of the column's type."""
+    PARTIAL = "partial"
+    """E-mail addresses keep their domain (``***@example.com``); other text keeps its last 4 characters
+    when it is at least 8 long, else ``***``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PortColumn:
+    """A column of a port's table: its name and DuckDB type (``VARCHAR``, ``DECIMAL(15,2)``, ...)."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadablePort:
+    """One port as a given principal may read it at one snapshot."""
+
+    address: str
+    version: str
+    files: tuple[str, ...]
+    columns: tuple[PortColumn, ...]
+    masks: Mapping[str, MaskKind] = field(default_factory=dict)
+    granted_columns: frozenset[str] | None = None
+    """None grants every column."""
+    row_filter: str | None = None
+    """A DuckDB boolean expression over the port's raw columns; rows where it is not true are dropped."""
+    snapshot_id: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "masks", MappingProxyType({k.lower(): MaskKind(v) for k, v in self.masks.items()}))
+        names = [column.name.lower() for column in self.columns]
+        if len(set(names)) != len(names) or not names:
+            raise QueryRejected(f"port {self.address} has no columns or duplicate column names")
+        unknown = (set(self.masks) | set(self.granted_columns or ())) - set(names)
+        if unknown:
+            raise QueryRejected(f"port {self.address}: masks or grants name unknown columns {sorted(unknown)}")
+        for path in self.files:
+            if not PurePosixPath(path).is_absolute() or "\x00" in path or any(ch in path for ch in "*?[]{}"):
+                raise QueryRejected(f"port {self.address}: data files must be absolute paths without globs")
+
+    def visible_columns(self) -> tuple[PortColumn, ...]:
+        """The granted columns, in table order."""
+        granted = None if self.granted_columns is None else {c.lower() for c in self.granted_columns}
+        return tuple(c for c in self.columns if granted is None or c.name.lower() in granted)
+
+
+PortResolver = Callable[[PortRef], ReadablePort]
+"""Resolve one reference for the querying principal; raise AccessDenied when it may not read the port."""

@@ -1,0 +1,196 @@
+"""Rewrite a guarded consumer query so that every port is read through its governed subquery.
+
+Each port reference becomes::
+
+    (SELECT "__mesh_raw"."id", sha256('<key>' || CAST("__mesh_raw"."email" AS TEXT)) AS "email", ...
+     FROM read_parquet(['/warehouse/.../00000.parquet', ...]) AS "__mesh_raw"
+     WHERE <row filter over raw values>) AS "<alias>"
+
+so the relation itself carries only granted columns with masks applied, and every clause of the consumer's
+query (WHERE, JOIN, GROUP BY, ``*``, ``COLUMNS(*)``, whole-row references, PIVOT, UNNEST) sees masked values
+only. ``read_parquet`` is emitted here, after the guard, so consumers cannot call it themselves; a last
+check walks the finished tree and refuses any relation the rewrite did not produce itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from meshplane.access.masks import mask_expression
+from meshplane.access.query_ports import PortResolver, ReadablePort
+from meshplane.errors import AccessDenied, MeshError, QueryRejected
+from meshplane.sql import (
+    ALLOWED_TABLE_FUNCTIONS,
+    PortRef,
+    TableRef,
+    find_port_refs,
+    guard_query,
+    guard_row_filter,
+    parse_expression,
+    parse_query,
+    render,
+)
+from meshplane.sql.guard import function_names
+
+__all__ = ["RAW_ALIAS", "RewrittenQuery", "port_relation", "rewrite_query"]
+
+RAW_ALIAS = "__mesh_raw"
+
+
+@dataclass(frozen=True, slots=True)
+class RewrittenQuery:
+    """The SQL to run, the ports it reads (in order of first reference) and the files it may open."""
+
+    sql: str
+    refs: tuple[PortRef, ...]
+    ports: tuple[ReadablePort, ...]
+    files: tuple[str, ...]
+
+
+def rewrite_query(sql: str, resolve: PortResolver, *, consumer_key: str) -> RewrittenQuery:
+    """Parse, guard, resolve and rewrite ``sql``; raises QueryRejected or AccessDenied, never runs it."""
+    tree = parse_query(sql)
+    guard_query(tree)
+    tables = find_port_refs(tree)
+    if not tables:
+        raise QueryRejected("the query reads no port; name at least one port by address")
+    resolved: dict[PortRef, ReadablePort] = {}
+    for table in tables:
+        if table.ref not in resolved:
+            resolved[table.ref] = _resolve(resolve, table.ref)
+    ours: set[int] = set()
+    relations: dict[PortRef, exp.Select] = {}
+    unaliased: dict[tuple[str, ...], str] = {}
+    for table in tables:
+        port = resolved[table.ref]
+        if table.ref not in relations:
+            relations[table.ref] = port_relation(port, consumer_key)
+        relation = relations[table.ref].copy()
+        ours.update(id(node) for node in relation.find_all(exp.Table))
+        if table.node.args.get("alias") is None and table.ref.version is None:
+            unaliased[tuple(table.ref.address.split("."))] = table.default_alias
+        _replace(table, relation)
+    if unaliased:
+        _requalify_columns(tree, unaliased)
+    _check_rewritten(tree, ours)
+    ports = tuple(resolved.values())
+    files = tuple(dict.fromkeys(path for port in ports for path in port.files))
+    return RewrittenQuery(render(tree), tuple(resolved), ports, files)
+
+
+def _resolve(resolve: PortResolver, ref: PortRef) -> ReadablePort:
+    try:
+        port = resolve(ref)
+    except MeshError:
+        raise
+    except Exception:
+        raise AccessDenied(f"could not decide access to {ref.address}; access is denied") from None
+    if not isinstance(port, ReadablePort):
+        raise AccessDenied(f"could not decide access to {ref.address}; access is denied")
+    expected = ref.address if ref.address.count(".") == 2 else ref.address + "."
+    if not (port.address == expected or (expected.endswith(".") and port.address.startswith(expected))):
+        raise AccessDenied(f"the resolver answered {port.address} for {ref.address}; access is denied")
+    if ref.version is not None and port.version.split(".")[0] != ref.version.removeprefix("v"):
+        raise AccessDenied(f"{ref.address} has no readable version {ref.version}")
+    if ref.as_of_snapshot is not None and port.snapshot_id != ref.as_of_snapshot:
+        raise AccessDenied(f"{ref.address} has no readable snapshot {ref.as_of_snapshot}")
+    if ref.as_of_timestamp is not None and port.snapshot_id is None:
+        raise AccessDenied(f"{ref.address} has no snapshot at {ref.as_of_timestamp.isoformat()}")
+    return port
+
+
+def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
+    """The governed SELECT over ``port``: granted columns, masks, and the row filter on raw values."""
+    columns = port.visible_columns()
+    if not columns:
+        raise AccessDenied(f"no column of {port.address} is granted")
+    projections: list[exp.Expression] = []
+    for column in columns:
+        raw = exp.column(column.name, table=RAW_ALIAS, quoted=True)
+        kind = port.masks.get(column.name.lower())
+        value = raw if kind is None else mask_expression(kind, raw, column.type, consumer_key)
+        projections.append(exp.alias_(value, column.name, quoted=True))
+    select = exp.Select(expressions=projections)
+    if port.files:
+        files = exp.Array(expressions=[exp.Literal.string(path) for path in port.files])
+        source: exp.Expression = exp.Table(
+            this=exp.Anonymous(this="read_parquet", expressions=[files]),
+            alias=exp.TableAlias(this=exp.to_identifier(RAW_ALIAS, quoted=True)),
+        )
+        select.set("from_", exp.From(this=source))
+        condition = _row_filter(port)
+        if condition is not None:
+            select.set("where", exp.Where(this=condition))
+    else:  # an empty snapshot: typed columns, no rows
+        select = exp.Select(
+            expressions=[
+                exp.alias_(exp.Cast(this=exp.Null(), to=exp.DataType.build(c.type, dialect="duckdb")), c.name,
+                           quoted=True)
+                for c in columns
+            ],
+            where=exp.Where(this=exp.false()),
+        )
+    return select
+
+
+def _row_filter(port: ReadablePort) -> exp.Expression | None:
+    if port.row_filter is None:
+        return None
+    if not port.row_filter.strip():
+        raise AccessDenied(f"the row filter of {port.address} is empty; access is denied")
+    try:
+        condition = parse_expression(port.row_filter)
+        guard_row_filter(condition, [column.name for column in port.columns])
+    except QueryRejected as error:
+        raise AccessDenied(f"the row filter of {port.address} is invalid ({error}); access is denied") from None
+    for column in condition.find_all(exp.Column):
+        column.set("table", exp.to_identifier(RAW_ALIAS, quoted=True))
+    # IS TRUE: a NULL outcome drops the row, and the owner's expression stays one parenthesised unit
+    return exp.Is(this=exp.Paren(this=condition), expression=exp.true())
+
+
+def _replace(table: TableRef, relation: exp.Select) -> None:
+    node = table.node
+    alias = node.args.get("alias")
+    if alias is None:
+        alias = exp.TableAlias(this=exp.to_identifier(table.default_alias, quoted=True))
+    subquery = exp.Subquery(this=relation, alias=alias.copy())
+    for key in ("pivots", "sample"):
+        if node.args.get(key):
+            subquery.set(key, node.args[key])
+    node.replace(subquery)
+
+
+def _requalify_columns(tree: exp.Expression, unaliased: dict[tuple[str, ...], str]) -> None:
+    """``domain.product.port.column`` becomes ``port.column`` once the port is a subquery named ``port``."""
+    for column in tree.find_all(exp.Column):
+        if not column.args.get("db"):
+            continue
+        qualifier = tuple(
+            part.lower() for part in (column.catalog, column.db, column.table) if part
+        )
+        alias = unaliased.get(qualifier)
+        if alias is not None:
+            column.set("catalog", None)
+            column.set("db", None)
+            column.set("table", exp.to_identifier(alias, quoted=True))
+
+
+def _check_rewritten(tree: exp.Expression, ours: set[int]) -> None:
+    """Fail closed: every relation left is ours, a CTE, VALUES, or an allowlisted table function."""
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    for node in tree.find_all(exp.Table):
+        if id(node) in ours:
+            continue
+        if isinstance(node.this, exp.Func):
+            if function_names(node.this) & ALLOWED_TABLE_FUNCTIONS:
+                continue
+        elif len(node.parts) == 1 and node.name.lower() in ctes:
+            continue
+        raise QueryRejected("the query names a relation the gateway cannot govern")
+    for func in tree.find_all(exp.Anonymous, exp.ReadParquet, exp.ReadCSV):
+        if func.name.lower().startswith("read_") or isinstance(func, exp.ReadParquet | exp.ReadCSV):
+            if not isinstance(func.parent, exp.Table) or id(func.parent) not in ours:
+                raise QueryRejected("the query calls a file-reading function")
