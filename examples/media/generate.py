@@ -147,7 +147,7 @@ def generate(out: Path, scale: float) -> dict[str, int]:
         WHERE e.show_n = s.show_n
     """)
     copy("""
-        SELECT episode_id AS id, show_id AS show, 'Episode ' || ep_no AS title, ep_no AS number,
+        SELECT episode_id AS id, show_id AS show_ref, 'Episode ' || ep_no AS title, ep_no AS number,
                duration_seconds AS length_s, strftime(published_at, '%Y-%m-%dT%H:%M:%SZ') AS published
         FROM episodes ORDER BY show_n, ep_no
     """, out / "podcasts/catalog/episodes.json", "json")

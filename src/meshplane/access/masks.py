@@ -20,7 +20,7 @@ REDACTED = "***"
 _PARTIAL_MIN_LENGTH = 8
 
 
-def mask_expression(kind: MaskKind, raw: exp.Expression, column_type: str, key: str) -> exp.Expression:
+def mask_expression(kind: MaskKind, raw: exp.Expr, column_type: str, key: str) -> exp.Expr:
     """The masked value of ``raw`` (of DuckDB type ``column_type``) for a consumer holding ``key``."""
     if kind is MaskKind.HASH:
         return _call("sha256", exp.DPipe(this=exp.Literal.string(key), expression=_text(raw), safe=False))
@@ -33,7 +33,7 @@ def mask_expression(kind: MaskKind, raw: exp.Expression, column_type: str, key: 
     raise QueryRejected(f"unknown mask kind {kind!r}")  # pragma: no cover - MaskKind is closed
 
 
-def _partial(raw: exp.Expression) -> exp.Expression:
+def _partial(raw: exp.Expr) -> exp.Expr:
     text = _text(raw)
     domain = _call("regexp_extract", text.copy(), exp.Literal.string("@[^@]*$"))
     return exp.Case(
@@ -56,11 +56,11 @@ def _partial(raw: exp.Expression) -> exp.Expression:
     )
 
 
-def _call(name: str, *args: exp.Expression) -> exp.Expression:
+def _call(name: str, *args: exp.Expr) -> exp.Expr:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _text(raw: exp.Expression) -> exp.Expression:
+def _text(raw: exp.Expr) -> exp.Expr:
     return exp.Cast(this=raw.copy(), to=exp.DataType.build("VARCHAR"))
 
 

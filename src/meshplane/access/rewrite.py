@@ -37,6 +37,7 @@ from meshplane.sql.guard import function_names
 __all__ = ["RAW_ALIAS", "RewrittenQuery", "port_relation", "rewrite_query"]
 
 RAW_ALIAS = "__mesh_raw"
+_NO_LIMIT = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +50,14 @@ class RewrittenQuery:
     files: tuple[str, ...]
 
 
-def rewrite_query(sql: str, resolve: PortResolver, *, consumer_key: str) -> RewrittenQuery:
-    """Parse, guard, resolve and rewrite ``sql``; raises QueryRejected or AccessDenied, never runs it."""
-    tree = parse_query(sql)
+def rewrite_query(
+    query: str | exp.Expr, resolve: PortResolver, *, consumer_key: str
+) -> RewrittenQuery:
+    """Parse, guard, resolve and rewrite ``query``; raises QueryRejected or AccessDenied, never runs it.
+
+    A tree passed in is rewritten in place (pass a copy to keep it).
+    """
+    tree = parse_query(query) if isinstance(query, str) else query
     guard_query(tree)
     tables = find_port_refs(tree)
     if not tables:
@@ -106,7 +112,7 @@ def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
     columns = port.visible_columns()
     if not columns:
         raise AccessDenied(f"no column of {port.address} is granted")
-    projections: list[exp.Expression] = []
+    projections: list[exp.Expr] = []
     for column in columns:
         raw = exp.column(column.name, table=RAW_ALIAS, quoted=True)
         kind = port.masks.get(column.name.lower())
@@ -115,7 +121,7 @@ def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
     select = exp.Select(expressions=projections)
     if port.files:
         files = exp.Array(expressions=[exp.Literal.string(path) for path in port.files])
-        source: exp.Expression = exp.Table(
+        source: exp.Expr = exp.Table(
             this=exp.Anonymous(this="read_parquet", expressions=[files]),
             alias=exp.TableAlias(this=exp.to_identifier(RAW_ALIAS, quoted=True)),
         )
@@ -123,6 +129,9 @@ def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
         condition = _row_filter(port)
         if condition is not None:
             select.set("where", exp.Where(this=condition))
+            # an optimiser barrier: the consumer's predicates (which may fail on chosen values) are not
+            # pushed below the owner's row filter, so filtered rows cannot answer error-based probes
+            select.set("limit", exp.Limit(expression=exp.Literal.number(_NO_LIMIT)))
     else:  # an empty snapshot: typed columns, no rows
         select = exp.Select(
             expressions=[
@@ -135,7 +144,7 @@ def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
     return select
 
 
-def _row_filter(port: ReadablePort) -> exp.Expression | None:
+def _row_filter(port: ReadablePort) -> exp.Expr | None:
     if port.row_filter is None:
         return None
     if not port.row_filter.strip():
@@ -163,7 +172,7 @@ def _replace(table: TableRef, relation: exp.Select) -> None:
     node.replace(subquery)
 
 
-def _requalify_columns(tree: exp.Expression, unaliased: dict[tuple[str, ...], str]) -> None:
+def _requalify_columns(tree: exp.Expr, unaliased: dict[tuple[str, ...], str]) -> None:
     """``domain.product.port.column`` becomes ``port.column`` once the port is a subquery named ``port``."""
     for column in tree.find_all(exp.Column):
         if not column.args.get("db"):
@@ -178,7 +187,7 @@ def _requalify_columns(tree: exp.Expression, unaliased: dict[tuple[str, ...], st
             column.set("table", exp.to_identifier(alias, quoted=True))
 
 
-def _check_rewritten(tree: exp.Expression, ours: set[int]) -> None:
+def _check_rewritten(tree: exp.Expr, ours: set[int]) -> None:
     """Fail closed: every relation left is ours, a CTE, VALUES, or an allowlisted table function."""
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for node in tree.find_all(exp.Table):
@@ -191,6 +200,6 @@ def _check_rewritten(tree: exp.Expression, ours: set[int]) -> None:
             continue
         raise QueryRejected("the query names a relation the gateway cannot govern")
     for func in tree.find_all(exp.Anonymous, exp.ReadParquet, exp.ReadCSV):
-        if func.name.lower().startswith("read_") or isinstance(func, exp.ReadParquet | exp.ReadCSV):
-            if not isinstance(func.parent, exp.Table) or id(func.parent) not in ours:
-                raise QueryRejected("the query calls a file-reading function")
+        reads_files = func.name.lower().startswith("read_") or isinstance(func, exp.ReadParquet | exp.ReadCSV)
+        if reads_files and (not isinstance(func.parent, exp.Table) or id(func.parent) not in ours):
+            raise QueryRejected("the query calls a file-reading function")

@@ -92,11 +92,17 @@ class CatalogReader:
             by_product[port.product_address].append(port)
         return [
             ProductRecord(
-                address=r["address"], version=r["version"], status=r["status"], type=r["type"],
-                owner_team=r["owner_team"], title=r["title"], description=r["description"],
-                tags=tuple(r["tags"]), access_level=r["access_level"],
+                address=r["address"],
+                version=r["version"],
+                status=r["status"],
+                type=r["type"],
+                owner_team=r["owner_team"],
+                title=r["title"],
+                description=r["description"],
+                tags=tuple(r["tags"]),
+                access_level=r["access_level"],
                 ports=tuple(by_product[r["address"]]),
-            )  # fmt: skip
+            )
             for r in rows
         ]
 
@@ -121,18 +127,26 @@ class CatalogReader:
         for r in conn.execute(sa.select(c).where(c.c.port.in_(chosen)).order_by(c.c.port, c.c.position)).mappings():
             cols[r["port"]].append(
                 ColumnRecord(
-                    name=r["name"], logical_type=r["logical_type"], physical_type=r["physical_type"],
-                    classification=r["classification"], description=r["description"],
-                    semantic_type=r["semantic_type"], required=bool(r["required"]),
+                    name=r["name"],
+                    logical_type=r["logical_type"],
+                    physical_type=r["physical_type"],
+                    classification=r["classification"],
+                    description=r["description"],
+                    semantic_type=r["semantic_type"],
+                    required=bool(r["required"]),
                     primary_key=bool(r["primary_key"]),
-                )  # fmt: skip
+                )
             )
         return [
             PortRecord(
-                address=r["address"], version=r["version"], access_level=r["access_level"],
-                description=r["description"], status=r["status"], contract=dict(r["contract"]),
+                address=r["address"],
+                version=r["version"],
+                access_level=r["access_level"],
+                description=r["description"],
+                status=r["status"],
+                contract=dict(r["contract"]),
                 columns=tuple(cols[r["address"]]),
-            )  # fmt: skip
+            )
             for r in rows
         ]
 
@@ -401,10 +415,7 @@ class CatalogReader:
             .order_by(sa.desc("queries"), qp.c.port)
         )
         with self._db.read() as conn:
-            return [
-                PortUsage(r.port, int(r.queries), int(r.users), int(r.rows), _utc(r.last))
-                for r in conn.execute(query)
-            ]
+            return [PortUsage(r.port, int(r.queries), int(r.users), int(r.rows), r.last) for r in conn.execute(query)]
 
     # --- search --------------------------------------------------------------------------------------
 
@@ -423,10 +434,3 @@ class CatalogReader:
         """
         with self._db.read() as conn:
             return search.search(conn, self._search, text, filters or {}, limit, offset)
-
-
-def _utc(value: datetime | str | None) -> datetime | None:
-    # max() over a SQLite text column comes back as text, bypassing the column type.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return schema.UtcDateTime().process_result_value(value, sa.dialects.sqlite.dialect())

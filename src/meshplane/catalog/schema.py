@@ -152,6 +152,8 @@ search_docs = _table(
     sa.Column("classification", Str),
     sa.Column("status", Str),
     sa.Column("access_level", Str),
+    # The five facets joined into one value: grouping by one column is several times faster than by five.
+    sa.Column("facet_key", Text, nullable=False),
     sa.Column("name_text", Text, nullable=False),
     sa.Column("keyword_text", Text, nullable=False),
     sa.Column("owner_text", Text, nullable=False),

@@ -31,6 +31,7 @@ FACETS = ("kind", "domain", "classification", "status", "access_level")
 
 # With equal text relevance, a product is the better answer than one of its ports or columns.
 _KIND_BOOST = {SearchKind.PRODUCT: 1.5, SearchKind.GLOSSARY: 1.3, SearchKind.PORT: 1.2, SearchKind.COLUMN: 1.0}
+_SEP = "\x1f"  # unit separator: never part of a facet value
 _WORD = re.compile(r"[^\W_]+")
 _SNIPPET_BEFORE, _SNIPPET_AFTER = 60, 100
 
@@ -62,6 +63,7 @@ def documents(snapshot: MeshSnapshot) -> Iterator[dict[str, Any]]:
             "keyword_text": "", "owner_text": "", "body_text": "",
         }  # fmt: skip
         row.update(fields)
+        row["facet_key"] = _SEP.join(row[f] or "" for f in FACETS)
         return row
 
     for product in snapshot.products:
@@ -111,7 +113,8 @@ class SearchDialect(Protocol):
         ...
 
 
-fts = sa.table("mp_search_fts", sa.column("rowid", sa.Integer))
+# FTS5 exposes a hidden column named after the table, used both for MATCH and for commands.
+fts = sa.table("mp_search_fts", sa.column("rowid", sa.Integer), sa.column("mp_search_fts", sa.Text))
 _FTS: sa.ColumnElement[Any] = sa.literal_column("mp_search_fts")
 
 
@@ -119,7 +122,7 @@ class SqliteSearch:
     """FTS5 with an external-content table rebuilt from ``mp_search_docs`` after each sync."""
 
     def refresh(self, conn: Connection) -> None:
-        conn.execute(sa.insert(fts).from_select([_FTS], sa.select(sa.literal("rebuild"))))
+        conn.execute(sa.insert(fts).values(mp_search_fts="rebuild"))
 
     def matching(
         self, tokens: list[str]
@@ -206,15 +209,15 @@ def search(
         if wanted:
             conditions.append(search_docs.c[facet].in_(wanted))
 
-    facet_cols = [search_docs.c[f] for f in FACETS]
-    counted = sa.select(*facet_cols, sa.func.count().label("n")).select_from(source).where(*conditions)
+    key = search_docs.c.facet_key
+    counted = sa.select(key, sa.func.count()).select_from(source).where(*conditions).group_by(key)
     facets: dict[str, dict[str, int]] = {f: defaultdict(int) for f in FACETS}
     total = 0
-    for row in conn.execute(counted.group_by(*facet_cols)):
-        total += row.n
-        for facet in FACETS:
-            if (value := row._mapping[facet]) is not None:
-                facets[facet][value] += row.n
+    for combined, n in conn.execute(counted).tuples():
+        total += n
+        for facet, value in zip(FACETS, combined.split(_SEP), strict=True):
+            if value:
+                facets[facet][value] += n
     if total == 0:
         return SearchResults(text, 0, (), {f: {} for f in FACETS})
 

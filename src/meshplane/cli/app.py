@@ -42,6 +42,15 @@ class OutputFormat(StrEnum):
 
 
 MeshPath = Annotated[Path, typer.Option("--mesh", "-m", help="The mesh folder.", show_default=False)]
+Selectors = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--select",
+        "-s",
+        help="Products to show: DOMAIN, DOMAIN.PRODUCT, +X (with upstream), X+ (with downstream).",
+        show_default=False,
+    ),
+]
 
 
 @app.callback()
@@ -129,10 +138,12 @@ def ls_command(
     kind: Annotated[LsKind, typer.Argument()] = LsKind.products,
     mesh: MeshPath = Path("."),
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
+    select: Selectors = None,
 ) -> None:
     """List the mesh's products, domains or ports."""
     opened = _open(mesh)
     graph = opened.graph
+    chosen = set(opened.select(select))
     rows: list[dict[str, str]]
     if kind is LsKind.domains:
         rows = [
@@ -153,6 +164,7 @@ def ls_command(
                 "ports": ", ".join(port.name for port in p.output_ports),
             }
             for a, p in sorted(graph.products.items())
+            if a in chosen
         ]
     else:
         rows = [
@@ -163,6 +175,7 @@ def ls_command(
                 "columns": str(len(port.contract.columns)),
             }
             for a, port in sorted(graph.ports.items())
+            if a.product_address in chosen
         ]
     _print_rows(rows, format)
 
@@ -181,11 +194,11 @@ def _print_rows(rows: list[dict[str, str]], format: OutputFormat) -> None:
 
 
 @app.command()
-def graph(mesh: MeshPath = Path(".")) -> None:
+def graph(mesh: MeshPath = Path("."), select: Selectors = None) -> None:
     """Show the dependencies between products, across domains."""
     opened = _open(mesh)
     g = opened.graph
-    for address in g.order:
+    for address in opened.select(select):
         product = g.products[address]
         out.print(f"[bold]{address}[/bold]  ({product.team})")
         for edge in g.edges[address]:

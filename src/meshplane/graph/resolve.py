@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
@@ -64,11 +65,31 @@ class MeshGraph:
         return seen
 
 
+def _missing_hint(
+    contract_id: str, ports: Mapping[Address, OutputPortSpec], sources: Mapping[str, ContractSpec]
+) -> str:
+    known = sorted([str(a) for a in ports] + list(sources))
+    close = difflib.get_close_matches(contract_id, known, n=1, cutoff=0.75)
+    if close:
+        return f"did you mean {close[0]}?"
+    parts = contract_id.split(".")
+    if len(parts) == 3 and parts[1] == "sources":
+        return f"add the source contract domains/{parts[0]}/sources/{parts[2]}.odcs.yaml"
+    siblings = sorted(k for k in known if k.startswith(".".join(parts[:2]) + "."))
+    if siblings:
+        return "that product's ports: " + ", ".join(siblings)
+    in_domain = sorted({str(a.product_address) for a in ports if a.domain == parts[0]})
+    if in_domain:
+        return f"products of {parts[0]}: " + ", ".join(in_domain)
+    return "check the address; `meshplane ls ports` lists the ports"
+
+
 def _resolve_edge(
     product: ProductSpec,
     port: InputPortSpec,
     ports: Mapping[Address, OutputPortSpec],
     sources: Mapping[str, ContractSpec],
+    unloaded: frozenset[str],
     problems: list[Problem],
 ) -> Edge | None:
     where = port.location("contractId")
@@ -91,30 +112,27 @@ def _resolve_edge(
             )
         )
         return None
-    upstream = ports.get(address)
-    if upstream is None:
-        known = sorted(str(a) for a in ports if a.product_address == address.product_address)
-        hint = (
-            ("ports of that product: " + ", ".join(known))
-            if known
-            else "check the address; `meshplane ls ports` lists them"
-        )
-        problems.append(
-            Problem(
-                where,
-                f"input port {port.name!r} reads {port.contract_id}, which does not exist",
-                hint,
-                code="input-unresolved",
-            )
-        )
-        return None
     if address.product_address == product.address:
         problems.append(
             Problem(
                 where,
-                f"input port {port.name!r} reads its own product",
-                "a product cannot consume itself",
+                f"input port {port.name!r} reads {port.contract_id}, an output of its own product",
+                "a product cannot consume itself: read an upstream product's port or a source",
                 code="cycle",
+            )
+        )
+        return None
+    upstream = ports.get(address)
+    if upstream is None:
+        if port.contract_id in unloaded or str(address.product_address) in unloaded:
+            return None  # the upstream file is broken and already reported; do not echo it here
+        kind = "source" if address.product == "sources" else "port"
+        problems.append(
+            Problem(
+                where,
+                f"input port {port.name!r} reads {kind} {port.contract_id}, which does not exist",
+                _missing_hint(port.contract_id, ports, sources),
+                code="input-unresolved",
             )
         )
         return None
@@ -127,11 +145,13 @@ def _version_ok(port: InputPortSpec, actual: str, where: object, problems: list[
     try:
         ok = matches(actual, port.version_range)
     except (RangeError, ValueError) as error:
+        whole = str(port.version_range).strip()
+        detail = "" if isinstance(error, RangeError) and error.token == whole else f" ({error})"
         problems.append(
             Problem(
                 port.location("version"),
-                f"input port {port.name!r}: {error}",
-                "write a range such as ^1.0.0 or >=1.2.0 <2.0.0",
+                f"input port {port.name!r}: version range {whole!r} is not a semver range{detail}",
+                "write a semver range such as ^1.0.0, ~1.2.0, 1.x or >=1.2.0 <2.0.0",
                 code="version-range",
             )
         )
@@ -141,7 +161,7 @@ def _version_ok(port: InputPortSpec, actual: str, where: object, problems: list[
             Problem(
                 port.location("version"),
                 f"input port {port.name!r} wants {port.contract_id} {port.version_range}, but it is at {actual}",
-                f"widen the range to admit {actual}, or pin the upstream major version",
+                f"write a range that admits {actual}, e.g. version: ^{actual}",
                 code="version-mismatch",
             )
         )
@@ -156,7 +176,11 @@ def resolve(spec: MeshSpec) -> tuple[MeshGraph | None, list[Problem]]:
     sources = {s.id: s for s in spec.sources}
     edges: dict[Address, tuple[Edge, ...]] = {}
     for product in spec.products:
-        resolved = [e for port in product.input_ports if (e := _resolve_edge(product, port, ports, sources, problems))]
+        resolved = [
+            edge
+            for port in product.input_ports
+            if (edge := _resolve_edge(product, port, ports, sources, spec.unloaded, problems))
+        ]
         edges[product.address] = tuple(resolved)
     sorter: TopologicalSorter[Address] = TopologicalSorter()
     downstream: dict[Address, set[Address]] = {a: set() for a in products}
@@ -168,14 +192,19 @@ def resolve(spec: MeshSpec) -> tuple[MeshGraph | None, list[Problem]]:
     try:
         order = tuple(sorter.static_order())
     except CycleError as error:
-        cycle: list[Address] = list(error.args[1])
-        first = products[cycle[0]]
-        path = " -> ".join(str(a) for a in reversed(cycle))
-        edge = next((e for e in edges[cycle[0]] if e.upstream_product == cycle[1]), None)
-        location = edge.input.location("contractId") if edge else first.location()
+        # graphlib lists each product before the one that reads it; reversed, each product reads the next.
+        ring: list[Address] = list(reversed(error.args[1]))[:-1]
+        start = ring.index(min(ring))
+        ring = ring[start:] + ring[:start]
+        path = " -> ".join(str(a) for a in [*ring, ring[0]])
+        edge = next((e for e in edges[ring[0]] if e.upstream_product == ring[1 % len(ring)]), None)
+        location = edge.input.location("contractId") if edge else products[ring[0]].location()
         problems.append(
             Problem(
-                location, f"products form a cycle: {path}", "remove one of the input ports in the cycle", code="cycle"
+                location,
+                f"products form a cycle (each reads the next): {path}",
+                "remove or redirect one of the input ports in the cycle",
+                code="cycle",
             )
         )
         return None, problems

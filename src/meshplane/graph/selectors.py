@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from meshplane.graph.resolve import MeshGraph
 from meshplane.types import Address
 
@@ -9,24 +11,37 @@ __all__ = ["SelectorError", "select"]
 
 
 class SelectorError(ValueError):
-    pass
+    """A selector that names nothing in the mesh; the message says what exists."""
+
+
+def _suggest(text: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(text, known, n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return "; known: " + ", ".join(known) if known else ""
 
 
 def _match_one(graph: MeshGraph, text: str) -> set[Address]:
     try:
         address = Address.parse(text)
-    except ValueError as error:
-        raise SelectorError(str(error)) from None
+    except ValueError:
+        raise SelectorError(
+            f"selector {text!r} is not DOMAIN, DOMAIN.PRODUCT or DOMAIN.PRODUCT.PORT (lower_snake_case),"
+            " optionally with + before (upstream) or after (downstream)"
+        ) from None
     if address.product is None:
         found = {a for a in graph.products if a.domain == address.domain}
-        if not found and not any(d.name == address.domain for d in graph.spec.domains):
-            raise SelectorError(f"no domain named {address.domain!r}")
+        domains = sorted({d.name for d in graph.spec.domains} | {a.domain for a in graph.products})
+        if not found and address.domain not in domains:
+            raise SelectorError(f"no domain named {address.domain!r}" + _suggest(address.domain, domains))
         return found
     product = address.product_address
     if product not in graph.products:
-        raise SelectorError(f"no product {product}; `meshplane ls products` lists them")
+        products = sorted(str(a) for a in graph.products)
+        raise SelectorError(f"no product {product}" + _suggest(str(product), products))
     if address.port is not None and address not in graph.ports:
-        raise SelectorError(f"no port {address}")
+        ports = sorted(str(a) for a in graph.ports if a.product_address == product)
+        raise SelectorError(f"no port {address}" + _suggest(str(address), ports))
     return {product}
 
 
@@ -40,6 +55,8 @@ def select(graph: MeshGraph, selectors: list[str] | None) -> list[Address]:
             upstream = text.startswith("+")
             downstream = text.endswith("+")
             core = text.strip("+")
+            if not core:
+                raise SelectorError(f"selector {text!r} names nothing; write e.g. +podcasts.listening_insights")
             base = _match_one(graph, core)
             chosen |= base
             if upstream:

@@ -13,7 +13,11 @@ _COMPARATOR = re.compile(r"^(>=|<=|>|<|=|==|\^|~)?\s*v?([0-9x*]+(?:\.[0-9x*]+){0
 
 
 class RangeError(ValueError):
-    pass
+    """A version range that is not semver; ``token`` is the part that could not be read."""
+
+    def __init__(self, message: str, token: str = "") -> None:
+        super().__init__(message)
+        self.token = token
 
 
 def _pad(text: str) -> tuple[list[int | None], int]:
@@ -28,7 +32,7 @@ def _pad(text: str) -> tuple[list[int | None], int]:
 def _predicates(token: str) -> list[Callable[[semver.Version], bool]]:
     match = _COMPARATOR.match(token)
     if match is None:
-        raise RangeError(f"{token!r} is not a version comparator")
+        raise RangeError(f"{token!r} is not a version comparator", token)
     op, text = match.groups()
     numbers, given = _pad(text)
     fixed = [n for n in numbers if n is not None]

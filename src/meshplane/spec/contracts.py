@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,9 @@ from meshplane.spec.models import (
     SourceServer,
 )
 from meshplane.spec.yamlsafe import JsonPath, YamlDocument
-from meshplane.types import Problem
+from meshplane.types import Problem, SourceLocation
 
-__all__ = ["GLOSSARY_PREFIX", "custom_properties", "read_contract"]
+__all__ = ["GLOSSARY_PREFIX", "custom_properties", "custom_property_location", "read_contract", "snake_case"]
 
 GLOSSARY_PREFIX = "glossary:"
 _FORMATS = ("parquet", "csv", "json")
@@ -46,6 +47,17 @@ def custom_properties(document: YamlDocument, json_path: JsonPath, problems: lis
     return result
 
 
+def custom_property_location(document: YamlDocument, json_path: JsonPath, name: str) -> SourceLocation:
+    """Where the (last) ``customProperties`` entry named ``name`` under ``json_path`` sets its value."""
+    entries = document.get(*json_path, "customProperties")
+    if isinstance(entries, list):
+        for index in reversed(range(len(entries))):
+            entry = entries[index]
+            if isinstance(entry, dict) and entry.get("property") == name:
+                return document.locate((*json_path, "customProperties", index, "value"))
+    return document.locate((*json_path, "customProperties"))
+
+
 def _semantic_type(prop: dict[str, Any]) -> str | None:
     for definition in prop.get("authoritativeDefinitions") or []:
         url = str(definition.get("url") or "") if isinstance(definition, dict) else ""
@@ -62,10 +74,9 @@ def _column(document: YamlDocument, path: JsonPath, prop: dict[str, Any], proble
         try:
             mask = MaskKind(str(mask_value))
         except ValueError:
-            index = next(i for i, e in enumerate(prop.get("customProperties") or []) if e.get("property") == "mask")
             problems.append(
                 Problem(
-                    document.locate((*path, "customProperties", index, "value")),
+                    custom_property_location(document, path, "mask"),
                     f"unknown mask {mask_value!r}",
                     "use one of: " + ", ".join(m.value for m in MaskKind),
                     code="mask-unknown",
@@ -167,7 +178,14 @@ def read_contract(
             )
         )
     if data.get("kind") != "DataContract":
-        problems.append(Problem(document.locate(("kind",)), "kind must be DataContract", "write kind: DataContract"))
+        problems.append(
+            Problem(
+                document.locate(("kind",)),
+                "kind must be DataContract",
+                "write kind: DataContract",
+                code="contract-kind",
+            )
+        )
     try:
         odcs = OpenDataContractStandard.model_validate(data)
     except ValidationError as error:
@@ -199,7 +217,7 @@ def read_contract(
                 Problem(
                     document.locate((*path, "name")),
                     f"column name {name!r} is not lower_snake_case",
-                    "rename the column, e.g. " + _snake(name),
+                    "rename the column, e.g. " + snake_case(name),
                     code="column-name",
                 )
             )
@@ -239,11 +257,13 @@ def read_contract(
     )
 
 
-def _snake(name: str) -> str:
-    import re
-
-    text = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-    return re.sub(r"[^a-z0-9_]", "_", text) or "column_name"
+def snake_case(name: str) -> str:
+    """A lower_snake_case suggestion for ``name`` (``AmountEUR`` -> ``amount_eur``)."""
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+    text = re.sub(r"[^a-z0-9]+", "_", text).strip("_")
+    if text and not text[0].isalpha():
+        text = f"c_{text}"
+    return text or "column_name"
 
 
 def contract_file_id(path: Path, domain: str, product: str) -> str:

@@ -298,6 +298,9 @@ class MeshSpec:
     products: tuple[ProductSpec, ...]
     sources: tuple[ContractSpec, ...]
     documents: tuple[YamlDocument, ...] = field(default=(), repr=False, compare=False)
+    # Addresses of products, ports and source contracts that exist on disk but failed to load (their
+    # problems are already reported): references to them are not reported again as missing.
+    unloaded: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def team(self, name: str) -> TeamConfig | None:
         return next((t for t in self.config.teams if t.name == name), None)

@@ -57,18 +57,40 @@ def _best(error: ValidationError) -> ValidationError:
     return error
 
 
+_EXTRA = ("additionalProperties", "unevaluatedProperties")
+
+
+def _where(path: tuple[Any, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
 def _message(error: ValidationError) -> tuple[str, str]:
-    where = ".".join(str(p) for p in error.absolute_path) or "the document"
+    where = _where(tuple(error.absolute_path))
+    prefix = f"{where}: " if where else ""
     if error.validator == "required":
-        return f"{where}: {error.message}", "add the missing field"
-    if error.validator == "additionalProperties":
-        return f"{where}: {error.message}", "remove or rename the unknown field (settings go in customProperties)"
+        missing = next((k for k in error.validator_value if k not in (error.instance or {})), "")
+        return f"{prefix}missing required field {missing!r}", f"add {missing}: ..."
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in error.validator_value)
-        return f"{where}: {error.instance!r} is not allowed", f"use one of: {allowed}"
+        return f"{prefix}{error.instance!r} is not allowed", f"use one of: {allowed}"
+    if error.validator == "const":
+        return f"{prefix}{error.instance!r} is not allowed", f"write {error.validator_value}"
     if error.validator == "type":
-        return f"{where}: {error.message}", f"write a value of type {error.validator_value}"
-    return f"{where}: {error.message}", ""
+        return f"{prefix}{error.message}", f"write a value of type {error.validator_value}"
+    return f"{prefix}{error.message}", ""
+
+
+def _unknown_fields(error: ValidationError) -> list[str]:
+    if not isinstance(error.instance, dict):
+        return []
+    if error.validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        return [k for k in error.instance if k not in allowed]
+    # unevaluatedProperties: jsonschema names the offending keys in its message.
+    return [k for k in error.instance if repr(k) in error.message]
 
 
 def validate_document(document: YamlDocument, kind: str, label: str) -> list[Problem]:
@@ -77,25 +99,31 @@ def validate_document(document: YamlDocument, kind: str, label: str) -> list[Pro
     validator = _validator(kind, api_version)
     problems: list[Problem] = []
     seen: set[tuple[Any, ...]] = set()
-    for raw_error in sorted(validator.iter_errors(document.data), key=lambda e: list(map(str, e.path))):
-        error = _best(raw_error)
+    errors = [_best(e) for e in sorted(validator.iter_errors(document.data), key=lambda e: list(map(str, e.path)))]
+    # When an object fails a conditional branch (a server type's required fields), the schema also calls the
+    # keys that branch would have evaluated "unevaluated": report the real failure, not that echo.
+    failed = {tuple(e.absolute_path) for e in errors if e.validator not in _EXTRA}
+    for error in errors:
         path = tuple(error.absolute_path)
-        message, hint = _message(error)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = set(error.schema.get("properties", {}))
-            extra = [k for k in error.instance if k not in allowed]
-            if extra:
-                path = (*path, extra[0])
-        key = (path, message)
-        if key in seen:
+        if error.validator == "unevaluatedProperties" and path in failed:
             continue
-        seen.add(key)
-        problems.append(
-            Problem(
-                document.locate(path),
-                f"not a valid {label}: {message}",
-                hint,
-                code=f"{kind}-schema",
-            )
-        )
+        found: list[tuple[tuple[Any, ...], str, str]]
+        if error.validator in _EXTRA and (extra := _unknown_fields(error)):
+            where = _where(path)
+            found = [
+                (
+                    (*path, key),
+                    f"unknown field {key!r}" + (f" in {where}" if where else ""),
+                    "remove or rename it (meshplane settings go in customProperties)",
+                )
+                for key in extra
+            ]
+        else:
+            found = [(path, *_message(error))]
+        for at, message, hint in found:
+            if (at, message) in seen:
+                continue
+            seen.add((at, message))
+            location = document.locate(at)
+            problems.append(Problem(location, f"not a valid {label}: {message}", hint, code=f"{kind}-schema"))
     return problems

@@ -64,10 +64,10 @@ _DENIED_NODE_NAMES = (
     "Analyze", "Refresh", "Cache", "Uncache", "LoadData", "Grant", "Revoke", "Comment", "Declare",
     "TruncateTable", "Execute", "UserDefinedFunction", "TableFromRows", "Changes",
 )
-_DENIED_NODES: tuple[type[exp.Expression], ...] = tuple(
+_DENIED_NODES: tuple[type[exp.Expr], ...] = tuple(
     node for name in _DENIED_NODE_NAMES if isinstance(node := getattr(exp, name, None), type)
 )
-_ROOTS: tuple[type[exp.Expression], ...] = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values, exp.Pivot)
+_ROOTS: tuple[type[exp.Expr], ...] = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values, exp.Pivot)
 
 
 def function_names(node: exp.Func) -> frozenset[str]:
@@ -90,21 +90,19 @@ def _denied_name(names: frozenset[str]) -> str | None:
     return None
 
 
-def guard_query(tree: exp.Expression) -> None:
+def guard_query(tree: exp.Expr) -> None:
     """Raise QueryRejected unless ``tree`` is one read-only query that only calls permitted functions."""
     if not isinstance(tree, _ROOTS):
         raise QueryRejected(
             f"only read-only queries are allowed (SELECT, set operations, CTEs); got {type(tree).__name__}"
         )
-    count = 0
-    for node in tree.walk():
-        count += 1
+    for count, node in enumerate(tree.walk(), start=1):
         if count > MAX_NODES:
             raise QueryRejected(f"the query is too large (more than {MAX_NODES} syntax nodes)")
         _check_node(node)
 
 
-def _check_node(node: exp.Expression) -> None:
+def _check_node(node: exp.Expr) -> None:
     if isinstance(node, _DENIED_NODES):
         raise QueryRejected(f"{_describe_node(node)} is not allowed in a query; only reads are")
     if isinstance(node, exp.HistoricalData | exp.Version) and not isinstance(node.parent, exp.Table):
@@ -135,14 +133,12 @@ def _check_function(node: exp.Func) -> None:
         )
 
 
-def guard_row_filter(tree: exp.Expression, columns: Collection[str]) -> None:
+def guard_row_filter(tree: exp.Expr, columns: Collection[str]) -> None:
     """Raise QueryRejected unless ``tree`` is a plain predicate over the unqualified ``columns``."""
     allowed = {column.lower() for column in columns}
     if isinstance(tree, exp.Query | exp.Subquery | exp.Table):
         raise QueryRejected("a row filter must be a boolean expression, not a query")
-    count = 0
-    for node in tree.walk():
-        count += 1
+    for count, node in enumerate(tree.walk(), start=1):
         if count > MAX_NODES:
             raise QueryRejected("the row filter is too large")
         _check_node(node)
@@ -159,7 +155,7 @@ def guard_row_filter(tree: exp.Expression, columns: Collection[str]) -> None:
                 raise QueryRejected(f"the row filter references {node.name!r}, which is not a column of the port")
 
 
-def _describe_node(node: exp.Expression) -> str:
+def _describe_node(node: exp.Expr) -> str:
     if isinstance(node, exp.Command):
         return f"the {str(node.this).upper()} command"
     return {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
-from sqlglot.tokens import Token, TokenType
+from sqlglot.tokenizer_core import Token, TokenType
 
 from meshplane.errors import QueryRejected
 
@@ -26,7 +26,7 @@ _QUERY_STARTS = frozenset(
 _dialect = Dialect.get_or_raise(DIALECT)
 
 
-def parse_query(sql: str) -> exp.Expression:
+def parse_query(sql: str) -> exp.Expr:
     """The one statement in ``sql``; raises QueryRejected for anything but a single query text."""
     tokens = _tokenize(sql)
     if not tokens:
@@ -42,7 +42,7 @@ def parse_query(sql: str) -> exp.Expression:
     return statements[0]
 
 
-def parse_expression(sql: str) -> exp.Expression:
+def parse_expression(sql: str) -> exp.Expr:
     """One scalar or boolean expression (a row filter), parsed on its own."""
     tokens = _tokenize(sql)
     if not tokens:
@@ -63,7 +63,7 @@ def parse_expression(sql: str) -> exp.Expression:
     return found[0]
 
 
-def render(tree: exp.Expression) -> str:
+def render(tree: exp.Expr) -> str:
     """DuckDB SQL for ``tree``: every identifier quoted, comments dropped."""
     try:
         return tree.sql(dialect=DIALECT, identify=True, comments=False, unsupported_level=ErrorLevel.RAISE)
@@ -84,7 +84,7 @@ def _tokenize(sql: str) -> list[Token]:
         raise QueryRejected("the query is nested too deeply") from None
 
 
-def _parse_tokens(tokens: list[Token], sql: str) -> list[exp.Expression]:
+def _parse_tokens(tokens: list[Token], sql: str) -> list[exp.Expr]:
     try:
         parser = _dialect.parser(error_level=ErrorLevel.RAISE)
         trees = parser.parse(tokens, sql)

@@ -66,7 +66,7 @@ class TableRef:
         return self.ref.address.rsplit(".", 1)[-1]
 
 
-def find_port_refs(tree: exp.Expression) -> list[TableRef]:
+def find_port_refs(tree: exp.Expr) -> list[TableRef]:
     """Every port reference in ``tree``, in document order; QueryRejected for any other kind of table."""
     ctes = _cte_names(tree)
     found: list[TableRef] = []
@@ -87,7 +87,7 @@ def find_port_refs(tree: exp.Expression) -> list[TableRef]:
     return found
 
 
-def _cte_names(tree: exp.Expression) -> frozenset[str]:
+def _cte_names(tree: exp.Expr) -> frozenset[str]:
     names: set[str] = set()
     for cte in tree.find_all(exp.CTE):
         name = cte.alias_or_name
@@ -153,7 +153,7 @@ def _as_of(node: exp.Table) -> tuple[int | None, datetime | None]:
     raise QueryRejected("time travel is written AT (VERSION => id) or AT (TIMESTAMP => '...')")
 
 
-def _snapshot_id(value: exp.Expression | None) -> int:
+def _snapshot_id(value: exp.Expr | None) -> int:
     if isinstance(value, exp.Literal) and not value.is_string and value.this.isdigit():
         number = int(value.this)
         if number < 2**63:
@@ -161,7 +161,7 @@ def _snapshot_id(value: exp.Expression | None) -> int:
     raise QueryRejected("a snapshot id is a non-negative integer literal")
 
 
-def _timestamp(value: exp.Expression | None) -> datetime:
+def _timestamp(value: exp.Expr | None) -> datetime:
     if isinstance(value, exp.Cast) and value.to.is_type("timestamp", "timestamptz", "date"):
         value = value.this
     if isinstance(value, exp.Literal) and value.is_string and len(value.this) <= 40:

@@ -201,6 +201,7 @@ def upgrade() -> None:
         sa.Column("host", sa.String(length=255), nullable=False),
         sa.PrimaryKeyConstraint("run_id", name=op.f("pk_mp_runs")),
     )
+    op.create_index("ix_mp_runs_product_started_at", "mp_runs", ["product", "started_at"])
     op.create_index("ix_mp_runs_status", "mp_runs", ["status"])
 
     op.create_table(
@@ -213,6 +214,7 @@ def upgrade() -> None:
         sa.Column("classification", sa.String(length=255), nullable=True),
         sa.Column("status", sa.String(length=255), nullable=True),
         sa.Column("access_level", sa.String(length=255), nullable=True),
+        sa.Column("facet_key", sa.Text(), nullable=False),
         sa.Column("name_text", sa.Text(), nullable=False),
         sa.Column("keyword_text", sa.Text(), nullable=False),
         sa.Column("owner_text", sa.Text(), nullable=False),
@@ -231,6 +233,7 @@ def upgrade() -> None:
         sa.Column("evaluated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mp_slo_evaluations")),
     )
+    op.create_index("ix_mp_slo_evaluations_port_evaluated_at", "mp_slo_evaluations", ["port", "evaluated_at"])
 
     op.create_table(
         "mp_team_members",

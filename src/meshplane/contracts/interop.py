@@ -1,0 +1,243 @@
+"""Import and export data contracts.
+
+Export formats: ``odcs`` (YAML that validates against the official ODCS JSON Schema),
+``jsonschema`` (the JSON Schema of one row of the port's table), ``sql-ddl`` (``CREATE TABLE`` in
+DuckDB's dialect, built with sqlglot) and ``dbt`` (a ``schema.yml`` with an enforced model contract
+and ``data_tests``). Import reads ODCS v3 (lossless: ``load -> export odcs -> load`` gives an equal
+model) and the older Data Contract Specification (``dataContractSpecification: 1.x``), converted to
+ODCS by :mod:`meshplane.contracts.dcs`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from jsonschema import Draft201909Validator
+from open_data_contract_standard.model import OpenDataContractStandard, SchemaObject, SchemaProperty
+from ruamel.yaml import YAML
+from sqlglot import exp
+
+from meshplane.contracts.dcs import dcs_to_odcs
+from meshplane.errors import SpecError
+from meshplane.types import Problem, SourceLocation
+
+__all__ = [
+    "ExportFormat",
+    "export_contract",
+    "import_contract",
+    "load_contract",
+    "odcs_json_schema",
+    "validate_odcs",
+]
+
+ExportFormat = Literal["odcs", "jsonschema", "sql-ddl", "dbt"]
+_LOGICAL_SQL = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN",
+                "date": "DATE", "timestamp": "TIMESTAMP", "time": "TIME", "object": "JSON", "array": "JSON",
+                "map": "JSON", "vector": "DOUBLE[]"}
+_LOGICAL_JSON = {"string": ("string", None), "integer": ("integer", None), "number": ("number", None),
+                 "boolean": ("boolean", None), "date": ("string", "date"), "timestamp": ("string", "date-time"),
+                 "time": ("string", "time"), "object": ("object", None), "array": ("array", None),
+                 "map": ("object", None), "vector": ("array", None)}
+_JSON_OPTIONS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
+                 "pattern", "multipleOf", "minItems", "maxItems")
+
+
+@cache
+def odcs_json_schema() -> dict[str, Any]:
+    """The official ODCS JSON Schema shipped with ``open-data-contract-standard``."""
+    text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def validate_odcs(document: dict[str, Any], source: Path | None = None) -> None:
+    """Raise :class:`SpecError` listing every place ``document`` breaks the official schema."""
+    validator = Draft201909Validator(odcs_json_schema())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        where = SourceLocation(source or Path("<contract>"))
+        raise SpecError(
+            Problem(where, f"{_json_path(e.absolute_path) or '(root)'}: {e.message}", code="odcs-schema")
+            for e in errors
+        )
+
+
+def _json_path(parts: Any) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # keep ODCS key order
+    return yaml
+
+
+def _load_yaml(text: str) -> Any:
+    return _yaml().load(text)
+
+
+def _dump_yaml(data: Any) -> str:
+    buffer = io.StringIO()
+    _yaml().dump(data, buffer)
+    return buffer.getvalue()
+
+
+def load_contract(text: str, *, source: Path | None = None, validate: bool = True) -> OpenDataContractStandard:
+    """Read ODCS v3 YAML or JSON into the official model, checking it against the official schema."""
+    document = _load_yaml(text)
+    if not isinstance(document, dict):
+        raise SpecError([Problem(SourceLocation(source or Path("<contract>")), "a contract is a mapping")])
+    if validate:
+        validate_odcs(document, source)
+    return OpenDataContractStandard.model_validate(document)
+
+
+def import_contract(path_or_text: Path | str, *, validate: bool = True) -> OpenDataContractStandard:
+    """Import an ODCS v3 file, or a Data Contract Specification 1.x file converted to ODCS."""
+    source: Path | None = None
+    if isinstance(path_or_text, Path):
+        source, text = path_or_text, path_or_text.read_text("utf-8")
+    else:
+        text = path_or_text
+    document = _load_yaml(text)
+    if isinstance(document, dict) and "dataContractSpecification" in document:
+        converted = dcs_to_odcs(document)
+        if validate:
+            validate_odcs(converted, source)
+        return OpenDataContractStandard.model_validate(converted)
+    return load_contract(text, source=source, validate=validate)
+
+
+def _document(contract: OpenDataContractStandard) -> dict[str, Any]:
+    document: dict[str, Any] = contract.model_dump(exclude_none=True, by_alias=True, mode="json")
+    return document
+
+
+def export_contract(contract: OpenDataContractStandard, fmt: ExportFormat, *, table_index: int = 0) -> str:
+    """Render ``contract`` in ``fmt``; table-shaped formats use ``schema[table_index]``."""
+    if fmt == "odcs":
+        document = _document(contract)
+        validate_odcs(document)
+        return _dump_yaml(document)
+    objects = contract.schema_ or []
+    if not 0 <= table_index < len(objects):
+        raise ValueError(f"contract {contract.id} has no schema[{table_index}] to export")
+    obj = objects[table_index]
+    if fmt == "jsonschema":
+        return json.dumps(_row_schema(contract, obj), indent=2) + "\n"
+    if fmt == "sql-ddl":
+        return _ddl(obj).sql(dialect="duckdb", pretty=True) + ";\n"
+    if fmt == "dbt":
+        return _dump_yaml(_dbt(obj))
+    raise ValueError(f"unknown export format {fmt!r}; use odcs, jsonschema, sql-ddl or dbt")
+
+
+def _row_schema(contract: OpenDataContractStandard, obj: SchemaObject) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for prop in obj.properties or []:
+        name = prop.name or ""
+        json_type, fmt = _LOGICAL_JSON.get(prop.logicalType or "", (None, None))
+        entry: dict[str, Any] = {}
+        if json_type is not None:
+            entry["type"] = json_type if prop.required else [json_type, "null"]
+        if fmt:
+            entry["format"] = fmt
+        if prop.description:
+            entry["description"] = prop.description
+        options = prop.logicalTypeOptions or {}
+        for key in _JSON_OPTIONS:
+            if key in options:
+                entry[key] = options[key]
+        if "format" in options and isinstance(options["format"], str) and prop.logicalType == "string":
+            entry["format"] = options["format"]
+        if prop.enum:
+            values = [e.value for e in prop.enum]
+            entry["enum"] = values if prop.required else [*values, None]
+        properties[name] = entry
+        if prop.required or prop.primaryKey:
+            required.append(name)
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": contract.id,
+        "title": obj.name,
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+    if obj.description:
+        schema["description"] = obj.description
+    return schema
+
+
+def _sql_type(prop: SchemaProperty) -> exp.DataType:
+    text = prop.physicalType or _LOGICAL_SQL.get(prop.logicalType or "string", "VARCHAR")
+    return exp.DataType.build(text, dialect="duckdb")
+
+
+def _primary_key(obj: SchemaObject) -> list[str]:
+    keyed = [((p.primaryKeyPosition if (p.primaryKeyPosition or 0) > 0 else 10_000 + i), p.name or "")
+             for i, p in enumerate(obj.properties or []) if p.primaryKey]
+    return [name for _, name in sorted(keyed)]
+
+
+def _ddl(obj: SchemaObject) -> exp.Create:
+    key = _primary_key(obj)
+    columns: list[exp.Expr] = []
+    for prop in obj.properties or []:
+        constraints: list[exp.ColumnConstraint] = []
+        if prop.required and not (len(key) == 1 and prop.name in key):
+            constraints.append(exp.ColumnConstraint(kind=exp.NotNullColumnConstraint()))
+        if len(key) == 1 and prop.name in key:
+            constraints.append(exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint()))
+        elif prop.unique:
+            constraints.append(exp.ColumnConstraint(kind=exp.UniqueColumnConstraint()))
+        columns.append(exp.ColumnDef(this=exp.to_identifier(prop.name, quoted=True), kind=_sql_type(prop),
+                                     constraints=constraints or None))
+    if len(key) > 1:
+        columns.append(exp.PrimaryKey(expressions=[exp.to_identifier(k, quoted=True) for k in key]))
+    table = exp.to_table(obj.physicalName or obj.name or "", dialect="duckdb")
+    return exp.Create(this=exp.Schema(this=table, expressions=columns), kind="TABLE")
+
+
+def _dbt(obj: SchemaObject) -> dict[str, Any]:
+    key = _primary_key(obj)
+    columns: list[dict[str, Any]] = []
+    for prop in obj.properties or []:
+        column: dict[str, Any] = {"name": prop.name, "data_type": _sql_type(prop).sql(dialect="duckdb").lower()}
+        if prop.description:
+            column["description"] = prop.description
+        constraints: list[dict[str, Any]] = []
+        tests: list[Any] = []
+        if prop.required or prop.name in key:
+            constraints.append({"type": "not_null"})
+            tests.append("not_null")
+        if len(key) == 1 and prop.name in key:
+            constraints.append({"type": "primary_key"})
+        if prop.unique or (len(key) == 1 and prop.name in key):
+            tests.append("unique")
+        if prop.enum:
+            tests.append({"accepted_values": {"arguments": {"values": [e.value for e in prop.enum]}}})
+        if constraints:
+            column["constraints"] = constraints
+        if tests:
+            column["data_tests"] = tests
+        columns.append(column)
+    model: dict[str, Any] = {"name": obj.physicalName or obj.name}
+    if obj.description:
+        model["description"] = obj.description
+    model["config"] = {"contract": {"enforced": True}}
+    if len(key) > 1:
+        model["constraints"] = [{"type": "primary_key", "columns": key}]
+    model["columns"] = columns
+    return {"version": 2, "models": [model]}

@@ -1,0 +1,108 @@
+"""The engine contract: what the builder and the contract checks ask of any execution engine.
+
+An engine runs a transform over input relations and *stages* its result as Parquet files in a folder
+it is given (storage publishes them later); it also answers read-only queries as Arrow tables.
+Engines declare what they can do in :class:`EngineCapabilities` so callers never branch on names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "ArrowRelation",
+    "Engine",
+    "EngineCapabilities",
+    "FileFormat",
+    "FileRelation",
+    "PythonTransform",
+    "Relation",
+    "StagedResult",
+]
+
+FileFormat = Literal["parquet", "csv", "json"]
+OptionValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class FileRelation:
+    """Files of one format read as one relation.
+
+    ``options`` are the reader's named parameters in DuckDB's spelling (``delim``, ``header``,
+    ``union_by_name``, ``format`` for JSON, ...); other engines translate the ones they support.
+    """
+
+    paths: tuple[Path, ...]
+    format: FileFormat = "parquet"
+    options: Mapping[str, OptionValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.paths:
+            raise ValueError("a FileRelation needs at least one file")
+        object.__setattr__(self, "paths", tuple(Path(p) for p in self.paths))
+
+
+@dataclass(frozen=True)
+class ArrowRelation:
+    """An in-memory Arrow table (a PostgreSQL source, a test fixture)."""
+
+    table: pa.Table
+
+
+Relation = FileRelation | ArrowRelation
+
+# A Python transform: called with one keyword argument (a pyarrow.Table) per input; returns a
+# pyarrow Table or RecordBatchReader, a DuckDB relation, or a Polars or pandas DataFrame.
+PythonTransform = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class StagedResult:
+    """Parquet files an engine wrote into the staging folder, not yet published."""
+
+    files: tuple[Path, ...]
+    schema: pa.Schema
+    row_count: int
+
+
+@dataclass(frozen=True)
+class EngineCapabilities:
+    name: str
+    sql_dialect: str  # sqlglot dialect of SQL transforms and queries
+    python_transforms: bool = True
+    in_process: bool = True  # runs inside the Python process (no JVM, no server)
+    reads_parquet_files: bool = True  # scans published snapshots by their data files
+    file_formats: frozenset[str] = frozenset({"parquet", "csv", "json"})
+    arrow_inputs: bool = True  # accepts ArrowRelation inputs
+    parallel_builds: bool = True  # several stage_* calls may run at once on one engine (threads)
+    startup_seconds: float = 0.0  # rough cost of the first call, for schedulers
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What every engine offers. Implementations: DuckDB (default), Spark (optional extra)."""
+
+    @property
+    def capabilities(self) -> EngineCapabilities: ...
+
+    def stage_sql(self, sql: str, inputs: Mapping[str, Relation], out_dir: Path) -> StagedResult:
+        """Run one SELECT with each input bound as a relation named after its key; write Parquet."""
+        ...
+
+    def stage_python(
+        self, fn: PythonTransform, inputs: Mapping[str, Relation], out_dir: Path
+    ) -> StagedResult:
+        """Call ``fn(**{name: pyarrow.Table})``, convert what it returns, write Parquet."""
+        ...
+
+    def query(self, sql: str, relations: Mapping[str, Relation]) -> pa.Table:
+        """Run a read-only query over the relations and return the result as Arrow."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,345 @@
+"""Reading one ``product.odps.yaml`` with its port contracts and transforms, and meshplane's product rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from meshplane.spec.contracts import custom_properties, custom_property_location, read_contract, snake_case
+from meshplane.spec.documents import check_semver, read_mapping
+from meshplane.spec.models import (
+    NAME_PATTERN,
+    AccessLevel,
+    InputPortSpec,
+    OutputPortSpec,
+    ProductSpec,
+    TransformSpec,
+)
+from meshplane.spec.schemas import validate_document
+from meshplane.spec.yamlsafe import YamlDocument
+from meshplane.types import Address, Problem, SourceLocation
+
+__all__ = ["PRODUCT_FILE", "PRODUCT_STATUSES", "read_product"]
+
+PRODUCT_FILE = "product.odps.yaml"
+PRODUCT_STATUSES = ("proposed", "draft", "active", "deprecated", "retired")
+
+
+def _transform(folder: Path, port: str, location: SourceLocation, problems: list[Problem]) -> TransformSpec | None:
+    candidates = [folder / f"{port}.sql", folder / f"{port}.py"]
+    found = [c for c in candidates if c.is_file()]
+    if len(found) != 1:
+        message = (
+            f"output port {port!r} has no transform"
+            if not found
+            else f"output port {port!r} has both {port}.sql and {port}.py"
+        )
+        problems.append(
+            Problem(
+                location, message, f"keep exactly one of {port}.sql or {port}.py next to the product", code="transform"
+            )
+        )
+        return None
+    path = found[0]
+    try:
+        code = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        problems.append(Problem(SourceLocation(path), f"cannot read transform: {error}", code="transform"))
+        return None
+    return TransformSpec(path=path, language="sql" if path.suffix == ".sql" else "python", code=code)
+
+
+def _output_port(
+    document: YamlDocument,
+    index: int,
+    entry: dict[str, Any],
+    product: Address,
+    folder: Path,
+    problems: list[Problem],
+    unloaded: set[str],
+) -> OutputPortSpec | None:
+    port = _load_output_port(document, index, entry, product, folder, problems)
+    if port is None:
+        unloaded.add(f"{product}.{entry.get('name')}")
+    return port
+
+
+def _load_output_port(
+    document: YamlDocument,
+    index: int,
+    entry: dict[str, Any],
+    product: Address,
+    folder: Path,
+    problems: list[Problem],
+) -> OutputPortSpec | None:
+    path = ("outputPorts", index)
+    name = str(entry.get("name"))
+    if not NAME_PATTERN.match(name):
+        problems.append(
+            Problem(
+                document.locate((*path, "name")),
+                f"port name {name!r} is not lower_snake_case",
+                f"write name: {snake_case(name)} (and rename its contract and transform files to match)",
+                code="port-name",
+            )
+        )
+        return None
+    expected = f"{product}.{name}"
+    contract_id = entry.get("contractId")
+    if contract_id != expected:
+        problems.append(
+            Problem(
+                document.locate((*path, "contractId") if contract_id else path),
+                f"output port {name!r} must name its contract {expected!r}",
+                f"write contractId: {expected}",
+                code="port-contract",
+            )
+        )
+    custom = custom_properties(document, path, problems)
+    access_raw = custom.get("accessLevel", "public")
+    try:
+        access = AccessLevel(str(access_raw))
+    except ValueError:
+        problems.append(
+            Problem(
+                custom_property_location(document, path, "accessLevel"),
+                f"unknown accessLevel {access_raw!r}",
+                "use public, restricted or private",
+                code="access-level",
+            )
+        )
+        access = AccessLevel.PRIVATE
+    contract_path = folder / f"{name}.odcs.yaml"
+    if not contract_path.is_file():
+        problems.append(
+            Problem(
+                document.locate(path),
+                f"output port {name!r} has no contract file {contract_path.name}",
+                f"create {contract_path.name} (meshplane new product writes one)",
+                code="port-contract",
+            )
+        )
+        return None
+    contract_doc = read_mapping(contract_path, problems)
+    if contract_doc is None:
+        return None
+    schema_problems = validate_document(contract_doc, "odcs", "ODCS data contract")
+    problems.extend(schema_problems)
+    if schema_problems:
+        return None
+    contract = read_contract(contract_doc, expected, is_source=False, problems=problems)
+    transform = _transform(folder, name, document.locate(path), problems)
+    if contract is None or transform is None:
+        return None
+    version = str(entry.get("version") or contract.version)
+    if entry.get("version") is not None and version != contract.version:
+        problems.append(
+            Problem(
+                document.locate((*path, "version")),
+                f"port version {version} differs from its contract's version {contract.version}",
+                f"write version: {contract.version}",
+                code="port-version",
+            )
+        )
+    check_semver(contract_doc, ("version",), contract.version, problems)
+    return OutputPortSpec(
+        document=document,
+        json_path=path,
+        name=name,
+        version=contract.version,
+        contract_id=expected,
+        description=entry.get("description"),
+        access_level=access,
+        contract=contract,
+        transform=transform,
+        custom=custom,
+    )
+
+
+def read_product(
+    path: Path, domain: str, teams: set[str] | None, problems: list[Problem], unloaded: set[str]
+) -> ProductSpec | None:
+    product = _load_product(path, domain, teams, problems, unloaded)
+    if product is None:
+        unloaded.add(f"{domain}.{path.parent.name}")
+    return product
+
+
+def _load_product(
+    path: Path, domain: str, teams: set[str] | None, problems: list[Problem], unloaded: set[str]
+) -> ProductSpec | None:
+    document = read_mapping(path, problems)
+    if document is None:
+        return None
+    schema_problems = validate_document(document, "odps", "ODPS data product")
+    problems.extend(schema_problems)
+    if schema_problems:
+        return None
+    data = document.data
+    folder = path.parent
+    name = folder.name
+    address = Address(domain, name)
+    if data.get("kind") != "DataProduct":
+        problems.append(Problem(document.locate(("kind",)), "kind must be DataProduct", code="product-kind"))
+    if data.get("id") != str(address):
+        problems.append(
+            Problem(
+                document.locate(("id",)),
+                f"product id {data.get('id')!r} does not match its folder",
+                f"write id: {address}",
+                code="product-id",
+            )
+        )
+    if data.get("domain") not in (None, domain):
+        problems.append(
+            Problem(
+                document.locate(("domain",)),
+                f"domain {data.get('domain')!r} does not match the folder",
+                f"write domain: {domain}",
+                code="product-domain",
+            )
+        )
+    version = data.get("version")
+    if version is None:
+        problems.append(Problem(document.locate(()), "the product has no version", "add version: 1.0.0", code="semver"))
+    else:
+        check_semver(document, ("version",), version, problems)
+    team = (data.get("team") or {}).get("name")
+    if not team:
+        problems.append(
+            Problem(
+                document.locate(("team",) if "team" in data else ()),
+                "the product names no owner team",
+                "add team: {name: <a team from mesh.yaml>}",
+                code="product-team",
+            )
+        )
+    elif teams is not None and team not in teams:
+        problems.append(
+            Problem(
+                document.locate(("team", "name")),
+                f"team {team!r} is not declared in mesh.yaml",
+                "declare it under teams: in mesh.yaml, or use one of: " + ", ".join(sorted(teams)),
+                code="product-team",
+            )
+        )
+    status = data.get("status")
+    if status is not None and status not in PRODUCT_STATUSES:
+        problems.append(
+            Problem(
+                document.locate(("status",)),
+                f"status {status!r} is not an ODPS product status",
+                "use one of: " + ", ".join(PRODUCT_STATUSES),
+                code="product-status",
+            )
+        )
+    custom = custom_properties(document, (), problems)
+    _check_product_custom(document, custom, problems)
+    inputs: list[InputPortSpec] = []
+    for index, entry in enumerate(data.get("inputPorts") or []):
+        contract_id = entry.get("contractId")
+        if not contract_id:
+            problems.append(
+                Problem(
+                    document.locate(("inputPorts", index)),
+                    f"input port {entry.get('name')!r} names no contractId",
+                    "write contractId: <domain>.<product>.<port> or <domain>.sources.<name>",
+                    code="input-port",
+                )
+            )
+            continue
+        if not NAME_PATTERN.match(str(entry.get("name"))):
+            problems.append(
+                Problem(
+                    document.locate(("inputPorts", index, "name")),
+                    f"input port name {entry.get('name')!r} is not lower_snake_case (it is the SQL relation name)",
+                    code="port-name",
+                )
+            )
+            continue
+        inputs.append(
+            InputPortSpec(
+                document=document,
+                json_path=("inputPorts", index),
+                name=str(entry["name"]),
+                version_range=entry.get("version"),
+                contract_id=str(contract_id),
+            )
+        )
+    outputs = [
+        port
+        for index, entry in enumerate(data.get("outputPorts") or [])
+        if (port := _output_port(document, index, entry, address, folder, problems, unloaded)) is not None
+    ]
+    if not data.get("outputPorts"):
+        problems.append(
+            Problem(
+                document.locate(()),
+                "the product has no output ports",
+                "add outputPorts: with at least one port",
+                code="product-ports",
+            )
+        )
+    _check_orphans(folder, {p.name for p in outputs} | _port_names(data), problems)
+    description = data.get("description") or {}
+    return ProductSpec(
+        document=document,
+        json_path=(),
+        address=address,
+        path=path,
+        version=str(version),
+        status=str(data.get("status") or "draft"),
+        type=data.get("type"),
+        name=name,
+        title=data.get("name"),
+        description={k: str(v) for k, v in description.items() if isinstance(v, str)},
+        tags=tuple(str(t) for t in data.get("tags") or ()),
+        team=str(team or ""),
+        input_ports=tuple(inputs),
+        output_ports=tuple(outputs),
+        custom=custom,
+    )
+
+
+def _port_names(data: dict[str, Any]) -> set[str]:
+    return {str(e.get("name")) for e in data.get("outputPorts") or [] if isinstance(e, dict)}
+
+
+def _check_orphans(folder: Path, ports: set[str], problems: list[Problem]) -> None:
+    for contract in sorted(folder.glob("*.odcs.yaml")):
+        port = contract.name.removesuffix(".odcs.yaml")
+        if port not in ports:
+            problems.append(
+                Problem(
+                    SourceLocation(contract, 1, 1),
+                    f"contract {contract.name} belongs to no output port",
+                    f"add an output port named {port!r} to product.odps.yaml, or delete the file",
+                    code="orphan-contract",
+                )
+            )
+
+
+def _check_product_custom(document: YamlDocument, custom: dict[str, Any], problems: list[Problem]) -> None:
+    schedule = custom.get("schedule")
+    if schedule is not None:
+        from croniter import croniter
+
+        if not croniter.is_valid(str(schedule)):
+            problems.append(
+                Problem(
+                    custom_property_location(document, (), "schedule"),
+                    f"schedule {schedule!r} is not a cron expression",
+                    "write five fields, e.g. '0 * * * *' for hourly",
+                    code="schedule",
+                )
+            )
+    engine = custom.get("engine")
+    if engine is not None and engine not in ("duckdb", "spark"):
+        problems.append(
+            Problem(
+                custom_property_location(document, (), "engine"),
+                f"unknown engine {engine!r}",
+                "use duckdb or spark",
+                code="engine",
+            )
+        )

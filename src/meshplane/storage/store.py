@@ -1,0 +1,324 @@
+"""Output ports as Apache Iceberg tables: atomic publish, snapshots, time travel, locks.
+
+Layout under the warehouse folder::
+
+    <warehouse>/<namespace>/<name>/metadata/...          Iceberg metadata (pyiceberg)
+    <warehouse>/<namespace>/<name>/data/<run_id>/*.parquet  one folder per build run
+    <warehouse>/.locks/<namespace>.<name>.lock
+
+An engine writes a run's Parquet files straight into its run folder (write), the builder checks them
+(audit), and :meth:`TableStore.publish` commits them as one snapshot (publish) without copying data.
+The only visible switch is the catalog's single-row compare-and-swap of the metadata location, so a
+process killed at any moment leaves either the old or the new snapshot, never a mix. Files are only
+ever deleted by :meth:`TableStore.cleanup_staging`, after re-reading the committed metadata.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meshplane.errors import StorageError
+from meshplane.storage.locks import LockManager
+from meshplane.storage.tables import SnapshotInfo, TableId
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.table import Table
+    from pyiceberg.table.snapshots import Snapshot
+
+__all__ = ["CATALOG_NAME", "TableStore"]
+
+CATALOG_NAME = "meshplane"
+# Summary keys meshplane writes into every snapshot it commits.
+RUN_PROPERTY = "meshplane.run-id"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class TableStore:
+    """The Iceberg tables of one mesh: catalog in the metadata database, data in a local warehouse."""
+
+    def __init__(self, catalog_url: str, warehouse: Path) -> None:
+        self.catalog_url = catalog_url
+        self.warehouse = Path(warehouse).resolve()
+        self._catalog: SqlCatalog | None = None
+        self._guard = threading.Lock()
+        self._namespaces: set[str] = set()
+        self._locks = LockManager(self.warehouse / ".locks")
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> SqlCatalog:
+        """pyiceberg's SQL catalog (created on first use: importing pyiceberg costs ~0.4 s)."""
+        with self._guard:
+            if self._catalog is None:
+                from pyiceberg.catalog.sql import SqlCatalog
+
+                self.warehouse.mkdir(parents=True, exist_ok=True)
+                try:
+                    self._catalog = SqlCatalog(
+                        CATALOG_NAME, uri=self.catalog_url, warehouse=self.warehouse.as_uri()
+                    )
+                except Exception as exc:  # SQLAlchemy raises driver-specific errors
+                    raise StorageError(f"cannot open the Iceberg catalog at {self._safe_url}: {exc}") from exc
+            return self._catalog
+
+    def close(self) -> None:
+        with self._guard:
+            if self._catalog is not None:
+                self._catalog.engine.dispose()
+                self._catalog = None
+
+    def __enter__(self) -> TableStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def _safe_url(self) -> str:
+        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", self.catalog_url)
+
+    # --- locations -------------------------------------------------------------------------------
+
+    def table_location(self, table_id: TableId) -> Path:
+        return self.warehouse / table_id.namespace / table_id.name
+
+    def staging_dir(self, table_id: TableId, run_id: str) -> Path:
+        """A fresh folder for run ``run_id``'s Parquet files; they are published from there in place."""
+        if not _RUN_ID.match(run_id):
+            raise StorageError(f"invalid run id {run_id!r}: use letters, digits, '_', '.', '-'")
+        folder = self.table_location(table_id) / "data" / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def lock(self, table_id: TableId, timeout: float = 0.0) -> AbstractContextManager[None]:
+        """Hold ``table_id``'s build lock across processes; ConcurrentBuild after ``timeout`` seconds."""
+        return self._locks.hold(str(table_id), timeout)
+
+    # --- publish ---------------------------------------------------------------------------------
+
+    def publish(
+        self,
+        table_id: TableId,
+        files: Sequence[Path],
+        arrow_schema: pa.Schema,
+        properties: Mapping[str, str] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> SnapshotInfo:
+        """Commit the staged Parquet ``files`` as ONE new snapshot replacing the table's contents.
+
+        The table is created, or its schema evolved to ``arrow_schema``, in the same commit.
+        ``properties`` go into the snapshot summary, so a fingerprint lands atomically with the data.
+        On an error nothing is visible; the staged files are left for :meth:`cleanup_staging`.
+        """
+        from pyiceberg.exceptions import (
+            CommitFailedException,
+            NoSuchTableError,
+            TableAlreadyExistsError,
+            ValidationException,
+        )
+
+        from meshplane.storage import _iceberg as ice
+
+        uris = self._staged_uris(table_id, files)
+        summary = {str(k): str(v) for k, v in (properties or {}).items()}
+        if run_id is not None:
+            summary[RUN_PROPERTY] = run_id
+        schema = ice.iceberg_schema_of(arrow_schema, str(table_id))
+        self._ensure_namespace(table_id.namespace)
+        try:
+            table = self.catalog.load_table(table_id.identifier)
+            tx: Any = ice.FastTransaction(table)
+            ice.evolve_schema(tx, schema)
+        except NoSuchTableError:
+            tx = self.catalog.create_table_transaction(
+                table_id.identifier,
+                schema=schema,
+                location=self.table_location(table_id).as_uri(),
+                properties={"format-version": "2"},
+            )
+            ice.set_name_mapping(tx)
+            table = tx._table
+        metadata = tx.table_metadata
+        producer = ice.ReplaceAllFiles(
+            operation=ice.operation_for(metadata), transaction=tx, io=table.io, snapshot_properties=summary
+        )
+        for data_file in ice.to_data_files(table, metadata, uris):
+            producer.append_data_file(data_file)
+        try:
+            producer.commit()
+            committed = tx.commit_transaction()
+        except (CommitFailedException, ValidationException, TableAlreadyExistsError) as exc:
+            raise StorageError(f"{table_id}: publish lost a race with another writer: {exc}") from exc
+        except Exception as exc:
+            # The catalog may or may not have switched: nothing is deleted, cleanup_staging decides later.
+            raise StorageError(f"{table_id}: publish outcome unknown ({type(exc).__name__}: {exc})") from exc
+
+        snapshot = committed.metadata.snapshot_by_id(producer.snapshot_id)
+        if snapshot is None:  # pragma: no cover - pyiceberg returned without our snapshot
+            raise StorageError(f"{table_id}: the committed metadata lacks snapshot {producer.snapshot_id}")
+        paths = tuple(ice.local_path(u) for u in uris)
+        return self._info(table_id, committed, snapshot, files=paths)
+
+    def _staged_uris(self, table_id: TableId, files: Sequence[Path]) -> list[str]:
+        from meshplane.storage import _iceberg as ice
+
+        data_root = self.table_location(table_id) / "data"
+        uris: list[str] = []
+        for f in files:
+            path = Path(f).resolve()
+            if not path.is_file():
+                raise StorageError(f"{table_id}: staged file {path} does not exist")
+            if not path.is_relative_to(data_root):
+                raise StorageError(
+                    f"{table_id}: staged file {path} is outside the table's staging folders; "
+                    f"write it under TableStore.staging_dir() ({data_root})"
+                )
+            uris.append(ice.file_uri(path))
+        if len(set(uris)) != len(uris):
+            raise StorageError(f"{table_id}: the same staged file is listed twice")
+        return uris
+
+    def _ensure_namespace(self, namespace: str) -> None:
+        if namespace not in self._namespaces:
+            self.catalog.create_namespace_if_not_exists(namespace)
+            self._namespaces.add(namespace)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def _load(self, table_id: TableId) -> Table | None:
+        from pyiceberg.exceptions import NoSuchTableError
+
+        try:
+            return self.catalog.load_table(table_id.identifier)
+        except NoSuchTableError:
+            return None
+
+    def current(self, table_id: TableId) -> SnapshotInfo | None:
+        """The visible snapshot, or None when the table does not exist or has never been published."""
+        table = self._load(table_id)
+        if table is None:
+            return None
+        snapshot = table.current_snapshot()
+        return None if snapshot is None else self._info(table_id, table, snapshot)
+
+    def snapshot(
+        self, table_id: TableId, snapshot_id: int | None = None, as_of: datetime | None = None
+    ) -> SnapshotInfo:
+        """Time travel: the snapshot ``snapshot_id``, or the one current at ``as_of``, or the current one.
+
+        A naive ``as_of`` is read as UTC.
+        """
+        table = self._load(table_id)
+        if table is None:
+            raise StorageError(f"table {table_id} does not exist")
+        if snapshot_id is not None and as_of is not None:
+            raise StorageError("give snapshot_id or as_of, not both")
+        if snapshot_id is not None:
+            snapshot = table.snapshot_by_id(snapshot_id)
+            what = f"snapshot {snapshot_id}"
+        elif as_of is not None:
+            moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+            snapshot = table.snapshot_as_of_timestamp(int(moment.timestamp() * 1000))
+            what = f"a snapshot as of {moment.isoformat()}"
+        else:
+            snapshot = table.current_snapshot()
+            what = "a snapshot"
+        if snapshot is None:
+            raise StorageError(f"table {table_id} has no {what}")
+        return self._info(table_id, table, snapshot)
+
+    def history(self, table_id: TableId) -> list[SnapshotInfo]:
+        """Snapshots that were current on the main branch, oldest first."""
+        table = self._load(table_id)
+        if table is None:
+            return []
+        infos = []
+        for entry in table.history():
+            snapshot = table.snapshot_by_id(entry.snapshot_id)
+            if snapshot is not None:  # expired snapshots stay in the log
+                infos.append(self._info(table_id, table, snapshot))
+        return infos
+
+    def list_tables(self) -> list[TableId]:
+        found = [
+            TableId(*ident)
+            for ns in self.catalog.list_namespaces()
+            for ident in self.catalog.list_tables(ns)
+            if len(ident) == 2
+        ]
+        return sorted(found)
+
+    def _info(
+        self, table_id: TableId, table: Table, snapshot: Snapshot, files: tuple[Path, ...] | None = None
+    ) -> SnapshotInfo:
+        from meshplane.storage import _iceberg as ice
+
+        summary = snapshot.summary
+        properties: dict[str, str] = {}
+        if summary is not None:
+            properties = {"operation": summary.operation.value, **summary.additional_properties}
+        schema_id = snapshot.schema_id if snapshot.schema_id is not None else table.metadata.current_schema_id
+        schemas = table.schemas()
+
+        def load() -> tuple[Path, ...]:
+            return tuple(ice.local_path(u) for u in ice.live_data_files(table, snapshot))
+
+        return SnapshotInfo(
+            table_id=table_id,
+            snapshot_id=snapshot.snapshot_id,
+            timestamp=datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC),
+            properties=properties,
+            row_count=int(properties.get("total-records", "0")),
+            schema=ice.arrow_schema_of(schemas.get(schema_id, table.schema())),
+            _load_files=(lambda: files) if files is not None else load,
+        )
+
+    # --- cleanup ---------------------------------------------------------------------------------
+
+    def cleanup_staging(self, table_id: TableId, run_id: str | None = None, *, timeout: float = 0.0) -> list[Path]:
+        """Delete run folders no snapshot refers to; returns the folders removed.
+
+        With ``run_id`` only that run's folder is considered. The committed metadata is re-read under
+        the table's lock, so a folder whose commit outcome was unknown is kept if it did land.
+        """
+        data_root = self.table_location(table_id) / "data"
+        if not data_root.is_dir():
+            return []
+        with self.lock(table_id, timeout):
+            if run_id is not None:
+                candidates = [data_root / run_id] if (data_root / run_id).is_dir() else []
+            else:
+                candidates = [p for p in data_root.iterdir() if p.is_dir()]
+            if not candidates:
+                return []
+            referenced = self._referenced_folders(table_id)
+            removed = []
+            for folder in candidates:
+                if folder.resolve() not in referenced:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder)
+            return removed
+
+    def _referenced_folders(self, table_id: TableId) -> set[Path]:
+        from meshplane.storage import _iceberg as ice
+
+        table = self._load(table_id)  # raises StorageError-wrapped errors if the catalog is unreachable
+        if table is None:
+            return set()
+        return {ice.local_path(uri).parent for uri in ice.referenced_files(table)}
+
+    def iter_run_folders(self, table_id: TableId) -> Iterator[Path]:
+        data_root = self.table_location(table_id) / "data"
+        if data_root.is_dir():
+            yield from sorted(p for p in data_root.iterdir() if p.is_dir())

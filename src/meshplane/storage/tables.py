@@ -1,0 +1,68 @@
+"""Value types of the storage layer: which table, and what one of its snapshots holds."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meshplane.errors import StorageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["SnapshotInfo", "TableId"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True, order=True)
+class TableId:
+    """An Iceberg table: ``namespace`` is the domain, ``name`` is ``<product>__<port>__v<major>``."""
+
+    namespace: str
+    name: str
+
+    def __post_init__(self) -> None:
+        # Names become folder names and catalog keys: refuse anything that could escape the warehouse.
+        for part in (self.namespace, self.name):
+            if not _NAME.match(part):
+                raise StorageError(f"invalid table name part {part!r}: use lower_snake_case")
+
+    @classmethod
+    def for_port(cls, domain: str, product: str, port: str, major: int) -> TableId:
+        """The table holding major version ``major`` of ``<domain>.<product>.<port>``."""
+        return cls(domain, f"{product}__{port}__v{major}")
+
+    @property
+    def identifier(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    def __str__(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One committed snapshot of a table.
+
+    ``data_files`` is read from the snapshot's manifests on first access only, so listing
+    snapshots or comparing fingerprints (``properties``) never touches the manifests.
+    """
+
+    table_id: TableId
+    snapshot_id: int
+    timestamp: datetime
+    properties: Mapping[str, str]
+    row_count: int
+    schema: pa.Schema
+    _load_files: Callable[[], tuple[Path, ...]] = field(repr=False, compare=False)
+
+    @cached_property
+    def data_files(self) -> tuple[Path, ...]:
+        """Absolute local paths of the Parquet files that make up this snapshot."""
+        return self._load_files()
