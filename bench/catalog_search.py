@@ -28,13 +28,72 @@ from meshplane.catalog import (
     TeamRecord,
 )
 
-WORDS = (
-    "customer order invoice payment listener episode show podcast revenue churn session device country "
-    "region supplier part shipment inventory price discount tax refund campaign click impression audience "
-    "royalty payout contract rights holder artist album track stream playlist subscription plan trial "
-    "account address email phone consent marketing segment cohort retention forecast budget ledger "
-    "journal asset liability margin cost vendor warehouse carrier route delivery return review rating"
-).split()
+WORDS = [
+    "customer",
+    "order",
+    "invoice",
+    "payment",
+    "listener",
+    "episode",
+    "show",
+    "podcast",
+    "revenue",
+    "churn",
+    "session",
+    "device",
+    "country",
+    "region",
+    "supplier",
+    "part",
+    "shipment",
+    "inventory",
+    "price",
+    "discount",
+    "tax",
+    "refund",
+    "campaign",
+    "click",
+    "impression",
+    "audience",
+    "royalty",
+    "payout",
+    "contract",
+    "rights",
+    "holder",
+    "artist",
+    "album",
+    "track",
+    "stream",
+    "playlist",
+    "subscription",
+    "plan",
+    "trial",
+    "account",
+    "address",
+    "email",
+    "phone",
+    "consent",
+    "marketing",
+    "segment",
+    "cohort",
+    "retention",
+    "forecast",
+    "budget",
+    "ledger",
+    "journal",
+    "asset",
+    "liability",
+    "margin",
+    "cost",
+    "vendor",
+    "warehouse",
+    "carrier",
+    "route",
+    "delivery",
+    "return",
+    "review",
+    "rating",
+]
 DOMAINS = ("sales", "customers", "supply", "podcasts", "royalties", "marketing", "finance", "logistics",
            "music", "video", "ads", "identity", "billing", "support", "hr", "legal", "risk", "search",
            "mobile", "web")  # fmt: skip
@@ -62,8 +121,12 @@ def snapshot(n_products: int, seed: int = 7) -> MeshSnapshot:
                 access_level=rng.choice(("public", "restricted", "private")),
                 description=sentence(rng, 12),
                 columns=tuple(
-                    ColumnRecord(f"{rng.choice(WORDS)}_{c}", "string", classification=rng.choice(CLASSES),
-                                 description=sentence(rng, 8))  # fmt: skip
+                    ColumnRecord(
+                        f"{rng.choice(WORDS)}_{c}",
+                        "string",
+                        classification=rng.choice(CLASSES),
+                        description=sentence(rng, 8),
+                    )
                     for c in range(8)
                 ),
             )

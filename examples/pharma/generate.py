@@ -12,7 +12,7 @@ Asterion runs clinical trials from three origins, each exporting data its own wa
 
 plus a code crosswalk per acquired company that maps its codes onto the group's shared codes. Everything
 is drawn from a fixed seed (numpy), so two runs write the same rows. ``--scale`` multiplies the number of
-patients (scale 1: about 25,000 patients and 45,000 adverse events over 30 trials).
+patients (scale 1: about 18,000 patients and 25,000 adverse events over 30 trials).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def generate(out: Path, scale: float) -> dict[str, int]:
         active = rng.random(n_pat) < 0.5
         resp_p = tr["placebo_rate"] + np.where(active, tr["effect"], 0.0)
         enrolled = tr["start"] + rng.integers(0, 420, n_pat)
-        age_days = (rng.normal(56, 12, n_pat).clip(18, 85) * 365.25).astype(int)
+        age_days = (rng.normal(56, 12, n_pat).clip(19, 84) * 365.25).astype(int)
         pat_cols["origin"] += [o] * n_pat
         pat_cols["trial"] += [tr["n"]] * n_pat
         pat_cols["local_no"] += nos.tolist()
@@ -201,20 +201,20 @@ def generate(out: Path, scale: float) -> dict[str, int]:
 
     # ------------------------------------------------------------ in-house R&D
     copy("""
-        SELECT local_code AS study_code, nct AS nct_number, compound AS compound_code, indication,
+        SELECT local_code AS study_ref, nct AS nct_number, compound AS compound_code, indication,
                'Phase ' || phase AS phase, target AS target_enrolment, start AS first_patient_in,
                start + INTERVAL 900 DAY AS planned_completion
         FROM trials_t WHERE origin = 'rnd' ORDER BY n
     """, out / "rnd/studies.csv", "csv")
     copy("""
-        SELECT 'RND-' || lpad(CAST(local_no AS VARCHAR), 7, '0') AS subject_id, local_code AS study_code,
+        SELECT 'RND-' || lpad(CAST(local_no AS VARCHAR), 7, '0') AS subject_id, local_code AS study_ref,
                site_id, a2 AS country_code, birth AS birth_date, sex, weight_kg,
                CASE WHEN active THEN 'ACTIVE' ELSE 'PLACEBO' END AS arm, dose_mg, enrolled AS randomised_on,
                responder AS primary_endpoint_met
         FROM patients WHERE origin = 'rnd' ORDER BY local_no
     """, out / "rnd/subjects.parquet", "parquet")
     copy("""
-        SELECT 'RND-' || lpad(CAST(local_no AS VARCHAR), 7, '0') AS subject_id, local_code AS study_code,
+        SELECT 'RND-' || lpad(CAST(local_no AS VARCHAR), 7, '0') AS subject_id, local_code AS study_ref,
                pt_code AS meddra_pt_code, grade AS ctcae_grade, CASE WHEN serious THEN 'Y' ELSE 'N' END AS serious,
                onset AS onset_date
         FROM aes WHERE origin = 'rnd' ORDER BY local_no, onset, pt_code
@@ -236,13 +236,13 @@ def generate(out: Path, scale: float) -> dict[str, int]:
         FROM patients WHERE origin = 'helix' ORDER BY local_no
     """, out / "helix/patients.csv", "csv")
     copy("""
-        SELECT local_no AS pat_no, local_code AS protocol, helix_code AS ae_code,
+        SELECT local_no AS pat_no, local_code AS protocol, helix_code AS ae_key,
                ['mild', 'moderate', 'severe', 'life-threatening', 'fatal'][grade] AS severity,
                CAST(serious AS INTEGER) AS sae_flag, strftime(onset, '%d.%m.%Y') AS onset
         FROM aes WHERE origin = 'helix' ORDER BY local_no, onset, helix_code
     """, out / "helix/adverse_events.csv", "csv")
     copy("""
-        SELECT 'site' AS code_system, helix_code AS local_code, site_id AS global_code FROM sites_t
+        SELECT 'site' AS code_list, helix_code AS local_value, site_id AS group_value FROM sites_t
         UNION ALL SELECT 'country', a3, a2 FROM countries_t
         UNION ALL SELECT 'adverse_event', helix_code, pt_code FROM ae_t
         UNION ALL SELECT 'compound', local_compound, compound FROM trials_t WHERE origin = 'helix'
@@ -269,7 +269,7 @@ def generate(out: Path, scale: float) -> dict[str, int]:
         FROM aes WHERE origin = 'nova' ORDER BY local_no, onset, nova_term
     """, out / "nova/adverse_events.json", "json")
     copy("""
-        SELECT 'site' AS code_system, CAST(nova_no AS VARCHAR) AS local_code, site_id AS global_code FROM sites_t
+        SELECT 'site' AS code_list, CAST(nova_no AS VARCHAR) AS local_value, site_id AS group_value FROM sites_t
         UNION ALL SELECT 'country', cname, a2 FROM countries_t
         UNION ALL SELECT 'adverse_event', nova_term, pt_code FROM ae_t
         UNION ALL SELECT 'compound', local_compound, compound FROM trials_t WHERE origin = 'nova'

@@ -70,9 +70,17 @@ def test_check_results(store: CatalogStore) -> None:
     port = "podcasts.listening_events.listening_events"
     results = [
         CheckResult("row_count", port, True, metric="rowCount", observed=1200, threshold="mustBeGreaterThan 0"),
-        CheckResult("listener_id.nulls", port, False, metric="nullValues", column="listener_id", observed=3,
-                    threshold="mustBe 0", severity="error",
-                    sample=({"event_id": "e1", "listener_id": None},)),  # fmt: skip
+        CheckResult(
+            "listener_id.nulls",
+            port,
+            False,
+            metric="nullValues",
+            column="listener_id",
+            observed=3,
+            threshold="mustBe 0",
+            severity="error",
+            sample=({"event_id": "e1", "listener_id": None},),
+        ),
     ]
     store.writer.record_check_results(run.run_id, results)
     store.writer.record_check_results(run.run_id, [])
@@ -100,7 +108,7 @@ def test_policy_results_and_slos(store: CatalogStore) -> None:
     first = r.policy_results(evaluation_id="eval-1")
     assert {p.outcome for p in first} == {"fail", "pass"}
     assert all(p.evaluation_id == "eval-1" and p.evaluated_at is not None for p in first)
-    assert [p.outcome for p in r.policy_results(subject="podcasts.listening_events")][0] == "waived"
+    assert next(p.outcome for p in r.policy_results(subject="podcasts.listening_events")) == "waived"
     port = "podcasts.listening_events.listening_events"
     w.record_slo_evaluations([
         SloEvaluation(port, "latency", "met", observed=0.5, target=1, evidence={"last_success": "2024-01-01"}),

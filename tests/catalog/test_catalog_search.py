@@ -30,9 +30,10 @@ def test_prefix_and_all_words_match(synced: CatalogStore) -> None:
 def test_finds_columns_tags_owners_and_glossary_terms(synced: CatalogStore) -> None:
     r = synced.reader
     email = r.search("email").hits[0]
-    assert (email.kind, email.address) == (SearchKind.COLUMN, "podcasts.listening_events.listening_events.listener_email")
+    assert email.kind is SearchKind.COLUMN
+    assert email.address == "podcasts.listening_events.listening_events.listener_email"
     assert email.classification == "pii" and email.domain == "podcasts" and email.access_level == "restricted"
-    assert "finance" and r.search("finance").hits[0].address == "royalties.payouts"  # a tag
+    assert r.search("finance").hits[0].address == "royalties.payouts"  # a tag
     assert {h.address for h in r.search("royalties-team", filters={"kind": ["product"]}).hits} == {
         "royalties.payouts"}  # fmt: skip
     glossary = r.search("listener identifier").hits

@@ -17,41 +17,11 @@ from rich.console import Console
 from rich.table import Table
 from typer._click import exceptions as click_exceptions  # Typer vendors its own Click
 
+from meshplane.cli.common import MeshPath, OutputFormat, Selectors, app, err, new_app, out
 from meshplane.errors import MeshError, SpecError, UsageError
 from meshplane.workspace import Mesh, check_mesh
 
 __all__ = ["app", "main"]
-
-app = typer.Typer(
-    name="meshplane",
-    help="Self-serve data mesh: build, govern, discover and query data products as code.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-new_app = typer.Typer(help="Scaffold a domain or a data product.", no_args_is_help=True)
-app.add_typer(new_app, name="new")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
-
-
-MeshPath = Annotated[Path, typer.Option("--mesh", "-m", help="The mesh folder.", show_default=False)]
-Selectors = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--select",
-        "-s",
-        help="Products to show: DOMAIN, DOMAIN.PRODUCT, +X (with upstream), X+ (with downstream).",
-        show_default=False,
-    ),
-]
-
 
 @app.callback()
 def _root(
@@ -219,12 +189,18 @@ def _report_error(error: MeshError) -> None:
         err.print(f"error: {error}", markup=False)
 
 
+def _register_commands() -> None:
+    """Import the modules whose commands attach themselves to ``app``."""
+    from meshplane.cli import building  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point and the CLI's one error boundary."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    command = typer.main.get_command(app)
+    _register_commands()
     try:
+        command = typer.main.get_command(app)
         result = command.main(args=args, prog_name="meshplane", standalone_mode=False)
     except MeshError as error:
         if debug:

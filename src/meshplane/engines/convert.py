@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from meshplane.errors import BuildError
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["to_arrow_table"]
 

@@ -29,7 +29,7 @@ from meshplane.errors import BuildError
 
 if TYPE_CHECKING:
     import duckdb
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["DuckDBEngine"]
 
@@ -163,7 +163,7 @@ class DuckDBEngine:
 
     def _write(self, cur: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, out_dir: Path) -> StagedResult:
         import duckdb
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
         casts = {c: _PORTABLE[str(t)] for c, t in zip(rel.columns, rel.types, strict=True) if str(t) in _PORTABLE}
         if casts:
@@ -179,7 +179,7 @@ class DuckDBEngine:
         try:
             # The relation API issues DuckDB's COPY ... TO ... (FORMAT parquet) without re-rendering
             # the user's SQL; measured as fast as a hand-written COPY.
-            rel.to_parquet(str(target), compression=self._compression)
+            rel.to_parquet(str(target), compression=self._compression)  # type: ignore[arg-type]
         except duckdb.Error as exc:
             target.unlink(missing_ok=True)
             raise BuildError(f"transform failed: {exc}") from exc

@@ -43,7 +43,7 @@ def _lookup(context: Mapping[str, Any], dotted: str) -> Any:
             return "?"
     if isinstance(node, list):
         return ", ".join(str(v) for v in node)
-    return node
+    return "null" if node is None else node
 
 
 def render_message(template: str, context: Mapping[str, Any]) -> str:

@@ -1,4 +1,9 @@
-"""Semver ranges as written in input ports: ``^1.2``, ``~1.2.3``, ``>=1.0.0 <2.0.0``, ``1.x``, ``1.2.3``."""
+"""Semver ranges as written in input ports: ``^1.2``, ``~1.2.3``, ``>=1.0.0 <2.0.0``, ``1.x``, ``1.2.3``.
+
+The meaning follows npm's node-semver for these forms: a partial version is a range (``1.2`` is
+``>=1.2.0 <1.3.0``), ``>1.2`` means ``>=1.3.0`` and ``<=1.2`` means ``<1.3.0``. Space-separated comparators
+must all hold. Hyphen ranges and ``||`` are not supported and raise :class:`RangeError`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,10 @@ import semver
 
 __all__ = ["RangeError", "matches"]
 
-_COMPARATOR = re.compile(r"^(>=|<=|>|<|=|==|\^|~)?\s*v?([0-9x*]+(?:\.[0-9x*]+){0,2})$")
+_PART = r"(?:0|[1-9][0-9]*|[xX*])"
+_COMPARATOR = re.compile(rf"^(>=|<=|>|<|==|=|\^|~)?v?({_PART}(?:\.{_PART}){{0,2}})$")
+
+Predicate = Callable[[semver.Version], bool]
 
 
 class RangeError(ValueError):
@@ -20,38 +28,39 @@ class RangeError(ValueError):
         self.token = token
 
 
-def _pad(text: str) -> tuple[list[int | None], int]:
-    parts = text.split(".")
-    given = len(parts)
-    numbers: list[int | None] = [None if p in ("x", "*") else int(p) for p in parts]
-    while len(numbers) < 3:
-        numbers.append(None)
-    return numbers, given
+def _at_least(base: semver.Version) -> Predicate:
+    return lambda v: v >= base
 
 
-def _predicates(token: str) -> list[Callable[[semver.Version], bool]]:
+def _below(bound: semver.Version) -> Predicate:
+    return lambda v: v < bound
+
+
+def _predicates(token: str) -> list[Predicate]:
     match = _COMPARATOR.match(token)
     if match is None:
         raise RangeError(f"{token!r} is not a version comparator", token)
     op, text = match.groups()
-    numbers, given = _pad(text)
-    fixed = [n for n in numbers if n is not None]
+    fixed: list[int] = []
+    for part in text.split("."):
+        if part in ("x", "X", "*"):
+            break  # everything after a wildcard is a wildcard too
+        fixed.append(int(part))
+    if not fixed:
+        return [] if op in (None, "=", "==", ">=", "<=", "^", "~") else [lambda v: False]
     base = semver.Version(*(fixed + [0] * (3 - len(fixed))))
-    wildcard = any(n is None for n in numbers[:given]) or given < 3
-    if op in (None, "=", "==") and wildcard:
-        op = "~" if len(fixed) >= 2 else "^"
-        if not fixed:
-            return [lambda v: True]
+    # The first version past the partial one: 1 -> 2.0.0, 1.2 -> 1.3.0, 1.2.3 -> 1.2.4 (exclusive bound).
+    past = base.bump_major() if len(fixed) == 1 else base.bump_minor() if len(fixed) == 2 else None
     if op in (None, "=", "=="):
-        return [lambda v: v == base]
+        return [lambda v: v == base] if past is None else [_at_least(base), _below(past)]
     if op == ">=":
-        return [lambda v: v >= base]
+        return [_at_least(base)]
     if op == ">":
-        return [lambda v: v > base]
-    if op == "<=":
-        return [lambda v: v <= base]
+        return [lambda v: v > base] if past is None else [_at_least(past)]
     if op == "<":
-        return [lambda v: v < base]
+        return [_below(base)]
+    if op == "<=":
+        return [lambda v: v <= base] if past is None else [_below(past)]
     if op == "^":
         if base.major > 0 or len(fixed) == 1:
             upper = base.bump_major()
@@ -59,16 +68,17 @@ def _predicates(token: str) -> list[Callable[[semver.Version], bool]]:
             upper = base.bump_minor()
         else:
             upper = base.bump_patch()
-        return [lambda v: v >= base, lambda v: v < upper]
+        return [_at_least(base), _below(upper)]
     # "~": patch-level changes when a minor is given, else minor-level.
     upper = base.bump_minor() if len(fixed) >= 2 else base.bump_major()
-    return [lambda v: v >= base, lambda v: v < upper]
+    return [_at_least(base), _below(upper)]
 
 
 def matches(version: str, range_text: str | None) -> bool:
     """True when ``version`` satisfies every comparator of ``range_text`` (None or empty: anything)."""
-    if not range_text or not str(range_text).strip():
+    if range_text is None or not str(range_text).strip():
         return True
     target = semver.Version.parse(version)
     tokens = re.sub(r"(>=|<=|>|<|==|=|\^|~)\s+", r"\1", str(range_text).replace(",", " ")).split()
-    return all(pred(target) for token in tokens for pred in _predicates(token))
+    predicates = [pred for token in tokens for pred in _predicates(token)]
+    return all(pred(target) for pred in predicates)

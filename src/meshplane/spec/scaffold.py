@@ -158,6 +158,7 @@ def new_mesh(root: Path, name: str | None = None, user: str = "admin") -> list[P
 def _ensure_team(root: Path, team: str) -> bool:
     """Declare ``team`` in mesh.yaml (keeping its comments) when missing; True when added."""
     yaml = YAML()  # round-trip: comments and order survive
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the indentation meshplane init writes
     path = root / "mesh.yaml"
     data = yaml.load(path.read_text("utf-8"))
     teams = data.setdefault("teams", [])

@@ -67,10 +67,10 @@ class TableRef:
 
 
 def find_port_refs(tree: exp.Expr) -> list[TableRef]:
-    """Every port reference in ``tree``, in document order; QueryRejected for any other kind of table."""
+    """Every port reference in ``tree``, in tree order (depth first); QueryRejected for any other kind of table."""
     ctes = _cte_names(tree)
     found: list[TableRef] = []
-    for node in tree.find_all(exp.Table):
+    for node in tree.find_all(exp.Table, bfs=False):
         if isinstance(node.this, exp.Func):
             continue  # table functions are checked by the guard's allowlist
         parts = _parts(node)

@@ -15,9 +15,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from pyiceberg.exceptions import ResolveError
-from pyiceberg.io.pyarrow import _ConvertToIcebergWithoutIDs, parquet_file_to_data_file, schema_to_pyarrow, visit_pyarrow
+from pyiceberg.io.pyarrow import (
+    UnsupportedPyArrowTypeException,
+    _ConvertToIcebergWithoutIDs,
+    parquet_file_to_data_file,
+    schema_to_pyarrow,
+    visit_pyarrow,
+)
 from pyiceberg.manifest import DataFile, ManifestContent, ManifestEntry, ManifestEntryStatus
 from pyiceberg.schema import Schema, promote
 from pyiceberg.table import Table, TableProperties, Transaction
@@ -138,8 +144,9 @@ def iceberg_schema_of(arrow_schema: pa.Schema, table: str) -> Schema:
     """
     nullable = pa.schema([f.with_nullable(True) for f in arrow_schema], metadata=None)
     try:
-        schema: Schema = visit_pyarrow(nullable, _ConvertToIcebergWithoutIDs(format_version=2))
-    except (TypeError, ValueError) as exc:
+        # a pa.Schema visits to a Schema; pyiceberg types the visitor's result loosely
+        schema: Schema = visit_pyarrow(nullable, _ConvertToIcebergWithoutIDs(format_version=2))  # type: ignore[assignment]
+    except (TypeError, ValueError, UnsupportedPyArrowTypeException) as exc:
         raise StorageError(
             f"{table}: {exc}. Iceberg cannot store this type; cast the column in the transform "
             "(for example TIMESTAMP_NS to TIMESTAMP, JSON to VARCHAR)."
@@ -250,7 +257,7 @@ def _reorder(update: Any, names: Iterable[str]) -> None:
 def set_name_mapping(tx: Transaction) -> None:
     """Engines write Parquet without Iceberg field ids; readers resolve columns through this mapping."""
     mapping = tx.table_metadata.schema().name_mapping.model_dump_json()
-    tx.set_properties(**{TableProperties.DEFAULT_NAME_MAPPING: mapping})
+    tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
 
 
 def file_uri(path: Path) -> str:

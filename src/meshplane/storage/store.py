@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from meshplane.storage.locks import LockManager
 from meshplane.storage.tables import SnapshotInfo, TableId
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     from pyiceberg.catalog.sql import SqlCatalog
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
@@ -286,11 +287,14 @@ class TableStore:
 
     # --- cleanup ---------------------------------------------------------------------------------
 
-    def cleanup_staging(self, table_id: TableId, run_id: str | None = None, *, timeout: float = 0.0) -> list[Path]:
+    def cleanup_staging(
+        self, table_id: TableId, run_id: str | None = None, *, timeout: float = 0.0, min_age: float = 3600.0
+    ) -> list[Path]:
         """Delete run folders no snapshot refers to; returns the folders removed.
 
-        With ``run_id`` only that run's folder is considered. The committed metadata is re-read under
-        the table's lock, so a folder whose commit outcome was unknown is kept if it did land.
+        With ``run_id`` only that run's folder is considered. Without it, every folder untouched for
+        ``min_age`` seconds is (a younger one may belong to a build still staging). The committed
+        metadata is re-read first, so a folder whose commit outcome was unknown is kept if it landed.
         """
         data_root = self.table_location(table_id) / "data"
         if not data_root.is_dir():
@@ -299,7 +303,8 @@ class TableStore:
             if run_id is not None:
                 candidates = [data_root / run_id] if (data_root / run_id).is_dir() else []
             else:
-                candidates = [p for p in data_root.iterdir() if p.is_dir()]
+                cutoff = time.time() - min_age
+                candidates = [p for p in data_root.iterdir() if p.is_dir() and p.stat().st_mtime <= cutoff]
             if not candidates:
                 return []
             referenced = self._referenced_folders(table_id)

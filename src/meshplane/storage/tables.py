@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from meshplane.errors import StorageError
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["SnapshotInfo", "TableId"]
 

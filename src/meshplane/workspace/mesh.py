@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshplane.errors import SpecError, UsageError
 from meshplane.graph import MeshGraph, SelectorError, resolve, select
 from meshplane.spec import LoadResult, MeshSpec, load_mesh
 from meshplane.types import Address, Problem, Severity
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from meshplane.build import BuildEvents, BuildPlan, BuildResult
+    from meshplane.build.schedule import DueProduct
+    from meshplane.catalog import RunRecord
+    from meshplane.spec import ProductSpec
+    from meshplane.workspace.building import BuildService
+    from meshplane.workspace.platform import Platform
 
 __all__ = ["CheckReport", "Mesh", "check_mesh"]
 
@@ -93,3 +106,105 @@ class Mesh:
             return select(self.graph, selectors)
         except SelectorError as error:
             raise UsageError(str(error)) from None
+
+    # --- state --------------------------------------------------------------------------------
+
+    @cached_property
+    def platform(self) -> Platform:
+        from meshplane.workspace.platform import Platform
+
+        return Platform(self.spec)
+
+    @cached_property
+    def builds(self) -> BuildService:
+        from meshplane.workspace.building import BuildService
+
+        return BuildService(self.graph, self.platform)
+
+    def close(self) -> None:
+        if "platform" in self.__dict__:
+            self.platform.close()
+
+    def __enter__(self) -> Mesh:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- build ----------------------------------------------------------------------------------
+
+    def plan(
+        self, selectors: list[str] | None = None, *, full_refresh: bool = False, engine: str | None = None
+    ) -> BuildPlan:
+        """What a build would do now, and why (empty when everything selected is up to date)."""
+        return self.builds.plan(self.select(selectors), full_refresh=full_refresh, engine=engine)
+
+    def build(
+        self,
+        selectors: list[str] | None = None,
+        *,
+        full_refresh: bool = False,
+        jobs: int = 1,
+        engine: str | None = None,
+        events: BuildEvents | None = None,
+        gate: Callable[[ProductSpec], None] | None = None,
+    ) -> BuildResult:
+        """Build the stale selected products in dependency order: write, audit, publish."""
+        plan = self.plan(selectors, full_refresh=full_refresh, engine=engine)
+        return self.builds.build(plan, jobs=jobs, events=events, gate=gate)
+
+    def build_plan(
+        self,
+        plan: BuildPlan,
+        *,
+        jobs: int = 1,
+        events: BuildEvents | None = None,
+        gate: Callable[[ProductSpec], None] | None = None,
+        trigger: str = "manual",
+    ) -> BuildResult:
+        """Execute a plan made by :meth:`plan` (the CLI shows the plan's products while they build)."""
+        return self.builds.build(plan, jobs=jobs, events=events, gate=gate, trigger=trigger)
+
+    def last_built(self, product: Address) -> datetime | None:
+        """When the product's oldest current port snapshot was committed (None: never fully built)."""
+        times = []
+        for port in self.graph.products[product].output_ports:
+            snapshot = self.builds.current(Address(product.domain, product.product, port.name))
+            if snapshot is None:
+                return None
+            times.append(snapshot.timestamp)
+        return min(times) if times else None
+
+    def run_due(self, now: datetime | None = None) -> BuildResult | None:
+        """Build every scheduled product whose cron ticked since its last build (once, however many ticks)."""
+        from meshplane.build.schedule import due_products
+
+        due = due_products(self.graph, self.last_built, now)
+        if not due:
+            return None
+        selectors = [str(d.address) for d in due]
+        plan = self.plan(selectors, full_refresh=True)
+        return self.build_plan(plan, trigger="schedule")
+
+    def run_scheduler(self, *, interval: float = 30.0, stop: Callable[[], bool] = lambda: False) -> None:
+        from meshplane.build.schedule import due_products, run_scheduler
+
+        def find_due(now: datetime) -> list[DueProduct]:
+            return due_products(self.graph, self.last_built, now)
+
+        def build_due(due: list[Address]) -> BuildResult:
+            plan = self.plan([str(a) for a in due], full_refresh=True)
+            return self.build_plan(plan, trigger="schedule")
+
+        run_scheduler(find_due, build_due, interval=interval, stop=stop)
+
+    def runs(self, product: str | None = None, limit: int = 50) -> list[RunRecord]:
+        return self.builds.runs(product, limit)
+
+    def read(self, port: str, *, snapshot_id: int | None = None, as_of: datetime | None = None) -> pa.Table:
+        """A published port's rows as its owner sees them (consumers use :meth:`connect`)."""
+        try:
+            address = Address.parse(port)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        return self.builds.read(address, snapshot_id=snapshot_id, as_of=as_of)

@@ -1,0 +1,163 @@
+"""TPC-H Q1, Q3, Q5 and Q10 at SF1: through the governed query gateway vs plain DuckDB, side by side.
+
+The gateway runs as a consumer with masks on the customer's PII (c_name hashed, c_address redacted,
+c_phone partial), each query in a fresh locked-down DuckDB database. Plain DuckDB runs the same sqlglot
+trees with every port replaced by ``read_parquet('<file>')``, once on one long-lived connection (warm) and
+once on a fresh connection per query. Data: bench/.data/tpch-sf1/*.parquet, generated on first run with
+the tpch extension from the ``duckdb-extension-tpch`` wheel (git-ignored).
+
+    .venv/bin/python bench/query.py [--repeat 5] [--sf 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import duckdb_extension_tpch
+from sqlglot import exp
+
+from meshplane.access import MaskKind, PortColumn, QueryGateway, ReadablePort
+from meshplane.engines.duckdb_sandbox import SandboxLimits
+from meshplane.errors import AccessDenied
+from meshplane.sql import PortRef, parse_query, render
+from meshplane.types import Principal
+
+TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
+MASKS = {"c_name": MaskKind.HASH, "c_address": MaskKind.REDACT, "c_phone": MaskKind.PARTIAL}
+
+QUERIES = {
+    "Q1": """
+SELECT l_returnflag, l_linestatus, sum(l_quantity) AS sum_qty, sum(l_extendedprice) AS sum_base_price,
+       sum(l_extendedprice * (1 - l_discount)) AS sum_disc_price,
+       sum(l_extendedprice * (1 - l_discount) * (1 + l_tax)) AS sum_charge, avg(l_quantity) AS avg_qty,
+       avg(l_extendedprice) AS avg_price, avg(l_discount) AS avg_disc, count(*) AS count_order
+FROM tpch.lineitem.lineitem
+WHERE l_shipdate <= CAST('1998-09-02' AS date)
+GROUP BY l_returnflag, l_linestatus ORDER BY l_returnflag, l_linestatus""",
+    "Q3": """
+SELECT l_orderkey, sum(l_extendedprice * (1 - l_discount)) AS revenue, o_orderdate, o_shippriority
+FROM tpch.customer.customer, tpch.orders.orders, tpch.lineitem.lineitem
+WHERE c_mktsegment = 'BUILDING' AND c_custkey = o_custkey AND l_orderkey = o_orderkey
+  AND o_orderdate < CAST('1995-03-15' AS date) AND l_shipdate > CAST('1995-03-15' AS date)
+GROUP BY l_orderkey, o_orderdate, o_shippriority ORDER BY revenue DESC, o_orderdate LIMIT 10""",
+    "Q5": """
+SELECT n_name, sum(l_extendedprice * (1 - l_discount)) AS revenue
+FROM tpch.customer.customer, tpch.orders.orders, tpch.lineitem.lineitem, tpch.supplier.supplier,
+     tpch.nation.nation, tpch.region.region
+WHERE c_custkey = o_custkey AND l_orderkey = o_orderkey AND l_suppkey = s_suppkey
+  AND c_nationkey = s_nationkey AND s_nationkey = n_nationkey AND n_regionkey = r_regionkey
+  AND r_name = 'ASIA' AND o_orderdate >= CAST('1994-01-01' AS date) AND o_orderdate < CAST('1995-01-01' AS date)
+GROUP BY n_name ORDER BY revenue DESC""",
+    "Q10": """
+SELECT c_custkey, c_name, sum(l_extendedprice * (1 - l_discount)) AS revenue, c_acctbal, n_name, c_address,
+       c_phone, c_comment
+FROM tpch.customer.customer, tpch.orders.orders, tpch.lineitem.lineitem, tpch.nation.nation
+WHERE c_custkey = o_custkey AND l_orderkey = o_orderkey AND o_orderdate >= CAST('1993-10-01' AS date)
+  AND o_orderdate < CAST('1994-01-01' AS date) AND l_returnflag = 'R' AND c_nationkey = n_nationkey
+GROUP BY c_custkey, c_name, c_acctbal, c_phone, n_name, c_address, c_comment
+ORDER BY revenue DESC LIMIT 20""",
+}
+
+
+def ensure_data(directory: Path, scale: float) -> dict[str, Path]:
+    files = {name: directory / f"{name}.parquet" for name in TABLES}
+    if all(path.exists() for path in files.values()):
+        return files
+    directory.mkdir(parents=True, exist_ok=True)
+    extension = Path(duckdb_extension_tpch.__file__).parent / "extensions" / "v1.5.5" / "tpch.duckdb_extension"
+    start = time.perf_counter()
+    connection = duckdb.connect()
+    connection.execute(exp.Command(this="LOAD", expression=exp.Literal.string(str(extension))).sql("duckdb"))
+    connection.execute("CALL dbgen(sf = $sf)", {"sf": scale})
+    for name, path in files.items():
+        copy = exp.Copy(this=exp.to_table(name), files=[exp.Literal.string(str(path))],
+                        params=[exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("parquet"))])
+        connection.execute(copy.sql("duckdb"))
+    connection.close()
+    print(f"generated TPC-H SF{scale:g} in {time.perf_counter() - start:.1f} s -> {directory}")
+    return files
+
+
+def make_resolver(files: dict[str, Path]) -> Any:
+    probe = duckdb.connect()
+    ports: dict[str, ReadablePort] = {}
+    for name, path in files.items():
+        relation = probe.read_parquet(str(path))
+        columns = tuple(PortColumn(col, str(kind)) for col, kind in zip(relation.columns, relation.types, strict=True))
+        ports[f"tpch.{name}.{name}"] = ReadablePort(
+            address=f"tpch.{name}.{name}", version="1.0.0", files=(str(path),), columns=columns,
+            masks={k: v for k, v in MASKS.items() if name == "customer"}, snapshot_id=1,
+        )
+    probe.close()
+
+    def resolve(ref: PortRef) -> ReadablePort:
+        if ref.address not in ports:
+            raise AccessDenied(f"{ref.address} is not readable")
+        return ports[ref.address]
+
+    return resolve
+
+
+def plain_sql(sql: str, files: dict[str, Path]) -> str:
+    tree = parse_query(sql)
+    for table in list(tree.find_all(exp.Table)):
+        name = table.name
+        scan = exp.Table(this=exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(files[name]))]),
+                         alias=exp.TableAlias(this=exp.to_identifier(name)))
+        table.replace(scan)
+    return render(tree)
+
+
+def timed(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sf", type=float, default=1.0)
+    args = parser.parse_args()
+    files = ensure_data(Path(__file__).parent / ".data" / f"tpch-sf{args.sf:g}", args.sf)
+    resolve = make_resolver(files)
+    gateway = QueryGateway(limits=SandboxLimits(memory_limit="8GB", threads=2, timeout_seconds=120,
+                                                max_rows=1_000_000))
+    consumer = Principal("bench-consumer", frozenset({"analytics"}))
+    warm = duckdb.connect(config={"threads": 2})
+    print(f"TPC-H SF{args.sf:g}, {args.repeat} runs each, medians (interleaved); 2 threads everywhere")
+    print(f"{'query':6}{'plain warm':>12}{'plain fresh':>13}{'gateway':>10}{'overhead':>10}"
+          f"{'gw/warm':>9}{'gw/fresh':>10}")
+    for name, sql in QUERIES.items():
+        plain = plain_sql(sql, files)
+        warm.execute(plain).to_arrow_table()  # warm the OS page cache and the connection
+        gateway.run(sql, consumer, resolve, consumer_key="bench-key")
+        times: dict[str, list[float]] = {"warm": [], "fresh": [], "gateway": [], "overhead": []}
+        for _ in range(args.repeat):
+            times["warm"].append(timed(lambda p=plain: warm.execute(p).to_arrow_table()))
+
+            def fresh(p: str = plain) -> None:
+                connection = duckdb.connect(config={"threads": 2})
+                connection.execute(p).to_arrow_table()
+                connection.close()
+
+            times["fresh"].append(timed(fresh))
+            start = time.perf_counter()
+            result = gateway.run(sql, consumer, resolve, consumer_key="bench-key")
+            times["gateway"].append(time.perf_counter() - start)
+            times["overhead"].append(result.overhead_ms / 1000)
+            time.sleep(0.02)  # let the sandbox prepare its next database, as between real queries
+        m = {key: statistics.median(values) for key, values in times.items()}
+        print(f"{name:6}{m['warm']:>11.3f}s{m['fresh']:>12.3f}s{m['gateway']:>9.3f}s"
+              f"{m['overhead'] * 1000:>8.1f}ms{m['gateway'] / m['warm']:>8.2f}x{m['gateway'] / m['fresh']:>9.2f}x")
+    gateway.close()
+    warm.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""`meshplane plan`, `build`, `runs` and `schedule`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from meshplane.build import BuildResult, ProductOutcome, Status
+from meshplane.cli.common import MeshPath, OutputFormat, app, err, out, print_rows
+from meshplane.types import Address
+from meshplane.workspace import Mesh
+
+__all__ = ["build", "plan", "runs", "schedule"]
+
+SelectorArgs = Annotated[
+    list[str] | None,
+    typer.Argument(help="DOMAIN, DOMAIN.PRODUCT, +X (with upstream), X+ (with downstream). Default: all.",
+                   show_default=False),
+]
+_STYLE = {"running": "yellow", "success": "green", "failed": "red", "skipped": "dim", "queued": "dim"}
+
+
+@app.command()
+def plan(
+    selectors: SelectorArgs = None,
+    mesh: MeshPath = Path("."),
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Plan every selected product.")] = False,
+    engine: Annotated[str | None, typer.Option(help="Override each product's engine for this run.")] = None,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
+) -> None:
+    """Show what a build would do now and why; the JSON form is empty when everything is up to date."""
+    with Mesh.open(mesh) as opened:
+        result = opened.plan(selectors, full_refresh=full_refresh, engine=engine)
+        if format is OutputFormat.json:
+            out.print_json(json.dumps(result.as_json()))
+            return
+        if not result:
+            out.print("up to date: nothing to build")
+            return
+        for item in result.items:
+            out.print(f"{item.address}  [dim]({item.engine})[/dim]  " + ", ".join(r.value for r in item.reasons))
+
+
+class _Progress:
+    """Per product: status, rows, seconds — redrawn live while the build runs."""
+
+    def __init__(self, products: list[Address]) -> None:
+        self.rows: dict[Address, list[str]] = {p: ["queued", "", "", ""] for p in products}
+        self.lock = threading.Lock()
+        self.live: Live | None = None
+
+    def table(self) -> Table:
+        table = Table("product", "status", "rows", "seconds", "detail", box=None, pad_edge=False)
+        with self.lock:
+            for address, (status, rows, seconds, detail) in self.rows.items():
+                style = _STYLE.get(status, "")
+                table.add_row(str(address), f"[{style}]{status}[/{style}]", rows, seconds, detail)
+        return table
+
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(self.table())
+
+    def started(self, product: Address, run_id: str, engine: str) -> None:
+        with self.lock:
+            self.rows[product] = ["running", "", "", engine]
+        self._refresh()
+
+    def finished(self, outcome: ProductOutcome) -> None:
+        with self.lock:
+            detail = (outcome.error or "").splitlines()[0][:160] if outcome.error else outcome.engine
+            self.rows[outcome.address] = [outcome.status.value, f"{outcome.rows:,}", f"{outcome.seconds:.2f}", detail]
+        self._refresh()
+
+
+def _summary(result: BuildResult) -> None:
+    parts = [f"{result.count(Status.SUCCESS)} built", f"{result.count(Status.FAILED)} failed",
+             f"{result.count(Status.SKIPPED)} skipped"]
+    line = ", ".join(parts) + f" in {result.seconds:.2f}s"
+    (out if result.ok else err).print(line, markup=False)
+    for outcome in result.outcomes:
+        if outcome.status is Status.FAILED and outcome.error:
+            err.print(f"{outcome.address}: {outcome.error}", markup=False)
+
+
+@app.command()
+def build(
+    selectors: SelectorArgs = None,
+    mesh: MeshPath = Path("."),
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild even up-to-date products.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Products built at once.")] = 2,
+    engine: Annotated[str | None, typer.Option(help="Override each product's engine for this run.")] = None,
+) -> None:
+    """Build stale products in dependency order: transform, check the contract, publish atomically."""
+    with Mesh.open(mesh) as opened:
+        the_plan = opened.plan(selectors, full_refresh=full_refresh, engine=engine)
+        if not the_plan:
+            out.print("up to date: nothing to build")
+            return
+        progress = _Progress([item.address for item in the_plan.items])
+        with Live(progress.table(), console=out, refresh_per_second=8, transient=False) as live:
+            progress.live = live
+            result = opened.build_plan(the_plan, jobs=jobs, events=progress)
+            live.update(progress.table())
+        out.print()
+        _summary(result)
+        if not result.ok:
+            raise typer.Exit(1)
+
+
+@app.command()
+def runs(
+    product: Annotated[str | None, typer.Argument(help="Only this product's runs.")] = None,
+    mesh: MeshPath = Path("."),
+    limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 50,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
+) -> None:
+    """The build history: run id, product, start, end, status, rows, snapshot, error."""
+    with Mesh.open(mesh) as opened:
+        records = opened.runs(product, limit)
+        rows = [
+            {
+                "run_id": r.run_id,
+                "product": r.product,
+                "status": r.status.value,
+                "started": r.started_at.isoformat(timespec="seconds"),
+                "ended": r.ended_at.isoformat(timespec="seconds") if r.ended_at else "",
+                "rows": "" if r.rows_written is None else str(r.rows_written),
+                "snapshot": r.snapshot_id or "",
+                "engine": r.engine,
+                "error": (r.error or "")[:200],
+            }
+            for r in records
+        ]
+        print_rows(rows, format)
+
+
+@app.command()
+def schedule(
+    mesh: MeshPath = Path("."),
+    interval: Annotated[float, typer.Option(help="Seconds between checks for due products.")] = 30.0,
+    once: Annotated[bool, typer.Option("--once", help="Build what is due now, then exit.")] = False,
+) -> None:
+    """Run scheduled builds in a loop: each product whose cron ticked since its last build, once."""
+    with Mesh.open(mesh) as opened:
+        if once:
+            result = opened.run_due()
+            out.print(f"{len(result.outcomes) if result else 0} scheduled product(s) built")
+            return
+        out.print(f"scheduler running every {interval:.0f}s; Ctrl-C stops it")
+        opened.run_scheduler(interval=interval)

@@ -1,0 +1,153 @@
+"""Build use cases: plan, build, runs, and reading what a build published."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from meshplane.build import (
+    Builder,
+    BuildEvents,
+    BuildPlan,
+    BuildResult,
+    ProductOutcome,
+    Status,
+    plan_build,
+    table_id_for,
+)
+from meshplane.catalog import CheckResult, RunRecord, RunStatus
+from meshplane.engines import get_engine
+from meshplane.engines.base import Engine
+from meshplane.errors import UsageError
+from meshplane.graph import MeshGraph
+from meshplane.spec import ProductSpec
+from meshplane.storage import SnapshotInfo
+from meshplane.types import Address
+from meshplane.workspace.checking import check_port
+from meshplane.workspace.platform import Platform
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["BuildService"]
+
+_STATUS = {Status.SUCCESS: RunStatus.SUCCESS, Status.FAILED: RunStatus.FAILED, Status.SKIPPED: RunStatus.SKIPPED}
+
+
+class _RecordingEvents:
+    """Writes every run to the catalog, then forwards to the caller's progress display."""
+
+    def __init__(self, platform: Platform, forward: BuildEvents | None, trigger: str) -> None:
+        self.platform = platform
+        self.forward = forward
+        self.trigger = trigger
+
+    def started(self, product: Address, run_id: str, engine: str) -> None:
+        self.platform.catalog.writer.start_run(str(product), engine=engine, trigger=self.trigger, run_id=run_id)
+        if self.forward:
+            self.forward.started(product, run_id, engine)
+
+    def finished(self, outcome: ProductOutcome) -> None:
+        writer = self.platform.catalog.writer
+        snapshot = ",".join(str(p.snapshot_id) for p in outcome.ports if p.snapshot_id is not None) or None
+        if outcome.run_id:
+            writer.finish_run(outcome.run_id, _STATUS[outcome.status], rows_written=outcome.rows,
+                              snapshot_id=snapshot, error=outcome.error)
+            results = [
+                CheckResult(rule_id=c.rule_id, port=str(port.port), passed=c.passed, metric=c.metric, column=c.column,
+                            observed=_number(c.observed), threshold=c.threshold, severity=c.severity,
+                            sample=tuple(dict(row) for row in c.sample))
+                for port in outcome.ports for c in port.checks
+            ]
+            if results:
+                writer.record_check_results(outcome.run_id, results)
+        if self.forward:
+            self.forward.finished(outcome)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+@dataclass
+class BuildService:
+    graph: MeshGraph
+    platform: Platform
+
+    def engine_for(self, override: str | None) -> Callable[[ProductSpec], str]:
+        default = override or self.graph.spec.config.platform.engine
+
+        def choose(product: ProductSpec) -> str:
+            return override or product.engine or default
+
+        return choose
+
+    def make_engine(self, name: str) -> Engine:
+        if name == "spark":
+            spark = self.graph.spec.config.platform.spark
+            return get_engine("spark", master=spark.master, conf=dict(spark.conf))
+        return get_engine(name)
+
+    def current(self, port: Address, major: int | None = None) -> SnapshotInfo | None:
+        spec = self.graph.ports.get(port)
+        if spec is None:
+            raise UsageError(f"no port {port}")
+        return self.platform.tables.current(table_id_for(port, major if major is not None else spec.major))
+
+    def _lookup(self, port: Address, major: int) -> dict[str, str] | None:
+        snapshot = self.platform.tables.current(table_id_for(port, major))
+        if snapshot is None:
+            return None
+        return {**snapshot.properties, "meshplane.snapshot": str(snapshot.snapshot_id)}
+
+    def plan(self, selected: Sequence[Address], *, full_refresh: bool = False, engine: str | None = None) -> BuildPlan:
+        return plan_build(self.graph, selected, self._lookup, engine_for=self.engine_for(engine),
+                          full_refresh=full_refresh)
+
+    def build(
+        self,
+        plan: BuildPlan,
+        *,
+        jobs: int = 1,
+        events: BuildEvents | None = None,
+        gate: Callable[[ProductSpec], None] | None = None,
+        trigger: str = "manual",
+    ) -> BuildResult:
+        writer = self.platform.catalog.writer
+        writer.mark_interrupted_runs()
+        builder = Builder(
+            graph=self.graph,
+            store=self.platform.tables,
+            engine_factory=self.make_engine,
+            checker=check_port,
+            gate=gate or (lambda product: None),
+            events=_RecordingEvents(self.platform, events, trigger),
+        )
+        try:
+            return builder.run(plan, jobs=jobs)
+        finally:
+            builder.close()
+
+    def runs(self, product: str | None = None, limit: int = 50) -> list[RunRecord]:
+        return self.platform.catalog.reader.runs(product=product, limit=limit)
+
+    def read(self, port: Address, *, snapshot_id: int | None = None, as_of: datetime | None = None) -> pa.Table:
+        """The rows of a published port (owner view, no masking): current, by snapshot id or as of a time."""
+        import pyarrow.parquet as pq
+
+        spec = self.graph.ports.get(port)
+        if spec is None:
+            raise UsageError(f"no port {port}")
+        table_id = table_id_for(port, spec.major)
+        snapshot = self.platform.tables.snapshot(table_id, snapshot_id=snapshot_id, as_of=as_of)
+        if not snapshot.data_files:
+            return snapshot.schema.empty_table()
+        import pyarrow as pa_module
+
+        return pa_module.concat_tables([pq.read_table(f) for f in snapshot.data_files])
