@@ -74,13 +74,13 @@ def _key_paths(data: Any, path: JsonPath = ()) -> list[JsonPath]:
     return found
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(DOCUMENTS, st.booleans())
 def test_dumped_documents_read_back_equal(data: dict[str, Any], flow: bool) -> None:
     assert _read(_dump(data, flow)).data == data
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(DOCUMENTS)
 def test_every_key_path_points_at_its_key(data: dict[str, Any]) -> None:
     text = _dump(data, flow=False)
@@ -159,7 +159,7 @@ COMPARATORS = st.tuples(
 )
 
 
-@settings(max_examples=1000)
+@settings(max_examples=500)
 @given(st.tuples(PARTS, PARTS, PARTS), st.lists(COMPARATORS, min_size=1, max_size=2), st.booleans())
 def test_ranges_match_the_reference(version: Triple, comparators: list[tuple[str, list[int]]], spaced: bool) -> None:
     text = " ".join(f"{op}{' ' if spaced and op else ''}{'.'.join(map(str, parts))}" for op, parts in comparators)

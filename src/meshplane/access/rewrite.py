@@ -66,21 +66,23 @@ def rewrite_query(
     for table in tables:
         if table.ref not in resolved:
             resolved[table.ref] = _resolve(resolve, table.ref)
-    ours: set[int] = set()
-    relations: dict[PortRef, exp.Select] = {}
-    unaliased: dict[tuple[str, ...], str] = {}
-    for table in tables:
-        port = resolved[table.ref]
-        if table.ref not in relations:
-            relations[table.ref] = port_relation(port, consumer_key)
-        relation = relations[table.ref].copy()
-        ours.update(id(node) for node in relation.find_all(exp.Table))
-        if table.node.args.get("alias") is None and table.ref.version is None:
-            unaliased[tuple(table.ref.address.split("."))] = table.default_alias
-        _replace(table, relation)
+    unaliased = {
+        tuple(table.ref.address.split(".")): table.default_alias
+        for table in tables
+        if table.node.args.get("alias") is None and table.ref.version is None
+    }
     if unaliased:
         _requalify_columns(tree, unaliased)
-    _check_rewritten(tree, ours)
+    _check_relations(tree, {id(table.node) for table in tables})
+    relations: dict[PortRef, exp.Select] = {}
+    for table in tables:
+        if table.ref in relations:
+            relation = relations[table.ref].copy()
+        else:
+            relation = relations[table.ref] = port_relation(resolved[table.ref], consumer_key)
+        _replace(table, relation)
+    if any(table.node.parent is not None for table in tables):  # pragma: no cover - defensive
+        raise QueryRejected("the gateway could not govern every port reference")
     ports = tuple(resolved.values())
     files = tuple(dict.fromkeys(path for port in ports for path in port.files))
     return RewrittenQuery(render(tree), tuple(resolved), ports, files)
@@ -117,7 +119,7 @@ def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
         raw = exp.column(column.name, table=RAW_ALIAS, quoted=True)
         kind = port.masks.get(column.name.lower())
         value = raw if kind is None else mask_expression(kind, raw, column.type, consumer_key)
-        projections.append(exp.alias_(value, column.name, quoted=True))
+        projections.append(exp.alias_(value, column.name, quoted=True, copy=False))
     select = exp.Select(expressions=projections)
     if port.files:
         files = exp.Array(expressions=[exp.Literal.string(path) for path in port.files])
@@ -187,11 +189,15 @@ def _requalify_columns(tree: exp.Expr, unaliased: dict[tuple[str, ...], str]) ->
             column.set("table", exp.to_identifier(alias, quoted=True))
 
 
-def _check_rewritten(tree: exp.Expr, ours: set[int]) -> None:
-    """Fail closed: every relation left is ours, a CTE, VALUES, or an allowlisted table function."""
+def _check_relations(tree: exp.Expr, port_nodes: set[int]) -> None:
+    """Fail closed: every relation is a port reference, a CTE, or an allowlisted table function.
+
+    Runs on the consumer's tree before the governed subqueries go in, so it also proves that no
+    file-reading function is left for them to share the tree with.
+    """
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for node in tree.find_all(exp.Table):
-        if id(node) in ours:
+        if id(node) in port_nodes:
             continue
         if isinstance(node.this, exp.Func):
             if function_names(node.this) & ALLOWED_TABLE_FUNCTIONS:
@@ -200,6 +206,5 @@ def _check_rewritten(tree: exp.Expr, ours: set[int]) -> None:
             continue
         raise QueryRejected("the query names a relation the gateway cannot govern")
     for func in tree.find_all(exp.Anonymous, exp.ReadParquet, exp.ReadCSV):
-        reads_files = func.name.lower().startswith("read_") or isinstance(func, exp.ReadParquet | exp.ReadCSV)
-        if reads_files and (not isinstance(func.parent, exp.Table) or id(func.parent) not in ours):
+        if func.name.lower().startswith("read_") or isinstance(func, exp.ReadParquet | exp.ReadCSV):
             raise QueryRejected("the query calls a file-reading function")

@@ -191,7 +191,7 @@ def _report_error(error: MeshError) -> None:
 
 def _register_commands() -> None:
     """Import the modules whose commands attach themselves to ``app``."""
-    from meshplane.cli import building  # noqa: F401
+    from meshplane.cli import building, demo  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,7 +66,9 @@ def parse_expression(sql: str) -> exp.Expr:
 def render(tree: exp.Expr) -> str:
     """DuckDB SQL for ``tree``: every identifier quoted, comments dropped."""
     try:
-        return tree.sql(dialect=DIALECT, identify=True, comments=False, unsupported_level=ErrorLevel.RAISE)
+        return tree.sql(
+            dialect=DIALECT, identify=True, comments=False, unsupported_level=ErrorLevel.RAISE, copy=False
+        )
     except RecursionError:
         raise QueryRejected("the query is nested too deeply") from None
     except Exception as error:  # sqlglot raises UnsupportedError and ValueError subclasses here

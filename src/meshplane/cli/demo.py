@@ -1,0 +1,81 @@
+"""`meshplane demo`: copy the example meshes, generate their data, and run everything meshplane does."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meshplane.cli.building import build
+from meshplane.cli.common import app, err, out
+from meshplane.errors import UsageError
+from meshplane.workspace import check_mesh
+
+__all__ = ["demo", "examples_root"]
+
+EXAMPLES = ("media", "pharma")
+
+
+def examples_root() -> Path:
+    """The examples shipped beside the package (a source checkout or an editable install)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "examples"
+        if (candidate / "media" / "mesh.yaml").is_file():
+            return candidate
+    raise UsageError("the example meshes are not installed; run the demo from a meshplane source checkout")
+
+
+def _copy_example(name: str, target: Path) -> Path:
+    source = examples_root() / name
+    destination = target / name
+    if destination.exists():
+        out.print(f"{destination} exists: reusing it")
+        return destination
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("data", ".meshplane", "__pycache__"))
+    return destination
+
+
+def _generate(mesh: Path, scale: float) -> None:
+    script = mesh / "generate.py"
+    if not script.is_file():
+        return
+    out.print(f"generating {mesh.name} source data (scale {scale:g})…")
+    completed = subprocess.run(
+        [sys.executable, str(script), "--scale", str(scale)], cwd=mesh, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise UsageError(f"{script} failed: {completed.stderr.strip().splitlines()[-1:] or completed.returncode}")
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to put the example meshes.")] = Path("demo-mesh"),
+    scale: Annotated[float, typer.Option(help="Size of the generated data (1 = a million listening events).")] = 1.0,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the portal afterwards.")] = True,
+    port: Annotated[int, typer.Option(help="Portal port.")] = 8000,
+) -> None:
+    """Copy the media and pharma examples, generate their data, check and build them, then serve the portal."""
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    meshes = [_copy_example(name, directory) for name in EXAMPLES]
+    for mesh in meshes:
+        _generate(mesh, scale)
+        report = check_mesh(mesh)
+        for problem in report.problems:
+            err.print(problem.render(report.root), markup=False)
+        if not report.ok:
+            raise typer.Exit(1)
+        out.print(f"[bold]{mesh.name}[/bold]: {len(report.graph.products) if report.graph else 0} products check clean")
+        build(selectors=None, mesh=mesh, full_refresh=False, jobs=2, engine=None)
+    if serve:
+        try:
+            from meshplane.cli import serving
+        except ImportError:
+            out.print("the portal is not part of this build yet; the meshes are built in " + str(directory))
+            return
+        serving.serve_mesh(meshes[0], port=port, announce=True)
