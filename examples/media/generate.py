@@ -199,19 +199,22 @@ def generate(out: Path, scale: float) -> dict[str, int]:
                        AND e.ep_no = s.episode_count - CAST(floor(pow(r.ep_u, 3) * s.episode_count) AS INTEGER)
     """)
     # The hosting platform delivers at least once: 0.5 % of events arrive twice.
+    con.execute(f"""
+        CREATE TABLE listens_export AS
+        SELECT strftime(started_at, '%Y-%m') AS month,
+               event_id, listener_id, listener_email AS email, ip_address AS client_ip,
+               episode_id, show_id, device AS user_agent_device,
+               CASE WHEN hash(i, 61) % 50 = 0 THEN lower(country_code) ELSE country_code END AS geo_country,
+               seconds_listened AS listened_seconds, duration_seconds AS episode_length_seconds,
+               started_at AS started_at_utc
+        FROM (SELECT * FROM events
+              UNION ALL
+              SELECT * FROM events WHERE i < {n_dupes * 97} AND i % 97 = 0)
+        ORDER BY started_at, event_id
+    """)
     for month in MONTHS:
-        copy(f"""
-            SELECT event_id, listener_id, listener_email AS email, ip_address AS client_ip,
-                   episode_id, show_id, device AS user_agent_device,
-                   CASE WHEN hash(i, 61) % 50 = 0 THEN lower(country_code) ELSE country_code END AS geo_country,
-                   seconds_listened AS listened_seconds, duration_seconds AS episode_length_seconds,
-                   started_at AS started_at_utc
-            FROM (SELECT * FROM events
-                  UNION ALL
-                  SELECT * FROM events WHERE i < {n_dupes * 97} AND i % 97 = 0)
-            WHERE strftime(started_at, '%Y-%m') = '{month}'
-            ORDER BY started_at, event_id
-        """, out / f"podcasts/listens/listens_{month.replace('-', '_')}.parquet", "parquet")
+        copy(f"SELECT * EXCLUDE (month) FROM listens_export WHERE month = '{month}'",
+             out / f"podcasts/listens/listens_{month.replace('-', '_')}.parquet", "parquet")
 
     # ---------------------------------------------------------------- films: catalogue and streams
     copy(f"""
@@ -239,6 +242,8 @@ def generate(out: Path, scale: float) -> dict[str, int]:
                pick(['basic', 'standard', 'standard', 'premium'], i, 87) AS plan
         FROM range({n_streams}) t(i)
     """)
+    con.execute("ALTER TABLE streams ADD COLUMN month VARCHAR")
+    con.execute("UPDATE streams SET month = strftime(started_at, '%Y-%m')")
     for month in MONTHS:
         copy(f"""
             SELECT stream_id, subscriber_id,
@@ -247,7 +252,7 @@ def generate(out: Path, scale: float) -> dict[str, int]:
                    round((75 + (title_n * 37) % 90) * CASE WHEN watch_u < 0.3 THEN watch_u ELSE 0.6 + watch_u * 0.45 END, 1)
                      AS minutes_watched,
                    device, plan
-            FROM streams WHERE strftime(started_at, '%Y-%m') = '{month}' ORDER BY started_at, stream_id
+            FROM streams WHERE month = '{month}' ORDER BY started_at, stream_id
         """, out / f"films/streams/streams_{month.replace('-', '_')}.parquet", "parquet")
 
     # ---------------------------------------------------------------- tv: schedule and panel viewing

@@ -77,7 +77,7 @@ def test_time_travel_by_timestamp(store: TableStore, stage: Stage) -> None:
     assert store.snapshot(T, as_of=datetime.now(UTC) + timedelta(days=1)).snapshot_id == second.snapshot_id
     naive = second.timestamp.replace(tzinfo=None)  # read as UTC
     assert store.snapshot(T, as_of=naive).snapshot_id == second.snapshot_id
-    with pytest.raises(StorageError, match="no a snapshot as of|has no"):
+    with pytest.raises(StorageError, match="has no snapshot as of"):
         store.snapshot(T, as_of=first.timestamp - timedelta(days=1))
     with pytest.raises(StorageError, match="no snapshot 42"):
         store.snapshot(T, snapshot_id=42)

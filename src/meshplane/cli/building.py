@@ -155,3 +155,11 @@ def schedule(
             return
         out.print(f"scheduler running every {interval:.0f}s; Ctrl-C stops it")
         opened.run_scheduler(interval=interval)
+
+
+@app.command()
+def publish(mesh: MeshPath = Path(".")) -> None:
+    """Sync the mesh's specs into the catalog (every build does this too)."""
+    with Mesh.open(mesh) as opened:
+        opened.publish()
+        out.print(f"published {len(opened.graph.products)} products to {opened.platform.catalog.url}")

@@ -173,7 +173,7 @@ class DuckDBEngine:
                 else exp.column(c, quoted=True)
                 for c in rel.columns
             ]
-            rel = rel.project(*(item.sql("duckdb") for item in items))
+            rel = rel.project(*(duckdb.SQLExpression(item.sql("duckdb")) for item in items))
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"part-00000-{uuid.uuid4().hex}.parquet"
         try:

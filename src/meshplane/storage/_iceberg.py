@@ -1,7 +1,8 @@
 """Adapters over pyiceberg 0.12 (pinned): a replace-everything snapshot producer, a cheaper
 transaction, schema conversion and evolution. Imported lazily by :mod:`meshplane.storage.store`.
 
-Two pyiceberg behaviours are corrected here, both measured (see tests/storage/test_commit_cost.py):
+Two pyiceberg behaviours are corrected here, both measured
+(see test_many_publishes_keep_commits_cheap in tests/storage/test_store.py):
 
 * ``_OverwriteFiles`` carries manifests whose entries are all DELETED into every later snapshot
   (the same bug as apache/iceberg-go#1153), so each full overwrite grows the manifest list by one.

@@ -231,10 +231,10 @@ class TableStore:
         elif as_of is not None:
             moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
             snapshot = table.snapshot_as_of_timestamp(int(moment.timestamp() * 1000))
-            what = f"a snapshot as of {moment.isoformat()}"
+            what = f"snapshot as of {moment.isoformat()}"
         else:
             snapshot = table.current_snapshot()
-            what = "a snapshot"
+            what = "snapshot yet"
         if snapshot is None:
             raise StorageError(f"table {table_id} has no {what}")
         return self._info(table_id, table, snapshot)

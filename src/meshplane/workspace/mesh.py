@@ -151,7 +151,7 @@ class Mesh:
     ) -> BuildResult:
         """Build the stale selected products in dependency order: write, audit, publish."""
         plan = self.plan(selectors, full_refresh=full_refresh, engine=engine)
-        return self.builds.build(plan, jobs=jobs, events=events, gate=gate)
+        return self.build_plan(plan, jobs=jobs, events=events, gate=gate)
 
     def build_plan(
         self,
@@ -163,6 +163,7 @@ class Mesh:
         trigger: str = "manual",
     ) -> BuildResult:
         """Execute a plan made by :meth:`plan` (the CLI shows the plan's products while they build)."""
+        self.publish()
         return self.builds.build(plan, jobs=jobs, events=events, gate=gate, trigger=trigger)
 
     def last_built(self, product: Address) -> datetime | None:
@@ -197,6 +198,12 @@ class Mesh:
             return self.build_plan(plan, trigger="schedule")
 
         run_scheduler(find_due, build_due, interval=interval, stop=stop)
+
+    def publish(self) -> None:
+        """Sync the specs into the catalog: domains, products, versions, ports, columns, glossary, lineage."""
+        from meshplane.workspace.publishing import mesh_snapshot
+
+        self.platform.catalog.writer.sync_mesh(mesh_snapshot(self.graph))
 
     def runs(self, product: str | None = None, limit: int = 50) -> list[RunRecord]:
         return self.builds.runs(product, limit)

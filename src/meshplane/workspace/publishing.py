@@ -1,0 +1,109 @@
+"""Map the resolved mesh onto catalog records, so the catalog mirrors the specs (`meshplane publish`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from meshplane.catalog import (
+    ColumnLineageEdge,
+    ColumnRecord,
+    DomainRecord,
+    GlossaryTerm,
+    LineageEdge,
+    MeshSnapshot,
+    PortRecord,
+    ProductRecord,
+    TeamMember,
+    TeamRecord,
+)
+from meshplane.graph import MeshGraph
+from meshplane.spec import OutputPortSpec, ProductSpec
+
+__all__ = ["mesh_snapshot"]
+
+
+def _columns(port: OutputPortSpec) -> tuple[ColumnRecord, ...]:
+    return tuple(
+        ColumnRecord(
+            name=c.name,
+            logical_type=c.logical_type or "",
+            physical_type=c.physical_type or "",
+            classification=c.classification,
+            description=c.description or "",
+            semantic_type=c.semantic_type,
+            required=c.required,
+            primary_key=c.primary_key,
+        )
+        for c in port.contract.columns
+    )
+
+
+def _port(product: ProductSpec, port: OutputPortSpec) -> PortRecord:
+    contract: dict[str, Any] = port.contract.raw
+    return PortRecord(
+        address=f"{product.address}.{port.name}",
+        version=port.version,
+        access_level=port.access_level.value,
+        description=port.description or str((contract.get("description") or {}).get("purpose") or ""),
+        status=str(contract.get("status") or product.status),
+        contract=contract,
+        columns=_columns(port),
+    )
+
+
+def _highest_access(ports: Iterable[PortRecord]) -> str:
+    order = ("public", "restricted", "private")
+    levels = [p.access_level for p in ports] or ["public"]
+    return max(levels, key=order.index)
+
+
+def _product(product: ProductSpec) -> ProductRecord:
+    ports = tuple(_port(product, p) for p in product.output_ports)
+    description = " ".join(
+        text for key in ("purpose", "usage", "limitations") if (text := product.description.get(key))
+    )
+    return ProductRecord(
+        address=str(product.address),
+        version=product.version,
+        status=product.status,
+        type=product.type or "",
+        owner_team=product.team,
+        title=product.title or product.name,
+        description=description,
+        tags=product.tags,
+        access_level=_highest_access(ports),
+        ports=ports,
+    )
+
+
+def mesh_snapshot(graph: MeshGraph, column_lineage: Iterable[ColumnLineageEdge] = ()) -> MeshSnapshot:
+    spec = graph.spec
+    lineage = tuple(
+        LineageEdge(
+            upstream=str(edge.upstream_port) if edge.upstream_port else (edge.source.id if edge.source else ""),
+            downstream=f"{address}",
+        )
+        for address, edges in graph.edges.items()
+        for edge in edges
+    )
+    return MeshSnapshot(
+        domains=tuple(
+            DomainRecord(name=d.name, title=d.config.title or d.name, description=d.config.description or "",
+                         owner_team=d.config.owner)
+            for d in spec.domains
+        ),
+        products=tuple(_product(p) for p in spec.products),
+        glossary=tuple(
+            GlossaryTerm(name=t.name, title=t.title or t.name, description=t.description or "",
+                         logical_type=t.logicalType or "", classification=t.classification)
+            for t in spec.glossary.terms
+        ),
+        teams=tuple(
+            TeamRecord(name=t.name, title=t.title or t.name,
+                       members=tuple(TeamMember(m.username, m.role) for m in t.members))
+            for t in spec.config.teams
+        ),
+        lineage=lineage,
+        column_lineage=tuple(column_lineage),
+    )
