@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 C = "crm.customers.customers"
-O = "sales.orders.orders"
+ORD = "sales.orders.orders"
 R = "ref.regions.regions"
 
 
@@ -219,7 +219,7 @@ CASES: list[Case] = [
         "SELECT * FROM " + C + " WHERE notes = 'FILTEREDCANARY'",
         "SELECT * FROM " + C + " WHERE id = 4",
         "SELECT * FROM " + C + " WHERE balance > 1000",
-        "SELECT * FROM " + C + " c JOIN " + O + " o ON o.customer_email = c.email",
+        "SELECT * FROM " + C + " c JOIN " + ORD + " o ON o.customer_email = c.email",
         check=empty,
     ),
     *_cases(
@@ -239,7 +239,7 @@ CASES: list[Case] = [
         "SELECT length(name), length(email), length(phone) FROM " + C,
         "SELECT count(DISTINCT name), approx_count_distinct(email) FROM " + C,
         "SELECT string_agg(name, ','), list(email) FROM " + C,
-        "SELECT o.*, c.* FROM " + O + " o LEFT JOIN " + C + " c ON c.id = o.customer_id",
+        "SELECT o.*, c.* FROM " + ORD + " o LEFT JOIN " + C + " c ON c.id = o.customer_id",
         "SELECT a.name, b.name FROM " + C + " a JOIN " + C + " b ON a.id = b.id",
         "SELECT * FROM " + C + " a, " + C + " b WHERE a.email = b.email",
         "SELECT max(balance), sum(balance), count(*) FROM " + C,
@@ -247,7 +247,7 @@ CASES: list[Case] = [
         "SELECT * FROM " + C + " ORDER BY balance DESC LIMIT 1",
         "SELECT histogram(region) FROM " + C,
         "SELECT * FROM " + C + " QUALIFY row_number() OVER (ORDER BY balance DESC) = 1",
-        "SELECT * FROM " + C + " ASOF JOIN " + O + " o ON " + "id <= o.customer_id",
+        "SELECT * FROM " + C + " ASOF JOIN " + ORD + " o ON " + "id <= o.customer_id",
     ),
     # 7. star expansion and whole-row references
     *_cases(
@@ -291,7 +291,7 @@ CASES: list[Case] = [
         "SELECT * FROM " + C + " WHERE ssn LIKE 'CANARYSSN%'",
         "SELECT * FROM " + C + " ORDER BY ssn",
         "SELECT COLUMNS('ssn') FROM " + C,
-        "SELECT * FROM " + C + " c JOIN " + O + " o ON o.customer_id = c.ssn",
+        "SELECT * FROM " + C + " c JOIN " + ORD + " o ON o.customer_id = c.ssn",
         "SELECT * FROM " + C + " AS t(a, b, c, d, e, f, g, h, i, ssn2, extra)",
     ),
     # 9. set operations
@@ -301,10 +301,10 @@ CASES: list[Case] = [
         "SELECT email FROM " + C + " INTERSECT SELECT 'canarypiia@example.org'",
         "SELECT notes FROM " + C + " INTERSECT SELECT 'FILTEREDCANARY'",
         "SELECT name FROM " + C + " EXCEPT SELECT name FROM " + C,
-        "SELECT * FROM " + C + " UNION ALL BY NAME SELECT * FROM " + O,
+        "SELECT * FROM " + C + " UNION ALL BY NAME SELECT * FROM " + ORD,
         "SELECT * FROM " + C + " UNION ALL SELECT * FROM " + C + " AT (VERSION => 1)",
         "SELECT code FROM " + R + " UNION SELECT region FROM " + C,
-        "SELECT name FROM " + C + " UNION SELECT customer_email FROM " + O,
+        "SELECT name FROM " + C + " UNION SELECT customer_email FROM " + ORD,
         "(SELECT * FROM " + C + ") UNION (SELECT * FROM " + C + ")",
         "SELECT * FROM " + R + " UNION ALL SELECT * FROM read_csv('{secret_csv}')",
     ),
@@ -403,7 +403,7 @@ CASES: list[Case] = [
         "SELECT * FROM " + C + " AT (TIMESTAMP => '1999-01-01')",
         "SELECT * FROM " + C + " BEFORE (VERSION => 2)",
         "SELECT * FROM " + C + " FOR SYSTEM_TIME BETWEEN '2024-01-01' AND '2025-01-01'",
-        "SELECT * FROM " + O + " AT (VERSION => 1)",
+        "SELECT * FROM " + ORD + " AT (VERSION => 1)",
         "WITH t AS (SELECT 1) SELECT * FROM t AT (VERSION => 1)",
         "SELECT * FROM " + C + ".v2",
         "SELECT * FROM " + C + ".v1.v1",

@@ -193,6 +193,11 @@ def _register_commands() -> None:
     """Import the modules whose commands attach themselves to ``app``."""
     from meshplane.cli import building, demo  # noqa: F401
 
+    try:
+        from meshplane.cli import serving  # noqa: F401
+    except ImportError:  # the portal module is optional while it is being built
+        pass
+
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point and the CLI's one error boundary."""
