@@ -52,6 +52,7 @@ class TableStore:
         self._catalog: SqlCatalog | None = None
         self._guard = threading.Lock()
         self._namespaces: set[str] = set()
+        self._namespace_guard = threading.Lock()
         self._locks = LockManager(self.warehouse / ".locks")
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -70,6 +71,8 @@ class TableStore:
                     )
                 except Exception as exc:  # SQLAlchemy raises driver-specific errors
                     raise StorageError(f"cannot open the Iceberg catalog at {self._safe_url}: {exc}") from exc
+                if self._catalog.engine.dialect.name == "sqlite":
+                    _tune_sqlite(self._catalog.engine)
             return self._catalog
 
     def close(self) -> None:
@@ -191,8 +194,18 @@ class TableStore:
         return uris
 
     def _ensure_namespace(self, namespace: str) -> None:
-        if namespace not in self._namespaces:
-            self.catalog.create_namespace_if_not_exists(namespace)
+        if namespace in self._namespaces:
+            return
+        # pyiceberg checks, then inserts: threads (and processes) creating the same namespace race, and the
+        # loser gets the database's unique-key error. Serialise threads; a lost cross-process race is fine.
+        with self._namespace_guard:
+            if namespace in self._namespaces:
+                return
+            try:
+                self.catalog.create_namespace_if_not_exists(namespace)
+            except Exception:
+                if not self.catalog.namespace_exists(namespace):
+                    raise
             self._namespaces.add(namespace)
 
     # --- reading ---------------------------------------------------------------------------------
@@ -327,3 +340,20 @@ class TableStore:
         data_root = self.table_location(table_id) / "data"
         if data_root.is_dir():
             yield from sorted(p for p in data_root.iterdir() if p.is_dir())
+
+
+def _tune_sqlite(engine: Any) -> None:
+    """WAL with synchronous=NORMAL: a commit no longer waits for an fsync of the whole journal
+    (measured 1.5-18 ms of a ~10 ms publish here). A killed process still loses nothing committed;
+    only an OS crash or power loss may drop the last commits, never corrupt the file."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")  # concurrent builds wait instead of failing
+        cursor.close()
+
+    engine.dispose()  # connections opened while pyiceberg created its tables get the pragmas too

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pyarrow as pa
+
 from meshplane.build import CheckOutcome
 from meshplane.contracts.plan import compile_plan
 from meshplane.contracts.runner import CheckResult, run_checks
@@ -39,13 +41,13 @@ def check_port(
     plan = compile_plan(port.contract.odcs)
     relations = {CHECKED_RELATION: relation}
 
-    def query(sql: str) -> object:
+    def query(sql: str) -> pa.Table:
         return engine.query(sql, relations)
 
     results = run_checks(
         plan,
         CHECKED_RELATION,
-        query,  # type: ignore[arg-type]
+        query,
         dialect=engine.capabilities.sql_dialect,
         schema=staged.schema if staged is not None else None,
     )
