@@ -74,7 +74,7 @@ def generate(out: Path, scale: float) -> dict[str, int]:
     con.execute("SET preserve_insertion_order = true")
     # u(i, salt): a uniform number in [0, 1) derived from a row number, a salt and the seed.
     con.execute(f"CREATE MACRO u(i, salt) AS (hash(i, salt, {SEED}) % 1000000007) / 1000000007.0")
-    con.execute(f"CREATE MACRO pick(arr, i, salt) AS arr[1 + CAST(floor(u(i, salt) * len(arr)) AS BIGINT)]")
+    con.execute("CREATE MACRO pick(arr, i, salt) AS arr[1 + CAST(floor(u(i, salt) * len(arr)) AS BIGINT)]")
     con.execute(f"CREATE MACRO countries() AS {sql_list(COUNTRIES)}")
     # Country popularity: the first countries are the biggest markets.
     con.execute("CREATE MACRO country_for(i, salt) AS countries()[1 + CAST(floor(pow(u(i, salt), 1.8) * 20) AS BIGINT)]")

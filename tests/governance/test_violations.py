@@ -8,6 +8,7 @@ import pytest
 from open_data_contract_standard.model import OpenDataContractStandard
 
 from meshplane.governance import evaluate, load_policies
+
 from .conftest import BASE_FILES, NOW, graph_of, write_mesh
 
 CRM_P = "domains/crm/customers/product.odps.yaml"

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from typer._click import exceptions as click_exceptions  # Typer vendors its own Click
 

@@ -4,7 +4,13 @@ Pure functions over the resolved :class:`~meshplane.graph.MeshGraph`; the worksp
 edges in the catalog (``ColumnEdge`` has the catalog's ``ColumnLineageEdge`` fields).
 """
 
-from meshplane.lineage.columns import ColumnEdge, column_lineage, columns_downstream, columns_upstream, port_column_lineage
+from meshplane.lineage.columns import (
+    ColumnEdge,
+    column_lineage,
+    columns_downstream,
+    columns_upstream,
+    port_column_lineage,
+)
 from meshplane.lineage.impact import Impact, impact_of
 from meshplane.lineage.products import Direction, LineageNode, LineageView, ProductEdge, lineage_of, product_edges
 

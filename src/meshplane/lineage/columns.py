@@ -67,7 +67,7 @@ def port_column_lineage(graph: MeshGraph, product: ProductSpec, port: OutputPort
     if port.transform.language != "sql":
         return []
     inputs = _inputs(graph, product)
-    schema = {name: {c.name: _type(c) for c in columns} for name, (_, columns) in inputs.items()}
+    schema: dict[str, object] = {name: {c.name: _type(c) for c in columns} for name, (_, columns) in inputs.items()}
     downstream = f"{product.address}.{port.name}"
     try:
         tree = qualify(parse_query(port.transform.code), schema=schema, dialect=DIALECT,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from meshplane.build import (
@@ -52,7 +53,13 @@ class _RecordingEvents:
     def finished(self, outcome: ProductOutcome) -> None:
         writer = self.platform.catalog.writer
         snapshot = ",".join(str(p.snapshot_id) for p in outcome.ports if p.snapshot_id is not None) or None
-        if outcome.run_id:
+        if outcome.status is Status.SKIPPED and not outcome.run_id:
+            # Never started (an upstream failed): still a row in the history, so `meshplane runs` says why.
+            at = datetime.now(UTC)
+            writer.record_run(RunRecord(run_id=uuid.uuid4().hex[:12], product=str(outcome.address),
+                                        status=RunStatus.SKIPPED, started_at=at, ended_at=at, rows_written=0,
+                                        error=outcome.error, engine=outcome.engine, trigger=self.trigger))
+        elif outcome.run_id:
             writer.finish_run(outcome.run_id, _STATUS[outcome.status], rows_written=outcome.rows,
                               snapshot_id=snapshot, error=outcome.error)
             results = [

@@ -1,0 +1,120 @@
+"""The FastAPI application: the REST API (``/api/v1``) and the portal, over one opened mesh."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from starlette.routing import Mount
+
+from meshplane.errors import AccessDenied, CatalogError, MeshError, QueryRejected, UsageError
+from meshplane.server import api, portal
+from meshplane.server.auth import AuthRequired, Forbidden, TokenCache, route_rule
+from meshplane.server.querying import QueryUnavailable
+from meshplane.workspace import Mesh
+from meshplane.workspace.discovery import DiscoveryService
+
+__all__ = ["DEV_ENV", "MESH_ENV", "app_from_env", "create_app"]
+
+MESH_ENV = "MESHPLANE_SERVE_MESH"
+DEV_ENV = "MESHPLANE_SERVE_DEV"
+STATIC = Path(__file__).parent / "static"
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _problem(request: Request, status: int, message: str) -> Response:
+    if _is_api(request):
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    return portal.error_page(request, status, message)
+
+
+def _status_for(error: MeshError) -> int:
+    if isinstance(error, AccessDenied):
+        return 403
+    if isinstance(error, QueryUnavailable):
+        return 503
+    if isinstance(error, CatalogError):
+        return 409
+    if isinstance(error, UsageError) and str(error).startswith("no "):
+        return 404
+    if isinstance(error, UsageError | QueryRejected):
+        return 400
+    return 400
+
+
+def create_app(mesh: Mesh, *, dev_mode: bool = False) -> FastAPI:
+    """The app for one opened mesh. ``dev_mode`` lets the portal's sign-in page switch users without a token."""
+    app = FastAPI(
+        title=f"meshplane: {mesh.spec.config.title or mesh.name}",
+        version="1",
+        description="Discover, request and query the data products of a data mesh. "
+        "Authenticate with `Authorization: Bearer <token>` (`meshplane token create USER`).",
+        openapi_url=None,  # served by a route that declares its rule: /api/v1/openapi.json
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.mesh = mesh
+    app.state.discovery = DiscoveryService(mesh.graph, mesh.platform)
+    app.state.tokens = TokenCache()
+    app.state.dev_mode = dev_mode
+    app.include_router(api.router)
+    app.include_router(portal.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(AuthRequired)
+    def _auth_required(request: Request, exc: AuthRequired) -> Response:
+        if _is_api(request):
+            return _problem(request, 401, "sign in: send Authorization: Bearer <token> (meshplane token create USER)")
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return _problem(request, 403, exc.message)
+
+    @app.exception_handler(MeshError)
+    def _mesh_error(request: Request, exc: MeshError) -> Response:
+        return _problem(request, _status_for(exc), str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if _is_api(request):
+            errors: Any = [{k: e.get(k) for k in ("loc", "msg", "type")} for e in exc.errors()]
+            return JSONResponse({"detail": errors}, status_code=422)
+        return portal.error_page(request, 422, "the form is incomplete: " + "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()))  # fmt: skip
+
+    check_rules(app)
+    # Compute column lineage once up front, not inside the first request.
+    _ = app.state.discovery.column_edges
+    return app
+
+
+def check_rules(app: FastAPI) -> None:
+    """Refuse to build an app with a route that declares no authorization rule (or several)."""
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            rules = route_rule(route)
+            if len(rules) != 1:
+                raise RuntimeError(f"route {sorted(route.methods)} {route.path} declares {len(rules)} rules; use one allow()")
+        elif not (isinstance(route, Mount) and route.path == "/static"):
+            raise RuntimeError(f"route {getattr(route, 'path', route)!r} is not an API route with a declared rule")
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory meshplane.server:app_from_env`` (``meshplane serve`` uses it)."""
+    path = os.environ.get(MESH_ENV)
+    if not path:
+        raise RuntimeError(f"set {MESH_ENV} to the mesh folder to serve")
+    return create_app(Mesh.open(path), dev_mode=os.environ.get(DEV_ENV) == "1")

@@ -1,0 +1,455 @@
+"""Discovery use cases: search, product pages, lineage, health, usage, and deciding access requests.
+
+One :class:`DiscoveryService` per opened mesh (``DiscoveryService(mesh.graph, mesh.platform)``): the CLI's
+``search`` and ``lineage`` commands, the REST API and the portal all call it, so they show the same things.
+Specs (the graph) decide who owns and who may approve; the catalog holds history, requests and grants.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any, TypeVar
+
+from meshplane.catalog import (
+    AccessRequest,
+    AccessRequestStatus,
+    CatalogReader,
+    CheckResult,
+    ColumnRecord,
+    DomainRecord,
+    Grant,
+    PolicyResult,
+    PortRecord,
+    PortUsage,
+    ProductRecord,
+    RunRecord,
+    RunStatus,
+    SearchResults,
+    SloEvaluation,
+    VersionRecord,
+)
+from meshplane.errors import AccessDenied, CatalogError, QueryRejected, UsageError
+from meshplane.graph import MeshGraph
+from meshplane.lineage import (
+    ColumnEdge,
+    Direction,
+    Impact,
+    LineageView,
+    column_lineage,
+    columns_downstream,
+    columns_upstream,
+    impact_of,
+    lineage_of,
+)
+from meshplane.spec import AccessLevel
+from meshplane.sql import guard_row_filter, parse_expression
+from meshplane.types import Address, Principal
+from meshplane.workspace.platform import Platform
+
+__all__ = ["DiscoveryService", "ProductHealth", "ProductPage", "QualityPoint"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class QualityPoint:
+    """One run of a product: when, its status, rows, and how many checks passed."""
+
+    run_id: str
+    at: datetime
+    status: str
+    rows: int | None
+    seconds: float | None
+    passed: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProductHealth:
+    address: str
+    status: str  # healthy | failing | unbuilt | stale
+    last_run: RunRecord | None
+    last_success: datetime | None
+    failed_checks: int
+    slo_breached: int
+
+
+@dataclass(frozen=True)
+class ProductPage:
+    """Everything the product page and ``GET /api/v1/products/{address}`` show."""
+
+    product: ProductRecord
+    domain: DomainRecord | None
+    team: Mapping[str, Any]
+    health: ProductHealth
+    history: tuple[QualityPoint, ...]
+    latest_checks: tuple[CheckResult, ...]
+    slo: tuple[SloEvaluation, ...]
+    versions: Mapping[str, tuple[VersionRecord, ...]]
+    usage: tuple[PortUsage, ...]
+    lineage: LineageView
+    masks: Mapping[str, Mapping[str, str]]  # port -> column -> mask kind
+    approvers: Mapping[str, tuple[str, ...]]  # port -> teams that may approve requests
+    policy: tuple[PolicyResult, ...] = field(default=())
+
+
+class DiscoveryService:
+    def __init__(self, graph: MeshGraph, platform: Platform) -> None:
+        self.graph = graph
+        self.platform = platform
+        self._lock = threading.Lock()
+
+    @property
+    def reader(self) -> CatalogReader:
+        return self.platform.catalog.reader
+
+    # --- principals ------------------------------------------------------------------------------
+
+    @cached_property
+    def _teams(self) -> dict[str, frozenset[str]]:
+        members: dict[str, set[str]] = defaultdict(set)
+        for team in self.graph.spec.config.teams:
+            for member in team.members:
+                members[member.username].add(team.name)
+        return {user: frozenset(teams) for user, teams in members.items()}
+
+    def users(self) -> list[dict[str, Any]]:
+        """Every user the mesh declares (in a team or under ``users``), with display name and teams."""
+        config = self.graph.spec.config
+        names = {u.username: u for u in config.users}
+        every = sorted(set(self._teams) | set(names))
+        return [
+            {"username": u, "name": (names[u].name if u in names else None) or u,
+             "email": names[u].email if u in names else None, "teams": sorted(self._teams.get(u, ()))}
+            for u in every
+        ]  # fmt: skip
+
+    def principal(self, username: str) -> Principal | None:
+        """The principal of a declared user; None for names the mesh does not know."""
+        config = self.graph.spec.config
+        teams = self._teams.get(username)
+        if teams is None and username not in {u.username for u in config.users}:
+            return None
+        teams = teams or frozenset()
+        return Principal(
+            username,
+            teams,
+            is_platform_admin=config.platform_team is not None and config.platform_team in teams,
+            is_governance=config.governance_team is not None and config.governance_team in teams,
+        )
+
+    def owns(self, principal: Principal, address: str) -> bool:
+        """Member of the product's owner team (a product or port address), or of the governance team."""
+        try:
+            product = self.graph.products.get(Address.parse(address).product_address)
+        except ValueError:
+            return False
+        return principal.is_governance or (product is not None and product.team in principal.teams)
+
+    def approvers_of(self, port: str) -> tuple[str, ...]:
+        """Teams that may decide requests for ``port``: its owner team and the contract's declared approvers."""
+        spec = self._port_spec(port)
+        teams = [self.graph.products[Address.parse(port).product_address].team]
+        for role in spec.contract.raw.get("roles") or []:
+            approvers = role.get("firstLevelApprovers") if isinstance(role, Mapping) else None
+            if isinstance(approvers, str):
+                teams.extend(a.strip() for a in approvers.split(",") if a.strip())
+            elif isinstance(approvers, list):
+                teams.extend(str(a) for a in approvers)
+        return tuple(dict.fromkeys(teams))
+
+    def can_decide(self, principal: Principal, port: str) -> bool:
+        if principal.is_governance:
+            return True
+        try:
+            return bool(set(self.approvers_of(port)) & principal.teams)
+        except UsageError:
+            return False
+
+    # --- search, lineage ---------------------------------------------------------------------------
+
+    def search(
+        self, text: str, *, filters: Mapping[str, Iterable[str]] | None = None, limit: int = 20, offset: int = 0
+    ) -> SearchResults:
+        try:
+            return self.reader.search(text, filters=filters, limit=max(1, min(limit, 200)), offset=max(0, offset))
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+
+    @cached_property
+    def column_edges(self) -> tuple[ColumnEdge, ...]:
+        """Column lineage of every SQL transform (computed once per opened mesh)."""
+        return tuple(column_lineage(self.graph))
+
+    def lineage(self, address: str, direction: Direction = Direction.BOTH, *, depth: int | None = None) -> LineageView:
+        self._product_address(address)
+        return lineage_of(self.graph, address, direction, depth=depth)
+
+    def column_lineage(self, address: str, direction: Direction = Direction.BOTH) -> list[ColumnEdge]:
+        """Column edges into and/or out of a port (or one ``port.column``), transitively."""
+        parts = address.split(".")
+        port, column = ".".join(parts[:3]), (parts[3] if len(parts) == 4 else None)
+        found: list[ColumnEdge] = []
+        if len(parts) == 2:
+            self._product_address(address)
+            ports = [f"{address}.{p.name}" for p in self.graph.products[Address.parse(address)].output_ports]
+        else:
+            self._port_spec(port)
+            ports = [port]
+        for one in ports:
+            if direction in (Direction.UPSTREAM, Direction.BOTH):
+                found.extend(columns_upstream(self.column_edges, one, column))
+            if direction in (Direction.DOWNSTREAM, Direction.BOTH):
+                found.extend(columns_downstream(self.column_edges, one, column))
+        return sorted(set(found))
+
+    def impact(self, subject: str) -> Impact:
+        parts = subject.split(".")
+        self._product_address(".".join(parts[:2]))
+        grants = [(g.port, g.grantee) for g in self.reader.grants()]
+        return impact_of(self.graph, subject, grants=grants, edges=self.column_edges)
+
+    # --- pages ---------------------------------------------------------------------------------------
+
+    def _product_address(self, address: str) -> Address:
+        try:
+            parsed = Address.parse(address)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        if parsed.product is None or parsed.product_address not in self.graph.products:
+            raise UsageError(f"no product {parsed.product_address}; `meshplane ls products` lists them")
+        return parsed.product_address
+
+    def _port_spec(self, port: str) -> Any:
+        try:
+            parsed = Address.parse(port)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        spec = self.graph.ports.get(parsed)
+        if spec is None:
+            raise UsageError(f"no port {port}; `meshplane ls ports` lists them")
+        return spec
+
+    def health(self, product: ProductRecord, runs: list[RunRecord] | None = None) -> ProductHealth:
+        runs = runs if runs is not None else self.reader.runs(product.address, limit=20)
+        finished = [r for r in runs if r.status is not RunStatus.RUNNING]
+        last = finished[0] if finished else None
+        success = next((r for r in finished if r.status is RunStatus.SUCCESS), None)
+        failed_checks = 0
+        if success is not None:
+            failed_checks = sum(1 for c in self.reader.check_results(run_id=success.run_id) if not c.passed)
+        breached = 0
+        for port in product.ports:
+            latest = self.reader.slo_evaluations(port=port.address, limit=4)
+            breached += sum(1 for e in latest if e.status == "breached")
+        if last is None:
+            status = "unbuilt"
+        elif last.status in (RunStatus.FAILED, RunStatus.INTERRUPTED) or failed_checks or breached:
+            status = "failing"
+        else:
+            status = "healthy"
+        return ProductHealth(product.address, status, last, success.ended_at if success else None,
+                             failed_checks, breached)  # fmt: skip
+
+    def overview(self) -> dict[str, Any]:
+        """The home page: domains with their products and health, and mesh-wide counts."""
+        products = self.reader.products()
+        health = {p.address: self.health(p) for p in products}
+        by_domain: dict[str, list[ProductRecord]] = defaultdict(list)
+        for p in products:
+            by_domain[p.domain].append(p)
+        counts: dict[str, int] = defaultdict(int)
+        for h in health.values():
+            counts[h.status] += 1
+        domains = [
+            {"domain": d, "products": by_domain.get(d.name, []),
+             "healthy": sum(1 for p in by_domain.get(d.name, []) if health[p.address].status == "healthy")}
+            for d in self.reader.domains()
+        ]  # fmt: skip
+        pending = self.reader.access_requests(status=AccessRequestStatus.PENDING)
+        return {
+            "mesh": self.graph.spec.config.name,
+            "title": self.graph.spec.config.title or self.graph.spec.config.name,
+            "description": self.graph.spec.config.description or "",
+            "domains": domains,
+            "product_count": len(products),
+            "port_count": sum(len(p.ports) for p in products),
+            "health": dict(counts),
+            "products_health": health,
+            "pending_requests": len(pending),
+        }
+
+    def product_page(self, address: str) -> ProductPage:
+        product_address = str(self._product_address(address))
+        product = self.reader.product(product_address)
+        if product is None:
+            raise UsageError(f"{product_address} is not in the catalog yet; run `meshplane publish`")
+        reader = self.reader
+        runs = reader.runs(product_address, limit=30)
+        checks_by_run: dict[str, list[CheckResult]] = defaultdict(list)
+        for port in product.ports:
+            for c in reader.check_results(port=port.address, limit=400):
+                checks_by_run[c.run_id].append(c)
+        history = tuple(
+            QualityPoint(
+                r.run_id, r.started_at, r.status.value, r.rows_written,
+                (r.ended_at - r.started_at).total_seconds() if r.ended_at else None,
+                sum(1 for c in checks_by_run.get(r.run_id, []) if c.passed),
+                sum(1 for c in checks_by_run.get(r.run_id, []) if not c.passed),
+            )
+            for r in reversed(runs) if r.status is not RunStatus.RUNNING
+        )  # fmt: skip
+        latest_run = next((r for r in runs if r.status is RunStatus.SUCCESS), None)
+        latest = tuple(checks_by_run.get(latest_run.run_id, [])) if latest_run else ()
+        slo = tuple(e for port in product.ports for e in reader.slo_evaluations(port=port.address, limit=10))
+        versions = {a: tuple(reader.versions(a)) for a in [product_address, *(p.address for p in product.ports)]}
+        domain = reader.domain(product.domain)
+        team = next((t for t in reader.teams() if t.name == product.owner_team), None)
+        users = {u["username"]: u for u in self.users()}
+        team_info = {
+            "name": product.owner_team, "title": team.title if team else product.owner_team,
+            "members": [{"username": m.username, "role": m.role, "name": users.get(m.username, {}).get("name")}
+                        for m in (team.members if team else ())],
+        }  # fmt: skip
+        return ProductPage(
+            product=product, domain=domain, team=team_info, health=self.health(product, runs), history=history,
+            latest_checks=latest, slo=slo, versions=versions,
+            usage=tuple(reader.port_usage(ports=[p.address for p in product.ports])),
+            lineage=lineage_of(self.graph, product_address), masks={p.address: self.masks(p) for p in product.ports},
+            approvers={p.address: self.approvers_of(p.address) for p in product.ports},
+            policy=tuple(reader.policy_results(subject=product_address, limit=50)),
+        )  # fmt: skip
+
+    def masks(self, port: PortRecord) -> dict[str, str]:
+        """Column -> mask kind, from the contract's column ``customProperties``."""
+        found: dict[str, str] = {}
+        for table in port.contract.get("schema") or []:
+            for prop in table.get("properties") or []:
+                for custom in prop.get("customProperties") or []:
+                    if custom.get("property") == "mask" and custom.get("value"):
+                        found[str(prop.get("name"))] = str(custom["value"])
+        return found
+
+    def domain_page(self, name: str) -> dict[str, Any]:
+        domain = self.reader.domain(name)
+        if domain is None:
+            raise UsageError(f"no domain {name}")
+        products = self.reader.products(domain=name)
+        return {"domain": domain, "products": products, "health": {p.address: self.health(p) for p in products}}
+
+    def governance(self) -> dict[str, Any]:
+        """The latest policy evaluation as a compliance matrix (policy x subject) plus its waivers."""
+        evaluation = self.reader.latest_policy_evaluation()
+        results = self.reader.policy_results(evaluation_id=evaluation, limit=20_000) if evaluation else []
+        policies = sorted({r.policy_id for r in results})
+        subjects = sorted({r.subject for r in results})
+        cells: dict[tuple[str, str], str] = {}
+        rank = {"pass": 0, "waived": 1, "fail": 2, "error": 3}
+        for r in results:
+            key = (r.policy_id, r.subject)
+            if rank.get(r.outcome, 3) >= rank.get(cells.get(key, "pass"), 0):
+                cells[key] = r.outcome
+        return {
+            "evaluation": evaluation,
+            "evaluated_at": results[0].evaluated_at if results else None,
+            "policies": policies, "subjects": subjects, "cells": cells,
+            "failures": [r for r in results if r.outcome in ("fail", "error")],
+            "waivers": [r for r in results if r.outcome == "waived"],
+        }  # fmt: skip
+
+    # --- access requests ---------------------------------------------------------------------------
+
+    def request_access(
+        self, principal: Principal, port: str, purpose: str, *, columns: Iterable[str] = (),
+        until: datetime | None = None,
+    ) -> AccessRequest:  # fmt: skip
+        spec = self._port_spec(port)
+        if not purpose.strip():
+            raise UsageError("say what the data is for: an access request needs a purpose")
+        owner = self.graph.products[Address.parse(port).product_address]
+        if spec.access_level is AccessLevel.PRIVATE and owner.team not in principal.teams:
+            raise AccessDenied(f"{port} is private to the {owner.address.domain} domain; it cannot be requested")
+        known = {c.name for c in spec.contract.columns}
+        unknown = [c for c in columns if c not in known]
+        if unknown:
+            raise UsageError(f"{port} has no column {', '.join(unknown)}; its columns: {', '.join(sorted(known))}")
+        mine = self.reader.access_requests(requester=principal.username, ports=[port],
+                                           status=AccessRequestStatus.PENDING)  # fmt: skip
+        if mine:
+            raise UsageError(f"you already have a pending request for {port} ({mine[0].id})")
+        return self.platform.catalog.writer.create_access_request(
+            principal.username, port, purpose.strip(), columns=tuple(columns), until=until
+        )
+
+    def _request(self, request_id: str) -> AccessRequest:
+        request = self.reader.access_request(request_id)
+        if request is None:
+            raise UsageError(f"no access request {request_id}")
+        return request
+
+    def _ensure_decider(self, principal: Principal, request: AccessRequest) -> None:
+        if not self.can_decide(principal, request.port):
+            teams = ", ".join(self.approvers_of(request.port))
+            raise AccessDenied(
+                f"only members of {teams} or the governance team may decide requests for {request.port}"
+            )
+
+    def approve(self, principal: Principal, request_id: str, *, row_filter: str | None = None,
+                note: str = "") -> Grant:  # fmt: skip
+        request = self._request(request_id)
+        self._ensure_decider(principal, request)
+        row_filter = (row_filter or "").strip() or None
+        if row_filter is not None:
+            columns = [c.name for c in self._port_spec(request.port).contract.columns]
+            try:
+                guard_row_filter(parse_expression(row_filter), columns)
+            except QueryRejected as error:
+                raise UsageError(f"row filter: {error}") from None
+        return self._decided(lambda: self.platform.catalog.writer.approve_access_request(
+            request_id, principal.username, row_filter=row_filter, note=note))  # fmt: skip
+
+    def deny(self, principal: Principal, request_id: str, *, note: str = "") -> AccessRequest:
+        request = self._request(request_id)
+        self._ensure_decider(principal, request)
+        return self._decided(
+            lambda: self.platform.catalog.writer.deny_access_request(request_id, principal.username, note=note)
+        )
+
+    def revoke(self, principal: Principal, request_id: str, *, note: str = "") -> AccessRequest:
+        """Deciders revoke a grant; requesters may also withdraw (revoke) their own request."""
+        request = self._request(request_id)
+        if request.requester != principal.username:
+            self._ensure_decider(principal, request)
+        return self._decided(
+            lambda: self.platform.catalog.writer.revoke_access(request_id, principal.username, note=note)
+        )
+
+    @staticmethod
+    def _decided(work: Callable[[], T]) -> T:
+        try:
+            return work()
+        except CatalogError as error:
+            raise UsageError(str(error)) from None
+
+    def inbox(self, principal: Principal, *, status: AccessRequestStatus | None = AccessRequestStatus.PENDING,
+              ) -> list[AccessRequest]:  # fmt: skip
+        """Requests the principal may decide (all of them for the governance team)."""
+        if principal.is_governance:
+            return self.reader.access_requests(status=status)
+        ports = [str(p) for p in self.graph.ports if self.can_decide(principal, str(p))]
+        return self.reader.access_requests(ports=ports, status=status) if ports else []
+
+    def requests_of(self, principal: Principal) -> list[AccessRequest]:
+        return self.reader.access_requests(requester=principal.username)
+
+    def grants_of(self, principal: Principal) -> list[Grant]:
+        return self.reader.grants(grantee=principal.username)
+
+    def columns_of(self, port: str) -> tuple[ColumnRecord, ...]:
+        record = self.reader.port(port)
+        return record.columns if record else ()
