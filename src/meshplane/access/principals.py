@@ -12,6 +12,7 @@ hashes join within its own queries, never across consumers, and cannot be recomp
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import hmac
@@ -126,10 +127,8 @@ def load_secret(state_dir: Path) -> bytes:
         try:
             with os.fdopen(fd, "w", encoding="ascii") as handle:
                 handle.write(secrets.token_hex(32) + "\n")
-            try:
+            with contextlib.suppress(FileExistsError):  # another process created it first: use theirs
                 os.link(temporary, path)
-            except FileExistsError:  # another process created it first: use theirs
-                pass
         finally:
             temporary.unlink(missing_ok=True)
     if path.is_symlink():

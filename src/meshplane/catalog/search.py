@@ -34,6 +34,8 @@ _KIND_BOOST = {SearchKind.PRODUCT: 1.5, SearchKind.GLOSSARY: 1.3, SearchKind.POR
 _SEP = "\x1f"  # unit separator: never part of a facet value
 _WORD = re.compile(r"[^\W_]+")
 _SNIPPET_BEFORE, _SNIPPET_AFTER = 60, 100
+# SQLite search rows: id = (facet combination << COMBO_SHIFT) | sequence number within the combination.
+COMBO_SHIFT = 24
 
 
 def _highest(classifications: Iterable[str | None]) -> str | None:
@@ -51,14 +53,32 @@ def _join(*parts: Iterable[str | None] | str | None) -> str:
     return " ".join(w for w in words if w)
 
 
-def documents(snapshot: MeshSnapshot) -> Iterator[dict[str, Any]]:
-    """The search rows for a snapshot, with ids assigned in order."""
-    teams = {t.name: t for t in snapshot.teams}
-    ids = iter(range(1, 1 << 62))
+def documents(snapshot: MeshSnapshot, *, packed: bool = False) -> Iterator[dict[str, Any]]:
+    """The search rows for a snapshot. Ids count up from 1, or, when ``packed`` (SQLite), carry the row's
+    facet combination in their high bits (``id >> COMBO_SHIFT``), so facet counts and filters need only
+    the FTS index's rowids, never a join (see :class:`SqliteSearch`)."""
+    rows = list(_documents(snapshot))
+    if not packed:
+        for number, row in enumerate(rows, start=1):
+            row["id"] = number
+        yield from rows
+        return
+    combos: dict[str, int] = {key: i for i, key in enumerate(sorted({r["facet_key"] for r in rows}), start=1)}
+    counters: dict[str, int] = defaultdict(int)
+    for row in rows:
+        key = row["facet_key"]
+        counters[key] += 1
+        if counters[key] >= 1 << COMBO_SHIFT:
+            raise ValueError(f"more than {1 << COMBO_SHIFT} search rows share the facets {key!r}")
+        row["id"] = (combos[key] << COMBO_SHIFT) | counters[key]
+    yield from rows
 
+
+def _documents(snapshot: MeshSnapshot) -> Iterator[dict[str, Any]]:
+    teams = {t.name: t for t in snapshot.teams}
     def doc(kind: SearchKind, address: str, title: str, **fields: Any) -> dict[str, Any]:
         row: dict[str, Any] = {
-            "id": next(ids), "kind": kind.value, "address": address, "title": title, "domain": None,
+            "id": 0, "kind": kind.value, "address": address, "title": title, "domain": None,
             "classification": None, "status": None, "access_level": None, "name_text": "",
             "keyword_text": "", "owner_text": "", "body_text": "",
         }  # fmt: skip
@@ -159,7 +179,7 @@ def dialect_for(name: str) -> SearchDialect:
 def reindex(conn: Connection, dialect: SearchDialect, snapshot: MeshSnapshot) -> None:
     conn.execute(sa.delete(search_docs))
     batch: list[dict[str, Any]] = []
-    for row in documents(snapshot):
+    for row in documents(snapshot, packed=isinstance(dialect, SqliteSearch)):
         batch.append(row)
         if len(batch) == 5000:
             conn.execute(sa.insert(search_docs), batch)
@@ -196,6 +216,11 @@ def search(
     offset: int,
 ) -> SearchResults:
     tokens = tokens_of(text)
+    for facet in filters:
+        if facet not in FACETS:
+            raise ValueError(f"unknown search facet {facet!r}; use one of {', '.join(FACETS)}")
+    if tokens and isinstance(dialect, SqliteSearch):
+        return sqlite_search(conn, text, tokens, filters, limit, offset)
     source: sa.FromClause = search_docs
     conditions: list[sa.ColumnElement[bool]] = []
     relevance: sa.ColumnElement[float] = sa.literal(1.0)
@@ -203,8 +228,6 @@ def search(
         source, match, relevance = dialect.matching(tokens)
         conditions.append(match)
     for facet, values in filters.items():
-        if facet not in FACETS:
-            raise ValueError(f"unknown search facet {facet!r}; use one of {', '.join(FACETS)}")
         wanted = sorted({str(v) for v in values})
         if wanted:
             conditions.append(search_docs.c[facet].in_(wanted))
@@ -233,19 +256,109 @@ def search(
         .limit(limit)
         .offset(offset)
     )
-    hits = tuple(
-        SearchHit(
-            kind=SearchKind(row.kind),
-            address=row.address,
-            title=row.title,
-            snippet=_snippet(row.body_text or row.name_text, tokens),
-            score=float(row.score),
-            domain=row.domain,
-            classification=row.classification,
-            status=row.status,
-            access_level=row.access_level,
-        )
-        for row in conn.execute(page)
+    hits = tuple(_hit(row, tokens, float(row.score)) for row in conn.execute(page))
+    return SearchResults(text, total, hits, _ordered(facets))
+
+
+def _hit(row: Any, tokens: list[str], score: float) -> SearchHit:
+    return SearchHit(
+        kind=SearchKind(row.kind),
+        address=row.address,
+        title=row.title,
+        snippet=_snippet(row.body_text or row.name_text, tokens),
+        score=score,
+        domain=row.domain,
+        classification=row.classification,
+        status=row.status,
+        access_level=row.access_level,
     )
-    ordered = {f: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for f, c in facets.items()}
-    return SearchResults(text, total, hits, ordered)
+
+
+def _ordered(facets: Mapping[str, Mapping[str, int]]) -> dict[str, dict[str, int]]:
+    return {f: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for f, c in facets.items()}
+
+
+# --- SQLite: facets and ranking from the FTS index's rowids alone ------------------------------------
+
+_RID: sa.ColumnElement[int] = sa.literal_column("mp_search_fts.rowid")
+_COMBO: sa.ColumnElement[int] = _RID.op(">>")(COMBO_SHIFT)
+
+
+def _fts_query(tokens: list[str], columns: str | None = None) -> str:
+    # Tokens are letters and digits only, so quoting them cannot inject FTS5 syntax.
+    body = " AND ".join(f'"{t}"*' for t in tokens)
+    return f"{{{columns}}} : ({body})" if columns else f"({body})"
+
+
+def _tiers(tokens: list[str]) -> list[str]:
+    """Name matches first, then keyword (tag, semantic type) matches, then the rest; bm25 within a tier.
+
+    Ranking a tier costs one docsize lookup per row, so most pages rank only the small name tier.
+    """
+    name, keyword, every = _fts_query(tokens, "name_text"), _fts_query(tokens, "name_text keyword_text"), _fts_query(
+        tokens)  # fmt: skip
+    return [name, f"{keyword} NOT {name}", f"{every} NOT {keyword}"]
+
+
+def sqlite_search(
+    conn: Connection, text: str, tokens: list[str], filters: Mapping[str, Iterable[str]], limit: int, offset: int
+) -> SearchResults:
+    """Exact facet counts by grouping matching rowids by their facet combination (no join); filters become
+    a condition on that combination; ranking runs tier by tier (see :func:`_tiers`) inside the FTS index,
+    and only the page's rows are read from ``mp_search_docs``."""
+    groups = conn.execute(
+        sa.select(_COMBO.label("combo"), sa.func.count(), sa.func.min(_RID))
+        .select_from(fts).where(_FTS.match(_fts_query(tokens))).group_by(sa.literal_column("combo"))
+    ).all()  # fmt: skip
+    if not groups:
+        return SearchResults(text, 0, (), {f: {} for f in FACETS})
+    first_ids = [int(first) for _, _, first in groups]
+    keys = dict(conn.execute(
+        sa.select(search_docs.c.id, search_docs.c.facet_key).where(search_docs.c.id.in_(first_ids))
+    ).tuples().all())  # fmt: skip
+    wanted = {f: {str(v) for v in values} for f, values in filters.items() if values}
+    facets: dict[str, dict[str, int]] = {f: defaultdict(int) for f in FACETS}
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    allowed: list[int] = []
+    total = 0
+    for combo, count, first in groups:
+        values = dict(zip(FACETS, keys[int(first)].split(_SEP), strict=True))
+        if any(values[f] not in accepted for f, accepted in wanted.items()):
+            continue
+        allowed.append(int(combo))
+        by_kind[values["kind"]].append(int(combo))
+        total += int(count)
+        for facet, value in values.items():
+            if value:
+                facets[facet][value] += int(count)
+    if total == 0:
+        return SearchResults(text, 0, (), {f: {} for f in FACETS})
+
+    boost = sa.case(
+        *((_COMBO.in_(by_kind[k.value]), factor) for k, factor in _KIND_BOOST.items() if by_kind.get(k.value)),
+        else_=1.0,
+    )
+    relevance = (-sa.func.bm25(_FTS, 10.0, 4.0, 2.0, 1.0) * boost).label("score")
+    restrict = [_COMBO.in_(allowed)] if wanted else []
+    ranked: list[tuple[int, float]] = []
+    skip, remaining = offset, limit
+    for tier, query in enumerate(_tiers(tokens)):
+        if remaining <= 0:
+            break
+        where = [_FTS.match(query), *restrict]
+        if skip:
+            size = int(conn.execute(sa.select(sa.func.count()).select_from(fts).where(*where)).scalar_one())
+            if size <= skip:
+                skip -= size
+                continue
+        page = (sa.select(_RID, relevance).select_from(fts).where(*where)
+                .order_by(sa.desc("score"), _RID).limit(remaining).offset(skip))  # fmt: skip
+        bonus = 1000.0 * (2 - tier)  # keeps scores ordered across tiers
+        found = [(int(rowid), float(score) + bonus) for rowid, score in conn.execute(page).tuples()]
+        ranked.extend(found)
+        remaining -= len(found)
+        skip = 0
+    chosen = sa.select(search_docs).where(search_docs.c.id.in_([i for i, _ in ranked]))
+    rows = {row.id: row for row in conn.execute(chosen)}
+    hits = tuple(_hit(rows[i], tokens, score) for i, score in ranked if i in rows)
+    return SearchResults(text, total, hits, _ordered(facets))

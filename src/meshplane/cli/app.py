@@ -82,6 +82,10 @@ def check(
 ) -> None:
     """Validate every file and reference of a mesh. Exit 0 clean, 1 problems found, 2 usage error."""
     report = check_mesh(path)
+    if report.graph is not None:  # breaking contract changes without a major bump, against the catalog
+        from meshplane.workspace.quality import breaking_change_problems
+
+        report.problems.extend(breaking_change_problems(path, report.graph))
     if format is OutputFormat.json:
         out.print_json(json.dumps(report.as_json()))
     else:
@@ -190,7 +194,7 @@ def _report_error(error: MeshError) -> None:
 
 def _register_commands() -> None:
     """Import the modules whose commands attach themselves to ``app``."""
-    from meshplane.cli import building, demo  # noqa: F401
+    from meshplane.cli import access, building, contracts, demo  # noqa: F401
 
     try:
         from meshplane.cli import serving  # noqa: F401

@@ -22,9 +22,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any
 
 __all__ = [
@@ -110,7 +111,7 @@ class Slo:
     """One evaluable SLO: a duration target (latency, frequency) or a percent target (the others)."""
 
     kind: SloKind
-    property: str  # as written
+    name: str  # the slaProperties property, as written
     value: Any
     unit: str | None
     index: int  # position in slaProperties, for locating problems
@@ -137,18 +138,12 @@ def parse_slos(sla_properties: Iterable[Mapping[str, Any] | Any]) -> list[Slo]:
         base = Slo(kind, name, value, unit, index, str(element) if element else None)
         try:
             if kind in (SloKind.LATENCY, SloKind.FREQUENCY):
-                slos.append(_with(base, duration=parse_duration(value, unit)))
+                slos.append(replace(base, duration=parse_duration(value, unit)))
             else:
-                slos.append(_with(base, percent=_percent(value, unit)))
+                slos.append(replace(base, percent=_percent(value, unit)))
         except (TypeError, ValueError) as error:
-            slos.append(_with(base, problem=str(error)))
+            slos.append(replace(base, problem=str(error)))
     return slos
-
-
-def _with(slo: Slo, **changes: Any) -> Slo:
-    fields = {name: getattr(slo, name) for name in Slo.__slots__}  # type: ignore[attr-defined]
-    fields.update(changes)
-    return Slo(**fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +207,7 @@ def _human(delta: timedelta) -> str:
 def evaluate(slo: Slo, history: PortHistory) -> SloResult:
     """Judge one SLO against a port's history at ``history.now``."""
     if slo.problem is not None:
-        return SloResult(slo, SloStatus.UNKNOWN, None, None, f"{slo.property}: {slo.problem}")
+        return SloResult(slo, SloStatus.UNKNOWN, None, None, f"{slo.name}: {slo.problem}")
     if slo.kind is SloKind.LATENCY:
         return _latency(slo, history)
     if slo.kind is SloKind.FREQUENCY:
@@ -257,7 +252,7 @@ def _frequency(slo: Slo, history: PortHistory) -> SloResult:
     expected = slo.duration
     last = history.last_publish
     times = sorted(history.published_at)
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
     evidence: dict[str, Any] = {**_age_evidence(history), "expected_every_seconds": expected.total_seconds(),
                                 "publishes": len(times),
                                 "largest_gap_seconds": max(gaps) if gaps else None}

@@ -25,7 +25,16 @@ from meshplane.governance.model import (
     Waiver,
 )
 from meshplane.governance.report import GovernanceReport
-from meshplane.governance.sandbox import DEFAULT_TIMEOUT, Group, Task, evaluate_one, run_tasks
+from meshplane.governance.sandbox import (
+    DEFAULT_TIMEOUT,
+    Group,
+    Projection,
+    Task,
+    evaluate_one,
+    paused_gc,
+    projection,
+    run_tasks,
+)
 from meshplane.graph.resolve import MeshGraph
 from meshplane.types import Address, Problem, Severity
 
@@ -81,6 +90,29 @@ def _violation(
         domain=item.domain,
         product=item.product,
     )
+
+
+_SUBJECT_PATH = re.compile(r"\bsubject\b((?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*)(\s*\()?")
+
+
+def _fields(policy_set: PolicySet, policies: Sequence[LoadedPolicy], policy: LoadedPolicy) -> Projection | None:
+    """The paths of ``subject`` the rules sharing ``policy``'s group read (None when the whole document is used).
+
+    ``subject.diff.available`` keeps ``diff.available`` only; a path ending in a method call
+    (``subject.name.matches(...)``, ``subject.roles.exists(...)``) keeps the value the method is called on.
+    """
+    paths: list[tuple[str, ...]] = []
+    for other in policies:
+        if other.subject is not policy.subject or other.domain != policy.domain:
+            continue
+        for match in _SUBJECT_PATH.finditer(policy_set.compiled[other.id].source):
+            parts = tuple(part.strip() for part in match.group(1).split(".") if part.strip())
+            if match.group(2):
+                parts = parts[:-1]
+            if not parts:
+                return None
+            paths.append(parts[:2])
+    return projection(paths)
 
 
 def _applies(policy: LoadedPolicy, item: SubjectDoc) -> bool:
@@ -140,7 +172,8 @@ def evaluate(
     cel_policies = [p for p in policy_set.policies if point in p.model.points and p.subject is not Subject.QUERY]
     py_policies = [p for p in policy_set.python if point in p.points and p.subject is not Subject.QUERY]
     needed = {p.subject for p in cel_policies} | {Subject(p.subject) for p in py_policies}
-    inputs = build_inputs(graph, published=published, quality=quality, subjects=needed)
+    with paused_gc():
+        inputs = build_inputs(graph, published=published, quality=quality, subjects=needed)
     if products is not None:
         keep = {str(a.product_address) for a in products}
         keep_domains = {a.split(".")[0] for a in keep}
@@ -160,11 +193,13 @@ def evaluate(
     tasks: list[Task] = []
     task_policies: list[LoadedPolicy] = []
     for policy in cel_policies:
-        key = policy.subject.value if policy.domain is None else f"{policy.subject.value}@{policy.domain}"
-        if key not in groups:
-            chosen = [d for d in inputs[policy.subject] if _applies(policy, d)]
-            selections[key] = chosen
-            groups[key] = Group([d.doc for d in chosen], variables)
+        scope = policy.subject.value if policy.domain is None else f"{policy.subject.value}@{policy.domain}"
+        if scope not in selections:
+            selections[scope] = [d for d in inputs[policy.subject] if _applies(policy, d)]
+        chosen = selections[scope]
+        key = f"{scope}#{policy.id}"  # one projection per rule: it sees only the paths it reads
+        groups[key] = Group([d.doc for d in chosen], variables, _fields(policy_set, [policy], policy))
+        selections[key] = chosen
         tasks.append(Task(policy_set.compiled[policy.id], key))
         task_policies.append(policy)
 

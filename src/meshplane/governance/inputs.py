@@ -184,6 +184,7 @@ def _port_doc(
 ) -> dict[str, Any]:
     contract = port.contract
     classes = sorted({c.classification for c in contract.columns if c.classification})
+    roles = _roles(contract)
     description = contract.raw.get("description")
     return {
         "schema_version": SCHEMA_VERSION,
@@ -208,8 +209,8 @@ def _port_doc(
             + sum(len(c.get("quality") or []) for c in contract.raw.get("schema", [{}])[0].get("properties") or []),
         },
         "sla": _sla(contract),
-        "roles": _roles(contract),
-        "approvers": sorted({a for r in _roles(contract) for a in r["first_level_approvers"]}),
+        "roles": roles,
+        "approvers": sorted({a for r in roles for a in r["first_level_approvers"]}),
         "retention": str(contract.custom["retention"]) if contract.custom.get("retention") is not None else None,
         "classifications": classes,
         "has_pii": "pii" in classes or "restricted" in classes,
@@ -287,6 +288,11 @@ def build_inputs(
     published = published or {}
     quality = quality or {}
     out: dict[Subject, list[SubjectDoc]] = {kind: [] for kind in Subject}
+    consumers: dict[str, list[str]] = {}
+    for product_edges in graph.edges.values():
+        for edge in product_edges:
+            if edge.upstream_port is not None:
+                consumers.setdefault(str(edge.upstream_port), []).append(str(edge.consumer))
     if Subject.MESH in wanted:
         governance = spec.team(spec.config.governance_team or "")
         out[Subject.MESH].append(
@@ -356,7 +362,7 @@ def build_inputs(
             port_address = f"{product_address}.{port.name}"
             if Subject.PORT in wanted:
                 doc = _port_doc(port_address, product, port, published.get(port_address), quality.get(port_address))
-                doc["consumers"] = [str(e.consumer) for e in graph.consumers_of_port(Address.parse(port_address))]
+                doc["consumers"] = sorted(consumers.get(port_address, ()))
                 out[Subject.PORT].append(
                     SubjectDoc(Subject.PORT, port_address, doc, _PortLocator(port), product.domain, product_address)
                 )

@@ -20,6 +20,8 @@ Why it is built this way (measured with ``common-expression-language`` 0.10):
 
 from __future__ import annotations
 
+import gc
+import json
 import os
 import pickle
 import select
@@ -27,7 +29,8 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +41,13 @@ __all__ = [
     "MAX_MACRO_DEPTH",
     "CompiledRule",
     "Group",
+    "Projection",
     "Task",
     "TaskOutcome",
     "compile_rule",
     "evaluate_one",
+    "paused_gc",
+    "projection",
     "run_tasks",
 ]
 
@@ -55,7 +61,7 @@ _HEADER = struct.Struct("!Q")
 class CompiledRule:
     source: str
     single: Any  # cel.Program over {subject, mesh, now}
-    batch: Any  # cel.Program over {docs, mesh, now}: docs.map(subject, RULE)
+    batch: Any  # cel.Program over {docs, mesh, now}: the ``_i`` of every document the rule does not allow
 
 
 def _macro_depth(expression: str) -> int:
@@ -98,7 +104,7 @@ def compile_rule(expression: str) -> CompiledRule | str:
         )
     try:
         single = cel.compile(expression)
-        batch = cel.compile(f"docs.map(subject, ({expression}))")
+        batch = cel.compile(f"docs.filter(subject, !({expression})).map(subject, subject._i)")
     except (ValueError, TypeError, RuntimeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return f"the rule is not valid CEL: {first}"
@@ -143,6 +149,36 @@ class Group:
 
     docs: Sequence[Mapping[str, Any]]
     variables: Mapping[str, Any]
+    fields: Projection | None = None  # the paths the group's rules read (None: the whole document)
+
+
+Projection = Mapping[str, frozenset[str] | None]  # top-level field -> second-level fields kept (None: all)
+
+
+def projection(paths: Iterable[tuple[str, ...]]) -> Projection:
+    """Merge key paths (one or two levels) into what to keep of each document."""
+    kept: dict[str, set[str] | None] = {}
+    for path in paths:
+        head = path[0]
+        if len(path) == 1 or kept.get(head, set()) is None:
+            kept[head] = None
+        else:
+            current = kept.setdefault(head, set())
+            assert current is not None
+            current.add(path[1])
+    return {k: (frozenset(v) if v is not None else None) for k, v in kept.items()}
+
+
+def _project(doc: Mapping[str, Any], fields: Projection) -> dict[str, Any]:
+    slim: dict[str, Any] = {}
+    for key, inner in fields.items():
+        if key not in doc:
+            continue
+        value = doc[key]
+        if inner is not None and isinstance(value, Mapping):
+            value = {k: value[k] for k in inner if k in value}
+        slim[key] = value
+    return slim
 
 
 @dataclass(frozen=True)
@@ -160,14 +196,35 @@ class TaskOutcome:
 
 
 class _Contexts:
+    """One converted ``cel.Context`` per group, built on first use.
+
+    Documents are projected onto the paths the rules read, then deduplicated: a rule is a pure function
+    of its document (and the shared ``mesh`` and ``now``), so equal projections get equal verdicts.
+    """
+
     def __init__(self, groups: Mapping[str, Group]) -> None:
         self.groups = groups
         self.cache: dict[str, Any] = {}
+        self.members: dict[str, list[list[int]]] = {}
 
     def get(self, name: str) -> Any:
         if name not in self.cache:
             group = self.groups[name]
-            self.cache[name] = cel.Context(variables={**group.variables, "docs": list(group.docs)})
+            unique: dict[str, int] = {}
+            members: list[list[int]] = []
+            docs: list[dict[str, Any]] = []
+            for index, doc in enumerate(group.docs):
+                slim = dict(doc) if group.fields is None else _project(doc, group.fields)
+                key = json.dumps(slim, sort_keys=True, default=str)
+                position = unique.get(key)
+                if position is None:
+                    position = unique[key] = len(docs)
+                    slim["_i"] = position
+                    docs.append(slim)
+                    members.append([])
+                members[position].append(index)
+            self.members[name] = members
+            self.cache[name] = cel.Context(variables={**group.variables, "docs": docs})
         return self.cache[name]
 
 
@@ -177,14 +234,12 @@ def _run_task(task: Task, contexts: _Contexts) -> TaskOutcome:
     if not group.docs:
         return outcome
     try:
-        values = task.rule.batch.execute(contexts.get(task.group))
-    except Exception:  # one document broke the batch: find which, one by one
-        values = None
-    if isinstance(values, list) and len(values) == len(group.docs):
-        for index, value in enumerate(values):
-            reason = _verdict(value)
-            if reason is not None:
-                outcome.failures[index] = reason
+        failing = task.rule.batch.execute(contexts.get(task.group))
+    except Exception:  # one document broke the batch (error, non-boolean): find which, one by one
+        failing = None
+    if isinstance(failing, list):
+        members = contexts.members[task.group]
+        outcome.failures.update((member, "") for index in failing for member in members[int(index)])
         return outcome
     base = dict(group.variables)
     for index, doc in enumerate(group.docs):
@@ -199,27 +254,72 @@ def _run_task(task: Task, contexts: _Contexts) -> TaskOutcome:
 
 
 def run_tasks(
-    tasks: Sequence[Task], groups: Mapping[str, Group], *, timeout: float = DEFAULT_TIMEOUT, isolation: str = "auto"
+    tasks: Sequence[Task],
+    groups: Mapping[str, Group],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    isolation: str = "auto",
+    workers: int | None = None,
 ) -> list[TaskOutcome]:
-    """Run every task; ``isolation`` is ``fork`` (deadline enforced), ``inline``, or ``auto`` (fork on POSIX)."""
+    """Run every task; ``isolation`` is ``fork`` (deadline enforced), ``inline``, or ``auto`` (fork on POSIX).
+
+    With ``fork``, the documents are split into ``workers`` contiguous shards (default: the CPU count, at
+    most 4), each evaluated by its own worker process with its own deadline.
+    """
     if not tasks:
         return []
     use_fork = isolation == "fork" or (isolation == "auto" and hasattr(os, "fork") and sys.platform != "emscripten")
-    if use_fork:
-        return _run_forked(tasks, groups, timeout)
-    return _run_inline(tasks, groups, timeout)
+    if not use_fork:
+        return _run_inline(tasks, groups, timeout)
+    count = max(1, min(workers or os.cpu_count() or 1, 4))
+    largest = max((len(g.docs) for g in groups.values()), default=0)
+    count = min(count, max(1, largest // 2000))  # small meshes: one worker is cheaper than two forks
+    shards: list[tuple[dict[str, Group], dict[str, int]]] = []
+    for lane in range(count):
+        lane_groups: dict[str, Group] = {}
+        offsets: dict[str, int] = {}
+        for name, group in groups.items():
+            size = len(group.docs)
+            begin, end = size * lane // count, size * (lane + 1) // count
+            lane_groups[name] = Group(group.docs[begin:end], group.variables, group.fields)
+            offsets[name] = begin
+        shards.append((lane_groups, offsets))
+    results = _run_forked(tasks, [g for g, _ in shards], timeout)
+    merged = [TaskOutcome() for _ in tasks]
+    for (lane_groups, offsets), lane_outcomes in zip(shards, results, strict=True):
+        for task, outcome, target in zip(tasks, lane_outcomes, merged, strict=True):
+            base = offsets[task.group]
+            if outcome.error is not None:
+                size = len(lane_groups[task.group].docs)
+                target.failures.update((base + i, outcome.error) for i in range(size))
+            else:
+                target.failures.update((base + i, reason) for i, reason in outcome.failures.items())
+    return merged
 
 
 def _run_inline(tasks: Sequence[Task], groups: Mapping[str, Group], timeout: float) -> list[TaskOutcome]:
     contexts = _Contexts(groups)
     outcomes: list[TaskOutcome] = []
-    for task in tasks:
-        started = time.perf_counter()
-        outcome = _run_task(task, contexts)
-        if time.perf_counter() - started > timeout:
-            outcome = TaskOutcome(error=f"the rule took longer than {timeout:g} s")
-        outcomes.append(outcome)
+    with paused_gc():
+        for task in tasks:
+            started = time.perf_counter()
+            outcome = _run_task(task, contexts)
+            if time.perf_counter() - started > timeout:
+                outcome = TaskOutcome(error=f"the rule took longer than {timeout:g} s")
+            outcomes.append(outcome)
     return outcomes
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic GC while allocating many short-lived, acyclic documents (it rescans the whole heap)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _child(tasks: Sequence[Task], groups: Mapping[str, Group], start: int, fd: int) -> None:
@@ -236,54 +336,82 @@ def _child(tasks: Sequence[Task], groups: Mapping[str, Group], start: int, fd: i
             view = view[written:]
 
 
-def _run_forked(tasks: Sequence[Task], groups: Mapping[str, Group], timeout: float) -> list[TaskOutcome]:
-    outcomes: list[TaskOutcome | None] = [None] * len(tasks)
-    start = 0
-    while start < len(tasks):
+@dataclass
+class _Lane:
+    """One worker process evaluating every task over one shard of the documents."""
+
+    groups: Mapping[str, Group]
+    outcomes: list[TaskOutcome | None]
+    next_task: int = 0
+    pid: int = 0
+    fd: int = -1
+    last: float = 0.0
+    buffer: bytearray = field(default_factory=bytearray)
+
+    def start(self, tasks: Sequence[Task]) -> None:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the worker process
             code = 0
             try:
                 os.close(read_fd)
-                _child(tasks, groups, start, write_fd)
+                gc.disable()  # the worker is short-lived; collections over the inherited heap cost seconds
+                _child(tasks, self.groups, self.next_task, write_fd)
             except BaseException:
                 code = 1
             finally:
                 os._exit(code)
         os.close(write_fd)
-        current = start
-        buffer = bytearray()
-        last = time.monotonic()
-        failure: str | None = None
-        try:
-            while True:
-                remaining = timeout - (time.monotonic() - last)
-                if remaining <= 0:
-                    failure = f"the rule took longer than {timeout:g} s"
-                    os.kill(pid, signal.SIGKILL)
-                    break
-                ready, _, _ = select.select([read_fd], [], [], min(remaining, 0.25))
-                if not ready:
-                    continue
-                chunk = os.read(read_fd, 1 << 20)
-                if not chunk:
-                    break
-                buffer += chunk
-                while len(buffer) >= _HEADER.size:
-                    (size,) = _HEADER.unpack_from(buffer)
-                    if len(buffer) < _HEADER.size + size:
-                        break
-                    index, failures, error = pickle.loads(bytes(buffer[_HEADER.size : _HEADER.size + size]))
-                    del buffer[: _HEADER.size + size]
-                    outcomes[index] = TaskOutcome(failures, error)
-                    current = index + 1
-                    last = time.monotonic()
-        finally:
-            os.close(read_fd)
-            os.waitpid(pid, 0)
-        if current < len(tasks):
-            outcomes[current] = TaskOutcome(error=failure or "the rule evaluation crashed")
-            current += 1
-        start = current
-    return [outcome or TaskOutcome(error="the rule was not evaluated") for outcome in outcomes]
+        self.pid, self.fd, self.last = pid, read_fd, time.monotonic()
+        self.buffer = bytearray()
+
+    def receive(self, chunk: bytes) -> None:
+        self.buffer += chunk
+        while len(self.buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self.buffer)
+            if len(self.buffer) < _HEADER.size + size:
+                return
+            index, failures, error = pickle.loads(bytes(self.buffer[_HEADER.size : _HEADER.size + size]))
+            del self.buffer[: _HEADER.size + size]
+            self.outcomes[index] = TaskOutcome(failures, error)
+            self.next_task = index + 1
+            self.last = time.monotonic()
+
+    def finish(self, tasks: Sequence[Task], failure: str | None) -> None:
+        """The worker ended (done, crashed or killed): blame the task it was on, continue after it."""
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+        self.fd = -1
+        if self.next_task < len(tasks):
+            self.outcomes[self.next_task] = TaskOutcome(error=failure or "the rule evaluation crashed")
+            self.next_task += 1
+            if self.next_task < len(tasks):
+                self.start(tasks)
+
+
+def _run_forked(
+    tasks: Sequence[Task], shards: Sequence[Mapping[str, Group]], timeout: float
+) -> list[list[TaskOutcome]]:
+    lanes = [_Lane(groups, [None] * len(tasks)) for groups in shards]
+    for lane in lanes:
+        lane.start(tasks)
+    while any(lane.fd >= 0 for lane in lanes):
+        running = [lane for lane in lanes if lane.fd >= 0]
+        now = time.monotonic()
+        for lane in running:
+            if now - lane.last > timeout:
+                os.kill(lane.pid, signal.SIGKILL)
+                lane.finish(tasks, f"the rule took longer than {timeout:g} s")
+        running = [lane for lane in lanes if lane.fd >= 0]
+        if not running:
+            break
+        wait = max(0.0, min(timeout - (now - lane.last) for lane in running))
+        ready, _, _ = select.select([lane.fd for lane in running], [], [], min(wait, 0.25))
+        for lane in running:
+            if lane.fd in ready:
+                chunk = os.read(lane.fd, 1 << 20)
+                if chunk:
+                    lane.receive(chunk)
+                else:
+                    lane.finish(tasks, None)
+    return [[o or TaskOutcome(error="the rule was not evaluated") for o in lane.outcomes] for lane in lanes]

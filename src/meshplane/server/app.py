@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount
 
 from meshplane.errors import AccessDenied, CatalogError, MeshError, QueryRejected, UsageError
 from meshplane.server import api, portal
@@ -101,13 +101,28 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False) -> FastAPI:
     return app
 
 
+def all_routes(app: FastAPI) -> list[BaseRoute]:
+    """Every route of the app, with included routers flattened (FastAPI keeps them nested)."""
+    found: list[BaseRoute] = []
+    stack: list[BaseRoute] = list(reversed(app.router.routes))
+    while stack:
+        route = stack.pop()
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            stack.extend(reversed(included.routes))
+        else:
+            found.append(route)
+    return found
+
+
 def check_rules(app: FastAPI) -> None:
     """Refuse to build an app with a route that declares no authorization rule (or several)."""
-    for route in app.routes:
+    for route in all_routes(app):
         if isinstance(route, APIRoute):
             rules = route_rule(route)
             if len(rules) != 1:
-                raise RuntimeError(f"route {sorted(route.methods)} {route.path} declares {len(rules)} rules; use one allow()")
+                methods = sorted(route.methods or ())
+                raise RuntimeError(f"route {methods} {route.path} declares {len(rules)} rules; use one allow()")
         elif not (isinstance(route, Mount) and route.path == "/static"):
             raise RuntimeError(f"route {getattr(route, 'path', route)!r} is not an API route with a declared rule")
 
@@ -117,4 +132,6 @@ def app_from_env() -> FastAPI:
     path = os.environ.get(MESH_ENV)
     if not path:
         raise RuntimeError(f"set {MESH_ENV} to the mesh folder to serve")
-    return create_app(Mesh.open(path), dev_mode=os.environ.get(DEV_ENV) == "1")
+    mesh = Mesh.open(path)
+    mesh.publish()
+    return create_app(mesh, dev_mode=os.environ.get(DEV_ENV) == "1")

@@ -72,7 +72,7 @@ def lineage_svg(view: LineageView) -> Markup:
     for node in view.nodes:
         by_depth[node.depth].append(node.address)
     depths = sorted(by_depth)
-    col_w, node_w, row_h = 250, 220, 44
+    col_w, node_w, row_h = 300, 220, 44
     rows = max((len(v) for v in by_depth.values()), default=1)
     width, height = max(col_w * len(depths), 260), rows * row_h + 20
     pos: dict[str, tuple[float, float]] = {}
@@ -96,7 +96,7 @@ def lineage_svg(view: LineageView) -> Markup:
 
 def mesh_map_svg(domains: Sequence[tuple[str, Sequence[str]]], edges: Sequence[ProductEdge]) -> Markup:
     """Products as nodes grouped by domain (one column each); edges between products, cross-domain ones bold."""
-    col_w, node_w, row_h, head = 250, 220, 42, 40
+    col_w, node_w, row_h, head = 300, 190, 46, 40
     rows = max((len(p) for _, p in domains), default=1)
     width, height = max(col_w * len(domains), 300), head + rows * row_h + 20
     parts = [f'<svg class="graph map" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
@@ -121,7 +121,7 @@ def mesh_map_svg(domains: Sequence[tuple[str, Sequence[str]]], edges: Sequence[P
             start, end = x1 + node_w, x2 + node_w + 2
         parts.append(_curve(start, y1 + 15, end, y2 + 15, "cross" if edge.cross_domain else "",
                             f"{edge.port} → {edge.downstream}"))  # fmt: skip
-    for product, (x, y) in pos.items():
-        parts.append(_box(x, y, node_w, product.split(".", 1)[1], f"/products/{product}", "product"))
+    for product, (px, py) in pos.items():
+        parts.append(_box(px, py, node_w, product.split(".", 1)[1], f"/products/{product}", "product"))
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -125,7 +125,9 @@ class BuildService:
         events: BuildEvents | None = None,
         gate: Callable[[ProductSpec], None] | None = None,
         trigger: str = "manual",
+        lock_timeout: float = 600.0,
     ) -> BuildResult:
+        """Run ``plan``; a product another process is building is waited for up to ``lock_timeout`` seconds."""
         writer = self.platform.catalog.writer
         writer.mark_interrupted_runs()
         builder = Builder(
@@ -135,6 +137,7 @@ class BuildService:
             checker=check_port,
             gate=gate or (lambda product: None),
             events=_RecordingEvents(self.platform, events, trigger),
+            lock_timeout=lock_timeout,
         )
         try:
             return builder.run(plan, jobs=jobs)

@@ -33,7 +33,7 @@ from meshplane.catalog import (
     SloEvaluation,
     VersionRecord,
 )
-from meshplane.errors import AccessDenied, CatalogError, QueryRejected, UsageError
+from meshplane.errors import AccessDenied, QueryRejected, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.lineage import (
     ColumnEdge,
@@ -431,10 +431,8 @@ class DiscoveryService:
 
     @staticmethod
     def _decided(work: Callable[[], T]) -> T:
-        try:
-            return work()
-        except CatalogError as error:
-            raise UsageError(str(error)) from None
+        """Run a decision; a request in the wrong state raises CatalogError (409 in the API)."""
+        return work()
 
     def inbox(self, principal: Principal, *, status: AccessRequestStatus | None = AccessRequestStatus.PENDING,
               ) -> list[AccessRequest]:  # fmt: skip

@@ -15,13 +15,16 @@ from meshplane.types import Address, Problem, Severity
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from open_data_contract_standard.model import OpenDataContractStandard
 
     from meshplane.build import BuildEvents, BuildPlan, BuildResult
     from meshplane.build.schedule import DueProduct
     from meshplane.catalog import RunRecord
     from meshplane.spec import ProductSpec
+    from meshplane.workspace.access import AccessService, Connection
     from meshplane.workspace.building import BuildService
     from meshplane.workspace.platform import Platform
+    from meshplane.workspace.quality import PortDiff, PortStatus, QualityService, TestReport
 
 __all__ = ["CheckReport", "Mesh", "check_mesh"]
 
@@ -215,3 +218,51 @@ class Mesh:
         except ValueError as error:
             raise UsageError(str(error)) from None
         return self.builds.read(address, snapshot_id=snapshot_id, as_of=as_of)
+
+    # --- quality: contract tests, SLOs, breaking changes (workspace/quality.py) ------------------------
+
+    @cached_property
+    def quality(self) -> QualityService:
+        from meshplane.workspace.quality import QualityService
+
+        return QualityService(self.graph, self.platform)
+
+    def test(
+        self, selectors: list[str] | None = None, *, staged: bool = False, engine: str | None = None
+    ) -> TestReport:
+        """Check every selected port's contract on its published snapshot (``staged``: on an unpublished build)."""
+        return self.quality.test(self.select(selectors), staged=staged, engine=engine)
+
+    def slo_status(self, selectors: list[str] | None = None, *, now: datetime | None = None) -> list[PortStatus]:
+        """Each selected port's SLOs (met / at risk / breached, with evidence); stored in the catalog."""
+        return self.quality.status(self.select(selectors), now=now)
+
+    def diff(self, selectors: list[str] | None = None, *, against: str = "published") -> list[PortDiff]:
+        """Each selected port's contract changes against the published contract or a git revision."""
+        return self.quality.diff(self.select(selectors), against=against)
+
+    def contract(self, port: str) -> OpenDataContractStandard:
+        """The ODCS contract of an output port (or a source contract id)."""
+        try:
+            address = Address.parse(port)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        spec = self.graph.ports.get(address)
+        if spec is not None:
+            return spec.contract.odcs
+        source = self.graph.sources.get(port)
+        if source is None:
+            raise UsageError(f"no port or source contract {port}")
+        return source.odcs
+
+    # --- access: requests, grants, governed queries, ownership ---------------------------------------
+
+    @cached_property
+    def access(self) -> AccessService:
+        from meshplane.workspace.access import AccessService
+
+        return AccessService(self.graph, self.platform)
+
+    def connect(self, *, as_user: str) -> Connection:
+        """A governed query connection acting as ``as_user``: ``.sql(text)`` returns an Arrow table."""
+        return self.access.connect(as_user)

@@ -1,0 +1,441 @@
+"""Ownership, enforced: who may build a product, and which spec changes wait for the owner's approval.
+
+Only members of a product's owner team (or the platform team) may publish it (:func:`assert_may_build`).
+
+The facts that protect consumers' data — the owner team, each port's access level, the masks non-owners
+see, and who may get or give grants (``autoApprove`` teams, the contract's approver teams) — are kept as a
+*baseline* per product in the append-only audit log (action ``spec.baseline``). A spec that loosens any of
+them (moves the product to another team, lowers an access level, removes or weakens a mask, widens a
+grant) produces :class:`SpecChange` records; until the current owner team or the governance team approves
+a change (action ``spec.approve``), the change does not take effect: access decisions use the baseline's
+value for that fact (:meth:`OwnershipLedger.effective`) and the build gate refuses to publish. Tightening
+changes need no approval and take effect at once. When nothing is pending, the baseline moves to the spec.
+
+The first baseline of a product is what the catalog last published for it (``meshplane publish``), else its
+spec. Call :meth:`OwnershipLedger.ensure_baselines` before syncing specs into the catalog, so a sync cannot
+silently accept a pending change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from meshplane.access.principals import Directory
+from meshplane.catalog import CatalogReader, CatalogWriter, ProductRecord
+from meshplane.errors import AccessDenied, PolicyViolation, UsageError
+from meshplane.graph import MeshGraph
+from meshplane.spec import ProductSpec
+from meshplane.spec.models import ContractSpec, OutputPortSpec
+from meshplane.types import Address, Principal
+
+__all__ = [
+    "ACCESS_ORDER",
+    "BASELINE_ACTION",
+    "MASKED_CLASSIFICATIONS",
+    "SPEC_APPROVE_ACTION",
+    "ChangeKind",
+    "OwnershipLedger",
+    "PortFacts",
+    "ProductFacts",
+    "SpecChange",
+    "assert_may_build",
+    "auto_approve_teams",
+    "diff_facts",
+    "facts_from_record",
+    "facts_from_spec",
+    "mask_strength",
+    "port_masks",
+]
+
+BASELINE_ACTION = "spec.baseline"
+SPEC_APPROVE_ACTION = "spec.approve"
+ACCESS_ORDER: tuple[str, ...] = ("public", "restricted", "private")
+"""Access levels from open to closed."""
+MASKED_CLASSIFICATIONS = frozenset({"pii", "restricted"})
+"""Columns of these classifications are masked for non-owners, with their declared mask or ``hash``."""
+DEFAULT_MASK = "hash"
+_STRENGTH = {"partial": 1, "hash": 2, "redact": 3, "null": 3}
+
+
+def mask_strength(kind: str | None) -> int:
+    """0 for no mask; higher hides more (``partial`` < ``hash`` < ``redact`` = ``null``)."""
+    return 0 if kind is None else _STRENGTH.get(kind, 3)
+
+
+class ChangeKind(StrEnum):
+    """A kind of spec change that needs the current owner's (or the governance team's) approval."""
+
+    OWNER_TEAM = "owner_team"
+    ACCESS_LEVEL = "access_level"
+    MASK = "mask"
+    GRANT = "grant"
+
+
+@dataclass(frozen=True)
+class PortFacts:
+    """What protects one port's data: its access level, non-owner masks, and who gets or gives grants."""
+
+    access_level: str
+    masks: Mapping[str, str] = field(default_factory=dict)
+    """column -> mask kind applied for everyone outside the owner team"""
+    auto_approve: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "access_level": self.access_level,
+            "masks": dict(sorted(self.masks.items())),
+            "auto_approve": sorted(self.auto_approve),
+            "approvers": sorted(self.approvers),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PortFacts:
+        return cls(
+            access_level=str(data.get("access_level") or "private"),
+            masks=MappingProxyType({str(k): str(v) for k, v in dict(data.get("masks") or {}).items()}),
+            auto_approve=tuple(str(t) for t in data.get("auto_approve") or ()),
+            approvers=tuple(str(t) for t in data.get("approvers") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class ProductFacts:
+    """The protective facts of one product and its ports."""
+
+    product: str
+    owner_team: str
+    ports: Mapping[str, PortFacts] = field(default_factory=dict)
+    """port name -> facts"""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "product": self.product,
+            "owner_team": self.owner_team,
+            "ports": {name: facts.as_json() for name, facts in sorted(self.ports.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProductFacts:
+        return cls(
+            product=str(data["product"]),
+            owner_team=str(data.get("owner_team") or ""),
+            ports=MappingProxyType(
+                {str(k): PortFacts.from_json(v) for k, v in dict(data.get("ports") or {}).items()}
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class SpecChange:
+    """One loosening change of a product's spec, waiting for approval."""
+
+    id: str
+    product: str
+    kind: ChangeKind
+    port: str | None
+    column: str | None
+    before: str
+    after: str
+
+    @property
+    def subject(self) -> str:
+        return ".".join(part for part in (self.product, self.port, self.column) if part)
+
+    def describe(self) -> str:
+        what = {
+            ChangeKind.OWNER_TEAM: "moves the product from team",
+            ChangeKind.ACCESS_LEVEL: "lowers the access level from",
+            ChangeKind.MASK: "weakens the mask from",
+            ChangeKind.GRANT: "widens who gets or gives grants from",
+        }[self.kind]
+        return f"{self.subject}: {what} {self.before or 'none'} to {self.after or 'none'}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "change": self.id, "kind": self.kind.value, "product": self.product, "port": self.port,
+            "column": self.column, "before": self.before, "after": self.after, "description": self.describe(),
+        }  # fmt: skip
+
+
+def _change(
+    product: str, kind: ChangeKind, port: str | None, column: str | None, before: str, after: str
+) -> SpecChange:
+    digest = hashlib.sha256(json.dumps([product, kind.value, port, column, before, after]).encode()).hexdigest()
+    return SpecChange(digest[:12], product, kind, port, column, before, after)
+
+
+# --- facts from a spec or a catalog record ------------------------------------------------------------
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(sorted({str(v).strip() for v in value if str(v).strip()}))
+    return tuple(sorted({part.strip() for part in str(value).split(",") if part.strip()}))
+
+
+def auto_approve_teams(port: OutputPortSpec) -> tuple[str, ...]:
+    """The teams whose members' requests for ``port`` are approved at once (ODPS port ``autoApprove``)."""
+    return _names(port.custom.get("autoApprove"))
+
+
+def _approvers(contract: Mapping[str, Any]) -> tuple[str, ...]:
+    teams: set[str] = set()
+    for role in contract.get("roles") or []:
+        if isinstance(role, Mapping):
+            teams.update(_names(role.get("firstLevelApprovers")))
+    return tuple(sorted(teams))
+
+
+def _masks_from_properties(properties: Iterable[Any]) -> dict[str, str]:
+    masks: dict[str, str] = {}
+    for prop in properties:
+        if not isinstance(prop, Mapping) or not prop.get("name"):
+            continue
+        declared = None
+        for entry in prop.get("customProperties") or []:
+            if isinstance(entry, Mapping) and entry.get("property") == "mask" and entry.get("value"):
+                declared = str(entry["value"])
+        if declared is not None:
+            masks[str(prop["name"])] = declared
+        elif str(prop.get("classification") or "") in MASKED_CLASSIFICATIONS:
+            masks[str(prop["name"])] = DEFAULT_MASK
+    return masks
+
+
+def port_masks(contract: ContractSpec) -> dict[str, str]:
+    """The masks a contract asks for non-owners: declared masks, and ``hash`` for undeclared PII columns."""
+    masks: dict[str, str] = {}
+    for column in contract.columns:
+        if column.mask is not None:
+            masks[column.name] = column.mask.value
+        elif column.classification in MASKED_CLASSIFICATIONS:
+            masks[column.name] = DEFAULT_MASK
+    return masks
+
+
+def facts_from_spec(product: ProductSpec) -> ProductFacts:
+    ports = {
+        port.name: PortFacts(
+            access_level=port.access_level.value,
+            masks=MappingProxyType(port_masks(port.contract)),
+            auto_approve=auto_approve_teams(port),
+            approvers=_approvers(port.contract.raw),
+        )
+        for port in product.output_ports
+    }
+    return ProductFacts(str(product.address), product.team, MappingProxyType(ports))
+
+
+def facts_from_record(record: ProductRecord) -> ProductFacts:
+    """Facts from what the catalog last published (it does not keep ``autoApprove``: none is assumed)."""
+    ports: dict[str, PortFacts] = {}
+    for port in record.ports:
+        schema = port.contract.get("schema") or [{}]
+        properties = schema[0].get("properties") or [] if isinstance(schema[0], Mapping) else []
+        ports[port.address.rsplit(".", 1)[-1]] = PortFacts(
+            access_level=port.access_level,
+            masks=MappingProxyType(_masks_from_properties(properties)),
+            approvers=_approvers(port.contract),
+        )
+    return ProductFacts(record.address, record.owner_team, MappingProxyType(ports))
+
+
+def diff_facts(baseline: ProductFacts, current: ProductFacts) -> list[SpecChange]:
+    """The loosening changes from ``baseline`` to ``current`` (tightening changes are not listed)."""
+    product = current.product
+    changes: list[SpecChange] = []
+    if baseline.owner_team != current.owner_team:
+        changes.append(_change(product, ChangeKind.OWNER_TEAM, None, None, baseline.owner_team, current.owner_team))
+    for name, now in sorted(current.ports.items()):
+        before = baseline.ports.get(name)
+        if before is None:
+            continue
+        if _level(now.access_level) < _level(before.access_level):
+            changes.append(_change(product, ChangeKind.ACCESS_LEVEL, name, None, before.access_level, now.access_level))
+        for column, kind in sorted(before.masks.items()):
+            after = now.masks.get(column)
+            if mask_strength(after) < mask_strength(kind):
+                changes.append(_change(product, ChangeKind.MASK, name, column, kind, after or ""))
+        for label, old, new in (("autoApprove", before.auto_approve, now.auto_approve),
+                                ("approvers", before.approvers, now.approvers)):  # fmt: skip
+            if set(new) - set(old):
+                changes.append(
+                    _change(product, ChangeKind.GRANT, name, label, ",".join(sorted(old)), ",".join(sorted(new)))
+                )
+    return changes
+
+
+def _level(access_level: str) -> int:
+    return ACCESS_ORDER.index(access_level) if access_level in ACCESS_ORDER else len(ACCESS_ORDER)
+
+
+def _revert(facts: ProductFacts, baseline: ProductFacts, change: SpecChange) -> ProductFacts:
+    """``facts`` with the fact ``change`` touches put back to its baseline value."""
+    if change.kind is ChangeKind.OWNER_TEAM:
+        return replace(facts, owner_team=baseline.owner_team)
+    assert change.port is not None
+    port, old = facts.ports[change.port], baseline.ports[change.port]
+    if change.kind is ChangeKind.ACCESS_LEVEL:
+        port = replace(port, access_level=old.access_level)
+    elif change.kind is ChangeKind.MASK and change.column is not None:
+        port = replace(port, masks=MappingProxyType({**port.masks, change.column: change.before}))
+    elif change.column == "autoApprove":
+        port = replace(port, auto_approve=old.auto_approve)
+    else:
+        port = replace(port, approvers=old.approvers)
+    return replace(facts, ports=MappingProxyType({**facts.ports, change.port: port}))
+
+
+# --- build permission -------------------------------------------------------------------------------
+
+
+def assert_may_build(directory: Directory, username: str, product: ProductSpec) -> None:
+    """Raise AccessDenied unless ``username`` is in the product's owner team or the platform team."""
+    principal = directory.principal(username)
+    if directory.in_any(principal, (product.team, directory.platform_team)):
+        return
+    members = ", ".join(sorted(directory.members(product.team))) or "nobody"
+    platform = f" or the platform team ({directory.platform_team})" if directory.platform_team else ""
+    raise AccessDenied(
+        f"{username} may not build {product.address}: only members of its owner team {product.team} "
+        f"({members}){platform} may publish it"
+    )
+
+
+# --- the ledger: baselines and approvals in the audit log ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    facts: ProductFacts
+    event_id: int  # 0 when read from the catalog's published record (no baseline event yet)
+
+
+class OwnershipLedger:
+    """Baselines and approvals of spec changes, kept in the catalog's append-only audit log."""
+
+    def __init__(self, graph: MeshGraph, directory: Directory, reader: CatalogReader, writer: CatalogWriter) -> None:
+        self.graph = graph
+        self.directory = directory
+        self.reader = reader
+        self.writer = writer
+
+    def _product(self, product: str | Address) -> ProductSpec:
+        try:
+            address = product if isinstance(product, Address) else Address.parse(product)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        spec = self.graph.products.get(address)
+        if spec is None:
+            raise UsageError(f"no product {product} in this mesh")
+        return spec
+
+    def _baseline(self, product: str) -> _Baseline | None:
+        events = self.reader.audit_log(action=BASELINE_ACTION, subject=product, limit=1)
+        if events:
+            event = events[0]
+            return _Baseline(ProductFacts.from_json(event.detail), event.id or 0)
+        record = self.reader.product(product)
+        return _Baseline(facts_from_record(record), 0) if record is not None else None
+
+    def _approved(self, product: str, after_event: int) -> set[str]:
+        events = self.reader.audit_log(action=SPEC_APPROVE_ACTION, subject=product, limit=10_000)
+        return {str(e.detail.get("change")) for e in events if (e.id or 0) > after_event}
+
+    def pending(self, product: str | Address) -> list[SpecChange]:
+        """The product's loosening changes that still wait for approval."""
+        spec = self._product(product)
+        baseline = self._baseline(str(spec.address))
+        if baseline is None:
+            return []
+        changes = diff_facts(baseline.facts, facts_from_spec(spec))
+        if not changes:
+            return []
+        approved = self._approved(str(spec.address), baseline.event_id)
+        return [c for c in changes if c.id not in approved]
+
+    def effective(self, product: str | Address) -> ProductFacts:
+        """The facts in force: the spec's, except unapproved loosening changes keep their baseline value."""
+        spec = self._product(product)
+        facts = facts_from_spec(spec)
+        baseline = self._baseline(str(spec.address))
+        if baseline is None:
+            return facts
+        changes = diff_facts(baseline.facts, facts)
+        if changes:
+            approved = self._approved(str(spec.address), baseline.event_id)
+            for change in changes:
+                if change.id not in approved:
+                    facts = _revert(facts, baseline.facts, change)
+        return facts
+
+    def may_approve(self, principal: Principal, product: str | Address) -> bool:
+        """The current (baseline) owner team, or the governance team."""
+        spec = self._product(product)
+        baseline = self._baseline(str(spec.address))
+        owner = baseline.facts.owner_team if baseline is not None else spec.team
+        return self.directory.in_any(principal, (owner, self.directory.governance_team))
+
+    def approve(self, username: str, product: str | Address, change_id: str) -> SpecChange:
+        """Record ``username``'s approval of one pending change; the baseline moves once none is left."""
+        principal = self.directory.principal(username)
+        spec = self._product(product)
+        pending = self.pending(spec.address)
+        change = next((c for c in pending if c.id == change_id), None)
+        if change is None:
+            known = ", ".join(c.id for c in pending) or "none"
+            raise UsageError(f"{spec.address} has no pending spec change {change_id!r} (pending: {known})")
+        if not self.may_approve(principal, spec.address):
+            baseline = self._baseline(str(spec.address))
+            owner = baseline.facts.owner_team if baseline is not None else spec.team
+            raise AccessDenied(
+                f"{username} may not approve spec changes of {spec.address}: only its current owner team "
+                f"({owner}) or the governance team may"
+            )
+        self.writer.append_audit(username, SPEC_APPROVE_ACTION, str(spec.address), change.as_json())
+        if not self.pending(spec.address):
+            self.record_baseline(spec, actor=username, reason="approved")
+        return change
+
+    def record_baseline(self, product: ProductSpec, *, actor: str, reason: str,
+                        facts: ProductFacts | None = None) -> None:  # fmt: skip
+        detail = (facts or facts_from_spec(product)).as_json()
+        self.writer.append_audit(actor, BASELINE_ACTION, str(product.address), {**detail, "reason": reason})
+
+    def ensure_baselines(self, actor: str, products: Sequence[ProductSpec] | None = None) -> None:
+        """Give every product without a baseline event one: the catalog's published facts, else its spec."""
+        recorded = {e.subject for e in self.reader.audit_log(action=BASELINE_ACTION, limit=1_000_000)}
+        for spec in products if products is not None else self.graph.products.values():
+            address = str(spec.address)
+            if address in recorded:
+                continue
+            record = self.reader.product(address)
+            if record is not None:
+                self.record_baseline(spec, actor=actor, reason="published", facts=facts_from_record(record))
+            else:
+                self.record_baseline(spec, actor=actor, reason="first seen")
+
+    def assert_approved(self, product: str | Address, *, actor: str) -> None:
+        """The build gate: refuse while a loosening change waits; advance the baseline when clean."""
+        spec = self._product(product)
+        pending = self.pending(spec.address)
+        if pending:
+            lines = "; ".join(f"{c.describe()} [change {c.id}]" for c in pending)
+            raise PolicyViolation(
+                f"{spec.address} has spec changes that need the approval of its owner team or the governance "
+                f"team before they take effect: {lines}. Approve with: meshplane access approve-change "
+                f"{spec.address} CHANGE_ID"
+            )
+        baseline = self._baseline(str(spec.address))
+        current = facts_from_spec(spec)
+        if baseline is None or baseline.event_id == 0 or baseline.facts.as_json() != current.as_json():
+            self.record_baseline(spec, actor=actor, reason="built")

@@ -1,0 +1,424 @@
+"""Access decisions: who may read a port (and how), and who may decide on requests for it.
+
+Access levels (ODPS output port ``customProperties.accessLevel``):
+
+- ``public``: every user of the mesh reads it, masked columns masked;
+- ``restricted``: the owner team, and users holding an active grant (granted columns, row filter);
+- ``private``: the owning domain's teams only, grants or not.
+
+Owners (members of the product's owner team or of its domain's owner team) read their own ports
+unmasked. Everyone else gets the masks of the contract's classifications (a column's declared mask, or
+``hash`` for ``pii`` / ``restricted`` columns without one) plus whatever the query-time policies of the
+governance layer require; a policy that denies, fails or cannot be evaluated denies. The facts used are
+the *effective* ones (:class:`~meshplane.access.ownership.OwnershipLedger`): a spec change that loosens
+access waits for the owner's approval before it counts.
+
+:meth:`AccessPolicy.resolver` turns each port reference of a query into a
+:class:`~meshplane.access.query_ports.ReadablePort`: the files of the snapshot asked for (the current
+one, ``AT (VERSION => id)``, ``AT (TIMESTAMP => ...)``, or the table of another major version with
+``.v1``), the visible columns with their DuckDB types, the masks and the grants' row filter.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from meshplane.access.ownership import PortFacts, ProductFacts
+from meshplane.access.principals import Directory
+from meshplane.access.query_ports import MaskKind, PortColumn, PortResolver, ReadablePort
+from meshplane.catalog import CatalogReader, Grant
+from meshplane.errors import AccessDenied, MeshError, QueryRejected, StorageError, UsageError
+from meshplane.graph import MeshGraph
+from meshplane.spec import ProductSpec
+from meshplane.spec.models import OutputPortSpec
+from meshplane.sql import PortRef, guard_row_filter, parse_expression, render
+from meshplane.storage import TableId, TableStore
+from meshplane.types import Address, Principal
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = [
+    "AccessPolicy",
+    "GovernanceHook",
+    "PortTarget",
+    "ReadDecision",
+    "arrow_to_duckdb_type",
+    "combine_row_filters",
+    "request_hint",
+]
+
+GovernanceHook = Callable[[Principal, "PortTarget", tuple[str, ...], str | None, Mapping[str, Any] | None],
+                          tuple[bool, Mapping[str, str], tuple[str, ...]]]  # fmt: skip
+"""``(principal, port, columns, purpose, grant) -> (allow, masks, reasons)``; raising denies."""
+
+
+@dataclass(frozen=True)
+class PortTarget:
+    """A port of the mesh with its product and the facts in force for it."""
+
+    address: Address
+    product: ProductSpec
+    port: OutputPortSpec
+    facts: PortFacts
+    owner_team: str
+    domain_owner: str | None
+
+    @property
+    def owner_teams(self) -> tuple[str, ...]:
+        return tuple(t for t in dict.fromkeys((self.owner_team, self.domain_owner)) if t)
+
+
+@dataclass(frozen=True)
+class ReadDecision:
+    """How one principal may read one port (before the snapshot is chosen)."""
+
+    target: PortTarget
+    owner: bool
+    granted_columns: frozenset[str] | None
+    row_filter: str | None
+    masks: Mapping[str, MaskKind] = field(default_factory=dict)
+    grants: tuple[Grant, ...] = ()
+
+
+def request_hint(address: str) -> str:
+    return f"request access with: meshplane access request {address} --purpose '...'"
+
+
+class AccessPolicy:
+    """Decides reads and request decisions for one mesh; resolves query references to readable ports."""
+
+    def __init__(
+        self,
+        graph: MeshGraph,
+        directory: Directory,
+        facts: Callable[[Address], ProductFacts],
+        catalog: CatalogReader,
+        tables: Callable[[], TableStore],
+        governance: GovernanceHook | None = None,
+    ) -> None:
+        self.graph = graph
+        self.directory = directory
+        self._facts = facts
+        self.catalog = catalog
+        self._tables = tables
+        self.governance = governance
+
+    # --- ports and owners -----------------------------------------------------------------------
+
+    def target(self, address: str, facts: Mapping[Address, ProductFacts] | None = None) -> PortTarget:
+        """The port named ``domain.product.port`` (or ``domain.product`` of a single-port product)."""
+        try:
+            parsed = Address.parse(address)
+        except ValueError:
+            raise UsageError(f"{address!r} is not a port address; write domain.product.port") from None
+        if parsed.product is None:
+            raise UsageError(f"{address!r} is a domain; name a port as domain.product.port")
+        product = self.graph.products.get(parsed.product_address)
+        if product is None:
+            raise UsageError(f"no product {parsed.product_address} in this mesh")
+        if parsed.port is None:
+            if len(product.output_ports) != 1:
+                names = ", ".join(f"{parsed}.{p.name}" for p in product.output_ports)
+                raise UsageError(f"{parsed} has several ports; name one of: {names}")
+            parsed = Address(parsed.domain, parsed.product, product.output_ports[0].name)
+        port = product.output(parsed.port or "")
+        if port is None:
+            names = ", ".join(f"{parsed.product_address}.{p.name}" for p in product.output_ports)
+            raise UsageError(f"no port {parsed} in this mesh; {parsed.product_address} has: {names}")
+        product_facts = (facts or {}).get(product.address) or self._facts(product.address)
+        port_facts = product_facts.ports.get(port.name)
+        if port_facts is None:  # pragma: no cover - facts are computed from the same spec
+            raise AccessDenied(f"could not decide access to {parsed}; access is denied")
+        return PortTarget(
+            address=parsed,
+            product=product,
+            port=port,
+            facts=port_facts,
+            owner_team=product_facts.owner_team,
+            domain_owner=self.directory.domain_owners.get(parsed.domain),
+        )
+
+    def is_owner(self, principal: Principal, target: PortTarget) -> bool:
+        return self.directory.in_any(principal, target.owner_teams)
+
+    def deciders(self, target: PortTarget) -> tuple[str, ...]:
+        """The teams whose members may approve, deny or revoke access to ``target``."""
+        teams = (*target.owner_teams, *target.facts.approvers, self.directory.governance_team)
+        return tuple(t for t in dict.fromkeys(teams) if t)
+
+    def may_decide(self, principal: Principal, target: PortTarget) -> bool:
+        return self.directory.in_any(principal, self.deciders(target))
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def decide(self, principal: Principal, target: PortTarget, *, at: datetime | None = None) -> ReadDecision:
+        """How ``principal`` may read ``target`` now; AccessDenied (with how to ask) when it may not."""
+        address = str(target.address)
+        owner = self.is_owner(principal, target)
+        level = target.facts.access_level
+        grants: tuple[Grant, ...] = ()
+        columns: frozenset[str] | None = None
+        row_filter: str | None = None
+        if not owner:
+            if level == "private":
+                raise AccessDenied(
+                    f"{address} is private to the {' and '.join(target.owner_teams)} team; "
+                    f"{principal.username} may not read it"
+                )
+            if level == "restricted":
+                grants = tuple(self.catalog.grants(grantee=principal.username, port=address, active_at=at))
+                if not grants:
+                    raise AccessDenied(
+                        f"{address} is restricted and {principal.username} has no active grant; "
+                        + request_hint(address)
+                    )
+                columns = _granted_columns(grants)
+                row_filter = combine_row_filters([g.row_filter for g in grants], _contract_columns(target))
+            elif level != "public":
+                raise AccessDenied(f"{address} has an unknown access level; access is denied")
+        declared = _contract_columns(target)
+        visible = tuple(c for c in declared if columns is None or c in columns)
+        masks: dict[str, MaskKind] = {}
+        if not owner:
+            for name, kind in target.facts.masks.items():
+                masks[name] = _mask_kind(kind, address)
+        if self.governance is not None:
+            purpose = self._purpose(grants)
+            grant_doc = _grant_doc(grants) if grants else None
+            try:
+                allow, required, reasons = self.governance(principal, target, visible, purpose, grant_doc)
+            except MeshError:
+                raise
+            except Exception:
+                raise AccessDenied(
+                    f"the query policies for {address} could not be evaluated; access is denied"
+                ) from None
+            if not allow:
+                shown = "; ".join(reasons) or "a query policy denies it"
+                raise AccessDenied(f"{principal.username} may not read {address}: {shown}")
+            for name, kind in required.items():
+                wanted = _mask_kind(kind, address)
+                # the stronger of the contract's mask and the policy's wins
+                if name not in masks or _rank(wanted) > _rank(masks[name]):
+                    masks[name] = wanted
+        return ReadDecision(target, owner, columns, row_filter, masks, grants)
+
+    def _purpose(self, grants: tuple[Grant, ...]) -> str | None:
+        purposes = []
+        for grant in grants:
+            request = self.catalog.access_request(grant.request_id)
+            if request is not None and request.purpose.strip():
+                purposes.append(request.purpose.strip())
+        return "; ".join(dict.fromkeys(purposes)) or None
+
+    def resolver(self, principal: Principal, *, at: datetime | None = None) -> PortResolver:
+        """A resolver for one query of ``principal``: each reference becomes a ReadablePort or is denied."""
+        decisions: dict[str, ReadDecision] = {}
+
+        def resolve(ref: PortRef) -> ReadablePort:
+            try:
+                target = self.target(ref.address)
+            except UsageError as error:
+                raise AccessDenied(str(error)) from None
+            key = str(target.address)
+            if key not in decisions:
+                decisions[key] = self.decide(principal, target, at=at)
+            return self.readable(decisions[key], ref)
+
+        return resolve
+
+    def readable(self, decision: ReadDecision, ref: PortRef) -> ReadablePort:
+        """The snapshot ``ref`` asks for, read as ``decision`` allows."""
+        target = decision.target
+        address = target.address
+        major = target.port.major if ref.version is None else int(ref.version.removeprefix("v"))
+        assert address.product is not None and address.port is not None
+        table_id = TableId.for_port(address.domain, address.product, address.port, major)
+        try:
+            snapshot = self._tables().snapshot(table_id, snapshot_id=ref.as_of_snapshot, as_of=ref.as_of_timestamp)
+        except StorageError:
+            what = f"version v{major} of {address}" if ref.version else str(address)
+            if ref.as_of_snapshot is not None or ref.as_of_timestamp is not None:
+                raise QueryRejected(f"{what} has no snapshot at the point in time asked for") from None
+            raise QueryRejected(f"{what} has no published data yet; it must be built first") from None
+        declared = set(_contract_columns(target))
+        columns: list[PortColumn] = []
+        for arrow_field in snapshot.schema:
+            if not decision.owner and arrow_field.name not in declared:
+                continue  # undeclared columns carry no classification: only owners see them
+            columns.append(PortColumn(arrow_field.name, arrow_to_duckdb_type(arrow_field.type)))
+        names = {c.name for c in columns}
+        granted = None if decision.granted_columns is None else frozenset(decision.granted_columns & names)
+        version = snapshot.properties.get("meshplane.contract_version") or (
+            target.port.version if major == target.port.major else f"{major}.0.0"
+        )
+        return ReadablePort(
+            address=str(address),
+            version=version,
+            files=tuple(str(path) for path in snapshot.data_files),
+            columns=tuple(columns),
+            masks={name: kind for name, kind in decision.masks.items() if name in names},
+            granted_columns=granted,
+            row_filter=decision.row_filter,
+            snapshot_id=snapshot.snapshot_id,
+        )
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+_RANK = {MaskKind.PARTIAL: 1, MaskKind.HASH: 2, MaskKind.REDACT: 3, MaskKind.NULL: 3}
+
+
+def _rank(kind: MaskKind) -> int:
+    return _RANK.get(kind, 3)
+
+
+def _mask_kind(kind: str, address: str) -> MaskKind:
+    try:
+        return MaskKind(kind)
+    except ValueError:
+        raise AccessDenied(f"{address} asks for an unknown mask {kind!r}; access is denied") from None
+
+
+def _contract_columns(target: PortTarget) -> tuple[str, ...]:
+    return tuple(column.name for column in target.port.contract.columns)
+
+
+def _granted_columns(grants: tuple[Grant, ...]) -> frozenset[str] | None:
+    if any(not grant.columns for grant in grants):
+        return None
+    return frozenset(name for grant in grants for name in grant.columns)
+
+
+def combine_row_filters(filters: list[str | None], columns: tuple[str, ...]) -> str | None:
+    """The union of several grants' row filters (None when one grant has none); each is guarded."""
+    if any(f is None for f in filters) or not filters:
+        return None
+    trees: list[exp.Expr] = []
+    for text in filters:
+        assert text is not None
+        try:
+            tree = parse_expression(text)
+            guard_row_filter(tree, columns)
+        except QueryRejected as error:
+            raise AccessDenied(f"a grant's row filter is invalid ({error}); access is denied") from None
+        trees.append(exp.Paren(this=tree))
+    if len(trees) == 1:
+        return render(trees[0].this)
+    combined: exp.Expr = trees[0]
+    for tree in trees[1:]:
+        combined = exp.Or(this=combined, expression=tree)
+    return render(combined)
+
+
+def _grant_doc(grants: tuple[Grant, ...]) -> dict[str, Any]:
+    first = grants[0]
+    return {
+        "id": first.id,
+        "ids": [g.id for g in grants],
+        "granted_by": first.granted_by,
+        "columns": sorted({c for g in grants for c in g.columns}),
+        "row_filter": first.row_filter if len(grants) == 1 else None,
+        "expires_at": first.expires_at.isoformat() if first.expires_at else None,
+    }
+
+
+def arrow_to_duckdb_type(data_type: pa.DataType) -> str:
+    """The DuckDB type name of an Arrow type (used for typed NULL masks and empty snapshots)."""
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+    t = pa.types
+    simple: list[tuple[Callable[[Any], bool], str]] = [
+        (t.is_boolean, "BOOLEAN"), (t.is_int8, "TINYINT"), (t.is_int16, "SMALLINT"), (t.is_int32, "INTEGER"),
+        (t.is_int64, "BIGINT"), (t.is_uint8, "UTINYINT"), (t.is_uint16, "USMALLINT"),
+        (t.is_uint32, "UINTEGER"), (t.is_uint64, "UBIGINT"), (t.is_float16, "FLOAT"), (t.is_float32, "FLOAT"),
+        (t.is_float64, "DOUBLE"), (t.is_string, "VARCHAR"), (t.is_large_string, "VARCHAR"),
+        (t.is_binary, "BLOB"), (t.is_large_binary, "BLOB"), (t.is_date, "DATE"), (t.is_time, "TIME"),
+        (t.is_duration, "INTERVAL"), (t.is_null, "VARCHAR"),
+    ]  # fmt: skip
+    if hasattr(t, "is_string_view"):
+        simple.append((t.is_string_view, "VARCHAR"))
+    for test, name in simple:
+        if test(data_type):
+            return name
+    if t.is_timestamp(data_type):
+        return "TIMESTAMPTZ" if data_type.tz else "TIMESTAMP"
+    if t.is_decimal(data_type):
+        return f"DECIMAL({min(data_type.precision, 38)},{data_type.scale})"
+    if t.is_dictionary(data_type):
+        return arrow_to_duckdb_type(data_type.value_type)
+    if t.is_list(data_type) or t.is_large_list(data_type):
+        return arrow_to_duckdb_type(data_type.value_type) + "[]"
+    if t.is_fixed_size_list(data_type):
+        return f"{arrow_to_duckdb_type(data_type.value_type)}[{data_type.list_size}]"
+    if t.is_map(data_type):
+        return f"MAP({arrow_to_duckdb_type(data_type.key_type)}, {arrow_to_duckdb_type(data_type.item_type)})"
+    if t.is_struct(data_type):
+        fields = ", ".join(
+            '"' + data_type.field(i).name.replace('"', '""') + '" ' + arrow_to_duckdb_type(data_type.field(i).type)
+            for i in range(data_type.num_fields)
+        )
+        return f"STRUCT({fields})"
+    raise QueryRejected(f"a column has a type the gateway cannot govern ({data_type})")
+
+
+class CachedGovernance:
+    """The governance layer's query-time hook, with decisions cached for a short time.
+
+    ``evaluate`` receives the query input document; identical documents (same principal, port, columns,
+    purpose and grant) within ``ttl_seconds`` reuse the decision, so a revoked or changed grant is never
+    served from the cache.
+    """
+
+    def __init__(self, evaluate: Callable[[Mapping[str, Any]], Any], build: Callable[..., dict[str, Any]],
+                 graph: MeshGraph, *, ttl_seconds: float = 30.0, size: int = 1024) -> None:  # fmt: skip
+        self._evaluate = evaluate
+        self._build = build
+        self._graph = graph
+        self._ttl = ttl_seconds
+        self._size = size
+        self._cache: OrderedDict[str, tuple[float, tuple[bool, dict[str, str], tuple[str, ...]]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(
+        self,
+        principal: Principal,
+        target: PortTarget,
+        columns: tuple[str, ...],
+        purpose: str | None,
+        grant: Mapping[str, Any] | None,
+    ) -> tuple[bool, Mapping[str, str], tuple[str, ...]]:
+        doc = self._build(self._graph, principal, target.address, columns=list(columns), purpose=purpose,
+                          grant=grant)  # fmt: skip
+        # the effective access level counts, not a pending loosening in the spec
+        doc["port_access_level"] = target.facts.access_level
+        doc["owner_team"] = target.owner_team
+        doc["is_owner"] = target.owner_team in principal.teams or (
+            target.domain_owner is not None and target.domain_owner in principal.teams
+        )
+        key = json.dumps(doc, sort_keys=True, default=str)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and now - hit[0] < self._ttl:
+                self._cache.move_to_end(key)
+                return hit[1]
+        decision = self._evaluate(doc)
+        answer = (bool(decision.allow), {str(k): str(v) for k, v in dict(decision.masks).items()},
+                  tuple(str(r) for r in decision.reasons))  # fmt: skip
+        with self._lock:
+            self._cache[key] = (now, answer)
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return answer

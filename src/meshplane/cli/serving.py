@@ -1,0 +1,180 @@
+"""`meshplane serve`, `search`, `lineage` and `token create`: the discovery commands.
+
+The server is started through uvicorn's factory import string (``meshplane.server:app_from_env``), the
+same way a production deployment runs it, so the CLI never imports the server package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from meshplane.cli.common import MeshPath, OutputFormat, app, out
+from meshplane.errors import UsageError
+from meshplane.lineage import Direction
+from meshplane.workspace import Mesh
+from meshplane.workspace.discovery import DiscoveryService
+
+__all__ = ["serve_mesh"]
+
+token_app = typer.Typer(help="API tokens for the REST API and the portal.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+# Names the server package reads (meshplane.server.app.MESH_ENV / DEV_ENV).
+_MESH_ENV, _DEV_ENV = "MESHPLANE_SERVE_MESH", "MESHPLANE_SERVE_DEV"
+
+
+def _discovery(path: Path) -> tuple[Mesh, DiscoveryService]:
+    mesh = Mesh.open(path)
+    return mesh, DiscoveryService(mesh.graph, mesh.platform)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _demo_tokens(service: DiscoveryService) -> list[tuple[str, str, str]]:
+    """One token for the first member of each team: (user, team, token)."""
+    seen: set[str] = set()
+    tokens = []
+    for team in service.graph.spec.config.teams:
+        member = next((m.username for m in team.members if m.username not in seen), None)
+        if member is None:
+            continue
+        seen.add(member)
+        token, _ = service.platform.catalog.writer.create_token(member, name="demo")
+        tokens.append((member, team.name, token))
+    return tokens
+
+
+def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: str = "127.0.0.1",
+               dev: bool | None = None) -> None:  # fmt: skip
+    """Serve the portal and the API for the mesh at ``path`` until interrupted.
+
+    ``announce`` (what ``meshplane demo`` asks for) prints the URL and a sign-in token per team, and turns on
+    the portal's user switcher unless ``dev`` says otherwise.
+    """
+    import uvicorn
+
+    mesh, service = _discovery(path)
+    try:
+        mesh.publish()
+        dev_mode = announce if dev is None else dev
+        url = f"http://{host}:{port}/"
+        out.print(f"[bold]meshplane portal[/bold] for {mesh.name}: {url}  (API: {url}api/v1/openapi.json)")
+        if announce:
+            out.print("sign in with one of these tokens (or pick a user on the sign-in page: dev mode):")
+            for user, team, token in _demo_tokens(service):
+                out.print(f"  {user:<10} {team:<20} {token}")
+        if dev_mode:
+            out.print("[yellow]dev mode[/yellow]: anyone reaching this port may sign in as any user")
+    finally:
+        mesh.close()
+    os.environ[_MESH_ENV] = str(Path(path).resolve())
+    os.environ[_DEV_ENV] = "1" if dev_mode else "0"
+    uvicorn.run("meshplane.server:app_from_env", factory=True, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    mesh: MeshPath = Path("."),
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
+    dev: Annotated[bool, typer.Option("--dev", help="Let the sign-in page switch users without a token.")] = False,
+) -> None:
+    """Serve the web portal and the REST API (/api/v1) for a mesh."""
+    serve_mesh(mesh, port=port, announce=False, host=host, dev=dev)
+
+
+@app.command()
+def search(
+    text: Annotated[str, typer.Argument(help="Words to find (each matches as a prefix; all must match).")],
+    mesh: MeshPath = Path("."),
+    kind: Annotated[list[str] | None, typer.Option(help="product, port, column or glossary.")] = None,
+    domain: Annotated[list[str] | None, typer.Option(help="Only these domains.")] = None,
+    classification: Annotated[list[str] | None, typer.Option(help="Only these classifications.")] = None,
+    limit: Annotated[int, typer.Option(help="Hits to show.")] = 20,
+    format: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
+) -> None:
+    """Search products, ports, columns and glossary terms (the same ranking as GET /api/v1/search)."""
+    opened, service = _discovery(mesh)
+    with opened:
+        filters = {k: v for k, v in {"kind": kind, "domain": domain, "classification": classification}.items() if v}
+        results = service.search(text, filters=filters, limit=limit)
+        if not service.reader.products():
+            raise UsageError("the catalog is empty: run `meshplane publish` (or a build) first")
+    if format is OutputFormat.json:
+        out.print_json(json.dumps(_plain(results), default=str))
+        return
+    out.print(f"{results.total} matches for {text!r}")
+    for hit in results.hits:
+        tags = " ".join(t for t in (hit.domain, hit.classification, hit.access_level) if t)
+        out.print(f"  [bold]{hit.address}[/bold]  [dim]{hit.kind.value} {tags}  score {hit.score:.2f}[/dim]")
+        if hit.snippet:
+            out.print(f"      {hit.snippet}", markup=False)
+
+
+@app.command()
+def lineage(
+    address: Annotated[str, typer.Argument(help="A product, port, or port.column address.")],
+    mesh: MeshPath = Path("."),
+    upstream: Annotated[bool, typer.Option("--upstream", help="Only what feeds it.")] = False,
+    downstream: Annotated[bool, typer.Option("--downstream", help="Only what it feeds.")] = False,
+    columns: Annotated[bool, typer.Option("--columns", help="Column-level lineage of SQL transforms.")] = False,
+    format: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
+) -> None:
+    """Product lineage across domains (or column lineage with --columns), upstream and downstream."""
+    if upstream and downstream:
+        raise UsageError("choose --upstream or --downstream (or neither for both)")
+    direction = Direction.UPSTREAM if upstream else Direction.DOWNSTREAM if downstream else Direction.BOTH
+    opened, service = _discovery(mesh)
+    with opened:
+        if columns:
+            edges = service.column_lineage(address, direction)
+            if format is OutputFormat.json:
+                out.print_json(json.dumps(_plain(edges)))
+                return
+            for e in edges:
+                out.print(f"{e.upstream_port}.{e.upstream_column} → {e.downstream_port}.{e.downstream_column}",
+                          markup=False)  # fmt: skip
+            if not edges:
+                out.print("(no column lineage: Python transforms and sources have none)")
+            return
+        view = service.lineage(address, direction)
+    if format is OutputFormat.json:
+        out.print_json(json.dumps(_plain(view)))
+        return
+    for node in view.nodes:
+        side = "upstream" if node.depth < 0 else "downstream" if node.depth > 0 else "this product"
+        marker = "  " * abs(node.depth) + ("◀ " if node.depth < 0 else "▶ " if node.depth > 0 else "● ")
+        out.print(f"{marker}{node.address}  [dim]{node.kind}, {side}[/dim]")
+    for edge in view.edges:
+        cross = "  [cross-domain]" if edge.cross_domain else ""
+        out.print(f"    {edge.port} → {edge.downstream} (as {edge.input}){cross}", markup=False)
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Argument(help="A user declared in mesh.yaml.")],
+    mesh: MeshPath = Path("."),
+    name: Annotated[str, typer.Option(help="A label for the token.")] = "",
+) -> None:
+    """Create an API token for USER; it is printed once and stored only as a salted hash."""
+    opened, service = _discovery(mesh)
+    with opened:
+        if service.principal(user) is None:
+            raise UsageError(f"{user} is not a user of this mesh; declare them in a team of mesh.yaml")
+        token, info = service.platform.catalog.writer.create_token(user, name=name)
+    out.print(token)
+    out.print(f"[dim]token {info.id} for {user}; use it as 'Authorization: Bearer <token>'[/dim]")

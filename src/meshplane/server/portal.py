@@ -1,0 +1,264 @@
+"""The web portal: server-rendered Jinja2 pages over the discovery service. Forms post back; no JS required."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlglot import exp
+
+from meshplane.catalog import AccessRequestStatus, SearchKind
+from meshplane.errors import AccessDenied, CatalogError, MeshError, UsageError
+from meshplane.lineage import product_edges
+from meshplane.server import charts
+from meshplane.server.auth import SESSION_COOKIE, Rule, allow, discovery, token_of, verify_same_origin
+from meshplane.server.querying import QueryUnavailable, query_as
+from meshplane.types import Principal
+
+__all__ = ["error_page", "router"]
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.globals["Bar"] = charts.Bar
+templates.env.filters["bars"] = charts.bars
+
+Anyone = Annotated[Principal | None, allow(Rule.PUBLIC)]
+User = Annotated[Principal, allow(Rule.AUTHENTICATED)]
+Owner = Annotated[Principal, allow(Rule.OWNER)]
+SameOrigin = Depends(verify_same_origin)
+
+EXAMPLE_SQL = """-- Listening per rights holder: podcasts' listening events joined with royalties' rights holders
+SELECT r.rights_holder_name, e.listener_email, count(*) AS listens
+FROM podcasts.listening_events AS e
+JOIN podcasts.catalog.shows AS s ON s.show_id = e.show_id
+JOIN royalties.rights_holders AS r ON r.rights_holder_id = s.rights_holder_id
+GROUP BY ALL
+ORDER BY listens DESC
+LIMIT 20"""
+
+
+def _render(request: Request, name: str, who: Principal | None, status: int = 200, **context: Any) -> Response:
+    service = discovery(request)
+    inbox = len(service.inbox(who)) if who is not None and _is_decider(request, who) else 0
+    base = {"who": who, "mesh": service.graph.spec.config, "dev_mode": request.app.state.dev_mode,
+            "inbox_count": inbox, "is_decider": who is not None and _is_decider(request, who)}  # fmt: skip
+    return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
+
+
+def _is_decider(request: Request, who: Principal) -> bool:
+    service = discovery(request)
+    return who.is_governance or any(service.owns(who, str(p)) for p in service.graph.products)
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    who = getattr(request.state, "principal", None)
+    return _render(request, "error.html", who, status=status, status_code=status, message=message)
+
+
+def _redirect(url: str) -> Response:
+    return RedirectResponse(url, status_code=303)
+
+
+# --- sign-in ------------------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, who: Anyone, next: str = "/", error: str = "") -> Response:
+    return _render(request, "login.html", who, users=discovery(request).users(), next=_safe_next(next), error=error)
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.post("/login", dependencies=[SameOrigin])
+def login(
+    request: Request, who: Anyone, username: Annotated[str, Form()], token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:  # fmt: skip
+    service = discovery(request)
+    target = _safe_next(next)
+    if token.strip():
+        owner = service.reader.verify_token(token.strip())
+        if owner is None or owner != username or service.principal(owner) is None:
+            return _redirect(f"/login?next={quote(target)}&error=" + quote("that token is not valid for " + username))
+        session = token.strip()
+    elif request.app.state.dev_mode and service.principal(username) is not None:
+        session, _ = service.platform.catalog.writer.create_token(username, name="portal sign-in (dev mode)")
+    else:
+        return _redirect(f"/login?next={quote(target)}&error=" + quote("paste your API token to sign in"))
+    response = _redirect(target)
+    response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", path="/")
+    return response
+
+
+@router.post("/logout", dependencies=[SameOrigin])
+def logout(request: Request, who: Anyone) -> Response:
+    token = token_of(request)
+    if token:
+        request.app.state.tokens.forget(token)
+    response = _redirect("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# --- discovery pages --------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, who: User) -> Response:
+    return _render(request, "home.html", who, overview=discovery(request).overview())
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(
+    request: Request, who: User, q: str = "", kind: Annotated[list[str] | None, Query()] = None,
+    domain: Annotated[list[str] | None, Query()] = None, classification: Annotated[list[str] | None, Query()] = None,
+    status: Annotated[list[str] | None, Query()] = None, access_level: Annotated[list[str] | None, Query()] = None,
+    page: Annotated[int, Query(ge=1, le=500)] = 1,
+) -> Response:  # fmt: skip
+    chosen = {k: v for k, v in {"kind": kind, "domain": domain, "classification": classification,
+                                "status": status, "access_level": access_level}.items() if v}  # fmt: skip
+    results = discovery(request).search(q, filters=chosen, limit=20, offset=(page - 1) * 20)
+    return _render(request, "search.html", who, q=q, results=results, chosen=chosen, page=page,
+                   SearchKind=SearchKind)  # fmt: skip
+
+
+@router.get("/domains/{name}", response_class=HTMLResponse)
+def domain_page(request: Request, name: str, who: User) -> Response:
+    return _render(request, "domain.html", who, page=discovery(request).domain_page(name))
+
+
+def _sample(request: Request, who: Principal, port: str) -> dict[str, Any]:
+    domain, product, name = port.split(".")
+    tree = exp.select(exp.Star()).from_(exp.table_(name, db=product, catalog=domain)).limit(5)
+    try:
+        table = query_as(request.app.state.mesh, who, tree.sql(dialect="duckdb"))
+    except QueryUnavailable:
+        return {"note": "Sample rows appear here once the governed query gateway is available."}
+    except AccessDenied:
+        return {"note": "You have no access to this port yet: request access to see sample rows."}
+    except MeshError as error:
+        return {"note": f"No sample: {error}"}
+    return {"columns": table.column_names, "rows": [list(r.values()) for r in table.to_pylist()]}
+
+
+@router.get("/products/{address}", response_class=HTMLResponse)
+def product_page(request: Request, address: str, who: User, requested: str = "") -> Response:
+    service = discovery(request)
+    page = service.product_page(address)
+    samples = {p.address: _sample(request, who, p.address) for p in page.product.ports}
+    mine = {r.port: r for r in service.requests_of(who) if r.status in (AccessRequestStatus.PENDING,
+                                                                          AccessRequestStatus.APPROVED)}  # fmt: skip
+    return _render(
+        request, "product.html", who, page=page, samples=samples, mine=mine, requested=requested,
+        lineage=charts.lineage_svg(page.lineage), owns=service.owns(who, page.product.address),
+    )  # fmt: skip
+
+
+@router.post("/products/{address}/request", dependencies=[SameOrigin])
+def request_access(
+    request: Request, address: str, who: User, port: Annotated[str, Form()], purpose: Annotated[str, Form()] = "",
+    columns: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    service = discovery(request)
+    wanted = [c.strip() for c in columns.split(",") if c.strip()]
+    try:
+        created = service.request_access(who, port, purpose, columns=wanted)
+    except (UsageError, AccessDenied) as error:
+        return error_page(request, 400, str(error))
+    return _redirect(f"/products/{address}?requested={created.id}#access")
+
+
+@router.get("/map", response_class=HTMLResponse)
+def mesh_map(request: Request, who: User) -> Response:
+    service = discovery(request)
+    grouped = [(d.name, [str(p) for p in sorted(service.graph.products) if p.domain == d.name])
+               for d in service.graph.spec.domains]  # fmt: skip
+    edges = product_edges(service.graph)
+    cross = [e for e in edges if not e.source and e.cross_domain]
+    return _render(request, "map.html", who, svg=charts.mesh_map_svg(grouped, edges), cross=cross)
+
+
+@router.get("/requests", response_class=HTMLResponse)
+def my_requests(request: Request, who: User) -> Response:
+    service = discovery(request)
+    return _render(request, "requests.html", who, requests=service.requests_of(who), grants=service.grants_of(who))
+
+
+@router.post("/requests/{request_id}/withdraw", dependencies=[SameOrigin])
+def withdraw(request: Request, request_id: str, who: User) -> Response:
+    service = discovery(request)
+    found = service.reader.access_request(request_id)
+    if found is None or found.requester != who.username:
+        return error_page(request, 404, f"no access request {request_id} of yours")
+    service.revoke(who, request_id, note="withdrawn by the requester")
+    return _redirect("/requests")
+
+
+@router.get("/governance", response_class=HTMLResponse)
+def governance(request: Request, who: User) -> Response:
+    return _render(request, "governance.html", who, report=discovery(request).governance())
+
+
+@router.get("/sql", response_class=HTMLResponse)
+def sql_page(request: Request, who: User) -> Response:
+    return _render(request, "sql.html", who, sql=EXAMPLE_SQL, result=None, error="")
+
+
+@router.post("/sql", response_class=HTMLResponse, dependencies=[SameOrigin])
+def run_sql(request: Request, who: User, sql: Annotated[str, Form()]) -> Response:
+    try:
+        table = query_as(request.app.state.mesh, who, sql)
+    except MeshError as error:
+        return _render(request, "sql.html", who, status=400, sql=sql, result=None, error=str(error))
+    shown = table.slice(0, 500)
+    result = {"columns": table.column_names, "rows": [list(r.values()) for r in shown.to_pylist()],
+              "total": table.num_rows}  # fmt: skip
+    return _render(request, "sql.html", who, sql=sql, result=result, error="")
+
+
+# --- the owner's inbox ---------------------------------------------------------------------------------
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox(request: Request, who: Owner, done: str = "") -> Response:
+    service = discovery(request)
+    pending = service.inbox(who)
+    decided = [r for r in service.inbox(who, status=None) if r.status is not AccessRequestStatus.PENDING][:50]
+    columns = {r.port: [c.name for c in service.columns_of(r.port)] for r in pending}
+    return _render(request, "inbox.html", who, pending=pending, decided=decided, columns=columns, done=done)
+
+
+@router.post("/inbox/{request_id}/approve", dependencies=[SameOrigin])
+def approve(
+    request: Request, request_id: str, who: Owner, row_filter: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    try:
+        discovery(request).approve(who, request_id, row_filter=row_filter or None, note=note)
+    except (UsageError, CatalogError) as error:
+        return error_page(request, 409 if isinstance(error, CatalogError) else 400, str(error))
+    return _redirect(f"/inbox?done={request_id}")
+
+
+@router.post("/inbox/{request_id}/deny", dependencies=[SameOrigin])
+def deny(request: Request, request_id: str, who: Owner, note: Annotated[str, Form()] = "") -> Response:
+    try:
+        discovery(request).deny(who, request_id, note=note)
+    except (UsageError, CatalogError) as error:
+        return error_page(request, 409 if isinstance(error, CatalogError) else 400, str(error))
+    return _redirect(f"/inbox?done={request_id}")
+
+
+@router.post("/inbox/{request_id}/revoke", dependencies=[SameOrigin])
+def revoke(request: Request, request_id: str, who: Owner, note: Annotated[str, Form()] = "") -> Response:
+    try:
+        discovery(request).revoke(who, request_id, note=note)
+    except (UsageError, CatalogError) as error:
+        return error_page(request, 409 if isinstance(error, CatalogError) else 400, str(error))
+    return _redirect(f"/inbox?done={request_id}")

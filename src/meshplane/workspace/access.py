@@ -1,0 +1,315 @@
+"""Access use cases: requests and grants, the governed query gateway, tokens, and ownership checks.
+
+:class:`AccessService` wires the access layer (principals, decisions, ownership ledger, workflow, gateway)
+to one mesh's catalog and tables. :class:`Connection` is what ``meshplane.connect(path, as_user=...)``
+returns: ``.sql(text)`` answers a :class:`ResultTable` (an Arrow table with ``to_polars()`` and
+``to_pandas()``). Every query, allowed or not, goes to the catalog's query log and its audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from meshplane.access import QueryGateway, QueryResult
+from meshplane.access.gateway import Decision, QueryLogEntry
+from meshplane.access.ownership import OwnershipLedger, SpecChange, assert_may_build
+from meshplane.access.policy import AccessPolicy, CachedGovernance
+from meshplane.access.principals import Directory, consumer_key, load_secret, local_user
+from meshplane.access.workflow import AccessWorkflow, RequestView
+from meshplane.catalog import AccessRequest, ApiToken, AuditEvent, CatalogStore, Grant, QueryDecision
+from meshplane.catalog import QueryLogEntry as CatalogQueryEntry
+from meshplane.engines.duckdb_sandbox import SandboxLimits
+from meshplane.errors import AccessDenied, UsageError
+from meshplane.graph import MeshGraph
+from meshplane.spec import ProductSpec
+from meshplane.types import Address
+from meshplane.workspace.platform import Platform
+
+if TYPE_CHECKING:
+    import polars
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = ["AccessService", "Connection", "ResultTable"]
+
+_DECISIONS = {
+    Decision.ALLOWED: QueryDecision.ALLOWED,
+    Decision.DENIED: QueryDecision.DENIED,
+    Decision.REJECTED: QueryDecision.REJECTED,
+    Decision.FAILED: QueryDecision.ERROR,
+}
+
+
+class AccessService:
+    """Access requests, grants, governed queries and ownership for one mesh."""
+
+    def __init__(self, graph: MeshGraph, platform: Platform, *, limits: SandboxLimits | None = None) -> None:
+        self.graph = graph
+        self.platform = platform
+        self.limits = limits
+
+    # --- wiring -----------------------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> CatalogStore:
+        return self.platform.catalog
+
+    @cached_property
+    def directory(self) -> Directory:
+        return Directory.from_spec(self.graph.spec)
+
+    @cached_property
+    def ledger(self) -> OwnershipLedger:
+        return OwnershipLedger(self.graph, self.directory, self.catalog.reader, self.catalog.writer)
+
+    @cached_property
+    def policy(self) -> AccessPolicy:
+        return AccessPolicy(
+            self.graph,
+            self.directory,
+            self.ledger.effective,
+            self.catalog.reader,
+            lambda: self.platform.tables,
+            governance=self._governance(),
+        )
+
+    def _governance(self) -> CachedGovernance:
+        from meshplane.governance import build_query_input, evaluate_query, load_policies
+        from meshplane.types import Severity
+
+        spec = self.graph.spec
+        policies = load_policies(spec.root, domains=[d.name for d in spec.domains])
+        broken = [p for p in policies.problems if p.severity is Severity.ERROR]
+
+        def evaluate(doc: Any) -> Any:
+            if broken:  # fail closed: a policy that does not load cannot allow anything
+                raise AccessDenied("the mesh's policies do not load; run meshplane check")
+            return evaluate_query(doc, policies=policies)
+
+        return CachedGovernance(evaluate, build_query_input, self.graph)
+
+    @cached_property
+    def workflow(self) -> AccessWorkflow:
+        return AccessWorkflow(self.policy, self.directory, self.catalog.reader, self.catalog.writer)
+
+    @cached_property
+    def gateway(self) -> QueryGateway:
+        return QueryGateway(limits=self.limits, on_query=self._log_query)
+
+    @cached_property
+    def _secret(self) -> bytes:
+        return load_secret(self.graph.spec.root / ".meshplane")
+
+    def consumer_key(self, username: str) -> str:
+        """The key the ``hash`` mask salts ``username``'s values with."""
+        return consumer_key(self._secret, username)
+
+    def close(self) -> None:
+        if "gateway" in self.__dict__:
+            self.gateway.close()
+            del self.__dict__["gateway"]
+
+    # --- requests and grants ----------------------------------------------------------------------
+
+    def request_access(
+        self,
+        user: str,
+        port: str,
+        purpose: str,
+        columns: Sequence[str] = (),
+        until: str | date | datetime | None = None,
+    ) -> AccessRequest:
+        return self.workflow.request(user, port, purpose, columns, until)
+
+    def list_requests(self, user: str, *, pending: bool = False) -> list[RequestView]:
+        return self.workflow.requests(user, pending=pending)
+
+    def approve(self, user: str, request_id: str, row_filter: str | None = None, note: str = "") -> Grant:
+        return self.workflow.approve(user, request_id, row_filter, note)
+
+    def deny(self, user: str, request_id: str, note: str = "") -> AccessRequest:
+        return self.workflow.deny(user, request_id, note)
+
+    def revoke(self, user: str, request_id: str, note: str = "") -> AccessRequest:
+        return self.workflow.revoke(user, request_id, note)
+
+    def grants(self, user: str | None = None, port: str | None = None) -> list[Grant]:
+        """Grants in force now."""
+        return self.catalog.reader.grants(grantee=user, port=port)
+
+    def create_token(self, user: str, *, actor: str | None = None, name: str = "",
+                     expires_at: datetime | None = None) -> tuple[str, ApiToken]:  # fmt: skip
+        """A new API token for ``user``, created by ``actor`` (default: the user); the plaintext is shown once."""
+        return self.workflow.create_token(actor or user, user, name=name, expires_at=expires_at)
+
+    def user_for_token(self, token: str) -> str | None:
+        """The user an API token authenticates (None when it is unknown, revoked or expired)."""
+        username = self.catalog.reader.verify_token(token)
+        return username if username is not None and self.directory.is_known(username) else None
+
+    def audit_log(self, **filters: Any) -> list[AuditEvent]:
+        return self.catalog.reader.audit_log(**filters)
+
+    def query_log(self, **filters: Any) -> list[CatalogQueryEntry]:
+        return self.catalog.reader.query_log(**filters)
+
+    # --- queries ----------------------------------------------------------------------------------
+
+    def query(self, user: str, sql: str) -> QueryResult:
+        """Run ``sql`` as ``user`` through the governed gateway; logged and audited whatever the outcome."""
+        try:
+            principal = self.directory.principal(user)
+        except AccessDenied as error:
+            self._record(user, "", hashlib.sha256(sql.encode("utf-8", "replace")).hexdigest(), (),
+                         QueryDecision.DENIED, None, 0.0, str(error))  # fmt: skip
+            raise
+        resolver = self.policy.resolver(principal)
+        return self.gateway.run(sql, principal, resolver, consumer_key=self.consumer_key(user))
+
+    def connect(self, user: str, *, on_close: Callable[[], None] | None = None) -> Connection:
+        """A query connection acting as ``user`` (refused at once for users the mesh does not know)."""
+        self.directory.principal(user)
+        return Connection(self, user, on_close=on_close)
+
+    def _log_query(self, entry: QueryLogEntry) -> None:
+        self._record(entry.principal, entry.statement, entry.sql_sha256, tuple(p.address for p in entry.ports),
+                     _DECISIONS[entry.decision], entry.rows, entry.duration_ms, entry.reason)  # fmt: skip
+
+    def _record(self, user: str, statement: str, sql_hash: str, ports: tuple[str, ...], decision: QueryDecision,
+                rows: int | None, duration_ms: float, reason: str) -> None:  # fmt: skip
+        writer = self.catalog.writer
+        query_id = writer.log_query(
+            CatalogQueryEntry(username=user, sql=statement, decision=decision, ports=ports,
+                              rows=rows if decision is QueryDecision.ALLOWED else None,
+                              duration_ms=round(duration_ms, 3), error=reason or None, sql_hash=sql_hash)
+        )  # fmt: skip
+        detail = {"query": query_id, "decision": decision.value, "ports": list(ports), "rows": rows,
+                  "duration_ms": round(duration_ms, 3), "reason": reason}  # fmt: skip
+        writer.append_audit(user, "query", ",".join(dict.fromkeys(ports)) or "-", detail)
+
+    # --- ownership --------------------------------------------------------------------------------
+
+    def _product(self, product: ProductSpec | str | Address) -> ProductSpec:
+        if isinstance(product, ProductSpec):
+            return product
+        return self.ledger._product(product)
+
+    def assert_may_build(self, user: str, product: ProductSpec | str | Address) -> None:
+        """AccessDenied unless ``user`` is in the product's owner team or the platform team."""
+        assert_may_build(self.directory, user, self._product(product))
+
+    def spec_changes(self, product: str | Address | None = None) -> list[SpecChange]:
+        """Loosening spec changes waiting for approval (of one product, or of the whole mesh)."""
+        products = [self._product(product)] if product is not None else list(self.graph.products.values())
+        return [change for spec in products for change in self.ledger.pending(spec.address)]
+
+    def approve_spec_change(self, user: str, product: str | Address, change_id: str) -> SpecChange:
+        """Record the current owner's (or the governance team's) approval of one spec change."""
+        return self.ledger.approve(user, product, change_id)
+
+    def ensure_baselines(self, actor: str | None = None) -> None:
+        """Record each product's protective facts before specs are synced into the catalog (idempotent)."""
+        self.ledger.ensure_baselines(local_user(actor))
+
+    def build_gate(self, user: str | None = None) -> Callable[[ProductSpec], None]:
+        """The ownership part of the build gate.
+
+        Call it *before* syncing specs into the catalog. With an acting ``user`` (``--as`` or
+        ``$MESHPLANE_USER``), only the owner team or the platform team may build; whoever builds, a spec
+        change that loosens access is refused until approved.
+        """
+        actor = local_user(user)
+        self.ledger.ensure_baselines(actor)
+
+        def gate(product: ProductSpec) -> None:
+            if user is not None:
+                assert_may_build(self.directory, user, product)
+            self.ledger.assert_approved(product.address, actor=actor)
+
+        return gate
+
+
+class ResultTable:
+    """A query's answer: an Arrow table (every ``pyarrow.Table`` attribute works) with conversion helpers."""
+
+    __slots__ = ("arrow", "duration_ms", "ports")
+
+    def __init__(self, result: QueryResult) -> None:
+        self.arrow: pa.Table = result.table
+        self.ports = tuple(p.address for p in result.ports)
+        self.duration_ms = result.duration_ms
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.arrow, name)
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self.arrow.__arrow_c_stream__(requested_schema)
+
+    def __len__(self) -> int:
+        return int(self.arrow.num_rows)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.arrow[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.arrow.columns)
+
+    def __eq__(self, other: object) -> bool:
+        other_table = other.arrow if isinstance(other, ResultTable) else other
+        return bool(self.arrow.equals(other_table)) if hasattr(other_table, "schema") else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ResultTable({self.arrow.num_rows} rows)\n{self.arrow}"
+
+    def to_arrow(self) -> pa.Table:
+        return self.arrow
+
+    def to_polars(self) -> polars.DataFrame:
+        try:
+            import polars as pl
+        except ImportError:
+            raise ImportError("to_polars() needs Polars; run: pip install polars") from None
+        frame = pl.from_arrow(self.arrow)
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def to_pandas(self, **options: Any) -> Any:
+        """A ``pandas.DataFrame`` (pandas ships no type information, hence ``Any``)."""
+        try:
+            import pandas  # type: ignore[import-untyped, unused-ignore]  # noqa: F401
+        except ImportError:
+            raise ImportError("to_pandas() needs pandas; run: pip install pandas") from None
+        return self.arrow.to_pandas(**options)
+
+
+class Connection:
+    """A governed query connection acting as one user: ``connection.sql("SELECT ...")``."""
+
+    def __init__(self, service: AccessService, user: str, *, on_close: Callable[[], None] | None = None) -> None:
+        self._service = service
+        self.user = user
+        self._on_close = on_close
+        self._closed = False
+
+    def sql(self, text: str) -> ResultTable:
+        """Run one read-only query; raises AccessDenied, QueryRejected or QueryFailed (all MeshErrors)."""
+        if self._closed:
+            raise UsageError("the connection is closed")
+        return ResultTable(self._service.query(self.user, text))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            if self._on_close is not None:
+                self._on_close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

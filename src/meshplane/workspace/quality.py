@@ -1,0 +1,691 @@
+"""Quality use cases: `meshplane test`, SLO status, the breaking-change gate and old major versions.
+
+- :meth:`QualityService.test` checks every port contract on the published snapshot (or, ``staged``, on a
+  fresh build of the transforms that is never published) and stores each rule's result with a run
+  (trigger ``test``).
+- :meth:`QualityService.status` evaluates the contracts' SLOs (:mod:`meshplane.contracts.slo`) from
+  snapshot times and the catalog's run and check history, and stores the evaluations.
+- :meth:`QualityService.diff` classifies each contract's changes against the published contract (the
+  catalog's copy) or a git revision, with the downstream products and grantees each breaking change hits.
+- Old major versions keep their own table (``<product>__<port>__v<major>``) until the ``deprecationDate``
+  custom property of the port's contract has passed; :meth:`QualityService.retire_expired_majors` drops them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import semver
+from open_data_contract_standard.model import OpenDataContractStandard
+
+from meshplane.build import CheckOutcome, PortChecker, table_id_for
+from meshplane.build.execute import _load_python  # private: the lead makes it public (load_transform)
+from meshplane.build.inputs import source_relation
+from meshplane.catalog import CheckResult as StoredCheck
+from meshplane.catalog import RunStatus, SloEvaluation
+from meshplane.contracts.interop import load_contract
+from meshplane.contracts.plan import PlanError, Unit, compile_plan
+from meshplane.contracts.runner import CheckResult, run_checks
+from meshplane.contracts.slo import (
+    ColumnCompleteness,
+    PortHistory,
+    RunSample,
+    SloResult,
+    evaluate_all,
+    parse_slos,
+    worst,
+)
+from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
+from meshplane.errors import BuildError, CatalogError, ContractViolation, MeshError, UsageError
+from meshplane.graph import MeshGraph
+from meshplane.graph.diff import Change, ChangeKind, diff_contracts, requires_major_bump
+from meshplane.spec import OutputPortSpec, ProductSpec
+from meshplane.storage import TableId
+from meshplane.types import Address, Problem, Severity
+from meshplane.workspace.building import BuildService
+from meshplane.workspace.checking import to_outcome
+from meshplane.workspace.platform import Platform
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "ChangeImpact", "OldMajor", "PortDiff", "PortStatus", "PortTest", "QualityService", "TestReport",
+    "assert_no_unversioned_breaking_changes", "breaking_change_problems", "port_checker",
+]  # fmt: skip
+
+CHECKED = "__meshplane_checked"
+TEST_TRIGGER = "test"
+DEPRECATION_PROPERTY = "deprecationDate"
+_MASKED_CLASSES = {"confidential", "pii", "restricted"}
+_COMPLETENESS_METRICS = {"nullValues", "missingValues", "required"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):  # engines return HUGEINT counts and DECIMAL sums as Decimal
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=_plain))
+
+
+# --- test ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PortTest:
+    port: Address
+    results: tuple[CheckResult, ...] = ()
+    snapshot_id: int | None = None
+    rows: int | None = None
+    error: str | None = None
+    run_id: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """No error-severity failure (warnings are reported, never fail the test)."""
+        return self.error is None and not any(r.blocks_publish for r in self.results)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "port": str(self.port), "ok": self.ok, "run_id": self.run_id, "snapshot_id": self.snapshot_id,
+            "rows": self.rows, "error": self.error, "seconds": round(self.seconds, 3),
+            "results": [
+                {"rule": r.check_id, "kind": r.kind.value, "metric": r.metric, "column": r.column,
+                 "observed": _json_safe(r.observed), "threshold": r.threshold.render() if r.threshold else "",
+                 "unit": r.unit.value, "passed": r.passed, "severity": r.severity.value,
+                 "failing_rows": r.failing_rows, "sample": _json_safe(list(r.sample_rows)), "message": r.message,
+                 "location": r.location}
+                for r in self.results
+            ],
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TestReport:
+    ports: tuple[PortTest, ...]
+    staged: bool
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(p.ok for p in self.ports)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "staged": self.staged, "seconds": round(self.seconds, 3),
+                "ports": [p.as_json() for p in self.ports]}
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OldMajor:
+    """A table of an older major version of a port, still served until its deprecation date."""
+
+    port: Address
+    major: int
+    table: TableId
+    deprecation: date | None
+    expired: bool
+    last_publish: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PortStatus:
+    port: Address
+    version: str
+    results: tuple[SloResult, ...]
+    last_publish: datetime | None
+    old_majors: tuple[OldMajor, ...] = ()
+
+    @property
+    def status(self) -> str:
+        return worst(r.status for r in self.results).value
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "port": str(self.port), "version": self.version, "status": self.status,
+            "last_publish": self.last_publish.isoformat(timespec="seconds") if self.last_publish else None,
+            "slos": [{"slo": r.slo.kind.value, "property": r.slo.name, "target": r.slo.target_text,
+                      "element": r.slo.element, "status": r.status.value, "observed": r.observed,
+                      "message": r.message, "evidence": _json_safe(dict(r.evidence))} for r in self.results],
+            "old_majors": [{"major": m.major, "table": str(m.table), "deprecation_date":
+                            m.deprecation.isoformat() if m.deprecation else None, "expired": m.expired}
+                           for m in self.old_majors],
+        }  # fmt: skip
+
+
+# --- diff ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeImpact:
+    change: Change
+    products: tuple[str, ...] = ()  # downstream products (direct consumers first, then transitive)
+    consumers: tuple[str, ...] = ()  # grantees with an active grant on the port (and the column)
+
+
+@dataclass(frozen=True)
+class PortDiff:
+    port: Address
+    against: str
+    new_version: str
+    old_version: str | None = None  # None: the port was never published (or is new at the ref)
+    changes: tuple[ChangeImpact, ...] = ()
+    needs_major: bool = False
+    error: str | None = None
+
+    @property
+    def breaking(self) -> tuple[ChangeImpact, ...]:
+        return tuple(c for c in self.changes if c.change.kind is ChangeKind.BREAKING)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"port": str(self.port), "against": self.against, "old_version": self.old_version,
+                "new_version": self.new_version, "needs_major_bump": self.needs_major, "error": self.error,
+                "changes": [{"kind": c.change.kind.value, "code": c.change.code, "path": c.change.path,
+                             "message": c.change.message, "products": list(c.products),
+                             "consumers": list(c.consumers)} for c in self.changes]}
+
+
+def next_major(version: str) -> str:
+    parsed = semver.Version.parse(version)
+    return str(parsed.bump_minor() if parsed.major == 0 else parsed.bump_major())
+
+
+_PATH_TOKEN = re.compile(r"([A-Za-z_]\w*)|\[(\d+)\]")
+
+
+def path_keys(path: str) -> tuple[str | int, ...]:
+    """``schema[0].properties[3].required`` -> ``("schema", 0, "properties", 3, "required")``."""
+    return tuple(name if name else int(index) for name, index in _PATH_TOKEN.findall(path))
+
+
+def _change_column(change: Change, old: OpenDataContractStandard, new: OpenDataContractStandard) -> str | None:
+    keys = path_keys(change.path)
+    if len(keys) < 4 or keys[0] != "schema" or keys[2] != "properties":
+        return None
+    source = old if change.code in ("column_removed", "column_renamed") else new
+    try:
+        return (source.schema_ or [])[int(keys[1])].properties[int(keys[3])].name  # type: ignore[index]
+    except (IndexError, TypeError):
+        return None
+
+
+def _relationship_targets(contract: OpenDataContractStandard) -> set[str]:
+    """Table parts of the foreign keys of the port's table (``customers`` of ``customers.id``)."""
+    objects = contract.schema_ or []
+    if not objects:
+        return set()
+    rels = [r for p in objects[0].properties or [] for r in p.relationships or []]
+    rels += list(objects[0].relationships or [])
+    targets: set[str] = set()
+    for rel in rels:
+        for ref in [rel.to] if isinstance(rel.to, str) else list(rel.to or []):
+            if "/" not in ref and "." in ref:
+                targets.add(ref.rpartition(".")[0])
+    return targets
+
+
+@dataclass
+class QualityService:
+    graph: MeshGraph
+    platform: Platform
+
+    def ports_of(self, products: Iterable[Address]) -> list[tuple[Address, OutputPortSpec]]:
+        chosen = set(products)
+        return [(a, p) for a, p in sorted(self.graph.ports.items()) if a.product_address in chosen]
+
+    # --- checking (test and builds) -------------------------------------------------------------------
+
+    def _port_relation(self, port: Address, staged: dict[Address, StagedResult]) -> Relation | None:
+        result = staged.get(port)
+        if result is not None:
+            return FileRelation(paths=result.files) if result.files else ArrowRelation(result.schema.empty_table())
+        spec = self.graph.ports[port]
+        snapshot = self.platform.tables.current(table_id_for(port, spec.major))
+        if snapshot is None:
+            return None
+        return FileRelation(paths=snapshot.data_files) if snapshot.data_files else ArrowRelation(
+            snapshot.schema.empty_table())
+
+    def _target_relation(self, port: Address, target: str, staged: dict[Address, StagedResult]) -> Relation | None:
+        """A foreign key's target: a port address, a sibling port, or an input port of the product."""
+        try:
+            named = Address.parse(target)
+        except ValueError:
+            named = None
+        if named is not None and named.port is not None and named in self.graph.ports:
+            return self._port_relation(named, staged)
+        sibling = Address(port.domain, port.product, target)
+        if sibling in self.graph.ports:
+            return self._port_relation(sibling, staged)
+        for edge in self.graph.edges.get(port.product_address, ()):
+            if edge.input.name == target:
+                if edge.upstream_port is not None:
+                    return self._port_relation(edge.upstream_port, staged)
+                if edge.source is not None:
+                    return source_relation(self.graph, edge.source)
+        return None
+
+    def check(self, port: Address, spec: OutputPortSpec, engine: Engine, relation: Relation,
+              schema: pa.Schema | None, *, staged: dict[Address, StagedResult] | None = None,
+              sample_limit: int = 5) -> list[CheckResult]:
+        """Every check of the port's contract on ``relation``; foreign keys read their target ports."""
+        references: dict[str, str] = {}
+        relations: dict[str, Relation] = {CHECKED: relation}
+        for n, target in enumerate(sorted(_relationship_targets(spec.contract.odcs))):
+            if target == spec.contract.table:
+                references[target] = CHECKED
+                continue
+            bound = self._target_relation(port, target, staged or {})
+            if bound is not None:
+                references[target] = f"__meshplane_ref_{n}"
+                relations[references[target]] = bound
+        plan = compile_plan(spec.contract.odcs, references=references)
+        results = run_checks(plan, CHECKED, lambda sql: engine.query(sql, relations),
+                             dialect=engine.capabilities.sql_dialect, schema=schema, sample_limit=sample_limit)
+        return [_masked(spec, r) for r in results]
+
+    def test(self, products: Sequence[Address], *, staged: bool = False, engine: str | None = None,
+             record: bool = True, sample_limit: int = 5) -> TestReport:
+        """Check the selected products' ports; with ``staged``, on a fresh build that is never published."""
+        started = time.perf_counter()
+        builds = BuildService(self.graph, self.platform)
+        choose = builds.engine_for(engine)
+        engines: dict[str, Engine] = {}
+        staged_results: dict[Address, StagedResult] = {}
+        cleanup: list[tuple[TableId, str]] = []
+        tests: list[PortTest] = []
+        chosen = set(products)
+        try:
+            for address in (a for a in self.graph.order if a in chosen):
+                product = self.graph.products[address]
+                name = choose(product)
+                if name not in engines:
+                    engines[name] = builds.make_engine(name)
+                run_id = uuid.uuid4().hex[:12]
+                if record:
+                    self.platform.catalog.writer.start_run(str(address), engine=name, trigger=TEST_TRIGGER,
+                                                           run_id=run_id)
+                found = self._test_product(product, engines[name], run_id, staged, staged_results, cleanup,
+                                           sample_limit)
+                if record:
+                    self._record(run_id, found)
+                tests.extend(found)
+        finally:
+            for eng in engines.values():
+                eng.close()
+            for table, run_id in cleanup:
+                self.platform.tables.cleanup_staging(table, run_id, timeout=60.0)
+        return TestReport(tuple(tests), staged, time.perf_counter() - started)
+
+    def _test_product(self, product: ProductSpec, engine: Engine, run_id: str, staged: bool,
+                      staged_results: dict[Address, StagedResult], cleanup: list[tuple[TableId, str]],
+                      sample_limit: int) -> list[PortTest]:
+        found: list[PortTest] = []
+        inputs: dict[str, Relation] | None = None
+        for spec in product.output_ports:
+            address = Address(product.address.domain, product.address.product, spec.name)
+            started = time.perf_counter()
+            try:
+                if staged:
+                    if inputs is None:
+                        inputs = self._staged_inputs(product.address, staged_results)
+                    table = table_id_for(address, spec.major)
+                    cleanup.append((table, run_id))
+                    result = _stage(engine, spec, inputs, self.platform.tables.staging_dir(table, run_id))
+                    staged_results[address] = result
+                    relation: Relation = (FileRelation(paths=result.files) if result.files
+                                          else ArrowRelation(result.schema.empty_table()))
+                    schema, rows, snapshot_id = result.schema, result.row_count, None
+                else:
+                    snapshot = self.platform.tables.current(table_id_for(address, spec.major))
+                    if snapshot is None:
+                        found.append(PortTest(address, error=f"{address} v{spec.major} was never published: build "
+                                              f"it first (meshplane build {product.address}) or test with --staged",
+                                              run_id=run_id))
+                        continue
+                    relation = (FileRelation(paths=snapshot.data_files) if snapshot.data_files
+                                else ArrowRelation(snapshot.schema.empty_table()))
+                    schema, rows, snapshot_id = snapshot.schema, snapshot.row_count, snapshot.snapshot_id
+                results = self.check(address, spec, engine, relation, schema, staged=staged_results,
+                                     sample_limit=sample_limit)
+            except (MeshError, PlanError) as error:
+                found.append(PortTest(address, error=str(error), run_id=run_id,
+                                      seconds=time.perf_counter() - started))
+                continue
+            found.append(PortTest(address, tuple(results), snapshot_id, rows, None, run_id,
+                                  time.perf_counter() - started))
+        return found
+
+    def _staged_inputs(self, product: Address, staged: dict[Address, StagedResult]) -> dict[str, Relation]:
+        inputs: dict[str, Relation] = {}
+        for edge in self.graph.edges[product]:
+            if edge.source is not None:
+                inputs[edge.input.name] = source_relation(self.graph, edge.source)
+                continue
+            assert edge.upstream_port is not None
+            relation = self._port_relation(edge.upstream_port, staged)
+            if relation is None:
+                raise BuildError(f"{product}: input {edge.input.name!r} reads {edge.upstream_port}, which has never "
+                                 f"been published; build it first or select it too: meshplane test +{product} --staged")
+            inputs[edge.input.name] = relation
+        return inputs
+
+    def _record(self, run_id: str, tests: Sequence[PortTest]) -> None:
+        writer = self.platform.catalog.writer
+        failed = [t for t in tests if not t.ok]
+        errors = [t.error or f"{t.port}: {sum(r.blocks_publish for r in t.results)} check(s) failed" for t in failed]
+        snapshots = ",".join(str(t.snapshot_id) for t in tests if t.snapshot_id is not None) or None
+        writer.finish_run(run_id, RunStatus.FAILED if failed else RunStatus.SUCCESS,
+                          rows_written=sum(t.rows or 0 for t in tests), snapshot_id=snapshots,
+                          error="; ".join(errors) or None)
+        writer.record_check_results(run_id, [
+            StoredCheck(rule_id=r.check_id, port=str(t.port), passed=r.passed, metric=r.metric, column=r.column,
+                        observed=_number(r.observed), threshold=r.threshold.render() if r.threshold else "",
+                        severity=r.severity.value, sample=tuple(_json_safe(list(r.sample_rows))))
+            for t in tests for r in t.results
+        ])  # fmt: skip
+
+    # --- SLOs and old majors ------------------------------------------------------------------------
+
+    def status(self, products: Sequence[Address], *, now: datetime | None = None, record: bool = True,
+               window: timedelta = timedelta(days=30)) -> list[PortStatus]:
+        """Every port's SLOs: met, at risk or breached, with evidence; evaluations go to the catalog."""
+        at = now or datetime.now(UTC)
+        reader = self.platform.catalog.reader
+        old = self.old_majors(at)
+        statuses: list[PortStatus] = []
+        for address, spec in self.ports_of(products):
+            snapshots = [s for s in self.platform.tables.history(table_id_for(address, spec.major))
+                         if s.timestamp <= at]
+            runs = [RunSample(r.ended_at or r.started_at, r.status is RunStatus.SUCCESS)
+                    for r in reader.runs(str(address.product_address), since=at - window, limit=500)
+                    if r.trigger != TEST_TRIGGER and r.started_at <= at
+                    and r.status in (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.INTERRUPTED)]
+            rows = snapshots[-1].row_count if snapshots else None
+            history = PortHistory(at, tuple(s.timestamp for s in snapshots), tuple(runs),
+                                  tuple(self._completeness(address, spec, rows)), rows)
+            results = evaluate_all(parse_slos(spec.contract.odcs.slaProperties or []), history)
+            statuses.append(PortStatus(address, spec.version, tuple(results), history.last_publish,
+                                       tuple(m for m in old if m.port == address)))
+        if record:
+            self.platform.catalog.writer.record_slo_evaluations([
+                SloEvaluation(port=str(s.port), slo=r.slo.kind.value, status=r.status.value, observed=r.observed,
+                              target=r.target, evaluated_at=at,
+                              evidence=_json_safe({**r.evidence, "message": r.message, "property": r.slo.name,
+                                                   "element": r.slo.element}))
+                for s in statuses for r in s.results
+            ])  # fmt: skip
+        return statuses
+
+    def _completeness(self, port: Address, spec: OutputPortSpec, rows: int | None) -> list[ColumnCompleteness]:
+        """Missing shares from the latest checked run's null / missing / required results."""
+        stored = self.platform.catalog.reader.check_results(port=str(port), limit=2000)
+        if not stored:
+            return []
+        latest = [c for c in stored if c.run_id == stored[0].run_id]
+        try:
+            units = {c.id: c.unit for c in compile_plan(spec.contract.odcs).checks}
+        except PlanError:
+            units = {}
+        found: list[ColumnCompleteness] = []
+        for c in latest:
+            if c.metric not in _COMPLETENESS_METRICS or c.observed is None or not c.column:
+                continue
+            percent = units.get(c.rule_id) is Unit.PERCENT
+            share = c.observed / 100.0 if percent else (c.observed / rows if rows else 0.0)
+            found.append(ColumnCompleteness(c.column, min(1.0, share), c.rule_id))
+        return found
+
+    def old_majors(self, now: datetime | None = None) -> list[OldMajor]:
+        """Tables of older major versions still in the store, with their deprecation dates."""
+        at = now or datetime.now(UTC)
+        tables = set(self.platform.tables.list_tables())
+        found: list[OldMajor] = []
+        for address, spec in sorted(self.graph.ports.items()):
+            deprecation = _deprecation_date(spec)
+            for major in range(spec.major):
+                table = table_id_for(address, major)
+                if table in tables:
+                    current = self.platform.tables.current(table)
+                    found.append(OldMajor(address, major, table, deprecation,
+                                          deprecation is not None and at.date() > deprecation,
+                                          current.timestamp if current else None))
+        return found
+
+    def retire_expired_majors(self, now: datetime | None = None) -> list[OldMajor]:
+        """Stop serving old majors past their deprecation date (their Iceberg tables are dropped)."""
+        retired = [m for m in self.old_majors(now) if m.expired]
+        for old in retired:
+            self.platform.tables.catalog.drop_table(old.table.identifier)
+            self.platform.catalog.writer.append_audit(
+                "meshplane", "major_retired", str(old.port),
+                {"major": old.major, "table": str(old.table), "deprecationDate": str(old.deprecation)})
+        return retired
+
+    def read(self, port: Address, major: int) -> pa.Table:
+        """The current rows of one major version of a port (old majors stay readable until retired)."""
+        import pyarrow as pa_module
+        import pyarrow.parquet as pq
+
+        snapshot = self.platform.tables.current(table_id_for(port, major))
+        if snapshot is None:
+            raise UsageError(f"{port} has no published major version {major}")
+        if not snapshot.data_files:
+            return snapshot.schema.empty_table()
+        return pa_module.concat_tables([pq.read_table(f) for f in snapshot.data_files])
+
+    # --- diff ------------------------------------------------------------------------------------
+
+    def diff(self, products: Sequence[Address], *, against: str = "published") -> list[PortDiff]:
+        """Each port's contract against its published version (the catalog's copy) or a git revision."""
+        if against != "published":
+            _verify_ref(self.graph.spec.root, against)
+        return [self._diff_port(address, spec, against) for address, spec in self.ports_of(products)]
+
+    def _baseline(self, address: Address, spec: OutputPortSpec, against: str) -> OpenDataContractStandard | None:
+        if against == "published":
+            record = self.platform.catalog.reader.port(str(address))
+            if record is None or not record.contract:
+                return None
+            return OpenDataContractStandard.model_validate(_json_safe(dict(record.contract)))
+        shown = subprocess.run(["git", "show", f"{against}:./{spec.contract.path.name}"], cwd=spec.contract.path.parent,
+                               capture_output=True, text=True, check=False)
+        if shown.returncode != 0:
+            return None  # the file did not exist at that revision: a new port
+        return load_contract(shown.stdout, source=spec.contract.path, validate=False)
+
+    def _diff_port(self, address: Address, spec: OutputPortSpec, against: str) -> PortDiff:
+        new = spec.contract.odcs
+        try:
+            old = self._baseline(address, spec, against)
+        except (MeshError, ValueError) as error:
+            return PortDiff(address, against, spec.contract.version, error=f"cannot read the {against} contract: "
+                            f"{error}")
+        if old is None:
+            return PortDiff(address, against, spec.contract.version)
+        diff = diff_contracts(old, new)
+        try:
+            needs = requires_major_bump(diff, old.version or "0.0.0", new.version or "0.0.0")
+        except ValueError:
+            needs = diff.is_breaking
+        direct = sorted({e.consumer for e in self.graph.consumers_of_port(address)})
+        transitive = sorted(self.graph.closure(direct, upstream=False) - set(direct))
+        grants = self.platform.catalog.reader.grants(port=str(address)) if diff.is_breaking else []
+        lineage = self.platform.catalog.reader.column_lineage(port=str(address)) if diff.is_breaking else []
+        impacts: list[ChangeImpact] = []
+        for change in diff.changes:
+            if change.kind is not ChangeKind.BREAKING:
+                impacts.append(ChangeImpact(change))
+                continue
+            column = _change_column(change, old, new)
+            hit = direct
+            uses = {Address.parse(e.downstream_port).product_address for e in lineage
+                    if e.upstream_port == str(address) and e.upstream_column == column}
+            if column and lineage and uses:
+                hit = [p for p in direct if p in uses]
+            users = sorted({g.grantee for g in grants if not g.columns or column is None or column in g.columns})
+            impacts.append(ChangeImpact(change, tuple(str(p) for p in [*hit, *transitive]), tuple(users)))
+        return PortDiff(address, against, new.version or "", old.version, tuple(impacts), needs)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool | int | float | Decimal):
+        return float(value)
+    return None
+
+
+def _masked(spec: OutputPortSpec, result: CheckResult) -> CheckResult:
+    """Failing-row samples never show sensitive columns (masked or classified confidential and above)."""
+    hidden = {c.name for c in spec.contract.columns
+              if c.mask is not None or (c.classification or "").lower() in _MASKED_CLASSES}
+    if not result.sample_rows or not hidden:
+        return result
+    rows = tuple({k: ("***" if k in hidden and v is not None else v) for k, v in row.items()}
+                 for row in result.sample_rows)
+    return CheckResult(result.check_id, result.kind, result.metric, result.column, result.observed, result.threshold,
+                       result.unit, result.passed, result.severity, result.failing_rows, rows, result.message,
+                       result.location)
+
+
+def _deprecation_date(spec: OutputPortSpec) -> date | None:
+    value = spec.contract.custom.get(DEPRECATION_PROPERTY)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip()[:10])
+    except ValueError:
+        return None
+
+
+def _stage(engine: Engine, spec: OutputPortSpec, inputs: dict[str, Relation], out_dir: Path) -> StagedResult:
+    try:
+        if spec.transform.language == "sql":
+            return engine.stage_sql(spec.transform.code, inputs, out_dir)
+        return engine.stage_python(_load_python(spec.transform), inputs, out_dir)
+    except MeshError:
+        raise
+    except Exception as error:  # user SQL or Python failed: a located build error, not a traceback
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise BuildError(f"{spec.transform.path}: the transform failed: {type(error).__name__}: {first}") from error
+
+
+def _verify_ref(root: Path, ref: str) -> None:
+    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=root,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise UsageError(f"--against {ref}: not a git revision of {root} (use a branch, tag or commit, or 'published')")
+
+
+def port_checker(graph: MeshGraph, platform: Platform) -> PortChecker:
+    """The build's contract checker, with foreign keys bound to their target ports' published snapshots."""
+    service = QualityService(graph, platform)
+
+    def check(spec: OutputPortSpec, engine: Engine, relation: Relation, staged: StagedResult | None
+              ) -> Sequence[CheckOutcome]:
+        results = service.check(spec.contract.address, spec, engine, relation, staged.schema if staged else None)
+        return [to_outcome(r) for r in results]
+
+    return check
+
+
+# --- the breaking-change gate ----------------------------------------------------------------------
+
+
+def _has_catalog(graph: MeshGraph) -> bool:
+    """Whether there is a catalog to compare with (``meshplane check`` must not create one)."""
+    if graph.spec.config.platform.catalog_url_env:
+        return True
+    return (graph.spec.root / ".meshplane" / "catalog.db").is_file()
+
+
+def _problems(graph: MeshGraph, diffs: Iterable[PortDiff]) -> list[Problem]:
+    problems: list[Problem] = []
+    for d in diffs:
+        if not d.needs_major or d.old_version is None:
+            continue
+        spec = graph.ports[d.port]
+        try:
+            bump = next_major(d.old_version)
+        except ValueError:
+            bump = "a new major version"
+        for impact in d.breaking:
+            hits = ", ".join(impact.products + impact.consumers) or "no known consumers"
+            problems.append(Problem(
+                spec.contract.location(*path_keys(impact.change.path)),
+                f"{d.port}: breaking change without a new major version ({d.old_version} -> {d.new_version}): "
+                f"{impact.change.message}; hits {hits}",
+                hint=f"set version: {bump} in {spec.contract.path.name} and the output port in product.odps.yaml "
+                     f"(the old major stays published until its {DEPRECATION_PROPERTY}), or undo the change",
+                code="breaking-change"))  # fmt: skip
+    return problems
+
+
+def breaking_change_problems(mesh_path: str | Path, graph: MeshGraph | None = None) -> list[Problem]:
+    """Located errors for every breaking contract change without a major bump, against the catalog."""
+    if graph is None:
+        from meshplane.workspace.mesh import check_mesh
+
+        graph = check_mesh(mesh_path).graph
+        if graph is None:
+            return []
+    if not _has_catalog(graph):
+        return []
+    platform = Platform(graph.spec)
+    try:
+        service = QualityService(graph, platform)
+        return _problems(graph, service.diff(list(graph.products)))
+    except CatalogError as error:
+        return [Problem(graph.spec.config_document.locate(()), f"cannot compare contracts with the catalog: {error}",
+                        code="breaking-change-unchecked", severity=Severity.WARNING)]
+    finally:
+        platform.close()
+
+
+def assert_no_unversioned_breaking_changes(graph: MeshGraph, platform: Platform,
+                                           product: ProductSpec | Address | None = None) -> None:
+    """Raise ContractViolation when a port (of ``product``, or of any) breaks without a major bump.
+
+    Compare before ``Mesh.publish`` syncs the specs: the catalog's copy is the baseline."""
+    chosen = list(graph.products) if product is None else [
+        product if isinstance(product, Address) else product.address]
+    problems = _problems(graph, QualityService(graph, platform).diff(chosen))
+    if problems:
+        raise ContractViolation(f"{len(problems)} breaking contract change(s) without a new major version",
+                                [p.render(graph.spec.root) for p in problems])
+
+
+def breaking_change_gate(graph: MeshGraph, platform: Platform) -> Callable[[ProductSpec], None]:
+    """A build gate that compares with the contracts published NOW (take it before publish syncs)."""
+    service = QualityService(graph, platform)
+    problems = _problems(graph, service.diff(list(graph.products)))
+
+    def gate(product: ProductSpec) -> None:
+        mine = [p for p in problems if p.message.startswith(f"{product.address}.")]
+        if mine:
+            raise ContractViolation(f"{product.address}: breaking contract change without a new major version",
+                                    [p.render(graph.spec.root) for p in mine])
+
+    return gate
