@@ -92,17 +92,19 @@ def test_moving_a_product_needs_the_current_owner(root: Path) -> None:
 
 
 def test_removing_a_mask_or_widening_grants_needs_approval(root: Path) -> None:
+    # listener_email: no mask and no longer pii (a removal); ip_address: partial -> hash (a tightening)
     edit(root, CONTRACT_FILE, "customProperties: [{property: mask, value: hash}]", "customProperties: []")
-    edit(root, CONTRACT_FILE, "classification: pii\n        description: IPv4", "classification: internal\n"
-         "        description: IPv4")  # fmt: skip
+    edit(root, CONTRACT_FILE, "classification: pii\n        description: E-mail", "classification: internal\n"
+         "        description: E-mail")  # fmt: skip
+    edit(root, CONTRACT_FILE, "{property: mask, value: partial}", "{property: mask, value: hash}")
     edit(root, PRODUCT_FILE, "[{property: accessLevel, value: restricted}]",
          "[{property: accessLevel, value: restricted}, {property: autoApprove, value: [royalties-team]}]")
     with Mesh.open(root) as mesh:
         changes = mesh.access.spec_changes(PRODUCT)
         kinds = sorted((c.kind.value, c.column or "") for c in changes)
-        assert kinds == [("grant", "autoApprove"), ("mask", "ip_address"), ("mask", "listener_email")]
+        assert kinds == [("grant", "autoApprove"), ("mask", "listener_email")]
         effective = mesh.access.ledger.effective(PRODUCT).ports["listening_events"]
-        assert effective.masks == {"listener_email": "hash", "ip_address": "partial"}
+        assert effective.masks == {"listener_email": "hash", "ip_address": "hash"}
         assert effective.auto_approve == ()
         request = mesh.access.request_access("raj", EVENTS, "royalties")
         assert request.status.value == "pending"  # autoApprove is not in effect yet

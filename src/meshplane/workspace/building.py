@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,6 @@ from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.storage import SnapshotInfo
 from meshplane.types import Address
-from meshplane.workspace.checking import check_port
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
@@ -75,9 +75,8 @@ class _RecordingEvents:
 
 
 def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
+    """Observed values come back as bool, int, float or Decimal (DuckDB sums); the catalog stores floats."""
+    if isinstance(value, bool | int | float | Decimal):
         return float(value)
     return None
 
@@ -128,13 +127,15 @@ class BuildService:
         lock_timeout: float = 600.0,
     ) -> BuildResult:
         """Run ``plan``; a product another process is building is waited for up to ``lock_timeout`` seconds."""
+        from meshplane.workspace.quality import port_checker
+
         writer = self.platform.catalog.writer
         writer.mark_interrupted_runs()
         builder = Builder(
             graph=self.graph,
             store=self.platform.tables,
             engine_factory=self.make_engine,
-            checker=check_port,
+            checker=port_checker(self.graph, self.platform),
             gate=gate or (lambda product: None),
             events=_RecordingEvents(self.platform, events, trigger),
             lock_timeout=lock_timeout,

@@ -165,9 +165,19 @@ class Mesh:
         gate: Callable[[ProductSpec], None] | None = None,
         trigger: str = "manual",
     ) -> BuildResult:
-        """Execute a plan made by :meth:`plan` (the CLI shows the plan's products while they build)."""
-        self.publish()
-        return self.builds.build(plan, jobs=jobs, events=events, gate=gate, trigger=trigger)
+        """Execute a plan made by :meth:`plan` (the CLI shows the plan's products while they build).
+
+        The gates compare against what the catalog published before this build; the specs are synced only
+        when no port breaks its consumers without a major version, so a blocked change stays blocked.
+        """
+        from meshplane.workspace.gates import build_gates
+        from meshplane.workspace.quality import breaking_change_problems
+
+        gates = build_gates(self, extra=gate)
+        if not breaking_change_problems(self.root, self.graph):
+            self.publish(checked=True)
+        self.quality.retire_expired_majors()
+        return self.builds.build(plan, jobs=jobs, events=events, gate=gates, trigger=trigger)
 
     def last_built(self, product: Address) -> datetime | None:
         """When the product's oldest current port snapshot was committed (None: never fully built)."""
@@ -202,10 +212,17 @@ class Mesh:
 
         run_scheduler(find_due, build_due, interval=interval, stop=stop)
 
-    def publish(self) -> None:
-        """Sync the specs into the catalog: domains, products, versions, ports, columns, glossary, lineage."""
-        from meshplane.workspace.publishing import mesh_snapshot
+    def publish(self, *, checked: bool = False) -> None:
+        """Sync the specs into the catalog: domains, products, versions, ports, columns, glossary, lineage.
 
+        Refuses (ContractViolation) while a contract breaks its consumers without a new major version, so
+        the catalog keeps the last compatible contract as the baseline.
+        """
+        from meshplane.workspace.publishing import mesh_snapshot
+        from meshplane.workspace.quality import assert_no_unversioned_breaking_changes
+
+        if not checked:
+            assert_no_unversioned_breaking_changes(self.graph, self.platform)
         self.platform.catalog.writer.sync_mesh(mesh_snapshot(self.graph))
 
     def runs(self, product: str | None = None, limit: int = 50) -> list[RunRecord]:

@@ -29,7 +29,7 @@ import semver
 from open_data_contract_standard.model import OpenDataContractStandard
 
 from meshplane.build import CheckOutcome, PortChecker, table_id_for
-from meshplane.build.execute import _load_python  # private: the lead makes it public (load_transform)
+from meshplane.build.execute import load_transform
 from meshplane.build.inputs import source_relation
 from meshplane.catalog import CheckResult as StoredCheck
 from meshplane.catalog import RunStatus, SloEvaluation
@@ -584,7 +584,7 @@ def _stage(engine: Engine, spec: OutputPortSpec, inputs: dict[str, Relation], ou
     try:
         if spec.transform.language == "sql":
             return engine.stage_sql(spec.transform.code, inputs, out_dir)
-        return engine.stage_python(_load_python(spec.transform), inputs, out_dir)
+        return engine.stage_python(load_transform(spec.transform), inputs, out_dir)
     except MeshError:
         raise
     except Exception as error:  # user SQL or Python failed: a located build error, not a traceback

@@ -1,0 +1,34 @@
+"""The build gate: every check a product must pass before its build may publish.
+
+Gates are taken before the build syncs its specs into the catalog, so they compare with what consumers
+see now. Each raises a MeshError naming the product and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from meshplane.spec import ProductSpec
+
+if TYPE_CHECKING:
+    from meshplane.workspace.mesh import Mesh
+
+__all__ = ["Gate", "build_gates"]
+
+Gate = Callable[[ProductSpec], None]
+
+
+def build_gates(mesh: Mesh, *, extra: Gate | None = None) -> Gate:
+    """Breaking changes without a major version, then the caller's own gate."""
+    from meshplane.workspace.quality import breaking_change_gate
+
+    gates: list[Gate] = [breaking_change_gate(mesh.graph, mesh.platform)]
+    if extra is not None:
+        gates.append(extra)
+
+    def gate(product: ProductSpec) -> None:
+        for check in gates:
+            check(product)
+
+    return gate
