@@ -191,7 +191,8 @@ def test_time_travel_and_versions(media: Mesh) -> None:
     snapshot = media.builds.current(Address.parse("films.catalog.titles"))
     assert snapshot is not None
     access = media.access
-    by_id = access.query("raj", f"SELECT count(*) AS n FROM films.catalog.titles AT (VERSION => {snapshot.snapshot_id})")
+    at_version = f"AT (VERSION => {snapshot.snapshot_id})"
+    by_id = access.query("raj", f"SELECT count(*) AS n FROM films.catalog.titles {at_version}")
     assert by_id.table.column("n").to_pylist()[0] == snapshot.row_count
     assert by_id.ports[0].snapshot_id == snapshot.snapshot_id
     moment = (snapshot.timestamp + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -9,7 +9,6 @@ import importlib.util
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -133,11 +132,3 @@ def test_errors_name_the_spark_problem(engine: SparkEngine, tmp_path: Path) -> N
     with pytest.raises(BuildError, match=r"UNRESOLVED_COLUMN|cannot be resolved"):
         engine.stage_sql("select nope from numbers", {"numbers": NUMBERS}, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-
-
-def test_unconvertible_arrow_is_a_build_error(engine: SparkEngine, tmp_path: Path) -> None:
-    def transform(numbers: pa.Table) -> Any:
-        return pa.table({"d": pa.array([1], pa.duration("s"))}).append_column("x", pa.array([1]))
-
-    with pytest.raises(BuildError):
-        engine.stage_python(transform, {"numbers": NUMBERS}, tmp_path / "out")

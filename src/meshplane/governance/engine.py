@@ -155,7 +155,22 @@ def evaluate(
     ``published`` maps a port address to its published contract (for the ``diff`` field), ``quality`` a
     port address to its quality results, ``waivers`` adds catalog waiver records to ``waivers.yaml``.
     """
-    point = Point(point)
+    with paused_gc():
+        return _evaluate(graph, Point(point), now, published, quality, waivers, policies, products, timeout, isolation)
+
+
+def _evaluate(
+    graph: MeshGraph,
+    point: Point,
+    now: dt.datetime | dt.date,
+    published: Mapping[str, OpenDataContractStandard] | None,
+    quality: Mapping[str, Any] | None,
+    waivers: Iterable[Mapping[str, Any] | Waiver] | None,
+    policies: PolicySet | None,
+    products: Iterable[Address] | None,
+    timeout: float,
+    isolation: str,
+) -> GovernanceReport:
     now_text, today = _now(now)
     policy_set = policies if policies is not None else load_policies(graph.spec.root)
     problems: list[Problem] = list(policy_set.problems)
@@ -172,8 +187,7 @@ def evaluate(
     cel_policies = [p for p in policy_set.policies if point in p.model.points and p.subject is not Subject.QUERY]
     py_policies = [p for p in policy_set.python if point in p.points and p.subject is not Subject.QUERY]
     needed = {p.subject for p in cel_policies} | {Subject(p.subject) for p in py_policies}
-    with paused_gc():
-        inputs = build_inputs(graph, published=published, quality=quality, subjects=needed)
+    inputs = build_inputs(graph, published=published, quality=quality, subjects=needed)
     if products is not None:
         keep = {str(a.product_address) for a in products}
         keep_domains = {a.split(".")[0] for a in keep}

@@ -21,7 +21,6 @@ Why it is built this way (measured with ``common-expression-language`` 0.10):
 from __future__ import annotations
 
 import gc
-import json
 import os
 import pickle
 import select
@@ -215,7 +214,7 @@ class _Contexts:
             docs: list[dict[str, Any]] = []
             for index, doc in enumerate(group.docs):
                 slim = dict(doc) if group.fields is None else _project(doc, group.fields)
-                key = json.dumps(slim, sort_keys=True, default=str)
+                key = repr(slim)  # builders and projections insert keys in a fixed order
                 position = unique.get(key)
                 if position is None:
                     position = unique[key] = len(docs)

@@ -65,7 +65,7 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False) -> FastAPI:
         redoc_url=None,
     )
     app.state.mesh = mesh
-    app.state.discovery = DiscoveryService(mesh.graph, mesh.platform)
+    app.state.discovery = DiscoveryService(mesh.graph, mesh.platform, access=getattr(mesh, "access", None))
     app.state.tokens = TokenCache()
     app.state.dev_mode = dev_mode
     app.include_router(api.router)

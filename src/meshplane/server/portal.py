@@ -35,7 +35,7 @@ EXAMPLE_SQL = """-- Listening per rights holder: podcasts' listening events join
 SELECT r.rights_holder_name, e.listener_email, count(*) AS listens
 FROM podcasts.listening_events AS e
 JOIN podcasts.catalog.shows AS s ON s.show_id = e.show_id
-JOIN royalties.rights_holders AS r ON r.rights_holder_id = s.rights_holder_id
+JOIN royalties.rights_holders.rights_holders AS r ON r.rights_holder_id = s.rights_holder_id
 GROUP BY ALL
 ORDER BY listens DESC
 LIMIT 20"""

@@ -30,7 +30,8 @@ def query_as(mesh: Any, principal: Principal, sql: str) -> pa.Table:
         raise QueryUnavailable("governed queries are not available in this build: the query gateway is not wired yet")
     connection = connect(as_user=principal.username)
     try:
-        table: pa.Table = connection.sql(sql)
+        result = connection.sql(sql)
+        table: pa.Table = getattr(result, "arrow", result)  # the facade's ResultTable wraps an Arrow table
     finally:
         close = getattr(connection, "close", None)
         if callable(close):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from meshplane.catalog import (
     AccessRequest,
@@ -50,6 +50,9 @@ from meshplane.spec import AccessLevel
 from meshplane.sql import guard_row_filter, parse_expression
 from meshplane.types import Address, Principal
 from meshplane.workspace.platform import Platform
+
+if TYPE_CHECKING:
+    from meshplane.workspace.access import AccessService
 
 __all__ = ["DiscoveryService", "ProductHealth", "ProductPage", "QualityPoint"]
 
@@ -99,9 +102,12 @@ class ProductPage:
 
 
 class DiscoveryService:
-    def __init__(self, graph: MeshGraph, platform: Platform) -> None:
+    def __init__(self, graph: MeshGraph, platform: Platform, *, access: AccessService | None = None) -> None:
+        """``access`` (the facade's ``mesh.access``) records requests and decisions through the access
+        workflow; without it they go to the catalog directly. Either way this service checks who may decide."""
         self.graph = graph
         self.platform = platform
+        self.access = access
         self._lock = threading.Lock()
 
     @property
@@ -382,6 +388,8 @@ class DiscoveryService:
                                            status=AccessRequestStatus.PENDING)  # fmt: skip
         if mine:
             raise UsageError(f"you already have a pending request for {port} ({mine[0].id})")
+        if self.access is not None:
+            return self.access.request_access(principal.username, port, purpose.strip(), tuple(columns), until)
         return self.platform.catalog.writer.create_access_request(
             principal.username, port, purpose.strip(), columns=tuple(columns), until=until
         )
@@ -410,12 +418,16 @@ class DiscoveryService:
                 guard_row_filter(parse_expression(row_filter), columns)
             except QueryRejected as error:
                 raise UsageError(f"row filter: {error}") from None
+        if self.access is not None:
+            return self.access.approve(principal.username, request_id, row_filter, note)
         return self._decided(lambda: self.platform.catalog.writer.approve_access_request(
             request_id, principal.username, row_filter=row_filter, note=note))  # fmt: skip
 
     def deny(self, principal: Principal, request_id: str, *, note: str = "") -> AccessRequest:
         request = self._request(request_id)
         self._ensure_decider(principal, request)
+        if self.access is not None:
+            return self.access.deny(principal.username, request_id, note)
         return self._decided(
             lambda: self.platform.catalog.writer.deny_access_request(request_id, principal.username, note=note)
         )
@@ -425,6 +437,8 @@ class DiscoveryService:
         request = self._request(request_id)
         if request.requester != principal.username:
             self._ensure_decider(principal, request)
+        if self.access is not None:
+            return self.access.revoke(principal.username, request_id, note)
         return self._decided(
             lambda: self.platform.catalog.writer.revoke_access(request_id, principal.username, note=note)
         )
