@@ -135,7 +135,7 @@ def test_major_bump_builds_a_new_table_and_keeps_the_old_one(built: Path) -> Non
     with Mesh.open(built) as mesh:
         old_rows = mesh.read(str(ORDERS)).num_rows
     shop.write_orders(built, shop.LENIENT, version="2.0.0",
-                      extra="customProperties: [{property: deprecationDate, value: '2025-06-30'}]\n")
+                      extra="customProperties: [{property: deprecationDate, value: '2099-06-30'}]\n")
     assert breaking_change_problems(built) == []
     with Mesh.open(built) as mesh:
         result = mesh.build(["shop.orders"])
@@ -146,7 +146,7 @@ def test_major_bump_builds_a_new_table_and_keeps_the_old_one(built: Path) -> Non
         [old] = status.old_majors
         assert (old.major, str(old.table), old.expired) == (1, "shop.orders__orders__v1", False)
         assert mesh.quality.retire_expired_majors(NOW) == []
-        [retired] = mesh.quality.retire_expired_majors(datetime(2025, 7, 1, tzinfo=UTC))
+        [retired] = mesh.quality.retire_expired_majors(datetime(2099, 7, 1, tzinfo=UTC))
         assert retired.major == 1
         assert mesh.quality.old_majors() == []
         assert mesh.quality.read(ORDERS, 2).num_rows == old_rows

@@ -96,6 +96,9 @@ def build(
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild even up-to-date products.")] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Products built at once.")] = 2,
     engine: Annotated[str | None, typer.Option(help="Override each product's engine for this run.")] = None,
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="Build as this user (default $MESHPLANE_USER): owners only.")
+    ] = None,
 ) -> None:
     """Build stale products in dependency order: transform, check the contract, publish atomically."""
     with Mesh.open(mesh) as opened:
@@ -106,7 +109,7 @@ def build(
         progress = _Progress([item.address for item in the_plan.items])
         with Live(progress.table(), console=out, refresh_per_second=8, transient=False) as live:
             progress.live = live
-            result = opened.build_plan(the_plan, jobs=jobs, events=progress)
+            result = opened.build_plan(the_plan, jobs=jobs, events=progress, as_user=as_user)
             live.update(progress.table())
         out.print()
         _summary(result)

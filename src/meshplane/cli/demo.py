@@ -71,7 +71,7 @@ def demo(
         if not report.ok:
             raise typer.Exit(1)
         out.print(f"[bold]{mesh.name}[/bold]: {len(report.graph.products) if report.graph else 0} products check clean")
-        build(selectors=None, mesh=mesh, full_refresh=False, jobs=2, engine=None)
+        build(selectors=None, mesh=mesh, full_refresh=False, jobs=2, engine=None, as_user=None)
     if serve:
         try:
             from meshplane.cli import serving

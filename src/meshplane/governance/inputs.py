@@ -23,6 +23,8 @@ from meshplane.types import Address, Principal, SourceLocation
 
 __all__ = ["Locator", "SubjectDoc", "build_inputs", "build_query_input", "column_doc", "is_identifier"]
 
+_SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+_SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 _PII_NAME = re.compile(
     r"(^|_)(email|e_mail|phone|mobile|first_name|last_name|full_name|birth|birthday|dob|ssn|passport|iban|"
     r"street|address|postcode|zip|ip_address|ip)($|_)"
@@ -171,6 +173,7 @@ def column_doc(
         "semantic_type": column.semantic_type,
         "glossary_classification": getattr(term, "classification", None),
         "is_identifier": is_identifier(column, port.contract if port else None),
+        "name_is_snake_case": bool(_SNAKE.match(column.name)),
         "name_suggests_pii": bool(_PII_NAME.search(column.name)),
     }
 
@@ -191,6 +194,8 @@ def _port_doc(
         "kind": "port",
         "address": address,
         "name": port.name,
+        "name_is_snake_case": bool(_SNAKE.match(port.name)),
+        "version_is_semver": bool(_SEMVER.match(port.version)),
         "product": str(product.address),
         "domain": product.domain,
         "team": product.team,
@@ -250,8 +255,10 @@ def _product_doc(graph: MeshGraph, product: ProductSpec, teams: set[str]) -> dic
         "address": str(product.address),
         "domain": product.domain,
         "name": product.name,
+        "name_is_snake_case": bool(_SNAKE.match(product.name)),
         "title": product.title,
         "version": product.version,
+        "version_is_semver": bool(_SEMVER.match(product.version)),
         "status": product.status,
         "type": product.type,
         "team": product.team,
@@ -265,6 +272,7 @@ def _product_doc(graph: MeshGraph, product: ProductSpec, teams: set[str]) -> dic
                 "name": p.name,
                 "address": f"{product.address}.{p.name}",
                 "version": p.version,
+                "version_is_semver": bool(_SEMVER.match(p.version)),
                 "access_level": p.access_level.value,
                 "has_contract": p.contract is not None,
             }

@@ -19,11 +19,16 @@ __all__ = ["Gate", "build_gates"]
 Gate = Callable[[ProductSpec], None]
 
 
-def build_gates(mesh: Mesh, *, extra: Gate | None = None) -> Gate:
-    """Breaking changes without a major version, then the caller's own gate."""
+def build_gates(mesh: Mesh, *, as_user: str | None = None, extra: Gate | None = None) -> Gate:
+    """Ownership (who may build, unapproved loosening spec changes), breaking changes without a major
+    version, then the caller's own gate."""
+    from meshplane.access.principals import acting_user
     from meshplane.workspace.quality import breaking_change_gate
 
-    gates: list[Gate] = [breaking_change_gate(mesh.graph, mesh.platform)]
+    gates: list[Gate] = [
+        mesh.access.build_gate(acting_user(as_user)),
+        breaking_change_gate(mesh.graph, mesh.platform),
+    ]
     if extra is not None:
         gates.append(extra)
 

@@ -125,6 +125,8 @@ class Mesh:
         return BuildService(self.graph, self.platform)
 
     def close(self) -> None:
+        if "access" in self.__dict__:
+            self.access.close()
         if "platform" in self.__dict__:
             self.platform.close()
 
@@ -151,10 +153,11 @@ class Mesh:
         engine: str | None = None,
         events: BuildEvents | None = None,
         gate: Callable[[ProductSpec], None] | None = None,
+        as_user: str | None = None,
     ) -> BuildResult:
         """Build the stale selected products in dependency order: write, audit, publish."""
         plan = self.plan(selectors, full_refresh=full_refresh, engine=engine)
-        return self.build_plan(plan, jobs=jobs, events=events, gate=gate)
+        return self.build_plan(plan, jobs=jobs, events=events, gate=gate, as_user=as_user)
 
     def build_plan(
         self,
@@ -164,6 +167,7 @@ class Mesh:
         events: BuildEvents | None = None,
         gate: Callable[[ProductSpec], None] | None = None,
         trigger: str = "manual",
+        as_user: str | None = None,
     ) -> BuildResult:
         """Execute a plan made by :meth:`plan` (the CLI shows the plan's products while they build).
 
@@ -173,7 +177,7 @@ class Mesh:
         from meshplane.workspace.gates import build_gates
         from meshplane.workspace.quality import breaking_change_problems
 
-        gates = build_gates(self, extra=gate)
+        gates = build_gates(self, as_user=as_user, extra=gate)
         if not breaking_change_problems(self.root, self.graph):
             self.publish(checked=True)
         self.quality.retire_expired_majors()
@@ -223,6 +227,8 @@ class Mesh:
 
         if not checked:
             assert_no_unversioned_breaking_changes(self.graph, self.platform)
+        # Ownership baselines first: a loosening spec change must not become the new baseline unapproved.
+        self.access.ensure_baselines()
         self.platform.catalog.writer.sync_mesh(mesh_snapshot(self.graph))
 
     def runs(self, product: str | None = None, limit: int = 50) -> list[RunRecord]:
