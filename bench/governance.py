@@ -76,7 +76,9 @@ def generate(root: Path, products: int, domains: int = 20) -> None:
         f"name: bench\nteams:\n{teams}  - name: guild\n    members: [{{username: gina}}]\ngovernance_team: guild\n"
     )
     (root / "glossary.yaml").write_text("terms:\n  - name: record_id\n    logicalType: string\n")
-    columns = "".join(f"      - {{name: metric_{i}, logicalType: number, description: Metric {i}.}}\n" for i in range(6))
+    columns = "".join(
+        f"      - {{name: metric_{i}, logicalType: number, description: Metric {i}.}}\n" for i in range(6)
+    )
     for n in range(products):
         d, p = f"d{n % domains}", f"p{n}"
         folder = root / "domains" / d / p
@@ -101,7 +103,8 @@ def _clone(product: ProductSpec, copy: int) -> ProductSpec:
     name = f"{product.name}_c{copy}"
     address = Address(product.domain, name)
     inputs = tuple(
-        dataclasses.replace(i, contract_id=i.contract_id.replace(".main", f"_c{copy}.main")) for i in product.input_ports
+        dataclasses.replace(i, contract_id=i.contract_id.replace(".main", f"_c{copy}.main"))
+        for i in product.input_ports
     )
     outputs: list[OutputPortSpec] = []
     for port in product.output_ports:

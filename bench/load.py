@@ -41,7 +41,8 @@ class LoadResult:
     def report(self) -> str:
         lines = []
         total = sum(len(v) for v in self.latencies.values())
-        lines.append(f"{total} requests in {self.seconds:.0f} s ({total / self.seconds:.0f}/s), {len(self.errors)} errors")
+        rate = total / self.seconds
+        lines.append(f"{total} requests in {self.seconds:.0f} s ({rate:.0f}/s), {len(self.errors)} errors")
         for kind, values in sorted(self.latencies.items()):
             ordered = sorted(values)
             p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
@@ -101,11 +102,11 @@ def main() -> None:
     root = Path(__file__).resolve().parents[1]
     sys.path[:0] = [str(root / "tests"), str(root / "bench")]
     from catalog_search import snapshot as big_snapshot
-    from server.helpers import copy_media, start_server, stop_server
 
     from meshplane.catalog import MeshSnapshot
     from meshplane.workspace import Mesh
     from meshplane.workspace.publishing import mesh_snapshot
+    from server.helpers import copy_media, start_server, stop_server
 
     with tempfile.TemporaryDirectory() as tmp:
         media = copy_media(Path(tmp))

@@ -85,7 +85,7 @@ def test_consumer_queries_across_domains_and_sees_masks(browser: Any, live_url: 
     _shot(analyst, "sql")
     analyst.wait_for_selector("#sql-result", timeout=20_000)
     headers = [h.strip() for h in analyst.locator("#sql-result thead th").all_inner_texts()]
-    emails = analyst.locator("#sql-result tbody tr td:nth-child(%d)" % (headers.index("listener_email") + 1))
+    emails = analyst.locator(f"#sql-result tbody tr td:nth-child({headers.index('listener_email') + 1})")
     values = emails.all_inner_texts()
     assert values and all("@" not in v for v in values)  # hashed, never the address
     analyst.context.close()

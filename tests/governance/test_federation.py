@@ -123,7 +123,9 @@ waivers:
 
 
 def test_waiver_applies_until_it_expires(tmp_path: Path) -> None:
-    root = write_mesh(tmp_path / "shop", {**NO_MASK, "waivers.yaml": WAIVER.format(approver="gina", expires="2026-06-30")})
+    root = write_mesh(
+        tmp_path / "shop", {**NO_MASK, "waivers.yaml": WAIVER.format(approver="gina", expires="2026-06-30")}
+    )
     graph = graph_of(root)
     report = evaluate(graph, "check", now=dt.date(2026, 6, 30))
     assert report.ok and not report.violations
@@ -137,7 +139,9 @@ def test_waiver_applies_until_it_expires(tmp_path: Path) -> None:
 
 
 def test_waiver_approver_must_be_in_governance_team(tmp_path: Path) -> None:
-    root = write_mesh(tmp_path / "shop", {**NO_MASK, "waivers.yaml": WAIVER.format(approver="sam", expires="2027-01-01")})
+    root = write_mesh(
+        tmp_path / "shop", {**NO_MASK, "waivers.yaml": WAIVER.format(approver="sam", expires="2027-01-01")}
+    )
     report = evaluate(graph_of(root), "check", now=NOW)
     [problem] = report.problems
     assert problem.code == "waiver-approver" and problem.location.line == 5
@@ -147,8 +151,13 @@ def test_waiver_approver_must_be_in_governance_team(tmp_path: Path) -> None:
 
 def test_catalog_waiver_records(tmp_path: Path) -> None:
     root = write_mesh(tmp_path / "shop", NO_MASK)
-    record = {"policy": "pii-masked", "subject": "crm.customers.customers.email", "reason": "r", "approver": "gina",
-              "expires": dt.date(2026, 12, 31)}
+    record = {
+        "policy": "pii-masked",
+        "subject": "crm.customers.customers.email",
+        "reason": "r",
+        "approver": "gina",
+        "expires": dt.date(2026, 12, 31),
+    }
     report = evaluate(graph_of(root), "check", now=NOW, waivers=[record])
     assert report.ok and len(report.waived) == 1
 
@@ -219,7 +228,9 @@ def test_query_hook_masks_and_requires_purpose(mesh_root: Path) -> None:
 
 
 def test_reports_render(tmp_path: Path) -> None:
-    root = write_mesh(tmp_path / "shop", {**NO_MASK, "waivers.yaml": WAIVER.format(approver="gina", expires="2026-06-30")})
+    root = write_mesh(
+        tmp_path / "shop", {**NO_MASK, "waivers.yaml": WAIVER.format(approver="gina", expires="2026-06-30")}
+    )
     report = evaluate(graph_of(root), "check", now=NOW)
     data = json.loads(report.render_json(trend=[{"at": "2026-05-01", "errors": 3}]))
     assert data["matrix"]["products"]["crm.customers"]["pii-masked"] == "waived"

@@ -52,7 +52,8 @@ def test_column_lineage_follows_aliases_ctes_and_star(graph: MeshGraph) -> None:
     assert ColumnEdge("royalties.rights_holders.royalty_rates", "rate_per_listened_hour",
                       "royalties.creator_payouts.payout_lines", "amount") in edges  # fmt: skip
     # SELECT * over a CTE expands through the contract's columns
-    assert ColumnEdge(EVENTS, "country_code", "podcasts.listening_insights.audience_by_country", "country_code") in edges
+    by_country = "podcasts.listening_insights.audience_by_country"
+    assert ColumnEdge(EVENTS, "country_code", by_country, "country_code") in edges
     # a Python transform has product lineage but no column lineage
     assert not [e for e in edges if e.downstream_port == "royalties.creator_payouts.monthly_payouts"]
 

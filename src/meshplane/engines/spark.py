@@ -308,7 +308,7 @@ class SparkEngine:
     # --- running and writing ---------------------------------------------------------------------
 
     def _sql(self, tree: exp.Expression, views: Mapping[str, str], what: str, dialect: str) -> DataFrame:
-        text = _to_spark(tree, views, lenient_index=dialect != "spark").sql("spark")
+        text = _to_spark(tree, views, duckdb_semantics=dialect == "duckdb").sql("spark")
         try:
             return self.session.sql(text)
         except Exception as exc:
@@ -367,17 +367,22 @@ def _parse_select(sql: str, dialect: str) -> exp.Expression:
     return statements[0]
 
 
-def _to_spark(tree: exp.Expression, views: Mapping[str, str], *, lenient_index: bool) -> exp.Expression:
+def _to_spark(tree: exp.Expression, views: Mapping[str, str], *, duckdb_semantics: bool) -> exp.Expression:
     """Point unqualified table references at the inputs' private views, keeping the input name as alias.
 
-    With ``lenient_index`` (SQL written for DuckDB), ``list[i]`` becomes ``TRY_ELEMENT_AT(list, i)``:
-    NULL out of bounds as in DuckDB, where Spark's ANSI mode would fail the query.
+    With ``duckdb_semantics`` (SQL written for DuckDB), keep DuckDB's meaning where sqlglot keeps only the
+    syntax: ``/`` and ``avg`` compute in DOUBLE, and ``list[i]`` becomes ``TRY_ELEMENT_AT(list, i)`` (NULL
+    out of bounds as in DuckDB, where Spark's ANSI mode would fail the query).
     """
     by_name = {name.lower(): view for name, view in views.items()}
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
 
     def rename(node: exp.Expression) -> exp.Expression:
-        if lenient_index and isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+        if duckdb_semantics and isinstance(node, exp.Div | exp.Avg):
+            # DuckDB divides and averages in DOUBLE, even decimals; Spark would keep DECIMAL.
+            node.set("this", exp.cast(node.this, exp.DataType.Type.DOUBLE))
+            return node
+        if duckdb_semantics and isinstance(node, exp.Bracket) and len(node.expressions) == 1:
             index = node.expressions[0]
             if not isinstance(index, exp.Slice) and not (isinstance(index, exp.Literal) and index.is_string):
                 # The parsed index is 0-based (DuckDB's 1 is stored as 0, its -1 as -2); element_at is 1-based.

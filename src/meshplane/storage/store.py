@@ -52,6 +52,11 @@ class TableStore:
         self._catalog: SqlCatalog | None = None
         self._guard = threading.Lock()
         self._namespaces: set[str] = set()
+        # Loaded tables keyed by their metadata location: one indexed SQL lookup tells whether the cached
+        # metadata is still current, instead of re-reading the metadata JSON (~14 ms) on every query.
+        self._loaded: dict[TableId, tuple[str, Table]] = {}
+        # A snapshot's data files never change; reading them costs a manifest scan (~11 ms).
+        self._files: dict[tuple[TableId, int], tuple[Path, ...]] = {}
         self._namespace_guard = threading.Lock()
         self._locks = LockManager(self.warehouse / ".locks")
 
@@ -210,13 +215,38 @@ class TableStore:
 
     # --- reading ---------------------------------------------------------------------------------
 
+    def _metadata_location(self, table_id: TableId) -> str | None:
+        import sqlalchemy as sa
+
+        query = sa.text(
+            "SELECT metadata_location FROM iceberg_tables "
+            "WHERE catalog_name = :catalog AND table_namespace = :namespace AND table_name = :name"
+        )
+        try:
+            with self.catalog.engine.connect() as conn:
+                row = conn.execute(
+                    query, {"catalog": CATALOG_NAME, "namespace": table_id.namespace, "name": table_id.name}
+                ).first()
+        except sa.exc.SQLAlchemyError:
+            return None  # the catalog tables do not exist yet: nothing was ever published
+        return None if row is None else str(row[0])
+
     def _load(self, table_id: TableId) -> Table | None:
         from pyiceberg.exceptions import NoSuchTableError
 
+        location = self._metadata_location(table_id)
+        if location is None:
+            self._loaded.pop(table_id, None)
+            return None
+        cached = self._loaded.get(table_id)
+        if cached is not None and cached[0] == location:
+            return cached[1]
         try:
-            return self.catalog.load_table(table_id.identifier)
+            table = self.catalog.load_table(table_id.identifier)
         except NoSuchTableError:
             return None
+        self._loaded[table_id] = (table.metadata_location, table)
+        return table
 
     def current(self, table_id: TableId) -> SnapshotInfo | None:
         """The visible snapshot, or None when the table does not exist or has never been published."""
@@ -286,7 +316,10 @@ class TableStore:
         schemas = table.schemas()
 
         def load() -> tuple[Path, ...]:
-            return tuple(ice.local_path(u) for u in ice.live_data_files(table, snapshot))
+            key = (table_id, snapshot.snapshot_id)
+            if key not in self._files:
+                self._files[key] = tuple(ice.local_path(u) for u in ice.live_data_files(table, snapshot))
+            return self._files[key]
 
         return SnapshotInfo(
             table_id=table_id,
