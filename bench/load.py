@@ -115,9 +115,14 @@ def main() -> None:
             with Mesh.open(media) as mesh:
                 if args.products:
                     own, extra = mesh_snapshot(mesh.graph), big_snapshot(args.products)
-                    merged = MeshSnapshot(domains=own.domains + extra.domains, products=own.products + extra.products,
-                                          glossary=own.glossary + extra.glossary, teams=own.teams + extra.teams,
-                                          lineage=own.lineage)  # fmt: skip
+                    names = {d.name for d in own.domains} | {t.name for t in own.teams} | {g.name for g in own.glossary}
+                    merged = MeshSnapshot(
+                        domains=own.domains + tuple(d for d in extra.domains if d.name not in names),
+                        products=own.products + extra.products,
+                        glossary=own.glossary + tuple(g for g in extra.glossary if g.name not in names),
+                        teams=own.teams + tuple(t for t in extra.teams if t.name not in names),
+                        lineage=own.lineage,
+                    )
                     mesh.platform.catalog.writer.sync_mesh(merged)
                 token, _ = mesh.platform.catalog.writer.create_token("raj", name="load")
             print(f"{len(PRODUCTS)} media products + {args.products} generated in the catalog; "

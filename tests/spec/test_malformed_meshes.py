@@ -200,12 +200,12 @@ CASES: list[Case] = [
     case(
         "yaml-syntax-error",
         replace("mesh.yaml", "title: Media", "title: [Media"),
-        "mesh.yaml:3:9: error: invalid YAML: expected ',' or ']', but got ':' [yaml-syntax]",
+        "mesh.yaml:3:9: error: invalid YAML: did not find expected ',' or ']' [yaml-syntax]",
     ),
     case(
         "yaml-bad-indentation",
         replace(ROYALTIES_DOMAIN, "title: Royalties", "title: Royalties\n  owner: x"),
-        "domains/royalties/domain.yaml:3:8: error: invalid YAML: mapping values are not allowed here [yaml-syntax]",
+        "domains/royalties/domain.yaml:3:8: error: invalid YAML: mapping values are not allowed in this context [yaml-syntax]",
     ),
     case(
         "yaml-top-level-list",

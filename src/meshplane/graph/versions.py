@@ -37,7 +37,7 @@ def _below(bound: semver.Version) -> Predicate:
 
 
 def _predicates(token: str) -> list[Predicate]:
-    match = _COMPARATOR.match(token)
+    match = _COMPARATOR.match(re.sub(r"\s+", "", token))
     if match is None:
         raise RangeError(f"{token!r} is not a version comparator", token)
     op, text = match.groups()
@@ -74,11 +74,16 @@ def _predicates(token: str) -> list[Predicate]:
     return [_at_least(base), _below(upper)]
 
 
+_TOKEN = re.compile(r"(?:>=|<=|==|>|<|=|\^|~)?\s*[^\s<>=^~]+|(?:>=|<=|==|>|<|=|\^|~)\s*$")
+
+
 def matches(version: str, range_text: str | None) -> bool:
     """True when ``version`` satisfies every comparator of ``range_text`` (None or empty: anything)."""
     if range_text is None or not str(range_text).strip():
         return True
     target = semver.Version.parse(version)
-    tokens = re.sub(r"(>=|<=|>|<|==|=|\^|~)\s+", r"\1", str(range_text).replace(",", " ")).split()
+    # A comparator may be separated from its version by spaces (">= 1.2"); keep each token as written,
+    # so an error quotes the author's own text.
+    tokens = _TOKEN.findall(str(range_text).replace(",", " "))
     predicates = [pred for token in tokens for pred in _predicates(token)]
     return all(pred(target) for pred in predicates)

@@ -7,24 +7,21 @@ invalid UTF-8 and deep nesting. Every refusal is a located :class:`~meshplane.ty
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.constructor import SafeConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import (
+import yaml
+from yaml.events import (
     AliasEvent,
     CollectionStartEvent,
     DocumentStartEvent,
     MappingEndEvent,
-    NodeEvent,
+    MappingStartEvent,
+    ScalarEvent,
     SequenceEndEvent,
 )
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from meshplane.types import Problem, SourceLocation
 
@@ -71,9 +68,9 @@ class YamlDocument:
 
 
 class _Refused(Exception):
-    def __init__(self, node: Node | None, message: str, hint: str, code: str) -> None:
+    def __init__(self, mark: tuple[int, int], message: str, hint: str, code: str) -> None:
         super().__init__(message)
-        self.node = node
+        self.mark = mark
         self.message = message
         self.hint = hint
         self.code = code
@@ -83,140 +80,180 @@ _DEPTH_MESSAGE = f"nesting deeper than {MAX_DEPTH} levels"
 _DEPTH_HINT = "flatten the structure; no mesh file needs it"
 _ALIAS_HINT = "remove the anchors and aliases (&name / *name) that repeat large blocks"
 _SYNTAX_HINT = "check the indentation, quotes and brackets at this position"
+_TAG_HINT = "remove the tag; mesh files hold plain maps, lists, strings, numbers and booleans"
 
-
-def _position(node: Node) -> tuple[int, int]:
-    mark = node.start_mark
-    return (mark.line + 1, mark.column + 1)
+# YAML 1.2 core schema for plain scalars (YAML 1.1's yes/no/on/off booleans and timestamps stay strings).
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_OCT = re.compile(r"^0o[0-7]+$")
+_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
+_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 
 
 def _mark(event: Any) -> tuple[int, int]:
     return (event.start_mark.line + 1, event.start_mark.column + 1)
 
 
-def _scan_events(yaml: YAML, text: str) -> tuple[tuple[int, int], str, str, str] | None:
-    """Check depth and alias expansion on the parser's event stream, before anything is composed.
+def _plain_scalar(text: str) -> Any:
+    if _NULL.match(text):
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    if _INT.match(text):
+        return int(text)
+    if _OCT.match(text):
+        return int(text[2:], 8)
+    if _HEX.match(text):
+        return int(text[2:], 16)
+    if _FLOAT.match(text):
+        return float(text)
+    if _INF.match(text):
+        return float("-inf") if text.startswith("-") else float("inf")
+    if _NAN.match(text):
+        return float("nan")
+    return text
 
-    The parser is iterative, so a file nested 10,000 levels deep is refused at the exact position
-    instead of exhausting the composer's recursion; an alias bomb is refused at the alias that
-    makes the document expand past :data:`MAX_NODES`, without expanding it.
+
+def _scalar(event: ScalarEvent) -> Any:
+    tag = event.tag
+    if tag is None or tag == "!":
+        return _plain_scalar(event.value) if event.implicit[0] and tag is None else event.value
+    if tag not in _ALLOWED_TAGS and tag not in _AS_STRING_TAGS:
+        raise _Refused(_mark(event), f"YAML tag {tag.replace(_CORE, '!!')!r} is not allowed", _TAG_HINT, "yaml-tag")
+    if tag in _AS_STRING_TAGS or tag == f"{_CORE}str":
+        return event.value
+    value = _plain_scalar(event.value)
+    expected = {f"{_CORE}int": int, f"{_CORE}float": (int, float), f"{_CORE}bool": bool, f"{_CORE}null": type(None)}
+    if tag in expected and not isinstance(value, expected[tag]):  # type: ignore[arg-type]
+        raise _Refused(_mark(event), f"{event.value!r} is not a valid {tag.replace(_CORE, '!!')}", _TAG_HINT,
+                       "yaml-tag")
+    return float(value) if tag == f"{_CORE}float" else value
+
+
+class _Frame:
+    """An open mapping or sequence while the event stream is folded into plain data."""
+
+    __slots__ = ("anchor", "count", "key", "path", "value")
+
+    def __init__(self, value: dict[str, Any] | list[Any], path: JsonPath, anchor: str | None) -> None:
+        self.value = value
+        self.path = path
+        self.anchor = anchor
+        self.count = 1
+        self.key: str | None = None
+
+
+class _Builder:
+    """Folds libyaml's event stream into data and positions in one iterative pass.
+
+    Nothing a tag names is ever instantiated; nesting depth and alias expansion are checked as events
+    arrive, so a 10,000-level file or an alias bomb is refused at the exact position without recursion.
     """
-    depth = 0
-    sizes: dict[str, int] = {}  # anchor -> number of values it expands to
-    stack: list[tuple[str | None, int]] = []  # (anchor of the open collection, values inside it)
-    total = 0
-    documents = 0
-    for event in yaml.parse(io.StringIO(text)):
-        if isinstance(event, DocumentStartEvent):
-            documents += 1
-            if documents > 1:
-                return (
-                    _mark(event),
-                    "more than one YAML document in the file",
-                    "keep one document per file (remove the extra '---')",
-                    "yaml-multi",
-                )
-            continue
-        if isinstance(event, CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                return _mark(event), _DEPTH_MESSAGE, _DEPTH_HINT, "yaml-depth"
-            stack.append((event.anchor, 1))
-            total += 1
-            continue
-        if isinstance(event, MappingEndEvent | SequenceEndEvent):
-            depth -= 1
-            anchor, count = stack.pop()
-            if anchor is not None:
-                sizes[anchor] = count
-            if stack:
-                parent_anchor, parent_count = stack[-1]
-                stack[-1] = (parent_anchor, parent_count + count)
-            continue
-        if isinstance(event, NodeEvent):
-            count = sizes.get(str(event.anchor), 1) if isinstance(event, AliasEvent) else 1
-            if not isinstance(event, AliasEvent) and event.anchor is not None:
-                sizes[event.anchor] = 1
-            total += count
-            if total > MAX_NODES:
-                return (
-                    _mark(event),
-                    f"alias *{event.anchor} expands the document to more than {MAX_NODES:,} values (an alias bomb?)",
-                    _ALIAS_HINT,
-                    "yaml-alias-bomb",
-                )
-            if stack:
-                anchor, inside = stack[-1]
-                stack[-1] = (anchor, inside + count)
-    return None
 
-
-class _Converter:
-    """Turns a composed node tree into plain data, enforcing the limits."""
-
-    def __init__(self, constructor: SafeConstructor) -> None:
+    def __init__(self) -> None:
         self.positions: dict[JsonPath, tuple[int, int]] = {}
-        self.nodes = 0
-        self._scalars = constructor
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.total = 0
+        self.documents = 0
+        self.root: Any = None
 
-    def convert(self, node: Node, path: JsonPath, depth: int) -> Any:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise _Refused(
-                node,
-                f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)",
-                _ALIAS_HINT,
-                "yaml-alias-bomb",
-            )
-        if depth > MAX_DEPTH:
-            raise _Refused(node, _DEPTH_MESSAGE, _DEPTH_HINT, "yaml-depth")
-        self.positions.setdefault(path, _position(node))
-        tag = str(getattr(node.tag, "value", node.tag) or "")
-        if isinstance(node, MappingNode):
-            self._check_tag(node, tag, f"{_CORE}map")
-            return self._mapping(node, path, depth)
-        if isinstance(node, SequenceNode):
-            self._check_tag(node, tag, f"{_CORE}seq")
-            return [self.convert(item, (*path, index), depth + 1) for index, item in enumerate(node.value)]
-        assert isinstance(node, ScalarNode)
-        if tag in _AS_STRING_TAGS:
-            return str(node.value)
-        self._check_tag(node, tag, None)
-        return self._scalars.construct_object(node, deep=True)
+    def _child_path(self, frame: _Frame, mark: tuple[int, int]) -> JsonPath:
+        if isinstance(frame.value, list):
+            return (*frame.path, len(frame.value))
+        assert frame.key is not None
+        return (*frame.path, frame.key)
 
-    def _check_tag(self, node: Node, tag: str, expected: str | None) -> None:
-        if tag in _ALLOWED_TAGS and (expected is None or tag == expected):
+    def _attach(self, value: Any, size: int, mark: tuple[int, int], path: JsonPath | None = None) -> None:
+        self.total += size
+        if self.total > MAX_NODES:
+            raise _Refused(mark, f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)",
+                           _ALIAS_HINT, "yaml-alias-bomb")
+        if not self.stack:
+            self.root = value
             return
-        raise _Refused(
-            node,
-            f"YAML tag {tag.replace(_CORE, '!!')!r} is not allowed",
-            "remove the tag; mesh files hold plain maps, lists, strings, numbers and booleans",
-            "yaml-tag",
-        )
+        frame = self.stack[-1]
+        frame.count += size
+        child = path if path is not None else self._child_path(frame, mark)
+        self.positions.setdefault(child, mark)
+        if isinstance(frame.value, list):
+            frame.value.append(value)
+        else:
+            assert frame.key is not None
+            frame.value[frame.key] = value
+            frame.key = None
 
-    def _mapping(self, node: MappingNode, path: JsonPath, depth: int) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if isinstance(key_node, ScalarNode) and key_node.value == "<<" and not key_node.style:
-                raise _Refused(
-                    key_node, "merge keys (<<) are not allowed", "write the merged keys out in full", "yaml-merge-key"
-                )
-            if not isinstance(key_node, ScalarNode):
-                raise _Refused(
-                    key_node, "a mapping key must be a plain string", "write a plain name before the colon", "yaml-key"
-                )
-            key = str(key_node.value)
-            if key in result:
-                first_line = self.positions.get((*path, key), (0, 0))[0]
-                raise _Refused(
-                    key_node,
-                    f"duplicate key {key!r} (first defined on line {first_line})",
-                    f"keep one {key!r} entry",
-                    "yaml-duplicate-key",
-                )
-            self.positions[(*path, key)] = _position(key_node)
-            result[key] = self.convert(value_node, (*path, key), depth + 1)
-        return result
+    def _key(self, event: ScalarEvent) -> None:
+        frame = self.stack[-1]
+        assert isinstance(frame.value, dict)
+        mark = _mark(event)
+        if event.value == "<<" and event.implicit[0] and event.tag is None:
+            raise _Refused(mark, "merge keys (<<) are not allowed", "write the merged keys out in full",
+                           "yaml-merge-key")
+        key = _scalar(event)
+        if not isinstance(key, str):
+            key = event.value  # keys are names: `1:` or `true:` stay the text the author wrote
+        if key in frame.value:
+            first_line = self.positions.get((*frame.path, key), (0, 0))[0]
+            raise _Refused(mark, f"duplicate key {key!r} (first defined on line {first_line})",
+                           f"keep one {key!r} entry", "yaml-duplicate-key")
+        self.positions[(*frame.path, key)] = mark
+        frame.key = key
+
+    def feed(self, event: Any) -> None:
+        if isinstance(event, DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise _Refused(_mark(event), "more than one YAML document in the file",
+                               "keep one document per file (remove the extra '---')", "yaml-multi")
+            return
+        expecting_key = bool(self.stack) and isinstance(self.stack[-1].value, dict) and self.stack[-1].key is None
+        if isinstance(event, MappingEndEvent | SequenceEndEvent):
+            frame = self.stack.pop()
+            if frame.anchor is not None:
+                self.anchors[frame.anchor] = (frame.value, frame.count)
+            self.total -= frame.count  # counted again, whole, when attached to its parent
+            self._attach(frame.value, frame.count, _mark(event), frame.path if self.stack else None)
+            return
+        if isinstance(event, ScalarEvent) and expecting_key:
+            self._key(event)
+            return
+        if expecting_key:
+            raise _Refused(_mark(event), "a mapping key must be a plain string", "write a plain name before the colon",
+                           "yaml-key")
+        if isinstance(event, CollectionStartEvent):
+            mark = _mark(event)
+            if len(self.stack) + 1 > MAX_DEPTH:
+                raise _Refused(mark, _DEPTH_MESSAGE, _DEPTH_HINT, "yaml-depth")
+            is_map = isinstance(event, MappingStartEvent)
+            expected = f"{_CORE}{'map' if is_map else 'seq'}"
+            if event.tag is not None and event.tag not in ("!", expected):
+                raise _Refused(mark, f"YAML tag {event.tag.replace(_CORE, '!!')!r} is not allowed", _TAG_HINT,
+                               "yaml-tag")
+            path = self._child_path(self.stack[-1], mark) if self.stack else ()
+            self.positions.setdefault(path, mark)
+            self.total += 1
+            self.stack.append(_Frame({} if is_map else [], path, event.anchor))
+            return
+        if isinstance(event, AliasEvent):
+            if event.anchor not in self.anchors:
+                raise _Refused(_mark(event), f"alias *{event.anchor} names no anchor defined before it",
+                               "define the anchor (&name) first, or write the value out", "yaml-syntax")
+            value, size = self.anchors[event.anchor]
+            if self.total + size > MAX_NODES:
+                raise _Refused(_mark(event),
+                               f"alias *{event.anchor} expands the document to more than {MAX_NODES:,} values "
+                               "(an alias bomb?)", _ALIAS_HINT, "yaml-alias-bomb")
+            self._attach(value, size, _mark(event))
+            return
+        if isinstance(event, ScalarEvent):
+            value = _scalar(event)
+            if event.anchor is not None:
+                self.anchors[event.anchor] = (value, 1)
+            self._attach(value, 1, _mark(event))
 
 
 def _decode(path: Path, raw: bytes) -> str | Problem:
@@ -254,46 +291,26 @@ def read_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> YamlDocument | 
     return parse_yaml_text(path, text)
 
 
-def parse_yaml_text(path: Path, text: str) -> YamlDocument | Problem:
-    yaml = YAML(typ="safe", pure=True)
+# libyaml (C) when the wheel has it: parsing is what dominates loading a 10,000-product mesh.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml_text(path: Path, text: str, *, loader: Any = _LOADER) -> YamlDocument | Problem:
+    builder = _Builder()
     try:
-        refused = _scan_events(yaml, text)
-        if refused is not None:
-            (line, column), message, hint, code = refused
-            return Problem(SourceLocation(path, line, column), message, hint, code=code)
-        documents = list(_compose_all(yaml, text))
-    except MarkedYAMLError as error:
+        for event in yaml.parse(text, Loader=loader):
+            builder.feed(event)
+    except _Refused as refusal:
+        return Problem(SourceLocation(path, *refusal.mark), refusal.message, refusal.hint, code=refusal.code)
+    except yaml.MarkedYAMLError as error:
+        if "nesting depth" in str(error.problem) and loader is not yaml.SafeLoader:
+            # libyaml looks ahead and stops at its own limit (1,000); the Python parser streams events, so
+            # the builder refuses at the first level past MAX_DEPTH, where the author has to look.
+            return parse_yaml_text(path, text, loader=yaml.SafeLoader)
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = (error.problem or error.context or "invalid YAML").strip()
         return Problem(SourceLocation(path, line, column), f"invalid YAML: {problem}", _SYNTAX_HINT, code="yaml-syntax")
-    except RecursionError:
-        return Problem(SourceLocation(path, 1, 1), _DEPTH_MESSAGE, _DEPTH_HINT, code="yaml-depth")
-    except YAMLError as error:
+    except yaml.YAMLError as error:
         return Problem(SourceLocation(path, 1, 1), f"invalid YAML: {error}", _SYNTAX_HINT, code="yaml-syntax")
-    if len(documents) > 1:
-        return Problem(
-            SourceLocation(path, *_position(documents[1])),
-            "more than one YAML document in the file",
-            "keep one document per file (remove the extra '---')",
-            code="yaml-multi",
-        )
-    if not documents or documents[0] is None:
-        return YamlDocument(path, None, {})
-    converter = _Converter(yaml.constructor)
-    try:
-        data = converter.convert(documents[0], (), 0)
-    except _Refused as refusal:
-        line, column = _position(refusal.node) if refusal.node is not None else (1, 1)
-        return Problem(SourceLocation(path, line, column), refusal.message, refusal.hint, code=refusal.code)
-    except RecursionError:
-        return Problem(SourceLocation(path, 1, 1), _DEPTH_MESSAGE, _DEPTH_HINT, code="yaml-depth")
-    except (YAMLError, ValueError, TypeError) as error:
-        return Problem(SourceLocation(path, 1, 1), f"invalid YAML value: {error}", _SYNTAX_HINT, code="yaml-syntax")
-    return YamlDocument(path, data, converter.positions)
-
-
-def _compose_all(yaml: YAML, text: str) -> Iterator[Node]:
-    """Compose (no construction yet), so nothing a tag names is ever instantiated."""
-    stream = io.StringIO(text)
-    yield from yaml.compose_all(stream)
+    return YamlDocument(path, builder.root, builder.positions)
