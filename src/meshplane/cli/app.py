@@ -194,12 +194,7 @@ def _report_error(error: MeshError) -> None:
 
 def _register_commands() -> None:
     """Import the modules whose commands attach themselves to ``app``."""
-    from meshplane.cli import access, building, contracts, demo  # noqa: F401
-
-    try:
-        from meshplane.cli import serving  # noqa: F401
-    except ImportError:  # the portal module is optional while it is being built
-        pass
+    from meshplane.cli import access, building, contracts, demo, serving  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

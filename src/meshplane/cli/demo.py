@@ -73,9 +73,6 @@ def demo(
         out.print(f"[bold]{mesh.name}[/bold]: {len(report.graph.products) if report.graph else 0} products check clean")
         build(selectors=None, mesh=mesh, full_refresh=False, jobs=2, engine=None, as_user=None)
     if serve:
-        try:
-            from meshplane.cli import serving
-        except ImportError:
-            out.print("the portal is not part of this build yet; the meshes are built in " + str(directory))
-            return
+        from meshplane.cli import serving
+
         serving.serve_mesh(meshes[0], port=port, announce=True)

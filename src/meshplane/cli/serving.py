@@ -169,12 +169,18 @@ def token_create(
     user: Annotated[str, typer.Argument(help="A user declared in mesh.yaml.")],
     mesh: MeshPath = Path("."),
     name: Annotated[str, typer.Option(help="A label for the token.")] = "",
+    as_user: Annotated[str | None, typer.Option("--as", help="Acting user (default $MESHPLANE_USER).")] = None,
 ) -> None:
-    """Create an API token for USER; it is printed once and stored only as a salted hash."""
+    """Create an API token for USER; it is printed once and stored only as a salted hash.
+
+    Only USER themselves or the platform team may create one (the acting user is --as or $MESHPLANE_USER).
+    """
+    from meshplane.access.principals import acting_user
+
     opened, service = _discovery(mesh)
     with opened:
         if service.principal(user) is None:
             raise UsageError(f"{user} is not a user of this mesh; declare them in a team of mesh.yaml")
-        token, info = service.platform.catalog.writer.create_token(user, name=name)
+        token, info = opened.access.create_token(user, actor=acting_user(as_user) or user, name=name)
     out.print(token)
     out.print(f"[dim]token {info.id} for {user}; use it as 'Authorization: Bearer <token>'[/dim]")

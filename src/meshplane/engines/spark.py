@@ -370,25 +370,13 @@ def _parse_select(sql: str, dialect: str) -> exp.Expression:
 def _to_spark(tree: exp.Expression, views: Mapping[str, str], *, duckdb_semantics: bool) -> exp.Expression:
     """Point unqualified table references at the inputs' private views, keeping the input name as alias.
 
-    With ``duckdb_semantics`` (SQL written for DuckDB), keep DuckDB's meaning where sqlglot keeps only the
-    syntax: ``/`` and ``avg`` compute in DOUBLE, and ``list[i]`` becomes ``TRY_ELEMENT_AT(list, i)`` (NULL
-    out of bounds as in DuckDB, where Spark's ANSI mode would fail the query).
+    With ``duckdb_semantics`` (SQL written for DuckDB) also keep DuckDB's meaning where sqlglot keeps
+    only the syntax (see :func:`_duckdb_meaning`).
     """
     by_name = {name.lower(): view for name, view in views.items()}
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
 
     def rename(node: exp.Expression) -> exp.Expression:
-        if duckdb_semantics and isinstance(node, exp.Div | exp.Avg):
-            # DuckDB divides and averages in DOUBLE, even decimals; Spark would keep DECIMAL.
-            node.set("this", exp.cast(node.this, exp.DataType.Type.DOUBLE))
-            return node
-        if duckdb_semantics and isinstance(node, exp.Bracket) and len(node.expressions) == 1:
-            index = node.expressions[0]
-            if not isinstance(index, exp.Slice) and not (isinstance(index, exp.Literal) and index.is_string):
-                # The parsed index is 0-based (DuckDB's 1 is stored as 0, its -1 as -2); element_at is 1-based.
-                one_based = (exp.Literal.number(int(index.this) + 1) if isinstance(index, exp.Literal)
-                             else exp.Add(this=index.copy(), expression=exp.Literal.number(1)))
-                return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=[node.this, one_based])
         if (isinstance(node, exp.Table) and not node.args.get("db") and not node.args.get("catalog")
                 and isinstance(node.this, exp.Identifier)):
             key = node.name.lower()
@@ -397,7 +385,85 @@ def _to_spark(tree: exp.Expression, views: Mapping[str, str], *, duckdb_semantic
                 return exp.Table(this=exp.to_identifier(by_name[key], quoted=True), alias=alias)
         return node
 
-    return tree.copy().transform(rename)
+    tree = tree.copy()
+    if duckdb_semantics:
+        tree = tree.transform(_duckdb_meaning, copy=False)
+    return tree.transform(rename, copy=False)
+
+
+
+def _duckdb_meaning(node: exp.Expression) -> exp.Expression:
+    """DuckDB semantics in Spark SQL, one node at a time.
+
+    - ``/`` and ``avg`` compute in DOUBLE, even on decimals (Spark would keep DECIMAL);
+    - ``list[i]`` is ``TRY_ELEMENT_AT(list, i)``: NULL out of bounds (Spark's ANSI mode would fail);
+    - ``strptime(s, [f1, f2])`` tries each format; every ``strptime`` gives TIMESTAMP_NTZ (DuckDB's TIMESTAMP);
+    - ``date_sub(part, a, b)`` counts complete parts (Spark's TIMESTAMPDIFF), while ``date_diff(part, a, b)``
+      counts boundaries crossed (years, quarters, months, days), which Spark's DATEDIFF does not.
+    """
+    if isinstance(node, exp.Div | exp.Avg):
+        node.set("this", exp.cast(node.this, exp.DataType.Type.DOUBLE))
+        return node
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+        index = node.expressions[0]
+        if not isinstance(index, exp.Slice) and not (isinstance(index, exp.Literal) and index.is_string):
+            # The parsed index is 0-based (DuckDB's 1 is stored as 0, its -1 as -2); element_at is 1-based.
+            one_based = (exp.Literal.number(int(index.this) + 1) if isinstance(index, exp.Literal)
+                         else exp.Add(this=index, expression=exp.Literal.number(1)))
+            return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=[node.this, one_based])
+        return node
+    if isinstance(node, exp.StrToTime):
+        return _strptime(node)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "date_sub" and len(node.expressions) == 3:
+        part, start, end = node.expressions
+        if isinstance(part, exp.Literal) and part.is_string:
+            unit = exp.Var(this=part.this.upper())
+            return exp.Anonymous(this="TIMESTAMPDIFF", expressions=[unit, start, end])
+        return node
+    if isinstance(node, exp.DateDiff) and node.args.get("date_part_boundary"):
+        return _boundaries(node)
+    return node
+
+
+def _strptime(node: exp.StrToTime) -> exp.Expression:
+    from sqlglot.dialects.spark import Spark
+    from sqlglot.time import format_time
+
+    value = node.this.transform(_duckdb_meaning, copy=False)
+    formats = node.args.get("format")
+    literals = formats.expressions if isinstance(formats, exp.Array) else [formats]
+    if not all(isinstance(f, exp.Literal) and f.is_string for f in literals):
+        return node
+    ntz = exp.DataType.build("TIMESTAMP_NTZ", dialect="spark")
+
+    def parse(fmt: exp.Expression, function: str) -> exp.Expression:
+        spark_format = format_time(fmt.name, Spark.INVERSE_TIME_MAPPING, Spark.INVERSE_TIME_TRIE)
+        call = exp.Anonymous(this=function, expressions=[value.copy(), exp.Literal.string(spark_format or "")])
+        return exp.Cast(this=call, to=ntz.copy())
+
+    if len(literals) == 1:
+        return parse(literals[0], "TO_TIMESTAMP")
+    return exp.Coalesce(this=parse(literals[0], "TRY_TO_TIMESTAMP"),
+                        expressions=[parse(f, "TRY_TO_TIMESTAMP") for f in literals[1:]])
+
+
+def _boundaries(node: exp.DateDiff) -> exp.Expression:
+    end, start = node.this, node.expression
+    unit = node.unit.name.upper() if node.unit is not None else "DAY"
+    if unit == "DAY":
+        return exp.Anonymous(this="DATEDIFF", expressions=[exp.cast(end, "date"), exp.cast(start, "date")])
+    per_year = {"YEAR": 1, "QUARTER": 4, "MONTH": 12}.get(unit)
+    if per_year is None:
+        return node  # hours and finer: sqlglot's DATEDIFF (complete units) is left as written
+
+    def ordinal(value: exp.Expression) -> exp.Expression:
+        years: exp.Expression = exp.Year(this=value.copy())
+        if per_year == 1:
+            return years
+        within = exp.Quarter(this=value.copy()) if per_year == 4 else exp.Month(this=value.copy())
+        return exp.Add(this=exp.Mul(this=years, expression=exp.Literal.number(per_year)), expression=within)
+
+    return exp.Paren(this=exp.Sub(this=ordinal(end), expression=ordinal(start)))
 
 
 def _portable(frame: DataFrame) -> DataFrame:

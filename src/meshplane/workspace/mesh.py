@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from meshplane.spec import ProductSpec
     from meshplane.workspace.access import AccessService, Connection
     from meshplane.workspace.building import BuildService
+    from meshplane.workspace.discovery import DiscoveryService
     from meshplane.workspace.platform import Platform
     from meshplane.workspace.quality import PortDiff, PortStatus, QualityService, TestReport
 
@@ -285,6 +286,13 @@ class Mesh:
         from meshplane.workspace.access import AccessService
 
         return AccessService(self.graph, self.platform)
+
+    @cached_property
+    def discovery(self) -> DiscoveryService:
+        """Search, lineage, product pages and access decisions for the portal and the API."""
+        from meshplane.workspace.discovery import DiscoveryService
+
+        return DiscoveryService(self.graph, self.platform, access=self.access)
 
     def connect(self, *, as_user: str) -> Connection:
         """A governed query connection acting as ``as_user``: ``.sql(text)`` returns an Arrow table."""

@@ -20,7 +20,7 @@ from meshplane.catalog import (
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec
 
-__all__ = ["mesh_snapshot"]
+__all__ = ["column_edges", "mesh_snapshot"]
 
 
 def _columns(port: OutputPortSpec) -> tuple[ColumnRecord, ...]:
@@ -77,8 +77,20 @@ def _product(product: ProductSpec) -> ProductRecord:
     )
 
 
-def mesh_snapshot(graph: MeshGraph, column_lineage: Iterable[ColumnLineageEdge] = ()) -> MeshSnapshot:
+def column_edges(graph: MeshGraph) -> list[ColumnLineageEdge]:
+    """Column-level lineage of every SQL transform, as the catalog stores it."""
+    from meshplane.lineage import column_lineage
+
+    return [
+        ColumnLineageEdge(e.upstream_port, e.upstream_column, e.downstream_port, e.downstream_column)
+        for e in column_lineage(graph)
+    ]
+
+
+def mesh_snapshot(graph: MeshGraph, column_lineage: Iterable[ColumnLineageEdge] | None = None) -> MeshSnapshot:
     spec = graph.spec
+    if column_lineage is None:
+        column_lineage = column_edges(graph)
     lineage = tuple(
         LineageEdge(
             upstream=str(edge.upstream_port) if edge.upstream_port else (edge.source.id if edge.source else ""),
