@@ -76,6 +76,7 @@ DEFAULT_CONF: dict[str, str] = {
 # Measured on a 2-core machine: local[2] starts in about 5 s warm, 15 s cold (FACTS.md).
 STARTUP_SECONDS = 6.0
 _PANDAS_WARNING = "PySpark does not yet fully support pandas"
+_WITH = "with_" if "with_" in exp.Select.arg_types else "with"  # sqlglot renamed the key in 28
 
 
 # --- the shared context ----------------------------------------------------------------------------
@@ -308,11 +309,56 @@ class SparkEngine:
     # --- running and writing ---------------------------------------------------------------------
 
     def _sql(self, tree: exp.Expression, views: Mapping[str, str], what: str, dialect: str) -> DataFrame:
-        text = _to_spark(tree, views, duckdb_semantics=dialect == "duckdb").sql("spark")
         try:
-            return self.session.sql(text)
+            tree = _to_spark(tree, views, duckdb_semantics=dialect == "duckdb")
+            if dialect != "spark":
+                tree = self._unions_by_name(tree)
+            return self.session.sql(tree.sql("spark"))
         except Exception as exc:
             raise BuildError(f"{what} failed on Spark: {_first_line(exc)}") from exc
+
+    def _unions_by_name(self, tree: exp.Expression) -> exp.Expression:
+        """``UNION [ALL] BY NAME`` (DuckDB) as a plain union of explicit column lists, asking Spark for each
+        side's columns: the left side's columns first, then the right's new ones, NULL where a side lacks one."""
+        if not any(u.args.get("by_name") for u in tree.find_all(exp.Union)):
+            return tree
+        with_clause = tree.args.get(_WITH)
+        ctes: list[exp.CTE] = []
+        if with_clause is not None:
+            tree.set(_WITH, None)
+            for cte in with_clause.expressions:
+                cte.set("this", self._rewrite_unions(cte.this, ctes))
+                ctes.append(cte)
+        tree = self._rewrite_unions(tree, ctes)
+        if with_clause is not None:
+            tree.set(_WITH, with_clause)
+        return tree
+
+    def _rewrite_unions(self, node: exp.Expression, ctes: list[exp.CTE]) -> exp.Expression:
+        def columns(side: exp.Expression) -> list[str]:
+            probe = exp.select("*").from_(side.copy().subquery("_side")).limit(0)
+            if ctes:
+                probe.set(_WITH, exp.With(expressions=[c.copy() for c in ctes]))
+            return list(self.session.sql(probe.sql("spark")).columns)
+
+        def padded(side: exp.Expression, have: list[str], names: list[str]) -> exp.Expression:
+            present = {c.lower() for c in have}
+            items = [exp.column(n, quoted=True) if n.lower() in present else exp.alias_(exp.Null(), n, quoted=True)
+                     for n in names]
+            return exp.select(*items).from_(side.subquery("_side"))
+
+        unions = [u for u in node.find_all(exp.Union) if u.args.get("by_name")]
+        for union in reversed(unions):  # deepest first: a chain's inner unions are resolved before outer ones
+            left, right = union.this, union.expression
+            left_cols, right_cols = columns(left), columns(right)
+            names = left_cols + [c for c in right_cols if c.lower() not in {x.lower() for x in left_cols}]
+            plain = exp.Union(this=padded(left, left_cols, names), expression=padded(right, right_cols, names),
+                              distinct=union.args.get("distinct"))
+            if union is node:
+                node = plain
+            else:
+                union.replace(plain)
+        return node
 
     def _write(self, frame: DataFrame, out_dir: Path) -> StagedResult:
         import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
@@ -437,7 +483,9 @@ def _strptime(node: exp.StrToTime) -> exp.Expression:
     ntz = exp.DataType.build("TIMESTAMP_NTZ", dialect="spark")
 
     def parse(fmt: exp.Expression, function: str) -> exp.Expression:
-        spark_format = format_time(fmt.name, Spark.INVERSE_TIME_MAPPING, Spark.INVERSE_TIME_TRIE)
+        # DuckDB's parser accepts unpadded numbers for %d, %m, ...; so do Spark's one-letter patterns.
+        lenient = re.sub(r"%([dmHMSIj])", r"%-\1", fmt.name)
+        spark_format = format_time(lenient, Spark.INVERSE_TIME_MAPPING, Spark.INVERSE_TIME_TRIE)
         call = exp.Anonymous(this=function, expressions=[value.copy(), exp.Literal.string(spark_format or "")])
         return exp.Cast(this=call, to=ntz.copy())
 
@@ -461,7 +509,8 @@ def _boundaries(node: exp.DateDiff) -> exp.Expression:
         if per_year == 1:
             return years
         within = exp.Quarter(this=value.copy()) if per_year == 4 else exp.Month(this=value.copy())
-        return exp.Add(this=exp.Mul(this=years, expression=exp.Literal.number(per_year)), expression=within)
+        return exp.Paren(this=exp.Add(this=exp.Mul(this=years, expression=exp.Literal.number(per_year)),
+                                      expression=within))
 
     return exp.Paren(this=exp.Sub(this=ordinal(end), expression=ordinal(start)))
 
