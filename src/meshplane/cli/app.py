@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 from typer._click import exceptions as click_exceptions  # Typer vendors its own Click
 
-from meshplane.cli.common import MeshPath, OutputFormat, Selectors, app, err, new_app, out
+from meshplane.cli.common import MeshPath, OutputFormat, Selectors, app, err, new_app, out, print_rows
 from meshplane.errors import MeshError, SpecError, UsageError
 from meshplane.workspace import Mesh, check_mesh
 
@@ -150,20 +149,7 @@ def ls_command(
             for a, port in sorted(graph.ports.items())
             if a.product_address in chosen
         ]
-    _print_rows(rows, format)
-
-
-def _print_rows(rows: list[dict[str, str]], format: OutputFormat) -> None:
-    if format is OutputFormat.json:
-        out.print_json(json.dumps(rows))
-        return
-    if not rows:
-        out.print("(none)")
-        return
-    table = Table(*rows[0].keys(), box=None, pad_edge=False)
-    for row in rows:
-        table.add_row(*row.values())
-    out.print(table)
+    print_rows(rows, format)
 
 
 @app.command()
