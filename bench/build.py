@@ -8,8 +8,10 @@
    ``meshplane build`` (in-process, --jobs 2) vs the same SQL as DuckDB ``CREATE TABLE AS`` over the same
    Parquet files vs DuckDB ``COPY (...) TO parquet``.
 2. A full build of a generated mesh of N tiny products (in-process; per product end to end).
-3. ``meshplane plan --format json`` as a whole process on generated meshes of 1,000 and 10,000 products.
-The machine is noisy: compare the ratios printed in one run.
+3. ``meshplane plan --format json`` as a whole process on generated meshes of 1,000 and 10,000 products:
+   the first run (nothing under .meshplane/ yet) and the next ones (spec files unchanged, parse cache warm).
+Each figure is also printed as a ratio to its target (issue 3, item 9). The machine is noisy: compare the
+ratios printed in one run; for before/after, run two checkouts side by side (PYTHONPATH=<other>/src).
 """
 
 from __future__ import annotations
@@ -250,35 +252,42 @@ def generated_mesh(root: Path, products: int, per_domain: int = 100) -> None:
                  f"SELECT id, name, {n} AS n FROM tiny", [("id", "integer"), ("name", "string"), ("n", "integer")])
 
 
+def _plan_seconds(root: Path) -> float:
+    """``meshplane plan --format json`` as a whole process (imports, loading, planning, printing)."""
+    started = time.perf_counter()
+    done = subprocess.run([str(ROOT / ".venv/bin/meshplane"), "plan", "--mesh", str(root), "--format", "json"],
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    return seconds
+
+
 def bench_tiny(products: int) -> None:
+    target = 0.030
     with tempfile.TemporaryDirectory(prefix="mp-bench-") as tmp:
         root = Path(tmp) / "tiny"
         generated_mesh(root, products)
         seconds, built = meshplane_build(root, jobs=2)
-        print(f"\nfull build of {built} tiny products (jobs 2): {seconds:.1f} s, "
-              f"{1000 * seconds / built:.1f} ms per product (target < 30 ms)")
-        started = time.perf_counter()
-        subprocess.run([str(ROOT / ".venv/bin/meshplane"), "plan", "--mesh", str(root), "--format", "json"],
-                       check=True, capture_output=True)
-        print(f"  meshplane plan on the built mesh (whole process): {time.perf_counter() - started:.2f} s")
+        per = seconds / built
+        print(f"\nfull build of {built:,} tiny products (jobs 2, end to end): {seconds:.1f} s, "
+              f"{1000 * per:.1f} ms per product = {per / target:.2f}x the 30 ms target "
+              f"(dbt run: 52-104 ms per model)")
+        print(f"  meshplane plan on the built mesh (whole process): {_plan_seconds(root):.2f} s")
 
 
 def bench_plan(sizes: list[int]) -> None:
     for size in sizes:
+        target = 1.0 if size <= 1000 else 5.0
         with tempfile.TemporaryDirectory(prefix="mp-bench-") as tmp:
             root = Path(tmp) / "plan"
             generated_mesh(root, size)
-            times = []
-            for _ in range(2):
-                started = time.perf_counter()
-                done = subprocess.run([str(ROOT / ".venv/bin/meshplane"), "plan", "--mesh", str(root), "--format",
-                                       "json"], capture_output=True, text=True)
-                times.append(time.perf_counter() - started)
-                if done.returncode:
-                    raise SystemExit(done.stderr)
-            target = 1.0 if size <= 1000 else 5.0
-            print(f"\nmeshplane plan, {size:,} products (never built, whole process): {min(times):.2f} s "
-                  f"(target < {target:g} s)")
+            cold = _plan_seconds(root)  # no .meshplane/ yet: every file parsed, catalog created
+            warm = min(_plan_seconds(root) for _ in range(2))  # spec files unchanged since the last run
+            print(f"\nmeshplane plan, {size:,} products (never built, whole process): first run {cold:.2f} s "
+                  f"({cold / target:.2f}x target), next runs {warm:.2f} s ({warm / target:.2f}x the "
+                  f"{target:g} s target)" + (f"; dbt parse of 1,000 models: 10.5 s ({warm / 10.5:.2f}x)"
+                                             if size == 1000 else ""))
 
 
 def main() -> None:
@@ -298,4 +307,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -4,8 +4,8 @@ Generates a mesh as files in a temporary folder (1 output port with 8 columns pe
 product reading an earlier one's port) and loads it. Loading YAML dominates (the spec layer validates
 every file against the ODPS/ODCS JSON schemas), so meshes larger than ``--load-limit`` are built in
 memory by cloning the loaded products under new addresses, then resolved. Times are reported
-separately: load, evaluation of the pack at ``build`` (input documents built + CEL evaluated in
-forked workers), report rendering.
+separately: load, evaluation of the pack at ``build`` (input documents built lazily, inside the forked
+worker of their shard, projected, deduplicated and evaluated there), report rendering.
 
     .venv/bin/python bench/governance.py [--sizes 1000 10000] [--load-limit 1000]
 """
@@ -124,7 +124,7 @@ def in_memory(graph: MeshGraph, size: int) -> MeshGraph:
     return bigger
 
 
-def run(size: int, load_limit: int) -> None:
+def run(size: int, load_limit: int, repeat: int = 3) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         generate(root, min(size, load_limit))
@@ -136,7 +136,11 @@ def run(size: int, load_limit: int) -> None:
         cloned = time.perf_counter()
         policies = load_policies(root)
         compiled = time.perf_counter()
-        result = evaluate(graph, "build", now=dt.date(2026, 6, 1), policies=policies)
+        best = float("inf")
+        for _ in range(repeat):  # the best of ``repeat`` runs: shared CI machines are noisy
+            began = time.perf_counter()
+            result = evaluate(graph, "build", now=dt.date(2026, 6, 1), policies=policies)
+            best = min(best, time.perf_counter() - began)
         evaluated = time.perf_counter()
         result.render_json()
         rendered = time.perf_counter()
@@ -145,7 +149,7 @@ def run(size: int, load_limit: int) -> None:
         print(
             f"{len(graph.products):>6} products, {len(graph.ports)} ports, {columns} columns: "
             f"load {loaded - started:6.2f} s [{how}] | compile {len(policies.policies)} policies "
-            f"{compiled - cloned:5.3f} s | evaluate {evaluated - compiled:5.2f} s | "
+            f"{compiled - cloned:5.3f} s | evaluate {best:5.2f} s (best of {repeat}) | "
             f"json report {rendered - evaluated:5.2f} s | violations {len(result.violations)}"
         )
 
@@ -154,9 +158,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--load-limit", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
     arguments = parser.parse_args()
     for size in arguments.sizes:
-        run(size, arguments.load_limit)
+        run(size, arguments.load_limit, arguments.repeat)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ then drives it and prints p50/p99 per route kind. ``tests/load`` runs the same d
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -98,6 +99,7 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="uvicorn worker processes")
     args = parser.parse_args()
     root = Path(__file__).resolve().parents[1]
     sys.path[:0] = [str(root / "tests"), str(root / "bench")]
@@ -110,7 +112,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         media = copy_media(Path(tmp))
-        process, url = start_server(media, dev=False)
+        process, url = start_server(media, dev=False, workers=args.workers)
         try:
             with Mesh.open(media) as mesh:
                 if args.products:

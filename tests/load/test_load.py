@@ -29,7 +29,7 @@ def test_fifty_clients_for_a_minute(tmp_path: Path) -> None:
     media = copy_media(tmp_path)
     with Mesh.open(media) as mesh:
         token, _ = mesh.platform.catalog.writer.create_token(CONSUMER, name="load test")
-    process, url = start_server(media, dev=False)
+    process, url = start_server(media, dev=False, workers=os.cpu_count() or 1)
     try:
         result = driver.run_load(url, token, clients=50, seconds=float(os.environ.get("MESHPLANE_LOAD_SECONDS", "60")))
     finally:

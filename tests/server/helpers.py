@@ -51,6 +51,10 @@ def start_server(mesh_path: Path, *, dev: bool = True, workers: int = 1) -> tupl
     """``meshplane serve``'s app in a child uvicorn process on loopback; returns it and its base URL."""
     port = free_port()
     env = {**os.environ, "MESHPLANE_SERVE_MESH": str(mesh_path), "MESHPLANE_SERVE_DEV": "1" if dev else "0"}
+    if workers > 1:  # publish once here rather than in every worker at once
+        with Mesh.open(mesh_path) as mesh:
+            mesh.publish()
+        env["MESHPLANE_SERVE_PUBLISHED"] = "1"
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "meshplane.server:app_from_env", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--workers", str(workers)],

@@ -235,13 +235,16 @@ class CatalogReader:
             return [convert.run(row) for row in conn.execute(query).mappings()]
 
     def check_results(
-        self, *, run_id: str | None = None, port: str | None = None, limit: int = 1000
-    ) -> list[CheckResult]:
-        """In recording order for one run; newest first across runs."""
+        self, *, run_id: str | None = None, port: str | None = None, limit: int = 1000,
+        ports: Iterable[str] | None = None,
+    ) -> list[CheckResult]:  # fmt: skip
+        """In recording order for one run; newest first across runs. ``ports``: results of any of them."""
         c = schema.check_results
         where: Where = []
         _eq(where, c.c.run_id, run_id)
         _eq(where, c.c.port, port)
+        if ports is not None:
+            where.append(c.c.port.in_(sorted(set(ports))))
         order = c.c.id if run_id is not None else c.c.id.desc()
         with self._db.read() as conn:
             rows = conn.execute(sa.select(c).where(*where).order_by(order).limit(limit)).mappings()
@@ -263,6 +266,33 @@ class CatalogReader:
         query = sa.select(p.c.evaluation_id).order_by(p.c.evaluated_at.desc(), p.c.id.desc()).limit(1)
         with self._db.read() as conn:
             return conn.execute(query).scalar_one_or_none()
+
+    def slo_evaluations_of(self, ports: Iterable[str], *, per_port: int = 10) -> dict[str, list[SloEvaluation]]:
+        """The newest ``per_port`` evaluations of each port (newest first), in one query."""
+        s = schema.slo_evaluations
+        wanted = sorted(set(ports))
+        if not wanted:
+            return {}
+        rank = sa.func.row_number().over(partition_by=s.c.port, order_by=(s.c.evaluated_at.desc(), s.c.id.desc()))
+        inner = sa.select(s, rank.label("mp_rank")).where(s.c.port.in_(wanted)).subquery()
+        query = sa.select(*(inner.c[col.name] for col in s.columns)).where(inner.c.mp_rank <= per_port).order_by(
+            inner.c.port, inner.c.mp_rank)  # fmt: skip
+        found: dict[str, list[SloEvaluation]] = {p: [] for p in wanted}
+        with self._db.read() as conn:
+            for row in conn.execute(query).mappings():
+                found[row["port"]].append(convert.slo_evaluation(row))
+        return found
+
+    def versions_of(self, addresses: Iterable[str]) -> dict[str, list[VersionRecord]]:
+        """:meth:`versions` of several products or ports in one query."""
+        v = schema.versions
+        wanted = sorted(set(addresses))
+        found: dict[str, list[VersionRecord]] = {a: [] for a in wanted}
+        query = sa.select(v).where(v.c.address.in_(wanted)).order_by(v.c.address, v.c.recorded_at, v.c.version)
+        with self._db.read() as conn:
+            for r in conn.execute(query):
+                found[r.address].append(VersionRecord(r.address, r.version, r.recorded_at, tuple(r.changes)))
+        return found
 
     def slo_evaluations(self, *, port: str | None = None, limit: int = 1000) -> list[SloEvaluation]:
         """Newest first."""
@@ -418,6 +448,26 @@ class CatalogReader:
             return [PortUsage(r.port, int(r.queries), int(r.users), int(r.rows), r.last) for r in conn.execute(query)]
 
     # --- search --------------------------------------------------------------------------------------
+
+    def history_version(self) -> tuple[object, ...]:
+        """A cheap stamp (one round trip over primary keys and indexes) that changes when runs, check
+        results, SLO evaluations or policy results are recorded, or a run finishes."""
+        r, c, s, p = schema.runs, schema.check_results, schema.slo_evaluations, schema.policy_results
+        parts = (
+            sa.select(sa.func.count()).select_from(r).scalar_subquery(),
+            sa.select(sa.func.max(r.c.started_at)).scalar_subquery(),
+            sa.select(sa.func.count()).select_from(r).where(r.c.status == RunStatus.RUNNING.value).scalar_subquery(),
+            sa.select(sa.func.max(c.c.id)).scalar_subquery(),
+            sa.select(sa.func.max(s.c.id)).scalar_subquery(),
+            sa.select(sa.func.max(p.c.id)).scalar_subquery(),
+        )
+        with self._db.read() as conn:
+            return tuple(conn.execute(sa.select(*parts)).one())
+
+    def search_version(self) -> str:
+        """A stamp that changes whenever the search index is rebuilt (each sync): a cache key for results."""
+        with self._db.read() as conn:
+            return search.index_version(conn)
 
     def search(
         self,

@@ -9,8 +9,10 @@ boosts and snippets are shared.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -25,7 +27,7 @@ from meshplane.catalog.records import (
 )
 from meshplane.catalog.schema import search_docs
 
-__all__ = ["FACETS", "SearchDialect", "dialect_for", "documents", "reindex", "search"]
+__all__ = ["FACETS", "SearchDialect", "dialect_for", "documents", "index_version", "reindex", "search"]
 
 FACETS = ("kind", "domain", "classification", "status", "access_level")
 
@@ -154,22 +156,49 @@ class SqliteSearch:
         return source, _FTS.match(query), -sa.func.bm25(_FTS, 10.0, 4.0, 2.0, 1.0)
 
 
-_TSV: sa.ColumnElement[Any] = sa.literal_column("mp_search_docs.tsv")
+# PostgreSQL's index table (migration 0002): id, facet combination, and three tsvectors with GIN indexes.
+pg_fts = sa.table(
+    "mp_search_fts_pg", sa.column("id", sa.Integer), sa.column("combo", sa.Integer), sa.column("tsv"),
+    sa.column("tsv_name"), sa.column("tsv_key"),
+)  # fmt: skip
+_PG_WEIGHTS = "'{0.1, 0.2, 0.4, 1.0}'::float4[]"  # {D, C, B, A}: description, owner, keywords, name
+# Up to this many matches, ranking them all in one scan is cheaper than one index scan per tier.
+_PG_ONE_PASS = 10_000
+
+_PG_FILL = """
+INSERT INTO mp_search_fts_pg (id, combo, tsv, tsv_name, tsv_key)
+SELECT id, dense_rank() OVER (ORDER BY facet_key),
+    setweight(to_tsvector('simple', mp_words(name_text)), 'A')
+    || setweight(to_tsvector('simple', mp_words(keyword_text)), 'B')
+    || setweight(to_tsvector('simple', mp_words(owner_text)), 'C')
+    || setweight(to_tsvector('simple', mp_words(body_text)), 'D'),
+    to_tsvector('simple', mp_words(name_text)),
+    to_tsvector('simple', mp_words(name_text || ' ' || keyword_text))
+FROM mp_search_docs
+"""
 
 
 class PostgresSearch:
-    """A generated, weighted ``tsvector`` column with a GIN index; prefix queries with ``:*``."""
+    """A narrow table of weighted ``tsvector`` values with GIN indexes (``mp_search_fts_pg``), refilled
+    after each sync; prefix queries with ``:*``. Facet counts group matching ids by facet combination
+    without reading the wide rows, and ranking goes tier by tier as on SQLite (see :func:`_tiers`)."""
 
     def refresh(self, conn: Connection) -> None:
-        conn.execute(sa.text("ANALYZE mp_search_docs"))
+        conn.execute(sa.delete(pg_fts))
+        conn.execute(sa.text(_PG_FILL))
+        conn.execute(sa.text("ANALYZE mp_search_fts_pg"))
+
+    @staticmethod
+    def query(tokens: list[str]) -> sa.ColumnElement[Any]:
+        return sa.func.to_tsquery("simple", " & ".join(f"{t}:*" for t in tokens))
 
     def matching(
         self, tokens: list[str]
     ) -> tuple[sa.FromClause, sa.ColumnElement[bool], sa.ColumnElement[float]]:
-        query = sa.func.to_tsquery("simple", " & ".join(f"{t}:*" for t in tokens))
-        # Weights for {D, C, B, A}: description, owner, keywords, name; 1 = divide by log(length).
-        weights: sa.ColumnElement[Any] = sa.literal_column("'{0.1, 0.2, 0.4, 1.0}'::float4[]")
-        return search_docs, _TSV.bool_op("@@")(query), sa.func.ts_rank(weights, _TSV, query, 1)
+        query = self.query(tokens)
+        source = search_docs.join(pg_fts, pg_fts.c.id == search_docs.c.id)
+        weights: sa.ColumnElement[Any] = sa.literal_column(_PG_WEIGHTS)
+        return source, pg_fts.c.tsv.bool_op("@@")(query), sa.func.ts_rank(weights, pg_fts.c.tsv, query, 1)
 
 
 def dialect_for(name: str) -> SearchDialect:
@@ -221,6 +250,8 @@ def search(
             raise ValueError(f"unknown search facet {facet!r}; use one of {', '.join(FACETS)}")
     if tokens and isinstance(dialect, SqliteSearch):
         return sqlite_search(conn, text, tokens, filters, limit, offset)
+    if tokens and isinstance(dialect, PostgresSearch):
+        return postgres_search(conn, text, tokens, filters, limit, offset)
     source: sa.FromClause = search_docs
     conditions: list[sa.ColumnElement[bool]] = []
     relevance: sa.ColumnElement[float] = sa.literal(1.0)
@@ -300,18 +331,58 @@ def _tiers(tokens: list[str]) -> list[str]:
     return [name, f"{keyword} NOT {name}", f"{every} NOT {keyword}"]
 
 
-def sqlite_search(
-    conn: Connection, text: str, tokens: list[str], filters: Mapping[str, Iterable[str]], limit: int, offset: int
-) -> SearchResults:
-    """Exact facet counts by grouping matching rowids by their facet combination (no join); filters become
-    a condition on that combination; ranking runs tier by tier (see :func:`_tiers`) inside the FTS index,
-    and only the page's rows are read from ``mp_search_docs``."""
-    groups = conn.execute(
-        sa.select(_COMBO.label("combo"), sa.func.count(), sa.func.min(_RID))
-        .select_from(fts).where(_FTS.match(_fts_query(tokens))).group_by(sa.literal_column("combo"))
-    ).all()  # fmt: skip
-    if not groups:
-        return SearchResults(text, 0, (), {f: {} for f in FACETS})
+class _GroupCache:
+    """Match groups (facet combination, count, a row id) per index version and query words, shared by the
+    searches that differ only in filters, offset or limit (clicking facets, paging). Entries expire after
+    ``ttl`` seconds as well, bounding staleness where the version stamp could miss a change."""
+
+    def __init__(self, size: int = 512, ttl: float = 30.0) -> None:
+        self.size, self.ttl = size, ttl
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, list[Any]]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> list[Any] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None or found[0] < time.monotonic():
+                return None
+            self._entries.move_to_end(key)
+            return found[1]
+
+    def put(self, key: tuple[Any, ...], groups: list[Any]) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic() + self.ttl, groups)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+_GROUPS = _GroupCache()
+
+
+def index_version(conn: Connection) -> str:
+    """A stamp that changes when the search index is rebuilt: PostgreSQL's transaction id of the index rows;
+    on SQLite, the FTS5 structure record."""
+    if conn.dialect.name == "postgresql":
+        found = conn.execute(sa.text("SELECT xmin::text FROM mp_search_fts_pg ORDER BY id LIMIT 1")).scalar()
+    else:
+        found = conn.execute(sa.text("SELECT hex(block) FROM mp_search_fts_data WHERE id = 10")).scalar()
+    return f"{conn.engine.url}|{found}"
+
+
+def _groups(conn: Connection, tokens: list[str], select: Any) -> list[Any]:
+    key = (index_version(conn), tuple(tokens))
+    found = _GROUPS.get(key)
+    if found is None:
+        found = [tuple(row) for row in conn.execute(select).all()]
+        _GROUPS.put(key, found)
+    return found
+
+
+def _grouped(
+    conn: Connection, groups: list[Any], filters: Mapping[str, Iterable[str]]
+) -> tuple[int, dict[str, dict[str, int]], list[int], dict[str, list[int]], bool]:
+    """Facet counts from (combination, count, a row id of it) groups: the total, the counts, the allowed
+    combinations, the allowed combinations per kind, and whether any filter applies."""
     first_ids = [int(first) for _, _, first in groups]
     keys = dict(conn.execute(
         sa.select(search_docs.c.id, search_docs.c.facet_key).where(search_docs.c.id.in_(first_ids))
@@ -331,34 +402,93 @@ def sqlite_search(
         for facet, value in values.items():
             if value:
                 facets[facet][value] += int(count)
-    if total == 0:
-        return SearchResults(text, 0, (), {f: {} for f in FACETS})
+    return total, facets, allowed, by_kind, bool(wanted)
 
-    boost = sa.case(
-        *((_COMBO.in_(by_kind[k.value]), factor) for k, factor in _KIND_BOOST.items() if by_kind.get(k.value)),
-        else_=1.0,
-    )
-    relevance = (-sa.func.bm25(_FTS, 10.0, 4.0, 2.0, 1.0) * boost).label("score")
-    restrict = [_COMBO.in_(allowed)] if wanted else []
+
+def _boost(combo: sa.ColumnElement[int], by_kind: Mapping[str, list[int]]) -> sa.ColumnElement[float]:
+    whens = [(combo.in_(by_kind[k.value]), factor) for k, factor in _KIND_BOOST.items() if by_kind.get(k.value)]
+    return sa.case(*whens, else_=1.0) if whens else sa.literal(1.0)
+
+
+def _ranked(
+    conn: Connection, source: sa.FromClause, rowid: sa.ColumnElement[int], relevance: sa.ColumnElement[float],
+    tiers: Sequence[Sequence[sa.ColumnElement[bool]]], limit: int, offset: int,
+) -> list[tuple[int, float]]:  # fmt: skip
+    """The page's (row id, score), tier by tier: a later tier is read only when earlier ones run out."""
     ranked: list[tuple[int, float]] = []
     skip, remaining = offset, limit
-    for tier, query in enumerate(_tiers(tokens)):
+    score = relevance.label("score")
+    for tier, where in enumerate(tiers):
         if remaining <= 0:
             break
-        where = [_FTS.match(query), *restrict]
         if skip:
-            size = int(conn.execute(sa.select(sa.func.count()).select_from(fts).where(*where)).scalar_one())
+            size = int(conn.execute(sa.select(sa.func.count()).select_from(source).where(*where)).scalar_one())
             if size <= skip:
                 skip -= size
                 continue
-        page = (sa.select(_RID, relevance).select_from(fts).where(*where)
-                .order_by(sa.desc("score"), _RID).limit(remaining).offset(skip))  # fmt: skip
-        bonus = 1000.0 * (2 - tier)  # keeps scores ordered across tiers
-        found = [(int(rowid), float(score) + bonus) for rowid, score in conn.execute(page).tuples()]
+        page = (sa.select(rowid, score).select_from(source).where(*where)
+                .order_by(sa.desc("score"), rowid).limit(remaining).offset(skip))  # fmt: skip
+        bonus = 1000.0 * (len(tiers) - 1 - tier)  # keeps scores ordered across tiers
+        found = [(int(row_id), float(value) + bonus) for row_id, value in conn.execute(page).tuples()]
         ranked.extend(found)
         remaining -= len(found)
         skip = 0
+    return ranked
+
+
+def _page(conn: Connection, text: str, tokens: list[str], total: int, facets: Mapping[str, Mapping[str, int]],
+          ranked: list[tuple[int, float]]) -> SearchResults:  # fmt: skip
     chosen = sa.select(search_docs).where(search_docs.c.id.in_([i for i, _ in ranked]))
     rows = {row.id: row for row in conn.execute(chosen)}
     hits = tuple(_hit(rows[i], tokens, score) for i, score in ranked if i in rows)
     return SearchResults(text, total, hits, _ordered(facets))
+
+
+def sqlite_search(
+    conn: Connection, text: str, tokens: list[str], filters: Mapping[str, Iterable[str]], limit: int, offset: int
+) -> SearchResults:
+    """Exact facet counts by grouping matching rowids by their facet combination (no join); filters become
+    a condition on that combination; ranking runs tier by tier (see :func:`_tiers`) inside the FTS index,
+    and only the page's rows are read from ``mp_search_docs``."""
+    grouping = sa.select(_COMBO.label("combo"), sa.func.count(), sa.func.min(_RID)).select_from(fts)
+    matched: Any = grouping.where(_FTS.match(_fts_query(tokens))).group_by(sa.literal_column("combo"))
+    groups = _groups(conn, tokens, matched)
+    if not groups:
+        return SearchResults(text, 0, (), {f: {} for f in FACETS})
+    total, facets, allowed, by_kind, filtered = _grouped(conn, groups, filters)
+    if total == 0:
+        return SearchResults(text, 0, (), {f: {} for f in FACETS})
+    relevance = -sa.func.bm25(_FTS, 10.0, 4.0, 2.0, 1.0) * _boost(_COMBO, by_kind)
+    restrict = [_COMBO.in_(allowed)] if filtered else []
+    tiers = [[_FTS.match(query), *restrict] for query in _tiers(tokens)]
+    return _page(conn, text, tokens, total, facets, _ranked(conn, fts, _RID, relevance, tiers, limit, offset))
+
+
+def postgres_search(
+    conn: Connection, text: str, tokens: list[str], filters: Mapping[str, Iterable[str]], limit: int, offset: int
+) -> SearchResults:
+    """As :func:`sqlite_search`, over ``mp_search_fts_pg``: facet counts group matching ids by combination;
+    the tiers are name matches (``tsv_name``), then name-or-keyword matches (``tsv_key``), then the rest."""
+    query = PostgresSearch.query(tokens)
+    match = pg_fts.c.tsv.bool_op("@@")(query)
+    groups = _groups(
+        conn, tokens,
+        sa.select(pg_fts.c.combo, sa.func.count(), sa.func.min(pg_fts.c.id)).where(match).group_by(pg_fts.c.combo),
+    )  # fmt: skip
+    if not groups:
+        return SearchResults(text, 0, (), {f: {} for f in FACETS})
+    total, facets, allowed, by_kind, filtered = _grouped(conn, groups, filters)
+    if total == 0:
+        return SearchResults(text, 0, (), {f: {} for f in FACETS})
+    weights: sa.ColumnElement[Any] = sa.literal_column(_PG_WEIGHTS)
+    relevance = sa.func.ts_rank(weights, pg_fts.c.tsv, query, 1) * _boost(pg_fts.c.combo, by_kind)
+    restrict = [pg_fts.c.combo.in_(allowed)] if filtered else []
+    in_name, in_key = pg_fts.c.tsv_name.bool_op("@@")(query), pg_fts.c.tsv_key.bool_op("@@")(query)
+    if sum(int(count) for _, count, _ in groups) <= _PG_ONE_PASS:
+        # Few matches: one index scan ranks them all, the tier (name, keyword, other) leading the score.
+        tier = sa.case((in_name, 2000.0), (in_key, 1000.0), else_=0.0)
+        tiers = [[match, *restrict]]
+        relevance = relevance + tier
+    else:
+        tiers = [[in_name, *restrict], [in_key, sa.not_(in_name), *restrict], [match, sa.not_(in_key), *restrict]]
+    return _page(conn, text, tokens, total, facets, _ranked(conn, pg_fts, pg_fts.c.id, relevance, tiers, limit, offset))

@@ -38,10 +38,11 @@ def init(
     name: Annotated[str | None, typer.Option(help="Mesh name (default: the folder's name).")] = None,
 ) -> None:
     """Create a new mesh that passes `meshplane check`."""
+    from meshplane.cli.governance import standard_pack
     from meshplane.spec.scaffold import new_mesh
 
     directory.mkdir(parents=True, exist_ok=True)
-    for path in new_mesh(directory, name):
+    for path in new_mesh(directory, name, policies=standard_pack()):
         out.print(f"created {path}")
     out.print(f"next: meshplane new domain NAME --mesh {directory}")
 
@@ -85,6 +86,10 @@ def check(
         from meshplane.workspace.quality import breaking_change_problems
 
         report.problems.extend(breaking_change_problems(path, report.graph))
+    if report.graph is not None:  # check-time governance policies, located, the policy id as the code
+        from meshplane.workspace.governing import governance_problems
+
+        report.problems.extend(governance_problems(report.graph))
     if format is OutputFormat.json:
         out.print_json(json.dumps(report.as_json()))
     else:
@@ -180,7 +185,7 @@ def _report_error(error: MeshError) -> None:
 
 def _register_commands() -> None:
     """Import the modules whose commands attach themselves to ``app``."""
-    from meshplane.cli import access, building, contracts, demo, serving  # noqa: F401
+    from meshplane.cli import access, building, contracts, demo, governance, serving  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

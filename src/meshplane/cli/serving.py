@@ -25,8 +25,8 @@ __all__ = ["serve_mesh"]
 token_app = typer.Typer(help="API tokens for the REST API and the portal.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
-# Names the server package reads (meshplane.server.app.MESH_ENV / DEV_ENV).
-_MESH_ENV, _DEV_ENV = "MESHPLANE_SERVE_MESH", "MESHPLANE_SERVE_DEV"
+# Names the server package reads (meshplane.server.app.MESH_ENV / DEV_ENV / PUBLISHED_ENV).
+_MESH_ENV, _DEV_ENV, _PUBLISHED_ENV = "MESHPLANE_SERVE_MESH", "MESHPLANE_SERVE_DEV", "MESHPLANE_SERVE_PUBLISHED"
 
 
 def _discovery(path: Path) -> tuple[Mesh, DiscoveryService]:
@@ -59,11 +59,12 @@ def _demo_tokens(service: DiscoveryService) -> list[tuple[str, str, str]]:
 
 
 def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: str = "127.0.0.1",
-               dev: bool | None = None) -> None:  # fmt: skip
+               dev: bool | None = None, workers: int | None = None) -> None:  # fmt: skip
     """Serve the portal and the API for the mesh at ``path`` until interrupted.
 
     ``announce`` (what ``meshplane demo`` asks for) prints the URL and a sign-in token per team, and turns on
-    the portal's user switcher unless ``dev`` says otherwise.
+    the portal's user switcher unless ``dev`` says otherwise. ``workers`` uvicorn processes (default: one per
+    CPU) each build the app from the environment; the mesh is published once, here, before they start.
     """
     import uvicorn
 
@@ -83,7 +84,9 @@ def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: st
         mesh.close()
     os.environ[_MESH_ENV] = str(Path(path).resolve())
     os.environ[_DEV_ENV] = "1" if dev_mode else "0"
-    uvicorn.run("meshplane.server:app_from_env", factory=True, host=host, port=port, log_level="warning")
+    os.environ[_PUBLISHED_ENV] = "1"
+    uvicorn.run("meshplane.server:app_from_env", factory=True, host=host, port=port, log_level="warning",
+                workers=max(1, workers or os.cpu_count() or 1))  # fmt: skip
 
 
 @app.command()
@@ -92,9 +95,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
     dev: Annotated[bool, typer.Option("--dev", help="Let the sign-in page switch users without a token.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Server processes (default: the number of CPUs).")] = None,
 ) -> None:
     """Serve the web portal and the REST API (/api/v1) for a mesh."""
-    serve_mesh(mesh, port=port, announce=False, host=host, dev=dev)
+    serve_mesh(mesh, port=port, announce=False, host=host, dev=dev, workers=workers)
 
 
 @app.command()

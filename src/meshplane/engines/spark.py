@@ -32,9 +32,9 @@ import threading
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlglot
 import sqlglot.expressions as exp
@@ -100,10 +100,8 @@ class _SharedContext:
                 self._root = _start(master, conf)
                 self._master = master
                 atexit.register(self.stop)
-            if master.startswith("sc://"):
-                session = self._root  # Spark Connect: one remote session per process
-            else:
-                session = self._root.newSession()
+            # Spark Connect: one remote session per process; classic: a new session of the one context.
+            session = self._root if master.startswith("sc://") else self._root.newSession()
             for key, value in conf.items():
                 if key.startswith("spark.sql.") and not _is_static(key):
                     session.conf.set(key, value)
@@ -265,10 +263,8 @@ class SparkEngine:
             yield views
         finally:
             for view in views.values():
-                try:
+                with suppress(Exception):  # a view that cannot be dropped dies with its session
                     self.session.catalog.dropTempView(view)
-                except Exception:  # noqa: S110 - a view that cannot be dropped dies with its session
-                    pass
 
     def _frame(self, name: str, relation: Relation) -> DataFrame:
         try:
@@ -336,7 +332,8 @@ class SparkEngine:
 
     def _rewrite_unions(self, node: exp.Expression, ctes: list[exp.CTE]) -> exp.Expression:
         def columns(side: exp.Expression) -> list[str]:
-            probe = exp.select("*").from_(side.copy().subquery("_side")).limit(0)
+            probe = exp.select("*").from_(exp.Subquery(this=side.copy(), alias=exp.TableAlias(
+                this=exp.to_identifier("_side")))).limit(0)
             if ctes:
                 probe.set(_WITH, exp.With(expressions=[c.copy() for c in ctes]))
             return list(self.session.sql(probe.sql("spark")).columns)
@@ -345,7 +342,8 @@ class SparkEngine:
             present = {c.lower() for c in have}
             items = [exp.column(n, quoted=True) if n.lower() in present else exp.alias_(exp.Null(), n, quoted=True)
                      for n in names]
-            return exp.select(*items).from_(side.subquery("_side"))
+            return exp.select(*items).from_(exp.Subquery(this=side, alias=exp.TableAlias(
+                this=exp.to_identifier("_side"))))
 
         unions = [u for u in node.find_all(exp.Union) if u.args.get("by_name")]
         for union in reversed(unions):  # deepest first: a chain's inner unions are resolved before outer ones
@@ -396,7 +394,9 @@ class SparkEngine:
             size = int(str(frame._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
         except Exception:  # Spark Connect has no JVM handle: keep Spark's own partitioning
             return None
-        return max(1, math.ceil(size / self._target_file_bytes))
+        files = max(1, math.ceil(size / self._target_file_bytes))
+        # Joins often estimate absurd sizes (up to Long.MaxValue): then keep Spark's partitioning.
+        return files if files <= 10_000 else None
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -407,10 +407,11 @@ def _parse_select(sql: str, dialect: str) -> exp.Expression:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except ParseError as exc:
         raise BuildError(f"SQL does not parse ({dialect}): {_first_line(exc)}") from exc
+    kinds = [type(s).__name__.upper() for s in statements]
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-        kinds = ", ".join(type(s).__name__.upper() for s in statements) or "nothing"
-        raise BuildError(f"expected exactly one SELECT statement, got {kinds}")
-    return statements[0]
+        raise BuildError(f"expected exactly one SELECT statement, got {', '.join(kinds) or 'nothing'}")
+    query: exp.Expression = cast(exp.Expression, statements[0])
+    return query
 
 
 def _to_spark(tree: exp.Expression, views: Mapping[str, str], *, duckdb_semantics: bool) -> exp.Expression:
@@ -441,7 +442,8 @@ def _to_spark(tree: exp.Expression, views: Mapping[str, str], *, duckdb_semantic
 def _duckdb_meaning(node: exp.Expression) -> exp.Expression:
     """DuckDB semantics in Spark SQL, one node at a time.
 
-    - ``/`` and ``avg`` compute in DOUBLE, even on decimals (Spark would keep DECIMAL);
+    - ``/`` and ``avg`` compute in DOUBLE, even on decimals (Spark would keep DECIMAL), and ``round`` of such a
+      DOUBLE rounds the binary value as DuckDB does;
     - ``list[i]`` is ``TRY_ELEMENT_AT(list, i)``: NULL out of bounds (Spark's ANSI mode would fail);
     - ``strptime(s, [f1, f2])`` tries each format; every ``strptime`` gives TIMESTAMP_NTZ (DuckDB's TIMESTAMP);
     - ``date_sub(part, a, b)`` counts complete parts (Spark's TIMESTAMPDIFF), while ``date_diff(part, a, b)``
@@ -450,13 +452,18 @@ def _duckdb_meaning(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Div | exp.Avg):
         node.set("this", exp.cast(node.this, exp.DataType.Type.DOUBLE))
         return node
+    if isinstance(node, exp.Round) and _is_double(node.this) and isinstance(node.args.get("decimals"), exp.Literal):
+        # DuckDB rounds a DOUBLE as round(x * 10^n) / 10^n; Spark rounds its decimal text (2.425 -> 2.43).
+        scale = exp.Literal.number(10 ** int(node.args["decimals"].this))
+        scaled = exp.Round(this=exp.Mul(this=exp.Paren(this=_deep(node.this)), expression=scale.copy()))
+        return exp.Paren(this=exp.Div(this=scaled, expression=scale))
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
         index = node.expressions[0]
         if not isinstance(index, exp.Slice) and not (isinstance(index, exp.Literal) and index.is_string):
             # The parsed index is 0-based (DuckDB's 1 is stored as 0, its -1 as -2); element_at is 1-based.
             one_based = (exp.Literal.number(int(index.this) + 1) if isinstance(index, exp.Literal)
-                         else exp.Add(this=index, expression=exp.Literal.number(1)))
-            return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=[node.this, one_based])
+                         else exp.Add(this=_deep(index), expression=exp.Literal.number(1)))
+            return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=[_deep(node.this), one_based])
         return node
     if isinstance(node, exp.StrToTime):
         return _strptime(node)
@@ -464,25 +471,38 @@ def _duckdb_meaning(node: exp.Expression) -> exp.Expression:
         part, start, end = node.expressions
         if isinstance(part, exp.Literal) and part.is_string:
             unit = exp.Var(this=part.this.upper())
-            return exp.Anonymous(this="TIMESTAMPDIFF", expressions=[unit, start, end])
+            return exp.Anonymous(this="TIMESTAMPDIFF", expressions=[unit, _deep(start), _deep(end)])
         return node
     if isinstance(node, exp.DateDiff) and node.args.get("date_part_boundary"):
         return _boundaries(node)
     return node
 
 
+def _deep(node: exp.Expression) -> exp.Expression:
+    """Apply :func:`_duckdb_meaning` below a node that replaced another (transform skips its children)."""
+    return node.transform(_duckdb_meaning, copy=False)
+
+
+def _is_double(node: exp.Expression) -> bool:
+    """Whether DuckDB computes ``node`` in DOUBLE: it divides, averages or casts to a floating type."""
+    if node.find(exp.Div, exp.Avg) is not None:
+        return True
+    return any(c.to.this in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT) for c in node.find_all(exp.Cast))
+
+
 def _strptime(node: exp.StrToTime) -> exp.Expression:
     from sqlglot.dialects.spark import Spark
     from sqlglot.time import format_time
 
-    value = node.this.transform(_duckdb_meaning, copy=False)
+    value = _deep(node.this)
     formats = node.args.get("format")
     literals = formats.expressions if isinstance(formats, exp.Array) else [formats]
     if not all(isinstance(f, exp.Literal) and f.is_string for f in literals):
         return node
     ntz = exp.DataType.build("TIMESTAMP_NTZ", dialect="spark")
 
-    def parse(fmt: exp.Expression, function: str) -> exp.Expression:
+    def parse(fmt: exp.Expression | None, function: str) -> exp.Expression:
+        assert fmt is not None
         # DuckDB's parser accepts unpadded numbers for %d, %m, ...; so do Spark's one-letter patterns.
         lenient = re.sub(r"%([dmHMSIj])", r"%-\1", fmt.name)
         spark_format = format_time(lenient, Spark.INVERSE_TIME_MAPPING, Spark.INVERSE_TIME_TRIE)
@@ -496,7 +516,7 @@ def _strptime(node: exp.StrToTime) -> exp.Expression:
 
 
 def _boundaries(node: exp.DateDiff) -> exp.Expression:
-    end, start = node.this, node.expression
+    end, start = _deep(node.this), _deep(node.expression)
     unit = node.unit.name.upper() if node.unit is not None else "DAY"
     if unit == "DAY":
         return exp.Anonymous(this="DATEDIFF", expressions=[exp.cast(end, "date"), exp.cast(start, "date")])

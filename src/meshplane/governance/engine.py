@@ -6,8 +6,8 @@ import datetime as dt
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 from open_data_contract_standard.model import OpenDataContractStandard
 
@@ -68,7 +68,7 @@ def _now(now: dt.datetime | dt.date) -> tuple[str, dt.date]:
 
 
 def _violation(
-    policy: LoadedPolicy | PythonPolicy, item: SubjectDoc, context: Mapping[str, Any], reason: str
+    policy: LoadedPolicy | PythonPolicy, item: SubjectDoc, context: Mapping[str, Any], reason: str, failed: bool
 ) -> Violation:
     if isinstance(policy, LoadedPolicy):
         model = policy.model
@@ -89,6 +89,7 @@ def _violation(
         fix=fix,
         domain=item.domain,
         product=item.product,
+        failed=failed,
     )
 
 
@@ -115,26 +116,59 @@ def _fields(policy_set: PolicySet, policies: Sequence[LoadedPolicy], policy: Loa
     return projection(paths)
 
 
+class _Docs(Sequence[Mapping[str, Any]]):
+    """The documents of some subjects, built on first access: in the worker that evaluates their shard."""
+
+    __slots__ = ("_built", "_slices", "items")
+
+    def __init__(self, items: Sequence[SubjectDoc]) -> None:
+        self.items = items
+        self._built: list[Mapping[str, Any]] | None = None
+        self._slices: dict[tuple[int | None, int | None, int | None], _Docs] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, index: int) -> Mapping[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> _Docs: ...
+
+    def __getitem__(self, index: int | slice) -> Mapping[str, Any] | _Docs:
+        if isinstance(index, slice):  # the rules of one subject kind share their shard's slice
+            key = (index.start, index.stop, index.step)
+            if key not in self._slices:
+                self._slices[key] = _Docs(self.items[index])
+            return self._slices[key]
+        return self.items[index].doc
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        if self._built is None:
+            self._built = [item.doc for item in self.items]
+        return iter(self._built)
+
+
 def _applies(policy: LoadedPolicy, item: SubjectDoc) -> bool:
     return policy.scope is not PolicyScope.DOMAIN or item.domain == policy.domain
 
 
-def _python_outcomes(policy: PythonPolicy, doc: Mapping[str, Any], timeout: float) -> list[str]:
-    """Reasons a Python policy rejects ``doc`` ([] = allowed); raising or overrunning fails closed."""
+def _python_outcomes(policy: PythonPolicy, doc: Mapping[str, Any], timeout: float) -> list[tuple[str, bool]]:
+    """(reason, failed to evaluate) for each way a Python policy rejects ``doc`` ([] = allowed); fails closed."""
     started = time.perf_counter()
     try:
         result = policy.evaluate(doc)
     except Exception as error:  # fail closed
-        return [f"the policy failed to evaluate ({type(error).__name__}: {error})"]
+        return [(f"the policy failed to evaluate ({type(error).__name__}: {error})", True)]
     if time.perf_counter() - started > timeout:
-        return [f"the policy took longer than {timeout:g} s"]
+        return [(f"the policy took longer than {timeout:g} s", True)]
     if result is True:
         return []
     if result is False:
-        return [""]
+        return [("", False)]
     if isinstance(result, list):
-        return [str(r) for r in result]
-    return [f"the policy returned {result!r}, not a boolean or a list"]
+        return [(str(r), False) for r in result]
+    return [(f"the policy returned {result!r}, not a boolean or a list", True)]
 
 
 def evaluate(
@@ -204,15 +238,17 @@ def _evaluate(
 
     groups: dict[str, Group] = {}
     selections: dict[str, list[SubjectDoc]] = {}
+    documents: dict[str, _Docs] = {}
     tasks: list[Task] = []
     task_policies: list[LoadedPolicy] = []
     for policy in cel_policies:
         scope = policy.subject.value if policy.domain is None else f"{policy.subject.value}@{policy.domain}"
         if scope not in selections:
             selections[scope] = [d for d in inputs[policy.subject] if _applies(policy, d)]
+            documents[scope] = _Docs(selections[scope])
         chosen = selections[scope]
         key = f"{scope}#{policy.id}"  # one projection per rule: it sees only the paths it reads
-        groups[key] = Group([d.doc for d in chosen], variables, _fields(policy_set, [policy], policy))
+        groups[key] = Group(documents[scope], variables, _fields(policy_set, [policy], policy))
         selections[key] = chosen
         tasks.append(Task(policy_set.compiled[policy.id], key))
         task_policies.append(policy)
@@ -220,21 +256,23 @@ def _evaluate(
     outcomes = run_tasks(tasks, groups, timeout=timeout, isolation=isolation)
     found: list[Violation] = []
     applied: dict[str, set[str]] = defaultdict(set)
+    units: dict[int, set[str]] = {}  # by selection: the products (or domains, or the mesh) it covers
     for policy, task, outcome in zip(task_policies, tasks, outcomes, strict=True):
         chosen = selections[task.group]
-        for item in chosen:
-            applied[policy.id].add(item.product or item.domain or item.address)
+        if id(chosen) not in units:
+            units[id(chosen)] = {item.product or item.domain or item.address for item in chosen}
+        applied[policy.id] |= units[id(chosen)]
         failing: Iterable[tuple[int, str]] = (
             ((i, outcome.error) for i in range(len(chosen))) if outcome.error else outcome.failures.items()
         )
         for index, reason in failing:
             item = chosen[index]
-            found.append(_violation(policy, item, {**variables, "subject": item.doc}, reason))
+            found.append(_violation(policy, item, {**variables, "subject": item.doc}, reason, bool(reason)))
     for plugin in py_policies:
         for item in inputs[Subject(plugin.subject)]:
             applied[plugin.id].add(item.product or item.domain or item.address)
-            for reason in _python_outcomes(plugin, item.doc, timeout):
-                found.append(_violation(plugin, item, {**variables, "subject": item.doc}, reason))
+            for reason, failed in _python_outcomes(plugin, item.doc, timeout):
+                found.append(_violation(plugin, item, {**variables, "subject": item.doc}, reason, failed))
 
     violations: list[Violation] = []
     waived: list[Violation] = []
@@ -316,7 +354,7 @@ def evaluate_query(
     for plugin in policy_set.python:
         if Subject(plugin.subject) is not Subject.QUERY or Point.QUERY not in plugin.points:
             continue
-        for reason in _python_outcomes(plugin, input_doc, timeout):
+        for reason, _ in _python_outcomes(plugin, input_doc, timeout):
             if Severity(plugin.severity) is Severity.ERROR:
                 allow = False
             reasons.append(f"[{plugin.id}] {plugin.title}" + (f" ({reason})" if reason else ""))

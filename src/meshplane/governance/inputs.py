@@ -9,8 +9,9 @@ the file:line:column of the offending key.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from typing import Any, Protocol
 
 from open_data_contract_standard.model import OpenDataContractStandard
@@ -43,24 +44,57 @@ class _DocumentLocator:
         return self.document.locate(tuple(keys))
 
 
-@dataclass(frozen=True)
 class SubjectDoc:
-    """An input document with its spec element (for locations) and its place in the mesh."""
+    """An input document with its spec element (for locations) and its place in the mesh.
 
-    kind: Subject
-    address: str
-    doc: Mapping[str, Any]
-    locator: Locator
-    domain: str | None
-    product: str | None
+    The document itself is built on first use (``doc``): an evaluation builds the documents inside its
+    worker processes, in parallel, and the parent only builds those it reports a violation for.
+    """
+
+    __slots__ = ("_build", "_doc", "address", "domain", "kind", "locator", "product")
+
+    def __init__(
+        self,
+        kind: Subject,
+        address: str,
+        doc: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+        locator: Locator,
+        domain: str | None,
+        product: str | None,
+    ) -> None:
+        self.kind = kind
+        self.address = address
+        self.locator = locator
+        self.domain = domain
+        self.product = product
+        self._doc: Mapping[str, Any] | None = None if callable(doc) else doc
+        self._build: Callable[[], Mapping[str, Any]] | None = doc if callable(doc) else None
+
+    @property
+    def doc(self) -> Mapping[str, Any]:
+        if self._doc is None:
+            assert self._build is not None
+            self._doc = self._build()
+            self._build = None
+        return self._doc
+
+    def __repr__(self) -> str:
+        return f"SubjectDoc({self.kind.value} {self.address})"
 
 
 def is_identifier(column: ColumnSpec, contract: ContractSpec | None = None) -> bool:
     """Named ``*_id``/``id``, or the single primary key column (parts of composite keys such as dates are not)."""
     if column.name.endswith("_id") or column.name == "id":
         return True
-    keys = sum(1 for c in contract.columns if c.primary_key) if contract is not None else 1
-    return column.primary_key and keys == 1
+    if not column.primary_key:
+        return False
+    return contract is None or sum(1 for c in contract.columns if c.primary_key) == 1
+
+
+@lru_cache(maxsize=65536)
+def _name_flags(name: str) -> tuple[bool, bool]:
+    """(snake case, suggests PII): column names repeat across a mesh, so each is matched once."""
+    return bool(_SNAKE.match(name)), bool(_PII_NAME.search(name))
 
 
 def _sla(contract: ContractSpec) -> dict[str, dict[str, Any]]:
@@ -152,6 +186,7 @@ def column_doc(
     column: ColumnSpec, port_address: str, port: OutputPortSpec | None, team: str, glossary: Mapping[str, Any]
 ) -> dict[str, Any]:
     term = glossary.get(column.semantic_type) if column.semantic_type else None
+    snake, pii = _name_flags(column.name)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "column",
@@ -173,8 +208,8 @@ def column_doc(
         "semantic_type": column.semantic_type,
         "glossary_classification": getattr(term, "classification", None),
         "is_identifier": is_identifier(column, port.contract if port else None),
-        "name_is_snake_case": bool(_SNAKE.match(column.name)),
-        "name_suggests_pii": bool(_PII_NAME.search(column.name)),
+        "name_is_snake_case": snake,
+        "name_suggests_pii": pii,
     }
 
 
@@ -184,6 +219,7 @@ def _port_doc(
     port: OutputPortSpec,
     published: OpenDataContractStandard | None,
     quality: Any,
+    consumers: Iterable[str] = (),
 ) -> dict[str, Any]:
     contract = port.contract
     classes = sorted({c.classification for c in contract.columns if c.classification})
@@ -224,7 +260,7 @@ def _port_doc(
         "custom": _plain(port.custom),
         "diff": _diff(port, published),
         "quality": _plain(quality) if quality is not None else {"available": False},
-        "consumers": [],
+        "consumers": sorted(consumers),
     }
 
 
@@ -360,7 +396,7 @@ def build_inputs(
                 SubjectDoc(
                     Subject.PRODUCT,
                     product_address,
-                    _product_doc(graph, product, teams),
+                    partial(_product_doc, graph, product, teams),
                     product,
                     product.domain,
                     product_address,
@@ -369,10 +405,17 @@ def build_inputs(
         for port in product.output_ports:
             port_address = f"{product_address}.{port.name}"
             if Subject.PORT in wanted:
-                doc = _port_doc(port_address, product, port, published.get(port_address), quality.get(port_address))
-                doc["consumers"] = sorted(consumers.get(port_address, ()))
+                build = partial(
+                    _port_doc,
+                    port_address,
+                    product,
+                    port,
+                    published.get(port_address),
+                    quality.get(port_address),
+                    consumers.get(port_address, ()),
+                )
                 out[Subject.PORT].append(
-                    SubjectDoc(Subject.PORT, port_address, doc, _PortLocator(port), product.domain, product_address)
+                    SubjectDoc(Subject.PORT, port_address, build, _PortLocator(port), product.domain, product_address)
                 )
             if Subject.COLUMN in wanted:
                 for column in port.contract.columns:
@@ -380,7 +423,7 @@ def build_inputs(
                         SubjectDoc(
                             Subject.COLUMN,
                             f"{port_address}.{column.name}",
-                            column_doc(column, port_address, port, product.team, glossary),
+                            partial(column_doc, column, port_address, port, product.team, glossary),
                             column,
                             product.domain,
                             product_address,

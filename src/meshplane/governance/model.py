@@ -163,6 +163,7 @@ class Violation:
     domain: str | None = None
     product: str | None = None
     waiver: Waiver | None = None
+    failed: bool = False  # the policy could not be evaluated (error, timeout): counted as a violation
 
     def render(self, root: Path | None = None) -> str:
         text = f"{self.location.render(root)}: {self.severity.value}: [{self.policy}] {self.address}: {self.message}"
@@ -190,6 +191,7 @@ class Violation:
             "message": self.message,
             "fix": self.fix,
             "waiver": self.waiver.as_json() if self.waiver else None,
+            "failed": self.failed,
         }
 
 

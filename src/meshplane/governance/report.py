@@ -92,6 +92,33 @@ class GovernanceReport:
         )
         return "\n".join(lines)
 
+    def render_report_text(self, trend: Sequence[Mapping[str, Any]] = ()) -> str:
+        """The full text report: both compliance matrices, violations, waivers in force, and the trend."""
+        ids = [pid for pid, *_ in self.policies]
+        lines = [f"{self.mesh}: governance compliance at {self.now} ({self.point.value})", "", "policies:"]
+        lines += [f"  {n:>3}  {pid} ({sev}, {subject}, {scope})" for n, (pid, _, sev, subject, scope)
+                  in enumerate(self.policies, 1)]  # fmt: skip
+        for label, units in (("domains", self.domains), ("products", self.products)):
+            width = max((len(u) for u in units), default=len(label))
+            numbers = "".join(f"{n % 100:>3}" for n in range(1, len(ids) + 1))
+            lines += ["", f"{label} x policies ({_LEGEND}):", f"  {'':<{width}} {numbers}"]
+            for unit in units:
+                cells = "".join(f"{_MARK[self.cell(pid, unit)]:>3}" for pid in ids)
+                lines.append(f"  {unit:<{width}} {cells}")
+        lines += ["", "violations:"]
+        lines += ["  " + v.render(self.root).replace("\n", "\n  ") for v in self.violations] or ["  none"]
+        lines += ["", "waivers in force:"]
+        lines += [f"  {w.policy} on {w.subject}: expires {w.expires.isoformat()}, approved by {w.approver}: {w.reason}"
+                  for w in self.waivers] or ["  none"]  # fmt: skip
+        lines += [f"  expired {w.expires.isoformat()} (no longer applies): {w.policy} on {w.subject}"
+                  for w in self.expired_waivers]  # fmt: skip
+        lines += ["", "trend (errors / warnings / waived):"]
+        for t in [*trend, self.summary()]:
+            lines.append(f"  {t.get('at', '')}  {t.get('point', '')!s:<5}  {int(t.get('errors', 0)):>5} "
+                         f"{int(t.get('warnings', 0)):>5} {int(t.get('waived', 0)):>5}")  # fmt: skip
+        lines += ["", self.render_text().splitlines()[-1]]
+        return "\n".join(lines)
+
     def as_json(self, trend: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
         return {
             "schema_version": 1,
@@ -169,6 +196,7 @@ class GovernanceReport:
 
 
 _MARK = {"pass": "✓", "fail": "✗", "waived": "W", "n/a": "·"}
+_LEGEND = "✓ pass, ✗ fail, W waived, · not applicable"
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{mesh}: governance compliance</title>

@@ -31,6 +31,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain, compress
+from operator import itemgetter
 from typing import Any
 
 import cel
@@ -205,19 +207,41 @@ class _Contexts:
         self.groups = groups
         self.cache: dict[str, Any] = {}
         self.members: dict[str, list[list[int]]] = {}
+        self.positions: dict[str, list[int]] = {}  # fast path: the unique document of each document
+
+    def failing(self, name: str, indexes: Iterable[Any]) -> list[int]:
+        """The documents whose unique projection is among ``indexes`` (what the batch rule returned)."""
+        chosen = {int(i) for i in indexes}
+        if not chosen:
+            return []
+        if name in self.positions:
+            per_doc = self.positions[name]
+            return list(compress(range(len(per_doc)), map(chosen.__contains__, per_doc)))
+        return [member for index in chosen for member in self.members[name][index]]
 
     def get(self, name: str) -> Any:
         if name not in self.cache:
             group = self.groups[name]
-            unique: dict[str, int] = {}
+            fields = group.fields
+            flat = tuple(fields) if fields is not None and all(v is None for v in fields.values()) else None
             members: list[list[int]] = []
             docs: list[dict[str, Any]] = []
-            for index, doc in enumerate(group.docs):
-                slim = dict(doc) if group.fields is None else _project(doc, group.fields)
-                key = repr(slim)  # builders and projections insert keys in a fixed order
-                position = unique.get(key)
+            every = list(group.docs)
+            keys = _scalar_keys(flat, every) if flat else None
+            if keys is not None:  # all scalar: deduplicate and map back without a Python loop per document
+                positions = {key: n for n, key in enumerate(dict.fromkeys(keys))}
+                first = dict(zip(keys, every, strict=True))
+                docs.extend({**{k: first[key][k] for k in flat or ()}, "_i": n} for key, n in positions.items())
+                self.positions[name] = list(map(positions.__getitem__, keys))
+                self.cache[name] = cel.Context(variables={**group.variables, "docs": docs})
+                return self.cache[name]
+            unique: dict[str, int] = {}  # repr of the projection -> position (lists, maps, missing fields)
+            for index, doc in enumerate(every):
+                slim = dict(doc) if fields is None else _project(doc, fields)
+                text = repr(slim)  # builders and projections insert keys in a fixed order
+                position = unique.get(text)
                 if position is None:
-                    position = unique[key] = len(docs)
+                    position = unique[text] = len(docs)
                     slim["_i"] = position
                     docs.append(slim)
                     members.append([])
@@ -225,6 +249,27 @@ class _Contexts:
             self.members[name] = members
             self.cache[name] = cel.Context(variables={**group.variables, "docs": docs})
         return self.cache[name]
+
+
+_SCALARS = frozenset({str, bool, int, float, type(None)})
+_NUMBERS = frozenset({bool, int, float})
+
+
+def _scalar_keys(keys: tuple[str, ...], docs: Sequence[Mapping[str, Any]]) -> list[Any] | None:
+    """Each document's values at the top-level ``keys`` (its dedup key), or None when the fast path cannot tell
+    equal projections apart: a missing field, a list or map, or numbers of mixed types (``True == 1``).
+
+    One C-level ``itemgetter`` pass over the documents instead of a projected dict and its ``repr`` per document.
+    """
+    pick = itemgetter(*keys)
+    try:
+        values = list(map(pick, docs))
+    except KeyError:  # a rule reads a field the document lacks: the general path reports it
+        return None
+    types = set(map(type, values if len(keys) == 1 else chain.from_iterable(values)))
+    if not _SCALARS.issuperset(types) or len(types & _NUMBERS) > 1:
+        return None
+    return values
 
 
 def _run_task(task: Task, contexts: _Contexts) -> TaskOutcome:
@@ -237,8 +282,7 @@ def _run_task(task: Task, contexts: _Contexts) -> TaskOutcome:
     except Exception:  # one document broke the batch (error, non-boolean): find which, one by one
         failing = None
     if isinstance(failing, list):
-        members = contexts.members[task.group]
-        outcome.failures.update((member, "") for index in failing for member in members[int(index)])
+        outcome.failures.update((member, "") for member in contexts.failing(task.group, failing))
         return outcome
     base = dict(group.variables)
     for index, doc in enumerate(group.docs):

@@ -9,7 +9,7 @@ from graphlib import CycleError, TopologicalSorter
 
 from meshplane.graph.versions import RangeError, matches
 from meshplane.spec.models import ContractSpec, InputPortSpec, MeshSpec, OutputPortSpec, ProductSpec
-from meshplane.types import Address, Problem
+from meshplane.types import Address, Problem, SourceLocation
 
 __all__ = ["Edge", "MeshGraph", "resolve"]
 
@@ -92,7 +92,10 @@ def _resolve_edge(
     unloaded: frozenset[str],
     problems: list[Problem],
 ) -> Edge | None:
-    where = port.location("contractId")
+    # Located only when a problem needs it: a cached spec file parses its positions on first use.
+    def where() -> SourceLocation:
+        return port.location("contractId")
+
     if port.contract_id in sources:
         source = sources[port.contract_id]
         if not _version_ok(port, source.version, where, problems):
@@ -105,7 +108,7 @@ def _resolve_edge(
     if address is None or address.port is None:
         problems.append(
             Problem(
-                where,
+                where(),
                 f"input port {port.name!r} names {port.contract_id!r}, which is not a port address",
                 "write <domain>.<product>.<port>, or <domain>.sources.<name> for a source",
                 code="input-unresolved",
@@ -115,7 +118,7 @@ def _resolve_edge(
     if address.product_address == product.address:
         problems.append(
             Problem(
-                where,
+                where(),
                 f"input port {port.name!r} reads {port.contract_id}, an output of its own product",
                 "a product cannot consume itself: read an upstream product's port or a source",
                 code="cycle",
@@ -129,7 +132,7 @@ def _resolve_edge(
         kind = "source" if address.product == "sources" else "port"
         problems.append(
             Problem(
-                where,
+                where(),
                 f"input port {port.name!r} reads {kind} {port.contract_id}, which does not exist",
                 _missing_hint(port.contract_id, ports, sources),
                 code="input-unresolved",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -37,6 +39,21 @@ def _svc(request: Request) -> DiscoveryService:
 
 def _json(value: Any) -> Any:
     return jsonable_encoder(value)
+
+
+_ENCODED: dict[tuple[str, Any], tuple[Any, bytes]] = {}
+
+
+def _cached_json(kind: str, key: Any, value: Any) -> Response:
+    """JSON of a view the discovery service caches: encoded once per cached object, not per request."""
+    found = _ENCODED.get((kind, key))
+    if found is not None and found[0] is value:
+        return Response(found[1], media_type="application/json")
+    body = bytes(JSONResponse(jsonable_encoder(value)).body)
+    if len(_ENCODED) > 4096:
+        _ENCODED.clear()
+    _ENCODED[(kind, key)] = (value, body)
+    return Response(body, media_type="application/json")
 
 
 class AccessRequestIn(BaseModel):
@@ -106,7 +123,7 @@ def products(
 
 @router.get("/products/{address}", summary="A product page: ports, schema, health, history, lineage [authenticated]")
 def product(request: Request, address: str, who: User) -> Any:
-    return _json(_svc(request).product_page(address))
+    return _cached_json("product", address, _svc(request).product_page(address))
 
 
 @router.get("/ports/{address}", summary="One output port with its columns [authenticated]")
@@ -141,7 +158,8 @@ def search(
 ) -> Any:
     filters = {k: v for k, v in {"kind": kind, "domain": domain, "classification": classification,
                                  "status": status, "access_level": access_level}.items() if v}  # fmt: skip
-    return _json(_svc(request).search(q, filters=filters, limit=limit, offset=offset))
+    key = (q, tuple(sorted((k, tuple(v)) for k, v in filters.items())), limit, offset)
+    return _cached_json("search", key, _svc(request).search(q, filters=filters, limit=limit, offset=offset))
 
 
 @router.get("/lineage/{address}", summary="Product lineage, or column lineage with columns=true [authenticated]")
@@ -260,8 +278,11 @@ def grants(request: Request, who: User) -> Any:
     summary="Run a governed SQL query as the caller: JSON, or an Arrow IPC stream [authenticated]",
     responses={200: {"content": {"application/json": {}, "application/vnd.apache.arrow.stream": {}}}},
 )
-def query(request: Request, who: User, body: QueryIn) -> Any:
-    table = query_as(request.app.state.mesh, who, body.sql)
+async def query(request: Request, who: User, body: QueryIn) -> Any:
+    # A few governed queries at a time per process: each ends in catalog writes (query log, audit) that
+    # SQLite serialises, and a queue here is fairer and cheaper than writers polling a busy database.
+    limiter: anyio.CapacityLimiter = request.app.state.query_limiter
+    table = await anyio.to_thread.run_sync(query_as, request.app.state.mesh, who, body.sql, limiter=limiter)
     wants_arrow = body.format == "arrow" or "application/vnd.apache.arrow.stream" in request.headers.get("accept", "")
     if wants_arrow:
         return Response(arrow_stream(table), media_type="application/vnd.apache.arrow.stream")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -25,6 +28,12 @@ __all__ = ["DEV_ENV", "MESH_ENV", "app_from_env", "create_app"]
 
 MESH_ENV = "MESHPLANE_SERVE_MESH"
 DEV_ENV = "MESHPLANE_SERVE_DEV"
+PUBLISHED_ENV = "MESHPLANE_SERVE_PUBLISHED"  # "1": the parent already published; workers skip it
+THREADS_ENV = "MESHPLANE_SERVE_THREADS"
+# Sync routes run in anyio's thread pool. Catalog and gateway calls block (and mostly release the GIL in
+# SQLite, PostgreSQL and DuckDB), so enough threads keep 50 clients moving without queueing on the pool.
+DEFAULT_THREADS = 64
+DEFAULT_QUERIES = 4  # governed queries running at once per process (the rest wait their turn)
 STATIC = Path(__file__).parent / "static"
 
 
@@ -53,9 +62,21 @@ def _status_for(error: MeshError) -> int:
     return 400
 
 
-def create_app(mesh: Mesh, *, dev_mode: bool = False) -> FastAPI:
-    """The app for one opened mesh. ``dev_mode`` lets the portal's sign-in page switch users without a token."""
+def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None,
+               queries: int | None = None) -> FastAPI:  # fmt: skip
+    """The app for one opened mesh. ``dev_mode`` lets the portal's sign-in page switch users without a token;
+    ``threads`` sizes the thread pool that runs the (blocking) routes."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads or DEFAULT_THREADS
+        app.state.query_limiter = anyio.CapacityLimiter(queries or DEFAULT_QUERIES)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title=f"meshplane: {mesh.spec.config.title or mesh.name}",
         version="1",
         description="Discover, request and query the data products of a data mesh. "
@@ -68,6 +89,7 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False) -> FastAPI:
     app.state.discovery = DiscoveryService(mesh.graph, mesh.platform, access=getattr(mesh, "access", None))
     app.state.tokens = TokenCache()
     app.state.dev_mode = dev_mode
+    app.state.query_limiter = anyio.CapacityLimiter(queries or DEFAULT_QUERIES)  # replaced in lifespan's loop
     app.include_router(api.router)
     app.include_router(portal.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -133,5 +155,7 @@ def app_from_env() -> FastAPI:
     if not path:
         raise RuntimeError(f"set {MESH_ENV} to the mesh folder to serve")
     mesh = Mesh.open(path)
-    mesh.publish()
-    return create_app(mesh, dev_mode=os.environ.get(DEV_ENV) == "1")
+    if os.environ.get(PUBLISHED_ENV) != "1":
+        mesh.publish()
+    threads = int(os.environ.get(THREADS_ENV) or DEFAULT_THREADS)
+    return create_app(mesh, dev_mode=os.environ.get(DEV_ENV) == "1", threads=threads)

@@ -19,7 +19,7 @@ from meshplane.spec.models import (
 )
 from meshplane.spec.products import PRODUCT_FILE, read_product
 from meshplane.spec.schemas import validate_document
-from meshplane.spec.yamlsafe import YamlDocument
+from meshplane.spec.yamlsafe import YamlDocument, parse_cache
 from meshplane.types import Problem, Severity, SourceLocation
 
 __all__ = ["LoadResult", "load_mesh"]
@@ -62,9 +62,20 @@ def _source(path: Path, expected: str, problems: list[Problem]) -> ContractSpec 
     return read_contract(document, expected, is_source=True, problems=problems)
 
 
+# Parsed spec files, reused while their bytes are unchanged (only where the mesh already keeps state).
+PARSE_CACHE = Path(".meshplane") / "cache" / "specs.marshal"
+
+
 def load_mesh(root: Path) -> LoadResult:
     """Read and validate every file under ``root``; never raises for bad input."""
     root = root.resolve()
+    if (root / PARSE_CACHE.parts[0]).is_dir():
+        with parse_cache(root / PARSE_CACHE):
+            return _load_mesh(root)
+    return _load_mesh(root)
+
+
+def _load_mesh(root: Path) -> LoadResult:
     problems: list[Problem] = []
     mesh_path = root / "mesh.yaml"
     if not mesh_path.is_file():

@@ -25,7 +25,9 @@ PRODUCT_FILE = "product.odps.yaml"
 PRODUCT_STATUSES = ("proposed", "draft", "active", "deprecated", "retired")
 
 
-def _transform(folder: Path, port: str, location: SourceLocation, problems: list[Problem]) -> TransformSpec | None:
+def _transform(
+    folder: Path, port: str, document: YamlDocument, at: tuple[str | int, ...], problems: list[Problem]
+) -> TransformSpec | None:
     candidates = [folder / f"{port}.sql", folder / f"{port}.py"]
     found = [c for c in candidates if c.is_file()]
     if len(found) != 1:
@@ -36,7 +38,10 @@ def _transform(folder: Path, port: str, location: SourceLocation, problems: list
         )
         problems.append(
             Problem(
-                location, message, f"keep exactly one of {port}.sql or {port}.py next to the product", code="transform"
+                document.locate(at),
+                message,
+                f"keep exactly one of {port}.sql or {port}.py next to the product",
+                code="transform",
             )
         )
         return None
@@ -128,7 +133,7 @@ def _load_output_port(
     if schema_problems:
         return None
     contract = read_contract(contract_doc, expected, is_source=False, problems=problems)
-    transform = _transform(folder, name, document.locate(path), problems)
+    transform = _transform(folder, name, document, path, problems)
     if contract is None or transform is None:
         return None
     version = str(entry.get("version") or contract.version)

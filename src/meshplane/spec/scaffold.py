@@ -6,6 +6,7 @@ meshplane writes is what DataHub, datacontract-cli or Entropy Data would read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 
@@ -141,7 +142,11 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def new_mesh(root: Path, name: str | None = None, user: str = "admin") -> list[Path]:
+def new_mesh(
+    root: Path, name: str | None = None, user: str = "admin", *, policies: Mapping[str, str] | None = None
+) -> list[Path]:
+    """mesh.yaml, glossary.yaml, .gitignore, and ``policies`` (relative path under policies/ -> text), e.g. a
+    copy of the standard policy pack to read and adapt (a global policy with a pack id replaces the pack's)."""
     mesh_name = (name or root.resolve().name).replace("-", "_").lower()
     _check_name("mesh", mesh_name)
     title = mesh_name.replace("_", " ").title()
@@ -152,6 +157,10 @@ def new_mesh(root: Path, name: str | None = None, user: str = "admin") -> list[P
     ]
     (root / "domains").mkdir(exist_ok=True)
     (root / "policies").mkdir(exist_ok=True)
+    for relative, text in sorted((policies or {}).items()):
+        target = root / "policies" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written.append(_write(target, text))
     return written
 
 

@@ -7,7 +7,13 @@ invalid UTF-8 and deep nesting. Every refusal is a located :class:`~meshplane.ty
 
 from __future__ import annotations
 
+import hashlib
+import marshal
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +31,7 @@ from yaml.events import (
 
 from meshplane.types import Problem, SourceLocation
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "JsonPath", "YamlDocument", "read_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "JsonPath", "YamlDocument", "parse_cache", "read_yaml"]
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000
@@ -285,10 +291,142 @@ def read_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> YamlDocument | 
         raw = path.read_bytes()
     except OSError as error:
         return Problem(SourceLocation(path), f"cannot read file: {error.strerror}", code="io")
+    cache = _CACHE.get()
+    if cache is not None:
+        digest = hashlib.blake2b(raw, digest_size=16).digest()
+        hit = cache.get(path, digest)
+        if hit is not None:
+            return hit
     text = _decode(path, raw)
     if isinstance(text, Problem):
         return text
-    return parse_yaml_text(path, text)
+    document = parse_yaml_text(path, text)
+    if cache is not None and isinstance(document, YamlDocument):
+        cache.put(path, digest, text, document)
+    return document
+
+
+class _LazyPositions(dict[JsonPath, tuple[int, int]]):
+    """The positions of a cached document, parsed from its (identical) text when first asked for."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        super().__init__()
+        self._pending: tuple[Path, str] | None = (path, text)
+
+    def _fill(self) -> None:
+        if self._pending is not None:
+            path, text = self._pending
+            self._pending = None
+            parsed = parse_yaml_text(path, text)
+            if isinstance(parsed, YamlDocument):
+                self.update(parsed.positions)
+
+    def __contains__(self, key: object) -> bool:
+        self._fill()
+        return super().__contains__(key)
+
+    def __getitem__(self, key: JsonPath) -> tuple[int, int]:
+        self._fill()
+        return super().__getitem__(key)
+
+    def get(self, key: JsonPath, default: Any = None) -> Any:
+        self._fill()
+        return super().get(key, default)
+
+    def __iter__(self) -> Iterator[JsonPath]:
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fill()
+        return super().__len__()
+
+    def keys(self) -> Any:
+        self._fill()
+        return super().keys()
+
+    def values(self) -> Any:
+        self._fill()
+        return super().values()
+
+    def items(self) -> Any:
+        self._fill()
+        return super().items()
+
+    def __eq__(self, other: object) -> bool:
+        self._fill()
+        return super().__eq__(other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        self._fill()
+        return super().__repr__()
+
+
+class _ParseCache:
+    """Parsed documents by path and content hash (blake2b of the bytes), kept in one marshal file.
+
+    Only the data and the text are kept: positions (needed only to locate a problem) are parsed again
+    from the same text on first use. Only successful parses are kept, so every problem is still found
+    and located by the parser; a hit returns exactly what parsing the same bytes returned. marshal holds
+    nothing but plain data (no code).
+    """
+
+    _FORMAT = 2
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.entries: dict[str, tuple[bytes, Any, str]] = {}
+        self.used: set[str] = set()
+        self.changed = False
+        try:
+            loaded = marshal.loads(file.read_bytes())
+            if isinstance(loaded, tuple) and len(loaded) == 2 and loaded[0] == self._FORMAT:
+                self.entries = loaded[1]
+        except (OSError, EOFError, ValueError, TypeError):
+            pass  # no cache yet, or an unreadable one: parse everything
+
+    def get(self, path: Path, digest: bytes) -> YamlDocument | None:
+        key = str(path)
+        entry = self.entries.get(key)
+        if entry is None or entry[0] != digest:
+            return None
+        self.used.add(key)
+        return YamlDocument(path, entry[1], _LazyPositions(path, entry[2]))
+
+    def put(self, path: Path, digest: bytes, text: str, document: YamlDocument) -> None:
+        key = str(path)
+        self.entries[key] = (digest, document.data, text)
+        self.used.add(key)
+        self.changed = True
+
+    def save(self) -> None:
+        if not self.changed and self.used == self.entries.keys():
+            return
+        kept = {k: v for k, v in self.entries.items() if k in self.used}
+        tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(marshal.dumps((self._FORMAT, kept)))
+            os.replace(tmp, self.file)  # atomic: a concurrent reader sees the old or the new cache
+        except (OSError, ValueError):
+            tmp.unlink(missing_ok=True)  # a read-only mesh folder just parses every time
+
+
+_CACHE: ContextVar[_ParseCache | None] = ContextVar("meshplane_yaml_cache", default=None)
+
+
+@contextmanager
+def parse_cache(file: Path) -> Iterator[None]:
+    """Within the block, :func:`read_yaml` reuses documents parsed earlier from identical bytes."""
+    cache = _ParseCache(file)
+    token = _CACHE.set(cache)
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
+        cache.save()
 
 
 # libyaml (C) when the wheel has it: parsing is what dominates loading a 10,000-product mesh.

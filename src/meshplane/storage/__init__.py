@@ -1,10 +1,10 @@
 """Open table storage: every output port is an Apache Iceberg table (pyiceberg, SQL catalog).
 
 Public API: :class:`TableStore` (publish, snapshots, time travel, locks, cleanup), :class:`TableId`
-and :class:`SnapshotInfo`. Importing this package does not import pyiceberg.
+and :class:`SnapshotInfo` (:class:`SnapshotSummary` for planning). Importing this package does not import pyiceberg.
 """
 
 from meshplane.storage.store import TableStore
-from meshplane.storage.tables import SnapshotInfo, TableId
+from meshplane.storage.tables import SnapshotInfo, SnapshotSummary, TableId
 
-__all__ = ["SnapshotInfo", "TableId", "TableStore"]
+__all__ = ["SnapshotInfo", "SnapshotSummary", "TableId", "TableStore"]

@@ -15,11 +15,12 @@ ever deleted by :meth:`TableStore.cleanup_staging`, after re-reading the committ
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,13 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from meshplane.errors import StorageError
 from meshplane.storage.locks import LockManager
-from meshplane.storage.tables import SnapshotInfo, TableId
+from meshplane.storage.tables import SnapshotInfo, SnapshotSummary, TableId
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
     from pyiceberg.catalog.sql import SqlCatalog
     from pyiceberg.table import Table
     from pyiceberg.table.snapshots import Snapshot
+    from sqlalchemy.engine import Engine
 
 __all__ = ["CATALOG_NAME", "TableStore"]
 
@@ -41,6 +43,16 @@ CATALOG_NAME = "meshplane"
 # Summary keys meshplane writes into every snapshot it commits.
 RUN_PROPERTY = "meshplane.run-id"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# Each table's current snapshot summary, keyed by the metadata location it was read from: a row whose
+# location is not the catalog's current one is ignored (and refreshed), so the table is a cache that can
+# never answer with a stale snapshot, whoever committed last (another process, another tool).
+SUMMARIES = "meshplane_snapshot_summaries"
+_SUMMARY_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {SUMMARIES} (catalog_name VARCHAR(255) NOT NULL, "
+    "table_namespace VARCHAR(255) NOT NULL, table_name VARCHAR(255) NOT NULL, "
+    "metadata_location VARCHAR(1000) NOT NULL, snapshot_id BIGINT, timestamp_ms BIGINT, properties TEXT, "
+    "PRIMARY KEY (catalog_name, table_namespace, table_name))"
+)
 
 
 class TableStore:
@@ -58,6 +70,8 @@ class TableStore:
         # A snapshot's data files never change; reading them costs a manifest scan (~11 ms).
         self._files: dict[tuple[TableId, int], tuple[Path, ...]] = {}
         self._namespace_guard = threading.Lock()
+        self._light: Engine | None = None  # SQL-only access before pyiceberg is needed
+        self._summaries_ready = False
         self._locks = LockManager(self.warehouse / ".locks")
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -80,11 +94,28 @@ class TableStore:
                     _tune_sqlite(self._catalog.engine)
             return self._catalog
 
+    @property
+    def _engine(self) -> Engine:
+        """The catalog database, without importing pyiceberg when only SQL lookups are needed."""
+        with self._guard:
+            if self._catalog is not None:
+                return self._catalog.engine
+            if self._light is None:
+                import sqlalchemy as sa
+
+                self._light = sa.create_engine(self.catalog_url)
+                if self._light.dialect.name == "sqlite":
+                    _tune_sqlite(self._light)
+            return self._light
+
     def close(self) -> None:
         with self._guard:
             if self._catalog is not None:
                 self._catalog.engine.dispose()
                 self._catalog = None
+            if self._light is not None:
+                self._light.dispose()
+                self._light = None
 
     def __enter__(self) -> TableStore:
         return self
@@ -132,7 +163,6 @@ class TableStore:
         """
         from pyiceberg.exceptions import (
             CommitFailedException,
-            NoSuchTableError,
             TableAlreadyExistsError,
             ValidationException,
         )
@@ -145,17 +175,23 @@ class TableStore:
             summary[RUN_PROPERTY] = run_id
         schema = ice.iceberg_schema_of(arrow_schema, str(table_id))
         self._ensure_namespace(table_id.namespace)
-        try:
-            table = self.catalog.load_table(table_id.identifier)
+        # The cached table is current as of one indexed lookup; a commit racing it fails the catalog's
+        # compare-and-swap below exactly as a freshly loaded one would.
+        loaded = self._load(table_id)
+        if loaded is not None:
+            # A private copy: a commit updates its Table in place, and readers may hold the cached one.
+            table = type(loaded)(loaded._identifier, loaded.metadata, loaded.metadata_location, loaded.io,
+                                 loaded.catalog, loaded.config)
             tx: Any = ice.FastTransaction(table)
             ice.evolve_schema(tx, schema)
-        except NoSuchTableError:
-            tx = self.catalog.create_table_transaction(
+        else:
+            staged = self.catalog._create_staged_table(
                 table_id.identifier,
                 schema=schema,
                 location=self.table_location(table_id).as_uri(),
                 properties={"format-version": "2"},
             )
+            tx = ice.FastCreateTableTransaction(staged)
             ice.set_name_mapping(tx)
             table = tx._table
         metadata = tx.table_metadata
@@ -177,7 +213,16 @@ class TableStore:
         if snapshot is None:  # pragma: no cover - pyiceberg returned without our snapshot
             raise StorageError(f"{table_id}: the committed metadata lacks snapshot {producer.snapshot_id}")
         paths = tuple(ice.local_path(u) for u in uris)
-        return self._info(table_id, committed, snapshot, files=paths)
+        from pyiceberg.table import Table as IcebergTable
+
+        # What was committed is what the next lookup would load (a created table comes back as a StagedTable).
+        self._loaded[table_id] = (committed.metadata_location, IcebergTable(
+            committed._identifier, committed.metadata, committed.metadata_location, committed.io, committed.catalog,
+            committed.config))
+        self._files[table_id, snapshot.snapshot_id] = paths
+        info = self._info(table_id, committed, snapshot, files=paths)
+        self._save_summaries([(table_id, committed.metadata_location, _summary_of(info))])
+        return info
 
     def _staged_uris(self, table_id: TableId, files: Sequence[Path]) -> list[str]:
         from meshplane.storage import _iceberg as ice
@@ -223,7 +268,7 @@ class TableStore:
             "WHERE catalog_name = :catalog AND table_namespace = :namespace AND table_name = :name"
         )
         try:
-            with self.catalog.engine.connect() as conn:
+            with self._engine.connect() as conn:
                 row = conn.execute(
                     query, {"catalog": CATALOG_NAME, "namespace": table_id.namespace, "name": table_id.name}
                 ).first()
@@ -247,6 +292,92 @@ class TableStore:
             return None
         self._loaded[table_id] = (table.metadata_location, table)
         return table
+
+    def summaries(self, table_ids: Iterable[TableId]) -> dict[TableId, SnapshotSummary | None]:
+        """Each table's current snapshot summary (None: never published), in one catalog query.
+
+        Summaries are cached in the catalog database by metadata location; a table whose cached row is
+        missing or not current is loaded once (and its row refreshed), so the answer always equals
+        :meth:`current`'s.
+        """
+        import sqlalchemy as sa
+
+        wanted = set(table_ids)
+        found: dict[TableId, SnapshotSummary | None] = dict.fromkeys(wanted)
+        if not wanted:
+            return found
+        rows: list[Any] = []
+        joined = sa.text(
+            "SELECT t.table_namespace, t.table_name, t.metadata_location, s.metadata_location, s.snapshot_id, "
+            f"s.timestamp_ms, s.properties FROM iceberg_tables t LEFT JOIN {SUMMARIES} s "
+            "ON s.catalog_name = t.catalog_name AND s.table_namespace = t.table_namespace "
+            "AND s.table_name = t.table_name WHERE t.catalog_name = :catalog"
+        )
+        plain = sa.text(
+            "SELECT table_namespace, table_name, metadata_location, NULL, NULL, NULL, NULL FROM iceberg_tables "
+            "WHERE catalog_name = :catalog"
+        )
+        for query in (joined, plain):
+            try:
+                with self._engine.connect() as conn:
+                    rows = list(conn.execute(query, {"catalog": CATALOG_NAME}))
+                break
+            except sa.exc.SQLAlchemyError:
+                continue  # no summary table yet, or no catalog tables yet (nothing was ever published)
+        stale: list[tuple[TableId, str, SnapshotSummary | None]] = []
+        for namespace, name, location, cached_location, snapshot_id, timestamp_ms, properties in rows:
+            try:
+                table_id = TableId(str(namespace), str(name))
+            except StorageError:
+                continue  # a table meshplane did not create
+            if table_id not in wanted or location is None:
+                continue
+            if cached_location == location:
+                found[table_id] = None if snapshot_id is None else SnapshotSummary(
+                    table_id, int(snapshot_id), datetime.fromtimestamp(int(timestamp_ms) / 1000, tz=UTC),
+                    json.loads(properties))
+                continue
+            info = self.current(table_id)
+            found[table_id] = None if info is None else _summary_of(info)
+            loaded = self._loaded.get(table_id)
+            if loaded is not None:
+                stale.append((table_id, loaded[0], found[table_id]))
+        if stale:
+            self._save_summaries(stale)
+        return found
+
+    def _save_summaries(self, entries: Sequence[tuple[TableId, str, SnapshotSummary | None]]) -> None:
+        """Best effort: a row that is not written only makes the next lookup load the table."""
+        import sqlalchemy as sa
+
+        delete = sa.text(
+            f"DELETE FROM {SUMMARIES} WHERE catalog_name = :catalog_name AND table_namespace = :table_namespace "
+            "AND table_name = :table_name"
+        )
+        insert = sa.text(
+            f"INSERT INTO {SUMMARIES} (catalog_name, table_namespace, table_name, metadata_location, snapshot_id, "
+            "timestamp_ms, properties) VALUES (:catalog_name, :table_namespace, :table_name, :metadata_location, "
+            ":snapshot_id, :timestamp_ms, :properties)"
+        )
+        rows = [
+            {
+                "catalog_name": CATALOG_NAME, "table_namespace": t.namespace, "table_name": t.name,
+                "metadata_location": location,
+                "snapshot_id": None if s is None else s.snapshot_id,
+                "timestamp_ms": None if s is None else int(s.timestamp.timestamp() * 1000),
+                "properties": None if s is None else json.dumps(dict(s.properties), sort_keys=True),
+            }
+            for t, location, s in entries
+        ]  # fmt: skip
+        try:
+            with self._engine.begin() as conn:
+                if not self._summaries_ready:
+                    conn.execute(sa.text(_SUMMARY_DDL))
+                conn.execute(delete, rows)
+                conn.execute(insert, rows)
+            self._summaries_ready = True
+        except sa.exc.SQLAlchemyError:
+            pass
 
     def current(self, table_id: TableId) -> SnapshotInfo | None:
         """The visible snapshot, or None when the table does not exist or has never been published."""
@@ -373,6 +504,10 @@ class TableStore:
         data_root = self.table_location(table_id) / "data"
         if data_root.is_dir():
             yield from sorted(p for p in data_root.iterdir() if p.is_dir())
+
+
+def _summary_of(info: SnapshotInfo) -> SnapshotSummary:
+    return SnapshotSummary(info.table_id, info.snapshot_id, info.timestamp, dict(info.properties))
 
 
 def _tune_sqlite(engine: Any) -> None:

@@ -15,7 +15,7 @@ from meshplane.errors import StorageError
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["SnapshotInfo", "TableId"]
+__all__ = ["SnapshotInfo", "SnapshotSummary", "TableId"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -66,3 +66,13 @@ class SnapshotInfo:
     def data_files(self) -> tuple[Path, ...]:
         """Absolute local paths of the Parquet files that make up this snapshot."""
         return self._load_files()
+
+
+@dataclass(frozen=True)
+class SnapshotSummary:
+    """What planning needs of a table's current snapshot: its id, commit time and summary properties."""
+
+    table_id: TableId
+    snapshot_id: int
+    timestamp: datetime
+    properties: Mapping[str, str]

@@ -25,7 +25,7 @@ from meshplane.engines.base import Engine
 from meshplane.errors import UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
-from meshplane.storage import SnapshotInfo
+from meshplane.storage import SnapshotInfo, TableId
 from meshplane.types import Address
 from meshplane.workspace.platform import Platform
 
@@ -113,7 +113,30 @@ class BuildService:
         return {**snapshot.properties, "meshplane.snapshot": str(snapshot.snapshot_id)}
 
     def plan(self, selected: Sequence[Address], *, full_refresh: bool = False, engine: str | None = None) -> BuildPlan:
-        return plan_build(self.graph, selected, self._lookup, engine_for=self.engine_for(engine),
+        # One catalog query answers every port the plan compares: the selected products' own ports and
+        # the upstream ports they read.
+        tables: dict[tuple[Address, int], TableId] = {}
+        for address in selected:
+            product = self.graph.products[address]
+            for port in product.output_ports:
+                out = Address(address.domain, address.product, port.name)
+                tables[out, port.major] = table_id_for(out, port.major)
+            for edge in self.graph.edges[address]:
+                if edge.upstream_port is not None and edge.upstream_port in self.graph.ports:
+                    major = self.graph.ports[edge.upstream_port].major
+                    tables[edge.upstream_port, major] = table_id_for(edge.upstream_port, major)
+        summaries = self.platform.tables.summaries(tables.values())
+
+        def lookup(port: Address, major: int) -> dict[str, str] | None:
+            table = tables.get((port, major))
+            if table is None:
+                return self._lookup(port, major)
+            summary = summaries[table]
+            if summary is None:
+                return None
+            return {**summary.properties, "meshplane.snapshot": str(summary.snapshot_id)}
+
+        return plan_build(self.graph, selected, lookup, engine_for=self.engine_for(engine),
                           full_refresh=full_refresh)
 
     def build(

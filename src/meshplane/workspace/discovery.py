@@ -8,7 +8,8 @@ Specs (the graph) decide who owns and who may approve; the catalog holds history
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+import time
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,35 @@ if TYPE_CHECKING:
 __all__ = ["DiscoveryService", "ProductHealth", "ProductPage", "QualityPoint"]
 
 T = TypeVar("T")
+
+
+class _Cache:
+    """A small thread-safe LRU of computed views, each kept under a version stamp for at most ``ttl`` s."""
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self.size, self.ttl = size, ttl
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Any, tuple[float, Any, Any]] = OrderedDict()
+
+    def get(self, key: Any, stamp: Any, compute: Callable[[], T]) -> T:
+        now = time.monotonic()
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and found[0] > now and found[1] == stamp:
+                self._entries.move_to_end(key)
+                value: T = found[2]
+                return value
+        value = compute()
+        with self._lock:
+            self._entries[key] = (now + self.ttl, stamp, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +139,12 @@ class DiscoveryService:
         self.platform = platform
         self.access = access
         self._lock = threading.Lock()
+        # Views computed from the catalog, keyed by what they show and stamped with the catalog's versions
+        # (search index, history); the TTL bounds how stale usage counts and requests may look.
+        self._searches = _Cache(size=2048, ttl=30.0)
+        self._pages = _Cache(size=512, ttl=3.0)
+        self._lineages = _Cache(size=1024, ttl=float("inf"))  # the graph never changes under an opened mesh
+        self._principals: dict[str, Principal | None] = {}
 
     @property
     def reader(self) -> CatalogReader:
@@ -136,7 +172,18 @@ class DiscoveryService:
         ]  # fmt: skip
 
     def principal(self, username: str) -> Principal | None:
-        """The principal of a declared user; None for names the mesh does not know."""
+        """The principal of a declared user; None for names the mesh does not know (memoized: the mesh's
+        teams do not change while it is open)."""
+        if username in self._principals:
+            return self._principals[username]
+        found = self._principal(username)
+        with self._lock:
+            if len(self._principals) > 10_000:
+                self._principals.clear()
+            self._principals[username] = found
+        return found
+
+    def _principal(self, username: str) -> Principal | None:
         config = self.graph.spec.config
         teams = self._teams.get(username)
         if teams is None and username not in {u.username for u in config.users}:
@@ -182,8 +229,13 @@ class DiscoveryService:
     def search(
         self, text: str, *, filters: Mapping[str, Iterable[str]] | None = None, limit: int = 20, offset: int = 0
     ) -> SearchResults:
+        limit, offset = max(1, min(limit, 200)), max(0, offset)
+        chosen = tuple(sorted((k, tuple(sorted({str(v) for v in vs}))) for k, vs in (filters or {}).items()))
         try:
-            return self.reader.search(text, filters=filters, limit=max(1, min(limit, 200)), offset=max(0, offset))
+            return self._searches.get(
+                (text, chosen, limit, offset), self.reader.search_version(),
+                lambda: self.reader.search(text, filters=filters, limit=limit, offset=offset),
+            )  # fmt: skip
         except ValueError as error:
             raise UsageError(str(error)) from None
 
@@ -194,7 +246,8 @@ class DiscoveryService:
 
     def lineage(self, address: str, direction: Direction = Direction.BOTH, *, depth: int | None = None) -> LineageView:
         self._product_address(address)
-        return lineage_of(self.graph, address, direction, depth=depth)
+        return self._lineages.get((address, direction, depth), None,
+                                  lambda: lineage_of(self.graph, address, direction, depth=depth))  # fmt: skip
 
     def column_lineage(self, address: str, direction: Direction = Direction.BOTH) -> list[ColumnEdge]:
         """Column edges into and/or out of a port (or one ``port.column``), transitively."""
@@ -243,16 +296,20 @@ class DiscoveryService:
 
     def health(self, product: ProductRecord, runs: list[RunRecord] | None = None) -> ProductHealth:
         runs = runs if runs is not None else self.reader.runs(product.address, limit=20)
+        latest = self.reader.slo_evaluations_of([p.address for p in product.ports], per_port=4)
+        breached = sum(1 for evaluations in latest.values() for e in evaluations if e.status == "breached")
+        return self._health(product, runs, failed=None, breached=breached)
+
+    def _health(self, product: ProductRecord, runs: list[RunRecord], *, failed: int | None,
+                breached: int) -> ProductHealth:  # fmt: skip
+        """``failed``: failed checks of the latest successful run when already known (else looked up)."""
         finished = [r for r in runs if r.status is not RunStatus.RUNNING]
         last = finished[0] if finished else None
         success = next((r for r in finished if r.status is RunStatus.SUCCESS), None)
         failed_checks = 0
         if success is not None:
-            failed_checks = sum(1 for c in self.reader.check_results(run_id=success.run_id) if not c.passed)
-        breached = 0
-        for port in product.ports:
-            latest = self.reader.slo_evaluations(port=port.address, limit=4)
-            breached += sum(1 for e in latest if e.status == "breached")
+            failed_checks = failed if failed is not None else sum(
+                1 for c in self.reader.check_results(run_id=success.run_id) if not c.passed)  # fmt: skip
         if last is None:
             status = "unbuilt"
         elif last.status in (RunStatus.FAILED, RunStatus.INTERRUPTED) or failed_checks or breached:
@@ -291,16 +348,22 @@ class DiscoveryService:
         }
 
     def product_page(self, address: str) -> ProductPage:
+        """The page, recomputed when the catalog's history or search index (each sync) changes, or after a
+        few seconds (usage counts); one catalog query per section."""
         product_address = str(self._product_address(address))
+        stamp = (self.reader.history_version(), self.reader.search_version())
+        return self._pages.get(product_address, stamp, lambda: self._product_page(product_address))
+
+    def _product_page(self, product_address: str) -> ProductPage:
         product = self.reader.product(product_address)
         if product is None:
             raise UsageError(f"{product_address} is not in the catalog yet; run `meshplane publish`")
         reader = self.reader
         runs = reader.runs(product_address, limit=30)
         checks_by_run: dict[str, list[CheckResult]] = defaultdict(list)
-        for port in product.ports:
-            for c in reader.check_results(port=port.address, limit=400):
-                checks_by_run[c.run_id].append(c)
+        port_addresses = [p.address for p in product.ports]
+        for c in reader.check_results(ports=port_addresses, limit=400 * max(1, len(port_addresses))):
+            checks_by_run[c.run_id].append(c)
         history = tuple(
             QualityPoint(
                 r.run_id, r.started_at, r.status.value, r.rows_written,
@@ -312,10 +375,19 @@ class DiscoveryService:
         )  # fmt: skip
         latest_run = next((r for r in runs if r.status is RunStatus.SUCCESS), None)
         latest = tuple(checks_by_run.get(latest_run.run_id, [])) if latest_run else ()
-        slo = tuple(e for port in product.ports for e in reader.slo_evaluations(port=port.address, limit=10))
-        versions = {a: tuple(reader.versions(a)) for a in [product_address, *(p.address for p in product.ports)]}
+        slo_of = reader.slo_evaluations_of(port_addresses, per_port=10)
+        slo = tuple(e for port in port_addresses for e in slo_of.get(port, []))
+        every_version = reader.versions_of([product_address, *port_addresses])
+        versions = {a: tuple(every_version.get(a, [])) for a in [product_address, *port_addresses]}
         domain = reader.domain(product.domain)
         team = next((t for t in reader.teams() if t.name == product.owner_team), None)
+        latest_success = next((r for r in runs if r.status is RunStatus.SUCCESS), None)
+        health = self._health(
+            product, runs,
+            failed=None if latest_success is None else sum(
+                1 for c in checks_by_run.get(latest_success.run_id, []) if not c.passed),
+            breached=sum(1 for port in port_addresses for e in slo_of.get(port, [])[:4] if e.status == "breached"),
+        )  # fmt: skip
         users = {u["username"]: u for u in self.users()}
         team_info = {
             "name": product.owner_team, "title": team.title if team else product.owner_team,
@@ -323,10 +395,10 @@ class DiscoveryService:
                         for m in (team.members if team else ())],
         }  # fmt: skip
         return ProductPage(
-            product=product, domain=domain, team=team_info, health=self.health(product, runs), history=history,
+            product=product, domain=domain, team=team_info, health=health, history=history,
             latest_checks=latest, slo=slo, versions=versions,
-            usage=tuple(reader.port_usage(ports=[p.address for p in product.ports])),
-            lineage=lineage_of(self.graph, product_address), masks={p.address: self.masks(p) for p in product.ports},
+            usage=tuple(reader.port_usage(ports=port_addresses)),
+            lineage=self.lineage(product_address), masks={p.address: self.masks(p) for p in product.ports},
             approvers={p.address: self.approvers_of(p.address) for p in product.ports},
             policy=tuple(reader.policy_results(subject=product_address, limit=50)),
         )  # fmt: skip

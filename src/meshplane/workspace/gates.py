@@ -6,10 +6,11 @@ see now. Each raises a MeshError naming the product and how to fix it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from meshplane.spec import ProductSpec
+from meshplane.types import Address
 
 if TYPE_CHECKING:
     from meshplane.workspace.mesh import Mesh
@@ -19,15 +20,24 @@ __all__ = ["Gate", "build_gates"]
 Gate = Callable[[ProductSpec], None]
 
 
-def build_gates(mesh: Mesh, *, as_user: str | None = None, extra: Gate | None = None) -> Gate:
+def build_gates(
+    mesh: Mesh,
+    *,
+    as_user: str | None = None,
+    extra: Gate | None = None,
+    products: Iterable[Address] | None = None,
+) -> Gate:
     """Ownership (who may build, unapproved loosening spec changes), breaking changes without a major
-    version, then the caller's own gate."""
+    version, build-time governance policies (evaluated once, for ``products`` or the whole mesh), then the
+    caller's own gate."""
     from meshplane.access.principals import acting_user
+    from meshplane.workspace.governing import GovernanceService
     from meshplane.workspace.quality import breaking_change_gate
 
     gates: list[Gate] = [
         mesh.access.build_gate(acting_user(as_user)),
         breaking_change_gate(mesh.graph, mesh.platform),
+        GovernanceService(mesh.graph, mesh.platform).build_gate(products),
     ]
     if extra is not None:
         gates.append(extra)

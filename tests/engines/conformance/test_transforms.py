@@ -46,7 +46,8 @@ def test_sql_binds_file_and_arrow_inputs_by_name(engine: Engine, orders: FileRel
 def test_sql_ctes_and_qualified_columns(engine: Engine, orders: FileRelation, tmp_path: Path) -> None:
     sql = """
         with big as (select * from orders where orders.id >= 15)
-        select big.customer, customers.name, max(big.id) as top from big join customers on customers.customer = big.customer
+        select big.customer, customers.name, max(big.id) as top
+        from big join customers on customers.customer = big.customer
         group by 1, 2
     """
     result = engine.stage_sql(sql, {"orders": orders, "customers": CUSTOMERS}, tmp_path / "out")
