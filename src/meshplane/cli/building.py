@@ -155,6 +155,10 @@ def schedule(
         if once:
             result = opened.run_due()
             out.print(f"{len(result.outcomes) if result else 0} scheduled product(s) built")
+            if result is not None:
+                _summary(result)
+                if not result.ok:
+                    raise typer.Exit(1)
             return
         out.print(f"scheduler running every {interval:.0f}s; Ctrl-C stops it")
         opened.run_scheduler(interval=interval)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from meshplane.cli.common import MeshPath, OutputFormat, app, out
-from meshplane.errors import UsageError
+from meshplane.cli.common import MeshPath, OutputFormat, app, err, out
+from meshplane.errors import MeshError, UsageError
 from meshplane.lineage import Direction
 from meshplane.workspace import Mesh
 from meshplane.workspace.discovery import DiscoveryService
@@ -58,8 +59,24 @@ def _demo_tokens(service: DiscoveryService) -> list[tuple[str, str, str]]:
     return tokens
 
 
+def _start_scheduler(path: Path, interval: float) -> threading.Event:
+    """Run scheduled builds beside the server (in this supervising process, once, whatever the workers)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        try:
+            with Mesh.open(path) as mesh:
+                mesh.run_scheduler(interval=interval, stop=stop.is_set, sleep=stop.wait)
+        except MeshError as error:  # a broken mesh must not take the portal down with it
+            err.print(f"scheduler stopped: {error}", markup=False)
+
+    threading.Thread(target=loop, name="meshplane-scheduler", daemon=True).start()
+    return stop
+
+
 def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: str = "127.0.0.1",
-               dev: bool | None = None, workers: int | None = None) -> None:  # fmt: skip
+               dev: bool | None = None, workers: int | None = None, schedule: bool = True,
+               schedule_interval: float = 30.0) -> None:  # fmt: skip
     """Serve the portal and the API for the mesh at ``path`` until interrupted.
 
     ``announce`` (what ``meshplane demo`` asks for) prints the URL and a sign-in token per team, and turns on
@@ -85,8 +102,15 @@ def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: st
     os.environ[_MESH_ENV] = str(Path(path).resolve())
     os.environ[_DEV_ENV] = "1" if dev_mode else "0"
     os.environ[_PUBLISHED_ENV] = "1"
-    uvicorn.run("meshplane.server:app_from_env", factory=True, host=host, port=port, log_level="warning",
-                workers=max(1, workers or os.cpu_count() or 1))  # fmt: skip
+    stop = _start_scheduler(Path(path), schedule_interval) if schedule else None
+    if schedule:
+        out.print(f"scheduled builds run every {schedule_interval:.0f}s while the server runs (--no-schedule: off)")
+    try:
+        uvicorn.run("meshplane.server:app_from_env", factory=True, host=host, port=port, log_level="warning",
+                    workers=max(1, workers or os.cpu_count() or 1))  # fmt: skip
+    finally:
+        if stop is not None:
+            stop.set()
 
 
 @app.command()
@@ -96,9 +120,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
     dev: Annotated[bool, typer.Option("--dev", help="Let the sign-in page switch users without a token.")] = False,
     workers: Annotated[int | None, typer.Option(help="Server processes (default: the number of CPUs).")] = None,
+    schedule: Annotated[bool, typer.Option("--schedule/--no-schedule", help="Run scheduled builds too.")] = True,
 ) -> None:
-    """Serve the web portal and the REST API (/api/v1) for a mesh."""
-    serve_mesh(mesh, port=port, announce=False, host=host, dev=dev, workers=workers)
+    """Serve the web portal and the REST API (/api/v1) for a mesh, and run its scheduled builds."""
+    serve_mesh(mesh, port=port, announce=False, host=host, dev=dev, workers=workers, schedule=schedule)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
@@ -205,7 +206,14 @@ class Mesh:
         plan = self.plan(selectors, full_refresh=True)
         return self.build_plan(plan, trigger="schedule")
 
-    def run_scheduler(self, *, interval: float = 30.0, stop: Callable[[], bool] = lambda: False) -> None:
+    def run_scheduler(
+        self,
+        *,
+        interval: float = 30.0,
+        stop: Callable[[], bool] = lambda: False,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        """Build what is due every ``interval`` seconds until ``stop()``; ``sleep`` may be an Event's wait."""
         from meshplane.build.schedule import due_products, run_scheduler
 
         def find_due(now: datetime) -> list[DueProduct]:
@@ -215,7 +223,7 @@ class Mesh:
             plan = self.plan([str(a) for a in due], full_refresh=True)
             return self.build_plan(plan, trigger="schedule")
 
-        run_scheduler(find_due, build_due, interval=interval, stop=stop)
+        run_scheduler(find_due, build_due, interval=interval, stop=stop, sleep=sleep)
 
     def publish(self, *, checked: bool = False) -> None:
         """Sync the specs into the catalog: domains, products, versions, ports, columns, glossary, lineage.
