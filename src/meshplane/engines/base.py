@@ -91,8 +91,13 @@ class Engine(Protocol):
     @property
     def capabilities(self) -> EngineCapabilities: ...
 
-    def stage_sql(self, sql: str, inputs: Mapping[str, Relation], out_dir: Path) -> StagedResult:
-        """Run one SELECT with each input bound as a relation named after its key; write Parquet."""
+    def stage_sql(
+        self, sql: str, inputs: Mapping[str, Relation], out_dir: Path, *, dialect: str | None = None
+    ) -> StagedResult:
+        """Run one SELECT with each input bound as a relation named after its key; write Parquet.
+
+        ``dialect`` is the sqlglot dialect the SQL is written in (DuckDB's when None); an engine
+        translates it to its own."""
         ...
 
     def stage_python(

@@ -80,7 +80,14 @@ class DuckDBEngine:
 
     # --- Engine protocol -------------------------------------------------------------------------
 
-    def stage_sql(self, sql: str, inputs: Mapping[str, Relation], out_dir: Path) -> StagedResult:
+    def stage_sql(
+        self, sql: str, inputs: Mapping[str, Relation], out_dir: Path, *, dialect: str | None = None
+    ) -> StagedResult:
+        if dialect and dialect != "duckdb":
+            # A product written for another engine (`dialect: spark`) still builds here, translated by sqlglot.
+            import sqlglot
+
+            sql = sqlglot.transpile(sql, read=dialect, write="duckdb")[0]
         _check_select(sql)
         with self._session(inputs) as cur:
             rel = self._run(cur, sql, what="SQL transform")

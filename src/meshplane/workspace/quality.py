@@ -347,7 +347,8 @@ class QualityService:
                         inputs = self._staged_inputs(product.address, staged_results)
                     table = table_id_for(address, spec.major)
                     cleanup.append((table, run_id))
-                    result = _stage(engine, spec, inputs, self.platform.tables.staging_dir(table, run_id))
+                    result = _stage(engine, spec, inputs, self.platform.tables.staging_dir(table, run_id),
+                                    product.custom.get("dialect"))
                     staged_results[address] = result
                     relation: Relation = (FileRelation(paths=result.files) if result.files
                                           else ArrowRelation(result.schema.empty_table()))
@@ -580,10 +581,11 @@ def _deprecation_date(spec: OutputPortSpec) -> date | None:
         return None
 
 
-def _stage(engine: Engine, spec: OutputPortSpec, inputs: dict[str, Relation], out_dir: Path) -> StagedResult:
+def _stage(engine: Engine, spec: OutputPortSpec, inputs: dict[str, Relation], out_dir: Path,
+           dialect: str | None = None) -> StagedResult:
     try:
         if spec.transform.language == "sql":
-            return engine.stage_sql(spec.transform.code, inputs, out_dir)
+            return engine.stage_sql(spec.transform.code, inputs, out_dir, dialect=dialect)
         return engine.stage_python(load_transform(spec.transform), inputs, out_dir)
     except MeshError:
         raise
