@@ -1,0 +1,30 @@
+"""Plan and execute builds: staleness by fingerprints, write-audit-publish, parallel by dependency."""
+
+from meshplane.build.execute import (
+    Builder,
+    BuildEvents,
+    BuildResult,
+    CheckOutcome,
+    PortChecker,
+    PortOutcome,
+    ProductOutcome,
+    Status,
+    table_id_for,
+)
+from meshplane.build.plan import BuildPlan, PlannedProduct, Reason, plan_build
+
+__all__ = [
+    "BuildEvents",
+    "BuildPlan",
+    "BuildResult",
+    "Builder",
+    "CheckOutcome",
+    "PlannedProduct",
+    "PortChecker",
+    "PortOutcome",
+    "ProductOutcome",
+    "Reason",
+    "Status",
+    "plan_build",
+    "table_id_for",
+]

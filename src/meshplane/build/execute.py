@@ -1,0 +1,313 @@
+"""Execute a BuildPlan: for each product, gate → transform → contract checks on the staged result → publish.
+
+Write, audit, publish: a port's result is staged as Parquet files, checked against its contract, and only
+then committed as the table's new Iceberg snapshot, so failing output is never visible to consumers.
+Independent products run in parallel; a product whose upstream failed is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from meshplane.build.inputs import bind_inputs
+from meshplane.build.plan import BuildPlan, PlannedProduct, Reason, fingerprint_port, port_reasons
+from meshplane.engines.base import Engine, FileRelation, Relation, StagedResult
+from meshplane.errors import BuildError, ContractViolation, MeshError
+from meshplane.graph import MeshGraph
+from meshplane.spec import OutputPortSpec, ProductSpec, TransformSpec
+from meshplane.storage import SnapshotInfo, TableId, TableStore
+from meshplane.types import Address
+
+__all__ = [
+    "BuildEvents",
+    "BuildResult",
+    "Builder",
+    "CheckOutcome",
+    "PortChecker",
+    "PortOutcome",
+    "ProductOutcome",
+    "Status",
+    "load_transform",
+    "table_id_for",
+]
+
+
+class Status(StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One contract check on a staged result, as the build reports and stores it."""
+
+    rule_id: str
+    passed: bool
+    blocking: bool
+    message: str
+    metric: str = ""
+    column: str | None = None
+    observed: Any = None
+    threshold: str = ""
+    severity: str = "error"
+    sample: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class PortOutcome:
+    port: Address
+    rows: int = 0
+    snapshot_id: int | None = None
+    checks: tuple[CheckOutcome, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProductOutcome:
+    address: Address
+    status: Status
+    seconds: float
+    run_id: str
+    ports: tuple[PortOutcome, ...] = ()
+    error: str | None = None
+    engine: str = ""
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.ports)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    outcomes: tuple[ProductOutcome, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status is not Status.FAILED for o in self.outcomes)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for o in self.outcomes if o.status is status)
+
+
+# Runs the contract's checks over a staged (or published) port; the workspace supplies the contracts layer.
+PortChecker = Callable[[OutputPortSpec, Engine, Relation, StagedResult | None], Sequence[CheckOutcome]]
+
+
+class BuildEvents(Protocol):
+    """Progress and records: the CLI draws them, the workspace writes runs to the catalog."""
+
+    def started(self, product: Address, run_id: str, engine: str) -> None: ...
+
+    def finished(self, outcome: ProductOutcome) -> None: ...
+
+
+def table_id_for(port: Address, major: int) -> TableId:
+    assert port.product is not None and port.port is not None
+    return TableId.for_port(port.domain, port.product, port.port, major)
+
+
+def load_transform(transform: TransformSpec) -> Callable[..., Any]:
+    module_name = f"meshplane_transform_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(module_name, transform.path)
+    if spec is None or spec.loader is None:
+        raise BuildError(f"{transform.path}: cannot load the Python transform")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:  # user code: report it as a located build error
+        raise BuildError(
+            f"{transform.path}: importing the transform failed: {type(error).__name__}: {error}"
+        ) from error
+    function = getattr(module, "transform", None)
+    if not callable(function):
+        raise BuildError(f"{transform.path}: define a function `transform(**inputs)` returning an Arrow table")
+    result: Callable[..., Any] = function
+    return result
+
+
+@dataclass
+class Builder:
+    """Runs plans against one table store with engines chosen per product."""
+
+    graph: MeshGraph
+    store: TableStore
+    engine_factory: Callable[[str], Engine]
+    checker: PortChecker
+    gate: Callable[[ProductSpec], None] = lambda product: None
+    events: BuildEvents | None = None
+    lock_timeout: float = 600.0
+    _engines: dict[str, Engine] = field(default_factory=dict, init=False)
+
+    def current(self, port: Address, major: int) -> SnapshotInfo | None:
+        return self.store.current(table_id_for(port, major))
+
+    def _engine(self, name: str) -> Engine:
+        if name not in self._engines:
+            self._engines[name] = self.engine_factory(name)
+        return self._engines[name]
+
+    def _stage(self, engine: Engine, port: OutputPortSpec, inputs: Mapping[str, Relation], run_id: str,
+               table: TableId, dialect: str | None = None) -> StagedResult:
+        out_dir = self.store.staging_dir(table, run_id)
+        try:
+            if port.transform.language == "sql":
+                return engine.stage_sql(port.transform.code, inputs, out_dir, dialect=dialect)
+            return engine.stage_python(load_transform(port.transform), inputs, out_dir)
+        except MeshError as error:
+            self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
+            if type(error) is BuildError and str(port.transform.path) not in str(error):
+                raise BuildError(f"{port.transform.path}: {error}") from error  # say which file failed
+            raise
+        except Exception as error:  # engine errors from user SQL or Python: report, never a traceback
+            self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
+            raise BuildError(f"{port.transform.path}: the transform failed: {_first_line(error)}") from error
+
+    def _build_product(self, item: PlannedProduct, run_id: str) -> ProductOutcome:
+        started = time.perf_counter()
+        product = self.graph.products[item.address]
+        self.gate(product)
+        built_meanwhile = self._built_meanwhile(item, product, run_id, started)
+        if built_meanwhile is not None:
+            return built_meanwhile
+        engine = self._engine(item.engine)
+        inputs = bind_inputs(self.graph, item.address, self.current)
+        staged: list[tuple[OutputPortSpec, TableId, StagedResult, tuple[CheckOutcome, ...]]] = []
+        published: set[TableId] = set()
+        try:
+            for port in product.output_ports:
+                address = Address(item.address.domain, item.address.product, port.name)
+                table = table_id_for(address, port.major)
+                result = self._stage(engine, port, inputs, run_id, table, product.custom.get("dialect"))
+                staged.append((port, table, result, ()))
+                relation = FileRelation(paths=result.files, format="parquet")
+                checks = tuple(self.checker(port, engine, relation, result))
+                staged[-1] = (port, table, result, checks)
+                failed = [c for c in checks if c.blocking and not c.passed]
+                if failed:
+                    # The failing checks go into the outcome too, so the run's check results are recorded.
+                    ports = tuple(PortOutcome(Address(item.address.domain, item.address.product, p.name), 0, None,
+                                              c) for p, _, _, c in staged)
+                    return ProductOutcome(
+                        item.address, Status.FAILED, time.perf_counter() - started, run_id, ports,
+                        error=f"{address}: {len(failed)} contract check(s) failed; the previous snapshot stays "
+                        "published: " + "; ".join(_failure(c) for c in failed),
+                        engine=item.engine,
+                    )
+            # Fingerprints are taken now, after upstreams in this run have published their new snapshots.
+            outcomes: list[PortOutcome] = []
+            for port, table, result, checks in staged:
+                address = Address(item.address.domain, item.address.product, port.name)
+                fingerprint = fingerprint_port(self.graph, product, port, self._lookup, item.engine)
+                properties = {**fingerprint.properties(), "meshplane.contract_version": port.version}
+                snapshot = self.store.publish(table, result.files, result.schema, properties, run_id=run_id)
+                published.add(table)
+                outcomes.append(PortOutcome(address, result.row_count, snapshot.snapshot_id, checks))
+        finally:
+            # Published files live where they were staged; only unpublished staging folders are removed.
+            for _, table, _, _ in staged:
+                if table not in published:
+                    self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
+        return ProductOutcome(item.address, Status.SUCCESS, time.perf_counter() - started, run_id,
+                              tuple(outcomes), engine=item.engine)
+
+    def _built_meanwhile(self, item: PlannedProduct, product: ProductSpec, run_id: str,
+                         started: float) -> ProductOutcome | None:
+        """Up to date now that we hold the lock (another process built it while we waited)? Then do nothing."""
+        if Reason.FORCED in item.reasons:
+            return None
+        ports: list[PortOutcome] = []
+        for port in product.output_ports:
+            address = Address(item.address.domain, item.address.product, port.name)
+            current = self._lookup(address, port.major)
+            wanted = fingerprint_port(self.graph, product, port, self._lookup, item.engine)
+            if current is None or port_reasons(current, wanted):
+                return None
+            ports.append(PortOutcome(address, 0, int(current["meshplane.snapshot"])))
+        return ProductOutcome(item.address, Status.SUCCESS, time.perf_counter() - started, run_id, tuple(ports),
+                              engine=item.engine)
+
+    def _lookup(self, port: Address, major: int) -> Mapping[str, str] | None:
+        snapshot = self.current(port, major)
+        if snapshot is None:
+            return None
+        return {**snapshot.properties, "meshplane.snapshot": str(snapshot.snapshot_id)}
+
+    def _run_one(self, item: PlannedProduct) -> ProductOutcome:
+        run_id = uuid.uuid4().hex[:12]
+        if self.events:
+            self.events.started(item.address, run_id, item.engine)
+        started = time.perf_counter()
+        # One build lock per product: two builds of it never interleave, in this process or another.
+        build_lock = TableId(item.address.domain, f"{item.address.product}__build")
+        try:
+            with self.store.lock(build_lock, self.lock_timeout):
+                outcome = self._build_product(item, run_id)
+        except ContractViolation as violation:
+            detail = "; ".join(violation.failures)
+            outcome = ProductOutcome(item.address, Status.FAILED, time.perf_counter() - started, run_id,
+                                     error=f"{violation}: {detail}", engine=item.engine)
+        except MeshError as error:
+            outcome = ProductOutcome(item.address, Status.FAILED, time.perf_counter() - started, run_id,
+                                     error=str(error), engine=item.engine)
+        except Exception as error:  # a bug: fail this product, record the run, let the others finish
+            outcome = ProductOutcome(item.address, Status.FAILED, time.perf_counter() - started, run_id,
+                                     error=f"internal error: {_first_line(error)}", engine=item.engine)
+        if self.events:
+            self.events.finished(outcome)
+        return outcome
+
+    def run(self, plan: BuildPlan, jobs: int = 1) -> BuildResult:
+        """Build in dependency order; independent products run concurrently up to ``jobs``."""
+        started = time.perf_counter()
+        planned = {item.address: item for item in plan.items}
+        remaining = dict(planned)
+        done: dict[Address, ProductOutcome] = {}
+        running: dict[Future[ProductOutcome], Address] = {}
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            while remaining or running:
+                for address, item in list(remaining.items()):
+                    ups = self.graph.upstream_products(address) & planned.keys()
+                    if any(done.get(u) and done[u].status is not Status.SUCCESS for u in ups):
+                        failed = ", ".join(str(u) for u in sorted(ups) if done.get(u) and
+                                           done[u].status is not Status.SUCCESS)
+                        skipped = ProductOutcome(address, Status.SKIPPED, 0.0, "", error=f"upstream failed: {failed}",
+                                                 engine=item.engine)
+                        done[address] = skipped
+                        del remaining[address]
+                        if self.events:
+                            self.events.finished(skipped)
+                    elif all(u in done for u in ups) and len(running) < max(1, jobs):
+                        running[pool.submit(self._run_one, item)] = address
+                        del remaining[address]
+                if not running:
+                    continue
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    address = running.pop(future)
+                    done[address] = future.result()
+        ordered = tuple(done[item.address] for item in plan.items)
+        return BuildResult(ordered, time.perf_counter() - started)
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.close()
+        self._engines.clear()
+
+
+def _failure(check: CheckOutcome) -> str:
+    """Which rule failed, and on how many rows: ``rule <id>: <metric> = <observed>, must be <threshold>``."""
+    detail = check.message.split(": ", 1)[-1]
+    return f"rule {check.rule_id}: {detail}"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"

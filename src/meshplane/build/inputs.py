@@ -1,0 +1,82 @@
+"""Bind a product's input ports to engine relations: upstream snapshots and source data."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from glob import glob
+from pathlib import Path
+
+from meshplane.engines.base import ArrowRelation, FileRelation, Relation
+from meshplane.errors import BuildError
+from meshplane.graph import Edge, MeshGraph
+from meshplane.spec import ContractSpec
+from meshplane.storage import SnapshotInfo
+from meshplane.types import Address
+
+__all__ = ["bind_inputs", "source_relation"]
+
+CurrentSnapshot = Callable[[Address, int], SnapshotInfo | None]
+
+
+def _generate_hint(root: Path) -> str:
+    script = root / "generate.py"
+    if script.is_file():
+        return f"create it with: python {script}"
+    return "check the path in the source contract's servers entry"
+
+
+def source_relation(graph: MeshGraph, source: ContractSpec) -> Relation:
+    server = source.server
+    if server is None:
+        raise BuildError(f"{source.path}: source {source.id} has no servers entry")
+    root = graph.spec.root
+    if server.type == "local":
+        assert server.path is not None and server.format is not None
+        files = sorted(glob(str(root / server.path), recursive=True))
+        if not files:
+            raise BuildError(
+                f"source {source.id}: no files match {server.path} (declared in {source.path.relative_to(root)}); "
+                + _generate_hint(root)
+            )
+        options: dict[str, str | int | float | bool] = {}
+        if server.delimiter:
+            options["delim"] = server.delimiter
+        return FileRelation(paths=tuple(Path(f) for f in files), format=server.format, options=options)
+    connection = graph.spec.config.connections.get(server.name)
+    if connection is None:
+        raise BuildError(
+            f"source {source.id}: server {server.name!r} is not a connection in mesh.yaml; "
+            f"add connections: {{{server.name}: {{env: SOME_ENV_VAR}}}}"
+        )
+    url = os.environ.get(connection.env)
+    if not url:
+        raise BuildError(
+            f"source {source.id}: environment variable {connection.env} is not set; "
+            "export it with the PostgreSQL connection URL (secrets never live in mesh files)"
+        )
+    from meshplane.engines.sources import read_postgres_table
+
+    assert server.table is not None
+    table = read_postgres_table(url, server.schema or "public", server.table)
+    return ArrowRelation(table=table)
+
+
+def _edge_relation(graph: MeshGraph, edge: Edge, current: CurrentSnapshot) -> Relation:
+    if edge.source is not None:
+        return source_relation(graph, edge.source)
+    assert edge.upstream_port is not None
+    port = graph.ports[edge.upstream_port]
+    snapshot = current(edge.upstream_port, port.major)
+    if snapshot is None:
+        raise BuildError(
+            f"{edge.consumer}: input {edge.input.name!r} reads {edge.upstream_port}, which has never been published; "
+            f"build it first: meshplane build +{edge.consumer}"
+        )
+    if not snapshot.data_files:  # an empty snapshot has no files, but still has a schema
+        return ArrowRelation(table=snapshot.schema.empty_table())
+    return FileRelation(paths=snapshot.data_files, format="parquet")
+
+
+def bind_inputs(graph: MeshGraph, product: Address, current: CurrentSnapshot) -> dict[str, Relation]:
+    return {edge.input.name: _edge_relation(graph, edge, current) for edge in graph.edges[product]}

@@ -1,0 +1,208 @@
+"""Plan a build: which selected products are stale, and why.
+
+Staleness is decided by fingerprints stored in each port table's snapshot summary, so the fingerprint is
+committed atomically with the data it describes: the transform's code, the port contract, the product's
+build settings and the snapshot ids (or file states) of everything it reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from glob import glob
+from typing import Any
+
+from meshplane.graph import Edge, MeshGraph
+from meshplane.spec import OutputPortSpec, ProductSpec
+from meshplane.types import Address
+
+__all__ = [
+    "PROPERTY_PREFIX",
+    "BuildPlan",
+    "PlannedProduct",
+    "PortFingerprint",
+    "Reason",
+    "SnapshotLookup",
+    "fingerprint_port",
+    "plan_build",
+    "port_reasons",
+]
+
+PROPERTY_PREFIX = "meshplane."
+
+
+class Reason(StrEnum):
+    NEW = "new"
+    CODE_CHANGED = "code changed"
+    CONTRACT_CHANGED = "contract changed"
+    SETTINGS_CHANGED = "settings changed"
+    UPSTREAM_CHANGED = "upstream snapshot changed"
+    UPSTREAM_REBUILDING = "upstream is rebuilt in this plan"
+    SOURCE_CHANGED = "source data changed"
+    FORCED = "forced"
+
+
+# A published port's snapshot summary (str -> str), or None when never published.
+SnapshotLookup = Callable[[Address, int], Mapping[str, str] | None]
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _source_state(graph: MeshGraph, edge: Edge) -> Any:
+    """Files: their names, sizes and modification times; a database table cannot be fingerprinted cheaply."""
+    assert edge.source is not None
+    server = edge.source.server
+    if server is None:
+        return None
+    if server.type == "local" and server.path is not None:
+        pattern = str(graph.spec.root / server.path)
+        states = []
+        for name in sorted(glob(pattern, recursive=True)):
+            try:
+                stat = os.stat(name)
+            except OSError:
+                continue
+            states.append((os.path.relpath(name, graph.spec.root), stat.st_size, stat.st_mtime_ns))
+        return states
+    return {"server": server.name, "table": server.table}
+
+
+@dataclass(frozen=True)
+class PortFingerprint:
+    """What a port's current snapshot must have been built from to be up to date."""
+
+    code: str
+    contract: str
+    settings: str
+    upstream: str
+    sources: str
+
+    def properties(self) -> dict[str, str]:
+        return {
+            f"{PROPERTY_PREFIX}code": self.code,
+            f"{PROPERTY_PREFIX}contract": self.contract,
+            f"{PROPERTY_PREFIX}settings": self.settings,
+            f"{PROPERTY_PREFIX}upstream": self.upstream,
+            f"{PROPERTY_PREFIX}sources": self.sources,
+        }
+
+
+def fingerprint_port(
+    graph: MeshGraph,
+    product: ProductSpec,
+    port: OutputPortSpec,
+    lookup: SnapshotLookup,
+    engine: str,
+    source_states: dict[str, Any] | None = None,
+) -> PortFingerprint:
+    """``source_states`` caches each source's file state across the products of one plan (globs are costly)."""
+    upstream: dict[str, str | None] = {}
+    sources: dict[str, Any] = {}
+    for edge in graph.edges[product.address]:
+        if edge.upstream_port is not None:
+            major = graph.ports[edge.upstream_port].major
+            summary = lookup(edge.upstream_port, major)
+            upstream[edge.input.name] = summary.get(f"{PROPERTY_PREFIX}snapshot") if summary else None
+        elif source_states is None:
+            sources[edge.input.name] = _source_state(graph, edge)
+        else:
+            assert edge.source is not None
+            key = edge.source.id
+            if key not in source_states:
+                source_states[key] = _source_state(graph, edge)
+            sources[edge.input.name] = source_states[key]
+    return PortFingerprint(
+        code=_digest(port.transform.code),
+        contract=_digest(port.contract.raw),
+        settings=_digest({"engine": engine, "product_version": product.version, "inputs": [
+            (i.name, i.contract_id) for i in product.input_ports]}),
+        upstream=_digest(upstream),
+        sources=_digest(sources),
+    )
+
+
+@dataclass(frozen=True)
+class PlannedProduct:
+    address: Address
+    reasons: tuple[Reason, ...]
+    fingerprints: Mapping[str, PortFingerprint] = field(repr=False)
+    engine: str = "duckdb"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"product": str(self.address), "reasons": [r.value for r in self.reasons], "engine": self.engine}
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """Stale products in dependency order; empty when everything selected is up to date."""
+
+    items: tuple[PlannedProduct, ...]
+    selected: tuple[Address, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [item.as_json() for item in self.items]
+
+
+def port_reasons(current: Mapping[str, str] | None, wanted: PortFingerprint) -> set[Reason]:
+    if current is None:
+        return {Reason.NEW}
+    reasons: set[Reason] = set()
+    checks = (
+        ("code", wanted.code, Reason.CODE_CHANGED),
+        ("contract", wanted.contract, Reason.CONTRACT_CHANGED),
+        ("settings", wanted.settings, Reason.SETTINGS_CHANGED),
+        ("upstream", wanted.upstream, Reason.UPSTREAM_CHANGED),
+        ("sources", wanted.sources, Reason.SOURCE_CHANGED),
+    )
+    for key, value, reason in checks:
+        if current.get(f"{PROPERTY_PREFIX}{key}") != value:
+            reasons.add(reason)
+    return reasons
+
+
+def plan_build(
+    graph: MeshGraph,
+    selected: Sequence[Address],
+    lookup: SnapshotLookup,
+    *,
+    engine_for: Callable[[ProductSpec], str],
+    full_refresh: bool = False,
+) -> BuildPlan:
+    """Compare every selected product's fingerprints with its published snapshots, in build order."""
+    items: list[PlannedProduct] = []
+    rebuilding: set[Address] = set()
+    states: dict[str, Any] = {}
+    summaries: dict[tuple[Address, int], Mapping[str, str] | None] = {}
+
+    def cached(port: Address, major: int) -> Mapping[str, str] | None:
+        # Each port is looked up once per plan, whether as an output or as some consumer's upstream.
+        if (port, major) not in summaries:
+            summaries[port, major] = lookup(port, major)
+        return summaries[port, major]
+
+    for address in selected:
+        product = graph.products[address]
+        engine = engine_for(product)
+        reasons: set[Reason] = {Reason.FORCED} if full_refresh else set()
+        fingerprints: dict[str, PortFingerprint] = {}
+        for port in product.output_ports:
+            wanted = fingerprint_port(graph, product, port, cached, engine, states)
+            fingerprints[port.name] = wanted
+            reasons |= port_reasons(cached(Address(address.domain, address.product, port.name), port.major), wanted)
+        if graph.upstream_products(address) & rebuilding:
+            reasons.add(Reason.UPSTREAM_REBUILDING)
+        if reasons:
+            rebuilding.add(address)
+            ordered = tuple(r for r in Reason if r in reasons)
+            items.append(PlannedProduct(address, ordered, fingerprints, engine))
+    return BuildPlan(tuple(items), tuple(selected))
