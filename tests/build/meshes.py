@@ -138,6 +138,9 @@ version: 1.0.0
 status: active
 domain: {domain}
 dataProduct: {name}
+slaProperties:
+  - {{property: latency, value: 1, unit: d}}
+  - {{property: frequency, value: 1, unit: d}}
 schema:
   - name: {name}
     physicalType: table

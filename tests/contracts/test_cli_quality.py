@@ -49,6 +49,9 @@ version: 1.0.0
 status: active
 domain: shop
 dataProduct: customers
+slaProperties:
+  - {property: latency, value: 1, unit: d}
+  - {property: frequency, value: 1, unit: d}
 schema:
   - name: customers
     physicalType: table
@@ -87,7 +90,9 @@ slaProperties:
   - {{property: frequency, value: 1, unit: h}}
   - {{property: completeness, value: 99, unit: percent, element: orders.email}}
   - {{property: availability, value: 90, unit: percent}}
-schema:
+customProperties:
+  - {{property: retention, value: P400D}}
+{custom}schema:
   - name: orders
     physicalType: table
     properties:
@@ -98,7 +103,8 @@ LENIENT = """\
       - {name: customer_id, logicalType: integer, physicalType: INTEGER}
       - {name: status, logicalType: string, physicalType: VARCHAR}
       - {name: amount, logicalType: number, physicalType: 'DECIMAL(4,1)'}
-      - {name: email, logicalType: string, physicalType: VARCHAR, classification: pii}
+      - {name: email, logicalType: string, physicalType: VARCHAR, customProperties: [{property: mask, value: hash}],
+         classification: pii}
       - {name: line, logicalType: integer, physicalType: INTEGER}
 """
 
@@ -123,6 +129,7 @@ STRICT = """\
         logicalType: string
         physicalType: VARCHAR
         classification: pii
+        customProperties: [{property: mask, value: hash}]
         quality:
           - {metric: nullValues, mustBe: 0}
           - {metric: nullValues, unit: percent, mustBeLessThan: 10, severity: warning}
@@ -134,12 +141,13 @@ STRICT = """\
 """
 
 
-def write_orders(mesh: Path, body: str, version: str = "1.0.0", extra: str = "") -> Path:
+def write_orders(mesh: Path, body: str, version: str = "1.0.0", extra: str = "", custom: str = "") -> Path:
+    """``custom`` adds entries (``  - {property: ..., value: ...}`` lines) to the contract's customProperties."""
     folder = mesh / "domains" / "shop" / "orders"
     inputs = "\n  - {name: customers, version: '^1.0.0', contractId: shop.customers.customers}"
     (folder / "product.odps.yaml").write_text(PRODUCT.format(name="orders", version=version, inputs=inputs))
     path = folder / "orders.odcs.yaml"
-    path.write_text(ORDERS_HEAD.format(version=version) + body + extra)
+    path.write_text(ORDERS_HEAD.format(version=version, custom=custom) + body + extra)
     return path
 
 
