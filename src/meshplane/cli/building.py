@@ -38,7 +38,8 @@ def plan(
     with Mesh.open(mesh) as opened:
         result = opened.plan(selectors, full_refresh=full_refresh, engine=engine)
         if format is OutputFormat.json:
-            out.print_json(json.dumps(result.as_json()))
+            # Plain JSON: machines read it, and Rich's highlighter costs seconds on large plans.
+            print(json.dumps(result.as_json(), indent=2))
             return
         if not result:
             out.print("up to date: nothing to build")

@@ -11,9 +11,8 @@ import typer
 
 from meshplane.cli.common import MeshPath, app, err, out
 from meshplane.errors import UsageError
-from meshplane.governance import Point, pack_files
+from meshplane.governance.model import Point
 from meshplane.workspace import Mesh
-from meshplane.workspace.governing import GovernanceService, default_test_paths
 
 __all__ = ["govern_app", "standard_pack"]
 
@@ -30,6 +29,8 @@ class ReportFormat(StrEnum):
 def standard_pack() -> dict[str, str]:
     """The built-in policy pack and its tests, by path under ``policies/`` (what ``meshplane init`` copies)."""
     files: dict[str, str] = {}
+    from meshplane.governance import pack_files
+
     for path in pack_files():
         files[path.name] = path.read_text("utf-8")
         for test in sorted((path.parent / "tests").glob("*.yaml")):
@@ -48,6 +49,8 @@ def report_command(
     if point is Point.QUERY:
         raise UsageError("query policies are evaluated per query by the access layer; report check or build")
     with Mesh.open(mesh) as opened:
+        from meshplane.workspace.governing import GovernanceService
+
         report, trend = GovernanceService(opened.graph, opened.platform).report(point=point)
     if format is ReportFormat.json:
         text = report.render_json([*trend, report.summary()])
@@ -73,6 +76,8 @@ def test_command(
     from meshplane.governance import load_policies, run_policy_tests
 
     root = mesh.resolve() if (mesh / "mesh.yaml").is_file() else None
+    from meshplane.workspace.governing import default_test_paths
+
     chosen = list(paths or []) or default_test_paths(root)
     missing = [p for p in chosen if not p.exists()]
     if missing:
@@ -104,6 +109,8 @@ def waive_command(
     except ValueError:
         raise UsageError(f"--until {until!r}: write a date, YYYY-MM-DD") from None
     with Mesh.open(mesh) as opened:
+        from meshplane.workspace.governing import GovernanceService
+
         GovernanceService(opened.graph, opened.platform).waive(
             policy, subject, reason=reason, until=expires, approver=approver
         )

@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,7 +19,9 @@ from meshplane.cli.common import MeshPath, OutputFormat, app, err, out
 from meshplane.errors import MeshError, UsageError
 from meshplane.lineage import Direction
 from meshplane.workspace import Mesh
-from meshplane.workspace.discovery import DiscoveryService
+
+if TYPE_CHECKING:
+    from meshplane.workspace.discovery import DiscoveryService
 
 __all__ = ["serve_mesh"]
 
@@ -32,7 +34,7 @@ _MESH_ENV, _DEV_ENV, _PUBLISHED_ENV = "MESHPLANE_SERVE_MESH", "MESHPLANE_SERVE_D
 
 def _discovery(path: Path) -> tuple[Mesh, DiscoveryService]:
     mesh = Mesh.open(path)
-    return mesh, DiscoveryService(mesh.graph, mesh.platform)
+    return mesh, mesh.discovery
 
 
 def _plain(value: Any) -> Any:

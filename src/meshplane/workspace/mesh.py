@@ -179,7 +179,7 @@ class Mesh:
         from meshplane.workspace.gates import build_gates
         from meshplane.workspace.quality import breaking_change_problems
 
-        gates = build_gates(self, as_user=as_user, extra=gate)
+        gates = build_gates(self, as_user=as_user, extra=gate, products=[item.address for item in plan.items])
         if not breaking_change_problems(self.root, self.graph):
             self.publish(checked=True)
         self.quality.retire_expired_majors()
