@@ -30,21 +30,136 @@ MONTHS = ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10"]
 START = "2026-05-01"
 DAYS = 184  # 2026-05-01 .. 2026-10-31
 
-COUNTRIES = ["US", "GB", "DE", "FR", "CA", "AU", "NL", "ES", "IT", "SE", "IE", "BR", "MX", "IN", "JP",
-             "NO", "DK", "BE", "CH", "NZ"]
-FIRST_NAMES = ["anna", "ben", "chloe", "david", "emma", "felix", "grace", "hugo", "ines", "jonas", "kate",
-               "liam", "maya", "noah", "olivia", "pablo", "quinn", "rosa", "sam", "tara", "umar", "vera",
-               "will", "xena", "yusuf", "zoe"]
-LAST_NAMES = ["smith", "muller", "martin", "rossi", "garcia", "jansen", "nielsen", "kowalski", "silva",
-              "dubois", "schmidt", "brown", "lopez", "tanaka", "kelly", "berg", "novak", "costa"]
+COUNTRIES = [
+    "US",
+    "GB",
+    "DE",
+    "FR",
+    "CA",
+    "AU",
+    "NL",
+    "ES",
+    "IT",
+    "SE",
+    "IE",
+    "BR",
+    "MX",
+    "IN",
+    "JP",
+    "NO",
+    "DK",
+    "BE",
+    "CH",
+    "NZ",
+]
+FIRST_NAMES = [
+    "anna",
+    "ben",
+    "chloe",
+    "david",
+    "emma",
+    "felix",
+    "grace",
+    "hugo",
+    "ines",
+    "jonas",
+    "kate",
+    "liam",
+    "maya",
+    "noah",
+    "olivia",
+    "pablo",
+    "quinn",
+    "rosa",
+    "sam",
+    "tara",
+    "umar",
+    "vera",
+    "will",
+    "xena",
+    "yusuf",
+    "zoe",
+]
+LAST_NAMES = [
+    "smith",
+    "muller",
+    "martin",
+    "rossi",
+    "garcia",
+    "jansen",
+    "nielsen",
+    "kowalski",
+    "silva",
+    "dubois",
+    "schmidt",
+    "brown",
+    "lopez",
+    "tanaka",
+    "kelly",
+    "berg",
+    "novak",
+    "costa",
+]
 MAIL_DOMAINS = ["example.com", "example.org", "example.net", "mail.example", "inbox.example"]
 PODCAST_DEVICES = ["iOS", "Android", "Web", "Alexa", "Sonos", "CarPlay", "Android Auto", "iPadOS", "Google Home"]
-WORDS_A = ["Midnight", "Silent", "Golden", "Broken", "Hidden", "Electric", "Northern", "Last", "Wild",
-           "Paper", "Iron", "Crimson", "Quiet", "Lost", "Distant", "Glass", "Burning", "Hollow", "Bright", "Cold"]
-WORDS_B = ["Harbour", "Signal", "Orchard", "Frontier", "Archive", "Season", "Empire", "River", "Voyage",
-           "Garden", "Machine", "Letter", "Kingdom", "Horizon", "Tide", "Summit", "Station", "Mirror", "Atlas", "Code"]
-SHOW_TOPICS = ["True Crime", "Tech Talk", "History Hour", "Daily News", "Comedy Club", "Science Weekly",
-               "Football Pod", "Money Matters", "Film Club", "Wellness", "Business Brief", "Parenting"]
+WORDS_A = [
+    "Midnight",
+    "Silent",
+    "Golden",
+    "Broken",
+    "Hidden",
+    "Electric",
+    "Northern",
+    "Last",
+    "Wild",
+    "Paper",
+    "Iron",
+    "Crimson",
+    "Quiet",
+    "Lost",
+    "Distant",
+    "Glass",
+    "Burning",
+    "Hollow",
+    "Bright",
+    "Cold",
+]
+WORDS_B = [
+    "Harbour",
+    "Signal",
+    "Orchard",
+    "Frontier",
+    "Archive",
+    "Season",
+    "Empire",
+    "River",
+    "Voyage",
+    "Garden",
+    "Machine",
+    "Letter",
+    "Kingdom",
+    "Horizon",
+    "Tide",
+    "Summit",
+    "Station",
+    "Mirror",
+    "Atlas",
+    "Code",
+]
+SHOW_TOPICS = [
+    "True Crime",
+    "Tech Talk",
+    "History Hour",
+    "Daily News",
+    "Comedy Club",
+    "Science Weekly",
+    "Football Pod",
+    "Money Matters",
+    "Film Club",
+    "Wellness",
+    "Business Brief",
+    "Parenting",
+]
 GENRES = ["drama", "comedy", "thriller", "documentary", "animation", "sci_fi", "romance", "horror", "action"]
 
 
@@ -77,11 +192,16 @@ def generate(out: Path, scale: float) -> dict[str, int]:
     con.execute("CREATE MACRO pick(arr, i, salt) AS arr[1 + CAST(floor(u(i, salt) * len(arr)) AS BIGINT)]")
     con.execute(f"CREATE MACRO countries() AS {sql_list(COUNTRIES)}")
     # Country popularity: the first countries are the biggest markets.
-    con.execute("CREATE MACRO country_for(i, salt) AS countries()[1 + CAST(floor(pow(u(i, salt), 1.8) * 20) AS BIGINT)]")
+    con.execute(
+        "CREATE MACRO country_for(i, salt) AS countries()[1 + CAST(floor(pow(u(i, salt), 1.8) * 20) AS BIGINT)]"
+    )
 
     def copy(query: str, path: Path, fmt: str) -> None:
-        opts = {"parquet": "(FORMAT parquet, COMPRESSION zstd)", "csv": "(FORMAT csv, HEADER true)",
-                "json": "(FORMAT json)"}[fmt]
+        opts = {
+            "parquet": "(FORMAT parquet, COMPRESSION zstd)",
+            "csv": "(FORMAT csv, HEADER true)",
+            "json": "(FORMAT json)",
+        }[fmt]
         con.execute(f"COPY ({query}) TO '{path.as_posix()}' {opts}")
 
     # ---------------------------------------------------------------- royalties: rights holders
@@ -96,7 +216,8 @@ def generate(out: Path, scale: float) -> dict[str, int]:
                pick(['US', 'GB', 'DE', 'FR', 'CA', 'AU', 'NL', 'SE'], i, 3) AS country_code
         FROM range(1, 41) t(i)
     """)
-    copy(f"""
+    copy(
+        f"""
         SELECT rights_holder_id AS holder_ref,
                name AS legal_name,
                kind AS holder_type,
@@ -112,7 +233,10 @@ def generate(out: Path, scale: float) -> dict[str, int]:
                CASE WHEN u(n, 7) < 0.3 THEN round(250 + u(n, 8) * 750, 0) ELSE 0 END AS minimum_monthly_guarantee,
                DATE '2025-01-01' + CAST(floor(u(n, 9) * 365) AS INTEGER) AS signed_on
         FROM holders ORDER BY n
-    """, out / "royalties/agreements.json", "json")
+    """,
+        out / "royalties/agreements.json",
+        "json",
+    )
 
     # ---------------------------------------------------------------- podcasts: shows and episodes
     con.execute(f"""
@@ -128,12 +252,16 @@ def generate(out: Path, scale: float) -> dict[str, int]:
                600 + CAST(floor(u(i, 16) * 3000) AS INTEGER) AS typical_duration
         FROM range(1, {n_shows + 1}) t(i)
     """)
-    copy("""
+    copy(
+        """
         SELECT show_id AS id, title, category, language,
                rights_holder_id AS rights_holder,
                DATE '2020-01-06' + CAST(floor(u(show_n, 17) * 1800) AS INTEGER) AS launched_on
         FROM shows ORDER BY show_n
-    """, out / "podcasts/catalog/shows.json", "json")
+    """,
+        out / "podcasts/catalog/shows.json",
+        "json",
+    )
     con.execute("""
         CREATE TABLE episodes AS
         SELECT s.show_n, e.ep_no,
@@ -146,11 +274,15 @@ def generate(out: Path, scale: float) -> dict[str, int]:
         FROM shows s, (SELECT show_n, unnest(range(1, episode_count + 1)) AS ep_no FROM shows) e
         WHERE e.show_n = s.show_n
     """)
-    copy("""
+    copy(
+        """
         SELECT episode_id AS id, show_id AS show_ref, 'Episode ' || ep_no AS title, ep_no AS number,
                duration_seconds AS length_s, strftime(published_at, '%Y-%m-%dT%H:%M:%SZ') AS published
         FROM episodes ORDER BY show_n, ep_no
-    """, out / "podcasts/catalog/episodes.json", "json")
+    """,
+        out / "podcasts/catalog/episodes.json",
+        "json",
+    )
 
     # ---------------------------------------------------------------- podcasts: listening log
     con.execute(f"""
@@ -213,11 +345,15 @@ def generate(out: Path, scale: float) -> dict[str, int]:
         ORDER BY started_at, event_id
     """)
     for month in MONTHS:
-        copy(f"SELECT * EXCLUDE (month) FROM listens_export WHERE month = '{month}'",
-             out / f"podcasts/listens/listens_{month.replace('-', '_')}.parquet", "parquet")
+        copy(
+            f"SELECT * EXCLUDE (month) FROM listens_export WHERE month = '{month}'",
+            out / f"podcasts/listens/listens_{month.replace('-', '_')}.parquet",
+            "parquet",
+        )
 
     # ---------------------------------------------------------------- films: catalogue and streams
-    copy(f"""
+    copy(
+        f"""
         SELECT 'TT' || lpad(CAST(i AS VARCHAR), 6, '0') AS title_id,
                'The ' || pick({sql_list(WORDS_A)}, i, 71) || ' ' || pick({sql_list(WORDS_B)}, i, 72) ||
                  CASE WHEN i % 9 = 0 THEN ' II' ELSE '' END AS title,
@@ -227,7 +363,10 @@ def generate(out: Path, scale: float) -> dict[str, int]:
                pick(['en', 'en', 'en', 'fr', 'de', 'es', 'it', 'ja', 'ko'], i, 76) AS orig_lang,
                'RH' || lpad(CAST(25 + i % 16 AS VARCHAR), 4, '0') AS studio_ref
         FROM range(1, {n_titles + 1}) t(i) ORDER BY i
-    """, out / "films/titles.csv", "csv")
+    """,
+        out / "films/titles.csv",
+        "csv",
+    )
     con.execute(f"""
         CREATE TABLE streams AS
         SELECT i,
@@ -245,7 +384,8 @@ def generate(out: Path, scale: float) -> dict[str, int]:
     con.execute("ALTER TABLE streams ADD COLUMN month VARCHAR")
     con.execute("UPDATE streams SET month = strftime(started_at, '%Y-%m')")
     for month in MONTHS:
-        copy(f"""
+        copy(
+            f"""
             SELECT stream_id, subscriber_id,
                    'TT' || lpad(CAST(title_n AS VARCHAR), 6, '0') AS title_id,
                    country_code, started_at,
@@ -253,7 +393,10 @@ def generate(out: Path, scale: float) -> dict[str, int]:
                      AS minutes_watched,
                    device, plan
             FROM streams WHERE month = '{month}' ORDER BY started_at, stream_id
-        """, out / f"films/streams/streams_{month.replace('-', '_')}.parquet", "parquet")
+        """,
+            out / f"films/streams/streams_{month.replace('-', '_')}.parquet",
+            "parquet",
+        )
 
     # ---------------------------------------------------------------- tv: schedule and panel viewing
     con.execute(f"""
@@ -274,11 +417,15 @@ def generate(out: Path, scale: float) -> dict[str, int]:
                pick(['news', 'drama', 'sport', 'entertainment', 'documentary', 'kids'], ch * 100 + slot, 94) AS genre
         FROM slots
     """)
-    copy("""
+    copy(
+        """
         SELECT programme_id AS programme_ref, channel_id AS channel, programme_title AS title, genre,
                strftime(starts_at, '%Y-%m-%dT%H:%M:%S') AS start_time, duration_minutes AS duration_min
         FROM programmes ORDER BY prog_n
-    """, out / "tv/schedule.json", "json")
+    """,
+        out / "tv/schedule.json",
+        "json",
+    )
     n_progs = con.execute("SELECT count(*) FROM programmes").fetchone()[0]  # type: ignore[index]
     con.execute(f"""
         CREATE TABLE viewing AS
@@ -292,17 +439,22 @@ def generate(out: Path, scale: float) -> dict[str, int]:
         JOIN programmes p ON p.prog_n = 1 + CAST(floor(pow(u(i, 102), 1.3) * {n_progs}) AS BIGINT)
     """)
     for month in MONTHS:
-        copy(f"""
+        copy(
+            f"""
             SELECT household_id AS panel_household, programme_id AS prog_id, channel_id AS channel_code,
                    strftime(broadcast_date, '%Y-%m-%d') AS broadcast_day, panel_country AS country,
                    minutes_viewed AS mins, viewing_mode AS mode
             FROM viewing WHERE strftime(broadcast_date, '%Y-%m') = '{month}' ORDER BY broadcast_date, i
-        """, out / f"tv/viewing/viewing_{month.replace('-', '_')}.csv", "csv")
+        """,
+            out / f"tv/viewing/viewing_{month.replace('-', '_')}.csv",
+            "csv",
+        )
 
     counts = {
         "podcasts listening events (unique)": n_events,
         "podcasts listening rows (with re-deliveries)": con.execute(
-            f"SELECT count(*) FROM read_parquet('{(out / 'podcasts/listens/*.parquet').as_posix()}')").fetchone()[0],  # type: ignore[index]
+            f"SELECT count(*) FROM read_parquet('{(out / 'podcasts/listens/*.parquet').as_posix()}')"
+        ).fetchone()[0],  # type: ignore[index]
         "podcasts episodes": con.execute("SELECT count(*) FROM episodes").fetchone()[0],  # type: ignore[index]
         "films streams": n_streams,
         "tv programmes": n_progs,

@@ -33,12 +33,14 @@ def _podcast_usage(listening_events: pa.Table, shows: pa.Table) -> pa.Table:
     usage = per_show.group_by(["rights_holder_id", "payout_month"]).aggregate(
         [("seconds_listened_sum", "sum"), ("seconds_listened_count", "sum")]
     )
-    return pa.table({
-        "rights_holder_id": usage["rights_holder_id"],
-        "payout_month": usage["payout_month"],
-        "qualified_listens": pc.cast(usage["seconds_listened_count_sum"], pa.int64()),
-        "listened_hours": pc.divide(pc.cast(usage["seconds_listened_sum_sum"], pa.float64()), 3600.0),
-    })
+    return pa.table(
+        {
+            "rights_holder_id": usage["rights_holder_id"],
+            "payout_month": usage["payout_month"],
+            "qualified_listens": pc.cast(usage["seconds_listened_count_sum"], pa.int64()),
+            "listened_hours": pc.divide(pc.cast(usage["seconds_listened_sum_sum"], pa.float64()), 3600.0),
+        }
+    )
 
 
 def _film_usage(title_monthly: pa.Table, titles: pa.Table) -> pa.Table:
@@ -46,11 +48,13 @@ def _film_usage(title_monthly: pa.Table, titles: pa.Table) -> pa.Table:
         titles.select(["title_id", "rights_holder_id"]), "title_id", join_type="inner"
     )
     usage = per_title.group_by(["rights_holder_id", "stream_month"]).aggregate([("minutes_watched", "sum")])
-    return pa.table({
-        "rights_holder_id": usage["rights_holder_id"],
-        "payout_month": pc.cast(usage["stream_month"], pa.date32()),
-        "streamed_minutes": pc.cast(usage["minutes_watched_sum"], pa.float64()),
-    })
+    return pa.table(
+        {
+            "rights_holder_id": usage["rights_holder_id"],
+            "payout_month": pc.cast(usage["stream_month"], pa.date32()),
+            "streamed_minutes": pc.cast(usage["minutes_watched_sum"], pa.float64()),
+        }
+    )
 
 
 def _zero_if_null(column: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedArray:
@@ -63,8 +67,13 @@ def transform(**inputs: pa.Table) -> pa.Table:
 
     usage = podcast.join(film, ["rights_holder_id", "payout_month"], join_type="full outer", coalesce_keys=True)
     rates = inputs["royalty_rates"].select(
-        ["rights_holder_id", "currency_code", "rate_per_listened_hour", "rate_per_streamed_minute",
-         "minimum_monthly_guarantee"]
+        [
+            "rights_holder_id",
+            "currency_code",
+            "rate_per_listened_hour",
+            "rate_per_streamed_minute",
+            "minimum_monthly_guarantee",
+        ]
     )
     names = inputs["rights_holders"].select(["rights_holder_id", "rights_holder_name"])
     usage = usage.join(rates, "rights_holder_id", join_type="inner")
@@ -78,17 +87,19 @@ def transform(**inputs: pa.Table) -> pa.Table:
     earned = pc.add(podcast_amount, film_amount)
     top_up = pc.round(pc.max_element_wise(pc.subtract(usage["minimum_monthly_guarantee"], earned), 0.0), 2)
 
-    result = pa.table({
-        "rights_holder_id": usage["rights_holder_id"],
-        "rights_holder_name": usage["rights_holder_name"],
-        "payout_month": usage["payout_month"],
-        "currency_code": usage["currency_code"],
-        "qualified_listens": listens,
-        "listened_hours": pc.round(hours, 2),
-        "streamed_minutes": pc.round(minutes, 1),
-        "podcast_amount": podcast_amount,
-        "film_amount": film_amount,
-        "guarantee_top_up": top_up,
-        "total_amount": pc.round(pc.add(earned, top_up), 2),
-    })
+    result = pa.table(
+        {
+            "rights_holder_id": usage["rights_holder_id"],
+            "rights_holder_name": usage["rights_holder_name"],
+            "payout_month": usage["payout_month"],
+            "currency_code": usage["currency_code"],
+            "qualified_listens": listens,
+            "listened_hours": pc.round(hours, 2),
+            "streamed_minutes": pc.round(minutes, 1),
+            "podcast_amount": podcast_amount,
+            "film_amount": film_amount,
+            "guarantee_top_up": top_up,
+            "total_amount": pc.round(pc.add(earned, top_up), 2),
+        }
+    )
     return result.sort_by([("payout_month", "ascending"), ("rights_holder_id", "ascending")])
