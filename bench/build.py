@@ -120,6 +120,7 @@ name: {name}
 domain: {domain}
 version: 1.0.0
 status: active
+description: {{purpose: The {name} product of the {domain} domain.}}
 team: {{name: {domain}-team}}
 inputPorts:
 {ins}outputPorts:
@@ -132,6 +133,7 @@ id: {domain}.{name}.{name}
 name: {name}
 version: 1.0.0
 status: active
+slaProperties: [{{property: latency, value: 1, unit: d}}, {{property: frequency, value: 1, unit: d}}]
 schema:
   - name: {name}
     physicalType: table

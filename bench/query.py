@@ -6,7 +6,17 @@ trees with every port replaced by ``read_parquet('<file>')``, once on one long-l
 once on a fresh connection per query. Data: bench/.data/tpch-sf1/*.parquet, generated on first run with
 the tpch extension from the ``duckdb-extension-tpch`` wheel (git-ignored).
 
-    .venv/bin/python bench/query.py [--repeat 5] [--sf 1]
+Two tables, one run:
+
+1. the bare gateway (``QueryGateway.run`` with an in-memory resolver) over the generated Parquet files;
+2. the full facade, ``meshplane.connect(mesh, as_user=...).sql(...)``, on a TPC-H mesh built with
+   bench/build.py's layout under bench/.data/tpch-mesh-sf<N>/ (built once, reused): principal lookup,
+   grant and ownership decisions from the catalog, governance, snapshot resolution, the sandbox, and the
+   query log and audit writes. The customer port is ``restricted`` (the consumer holds a grant) and its
+   contract masks c_name (hash), c_address (redact) and c_phone (partial). Plain DuckDB reads the same
+   snapshot files. ``overhead`` is the wall time minus the time DuckDB spent running the query.
+
+    .venv/bin/python bench/query.py [--repeat 5] [--sf 1] [--skip-facade]
 """
 
 from __future__ import annotations
@@ -113,6 +123,137 @@ def plain_sql(sql: str, files: dict[str, Path]) -> str:
     return render(tree)
 
 
+MESH_DOMAINS = {"customer": "customers", "nation": "customers", "region": "customers", "orders": "sales",
+                "lineitem": "sales", "part": "supply", "supplier": "supply", "partsupp": "supply"}
+CONSUMER = "bench-consumer"
+CUSTOMER_PORT = "customers.customer.customer"
+
+
+def _build_helpers() -> Any:
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("meshplane_bench_build", Path(__file__).parent / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def ensure_mesh(scale: float) -> Path:
+    """The TPC-H mesh (bench/build.py's layout) with customer PII masked and the port restricted; built once."""
+    from meshplane.workspace import Mesh
+
+    root = Path(__file__).parent / ".data" / f"tpch-mesh-sf{scale:g}"
+    ready = root / ".meshplane" / "bench-ready"
+    if ready.is_file():
+        return root
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
+    build = _build_helpers()
+    data = build.generate(scale)
+    build.tpch_mesh(root, data)
+    mesh_yaml = root / "mesh.yaml"
+    mesh_yaml.write_text(mesh_yaml.read_text().replace(
+        "  - name: governance-guild",
+        f"  - name: analytics\n    members: [{{username: {CONSUMER}, role: analyst}}]\n  - name: governance-guild"))
+    masks = {"c_name": "hash", "c_address": "redact", "c_phone": "partial"}
+    contract = root / "domains" / "customers" / "customer" / "customer.odcs.yaml"
+    text = contract.read_text()
+    for column, kind in masks.items():
+        text = text.replace(f"{{name: {column}, logicalType: string}}",
+                            f"{{name: {column}, logicalType: string, classification: pii, "
+                            f"customProperties: [{{property: mask, value: {kind}}}]}}")
+    retention = "customProperties: [{property: retention, value: P400D}]\n"
+    contract.write_text(text + retention + "roles: [{role: customer_reader, access: read, "
+                        "firstLevelApprovers: customers-team}]\n")
+    supplier = root / "domains" / "supply" / "supplier" / "supplier.odcs.yaml"
+    text = supplier.read_text()
+    for column in ("s_address", "s_phone"):  # the standard policy pack wants them classified
+        text = text.replace(f"{{name: {column}, logicalType: string}}",
+                            f"{{name: {column}, logicalType: string, classification: pii, "
+                            "customProperties: [{property: mask, value: redact}]}")
+    supplier.write_text(text + retention)
+    product = root / "domains" / "customers" / "customer" / "product.odps.yaml"
+    product.write_text(product.read_text().replace(
+        f"contractId: {CUSTOMER_PORT}}}",
+        f"contractId: {CUSTOMER_PORT}, customProperties: [{{property: accessLevel, value: restricted}}]}}"))
+    started = time.perf_counter()
+    with Mesh.open(root) as mesh:
+        result = mesh.build(jobs=2)
+        if not result.ok:
+            raise SystemExit("; ".join(f"{o.address}: {o.error}" for o in result.outcomes if o.error))
+        request = mesh.access.request_access(CONSUMER, CUSTOMER_PORT, "TPC-H benchmark")
+        mesh.access.approve("u_customers", request.id)
+        mesh.access.close()
+    ready.write_text("ok\n")
+    print(f"built the TPC-H mesh at SF{scale:g} in {time.perf_counter() - started:.1f} s -> {root}")
+    return root
+
+
+def mesh_sql(sql: str) -> str:
+    for table, domain in MESH_DOMAINS.items():
+        sql = sql.replace(f"tpch.{table}.{table}", f"{domain}.{table}.{table}")
+    return sql
+
+
+def mesh_plain_sql(sql: str, mesh: Any) -> str:
+    """The query over the mesh's current snapshot files, for plain DuckDB."""
+    from meshplane.storage import TableId
+
+    tree = parse_query(sql)
+    for table in list(tree.find_all(exp.Table)):
+        name = table.name
+        info = mesh.platform.tables.snapshot(TableId.for_port(MESH_DOMAINS[name], name, name, 1))
+        files = exp.Array(expressions=[exp.Literal.string(str(path)) for path in info.data_files])
+        scan = exp.Table(this=exp.Anonymous(this="read_parquet", expressions=[files]),
+                         alias=exp.TableAlias(this=exp.to_identifier(name)))
+        table.replace(scan)
+    return render(tree)
+
+
+def bench_facade(scale: float, repeat: int) -> None:
+    import meshplane
+    from meshplane.workspace import Mesh
+
+    root = ensure_mesh(scale)
+    warm = duckdb.connect(config={"threads": 2})
+    with Mesh.open(root) as mesh:
+        plains = {name: mesh_plain_sql(mesh_sql(sql), mesh) for name, sql in QUERIES.items()}
+    connection = meshplane.connect(root, as_user=CONSUMER)
+    print(f"\nfull facade meshplane.connect(mesh, as_user={CONSUMER!r}).sql(...) vs plain DuckDB on the mesh's "
+          f"snapshot files; medians of {repeat} (interleaved)")
+    print(f"{'query':6}{'plain warm':>12}{'plain fresh':>13}{'facade':>10}{'overhead':>10}"
+          f"{'fc/warm':>9}{'fc/fresh':>10}")
+    for name, sql in QUERIES.items():
+        plain, governed = plains[name], mesh_sql(sql)
+        warm.execute(plain).to_arrow_table()
+        connection.sql(governed)
+        times: dict[str, list[float]] = {"warm": [], "fresh": [], "facade": [], "overhead": []}
+        for _ in range(repeat):
+            times["warm"].append(timed(lambda p=plain: warm.execute(p).to_arrow_table()))
+
+            def fresh(p: str = plain) -> None:
+                con = duckdb.connect(config={"threads": 2})
+                con.execute(p).to_arrow_table()
+                con.close()
+
+            times["fresh"].append(timed(fresh))
+            start = time.perf_counter()
+            result = connection.sql(governed)
+            wall = time.perf_counter() - start
+            times["facade"].append(wall)
+            times["overhead"].append(wall - result.engine_ms / 1000)
+            time.sleep(0.02)
+        m = {key: statistics.median(values) for key, values in times.items()}
+        print(f"{name:6}{m['warm']:>11.3f}s{m['fresh']:>12.3f}s{m['facade']:>9.3f}s"
+              f"{m['overhead'] * 1000:>8.1f}ms{m['facade'] / m['warm']:>8.2f}x{m['facade'] / m['fresh']:>9.2f}x")
+    connection.close()
+    warm.close()
+
+
 def timed(fn: Any) -> float:
     start = time.perf_counter()
     fn()
@@ -123,13 +264,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sf", type=float, default=1.0)
+    parser.add_argument("--skip-facade", action="store_true")
+    parser.add_argument("--skip-gateway", action="store_true")
     args = parser.parse_args()
+    if not args.skip_facade:
+        ensure_mesh(args.sf)
     files = ensure_data(Path(__file__).parent / ".data" / f"tpch-sf{args.sf:g}", args.sf)
     resolve = make_resolver(files)
     gateway = QueryGateway(limits=SandboxLimits(memory_limit="8GB", threads=2, timeout_seconds=120,
                                                 max_rows=1_000_000))
     consumer = Principal("bench-consumer", frozenset({"analytics"}))
     warm = duckdb.connect(config={"threads": 2})
+    if args.skip_gateway:
+        gateway.close()
+        warm.close()
+        bench_facade(args.sf, args.repeat)
+        return
     print(f"TPC-H SF{args.sf:g}, {args.repeat} runs each, medians (interleaved); 2 threads everywhere")
     print(f"{'query':6}{'plain warm':>12}{'plain fresh':>13}{'gateway':>10}{'overhead':>10}"
           f"{'gw/warm':>9}{'gw/fresh':>10}")
@@ -157,6 +307,8 @@ def main() -> None:
               f"{m['overhead'] * 1000:>8.1f}ms{m['gateway'] / m['warm']:>8.2f}x{m['gateway'] / m['fresh']:>9.2f}x")
     gateway.close()
     warm.close()
+    if not args.skip_facade:
+        bench_facade(args.sf, args.repeat)
 
 
 if __name__ == "__main__":

@@ -156,12 +156,31 @@ SELECT listener_id, sum(seconds) * 0.001 AS amount FROM listens GROUP BY listene
 }
 
 
+def _standard_pack_switched_off() -> str:
+    """A global policy file replacing every built-in policy with a disabled copy.
+
+    This suite pins the spec layer's own located messages; the governance suites test the pack. A guild may
+    switch a built-in policy off this way (a global policy with a pack id replaces the pack's version).
+    """
+    import yaml
+
+    from meshplane.governance import pack_files
+
+    policies = []
+    for path in pack_files():
+        for policy in yaml.safe_load(path.read_text("utf-8"))["policies"]:
+            policies.append({**policy, "enabled": False})
+    return yaml.safe_dump({"policies": policies}, sort_keys=False)
+
+
 def write_base_mesh(root: Path) -> Path:
     """Write the valid base mesh under ``root`` and return ``root``."""
     for relative, text in BASE_FILES.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, "utf-8")
+    (root / "policies").mkdir(exist_ok=True)
+    (root / "policies" / "spec-suite.yaml").write_text(_standard_pack_switched_off(), "utf-8")
     return root
 
 

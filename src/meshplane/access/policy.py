@@ -25,9 +25,9 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -112,6 +112,9 @@ class AccessPolicy:
         self.catalog = catalog
         self._tables = tables
         self.governance = governance
+        self._lock = threading.Lock()
+        self._decisions: OrderedDict[tuple[str, frozenset[str], str],
+                                     tuple[tuple[object, ...], float, ReadDecision]] = OrderedDict()  # fmt: skip
 
     # --- ports and owners -----------------------------------------------------------------------
 
@@ -163,6 +166,15 @@ class AccessPolicy:
 
     def decide(self, principal: Principal, target: PortTarget, *, at: datetime | None = None) -> ReadDecision:
         """How ``principal`` may read ``target`` now; AccessDenied (with how to ask) when it may not."""
+        return self._decide(principal, target, at=at)[0]
+
+    def _decide(
+        self, principal: Principal, target: PortTarget, *, at: datetime | None = None
+    ) -> tuple[ReadDecision, float]:
+        """:meth:`decide`, and the ``time.monotonic()`` until which the decision may be reused: the first
+        expiry of a grant it rests on, or of the governance decision (now, for a hook that does not say)."""
+        now = time.monotonic()
+        valid_until = now + DECISION_TTL_SECONDS
         address = str(target.address)
         owner = self.is_owner(principal, target)
         level = target.facts.access_level
@@ -182,6 +194,11 @@ class AccessPolicy:
                         f"{address} is restricted and {principal.username} has no active grant; "
                         + request_hint(address)
                     )
+                moment = at or datetime.now(UTC)
+                for grant in grants:
+                    for ends in (grant.expires_at, grant.revoked_at):
+                        if ends is not None:
+                            valid_until = min(valid_until, now + (ends - moment).total_seconds())
                 columns = _granted_columns(grants)
                 row_filter = combine_row_filters([g.row_filter for g in grants], _contract_columns(target))
             elif level != "public":
@@ -196,7 +213,13 @@ class AccessPolicy:
             purpose = self._purpose(grants)
             grant_doc = _grant_doc(grants) if grants else None
             try:
-                allow, required, reasons = self.governance(principal, target, visible, purpose, grant_doc)
+                if isinstance(self.governance, CachedGovernance):
+                    (allow, required, reasons), expires = self.governance.evaluate_until(
+                        principal, target, visible, purpose, grant_doc)  # fmt: skip
+                    valid_until = min(valid_until, expires)
+                else:  # a hook that keeps no cache is asked on every query
+                    allow, required, reasons = self.governance(principal, target, visible, purpose, grant_doc)
+                    valid_until = now
             except MeshError:
                 raise
             except Exception:
@@ -211,7 +234,7 @@ class AccessPolicy:
                 # the stronger of the contract's mask and the policy's wins
                 if name not in masks or _rank(wanted) > _rank(masks[name]):
                     masks[name] = wanted
-        return ReadDecision(target, owner, columns, row_filter, masks, grants)
+        return ReadDecision(target, owner, columns, row_filter, masks, grants), valid_until
 
     def _purpose(self, grants: tuple[Grant, ...]) -> str | None:
         purposes = []
@@ -222,20 +245,52 @@ class AccessPolicy:
         return "; ".join(dict.fromkeys(purposes)) or None
 
     def resolver(self, principal: Principal, *, at: datetime | None = None) -> PortResolver:
-        """A resolver for one query of ``principal``: each reference becomes a ReadablePort or is denied."""
-        decisions: dict[str, ReadDecision] = {}
+        """A resolver for one query of ``principal``: each reference becomes a ReadablePort or is denied.
 
-        def resolve(ref: PortRef) -> ReadablePort:
-            try:
-                target = self.target(ref.address)
-            except UsageError as error:
-                raise AccessDenied(str(error)) from None
-            key = str(target.address)
-            if key not in decisions:
-                decisions[key] = self.decide(principal, target, at=at)
-            return self.readable(decisions[key], ref)
+        Decisions are reused across queries while nothing they rest on changed: one catalog read per query
+        (:meth:`CatalogReader.access_version`: the principal's grants and the audit events of the products
+        read) is compared with the stamp each cached decision was made under, and a decision is never used
+        past the expiry of a grant or of the governance decision it rests on. Time travel on decisions
+        (``at``) is never cached.
+        """
+        return _Resolver(self, principal, at)
 
-        return resolve
+    def _port_key(self, address: str) -> tuple[str, str] | None:
+        """``(port address, product address)`` of a reference, or None when :meth:`target` would refuse it."""
+        try:
+            parsed = Address.parse(address)
+        except ValueError:
+            return None
+        if parsed.product is None:
+            return None
+        product = self.graph.products.get(parsed.product_address)
+        if product is None:
+            return None
+        if parsed.port is None:
+            if len(product.output_ports) != 1:
+                return None
+            parsed = Address(parsed.domain, parsed.product, product.output_ports[0].name)
+        if product.output(parsed.port or "") is None:
+            return None
+        return str(parsed), str(product.address)
+
+    def _cached(self, key: tuple[str, frozenset[str], str], stamp: tuple[object, ...]) -> ReadDecision | None:
+        with self._lock:
+            hit = self._decisions.get(key)
+            if hit is None or hit[0] != stamp or time.monotonic() >= hit[1]:
+                return None
+            self._decisions.move_to_end(key)
+            return hit[2]
+
+    def _remember(self, key: tuple[str, frozenset[str], str], stamp: tuple[object, ...], until: float,
+                  decision: ReadDecision) -> None:  # fmt: skip
+        if until <= time.monotonic():
+            return
+        with self._lock:
+            self._decisions[key] = (stamp, until, decision)
+            self._decisions.move_to_end(key)
+            while len(self._decisions) > _DECISION_CACHE_SIZE:
+                self._decisions.popitem(last=False)
 
     def readable(self, decision: ReadDecision, ref: PortRef) -> ReadablePort:
         """The snapshot ``ref`` asks for, read as ``decision`` allows."""
@@ -272,6 +327,71 @@ class AccessPolicy:
             row_filter=decision.row_filter,
             snapshot_id=snapshot.snapshot_id,
         )
+
+
+DECISION_TTL_SECONDS = 30.0
+"""The longest a read decision is reused (the governance layer's own cache lives as long)."""
+_DECISION_CACHE_SIZE = 4096
+
+
+class _Resolver:
+    """One query's :data:`PortResolver` (see :meth:`AccessPolicy.resolver`)."""
+
+    def __init__(self, policy: AccessPolicy, principal: Principal, at: datetime | None) -> None:
+        self._policy = policy
+        self._principal = principal
+        self._at = at
+        self._decisions: dict[str, ReadDecision] = {}
+        self._grants: tuple[object, ...] | None = None
+        self._products: dict[str, object] = {}
+
+    def prefetch(self, refs: Iterable[PortRef]) -> None:
+        """Read the catalog stamp for every product ``refs`` name at once (one round trip per query)."""
+        if self._at is None:
+            keys = (self._policy._port_key(ref.address) for ref in refs)
+            self._stamp({key[1] for key in keys if key is not None})
+
+    def _stamp(self, products: set[str]) -> None:
+        missing = products - self._products.keys()
+        if self._grants is not None and not missing:
+            return
+        stamp = self._policy.catalog.access_version(self._principal.username, missing)
+        if self._grants is None:
+            self._grants = stamp[:-1]
+        found = stamp[-1]
+        assert isinstance(found, tuple)
+        self._products.update(dict(found))
+
+    def __call__(self, ref: PortRef) -> ReadablePort:
+        policy = self._policy
+        key = policy._port_key(ref.address) if self._at is None else None
+        if key is None or key[0] not in self._decisions:
+            decision = self._decide(ref, key)
+            self._decisions[str(decision.target.address)] = decision
+        else:
+            decision = self._decisions[key[0]]
+        return policy.readable(decision, ref)
+
+    def _decide(self, ref: PortRef, key: tuple[str, str] | None) -> ReadDecision:
+        policy, principal = self._policy, self._principal
+        cache_key = stamp = None
+        if key is not None:
+            self._stamp({key[1]})
+            product_stamp = self._products.get(key[1])
+            if product_stamp is not None:  # no audit event yet: the baseline may come from the catalog's record
+                cache_key = (principal.username, principal.teams, key[0])
+                stamp = (self._grants, product_stamp)
+                cached = policy._cached(cache_key, stamp)
+                if cached is not None:
+                    return cached
+        try:
+            target = policy.target(ref.address)
+        except UsageError as error:
+            raise AccessDenied(str(error)) from None
+        decision, until = policy._decide(principal, target, at=self._at)
+        if cache_key is not None and stamp is not None and str(target.address) == cache_key[2]:
+            policy._remember(cache_key, stamp, until, decision)
+        return decision
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -399,6 +519,17 @@ class CachedGovernance:
         purpose: str | None,
         grant: Mapping[str, Any] | None,
     ) -> tuple[bool, Mapping[str, str], tuple[str, ...]]:
+        return self.evaluate_until(principal, target, columns, purpose, grant)[0]
+
+    def evaluate_until(
+        self,
+        principal: Principal,
+        target: PortTarget,
+        columns: tuple[str, ...],
+        purpose: str | None,
+        grant: Mapping[str, Any] | None,
+    ) -> tuple[tuple[bool, Mapping[str, str], tuple[str, ...]], float]:
+        """The decision, and the ``time.monotonic()`` at which it leaves the cache."""
         doc = self._build(self._graph, principal, target.address, columns=list(columns), purpose=purpose,
                           grant=grant)  # fmt: skip
         # the effective access level counts, not a pending loosening in the spec
@@ -413,7 +544,7 @@ class CachedGovernance:
             hit = self._cache.get(key)
             if hit is not None and now - hit[0] < self._ttl:
                 self._cache.move_to_end(key)
-                return hit[1]
+                return hit[1], hit[0] + self._ttl
         decision = self._evaluate(doc)
         answer = (bool(decision.allow), {str(k): str(v) for k, v in dict(decision.masks).items()},
                   tuple(str(r) for r in decision.reasons))  # fmt: skip
@@ -421,4 +552,4 @@ class CachedGovernance:
             self._cache[key] = (now, answer)
             while len(self._cache) > self._size:
                 self._cache.popitem(last=False)
-        return answer
+        return answer, now + self._ttl

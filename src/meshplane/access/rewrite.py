@@ -14,6 +14,7 @@ check walks the finished tree and refuses any relation the rewrite did not produ
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -62,6 +63,10 @@ def rewrite_query(
     tables = find_port_refs(tree)
     if not tables:
         raise QueryRejected("the query reads no port; name at least one port by address")
+    prefetch = getattr(resolve, "prefetch", None)
+    if prefetch is not None:  # one catalog round trip for every port of the query (an optimisation only)
+        with contextlib.suppress(Exception):  # each resolve call then reads what it needs, failing closed
+            prefetch([table.ref for table in tables])
     resolved: dict[PortRef, ReadablePort] = {}
     for table in tables:
         if table.ref not in resolved:

@@ -7,6 +7,7 @@ Independent products run in parallel; a product whose upstream failed is skipped
 
 from __future__ import annotations
 
+import heapq
 import importlib.util
 import time
 import uuid
@@ -265,34 +266,58 @@ class Builder:
         return outcome
 
     def run(self, plan: BuildPlan, jobs: int = 1) -> BuildResult:
-        """Build in dependency order; independent products run concurrently up to ``jobs``."""
+        """Build in dependency order; independent products run concurrently up to ``jobs``.
+
+        Products start in plan order as soon as their planned upstreams succeeded; a product whose upstream
+        failed (or was skipped) is skipped at once. Linear in the plan's size: each finished product only
+        releases the products that read it.
+        """
         started = time.perf_counter()
-        planned = {item.address: item for item in plan.items}
-        remaining = dict(planned)
+        limit = max(1, jobs)
+        position = {item.address: index for index, item in enumerate(plan.items)}
+        ups = {item.address: self.graph.upstream_products(item.address) & position.keys() for item in plan.items}
+        waiting = {address: len(upstream) for address, upstream in ups.items()}
+        dependents: dict[Address, list[Address]] = {}
+        for address, upstream in ups.items():
+            for up in upstream:
+                dependents.setdefault(up, []).append(address)
+        ready = [position[address] for address, count in waiting.items() if not count]
+        heapq.heapify(ready)
         done: dict[Address, ProductOutcome] = {}
         running: dict[Future[ProductOutcome], Address] = {}
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            while remaining or running:
-                for address, item in list(remaining.items()):
-                    ups = self.graph.upstream_products(address) & planned.keys()
-                    if any(done.get(u) and done[u].status is not Status.SUCCESS for u in ups):
-                        failed = ", ".join(str(u) for u in sorted(ups) if done.get(u) and
-                                           done[u].status is not Status.SUCCESS)
-                        skipped = ProductOutcome(address, Status.SKIPPED, 0.0, "", error=f"upstream failed: {failed}",
-                                                 engine=item.engine)
-                        done[address] = skipped
-                        del remaining[address]
-                        if self.events:
-                            self.events.finished(skipped)
-                    elif all(u in done for u in ups) and len(running) < max(1, jobs):
-                        running[pool.submit(self._run_one, item)] = address
-                        del remaining[address]
+
+        def settle(address: Address, outcome: ProductOutcome) -> None:
+            done[address] = outcome
+            for down in dependents.get(address, ()):
+                if down in done:
+                    continue
+                if outcome.status is not Status.SUCCESS:
+                    skip(down)
+                    continue
+                waiting[down] -= 1
+                if not waiting[down]:
+                    heapq.heappush(ready, position[down])
+
+        def skip(address: Address) -> None:
+            failed = ", ".join(str(u) for u in sorted(ups[address]) if done.get(u) and
+                               done[u].status is not Status.SUCCESS)
+            skipped = ProductOutcome(address, Status.SKIPPED, 0.0, "", error=f"upstream failed: {failed}",
+                                     engine=plan.items[position[address]].engine)
+            settle(address, skipped)
+            if self.events:
+                self.events.finished(skipped)
+
+        with ThreadPoolExecutor(max_workers=limit) as pool:
+            while ready or running:
+                while ready and len(running) < limit:
+                    item = plan.items[heapq.heappop(ready)]
+                    if item.address not in done:
+                        running[pool.submit(self._run_one, item)] = item.address
                 if not running:
                     continue
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for future in finished:
-                    address = running.pop(future)
-                    done[address] = future.result()
+                    settle(running.pop(future), future.result())
         ordered = tuple(done[item.address] for item in plan.items)
         return BuildResult(ordered, time.perf_counter() - started)
 

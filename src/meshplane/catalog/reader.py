@@ -55,6 +55,13 @@ class CatalogReader:
 
     # --- the mesh's specs ------------------------------------------------------------------------
 
+    def setting(self, key: str) -> str | None:
+        """A value of the catalog's key/value settings (e.g. ``mesh_state``, written by sync_mesh)."""
+        t = schema.settings
+        with self._db.read() as conn:
+            value = conn.execute(sa.select(t.c.value).where(t.c.key == key)).scalar_one_or_none()
+        return None if value is None else str(value)
+
     def domains(self) -> list[DomainRecord]:
         d = schema.domains
         with self._db.read() as conn:
@@ -463,6 +470,26 @@ class CatalogReader:
         )
         with self._db.read() as conn:
             return tuple(conn.execute(sa.select(*parts)).one())
+
+    def access_version(self, grantee: str, subjects: Iterable[str]) -> tuple[object, ...]:
+        """A cheap stamp (one round trip over indexes) for caching access decisions of ``grantee``.
+
+        It changes when a grant of ``grantee`` is created or revoked (the writer's only changes to grants),
+        and when an audit event is recorded about any of ``subjects`` (products: their ownership baselines
+        and the approvals of their spec changes). A subject without any audit event has ``None`` in the stamp.
+        """
+        g, a = schema.grants, schema.audit_log
+        wanted = sorted(set(subjects))
+        mine = sa.select(g).where(g.c.grantee == grantee).subquery()
+        grants = sa.select(
+            sa.func.count(), sa.func.count(mine.c.revoked_at), sa.func.max(mine.c.granted_at),
+            sa.func.max(mine.c.revoked_at), sa.func.min(mine.c.expires_at), sa.func.max(mine.c.expires_at),
+        )  # fmt: skip
+        events = sa.select(a.c.subject, sa.func.max(a.c.id)).where(a.c.subject.in_(wanted)).group_by(a.c.subject)
+        with self._db.read() as conn:
+            stamp = tuple(conn.execute(grants).one())
+            found = dict(conn.execute(events).tuples().all()) if wanted else {}
+        return (*stamp, tuple((subject, found.get(subject)) for subject in wanted))
 
     def search_version(self) -> str:
         """A stamp that changes whenever the search index is rebuilt (each sync): a cache key for results."""

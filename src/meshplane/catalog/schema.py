@@ -301,3 +301,10 @@ query_log_ports = _table(
     sa.Column("query_id", sa.Integer, sa.ForeignKey("mp_query_log.id"), primary_key=True),
     sa.Column("port", Str, primary_key=True, index=True),
 )
+
+# Small key/value facts about the catalog itself, e.g. the hash of the mesh state sync_mesh last stored.
+settings = _table(
+    "mp_settings",
+    sa.Column("key", Str, primary_key=True),
+    sa.Column("value", Text, nullable=False),
+)

@@ -34,6 +34,8 @@ from meshplane.errors import CatalogError
 
 __all__ = ["CatalogWriter"]
 
+# The setting holding the hash of the mesh state the spec-derived rows were last synced from.
+MESH_STATE = "mesh_state"
 # PostgreSQL advisory lock key serialising sync_mesh between processes (SQLite: BEGIN IMMEDIATE).
 _SYNC_LOCK_KEY = 0x6D657368
 
@@ -41,6 +43,15 @@ _SYNC_LOCK_KEY = 0x6D657368
 def _insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
     for start in range(0, len(rows), 5000):
         conn.execute(sa.insert(table), list(rows[start : start + 5000]))
+
+
+def _check_rows(run_id: str, results: Iterable[CheckResult]) -> list[dict[str, Any]]:
+    return [
+        {"run_id": run_id, "rule_id": c.rule_id, "port": c.port, "column_name": c.column,
+         "metric": c.metric, "observed": c.observed, "threshold": c.threshold, "passed": c.passed,
+         "severity": c.severity, "sample": [dict(s) for s in c.sample]}
+        for c in results
+    ]  # fmt: skip
 
 
 def _pid_alive(pid: int) -> bool:
@@ -60,11 +71,12 @@ class CatalogWriter:
 
     # --- the mesh's specs ------------------------------------------------------------------------
 
-    def sync_mesh(self, snapshot: MeshSnapshot) -> None:
+    def sync_mesh(self, snapshot: MeshSnapshot, *, state: str | None = None) -> None:
         """Replace every spec-derived row and the search index; history tables are kept.
 
         New product and port versions are recorded (with the product's ``changes``) the first time
-        they are seen.
+        they are seen. ``state`` (a hash of what the snapshot was made from) is stored with the rows, in
+        the same transaction, as the ``mesh_state`` setting (removed when not given).
         """
         domains = [
             {"name": d.name, "title": d.title, "description": d.description, "owner_team": d.owner_team}
@@ -127,6 +139,9 @@ class CatalogWriter:
             new = sorted(by_key.keys() - known)
             _insert_many(conn, v, [{**by_key[k], "recorded_at": at} for k in new])
             search.reindex(conn, self._search, snapshot)
+            conn.execute(sa.delete(schema.settings).where(schema.settings.c.key == MESH_STATE))
+            if state is not None:
+                conn.execute(sa.insert(schema.settings), {"key": MESH_STATE, "value": state})
 
         self._db.write(work)
 
@@ -170,11 +185,14 @@ class CatalogWriter:
         snapshot_id: str | None = None,
         error: str | None = None,
         ended_at: datetime | None = None,
+        check_results: Iterable[CheckResult] = (),
     ) -> RunRecord:
-        """End a running run; refuses runs that are unknown or already ended."""
+        """End a running run; refuses runs that are unknown or already ended. ``check_results`` are stored
+        in the same transaction (as :meth:`record_check_results` would)."""
         if status is RunStatus.RUNNING:
             raise ValueError("finish_run needs a final status, not 'running'")
         r = schema.runs
+        checks = _check_rows(run_id, check_results)
 
         def work(conn: Connection) -> RunRecord:
             updated = conn.execute(
@@ -193,6 +211,8 @@ class CatalogWriter:
                 raise CatalogError(f"run {run_id!r} is not in the catalog")
             if updated.rowcount == 0:
                 raise CatalogError(f"run {run_id!r} already ended as {row['status']}")
+            if checks:
+                _insert_many(conn, schema.check_results, checks)
             return convert.run(row)
 
         return self._db.write(work)
@@ -224,12 +244,7 @@ class CatalogWriter:
         return self._db.write(work)
 
     def record_check_results(self, run_id: str, results: Iterable[CheckResult]) -> None:
-        rows = [
-            {"run_id": run_id, "rule_id": c.rule_id, "port": c.port, "column_name": c.column,
-             "metric": c.metric, "observed": c.observed, "threshold": c.threshold, "passed": c.passed,
-             "severity": c.severity, "sample": [dict(s) for s in c.sample]}
-            for c in results
-        ]  # fmt: skip
+        rows = _check_rows(run_id, results)
         if rows:
             self._db.write(lambda conn: _insert_many(conn, schema.check_results, rows))
 
@@ -384,6 +399,34 @@ class CatalogWriter:
             return query_id
 
         return self._db.write(work)
+
+
+    def log_queries(self, entries: Sequence[tuple[QueryLogEntry, Mapping[str, Any]]]) -> list[int]:
+        """Record several gateway queries, each with its ``query`` audit event, in one transaction.
+
+        Each pair is a query log entry and the detail of its audit event (actor: the user; subject: the
+        ports read, or ``-``); the detail gets the new query id under ``query``. Returns the query ids.
+        """
+
+        def work(conn: Connection) -> list[int]:
+            ids: list[int] = []
+            for entry, detail in entries:
+                sql_hash = entry.sql_hash or hashlib.sha256(entry.sql.encode()).hexdigest()
+                row = {
+                    "at": entry.at or convert.now(), "username": entry.username, "sql_hash": sql_hash,
+                    "sql_text": entry.sql, "rows": entry.rows, "duration_ms": entry.duration_ms,
+                    "decision": entry.decision.value, "error": entry.error,
+                }  # fmt: skip
+                q = schema.query_log
+                query_id = int(conn.execute(sa.insert(q).returning(q.c.id), row).scalar_one())
+                ports = [{"query_id": query_id, "port": p} for p in sorted(set(entry.ports))]
+                _insert_many(conn, schema.query_log_ports, ports)
+                subject = ",".join(dict.fromkeys(entry.ports)) or "-"
+                _audit(conn, entry.username, "query", subject, {"query": query_id, **detail})
+                ids.append(query_id)
+            return ids
+
+        return self._db.write(work) if entries else []
 
 
 def _audit(conn: Connection, actor: str, action: str, subject: str, detail: Mapping[str, Any]) -> AuditEvent:

@@ -10,16 +10,25 @@ Every query gets a fresh in-memory database. Before any consumer SQL runs it is 
 3. ``SET enable_external_access = false``: no other file, URL, ATTACH, COPY, INSTALL or LOAD;
 4. ``SET lock_configuration = true``: no later ``SET`` or ``RESET`` can undo any of it.
 
-DuckDB has no statement timeout, so a watchdog timer calls ``interrupt()`` on the connection. Results
-stream as Arrow record batches and stop at a row cap. Because opening a database costs a few
-milliseconds, :class:`DuckDBSandbox` can prepare the next (still empty, never used) database in the
-background while the current query runs, and closes used ones in the background; a database is never reused.
+DuckDB has no statement timeout, so a watchdog calls ``interrupt()`` on the connection at its deadline: one
+watchdog thread per process keeps every running query's deadline in a heap (a timer wheel), so no thread is
+started per query. Results stream as Arrow record batches and stop at a row cap. Because opening a database
+costs a few milliseconds, :class:`DuckDBSandbox` can prepare the next (still empty, never used) database in
+the background while the current query runs, and closes used ones in the background, on one long-lived
+housekeeping thread; a database is never reused.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import heapq
+import itertools
+import queue
 import threading
-from collections.abc import Sequence
+import time
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +81,105 @@ def _startup_config(limits: SandboxLimits) -> dict[str, str | bool | int]:
     }
 
 
+class _Watchdog:
+    """One thread for every query deadline of the process: a heap of (deadline, id), earliest first.
+
+    :meth:`cancel` and the firing both run under one lock, so once ``cancel`` returns the callback cannot
+    run any more (a query that finished is never interrupted afterwards).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, seconds: float, callback: Callable[[], None]) -> int:
+        with self._cond:
+            handle = next(self._ids)
+            self._callbacks[handle] = callback
+            heapq.heappush(self._heap, (time.monotonic() + seconds, handle))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="meshplane-sandbox-watchdog", daemon=True)
+                self._thread.start()
+            elif self._heap[0][1] == handle:
+                self._cond.notify()
+        return handle
+
+    def cancel(self, handle: int) -> None:
+        with self._cond:
+            self._callbacks.pop(handle, None)  # its heap entry is dropped when it comes up
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][1] not in self._callbacks:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                deadline, handle = self._heap[0]
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                callback = self._callbacks.pop(handle)
+                with contextlib.suppress(Exception):  # interrupt() of a closing connection
+                    callback()
+
+
+_WATCHDOG = _Watchdog()
+
+
+class _Housekeeper:
+    """A long-lived worker that opens spare databases and closes used ones, in order, off the query path.
+
+    A daemon thread, so an idle one never holds up interpreter exit; :meth:`stop` (called from
+    :meth:`DuckDBSandbox.close` and at exit) finishes the queued work first, so no database is left open.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, work: Callable[[], None]) -> None:
+        with self._lock:
+            self._queue.put(work)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="meshplane-sandbox-housekeeping",
+                                                daemon=True)  # fmt: skip
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            work = self._queue.get()
+            if work is None:
+                return
+            with contextlib.suppress(Exception):  # closing a database does not fail; opening raises again later
+                work()
+
+    def stop(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return
+            self._queue.put(None)
+        if thread is not threading.current_thread():
+            thread.join()
+
+
+_LIVE: weakref.WeakSet[DuckDBSandbox] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:  # pragma: no cover - runs at interpreter exit
+    for sandbox in list(_LIVE):
+        sandbox.close()
+
+
 class DuckDBSandbox:
     """Opens one locked-down DuckDB database per query; thread-safe."""
 
@@ -81,6 +189,8 @@ class DuckDBSandbox:
         self._lock = threading.Lock()
         self._spare: duckdb.DuckDBPyConnection | None = None
         self._spare_ready: threading.Event | None = None
+        self._housekeeper = _Housekeeper()
+        _LIVE.add(self)
         if prewarm:
             self._start_spare()
 
@@ -102,7 +212,7 @@ class DuckDBSandbox:
             finally:
                 ready.set()
 
-        threading.Thread(target=work, name="meshplane-sandbox-prewarm", daemon=False).start()
+        self._housekeeper.submit(work)
 
     def _take(self) -> duckdb.DuckDBPyConnection:
         with self._lock:
@@ -137,9 +247,7 @@ class DuckDBSandbox:
             timed_out.set()
             connection.interrupt()
 
-        watchdog = threading.Timer(self.limits.timeout_seconds, interrupt)
-        watchdog.daemon = True
-        watchdog.start()
+        watchdog = _WATCHDOG.schedule(self.limits.timeout_seconds, interrupt)
         try:
             reader = connection.execute(sql).to_arrow_reader(batch_size=65_536)
             batches: list[pa.RecordBatch] = []
@@ -159,18 +267,18 @@ class DuckDBSandbox:
                 ) from None
             raise
         finally:
-            watchdog.cancel()
+            _WATCHDOG.cancel(watchdog)
             self._dispose(connection)
 
     def _dispose(self, connection: duckdb.DuckDBPyConnection) -> None:
-        """Close a used database; shutting one down takes milliseconds, so a background thread does it."""
+        """Close a used database; shutting one down takes milliseconds, so the housekeeping thread does it."""
         if not self._prewarm:
             connection.close()
             return
-        threading.Thread(target=connection.close, name="meshplane-sandbox-close", daemon=False).start()
+        self._housekeeper.submit(connection.close)
 
     def close(self) -> None:
-        """Close the prepared spare database, if any."""
+        """Close the prepared spare database, if any, and every used one still queued for closing."""
         with self._lock:
             self._prewarm = False
             if self._spare_ready is not None:
@@ -178,22 +286,25 @@ class DuckDBSandbox:
             if self._spare is not None:
                 self._spare.close()
                 self._spare = None
+        self._housekeeper.stop()
+        _LIVE.discard(self)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _lock_down(connection: duckdb.DuckDBPyConnection, allowed_files: Sequence[str]) -> None:
-    from sqlglot import exp
-
-    paths = exp.Array(expressions=[exp.Literal.string(path) for path in allowed_files])
-    statements = [
-        exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.var("allowed_paths"), expression=paths))]),
-        exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.var("enable_external_access"),
-                                                     expression=exp.false()))]),
-        exp.Set(expressions=[exp.SetItem(this=exp.EQ(this=exp.var("lock_configuration"),
-                                                     expression=exp.true()))]),
-    ]
-    for statement in statements:
-        connection.execute(statement.sql(dialect="duckdb"))
-    locked = connection.execute("SELECT current_setting('lock_configuration')").fetchone()
-    if not locked or locked[0] is not True:
+    for path in allowed_files:
+        if "\x00" in path:
+            raise QueryRejected("the query sandbox could not be locked down")
+    paths = "[" + ", ".join(_quote(path) for path in allowed_files) + "]"
+    # one round trip, in this order; DuckDB runs the statements one by one and stops at the first failure
+    connection.execute(
+        f"SET allowed_paths = {paths}; SET enable_external_access = false; SET lock_configuration = true"
+    )
+    locked = connection.execute(
+        "SELECT current_setting('lock_configuration'), current_setting('enable_external_access')"
+    ).fetchone()
+    if not locked or locked[0] is not True or locked[1] is not False:
         raise QueryRejected("the query sandbox could not be locked down")
-

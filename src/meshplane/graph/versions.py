@@ -74,7 +74,7 @@ def _predicates(token: str) -> list[Predicate]:
     return [_at_least(base), _below(upper)]
 
 
-_TOKEN = re.compile(r"(?:>=|<=|==|>|<|=|\^|~)?\s*[^\s<>=^~]+|(?:>=|<=|==|>|<|=|\^|~)\s*$")
+_TOKEN = re.compile(r"(?:>=|<=|==|>|<|=|\^|~)?\s*[^\s,<>=^~]+|(?:>=|<=|==|>|<|=|\^|~)\s*(?=,|$)")
 
 
 def matches(version: str, range_text: str | None) -> bool:
@@ -84,6 +84,6 @@ def matches(version: str, range_text: str | None) -> bool:
     target = semver.Version.parse(version)
     # A comparator may be separated from its version by spaces (">= 1.2"); keep each token as written,
     # so an error quotes the author's own text.
-    tokens = _TOKEN.findall(str(range_text).replace(",", " "))
+    tokens = _TOKEN.findall(str(range_text))
     predicates = [pred for token in tokens for pred in _predicates(token)]
     return all(pred(target) for pred in predicates)

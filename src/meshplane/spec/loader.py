@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from meshplane.spec.contracts import read_contract, snake_case
@@ -66,13 +69,31 @@ def _source(path: Path, expected: str, problems: list[Problem]) -> ContractSpec 
 PARSE_CACHE = Path(".meshplane") / "cache" / "specs.marshal"
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Loading allocates millions of long-lived objects and no garbage cycles worth collecting: with the
+    cycle collector running, its full passes over the growing heap cost a quarter of loading a
+    10,000-product mesh. Paused while loading, then the (surviving) objects are moved out of the
+    collected generations, so later collections do not rescan the loaded specs either."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.freeze()
+
+
 def load_mesh(root: Path) -> LoadResult:
     """Read and validate every file under ``root``; never raises for bad input."""
     root = root.resolve()
-    if (root / PARSE_CACHE.parts[0]).is_dir():
-        with parse_cache(root / PARSE_CACHE):
-            return _load_mesh(root)
-    return _load_mesh(root)
+    with _collector_paused():
+        if (root / PARSE_CACHE.parts[0]).is_dir():
+            with parse_cache(root / PARSE_CACHE):
+                return _load_mesh(root)
+        return _load_mesh(root)
 
 
 def _load_mesh(root: Path) -> LoadResult:

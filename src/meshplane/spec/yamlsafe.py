@@ -103,7 +103,24 @@ def _mark(event: Any) -> tuple[int, int]:
     return (event.start_mark.line + 1, event.start_mark.column + 1)
 
 
+# A plain scalar starting with none of these characters is a string under every rule below (the common case).
+_RESOLVED_START = frozenset("0123456789+-.~nNtTfF")
+_WORD_START = frozenset("nNtTfF")  # only null and the booleans start with a letter
+
+
 def _plain_scalar(text: str) -> Any:
+    if text and text[0] not in _RESOLVED_START:
+        return text
+    if _NULL.match(text):
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    if text[0] in _WORD_START:
+        return text
+    return _numeric_scalar(text)
+
+
+def _numeric_scalar(text: str) -> Any:
     if _NULL.match(text):
         return None
     if text in _BOOL:
@@ -210,6 +227,17 @@ class _Builder:
         frame.key = key
 
     def feed(self, event: Any) -> None:
+        stack = self.stack
+        if type(event) is ScalarEvent and stack:  # most events: a key or a value inside a collection
+            frame = stack[-1]
+            if frame.key is None and type(frame.value) is dict:
+                self._key(event)
+                return
+            value = _scalar(event)
+            if event.anchor is not None:
+                self.anchors[event.anchor] = (value, 1)
+            self._attach(value, 1, (event.start_mark.line + 1, event.start_mark.column + 1))
+            return
         if isinstance(event, DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from meshplane.access.gateway import Decision, QueryLogEntry
 from meshplane.access.ownership import OwnershipLedger, SpecChange, assert_may_build
 from meshplane.access.policy import AccessPolicy, CachedGovernance
 from meshplane.access.principals import Directory, consumer_key, load_secret, local_user
+from meshplane.access.query_log import QueryLogWriter
 from meshplane.access.workflow import AccessWorkflow, RequestView
 from meshplane.catalog import AccessRequest, ApiToken, AuditEvent, CatalogStore, Grant, QueryDecision
 from meshplane.catalog import QueryLogEntry as CatalogQueryEntry
@@ -100,6 +101,11 @@ class AccessService:
         return QueryGateway(limits=self.limits, on_query=self._log_query)
 
     @cached_property
+    def query_log_writer(self) -> QueryLogWriter:
+        """Writes each query's log entry and audit event in the background, in small transactions."""
+        return QueryLogWriter(self.catalog.writer)
+
+    @cached_property
     def _secret(self) -> bytes:
         return load_secret(self.graph.spec.root / ".meshplane")
 
@@ -107,10 +113,18 @@ class AccessService:
         """The key the ``hash`` mask salts ``username``'s values with."""
         return consumer_key(self._secret, username)
 
+    def flush(self) -> None:
+        """Write every query log entry and audit event still queued."""
+        if "query_log_writer" in self.__dict__:
+            self.query_log_writer.flush()
+
     def close(self) -> None:
         if "gateway" in self.__dict__:
             self.gateway.close()
             del self.__dict__["gateway"]
+        if "query_log_writer" in self.__dict__:
+            self.query_log_writer.close()
+            del self.__dict__["query_log_writer"]
 
     # --- requests and grants ----------------------------------------------------------------------
 
@@ -122,18 +136,22 @@ class AccessService:
         columns: Sequence[str] = (),
         until: str | date | datetime | None = None,
     ) -> AccessRequest:
+        self.flush()  # queued query events go first: the audit log stays in order
         return self.workflow.request(user, port, purpose, columns, until)
 
     def list_requests(self, user: str, *, pending: bool = False) -> list[RequestView]:
         return self.workflow.requests(user, pending=pending)
 
     def approve(self, user: str, request_id: str, row_filter: str | None = None, note: str = "") -> Grant:
+        self.flush()  # queued query events go first: the audit log stays in order
         return self.workflow.approve(user, request_id, row_filter, note)
 
     def deny(self, user: str, request_id: str, note: str = "") -> AccessRequest:
+        self.flush()  # queued query events go first: the audit log stays in order
         return self.workflow.deny(user, request_id, note)
 
     def revoke(self, user: str, request_id: str, note: str = "") -> AccessRequest:
+        self.flush()  # queued query events go first: the audit log stays in order
         return self.workflow.revoke(user, request_id, note)
 
     def grants(self, user: str | None = None, port: str | None = None) -> list[Grant]:
@@ -143,6 +161,7 @@ class AccessService:
     def create_token(self, user: str, *, actor: str | None = None, name: str = "",
                      expires_at: datetime | None = None) -> tuple[str, ApiToken]:  # fmt: skip
         """A new API token for ``user``, created by ``actor`` (default: the user); the plaintext is shown once."""
+        self.flush()  # queued query events go first: the audit log stays in order
         return self.workflow.create_token(actor or user, user, name=name, expires_at=expires_at)
 
     def user_for_token(self, token: str) -> str | None:
@@ -151,9 +170,11 @@ class AccessService:
         return username if username is not None and self.directory.is_known(username) else None
 
     def audit_log(self, **filters: Any) -> list[AuditEvent]:
+        self.flush()
         return self.catalog.reader.audit_log(**filters)
 
     def query_log(self, **filters: Any) -> list[CatalogQueryEntry]:
+        self.flush()
         return self.catalog.reader.query_log(**filters)
 
     # --- queries ----------------------------------------------------------------------------------
@@ -180,15 +201,13 @@ class AccessService:
 
     def _record(self, user: str, statement: str, sql_hash: str, ports: tuple[str, ...], decision: QueryDecision,
                 rows: int | None, duration_ms: float, reason: str) -> None:  # fmt: skip
-        writer = self.catalog.writer
-        query_id = writer.log_query(
-            CatalogQueryEntry(username=user, sql=statement, decision=decision, ports=ports,
-                              rows=rows if decision is QueryDecision.ALLOWED else None,
-                              duration_ms=round(duration_ms, 3), error=reason or None, sql_hash=sql_hash)
-        )  # fmt: skip
-        detail = {"query": query_id, "decision": decision.value, "ports": list(ports), "rows": rows,
+        entry = CatalogQueryEntry(username=user, sql=statement, decision=decision, ports=ports,
+                                  rows=rows if decision is QueryDecision.ALLOWED else None,
+                                  duration_ms=round(duration_ms, 3), error=reason or None, sql_hash=sql_hash,
+                                  at=datetime.now(UTC))  # fmt: skip
+        detail = {"decision": decision.value, "ports": list(ports), "rows": rows,
                   "duration_ms": round(duration_ms, 3), "reason": reason}  # fmt: skip
-        writer.append_audit(user, "query", ",".join(dict.fromkeys(ports)) or "-", detail)
+        self.query_log_writer.submit(entry, detail)  # the audit event gets the query id when written
 
     # --- ownership --------------------------------------------------------------------------------
 
@@ -208,10 +227,12 @@ class AccessService:
 
     def approve_spec_change(self, user: str, product: str | Address, change_id: str) -> SpecChange:
         """Record the current owner's (or the governance team's) approval of one spec change."""
+        self.flush()  # queued query events go first: the audit log stays in order
         return self.ledger.approve(user, product, change_id)
 
     def ensure_baselines(self, actor: str | None = None) -> None:
         """Record each product's protective facts before specs are synced into the catalog (idempotent)."""
+        self.flush()  # queued query events go first: the audit log stays in order
         self.ledger.ensure_baselines(local_user(actor))
 
     def build_gate(self, user: str | None = None) -> Callable[[ProductSpec], None]:
@@ -222,6 +243,7 @@ class AccessService:
         change that loosens access is refused until approved.
         """
         actor = local_user(user)
+        self.flush()
         self.ledger.ensure_baselines(actor)
 
         def gate(product: ProductSpec) -> None:
@@ -235,12 +257,14 @@ class AccessService:
 class ResultTable:
     """A query's answer: an Arrow table (every ``pyarrow.Table`` attribute works) with conversion helpers."""
 
-    __slots__ = ("arrow", "duration_ms", "ports")
+    __slots__ = ("arrow", "duration_ms", "engine_ms", "ports")
 
     def __init__(self, result: QueryResult) -> None:
         self.arrow: pa.Table = result.table
         self.ports = tuple(p.address for p in result.ports)
         self.duration_ms = result.duration_ms
+        self.engine_ms = result.engine_ms
+        """The part of the query DuckDB spent running it; the rest is the gateway's own work."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.arrow, name)

@@ -19,22 +19,23 @@ from meshplane.build import (
     plan_build,
     table_id_for,
 )
-from meshplane.catalog import CheckResult, RunRecord, RunStatus
 from meshplane.engines import get_engine
 from meshplane.engines.base import Engine
 from meshplane.errors import UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
-from meshplane.storage import SnapshotInfo, TableId
+from meshplane.storage import SnapshotInfo, SnapshotSummary, TableId
 from meshplane.types import Address
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from meshplane.catalog import RunRecord
+
 __all__ = ["BuildService"]
 
-_STATUS = {Status.SUCCESS: RunStatus.SUCCESS, Status.FAILED: RunStatus.FAILED, Status.SKIPPED: RunStatus.SKIPPED}
+# The catalog package (SQLAlchemy, Alembic) is imported where runs are written: planning needs none of it.
 
 
 class _RecordingEvents:
@@ -51,6 +52,10 @@ class _RecordingEvents:
             self.forward.started(product, run_id, engine)
 
     def finished(self, outcome: ProductOutcome) -> None:
+        from meshplane.catalog import CheckResult, RunRecord, RunStatus
+
+        statuses = {Status.SUCCESS: RunStatus.SUCCESS, Status.FAILED: RunStatus.FAILED,
+                    Status.SKIPPED: RunStatus.SKIPPED}
         writer = self.platform.catalog.writer
         snapshot = ",".join(str(p.snapshot_id) for p in outcome.ports if p.snapshot_id is not None) or None
         if outcome.status is Status.SKIPPED and not outcome.run_id:
@@ -60,16 +65,15 @@ class _RecordingEvents:
                                         status=RunStatus.SKIPPED, started_at=at, ended_at=at, rows_written=0,
                                         error=outcome.error, engine=outcome.engine, trigger=self.trigger))
         elif outcome.run_id:
-            writer.finish_run(outcome.run_id, _STATUS[outcome.status], rows_written=outcome.rows,
-                              snapshot_id=snapshot, error=outcome.error)
             results = [
                 CheckResult(rule_id=c.rule_id, port=str(port.port), passed=c.passed, metric=c.metric, column=c.column,
                             observed=_number(c.observed), threshold=c.threshold, severity=c.severity,
                             sample=tuple(dict(row) for row in c.sample))
                 for port in outcome.ports for c in port.checks
             ]
-            if results:
-                writer.record_check_results(outcome.run_id, results)
+            # One transaction for the run's end and its check results.
+            writer.finish_run(outcome.run_id, statuses[outcome.status], rows_written=outcome.rows,
+                              snapshot_id=snapshot, error=outcome.error, check_results=results)
         if self.forward:
             self.forward.finished(outcome)
 
@@ -125,7 +129,11 @@ class BuildService:
                 if edge.upstream_port is not None and edge.upstream_port in self.graph.ports:
                     major = self.graph.ports[edge.upstream_port].major
                     tables[edge.upstream_port, major] = table_id_for(edge.upstream_port, major)
-        summaries = self.platform.tables.summaries(tables.values())
+        summaries: dict[TableId, SnapshotSummary | None]
+        if self.platform.never_published():
+            summaries = dict.fromkeys(tables.values())
+        else:
+            summaries = self.platform.tables.summaries(tables.values())
 
         def lookup(port: Address, major: int) -> dict[str, str] | None:
             table = tables.get((port, major))

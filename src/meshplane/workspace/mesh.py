@@ -231,14 +231,14 @@ class Mesh:
         Refuses (ContractViolation) while a contract breaks its consumers without a new major version, so
         the catalog keeps the last compatible contract as the baseline.
         """
-        from meshplane.workspace.publishing import mesh_snapshot
+        from meshplane.workspace.publishing import sync_catalog
         from meshplane.workspace.quality import assert_no_unversioned_breaking_changes
 
         if not checked:
             assert_no_unversioned_breaking_changes(self.graph, self.platform)
         # Ownership baselines first: a loosening spec change must not become the new baseline unapproved.
         self.access.ensure_baselines()
-        self.platform.catalog.writer.sync_mesh(mesh_snapshot(self.graph))
+        sync_catalog(self.graph, self.platform.catalog)  # skipped when the catalog holds this mesh state
 
     def runs(self, product: str | None = None, limit: int = 50) -> list[RunRecord]:
         return self.builds.runs(product, limit)

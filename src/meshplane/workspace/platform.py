@@ -6,11 +6,14 @@ import os
 import threading
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from meshplane.catalog import CatalogStore, default_url
 from meshplane.errors import UsageError
 from meshplane.spec import MeshSpec
 from meshplane.storage import TableStore
+
+if TYPE_CHECKING:
+    from meshplane.catalog import CatalogStore
 
 __all__ = ["Platform", "catalog_url_for"]
 
@@ -26,7 +29,26 @@ def catalog_url_for(spec: MeshSpec) -> str:
             return url
         if os.environ.get("MESHPLANE_REQUIRE_CATALOG_URL"):
             raise UsageError(f"mesh.yaml names catalog_url_env {variable}, but it is not set")
-    return default_url(spec.root)
+    return _default_url(spec.root)
+
+
+def _default_url(root: Path) -> str:
+    """What :func:`meshplane.catalog.default_url` answers (folder created), without importing the catalog
+    package (SQLAlchemy and Alembic, ~0.3 s) where only the table store is needed, as in ``meshplane plan``."""
+    folder = Path(root).resolve() / ".meshplane"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'catalog.db'}"
+
+
+def _existing_sqlite(url: str) -> bool:
+    """An SQLite database file that already holds data (its schema was created by an earlier run)."""
+    if not url.startswith("sqlite:///"):
+        return False
+    path = Path(url.removeprefix("sqlite:///"))
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 class Platform:
@@ -47,13 +69,25 @@ class Platform:
 
     @cached_property
     def catalog(self) -> CatalogStore:
+        from meshplane.catalog import CatalogStore
+
         with self._lock:
             return CatalogStore.open(self.catalog_url)
 
+    def never_published(self) -> bool:
+        """True when the mesh's SQLite metadata database does not exist yet: no table was ever published,
+        so a plan can answer without creating (and migrating) the database."""
+        url = self.catalog_url
+        if "tables" in self.__dict__ or "catalog" in self.__dict__ or not url.startswith("sqlite:///"):
+            return False
+        return not Path(url.removeprefix("sqlite:///")).exists()
+
     @cached_property
     def tables(self) -> TableStore:
-        # The catalog's migrations run first so both share one freshly created database file.
-        _ = self.catalog
+        # The catalog's migrations run first so both share one freshly created database file; an existing
+        # SQLite file is opened directly (the table store keeps its own tables; the catalog migrates on first use).
+        if not _existing_sqlite(self.catalog_url):
+            _ = self.catalog
         return TableStore(self.catalog_url, self.warehouse)
 
     def close(self) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshplane.catalog import (
     ColumnLineageEdge,
@@ -20,7 +21,13 @@ from meshplane.catalog import (
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec
 
-__all__ = ["column_edges", "mesh_snapshot"]
+if TYPE_CHECKING:
+    from meshplane.catalog import CatalogStore
+
+__all__ = ["column_edges", "mesh_snapshot", "mesh_state", "sync_catalog"]
+
+# Bump when mesh_snapshot or column lineage derive different rows from the same specs.
+_STATE_FORMAT = "1"
 
 
 def _columns(port: OutputPortSpec) -> tuple[ColumnRecord, ...]:
@@ -119,3 +126,40 @@ def mesh_snapshot(graph: MeshGraph, column_lineage: Iterable[ColumnLineageEdge] 
         lineage=lineage,
         column_lineage=tuple(column_lineage),
     )
+
+
+def mesh_state(graph: MeshGraph) -> str:
+    """A hash of everything :func:`mesh_snapshot` derives the catalog rows from: the snapshot without its
+    column lineage, and what column lineage reads (each transform's code and inputs, the sources' columns),
+    with the versions of the code that derives them."""
+    from importlib.metadata import version
+
+    from meshplane import __version__
+
+    digest = hashlib.sha256(f"{_STATE_FORMAT}|{__version__}|{version('sqlglot')}|".encode())
+    digest.update(repr(mesh_snapshot(graph, column_lineage=())).encode())
+    for address in graph.order:
+        product = graph.products[address]
+        digest.update(repr((str(address), [(p.name, p.transform.language, p.transform.code)
+                                            for p in product.output_ports])).encode())
+        digest.update(repr([(e.input.name, str(e.upstream_port or ""), e.source.id if e.source else "")
+                            for e in graph.edges.get(address, ())]).encode())
+    for source_id in sorted(graph.sources):
+        columns = graph.sources[source_id].columns
+        digest.update(repr((source_id, [(c.name, c.logical_type, c.physical_type) for c in columns])).encode())
+    return digest.hexdigest()
+
+
+def sync_catalog(graph: MeshGraph, catalog: CatalogStore) -> bool:
+    """Sync the specs into the catalog unless it already holds this exact mesh state; True when synced.
+
+    A build syncs before it runs: with an unchanged mesh that is one indexed read instead of rewriting
+    every row and recomputing column lineage with sqlglot for every SQL transform.
+    """
+    from meshplane.catalog.writer import MESH_STATE
+
+    state = mesh_state(graph)
+    if catalog.reader.setting(MESH_STATE) == state:
+        return False
+    catalog.writer.sync_mesh(mesh_snapshot(graph), state=state)
+    return True
