@@ -21,7 +21,7 @@ from meshplane.contracts.slo import (
 from meshplane.errors import ContractViolation
 from meshplane.types import Address
 from meshplane.workspace import Mesh
-from meshplane.workspace.quality import (
+from meshplane.workspace.compatibility import (
     assert_no_unversioned_breaking_changes,
     breaking_change_gate,
     breaking_change_problems,

@@ -83,7 +83,7 @@ def check(
     """Validate every file and reference of a mesh. Exit 0 clean, 1 problems found, 2 usage error."""
     report = check_mesh(path)
     if report.graph is not None:  # breaking contract changes without a major bump, against the catalog
-        from meshplane.workspace.quality import breaking_change_problems
+        from meshplane.workspace.compatibility import breaking_change_problems
 
         report.problems.extend(breaking_change_problems(path, report.graph))
     if report.graph is not None:  # check-time governance policies, located, the policy id as the code

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import gc
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -86,12 +88,49 @@ def _collector_paused() -> Iterator[None]:
         gc.freeze()
 
 
+# A first load of at least this many spec files parses them in forked workers (one per CPU, at most 4).
+PARALLEL_PARSE_FILES = 2000
+
+
+def _spec_files(root: Path) -> list[Path]:
+    """The YAML files :func:`_load_mesh` reads (domain, source, product and port contract files)."""
+    found: list[Path] = []
+    domains = root / "domains"
+    try:
+        for domain in sorted(os.scandir(domains), key=lambda e: e.name):
+            if not domain.is_dir():
+                continue
+            for entry in sorted(os.scandir(domain.path), key=lambda e: e.name):
+                if entry.is_file() and entry.name == "domain.yaml":
+                    found.append(Path(entry.path))
+                elif entry.is_dir():
+                    found.extend(Path(e.path) for e in sorted(os.scandir(entry.path), key=lambda e: e.name)
+                                 if e.name.endswith(".yaml") and e.is_file())
+    except OSError:
+        return found
+    return found
+
+
+def _parse_workers(root: Path) -> tuple[list[Path] | None, int]:
+    """The files to parse in parallel and how many workers, when it pays off and forking is safe here."""
+    cpus = min(os.cpu_count() or 1, 4)
+    if cpus < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
+        return None, 1  # forking a process with other threads running could copy a held lock
+    files = _spec_files(root)
+    if len(files) < PARALLEL_PARSE_FILES:
+        return None, 1
+    return files, cpus
+
+
 def load_mesh(root: Path) -> LoadResult:
     """Read and validate every file under ``root``; never raises for bad input."""
     root = root.resolve()
     with _collector_paused():
-        if (root / PARSE_CACHE.parts[0]).is_dir():
-            with parse_cache(root / PARSE_CACHE):
+        cache_file = root / PARSE_CACHE
+        persist = (root / PARSE_CACHE.parts[0]).is_dir()
+        prefill, workers = (None, 1) if cache_file.is_file() else _parse_workers(root)
+        if persist or prefill:
+            with parse_cache(cache_file, persist=persist, prefill=prefill, workers=workers):
                 return _load_mesh(root)
         return _load_mesh(root)
 

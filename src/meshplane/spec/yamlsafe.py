@@ -403,8 +403,9 @@ class _ParseCache:
 
     _FORMAT = 2
 
-    def __init__(self, file: Path) -> None:
+    def __init__(self, file: Path, *, persist: bool = True) -> None:
         self.file = file
+        self.persist = persist
         self.entries: dict[str, tuple[bytes, Any, str]] = {}
         self.used: set[str] = set()
         self.changed = False
@@ -430,7 +431,7 @@ class _ParseCache:
         self.changed = True
 
     def save(self) -> None:
-        if not self.changed and self.used == self.entries.keys():
+        if not self.persist or (not self.changed and self.used == self.entries.keys()):
             return
         kept = {k: v for k, v in self.entries.items() if k in self.used}
         tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
@@ -441,14 +442,77 @@ class _ParseCache:
         except (OSError, ValueError):
             tmp.unlink(missing_ok=True)  # a read-only mesh folder just parses every time
 
+    def prefill(self, paths: list[Path], workers: int) -> None:
+        """Parse ``paths`` in ``workers`` forked processes when the cache holds none of them (a first load).
+
+        Each worker reads, hashes and parses its share and sends back what :meth:`put` would keep for the
+        files that parse cleanly; :func:`read_yaml` then finds them as it finds any cached document, and
+        parses the others itself (so every problem is still located by the parser in this process).
+        """
+        if workers < 2 or any(str(p) in self.entries for p in paths):
+            return
+        channels: list[tuple[int, int]] = []
+        for lane in range(workers):
+            share = paths[len(paths) * lane // workers : len(paths) * (lane + 1) // workers]
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child process (its coverage is not collected)
+                code = 1
+                try:
+                    os.close(read_end)
+                    with os.fdopen(write_end, "wb") as out:
+                        out.write(marshal.dumps(_parse_share(share)))
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(write_end)
+            channels.append((pid, read_end))
+        for pid, read_end in channels:
+            with os.fdopen(read_end, "rb") as stream:
+                payload = stream.read()
+            _, status = os.waitpid(pid, 0)
+            if status != 0:
+                continue  # a worker that failed only leaves its files to be parsed here
+            try:
+                parsed = marshal.loads(payload)
+            except (EOFError, ValueError, TypeError):
+                continue
+            for key, digest, data, text in parsed:
+                self.entries[key] = (digest, data, text)
+                self.changed = True
+
 
 _CACHE: ContextVar[_ParseCache | None] = ContextVar("meshplane_yaml_cache", default=None)
 
 
+def _parse_share(paths: list[Path]) -> list[tuple[str, bytes, Any, str]]:
+    """What :meth:`_ParseCache.put` keeps, for each of ``paths`` that :func:`read_yaml` would parse cleanly."""
+    found: list[tuple[str, bytes, Any, str]] = []
+    for path in paths:
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                continue
+            raw = path.read_bytes()
+            text = raw.decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        document = parse_yaml_text(path, text)
+        if isinstance(document, YamlDocument):
+            found.append((str(path), hashlib.blake2b(raw, digest_size=16).digest(), document.data, text))
+    return found
+
+
 @contextmanager
-def parse_cache(file: Path) -> Iterator[None]:
-    """Within the block, :func:`read_yaml` reuses documents parsed earlier from identical bytes."""
-    cache = _ParseCache(file)
+def parse_cache(file: Path, *, persist: bool = True, prefill: list[Path] | None = None,
+                workers: int = 1) -> Iterator[None]:
+    """Within the block, :func:`read_yaml` reuses documents parsed earlier from identical bytes.
+
+    ``persist=False`` keeps the cache in memory only; ``prefill`` parses those files first, in ``workers``
+    processes, when the cache holds none of them.
+    """
+    cache = _ParseCache(file, persist=persist)
+    if prefill:
+        cache.prefill(prefill, workers)
     token = _CACHE.set(cache)
     try:
         yield

@@ -31,8 +31,8 @@ def build_gates(
     version, build-time governance policies (evaluated once, for ``products`` or the whole mesh), then the
     caller's own gate."""
     from meshplane.access.principals import acting_user
+    from meshplane.workspace.compatibility import breaking_change_gate
     from meshplane.workspace.governing import GovernanceService
-    from meshplane.workspace.quality import breaking_change_gate
 
     gates: list[Gate] = [
         mesh.access.build_gate(acting_user(as_user)),

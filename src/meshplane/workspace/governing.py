@@ -36,7 +36,7 @@ from meshplane.governance.sandbox import DEFAULT_TIMEOUT
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.types import Address, Problem, Severity
-from meshplane.workspace.platform import Platform
+from meshplane.workspace.platform import Platform, has_catalog
 
 __all__ = [
     "EVALUATED",
@@ -65,13 +65,6 @@ def _env_timeout() -> float:
         return float(value)
     except ValueError:
         raise UsageError(f"{TIMEOUT_VARIABLE}={value!r}: write a number of seconds, e.g. 5") from None
-
-
-def _has_catalog(graph: MeshGraph) -> bool:
-    """Whether there is a catalog to read (``meshplane check`` must not create one)."""
-    if graph.spec.config.platform.catalog_url_env:
-        return True
-    return (graph.spec.root / ".meshplane" / "catalog.db").is_file()
 
 
 def violation_problem(violation: Violation) -> Problem:
@@ -292,7 +285,7 @@ def governance_problems(
     graph: MeshGraph, now: dt.datetime | dt.date | None = None, *, record: bool = True
 ) -> list[Problem]:
     """Check-time policy violations as located problems (code = policy id); uses the catalog only if it exists."""
-    if not _has_catalog(graph):
+    if not has_catalog(graph.spec):
         return report_problems(evaluate(graph, Point.CHECK, now=_today(now), timeout=_env_timeout()))
     platform = Platform(graph.spec)
     try:

@@ -176,8 +176,8 @@ class Mesh:
         The gates compare against what the catalog published before this build; the specs are synced only
         when no port breaks its consumers without a major version, so a blocked change stays blocked.
         """
+        from meshplane.workspace.compatibility import breaking_change_problems
         from meshplane.workspace.gates import build_gates
-        from meshplane.workspace.quality import breaking_change_problems
 
         gates = build_gates(self, as_user=as_user, extra=gate, products=[item.address for item in plan.items])
         if not breaking_change_problems(self.root, self.graph):
@@ -231,8 +231,8 @@ class Mesh:
         Refuses (ContractViolation) while a contract breaks its consumers without a new major version, so
         the catalog keeps the last compatible contract as the baseline.
         """
+        from meshplane.workspace.compatibility import assert_no_unversioned_breaking_changes
         from meshplane.workspace.publishing import sync_catalog
-        from meshplane.workspace.quality import assert_no_unversioned_breaking_changes
 
         if not checked:
             assert_no_unversioned_breaking_changes(self.graph, self.platform)

@@ -15,7 +15,7 @@ from meshplane.storage import TableStore
 if TYPE_CHECKING:
     from meshplane.catalog import CatalogStore
 
-__all__ = ["Platform", "catalog_url_for"]
+__all__ = ["Platform", "catalog_url_for", "has_catalog"]
 
 
 def catalog_url_for(spec: MeshSpec) -> str:
@@ -49,6 +49,13 @@ def _existing_sqlite(url: str) -> bool:
         return path.stat().st_size > 0
     except OSError:
         return False
+
+
+def has_catalog(spec: MeshSpec) -> bool:
+    """Whether the mesh has a catalog to compare with; `meshplane check` must never create one."""
+    if spec.config.platform.catalog_url_env:
+        return True
+    return (spec.root / ".meshplane" / "catalog.db").is_file()
 
 
 class Platform:

@@ -1,31 +1,27 @@
-"""Quality use cases: `meshplane test`, SLO status, the breaking-change gate and old major versions.
+"""Quality use cases: `meshplane test`, SLO status and old major versions.
 
 - :meth:`QualityService.test` checks every port contract on the published snapshot (or, ``staged``, on a
   fresh build of the transforms that is never published) and stores each rule's result with a run
   (trigger ``test``).
 - :meth:`QualityService.status` evaluates the contracts' SLOs (:mod:`meshplane.contracts.slo`) from
   snapshot times and the catalog's run and check history, and stores the evaluations.
-- :meth:`QualityService.diff` classifies each contract's changes against the published contract (the
-  catalog's copy) or a git revision, with the downstream products and grantees each breaking change hits.
+- :meth:`QualityService.diff` delegates to :mod:`meshplane.workspace.compatibility` (the breaking-change
+  classification and gate).
 - Old major versions keep their own table (``<product>__<port>__v<major>``) until the ``deprecationDate``
   custom property of the port's contract has passed; :meth:`QualityService.retire_expired_majors` drops them.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import semver
 from open_data_contract_standard.model import OpenDataContractStandard
 
 from meshplane.build import CheckOutcome, PortChecker, table_id_for
@@ -33,7 +29,6 @@ from meshplane.build.execute import load_transform
 from meshplane.build.inputs import source_relation
 from meshplane.catalog import CheckResult as StoredCheck
 from meshplane.catalog import RunStatus, SloEvaluation
-from meshplane.contracts.interop import load_contract
 from meshplane.contracts.plan import PlanError, Unit, compile_plan
 from meshplane.contracts.runner import CheckResult, run_checks
 from meshplane.contracts.slo import (
@@ -46,39 +41,33 @@ from meshplane.contracts.slo import (
     worst,
 )
 from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
-from meshplane.errors import BuildError, CatalogError, ContractViolation, MeshError, UsageError
+from meshplane.errors import BuildError, MeshError, UsageError
 from meshplane.graph import MeshGraph
-from meshplane.graph.diff import Change, ChangeKind, diff_contracts, requires_major_bump
 from meshplane.spec import OutputPortSpec, ProductSpec
 from meshplane.storage import TableId
-from meshplane.types import Address, Problem, Severity
+from meshplane.types import Address
 from meshplane.workspace.building import BuildService
 from meshplane.workspace.checking import to_outcome
+from meshplane.workspace.compatibility import (
+    DEPRECATION_PROPERTY,
+    CompatibilityService,
+    PortDiff,
+    json_safe,
+    ports_of,
+)
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
-    "ChangeImpact", "OldMajor", "PortDiff", "PortStatus", "PortTest", "QualityService", "TestReport",
-    "assert_no_unversioned_breaking_changes", "breaking_change_problems", "port_checker",
+    "OldMajor", "PortDiff", "PortStatus", "PortTest", "QualityService", "TestReport", "port_checker",
 ]  # fmt: skip
 
 CHECKED = "__meshplane_checked"
 TEST_TRIGGER = "test"
-DEPRECATION_PROPERTY = "deprecationDate"
 _MASKED_CLASSES = {"confidential", "pii", "restricted"}
 _COMPLETENESS_METRICS = {"nullValues", "missingValues", "required"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):  # engines return HUGEINT counts and DECIMAL sums as Decimal
-        return int(value) if value == value.to_integral_value() else float(value)
-    return str(value)
-
-
-def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_plain))
 
 
 # --- test ------------------------------------------------------------------------------------------
@@ -105,9 +94,9 @@ class PortTest:
             "rows": self.rows, "error": self.error, "seconds": round(self.seconds, 3),
             "results": [
                 {"rule": r.check_id, "kind": r.kind.value, "metric": r.metric, "column": r.column,
-                 "observed": _json_safe(r.observed), "threshold": r.threshold.render() if r.threshold else "",
+                 "observed": json_safe(r.observed), "threshold": r.threshold.render() if r.threshold else "",
                  "unit": r.unit.value, "passed": r.passed, "severity": r.severity.value,
-                 "failing_rows": r.failing_rows, "sample": _json_safe(list(r.sample_rows)), "message": r.message,
+                 "failing_rows": r.failing_rows, "sample": json_safe(list(r.sample_rows)), "message": r.message,
                  "location": r.location}
                 for r in self.results
             ],
@@ -162,67 +151,11 @@ class PortStatus:
             "last_publish": self.last_publish.isoformat(timespec="seconds") if self.last_publish else None,
             "slos": [{"slo": r.slo.kind.value, "property": r.slo.name, "target": r.slo.target_text,
                       "element": r.slo.element, "status": r.status.value, "observed": r.observed,
-                      "message": r.message, "evidence": _json_safe(dict(r.evidence))} for r in self.results],
+                      "message": r.message, "evidence": json_safe(dict(r.evidence))} for r in self.results],
             "old_majors": [{"major": m.major, "table": str(m.table), "deprecation_date":
                             m.deprecation.isoformat() if m.deprecation else None, "expired": m.expired}
                            for m in self.old_majors],
         }  # fmt: skip
-
-
-# --- diff ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChangeImpact:
-    change: Change
-    products: tuple[str, ...] = ()  # downstream products (direct consumers first, then transitive)
-    consumers: tuple[str, ...] = ()  # grantees with an active grant on the port (and the column)
-
-
-@dataclass(frozen=True)
-class PortDiff:
-    port: Address
-    against: str
-    new_version: str
-    old_version: str | None = None  # None: the port was never published (or is new at the ref)
-    changes: tuple[ChangeImpact, ...] = ()
-    needs_major: bool = False
-    error: str | None = None
-
-    @property
-    def breaking(self) -> tuple[ChangeImpact, ...]:
-        return tuple(c for c in self.changes if c.change.kind is ChangeKind.BREAKING)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"port": str(self.port), "against": self.against, "old_version": self.old_version,
-                "new_version": self.new_version, "needs_major_bump": self.needs_major, "error": self.error,
-                "changes": [{"kind": c.change.kind.value, "code": c.change.code, "path": c.change.path,
-                             "message": c.change.message, "products": list(c.products),
-                             "consumers": list(c.consumers)} for c in self.changes]}
-
-
-def next_major(version: str) -> str:
-    parsed = semver.Version.parse(version)
-    return str(parsed.bump_minor() if parsed.major == 0 else parsed.bump_major())
-
-
-_PATH_TOKEN = re.compile(r"([A-Za-z_]\w*)|\[(\d+)\]")
-
-
-def path_keys(path: str) -> tuple[str | int, ...]:
-    """``schema[0].properties[3].required`` -> ``("schema", 0, "properties", 3, "required")``."""
-    return tuple(name if name else int(index) for name, index in _PATH_TOKEN.findall(path))
-
-
-def _change_column(change: Change, old: OpenDataContractStandard, new: OpenDataContractStandard) -> str | None:
-    keys = path_keys(change.path)
-    if len(keys) < 4 or keys[0] != "schema" or keys[2] != "properties":
-        return None
-    source = old if change.code in ("column_removed", "column_renamed") else new
-    try:
-        return (source.schema_ or [])[int(keys[1])].properties[int(keys[3])].name  # type: ignore[index]
-    except (IndexError, TypeError):
-        return None
 
 
 def _relationship_targets(contract: OpenDataContractStandard) -> set[str]:
@@ -246,8 +179,7 @@ class QualityService:
     platform: Platform
 
     def ports_of(self, products: Iterable[Address]) -> list[tuple[Address, OutputPortSpec]]:
-        chosen = set(products)
-        return [(a, p) for a, p in sorted(self.graph.ports.items()) if a.product_address in chosen]
+        return ports_of(self.graph, products)
 
     # --- checking (test and builds) -------------------------------------------------------------------
 
@@ -398,7 +330,7 @@ class QualityService:
         writer.record_check_results(run_id, [
             StoredCheck(rule_id=r.check_id, port=str(t.port), passed=r.passed, metric=r.metric, column=r.column,
                         observed=_number(r.observed), threshold=r.threshold.render() if r.threshold else "",
-                        severity=r.severity.value, sample=tuple(_json_safe(list(r.sample_rows))))
+                        severity=r.severity.value, sample=tuple(json_safe(list(r.sample_rows))))
             for t in tests for r in t.results
         ])  # fmt: skip
 
@@ -428,7 +360,7 @@ class QualityService:
             self.platform.catalog.writer.record_slo_evaluations([
                 SloEvaluation(port=str(s.port), slo=r.slo.kind.value, status=r.status.value, observed=r.observed,
                               target=r.target, evaluated_at=at,
-                              evidence=_json_safe({**r.evidence, "message": r.message, "property": r.slo.name,
+                              evidence=json_safe({**r.evidence, "message": r.message, "property": r.slo.name,
                                                    "element": r.slo.element}))
                 for s in statuses for r in s.results
             ])  # fmt: skip
@@ -491,58 +423,9 @@ class QualityService:
             return snapshot.schema.empty_table()
         return pa_module.concat_tables([pq.read_table(f) for f in snapshot.data_files])
 
-    # --- diff ------------------------------------------------------------------------------------
-
     def diff(self, products: Sequence[Address], *, against: str = "published") -> list[PortDiff]:
-        """Each port's contract against its published version (the catalog's copy) or a git revision."""
-        if against != "published":
-            _verify_ref(self.graph.spec.root, against)
-        return [self._diff_port(address, spec, against) for address, spec in self.ports_of(products)]
-
-    def _baseline(self, address: Address, spec: OutputPortSpec, against: str) -> OpenDataContractStandard | None:
-        if against == "published":
-            record = self.platform.catalog.reader.port(str(address))
-            if record is None or not record.contract:
-                return None
-            return OpenDataContractStandard.model_validate(_json_safe(dict(record.contract)))
-        shown = subprocess.run(["git", "show", f"{against}:./{spec.contract.path.name}"], cwd=spec.contract.path.parent,
-                               capture_output=True, text=True, check=False)
-        if shown.returncode != 0:
-            return None  # the file did not exist at that revision: a new port
-        return load_contract(shown.stdout, source=spec.contract.path, validate=False)
-
-    def _diff_port(self, address: Address, spec: OutputPortSpec, against: str) -> PortDiff:
-        new = spec.contract.odcs
-        try:
-            old = self._baseline(address, spec, against)
-        except (MeshError, ValueError) as error:
-            return PortDiff(address, against, spec.contract.version, error=f"cannot read the {against} contract: "
-                            f"{error}")
-        if old is None:
-            return PortDiff(address, against, spec.contract.version)
-        diff = diff_contracts(old, new)
-        try:
-            needs = requires_major_bump(diff, old.version or "0.0.0", new.version or "0.0.0")
-        except ValueError:
-            needs = diff.is_breaking
-        direct = sorted({e.consumer for e in self.graph.consumers_of_port(address)})
-        transitive = sorted(self.graph.closure(direct, upstream=False) - set(direct))
-        grants = self.platform.catalog.reader.grants(port=str(address)) if diff.is_breaking else []
-        lineage = self.platform.catalog.reader.column_lineage(port=str(address)) if diff.is_breaking else []
-        impacts: list[ChangeImpact] = []
-        for change in diff.changes:
-            if change.kind is not ChangeKind.BREAKING:
-                impacts.append(ChangeImpact(change))
-                continue
-            column = _change_column(change, old, new)
-            hit = direct
-            uses = {Address.parse(e.downstream_port).product_address for e in lineage
-                    if e.upstream_port == str(address) and e.upstream_column == column}
-            if column and lineage and uses:
-                hit = [p for p in direct if p in uses]
-            users = sorted({g.grantee for g in grants if not g.columns or column is None or column in g.columns})
-            impacts.append(ChangeImpact(change, tuple(str(p) for p in [*hit, *transitive]), tuple(users)))
-        return PortDiff(address, against, new.version or "", old.version, tuple(impacts), needs)
+        """Each port's contract against its published version or a git revision (see compatibility)."""
+        return CompatibilityService(self.graph, self.platform).diff(products, against=against)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -594,13 +477,6 @@ def _stage(engine: Engine, spec: OutputPortSpec, inputs: dict[str, Relation], ou
         raise BuildError(f"{spec.transform.path}: the transform failed: {type(error).__name__}: {first}") from error
 
 
-def _verify_ref(root: Path, ref: str) -> None:
-    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=root,
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise UsageError(f"--against {ref}: not a git revision of {root} (use a branch, tag or commit, or 'published')")
-
-
 def port_checker(graph: MeshGraph, platform: Platform) -> PortChecker:
     """The build's contract checker, with foreign keys bound to their target ports' published snapshots."""
     service = QualityService(graph, platform)
@@ -613,81 +489,3 @@ def port_checker(graph: MeshGraph, platform: Platform) -> PortChecker:
     return check
 
 
-# --- the breaking-change gate ----------------------------------------------------------------------
-
-
-def _has_catalog(graph: MeshGraph) -> bool:
-    """Whether there is a catalog to compare with (``meshplane check`` must not create one)."""
-    if graph.spec.config.platform.catalog_url_env:
-        return True
-    return (graph.spec.root / ".meshplane" / "catalog.db").is_file()
-
-
-def _problems(graph: MeshGraph, diffs: Iterable[PortDiff]) -> list[Problem]:
-    problems: list[Problem] = []
-    for d in diffs:
-        if not d.needs_major or d.old_version is None:
-            continue
-        spec = graph.ports[d.port]
-        try:
-            bump = next_major(d.old_version)
-        except ValueError:
-            bump = "a new major version"
-        for impact in d.breaking:
-            hits = ", ".join(impact.products + impact.consumers) or "no known consumers"
-            problems.append(Problem(
-                spec.contract.location(*path_keys(impact.change.path)),
-                f"{d.port}: breaking change without a new major version ({d.old_version} -> {d.new_version}): "
-                f"{impact.change.message}; hits {hits}",
-                hint=f"set version: {bump} in {spec.contract.path.name} and the output port in product.odps.yaml "
-                     f"(the old major stays published until its {DEPRECATION_PROPERTY}), or undo the change",
-                code="breaking-change"))  # fmt: skip
-    return problems
-
-
-def breaking_change_problems(mesh_path: str | Path, graph: MeshGraph | None = None) -> list[Problem]:
-    """Located errors for every breaking contract change without a major bump, against the catalog."""
-    if graph is None:
-        from meshplane.workspace.mesh import check_mesh
-
-        graph = check_mesh(mesh_path).graph
-        if graph is None:
-            return []
-    if not _has_catalog(graph):
-        return []
-    platform = Platform(graph.spec)
-    try:
-        service = QualityService(graph, platform)
-        return _problems(graph, service.diff(list(graph.products)))
-    except CatalogError as error:
-        return [Problem(graph.spec.config_document.locate(()), f"cannot compare contracts with the catalog: {error}",
-                        code="breaking-change-unchecked", severity=Severity.WARNING)]
-    finally:
-        platform.close()
-
-
-def assert_no_unversioned_breaking_changes(graph: MeshGraph, platform: Platform,
-                                           product: ProductSpec | Address | None = None) -> None:
-    """Raise ContractViolation when a port (of ``product``, or of any) breaks without a major bump.
-
-    Compare before ``Mesh.publish`` syncs the specs: the catalog's copy is the baseline."""
-    chosen = list(graph.products) if product is None else [
-        product if isinstance(product, Address) else product.address]
-    problems = _problems(graph, QualityService(graph, platform).diff(chosen))
-    if problems:
-        raise ContractViolation(f"{len(problems)} breaking contract change(s) without a new major version",
-                                [p.render(graph.spec.root) for p in problems])
-
-
-def breaking_change_gate(graph: MeshGraph, platform: Platform) -> Callable[[ProductSpec], None]:
-    """A build gate that compares with the contracts published NOW (take it before publish syncs)."""
-    service = QualityService(graph, platform)
-    problems = _problems(graph, service.diff(list(graph.products)))
-
-    def gate(product: ProductSpec) -> None:
-        mine = [p for p in problems if p.message.startswith(f"{product.address}.")]
-        if mine:
-            raise ContractViolation(f"{product.address}: breaking contract change without a new major version",
-                                    [p.render(graph.spec.root) for p in mine])
-
-    return gate
