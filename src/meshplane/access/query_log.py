@@ -70,7 +70,6 @@ class QueryLogWriter:
                 self._write_some()
             except Exception:
                 with self._cond:  # entries stay queued; the next submit writes synchronously and raises
-                    self._failed = True
                     self._cond.wait(0.5)
 
     def _write_some(self) -> None:
@@ -85,6 +84,7 @@ class QueryLogWriter:
             except BaseException:
                 with self._cond:
                     self._pending[:0] = batch
+                    self._failed = True
                     raise
             finally:
                 with self._cond:
