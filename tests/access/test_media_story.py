@@ -248,3 +248,13 @@ def test_cli_query_and_requests(media: Mesh, capsys: pytest.CaptureFixture[str])
 def test_errors_are_mesh_errors(media: Mesh) -> None:
     with pytest.raises(MeshError):
         media.access.query("raj", "DROP TABLE films.catalog.titles")
+
+
+def test_a_query_is_logged_before_its_result_is_returned(media: Mesh) -> None:
+    """Read the catalog directly (not through the service, which would flush first)."""
+    reader = media.platform.catalog.reader
+    before = len(reader.query_log(username="raj", limit=10_000))
+    media.access.query("raj", "SELECT count(*) FROM podcasts.listening_insights.daily_listens")
+    entries = reader.query_log(username="raj", limit=10_000)
+    assert len(entries) == before + 1
+    assert entries[0].ports == ("podcasts.listening_insights.daily_listens",)

@@ -188,7 +188,12 @@ class AccessService:
                          QueryDecision.DENIED, None, 0.0, str(error))  # fmt: skip
             raise
         resolver = self.policy.resolver(principal)
-        return self.gateway.run(sql, principal, resolver, consumer_key=self.consumer_key(user))
+        try:
+            return self.gateway.run(sql, principal, resolver, consumer_key=self.consumer_key(user))
+        finally:
+            # Audited before anything is returned: a result whose log entry cannot be written is not handed
+            # out (the flush raises). Concurrent queries share one write transaction.
+            self.flush()
 
     def connect(self, user: str, *, on_close: Callable[[], None] | None = None) -> Connection:
         """A query connection acting as ``user`` (refused at once for users the mesh does not know)."""
