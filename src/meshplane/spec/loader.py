@@ -71,21 +71,32 @@ def _source(path: Path, expected: str, problems: list[Problem]) -> ContractSpec 
 PARSE_CACHE = Path(".meshplane") / "cache" / "specs.marshal"
 
 
+# Meshes this large keep their specs out of the cycle collector's generations after loading.
+FREEZE_PRODUCTS = 1_000
+
+
+class _Loading:
+    freeze = False
+
+
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def _collector_paused() -> Iterator[_Loading]:
     """Loading allocates millions of long-lived objects and no garbage cycles worth collecting: with the
     cycle collector running, its full passes over the growing heap cost a quarter of loading a
-    10,000-product mesh. Paused while loading, then the (surviving) objects are moved out of the
-    collected generations, so later collections do not rescan the loaded specs either."""
+    10,000-product mesh. Paused while loading; for a large mesh the surviving objects are then moved out
+    of the collected generations (``gc.freeze``), so later collections do not rescan the loaded specs.
+    Small meshes skip the freeze: a long-running process that reloads them must still collect old ones."""
+    state = _Loading()
     if not gc.isenabled():
-        yield
+        yield state
         return
     gc.disable()
     try:
-        yield
+        yield state
     finally:
         gc.enable()
-        gc.freeze()
+        if state.freeze:
+            gc.freeze()
 
 
 # A first load of at least this many spec files parses them in forked workers (one per CPU, at most 4).
@@ -125,14 +136,17 @@ def _parse_workers(root: Path) -> tuple[list[Path] | None, int]:
 def load_mesh(root: Path) -> LoadResult:
     """Read and validate every file under ``root``; never raises for bad input."""
     root = root.resolve()
-    with _collector_paused():
+    with _collector_paused() as loading:
         cache_file = root / PARSE_CACHE
         persist = (root / PARSE_CACHE.parts[0]).is_dir()
         prefill, workers = (None, 1) if cache_file.is_file() else _parse_workers(root)
         if persist or prefill:
             with parse_cache(cache_file, persist=persist, prefill=prefill, workers=workers):
-                return _load_mesh(root)
-        return _load_mesh(root)
+                result = _load_mesh(root)
+        else:
+            result = _load_mesh(root)
+        loading.freeze = result.spec is not None and len(result.spec.products) >= FREEZE_PRODUCTS
+        return result
 
 
 def _load_mesh(root: Path) -> LoadResult:
