@@ -109,6 +109,17 @@ def _mesh_yaml(name: str, domains: list[str]) -> str:
             + TEAMS.format(teams=teams))
 
 
+# Customers' and suppliers' personal data, classified and masked as the standard governance pack requires.
+PII = {"c_name": "hash", "c_address": "redact", "c_phone": "partial", "s_address": "redact", "s_phone": "partial"}
+
+
+def _property(column: str, logical: str) -> str:
+    if column in PII:
+        return (f"      - {{name: {column}, logicalType: {logical}, classification: pii, "
+                f"customProperties: [{{property: mask, value: {PII[column]}}}]}}\n")
+    return f"      - {{name: {column}, logicalType: {logical}}}\n"
+
+
 def _product(root: Path, domain: str, name: str, inputs: dict[str, str], sql: str,
              columns: list[tuple[str, str]]) -> None:
     base = root / "domains" / domain / name
@@ -126,7 +137,8 @@ inputPorts:
 {ins}outputPorts:
   - {{name: {name}, type: tables, version: 1.0.0, contractId: {domain}.{name}.{name}}}
 """)
-    props = "".join(f"      - {{name: {c}, logicalType: {t}}}\n" for c, t in columns)
+    props = "".join(_property(c, t) for c, t in columns)
+    retention = "customProperties: [{property: retention, value: P7Y}]\n" if any(c in PII for c, _ in columns) else ""
     _write(base / f"{name}.odcs.yaml", f"""apiVersion: v3.0.2
 kind: DataContract
 id: {domain}.{name}.{name}
@@ -134,7 +146,7 @@ name: {name}
 version: 1.0.0
 status: active
 slaProperties: [{{property: latency, value: 1, unit: d}}, {{property: frequency, value: 1, unit: d}}]
-schema:
+{retention}schema:
   - name: {name}
     physicalType: table
     properties:
