@@ -129,14 +129,23 @@ def column_lineage(graph: MeshGraph) -> list[ColumnEdge]:
     return sorted(edges)
 
 
-def columns_downstream(edges: Iterable[ColumnEdge], port: str, column: str | None = None) -> Iterator[ColumnEdge]:
-    """Every edge reachable downstream from ``port`` (one column, or all of them), transitively."""
-    by_upstream: dict[tuple[str, str], list[ColumnEdge]] = {}
+def _walk(edges: Iterable[ColumnEdge], port: str, column: str | None, *, downstream: bool) -> Iterator[ColumnEdge]:
+    """Every edge reachable from ``port`` (one column, or all of them), transitively, in one direction."""
+
+    def up(edge: ColumnEdge) -> tuple[str, str]:
+        return (edge.upstream_port, edge.upstream_column)
+
+    def down(edge: ColumnEdge) -> tuple[str, str]:
+        return (edge.downstream_port, edge.downstream_column)
+
+    near, far = (up, down) if downstream else (down, up)  # the walk arrives at an edge's near end
+
+    by_column: dict[tuple[str, str], list[ColumnEdge]] = {}
     by_port: dict[str, list[ColumnEdge]] = {}
     for edge in edges:
-        by_upstream.setdefault((edge.upstream_port, edge.upstream_column), []).append(edge)
-        by_port.setdefault(edge.upstream_port, []).append(edge)
-    frontier = list(by_port.get(port, [])) if column is None else list(by_upstream.get((port, column), []))
+        by_column.setdefault(near(edge), []).append(edge)
+        by_port.setdefault(near(edge)[0], []).append(edge)
+    frontier = list(by_port.get(port, [])) if column is None else list(by_column.get((port, column), []))
     seen: set[ColumnEdge] = set()
     while frontier:
         edge = frontier.pop()
@@ -144,25 +153,17 @@ def columns_downstream(edges: Iterable[ColumnEdge], port: str, column: str | Non
             continue
         seen.add(edge)
         yield edge
-        frontier.extend(by_upstream.get((edge.downstream_port, edge.downstream_column), []))
+        frontier.extend(by_column.get(far(edge), []))
+
+
+def columns_downstream(edges: Iterable[ColumnEdge], port: str, column: str | None = None) -> Iterator[ColumnEdge]:
+    """Every edge reachable downstream from ``port`` (one column, or all of them), transitively."""
+    return _walk(edges, port, column, downstream=True)
 
 
 def columns_upstream(edges: Iterable[ColumnEdge], port: str, column: str | None = None) -> Iterator[ColumnEdge]:
     """Every edge reachable upstream from ``port`` (one column, or all of them), transitively."""
-    by_downstream: dict[tuple[str, str], list[ColumnEdge]] = {}
-    by_port: dict[str, list[ColumnEdge]] = {}
-    for edge in edges:
-        by_downstream.setdefault((edge.downstream_port, edge.downstream_column), []).append(edge)
-        by_port.setdefault(edge.downstream_port, []).append(edge)
-    frontier = list(by_port.get(port, [])) if column is None else list(by_downstream.get((port, column), []))
-    seen: set[ColumnEdge] = set()
-    while frontier:
-        edge = frontier.pop()
-        if edge in seen:
-            continue
-        seen.add(edge)
-        yield edge
-        frontier.extend(by_downstream.get((edge.upstream_port, edge.upstream_column), []))
+    return _walk(edges, port, column, downstream=False)
 
 
 def is_port(address: str) -> bool:
