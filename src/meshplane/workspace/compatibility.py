@@ -30,9 +30,19 @@ from meshplane.types import Address, Problem, Severity
 from meshplane.workspace.platform import Platform, has_catalog
 
 __all__ = [
-    "DEPRECATION_PROPERTY", "ChangeImpact", "CompatibilityService", "PortDiff",
-    "assert_no_unversioned_breaking_changes", "breaking_change_gate", "breaking_change_problems", "json_safe",
-    "next_major", "path_keys", "ports_of",
+    "DEPRECATION_PROPERTY",
+    "BreakingChanges",
+    "ChangeImpact",
+    "CompatibilityService",
+    "PortDiff",
+    "assert_no_unversioned_breaking_changes",
+    "breaking_change_gate",
+    "breaking_change_problems",
+    "json_safe",
+    "next_major",
+    "path_keys",
+    "ports_of",
+    "unversioned_breaking_changes",
 ]  # fmt: skip
 
 DEPRECATION_PROPERTY = "deprecationDate"
@@ -175,8 +185,11 @@ def _verify_ref(root: Path, ref: str) -> None:
 # --- the breaking-change gate ----------------------------------------------------------------------
 
 
-def _problems(graph: MeshGraph, diffs: Iterable[PortDiff]) -> list[Problem]:
-    problems: list[Problem] = []
+BreakingChanges = dict[Address, list[Problem]]  # product -> its ports' unversioned breaking changes
+
+
+def _problems(graph: MeshGraph, diffs: Iterable[PortDiff]) -> BreakingChanges:
+    problems: BreakingChanges = {}
     for d in diffs:
         if not d.needs_major or d.old_version is None:
             continue
@@ -187,7 +200,7 @@ def _problems(graph: MeshGraph, diffs: Iterable[PortDiff]) -> list[Problem]:
             bump = "a new major version"
         for impact in d.breaking:
             hits = ", ".join(impact.products + impact.consumers) or "no known consumers"
-            problems.append(Problem(
+            problems.setdefault(d.port.product_address, []).append(Problem(
                 spec.contract.location(*path_keys(impact.change.path)),
                 f"{d.port}: breaking change without a new major version ({d.old_version} -> {d.new_version}): "
                 f"{impact.change.message}; hits {hits}",
@@ -209,8 +222,7 @@ def breaking_change_problems(mesh_path: str | Path, graph: MeshGraph | None = No
         return []
     platform = Platform(graph.spec)
     try:
-        service = CompatibilityService(graph, platform)
-        return _problems(graph, service.diff(list(graph.products)))
+        return [p for found in unversioned_breaking_changes(graph, platform).values() for p in found]
     except CatalogError as error:
         return [Problem(graph.spec.config_document.locate(()), f"cannot compare contracts with the catalog: {error}",
                         code="breaking-change-unchecked", severity=Severity.WARNING)]
@@ -223,21 +235,30 @@ def assert_no_unversioned_breaking_changes(graph: MeshGraph, platform: Platform,
     """Raise ContractViolation when a port (of ``product``, or of any) breaks without a major bump.
 
     Compare before ``Mesh.publish`` syncs the specs: the catalog's copy is the baseline."""
-    chosen = list(graph.products) if product is None else [
-        product if isinstance(product, Address) else product.address]
-    problems = _problems(graph, CompatibilityService(graph, platform).diff(chosen))
+    chosen = None if product is None else [product if isinstance(product, Address) else product.address]
+    problems = [p for found in unversioned_breaking_changes(graph, platform, chosen).values() for p in found]
     if problems:
         raise ContractViolation(f"{len(problems)} breaking contract change(s) without a new major version",
                                 [p.render(graph.spec.root) for p in problems])
 
 
-def breaking_change_gate(graph: MeshGraph, platform: Platform) -> Callable[[ProductSpec], None]:
-    """A build gate that compares with the contracts published NOW (take it before publish syncs)."""
-    service = CompatibilityService(graph, platform)
-    problems = _problems(graph, service.diff(list(graph.products)))
+def unversioned_breaking_changes(
+    graph: MeshGraph, platform: Platform, products: Iterable[Address] | None = None
+) -> BreakingChanges:
+    """Each product's breaking port-contract changes without a major bump, against the published contracts."""
+    chosen = list(graph.products) if products is None else list(products)
+    return _problems(graph, CompatibilityService(graph, platform).diff(chosen))
+
+
+def breaking_change_gate(
+    graph: MeshGraph, platform: Platform, changes: BreakingChanges | None = None
+) -> Callable[[ProductSpec], None]:
+    """A build gate over the contracts published NOW (take it before publish syncs); ``changes`` reuses a
+    comparison the caller already made."""
+    problems = unversioned_breaking_changes(graph, platform) if changes is None else changes
 
     def gate(product: ProductSpec) -> None:
-        mine = [p for p in problems if p.message.startswith(f"{product.address}.")]
+        mine = problems.get(product.address, [])
         if mine:
             raise ContractViolation(f"{product.address}: breaking contract change without a new major version",
                                     [p.render(graph.spec.root) for p in mine])

@@ -13,6 +13,7 @@ from meshplane.spec import ProductSpec
 from meshplane.types import Address
 
 if TYPE_CHECKING:
+    from meshplane.workspace.compatibility import BreakingChanges
     from meshplane.workspace.mesh import Mesh
 
 __all__ = ["Gate", "build_gates"]
@@ -26,17 +27,18 @@ def build_gates(
     as_user: str | None = None,
     extra: Gate | None = None,
     products: Iterable[Address] | None = None,
+    breaking: BreakingChanges | None = None,
 ) -> Gate:
     """Ownership (who may build, unapproved loosening spec changes), breaking changes without a major
     version, build-time governance policies (evaluated once, for ``products`` or the whole mesh), then the
-    caller's own gate."""
+    caller's own gate. ``breaking`` reuses a contract comparison the caller already made."""
     from meshplane.access.principals import acting_user
     from meshplane.workspace.compatibility import breaking_change_gate
     from meshplane.workspace.governing import GovernanceService
 
     gates: list[Gate] = [
         mesh.access.build_gate(acting_user(as_user)),
-        breaking_change_gate(mesh.graph, mesh.platform),
+        breaking_change_gate(mesh.graph, mesh.platform, breaking),
         GovernanceService(mesh.graph, mesh.platform).build_gate(products),
     ]
     if extra is not None:

@@ -176,11 +176,13 @@ class Mesh:
         The gates compare against what the catalog published before this build; the specs are synced only
         when no port breaks its consumers without a major version, so a blocked change stays blocked.
         """
-        from meshplane.workspace.compatibility import breaking_change_problems
+        from meshplane.workspace.compatibility import unversioned_breaking_changes
         from meshplane.workspace.gates import build_gates
 
-        gates = build_gates(self, as_user=as_user, extra=gate, products=[item.address for item in plan.items])
-        if not breaking_change_problems(self.root, self.graph):
+        breaking = unversioned_breaking_changes(self.graph, self.platform)  # one comparison for gate and sync
+        products = [item.address for item in plan.items]
+        gates = build_gates(self, as_user=as_user, extra=gate, products=products, breaking=breaking)
+        if not breaking:
             self.publish(checked=True)
         self.quality.retire_expired_majors()
         return self.builds.build(plan, jobs=jobs, events=events, gate=gates, trigger=trigger)
