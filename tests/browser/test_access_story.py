@@ -9,13 +9,10 @@ from typing import Any
 
 import pytest
 
-from meshplane.workspace import Mesh
-
 pytestmark = pytest.mark.browser
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PORT = "podcasts.listening_events.listening_events"
-GATEWAY_MISSING = not hasattr(Mesh, "connect")
 
 
 def _page(browser: Any, url: str, user: str) -> Any:
@@ -76,8 +73,6 @@ def test_consumer_requests_and_owner_approves(browser: Any, live_url: str) -> No
     owner.context.close()
 
 
-@pytest.mark.xfail(GATEWAY_MISSING, strict=True,
-                   reason="the facade does not expose Mesh.connect(as_user=...) yet: the SQL page has no gateway")
 def test_consumer_queries_across_domains_and_sees_masks(browser: Any, live_url: str) -> None:
     analyst = _page(browser, live_url, "raj")
     analyst.goto(f"{live_url}/sql")
