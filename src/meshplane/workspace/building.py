@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from meshplane.build import (
@@ -26,6 +25,7 @@ from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.storage import SnapshotInfo, SnapshotSummary, TableId
 from meshplane.types import Address
+from meshplane.workspace.checking import observed_number
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class _RecordingEvents:
         elif outcome.run_id:
             results = [
                 CheckResult(rule_id=c.rule_id, port=str(port.port), passed=c.passed, metric=c.metric, column=c.column,
-                            observed=_number(c.observed), threshold=c.threshold, severity=c.severity,
+                            observed=observed_number(c.observed), threshold=c.threshold, severity=c.severity,
                             sample=tuple(dict(row) for row in c.sample))
                 for port in outcome.ports for c in port.checks
             ]
@@ -76,13 +76,6 @@ class _RecordingEvents:
                               snapshot_id=snapshot, error=outcome.error, check_results=results)
         if self.forward:
             self.forward.finished(outcome)
-
-
-def _number(value: object) -> float | None:
-    """Observed values come back as bool, int, float or Decimal (DuckDB sums); the catalog stores floats."""
-    if isinstance(value, bool | int | float | Decimal):
-        return float(value)
-    return None
 
 
 @dataclass

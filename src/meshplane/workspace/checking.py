@@ -1,21 +1,13 @@
-"""Contract checks wired between the engines and the contracts layer, for builds and `meshplane test`."""
+"""Check results of the contracts layer as builds report them and the catalog stores them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import pyarrow as pa
+from decimal import Decimal
 
 from meshplane.build import CheckOutcome
-from meshplane.contracts.plan import compile_plan
-from meshplane.contracts.runner import CheckResult, run_checks
-from meshplane.engines.base import Engine, Relation, StagedResult
-from meshplane.spec import OutputPortSpec
+from meshplane.contracts.runner import CheckResult
 
-__all__ = ["check_port", "to_outcome"]
-
-# The relation name the staged or published table is bound to while its checks run.
-CHECKED_RELATION = "__meshplane_checked"
+__all__ = ["observed_number", "to_outcome"]
 
 
 def to_outcome(result: CheckResult) -> CheckOutcome:
@@ -34,21 +26,8 @@ def to_outcome(result: CheckResult) -> CheckOutcome:
     )
 
 
-def check_port(
-    port: OutputPortSpec, engine: Engine, relation: Relation, staged: StagedResult | None
-) -> Sequence[CheckOutcome]:
-    """Every schema and quality check of the port's contract, in as few engine scans as the plan allows."""
-    plan = compile_plan(port.contract.odcs)
-    relations = {CHECKED_RELATION: relation}
-
-    def query(sql: str) -> pa.Table:
-        return engine.query(sql, relations)
-
-    results = run_checks(
-        plan,
-        CHECKED_RELATION,
-        query,
-        dialect=engine.capabilities.sql_dialect,
-        schema=staged.schema if staged is not None else None,
-    )
-    return [to_outcome(r) for r in results]
+def observed_number(value: object) -> float | None:
+    """Observed values come back as bool, int, float or Decimal (DuckDB sums); the catalog stores floats."""
+    if isinstance(value, bool | int | float | Decimal):
+        return float(value)
+    return None

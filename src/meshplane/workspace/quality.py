@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +46,7 @@ from meshplane.spec import OutputPortSpec, ProductSpec
 from meshplane.storage import TableId
 from meshplane.types import Address
 from meshplane.workspace.building import BuildService
-from meshplane.workspace.checking import to_outcome
+from meshplane.workspace.checking import observed_number, to_outcome
 from meshplane.workspace.compatibility import (
     DEPRECATION_PROPERTY,
     CompatibilityService,
@@ -329,7 +328,7 @@ class QualityService:
                           error="; ".join(errors) or None)
         writer.record_check_results(run_id, [
             StoredCheck(rule_id=r.check_id, port=str(t.port), passed=r.passed, metric=r.metric, column=r.column,
-                        observed=_number(r.observed), threshold=r.threshold.render() if r.threshold else "",
+                        observed=observed_number(r.observed), threshold=r.threshold.render() if r.threshold else "",
                         severity=r.severity.value, sample=tuple(json_safe(list(r.sample_rows))))
             for t in tests for r in t.results
         ])  # fmt: skip
@@ -429,12 +428,6 @@ class QualityService:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool | int | float | Decimal):
-        return float(value)
-    return None
 
 
 def _masked(spec: OutputPortSpec, result: CheckResult) -> CheckResult:
