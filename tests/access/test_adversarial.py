@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from adversarial_cases import CASES, Case
-from conftest import ANALYST, CANARIES, CONSUMER_KEY, Mesh
 
+from conftest import ANALYST, CANARIES, CONSUMER_KEY, Mesh
 from meshplane.access import QueryGateway
 from meshplane.engines.duckdb_sandbox import DuckDBSandbox, SandboxLimits
 from meshplane.errors import MeshError
