@@ -33,20 +33,32 @@ TABLES = {
 }
 DERIVED = {
     ("sales", "revenue_by_nation"): (
-        {"lineitem": "sales.lineitem.lineitem", "orders": "sales.orders.orders",
-         "customer": "customers.customer.customer", "nation": "customers.nation.nation",
-         "region": "customers.region.region"},
+        {
+            "lineitem": "sales.lineitem.lineitem",
+            "orders": "sales.orders.orders",
+            "customer": "customers.customer.customer",
+            "nation": "customers.nation.nation",
+            "region": "customers.region.region",
+        },
         """SELECT n.n_name AS nation, r.r_name AS region, year(o.o_orderdate) AS order_year,
        sum(l.l_extendedprice * (1 - l.l_discount)) AS revenue, count(*) AS line_count
 FROM lineitem l JOIN orders o ON l.l_orderkey = o.o_orderkey JOIN customer c ON o.o_custkey = c.c_custkey
 JOIN nation n ON c.c_nationkey = n.n_nationkey JOIN region r ON n.n_regionkey = r.r_regionkey
 GROUP BY n.n_name, r.r_name, year(o.o_orderdate)""",
-        [("nation", "string"), ("region", "string"), ("order_year", "integer"), ("revenue", "number"),
-         ("line_count", "integer")],
+        [
+            ("nation", "string"),
+            ("region", "string"),
+            ("order_year", "integer"),
+            ("revenue", "number"),
+            ("line_count", "integer"),
+        ],
     ),
     ("customers", "top_customers"): (
-        {"customer": "customers.customer.customer", "orders": "sales.orders.orders",
-         "lineitem": "sales.lineitem.lineitem"},
+        {
+            "customer": "customers.customer.customer",
+            "orders": "sales.orders.orders",
+            "lineitem": "sales.lineitem.lineitem",
+        },
         """SELECT c.c_custkey AS custkey, c.c_name AS name, sum(l.l_extendedprice * (1 - l.l_discount)) AS revenue
 FROM customer c JOIN orders o ON o.o_custkey = c.c_custkey JOIN lineitem l ON l.l_orderkey = o.o_orderkey
 GROUP BY c.c_custkey, c.c_name ORDER BY revenue DESC LIMIT 1000""",
@@ -105,8 +117,10 @@ def _write(path: Path, text: str) -> None:
 
 def _mesh_yaml(name: str, domains: list[str]) -> str:
     teams = "".join(f"  - name: {d}-team\n    members: [{{username: u_{d}, role: owner}}]\n" for d in domains)
-    return (f"name: {name}\ntitle: Bench\nplatform: {{engine: duckdb, warehouse: .meshplane/warehouse}}\n"
-            + TEAMS.format(teams=teams))
+    return (
+        f"name: {name}\ntitle: Bench\nplatform: {{engine: duckdb, warehouse: .meshplane/warehouse}}\n"
+        + TEAMS.format(teams=teams)
+    )
 
 
 # Customers' and suppliers' personal data, classified and masked as the standard governance pack requires.
@@ -115,16 +129,21 @@ PII = {"c_name": "hash", "c_address": "redact", "c_phone": "partial", "s_address
 
 def _property(column: str, logical: str) -> str:
     if column in PII:
-        return (f"      - {{name: {column}, logicalType: {logical}, classification: pii, "
-                f"customProperties: [{{property: mask, value: {PII[column]}}}]}}\n")
+        return (
+            f"      - {{name: {column}, logicalType: {logical}, classification: pii, "
+            f"customProperties: [{{property: mask, value: {PII[column]}}}]}}\n"
+        )
     return f"      - {{name: {column}, logicalType: {logical}}}\n"
 
 
-def _product(root: Path, domain: str, name: str, inputs: dict[str, str], sql: str,
-             columns: list[tuple[str, str]]) -> None:
+def _product(
+    root: Path, domain: str, name: str, inputs: dict[str, str], sql: str, columns: list[tuple[str, str]]
+) -> None:
     base = root / "domains" / domain / name
     ins = "".join(f"  - {{name: {k}, version: ^1.0.0, contractId: {v}}}\n" for k, v in inputs.items())
-    _write(base / "product.odps.yaml", f"""apiVersion: v1.1.0
+    _write(
+        base / "product.odps.yaml",
+        f"""apiVersion: v1.1.0
 kind: DataProduct
 id: {domain}.{name}
 name: {name}
@@ -136,10 +155,13 @@ team: {{name: {domain}-team}}
 inputPorts:
 {ins}outputPorts:
   - {{name: {name}, type: tables, version: 1.0.0, contractId: {domain}.{name}.{name}}}
-""")
+""",
+    )
     props = "".join(_property(c, t) for c, t in columns)
     retention = "customProperties: [{property: retention, value: P7Y}]\n" if any(c in PII for c, _ in columns) else ""
-    _write(base / f"{name}.odcs.yaml", f"""apiVersion: v3.0.2
+    _write(
+        base / f"{name}.odcs.yaml",
+        f"""apiVersion: v3.0.2
 kind: DataContract
 id: {domain}.{name}.{name}
 name: {name}
@@ -151,13 +173,16 @@ slaProperties: [{{property: latency, value: 1, unit: d}}, {{property: frequency,
     physicalType: table
     properties:
 {props}    quality: [{{metric: rowCount, mustBeGreaterThan: 0}}]
-""")
+""",
+    )
     _write(base / f"{name}.sql", sql + "\n")
 
 
 def _source(root: Path, domain: str, name: str, path: str, fmt: str, columns: list[tuple[str, str]]) -> None:
     props = "".join(f"      - {{name: {c}, logicalType: {t}}}\n" for c, t in columns)
-    _write(root / "domains" / domain / "sources" / f"{name}.odcs.yaml", f"""apiVersion: v3.0.2
+    _write(
+        root / "domains" / domain / "sources" / f"{name}.odcs.yaml",
+        f"""apiVersion: v3.0.2
 kind: DataContract
 id: {domain}.sources.{name}
 name: {name}
@@ -168,7 +193,8 @@ schema:
   - name: {name}
     physicalType: table
     properties:
-{props}""")
+{props}""",
+    )
 
 
 def tpch_mesh(root: Path, data: Path) -> dict[str, str]:
@@ -237,8 +263,11 @@ def bench_tpch(sf: float, repeat: int) -> None:
         root = Path(tmp) / "tpch"
         sqls = tpch_mesh(root, data)
         meshplane_build(root)  # warm the page cache and imports
-        rows: dict[str, list[float]] = {"meshplane build": [], "duckdb CREATE TABLE AS": [],
-                                        "duckdb COPY TO parquet": []}
+        rows: dict[str, list[float]] = {
+            "meshplane build": [],
+            "duckdb CREATE TABLE AS": [],
+            "duckdb COPY TO parquet": [],
+        }
         for i in range(repeat):  # interleaved, so noise hits every contender alike
             rows["meshplane build"].append(meshplane_build(root)[0])
             rows["duckdb CREATE TABLE AS"].append(plain_duckdb(data, sqls, "ctas", Path(tmp) / f"ctas{i}"))
@@ -258,18 +287,28 @@ def generated_mesh(root: Path, products: int, per_domain: int = 100) -> None:
     for n in range(products):
         domain = domains[n // per_domain]
         if n % per_domain == 0:
-            _write(root / "domains" / domain / "domain.yaml", f"name: {domain}\ntitle: {domain}\n"
-                   f"owner: {domain}-team\n")
+            _write(
+                root / "domains" / domain / "domain.yaml", f"name: {domain}\ntitle: {domain}\nowner: {domain}-team\n"
+            )
             _source(root, domain, "tiny", "data/tiny.csv", "csv", [("id", "integer"), ("name", "string")])
-        _product(root, domain, f"p{n:05d}", {"tiny": f"{domain}.sources.tiny"},
-                 f"SELECT id, name, {n} AS n FROM tiny", [("id", "integer"), ("name", "string"), ("n", "integer")])
+        _product(
+            root,
+            domain,
+            f"p{n:05d}",
+            {"tiny": f"{domain}.sources.tiny"},
+            f"SELECT id, name, {n} AS n FROM tiny",
+            [("id", "integer"), ("name", "string"), ("n", "integer")],
+        )
 
 
 def _plan_seconds(root: Path) -> float:
     """``meshplane plan --format json`` as a whole process (imports, loading, planning, printing)."""
     started = time.perf_counter()
-    done = subprocess.run([str(ROOT / ".venv/bin/meshplane"), "plan", "--mesh", str(root), "--format", "json"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(ROOT / ".venv/bin/meshplane"), "plan", "--mesh", str(root), "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - started
     if done.returncode:
         raise SystemExit(done.stderr)
@@ -283,9 +322,11 @@ def bench_tiny(products: int) -> None:
         generated_mesh(root, products)
         seconds, built = meshplane_build(root, jobs=2)
         per = seconds / built
-        print(f"\nfull build of {built:,} tiny products (jobs 2, end to end): {seconds:.1f} s, "
-              f"{1000 * per:.1f} ms per product = {per / target:.2f}x the 30 ms target "
-              f"(dbt run: 52-104 ms per model)")
+        print(
+            f"\nfull build of {built:,} tiny products (jobs 2, end to end): {seconds:.1f} s, "
+            f"{1000 * per:.1f} ms per product = {per / target:.2f}x the 30 ms target "
+            f"(dbt run: 52-104 ms per model)"
+        )
         print(f"  meshplane plan on the built mesh (whole process): {_plan_seconds(root):.2f} s")
 
 
@@ -297,10 +338,12 @@ def bench_plan(sizes: list[int]) -> None:
             generated_mesh(root, size)
             cold = _plan_seconds(root)  # no .meshplane/ yet: every file parsed, catalog created
             warm = min(_plan_seconds(root) for _ in range(2))  # spec files unchanged since the last run
-            print(f"\nmeshplane plan, {size:,} products (never built, whole process): first run {cold:.2f} s "
-                  f"({cold / target:.2f}x target), next runs {warm:.2f} s ({warm / target:.2f}x the "
-                  f"{target:g} s target)" + (f"; dbt parse of 1,000 models: 10.5 s ({warm / 10.5:.2f}x)"
-                                             if size == 1000 else ""))
+            print(
+                f"\nmeshplane plan, {size:,} products (never built, whole process): first run {cold:.2f} s "
+                f"({cold / target:.2f}x target), next runs {warm:.2f} s ({warm / target:.2f}x the "
+                f"{target:g} s target)"
+                + (f"; dbt parse of 1,000 models: 10.5 s ({warm / 10.5:.2f}x)" if size == 1000 else "")
+            )
 
 
 def main() -> None:

@@ -25,17 +25,29 @@ DC_VENV = HERE / ".venv-datacontract"
 DC_BIN = DC_VENV / "bin" / "datacontract"
 
 COLUMNS = [
-    ("l_orderkey", "integer", "BIGINT"), ("l_partkey", "integer", "BIGINT"), ("l_suppkey", "integer", "BIGINT"),
-    ("l_linenumber", "integer", "BIGINT"), ("l_quantity", "number", "DECIMAL(15,2)"),
-    ("l_extendedprice", "number", "DECIMAL(15,2)"), ("l_discount", "number", "DECIMAL(15,2)"),
-    ("l_tax", "number", "DECIMAL(15,2)"), ("l_returnflag", "string", "VARCHAR"),
-    ("l_linestatus", "string", "VARCHAR"), ("l_shipdate", "date", "DATE"), ("l_commitdate", "date", "DATE"),
-    ("l_receiptdate", "date", "DATE"), ("l_shipinstruct", "string", "VARCHAR"),
-    ("l_shipmode", "string", "VARCHAR"), ("l_comment", "string", "VARCHAR"),
+    ("l_orderkey", "integer", "BIGINT"),
+    ("l_partkey", "integer", "BIGINT"),
+    ("l_suppkey", "integer", "BIGINT"),
+    ("l_linenumber", "integer", "BIGINT"),
+    ("l_quantity", "number", "DECIMAL(15,2)"),
+    ("l_extendedprice", "number", "DECIMAL(15,2)"),
+    ("l_discount", "number", "DECIMAL(15,2)"),
+    ("l_tax", "number", "DECIMAL(15,2)"),
+    ("l_returnflag", "string", "VARCHAR"),
+    ("l_linestatus", "string", "VARCHAR"),
+    ("l_shipdate", "date", "DATE"),
+    ("l_commitdate", "date", "DATE"),
+    ("l_receiptdate", "date", "DATE"),
+    ("l_shipinstruct", "string", "VARCHAR"),
+    ("l_shipmode", "string", "VARCHAR"),
+    ("l_comment", "string", "VARCHAR"),
 ]
 RANGES = {"l_quantity": (1, 50), "l_discount": (0, 0.1), "l_tax": (0, 0.08)}
-VALID = {"l_returnflag": ["A", "N", "R"], "l_linestatus": ["F", "O"],
-         "l_shipmode": ["AIR", "FOB", "MAIL", "RAIL", "REG AIR", "SHIP", "TRUCK"]}
+VALID = {
+    "l_returnflag": ["A", "N", "R"],
+    "l_linestatus": ["F", "O"],
+    "l_shipmode": ["AIR", "FOB", "MAIL", "RAIL", "REG AIR", "SHIP", "TRUCK"],
+}
 SQL_RULE = "SELECT COUNT(*) FROM {object} WHERE l_receiptdate < l_shipdate"
 
 
@@ -75,16 +87,24 @@ def contract(parquet: Path) -> dict[str, Any]:
             prop["quality"] = [{"metric": "invalidValues", "arguments": {"validValues": VALID[name]}, "mustBe": 0}]
         props.append(prop)
     return {
-        "apiVersion": "v3.1.0", "kind": "DataContract", "id": "tpch.lineitem.lineitem", "name": "lineitem",
-        "version": "1.0.0", "status": "active",
+        "apiVersion": "v3.1.0",
+        "kind": "DataContract",
+        "id": "tpch.lineitem.lineitem",
+        "name": "lineitem",
+        "version": "1.0.0",
+        "status": "active",
         "servers": [{"server": "local", "type": "local", "path": str(parquet), "format": "parquet"}],
-        "schema": [{
-            "name": "lineitem", "physicalType": "table", "properties": props,
-            "quality": [
-                {"metric": "rowCount", "mustBeGreaterThan": 0},
-                {"type": "sql", "query": SQL_RULE, "mustBe": 0, "name": "received_after_shipped"},
-            ],
-        }],
+        "schema": [
+            {
+                "name": "lineitem",
+                "physicalType": "table",
+                "properties": props,
+                "quality": [
+                    {"metric": "rowCount", "mustBeGreaterThan": 0},
+                    {"type": "sql", "query": SQL_RULE, "mustBe": 0, "name": "received_after_shipped"},
+                ],
+            }
+        ],
     }
 
 
@@ -93,10 +113,11 @@ def hand_written_sql(parquet: Path) -> str:
     parts = ["COUNT(*) AS row_count"]
     parts += [f"COUNT(*) FILTER (WHERE {c} IS NULL) AS {c}_nulls" for c, _, _ in COLUMNS]
     parts.append("COUNT(*) - COUNT(DISTINCT (l_orderkey, l_linenumber)) AS key_duplicates")
-    parts += [f"COUNT(*) FILTER (WHERE {c} < {lo} OR {c} > {hi}) AS {c}_out_of_range"
-              for c, (lo, hi) in RANGES.items()]
-    parts += [f"COUNT(*) FILTER (WHERE {c} NOT IN ({', '.join(repr(v) for v in vs)})) AS {c}_invalid"
-              for c, vs in VALID.items()]
+    parts += [f"COUNT(*) FILTER (WHERE {c} < {lo} OR {c} > {hi}) AS {c}_out_of_range" for c, (lo, hi) in RANGES.items()]
+    parts += [
+        f"COUNT(*) FILTER (WHERE {c} NOT IN ({', '.join(repr(v) for v in vs)})) AS {c}_invalid"
+        for c, vs in VALID.items()
+    ]
     parts.append("COUNT(*) FILTER (WHERE l_receiptdate < l_shipdate) AS received_before_shipped")
     return f"SELECT {', '.join(parts)} FROM read_parquet('{parquet}')"
 
@@ -184,14 +205,18 @@ def main() -> int:
             samples[name].append((seconds, mb))
     rows = {n: (statistics.median(s for s, _ in v), statistics.median(m for _, m in v)) for n, v in samples.items()}
     base_s, base_mb = rows["hand-written duckdb"]
-    print(f"lineitem SF{args.sf}, {len(COLUMNS)} not-null + key pair + 3 ranges + 3 valid-value sets + "
-          f"row count + 1 sql rule; median of {args.repeat} whole processes")
+    print(
+        f"lineitem SF{args.sf}, {len(COLUMNS)} not-null + key pair + 3 ranges + 3 valid-value sets + "
+        f"row count + 1 sql rule; median of {args.repeat} whole processes"
+    )
     print(f"{'contender':26} {'wall s':>8} {'peak MB':>9} {'time x':>7} {'mem x':>7}")
     for name, (seconds, mb) in rows.items():
         print(f"{name:26} {seconds:8.2f} {mb:9.0f} {seconds / base_s:7.2f} {mb / base_mb:7.2f}")
     mp_s, mp_mb = rows["meshplane"]
-    print(f"meshplane / hand-written: time {mp_s / base_s:.2f}x (target <= 1.3), "
-          f"peak memory {mp_mb / base_mb:.2f}x (target <= 1.5)")
+    print(
+        f"meshplane / hand-written: time {mp_s / base_s:.2f}x (target <= 1.3), "
+        f"peak memory {mp_mb / base_mb:.2f}x (target <= 1.5)"
+    )
     if "datacontract-cli 1.2.8" in rows:
         dc_s, dc_mb = rows["datacontract-cli 1.2.8"]
         print(f"datacontract-cli / meshplane: time {dc_s / mp_s:.2f}x, peak memory {dc_mb / mp_mb:.2f}x")

@@ -27,9 +27,11 @@ WORDS = ("listening", "listener email", "royalt", "payout", "episode", "show", "
          "rights holder", "customer", "revenue", "churn", "ret", "cu", "schedule programme")  # fmt: skip
 PRODUCTS = ("podcasts.listening_events", "podcasts.catalog", "films.streams", "royalties.creator_payouts",
             "tv.viewership", "podcasts.listening_insights")  # fmt: skip
-QUERIES = ("SELECT count(*) AS n FROM podcasts.catalog.shows",
-           "SELECT category, count(*) AS n FROM podcasts.catalog.shows GROUP BY ALL ORDER BY n DESC LIMIT 5",
-           "SELECT title_id, sum(streams) AS s FROM films.streams.title_monthly GROUP BY 1 ORDER BY s DESC LIMIT 10")
+QUERIES = (
+    "SELECT count(*) AS n FROM podcasts.catalog.shows",
+    "SELECT category, count(*) AS n FROM podcasts.catalog.shows GROUP BY ALL ORDER BY n DESC LIMIT 5",
+    "SELECT title_id, sum(streams) AS s FROM films.streams.title_monthly GROUP BY 1 ORDER BY s DESC LIMIT 10",
+)
 MIX = (("search", 0.5), ("product", 0.3), ("query", 0.2))
 
 

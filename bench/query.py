@@ -85,8 +85,11 @@ def ensure_data(directory: Path, scale: float) -> dict[str, Path]:
     connection.execute(exp.Command(this="LOAD", expression=exp.Literal.string(str(extension))).sql("duckdb"))
     connection.execute("CALL dbgen(sf = $sf)", {"sf": scale})
     for name, path in files.items():
-        copy = exp.Copy(this=exp.to_table(name), files=[exp.Literal.string(str(path))],
-                        params=[exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("parquet"))])
+        copy = exp.Copy(
+            this=exp.to_table(name),
+            files=[exp.Literal.string(str(path))],
+            params=[exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("parquet"))],
+        )
         connection.execute(copy.sql("duckdb"))
     connection.close()
     print(f"generated TPC-H SF{scale:g} in {time.perf_counter() - start:.1f} s -> {directory}")
@@ -100,8 +103,12 @@ def make_resolver(files: dict[str, Path]) -> Any:
         relation = probe.read_parquet(str(path))
         columns = tuple(PortColumn(col, str(kind)) for col, kind in zip(relation.columns, relation.types, strict=True))
         ports[f"tpch.{name}.{name}"] = ReadablePort(
-            address=f"tpch.{name}.{name}", version="1.0.0", files=(str(path),), columns=columns,
-            masks={k: v for k, v in MASKS.items() if name == "customer"}, snapshot_id=1,
+            address=f"tpch.{name}.{name}",
+            version="1.0.0",
+            files=(str(path),),
+            columns=columns,
+            masks={k: v for k, v in MASKS.items() if name == "customer"},
+            snapshot_id=1,
         )
     probe.close()
 
@@ -117,14 +124,24 @@ def plain_sql(sql: str, files: dict[str, Path]) -> str:
     tree = parse_query(sql)
     for table in list(tree.find_all(exp.Table)):
         name = table.name
-        scan = exp.Table(this=exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(files[name]))]),
-                         alias=exp.TableAlias(this=exp.to_identifier(name)))
+        scan = exp.Table(
+            this=exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(str(files[name]))]),
+            alias=exp.TableAlias(this=exp.to_identifier(name)),
+        )
         table.replace(scan)
     return render(tree)
 
 
-MESH_DOMAINS = {"customer": "customers", "nation": "customers", "region": "customers", "orders": "sales",
-                "lineitem": "sales", "part": "supply", "supplier": "supply", "partsupp": "supply"}
+MESH_DOMAINS = {
+    "customer": "customers",
+    "nation": "customers",
+    "region": "customers",
+    "orders": "sales",
+    "lineitem": "sales",
+    "part": "supply",
+    "supplier": "supply",
+    "partsupp": "supply",
+}
 CONSUMER = "bench-consumer"
 CUSTOMER_PORT = "customers.customer.customer"
 
@@ -156,30 +173,41 @@ def ensure_mesh(scale: float) -> Path:
     data = build.generate(scale)
     build.tpch_mesh(root, data)
     mesh_yaml = root / "mesh.yaml"
-    mesh_yaml.write_text(mesh_yaml.read_text().replace(
-        "  - name: governance-guild",
-        f"  - name: analytics\n    members: [{{username: {CONSUMER}, role: analyst}}]\n  - name: governance-guild"))
+    mesh_yaml.write_text(
+        mesh_yaml.read_text().replace(
+            "  - name: governance-guild",
+            f"  - name: analytics\n    members: [{{username: {CONSUMER}, role: analyst}}]\n  - name: governance-guild",
+        )
+    )
     masks = {"c_name": "hash", "c_address": "redact", "c_phone": "partial"}
     contract = root / "domains" / "customers" / "customer" / "customer.odcs.yaml"
     text = contract.read_text()
     for column, kind in masks.items():
-        text = text.replace(f"{{name: {column}, logicalType: string}}",
-                            f"{{name: {column}, logicalType: string, classification: pii, "
-                            f"customProperties: [{{property: mask, value: {kind}}}]}}")
+        text = text.replace(
+            f"{{name: {column}, logicalType: string}}",
+            f"{{name: {column}, logicalType: string, classification: pii, "
+            f"customProperties: [{{property: mask, value: {kind}}}]}}",
+        )
     retention = "customProperties: [{property: retention, value: P400D}]\n"
-    contract.write_text(text + retention + "roles: [{role: customer_reader, access: read, "
-                        "firstLevelApprovers: customers-team}]\n")
+    contract.write_text(
+        text + retention + "roles: [{role: customer_reader, access: read, firstLevelApprovers: customers-team}]\n"
+    )
     supplier = root / "domains" / "supply" / "supplier" / "supplier.odcs.yaml"
     text = supplier.read_text()
     for column in ("s_address", "s_phone"):  # the standard policy pack wants them classified
-        text = text.replace(f"{{name: {column}, logicalType: string}}",
-                            f"{{name: {column}, logicalType: string, classification: pii, "
-                            "customProperties: [{property: mask, value: redact}]}")
+        text = text.replace(
+            f"{{name: {column}, logicalType: string}}",
+            f"{{name: {column}, logicalType: string, classification: pii, "
+            "customProperties: [{property: mask, value: redact}]}",
+        )
     supplier.write_text(text + retention)
     product = root / "domains" / "customers" / "customer" / "product.odps.yaml"
-    product.write_text(product.read_text().replace(
-        f"contractId: {CUSTOMER_PORT}}}",
-        f"contractId: {CUSTOMER_PORT}, customProperties: [{{property: accessLevel, value: restricted}}]}}"))
+    product.write_text(
+        product.read_text().replace(
+            f"contractId: {CUSTOMER_PORT}}}",
+            f"contractId: {CUSTOMER_PORT}, customProperties: [{{property: accessLevel, value: restricted}}]}}",
+        )
+    )
     started = time.perf_counter()
     with Mesh.open(root) as mesh:
         result = mesh.build(jobs=2)
@@ -208,8 +236,10 @@ def mesh_plain_sql(sql: str, mesh: Any) -> str:
         name = table.name
         info = mesh.platform.tables.snapshot(TableId.for_port(MESH_DOMAINS[name], name, name, 1))
         files = exp.Array(expressions=[exp.Literal.string(str(path)) for path in info.data_files])
-        scan = exp.Table(this=exp.Anonymous(this="read_parquet", expressions=[files]),
-                         alias=exp.TableAlias(this=exp.to_identifier(name)))
+        scan = exp.Table(
+            this=exp.Anonymous(this="read_parquet", expressions=[files]),
+            alias=exp.TableAlias(this=exp.to_identifier(name)),
+        )
         table.replace(scan)
     return render(tree)
 
@@ -223,10 +253,13 @@ def bench_facade(scale: float, repeat: int) -> None:
     with Mesh.open(root) as mesh:
         plains = {name: mesh_plain_sql(mesh_sql(sql), mesh) for name, sql in QUERIES.items()}
     connection = meshplane.connect(root, as_user=CONSUMER)
-    print(f"\nfull facade meshplane.connect(mesh, as_user={CONSUMER!r}).sql(...) vs plain DuckDB on the mesh's "
-          f"snapshot files; medians of {repeat} (interleaved)")
-    print(f"{'query':6}{'plain warm':>12}{'plain fresh':>13}{'facade':>10}{'overhead':>10}"
-          f"{'fc/warm':>9}{'fc/fresh':>10}")
+    print(
+        f"\nfull facade meshplane.connect(mesh, as_user={CONSUMER!r}).sql(...) vs plain DuckDB on the mesh's "
+        f"snapshot files; medians of {repeat} (interleaved)"
+    )
+    print(
+        f"{'query':6}{'plain warm':>12}{'plain fresh':>13}{'facade':>10}{'overhead':>10}{'fc/warm':>9}{'fc/fresh':>10}"
+    )
     for name, sql in QUERIES.items():
         plain, governed = plains[name], mesh_sql(sql)
         warm.execute(plain).to_arrow_table()
@@ -248,8 +281,10 @@ def bench_facade(scale: float, repeat: int) -> None:
             times["overhead"].append(wall - result.engine_ms / 1000)
             time.sleep(0.02)
         m = {key: statistics.median(values) for key, values in times.items()}
-        print(f"{name:6}{m['warm']:>11.3f}s{m['fresh']:>12.3f}s{m['facade']:>9.3f}s"
-              f"{m['overhead'] * 1000:>8.1f}ms{m['facade'] / m['warm']:>8.2f}x{m['facade'] / m['fresh']:>9.2f}x")
+        print(
+            f"{name:6}{m['warm']:>11.3f}s{m['fresh']:>12.3f}s{m['facade']:>9.3f}s"
+            f"{m['overhead'] * 1000:>8.1f}ms{m['facade'] / m['warm']:>8.2f}x{m['facade'] / m['fresh']:>9.2f}x"
+        )
     connection.close()
     warm.close()
 
@@ -271,8 +306,7 @@ def main() -> None:
         ensure_mesh(args.sf)
     files = ensure_data(Path(__file__).parent / ".data" / f"tpch-sf{args.sf:g}", args.sf)
     resolve = make_resolver(files)
-    gateway = QueryGateway(limits=SandboxLimits(memory_limit="8GB", threads=2, timeout_seconds=120,
-                                                max_rows=1_000_000))
+    gateway = QueryGateway(limits=SandboxLimits(memory_limit="8GB", threads=2, timeout_seconds=120, max_rows=1_000_000))
     consumer = Principal("bench-consumer", frozenset({"analytics"}))
     warm = duckdb.connect(config={"threads": 2})
     if args.skip_gateway:
@@ -281,8 +315,9 @@ def main() -> None:
         bench_facade(args.sf, args.repeat)
         return
     print(f"TPC-H SF{args.sf:g}, {args.repeat} runs each, medians (interleaved); 2 threads everywhere")
-    print(f"{'query':6}{'plain warm':>12}{'plain fresh':>13}{'gateway':>10}{'overhead':>10}"
-          f"{'gw/warm':>9}{'gw/fresh':>10}")
+    print(
+        f"{'query':6}{'plain warm':>12}{'plain fresh':>13}{'gateway':>10}{'overhead':>10}{'gw/warm':>9}{'gw/fresh':>10}"
+    )
     for name, sql in QUERIES.items():
         plain = plain_sql(sql, files)
         warm.execute(plain).to_arrow_table()  # warm the OS page cache and the connection
@@ -303,8 +338,10 @@ def main() -> None:
             times["overhead"].append(result.overhead_ms / 1000)
             time.sleep(0.02)  # let the sandbox prepare its next database, as between real queries
         m = {key: statistics.median(values) for key, values in times.items()}
-        print(f"{name:6}{m['warm']:>11.3f}s{m['fresh']:>12.3f}s{m['gateway']:>9.3f}s"
-              f"{m['overhead'] * 1000:>8.1f}ms{m['gateway'] / m['warm']:>8.2f}x{m['gateway'] / m['fresh']:>9.2f}x")
+        print(
+            f"{name:6}{m['warm']:>11.3f}s{m['fresh']:>12.3f}s{m['gateway']:>9.3f}s"
+            f"{m['overhead'] * 1000:>8.1f}ms{m['gateway'] / m['warm']:>8.2f}x{m['gateway'] / m['fresh']:>9.2f}x"
+        )
     gateway.close()
     warm.close()
     if not args.skip_facade:

@@ -87,8 +87,12 @@ def child(root: Path, engine: str) -> None:
     seconds = time.perf_counter() - started
     failed = [f"{o.address}: {o.error}" for o in result.outcomes if o.error]
     report = {
-        "engine": engine, "seconds": seconds, "startup": startup, "products": len(result.outcomes),
-        "rows": sum(o.rows for o in result.outcomes), "failed": failed,
+        "engine": engine,
+        "seconds": seconds,
+        "startup": startup,
+        "products": len(result.outcomes),
+        "rows": sum(o.rows for o in result.outcomes),
+        "failed": failed,
         "python_peak_mb": own_peak_mb(),
         "jvm_peak_mb": jvm_peak_mb() if engine == "spark" else None,
     }
@@ -106,8 +110,9 @@ def own_peak_mb() -> float:
 
 def run_child(root: Path, engine: str) -> dict[str, object]:
     shutil.rmtree(root / ".meshplane", ignore_errors=True)
-    done = subprocess.run([sys.executable, __file__, "--child", engine, "--root", str(root)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", engine, "--root", str(root)], capture_output=True, text=True, check=False
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"{engine} build failed:\n{done.stderr[-3000:]}")
@@ -120,8 +125,10 @@ def run_child(root: Path, engine: str) -> dict[str, object]:
 def with_spark_settings(root: Path, driver_memory: str, partitions: int) -> None:
     config = root / "mesh.yaml"
     text = config.read_text()
-    spark = (f'spark: {{master: "local[2]", conf: {{spark.driver.memory: "{driver_memory}", '
-             f'spark.sql.shuffle.partitions: "{partitions}"}}}}')
+    spark = (
+        f'spark: {{master: "local[2]", conf: {{spark.driver.memory: "{driver_memory}", '
+        f'spark.sql.shuffle.partitions: "{partitions}"}}}}'
+    )
     config.write_text(text.replace("warehouse: .meshplane/warehouse}", f"warehouse: .meshplane/warehouse, {spark}}}"))
 
 
@@ -148,8 +155,11 @@ def main() -> None:
             for engine in args.engines:
                 r = run_child(root, engine)
                 jvm = f"{r['jvm_peak_mb']:,.0f} MB" if r["jvm_peak_mb"] else "-"
-                print(f"  {engine:<8} {r['seconds']:8.1f} {r['startup']:8.1f} {r['python_peak_mb']:9,.0f} MB "
-                      f"{jvm:>10}  {r['rows']:,}", flush=True)
+                print(
+                    f"  {engine:<8} {r['seconds']:8.1f} {r['startup']:8.1f} {r['python_peak_mb']:9,.0f} MB "
+                    f"{jvm:>10}  {r['rows']:,}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter is not None else []
     if skipped:
-        reasons = sorted({str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
-                          for report in skipped})
+        reasons = sorted(
+            {
+                str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+                for report in skipped
+            }
+        )
         if reporter is not None:
             reporter.line("")
             reporter.write_line(f"{len(skipped)} test(s) skipped in CI, where nothing may be skipped:", red=True)

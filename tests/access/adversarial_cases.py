@@ -47,7 +47,8 @@ def _cases(category: str, expect: str, *sqls: str, check: Callable[[Any], None] 
 CASES: list[Case] = [
     # 1. file escapes: read any file other than through a governed port
     *_cases(
-        "file_escape", "reject",
+        "file_escape",
+        "reject",
         "SELECT * FROM read_parquet('{secret_parquet}')",
         "SELECT * FROM read_parquet(['{secret_parquet}'])",
         "SELECT * FROM read_parquet('{customers_s2}')",
@@ -55,7 +56,7 @@ CASES: list[Case] = [
         "SELECT * FROM read_parquet('{root}/**')",
         "SELECT * FROM parquet_scan('{customers_s2}')",
         "SELECT * FROM '{customers_s2}'",
-        "SELECT * FROM \"{secret_parquet}\"",
+        'SELECT * FROM "{secret_parquet}"',
         "FROM '{secret_csv}'",
         "SELECT * FROM read_csv('{secret_csv}')",
         "SELECT * FROM read_csv_auto('{secret_csv}')",
@@ -85,7 +86,8 @@ CASES: list[Case] = [
     ),
     # 2. metadata, settings, statistics and the query text itself
     *_cases(
-        "metadata", "reject",
+        "metadata",
+        "reject",
         "SELECT * FROM duckdb_settings()",
         "SELECT * FROM duckdb_tables()",
         "SELECT * FROM duckdb_tables",
@@ -121,7 +123,8 @@ CASES: list[Case] = [
     ),
     # 3. statements other than one read
     *_cases(
-        "statement_kind", "reject",
+        "statement_kind",
+        "reject",
         "CREATE TABLE t AS SELECT * FROM " + C,
         "CREATE VIEW v AS SELECT 1",
         "CREATE MACRO m(x) AS x",
@@ -165,7 +168,8 @@ CASES: list[Case] = [
     ),
     # 4. more than one statement, however disguised
     *_cases(
-        "multi_statement", "reject",
+        "multi_statement",
+        "reject",
         "SELECT 1; SELECT 2",
         "SELECT * FROM " + C + "; COPY (SELECT 1) TO '{root}/o.csv'",
         "SELECT * FROM " + C + "; DROP TABLE x",
@@ -179,12 +183,13 @@ CASES: list[Case] = [
     ),
     # 5. CTE and alias shadowing
     *_cases(
-        "shadowing", "reject",
+        "shadowing",
+        "reject",
         "WITH customers AS (SELECT 'fake' AS ssn) SELECT * FROM " + C,
         "WITH crm AS (SELECT 1) SELECT * FROM " + C,
         "WITH duckdb_settings AS (SELECT 1) SELECT * FROM duckdb_settings",
         "WITH x AS (SELECT 1) SELECT * FROM duckdb_settings",
-        "WITH \"crm.customers.customers\" AS (SELECT 1) SELECT * FROM \"crm.customers.customers\"",
+        'WITH "crm.customers.customers" AS (SELECT 1) SELECT * FROM "crm.customers.customers"',
         "WITH t AS (SELECT * FROM " + C + ") SELECT ssn FROM t",
         "SELECT __mesh_raw.ssn FROM " + C,
         "SELECT * FROM " + C + " AS __mesh_raw WHERE __mesh_raw.ssn IS NOT NULL",
@@ -194,17 +199,18 @@ CASES: list[Case] = [
         "SELECT * FROM (SELECT 1) AS customers, customers.ssn",
     ),
     *_cases(
-        "shadowing", "ok",
+        "shadowing",
+        "ok",
         "WITH t AS (SELECT * FROM " + C + ") SELECT * FROM t",
         "WITH t AS (SELECT * FROM " + C + "), u AS (SELECT * FROM t) SELECT u.name FROM u",
         "SELECT __mesh_raw.* FROM " + C + " AS __mesh_raw",
-        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
-        "SELECT * FROM r, " + C,
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r, " + C,
         check=None,
     ),
     # 6. inferring masked or filtered values through predicates, joins, grouping and ordering
     *_cases(
-        "masked_inference", "ok",
+        "masked_inference",
+        "ok",
         "SELECT * FROM " + C + " WHERE email = 'canarypiia@example.org'",
         "SELECT * FROM " + C + " WHERE name = 'Alice CANARYNAME'",
         "SELECT * FROM " + C + " WHERE name LIKE '%CANARYNAME%'",
@@ -223,7 +229,8 @@ CASES: list[Case] = [
         check=empty,
     ),
     *_cases(
-        "masked_inference", "ok",
+        "masked_inference",
+        "ok",
         "SELECT count(*) FILTER (WHERE name = 'Alice CANARYNAME') AS hits FROM " + C,
         "SELECT count(*) FILTER (WHERE region = 'HIDDEN') AS hits FROM " + C,
         "SELECT max(CASE WHEN email LIKE 'canarypiia%' THEN 1 ELSE 0 END) AS hit FROM " + C,
@@ -232,7 +239,8 @@ CASES: list[Case] = [
         check=all_zero,
     ),
     *_cases(
-        "masked_inference", "ok",
+        "masked_inference",
+        "ok",
         "SELECT name, count(*) FROM " + C + " GROUP BY name ORDER BY name",
         "SELECT email, phone FROM " + C + " ORDER BY email, phone",
         "SELECT min(name), max(name), min(email), max(phone) FROM " + C,
@@ -251,7 +259,8 @@ CASES: list[Case] = [
     ),
     # 7. star expansion and whole-row references
     *_cases(
-        "star_expansion", "ok",
+        "star_expansion",
+        "ok",
         "SELECT * FROM " + C,
         "SELECT c.* FROM " + C + " c",
         "FROM " + C,
@@ -269,7 +278,8 @@ CASES: list[Case] = [
     ),
     # 8. struct and list access, and columns the grant leaves out
     *_cases(
-        "struct_list", "either",
+        "struct_list",
+        "either",
         "SELECT profile.email FROM " + C,
         "SELECT profile['email'] FROM " + C,
         "SELECT struct_extract(profile, 'city') FROM " + C,
@@ -284,9 +294,10 @@ CASES: list[Case] = [
         "SELECT * FROM " + C + " NATURAL JOIN " + C,
     ),
     *_cases(
-        "ungranted_column", "reject",
+        "ungranted_column",
+        "reject",
         "SELECT ssn FROM " + C,
-        "SELECT \"SSN\" FROM " + C,
+        'SELECT "SSN" FROM ' + C,
         "SELECT c.ssn FROM " + C + " c",
         "SELECT * FROM " + C + " WHERE ssn LIKE 'CANARYSSN%'",
         "SELECT * FROM " + C + " ORDER BY ssn",
@@ -296,7 +307,8 @@ CASES: list[Case] = [
     ),
     # 9. set operations
     *_cases(
-        "set_operation", "either",
+        "set_operation",
+        "either",
         "SELECT name FROM " + C + " UNION SELECT 'Alice CANARYNAME'",
         "SELECT email FROM " + C + " INTERSECT SELECT 'canarypiia@example.org'",
         "SELECT notes FROM " + C + " INTERSECT SELECT 'FILTEREDCANARY'",
@@ -310,7 +322,8 @@ CASES: list[Case] = [
     ),
     # 10. PIVOT, UNPIVOT and UNNEST
     *_cases(
-        "pivot_unnest", "either",
+        "pivot_unnest",
+        "either",
         "PIVOT " + C + " ON name USING count(*)",
         "PIVOT " + C + " ON email USING count(*)",
         "PIVOT " + C + " ON region USING sum(balance)",
@@ -326,7 +339,8 @@ CASES: list[Case] = [
     ),
     # 11. error messages as side channels
     *_cases(
-        "error_channel", "either",
+        "error_channel",
+        "either",
         "SELECT CAST(name AS INTEGER) FROM " + C,
         "SELECT CAST(email AS INTEGER) FROM " + C,
         "SELECT CAST(notes AS INTEGER) FROM " + C,
@@ -348,7 +362,8 @@ CASES: list[Case] = [
     ),
     # 12. resource exhaustion
     *_cases(
-        "resource", "reject",
+        "resource",
+        "reject",
         "SELECT count(*) FROM range(1000000000000) a, " + R,
         "SELECT sum(a.range * b.range) FROM range(100000) a, range(100000) b, " + C,  # count(*) alone is O(1)
         "SELECT * FROM range(10000000), " + R,
@@ -361,23 +376,24 @@ CASES: list[Case] = [
     ),
     # 13. quoting, comments and unicode
     *_cases(
-        "quoting_unicode", "either",
-        "SELECT * FROM \"CRM\".\"CUSTOMERS\".\"CUSTOMERS\"",
+        "quoting_unicode",
+        "either",
+        'SELECT * FROM "CRM"."CUSTOMERS"."CUSTOMERS"',
         "SELECT * FROM CRM.Customers.Customers",
-        "SELECT * FROM crm.customers.\"customers\" /* */ WHERE 1=1",
+        'SELECT * FROM crm.customers."customers" /* */ WHERE 1=1',
         "SELECT * FROM crm.customers.customers -- */ ; ATTACH 'x'",
         "SELECT /* */ * FROM crm.customers.customers /* ; DROP TABLE x; */",
         "SELECT * FROM crm.customers.customers WHERE name = $$Alice CANARYNAME$$",
         "SELECT * FROM crm.customers.customers WHERE notes = E'FILTERED\\x43ANARY'",
         "SELECT * FROM crm.customers.cust\u043emers",
         "SELECT * FROM crm.customers.customers\u200b",
-        "SELECT * FROM \"crm.customers.customers\"",
+        'SELECT * FROM "crm.customers.customers"',
         "SELECT * FROM `crm`.`customers`.`customers`",
         "SELECT * FROM crm . customers . customers",
-        "SELECT * FROM \"{secret_parquet}\"",
+        'SELECT * FROM "{secret_parquet}"',
         "SELECT * FROM crm.customers.customers WHERE name = U&'\\0041lice'",
         "SELECT '\u2018' || name || '\u2019' FROM crm.customers.customers",
-        "SELECT * FROM crm.customers.\"customers\u0000\"",
+        'SELECT * FROM crm.customers."customers\u0000"',
         "SELECT * FROM crm.customers.customers WHERE 'a' = 'a''; ATTACH ''x'''",
         "SEL\u0045CT * FROM crm.customers.customers",
         "/*+ hint */ SELECT * FROM crm.customers.customers",
@@ -385,7 +401,8 @@ CASES: list[Case] = [
     ),
     # 14. time travel abuse
     *_cases(
-        "time_travel", "either",
+        "time_travel",
+        "either",
         "SELECT * FROM " + C + " AT (VERSION => 1)",
         "SELECT * FROM " + C + " AT (VERSION => 2)",
         "SELECT * FROM " + C + " AT (TIMESTAMP => '2024-06-01 00:00:00')",
@@ -411,7 +428,8 @@ CASES: list[Case] = [
     ),
     # 15. ports the principal may not read, and names that are not ports
     *_cases(
-        "access", "reject",
+        "access",
+        "reject",
         "SELECT * FROM hr.salaries.salaries",
         "SELECT * FROM hr.salaries",
         "SELECT * FROM " + C + " c JOIN hr.salaries.salaries s ON true",

@@ -31,8 +31,19 @@ from meshplane.types import Principal
 
 CONSUMER_KEY = "k3y-CANARYKEY-7f1e"
 CANARIES = (
-    "CANARYNAME", "canarypii", "CANARYPHONE", "CANARYSSN", "canarystruct", "CANARYCITY", "CANARYTAG",
-    "FILTEREDCANARY", "31337", "FILECANARY", "SALARYCANARY", "OLDSNAPCANARY", "CANARYKEY",
+    "CANARYNAME",
+    "canarypii",
+    "CANARYPHONE",
+    "CANARYSSN",
+    "canarystruct",
+    "CANARYCITY",
+    "CANARYTAG",
+    "FILTEREDCANARY",
+    "31337",
+    "FILECANARY",
+    "SALARYCANARY",
+    "OLDSNAPCANARY",
+    "CANARYKEY",
 )
 ANALYST = Principal("rita", frozenset({"royalties-team"}))
 
@@ -116,8 +127,7 @@ def build_fixtures(root: Path) -> dict[str, Path]:
         " AS t(order_id, customer_id, amount, customer_email, status)",
         files["orders"],
     )
-    _write(con, "SELECT * FROM (VALUES ('EU', 'Europe'), ('US', 'United States')) AS t(code, label)",
-           files["regions"])
+    _write(con, "SELECT * FROM (VALUES ('EU', 'Europe'), ('US', 'United States')) AS t(code, label)", files["regions"])
     _write(con, "SELECT 'SALARYCANARY' AS employee, 99 AS salary", files["salaries"])
     _write(con, "SELECT 'FILECANARY' AS secret", files["secret_parquet"])
     _write(con, "SELECT 'FILECANARY' AS secret", files["secret_csv"], "csv")
@@ -178,9 +188,7 @@ def make_resolver(mesh: Mesh, *, row_filter: str | None = ROW_FILTER) -> Any:
                 files=(mesh.path("regions"),),
                 columns=(PortColumn("code", "VARCHAR"), PortColumn("label", "VARCHAR")),
             )
-        raise AccessDenied(
-            f"{ref.address} is restricted; request access with: meshplane access request {ref.address}"
-        )
+        raise AccessDenied(f"{ref.address} is restricted; request access with: meshplane access request {ref.address}")
 
     return resolve
 

@@ -19,8 +19,17 @@ from meshplane.access import QueryGateway
 from meshplane.engines.duckdb_sandbox import DuckDBSandbox, SandboxLimits
 from meshplane.errors import MeshError
 
-PLACEHOLDERS = ("customers_s2", "customers_s1", "orders", "regions", "salaries", "secret_parquet", "secret_csv",
-                "secret_txt", "secret_json")
+PLACEHOLDERS = (
+    "customers_s2",
+    "customers_s1",
+    "orders",
+    "regions",
+    "salaries",
+    "secret_parquet",
+    "secret_csv",
+    "secret_txt",
+    "secret_json",
+)
 
 
 def substitute(sql: str, mesh: Mesh) -> str:
@@ -79,8 +88,9 @@ def test_through_gateway(case: Case, gateway: QueryGateway, resolver: Any, mesh:
 
 @pytest.fixture(scope="module")
 def raw_sandbox() -> Iterator[DuckDBSandbox]:
-    sandbox = DuckDBSandbox(SandboxLimits(memory_limit="512MB", threads=2, timeout_seconds=3.0,
-                                          max_rows=50_000), prewarm=False)
+    sandbox = DuckDBSandbox(
+        SandboxLimits(memory_limit="512MB", threads=2, timeout_seconds=3.0, max_rows=50_000), prewarm=False
+    )
     yield sandbox
     sandbox.close()
 

@@ -97,8 +97,12 @@ def test_removing_a_mask_or_widening_grants_needs_approval(root: Path) -> None:
     edit(root, CONTRACT_FILE, "classification: pii\n        description: E-mail", "classification: internal\n"
          "        description: E-mail")  # fmt: skip
     edit(root, CONTRACT_FILE, "{property: mask, value: partial}", "{property: mask, value: hash}")
-    edit(root, PRODUCT_FILE, "[{property: accessLevel, value: restricted}]",
-         "[{property: accessLevel, value: restricted}, {property: autoApprove, value: [royalties-team]}]")
+    edit(
+        root,
+        PRODUCT_FILE,
+        "[{property: accessLevel, value: restricted}]",
+        "[{property: accessLevel, value: restricted}, {property: autoApprove, value: [royalties-team]}]",
+    )
     with Mesh.open(root) as mesh:
         changes = mesh.access.spec_changes(PRODUCT)
         kinds = sorted((c.kind.value, c.column or "") for c in changes)

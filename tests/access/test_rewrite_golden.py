@@ -43,8 +43,12 @@ def resolve(ref: PortRef) -> ReadablePort:
             address=ref.address,
             version="2.1.0",
             files=("/warehouse/royalties/statements/a.parquet", "/warehouse/royalties/statements/b.parquet"),
-            columns=(PortColumn("listener_id", "VARCHAR"), PortColumn("amount", "DECIMAL(12,2)"),
-                     PortColumn("payee_phone", "VARCHAR"), PortColumn("note", "VARCHAR")),
+            columns=(
+                PortColumn("listener_id", "VARCHAR"),
+                PortColumn("amount", "DECIMAL(12,2)"),
+                PortColumn("payee_phone", "VARCHAR"),
+                PortColumn("note", "VARCHAR"),
+            ),
             masks={"payee_phone": MaskKind.PARTIAL, "note": MaskKind.NULL},
         )
     raise AccessDenied(f"{ref.address} is not readable")

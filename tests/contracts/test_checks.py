@@ -78,8 +78,11 @@ def test_samples_only_for_failed_checks(results: dict[str, CheckResult]) -> None
 
 
 def test_one_aggregate_scan(engine: Engine, load: Load) -> None:
-    engine.table("events", "SELECT 'e' || i AS event_id, 'x' AS listener_email, 'L' || i AS listener_id, "
-                           "i::INTEGER AS seconds FROM range(10) t(i)")
+    engine.table(
+        "events",
+        "SELECT 'e' || i AS event_id, 'x' AS listener_email, 'L' || i AS listener_id, "
+        "i::INTEGER AS seconds FROM range(10) t(i)",
+    )
     contract = load("listening_events.odcs.yaml")
     plan = compile_plan(contract)
     library = [c for c in plan.checks if c.metric not in ("present", "type")]
@@ -101,10 +104,13 @@ def test_separate_queries_only_for_sql_composite_and_fk(load: Load) -> None:
 
 
 def test_composite_primary_key_and_lengths(engine: Engine, load: Load) -> None:
-    engine.table("order_lines", """SELECT * FROM (VALUES
+    engine.table(
+        "order_lines",
+        """SELECT * FROM (VALUES
         ('O1', 1, 'ABC', 1.0, DATE '2021-01-01'), ('O1', 1, 'AB', 0.0, DATE '2019-05-01'),
         ('O2', 1, 'ABCDEFGHIJKLMN', 2.0, NULL), (NULL, 2, NULL, NULL, NULL)
-        ) t(order_id, line_no, sku, unit_price, shipped_on)""")
+        ) t(order_id, line_no, sku, unit_price, shipped_on)""",
+    )
     engine.table("orders", "SELECT 'O1' AS order_id")
     plan = compile_plan(load("order_lines.odcs.yaml"))
     got = {r.check_id: r for r in run_checks(plan, "order_lines", engine.query)}
@@ -149,9 +155,18 @@ def test_check_schema_types(load: Load) -> None:
     import pyarrow as pa
 
     contract = load("orders.odcs.yaml")
-    schema = pa.schema([("order_id", pa.string()), ("customer_id", pa.int64()), ("status", pa.string()),
-                        ("amount", pa.decimal128(14, 2)), ("currency", pa.string()), ("email", pa.string()),
-                        ("quantity", pa.int64()), ("created_at", pa.timestamp("us"))])
+    schema = pa.schema(
+        [
+            ("order_id", pa.string()),
+            ("customer_id", pa.int64()),
+            ("status", pa.string()),
+            ("amount", pa.decimal128(14, 2)),
+            ("currency", pa.string()),
+            ("email", pa.string()),
+            ("quantity", pa.int64()),
+            ("created_at", pa.timestamp("us")),
+        ]
+    )
     got = {r.check_id: r for r in check_schema(contract, schema)}
     assert not got[f"{P}.amount.type"].passed  # DECIMAL(14,2) does not fit DECIMAL(12,2)
     assert not got[f"{P}.quantity.type"].passed  # BIGINT data for an INTEGER column

@@ -291,23 +291,40 @@ CHANGES = [
     # (what to replace in the lenient contract, replacement, kind, code)
     ("      - {name: line, logicalType: integer, physicalType: INTEGER}\n", "", "breaking", "column_removed"),
     ("physicalType: 'DECIMAL(4,1)'}", "physicalType: 'DECIMAL(4,1)', required: true}", "additive", "required_added"),
-    ("{name: line, logicalType: integer, physicalType: INTEGER}", "{name: line, logicalType: integer, "
-     "physicalType: BIGINT}", "additive", "type_widened"),
-    ("{name: line, logicalType: integer, physicalType: INTEGER}", "{name: line, logicalType: integer, "
-     "physicalType: SMALLINT}", "breaking", "type_narrowed"),
+    (
+        "{name: line, logicalType: integer, physicalType: INTEGER}",
+        "{name: line, logicalType: integer, physicalType: BIGINT}",
+        "additive",
+        "type_widened",
+    ),
+    (
+        "{name: line, logicalType: integer, physicalType: INTEGER}",
+        "{name: line, logicalType: integer, physicalType: SMALLINT}",
+        "breaking",
+        "type_narrowed",
+    ),
     ("classification: pii}", "classification: restricted}", "breaking", "classification_raised"),
-    ("classification: pii}", "classification: pii, description: The buyer's e-mail.}", "cosmetic",
-     "description_changed"),
-    ("{name: status, logicalType: string, physicalType: VARCHAR}",
-     "{name: status, logicalType: string, physicalType: VARCHAR, unique: true}", "additive", "unique_added"),
+    (
+        "classification: pii}",
+        "classification: pii, description: The buyer's e-mail.}",
+        "cosmetic",
+        "description_changed",
+    ),
+    (
+        "{name: status, logicalType: string, physicalType: VARCHAR}",
+        "{name: status, logicalType: string, physicalType: VARCHAR, unique: true}",
+        "additive",
+        "unique_added",
+    ),
     ("value: 30, unit: m}", "value: 2, unit: h}", "breaking", "slo_weakened"),
     ("value: 30, unit: m}", "value: 10, unit: min}", "additive", "slo_strengthened"),
 ]
 
 
 @pytest.mark.parametrize(("old", "new", "kind", "code"), CHANGES, ids=[c[3] + f"-{i}" for i, c in enumerate(CHANGES)])
-def test_diff_classifies_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, kind: str,
-                                 code: str) -> None:
+def test_diff_classifies_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, kind: str, code: str
+) -> None:
     mesh = make_shop_mesh(tmp_path)
     assert run(capsys, "publish", "--mesh", str(mesh))[0] == 0
     contract = mesh / "domains" / "shop" / "orders" / "orders.odcs.yaml"
@@ -331,8 +348,9 @@ def test_breaking_change_hits_downstream_products(tmp_path: Path, capsys: pytest
     mesh = make_shop_mesh(tmp_path)
     run(capsys, "publish", "--mesh", str(mesh))
     contract = mesh / "domains" / "shop" / "customers" / "customers.odcs.yaml"
-    contract.write_text(contract.read_text().replace("      - {name: country, logicalType: string, physicalType: "
-                                                     "VARCHAR}\n", ""))
+    contract.write_text(
+        contract.read_text().replace("      - {name: country, logicalType: string, physicalType: VARCHAR}\n", "")
+    )
     code, out, _ = run(capsys, "diff", "--mesh", str(mesh), "--format", "json")
     assert code == 1
     report = {d["port"]: d for d in json.loads(out)}["shop.customers.customers"]
@@ -368,8 +386,11 @@ def test_check_blocks_breaking_change_without_major_bump(tmp_path: Path, capsys:
     assert "domains/shop/orders/orders.odcs.yaml:" in errors
     assert "breaking change without a new major version (1.0.0 -> 1.0.0)" in errors
     assert "column line removed" in errors and "[breaking-change]" in errors and "version: 2.0.0" in errors
-    write_orders(mesh, LENIENT.replace("      - {name: line, logicalType: integer, physicalType: INTEGER}\n", ""),
-                 version="2.0.0")
+    write_orders(
+        mesh,
+        LENIENT.replace("      - {name: line, logicalType: integer, physicalType: INTEGER}\n", ""),
+        version="2.0.0",
+    )
     code, _, errors = run(capsys, "check", str(mesh))
     assert code == 0, errors
 

@@ -66,8 +66,16 @@ def test_sql_ddl_runs_on_duckdb() -> None:
 def test_jsonschema_of_one_row() -> None:
     schema = json.loads(export_contract(import_contract(FIXTURES / "orders.odcs.yaml"), "jsonschema"))
     validator = jsonschema.Draft202012Validator(schema)
-    row = {"order_id": "O000001", "customer_id": 4, "status": "placed", "amount": 3.5, "currency": "EUR",
-           "email": None, "quantity": 1, "created_at": "2024-01-01T00:00:00Z"}
+    row = {
+        "order_id": "O000001",
+        "customer_id": 4,
+        "status": "placed",
+        "amount": 3.5,
+        "currency": "EUR",
+        "email": None,
+        "quantity": 1,
+        "created_at": "2024-01-01T00:00:00Z",
+    }
     validator.validate(row)
     assert not validator.is_valid({**row, "status": "lost"})
     assert not validator.is_valid({**row, "order_id": None})
@@ -101,7 +109,11 @@ def test_data_contract_specification_import() -> None:
     assert [e.value for e in props["status"].enum or []] == ["placed", "shipped"]
     assert (table.quality or [])[0].query == "SELECT COUNT(*) FROM {object}"
     slas = {s.property: (s.value, s.unit) for s in contract.slaProperties or []}
-    assert slas == {"availability": (99.9, "percent"), "retention": (1, "y"), "latency": (25, "h"),
-                    "freshness": (25, "h")}
+    assert slas == {
+        "availability": (99.9, "percent"),
+        "retention": (1, "y"),
+        "latency": (25, "h"),
+        "freshness": (25, "h"),
+    }
     again = load_contract(export_contract(contract, "odcs"))
     assert again == contract

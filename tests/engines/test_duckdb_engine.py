@@ -77,7 +77,7 @@ def test_only_one_select_is_accepted(engine: DuckDBEngine, tmp_path: Path) -> No
 def test_view_sql_is_built_as_a_tree(tmp_path: Path) -> None:
     relation = FileRelation(paths=(Path("/d/it's.csv"),), format="csv", options={"delim": ";", "header": True})
     assert _view_sql("my input", relation) == (
-        "CREATE OR REPLACE TEMPORARY VIEW \"my input\" AS "
+        'CREATE OR REPLACE TEMPORARY VIEW "my input" AS '
         "SELECT * FROM READ_CSV(['/d/it''s.csv'], delim := ';', header := TRUE)"
     )
 

@@ -21,15 +21,16 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from meshplane.build import Status
+from meshplane.builds import Status
 from meshplane.workspace import Mesh
 
 pytestmark = [
     pytest.mark.spark,
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
-    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
-                       reason="needs PySpark and Java"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("pyspark") is None or shutil.which("java") is None, reason="needs PySpark and Java"
+    ),
 ]
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -101,13 +102,17 @@ def same_rows(left: pa.Table, right: pa.Table) -> bool:
     a, b = grouped(left), grouped(right)
     if a.keys() != b.keys():
         return False
-    return all(len(a[k]) == len(b[k]) and all(close(x, y) for r, s in zip(a[k], b[k], strict=True)
-                                               for x, y in zip(r, s, strict=True)) for k in a)
+    return all(
+        len(a[k]) == len(b[k])
+        and all(close(x, y) for r, s in zip(a[k], b[k], strict=True) for x, y in zip(r, s, strict=True))
+        for k in a
+    )
 
 
 @pytest.mark.parametrize("example", ["media", "pharma"])
-def test_example_builds_on_spark_with_the_same_rows(example: str, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_example_builds_on_spark_with_the_same_rows(
+    example: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("MESHPLANE_CATALOG_URL", raising=False)
     spark_root, duck_root = copy_example(example, tmp_path)
     spark_mesh, ports = build(spark_root, "spark")

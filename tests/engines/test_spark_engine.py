@@ -21,8 +21,9 @@ from meshplane.errors import BuildError, EngineUnavailable
 pytestmark = [
     pytest.mark.spark,
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
-    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
-                       reason="needs PySpark and Java"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("pyspark") is None or shutil.which("java") is None, reason="needs PySpark and Java"
+    ),
 ]
 
 if importlib.util.find_spec("pyspark") is not None:

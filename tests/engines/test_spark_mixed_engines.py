@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from meshplane.build import Status
+from meshplane.builds import Status
 from meshplane.types import Address
 from meshplane.workspace import Mesh
 
@@ -23,8 +23,9 @@ pytestmark = [
     pytest.mark.spark,
     pytest.mark.slow,
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
-    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None or shutil.which("java") is None,
-                       reason="needs PySpark and Java"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("pyspark") is None or shutil.which("java") is None, reason="needs PySpark and Java"
+    ),
 ]
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "media"
@@ -37,15 +38,22 @@ def mesh_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MESHPLANE_CATALOG_URL", raising=False)
     root = tmp_path / "media"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("data", ".meshplane", "__pycache__"))
-    subprocess.run([sys.executable, str(root / "generate.py"), "--scale", "0.01", "--out", str(root / "data")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(root / "generate.py"), "--scale", "0.01", "--out", str(root / "data")],
+        check=True,
+        capture_output=True,
+    )
     for product, schedule in ON_SPARK.items():
         path = root / "domains" / product / "product.odps.yaml"
         old = f"customProperties: [{{property: schedule, value: {schedule}}}]"
         text = path.read_text()
         assert old in text
-        path.write_text(text.replace(old, f"customProperties: [{{property: schedule, value: {schedule}}}, "
-                                          "{property: engine, value: spark}]"))
+        path.write_text(
+            text.replace(
+                old,
+                f"customProperties: [{{property: schedule, value: {schedule}}}, {{property: engine, value: spark}}]",
+            )
+        )
     return root
 
 

@@ -40,6 +40,7 @@ def setp(name: str, **fields: Any) -> Callable[[Doc], None]:
                 prop(doc, name).pop(key, None)
             else:
                 prop(doc, name)[key] = value
+
     return change
 
 
@@ -62,6 +63,7 @@ def quality(name: str, index: int, **fields: Any) -> Callable[[Doc], None]:
             if any(k.startswith("must") for k in fields):
                 del rule[op]
         rule.update(fields)
+
     return change
 
 
@@ -76,6 +78,7 @@ def add_rule(doc: Doc) -> None:
 def sla(prop_name: str, **fields: Any) -> Callable[[Doc], None]:
     def change(doc: Doc) -> None:
         next(x for x in doc["slaProperties"] if x["property"] == prop_name).update(fields)
+
     return change
 
 
@@ -107,8 +110,7 @@ CASES: list[tuple[str, Callable[[Doc], None], ChangeKind, str]] = [
     ("integer -> number", setp("quantity", logicalType="number", physicalType="DOUBLE"), A, "type_widened"),
     ("decimal widened", setp("amount", physicalType="DECIMAL(18,2)"), A, "type_widened"),
     ("decimal scale cut", setp("amount", physicalType="DECIMAL(12,0)"), B, "type_narrowed"),
-    ("varchar(10) -> varchar(5)", lambda d: (setp("currency", physicalType="VARCHAR(10)")(d)), A,
-     "type_widened"),
+    ("varchar(10) -> varchar(5)", lambda d: setp("currency", physicalType="VARCHAR(10)")(d), A, "type_widened"),
     ("optional -> required", setp("quantity", required=True), A, "required_added"),
     ("required -> optional", setp("created_at", required=False), B, "required_dropped"),
     ("unique dropped", setp("order_id", unique=False), B, "unique_dropped"),
@@ -120,10 +122,18 @@ CASES: list[tuple[str, Callable[[Doc], None], ChangeKind, str]] = [
     ("quality loosened", quality("amount", 0, mustBeLessOrEqualTo=20), B, "quality_rule_loosened"),
     ("quality rule removed", drop_rule, B, "quality_rule_removed"),
     ("quality rule added", add_rule, A, "quality_rule_added"),
-    ("valid values narrowed", quality("currency", 0, arguments={"validValues": ["EUR", "USD"]}), A,
-     "quality_rule_tightened"),
-    ("valid values widened", quality("currency", 0, arguments={"validValues": ["EUR", "USD", "GBP", "CHF"]}), B,
-     "quality_rule_loosened"),
+    (
+        "valid values narrowed",
+        quality("currency", 0, arguments={"validValues": ["EUR", "USD"]}),
+        A,
+        "quality_rule_tightened",
+    ),
+    (
+        "valid values widened",
+        quality("currency", 0, arguments={"validValues": ["EUR", "USD", "GBP", "CHF"]}),
+        B,
+        "quality_rule_loosened",
+    ),
     ("row count between narrowed", quality("", 0, mustBeBetween=[10, 1000]), A, "quality_rule_tightened"),
     ("severity error -> warning", quality("currency", 0, severity="warning"), B, "quality_severity_changed"),
     ("latency weakened", sla("latency", value=2, unit="h"), B, "slo_weakened"),
@@ -141,8 +151,12 @@ CASES: list[tuple[str, Callable[[Doc], None], ChangeKind, str]] = [
     ("status deprecated", top(status="deprecated"), C, "status_changed"),
     ("status retired", top(status="retired"), B, "status_changed"),
     ("relationship removed", setp("customer_id", relationships=None), B, "relationship_removed"),
-    ("maximum lowered", setp("amount", logicalTypeOptions={"minimum": 0, "maximum": 500}), A,
-     "option_maximum_tightened"),
+    (
+        "maximum lowered",
+        setp("amount", logicalTypeOptions={"minimum": 0, "maximum": 500}),
+        A,
+        "option_maximum_tightened",
+    ),
     ("maximum dropped", setp("amount", logicalTypeOptions={"minimum": 0}), B, "option_maximum_loosened"),
     ("tags changed", setp("email", tags=["contact"]), C, "tags_changed"),
 ]
@@ -155,8 +169,9 @@ def test_change_is_classified(label: str, mutate: Callable[[Doc], None], kind: C
         setp("currency", physicalType="VARCHAR(5)")(old_doc)
     new_doc = copy.deepcopy(old_doc)
     mutate(new_doc)
-    diff = diff_contracts(OpenDataContractStandard.model_validate(old_doc),
-                          OpenDataContractStandard.model_validate(new_doc))
+    diff = diff_contracts(
+        OpenDataContractStandard.model_validate(old_doc), OpenDataContractStandard.model_validate(new_doc)
+    )
     found = [(c.kind, c.code) for c in diff.changes]
     assert (kind, code) in found, found
     assert diff.is_breaking == (kind is B), found
@@ -190,6 +205,7 @@ def test_requires_major_bump(breaking: bool, old: str, new: str, blocked: bool) 
     old_doc, new_doc = base(), base()
     if breaking:
         remove(new_doc, "email")
-    diff = diff_contracts(OpenDataContractStandard.model_validate(old_doc),
-                          OpenDataContractStandard.model_validate(new_doc))
+    diff = diff_contracts(
+        OpenDataContractStandard.model_validate(old_doc), OpenDataContractStandard.model_validate(new_doc)
+    )
     assert requires_major_bump(diff, old, new) is blocked

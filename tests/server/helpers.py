@@ -36,7 +36,6 @@ def copy_media(target: Path, scale: float = 0.02, build: bool = True) -> Path:
     return destination
 
 
-
 def bearer(tokens: dict[str, str], who: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens[who]}"} if who in tokens else {}
 

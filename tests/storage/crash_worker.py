@@ -33,19 +33,25 @@ def main() -> None:
     original_write = ToOutputFile.table_metadata
 
     if point == "before_catalog_update":
+
         def commit_then_die(self, *a, **k):  # type: ignore[no-untyped-def]
             die()
+
         SqlCatalog.commit_table = commit_then_die  # type: ignore[method-assign]
     elif point == "after_catalog_update":
+
         def commit_and_die(self, *a, **k):  # type: ignore[no-untyped-def]
             original_commit(self, *a, **k)
             die()
+
         SqlCatalog.commit_table = commit_and_die  # type: ignore[method-assign]
     elif point == "mid_metadata_write":
+
         def half_write(metadata, output_file, overwrite=False):  # type: ignore[no-untyped-def]
             with output_file.create(overwrite=overwrite) as stream:
                 stream.write(b'{"format-version": 2, "table-uu')
             die()
+
         ToOutputFile.table_metadata = staticmethod(half_write)  # type: ignore[method-assign,assignment]
     del original_write
 

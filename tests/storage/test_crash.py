@@ -26,7 +26,9 @@ T_NAME = ("sales", "orders__orders__v1")
 def run_worker(url: str, warehouse: Path, point: str, count: int = 1) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(WORKER), url, str(warehouse), point, str(count)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -97,7 +99,8 @@ def test_kill_at_random_moments(seeded: int, catalog_url: str, store: TableStore
     for _ in range(4):
         proc = subprocess.Popen(
             [sys.executable, str(WORKER), catalog_url, str(store.warehouse), "loop", "1000"],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert proc.stdout is not None
         proc.stdout.readline()  # imports done, at least one publish landed

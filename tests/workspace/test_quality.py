@@ -134,8 +134,9 @@ def test_status_met_at_risk_breached_with_a_fixed_clock(built: Path) -> None:
 def test_major_bump_builds_a_new_table_and_keeps_the_old_one(built: Path) -> None:
     with Mesh.open(built) as mesh:
         old_rows = mesh.read(str(ORDERS)).num_rows
-    shop.write_orders(built, shop.LENIENT, version="2.0.0",
-                      custom="  - {property: deprecationDate, value: '2099-06-30'}\n")
+    shop.write_orders(
+        built, shop.LENIENT, version="2.0.0", custom="  - {property: deprecationDate, value: '2099-06-30'}\n"
+    )
     assert breaking_change_problems(built) == []
     with Mesh.open(built) as mesh:
         result = mesh.build(["shop.orders"])

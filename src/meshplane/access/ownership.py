@@ -126,9 +126,7 @@ class ProductFacts:
         return cls(
             product=str(data["product"]),
             owner_team=str(data.get("owner_team") or ""),
-            ports=MappingProxyType(
-                {str(k): PortFacts.from_json(v) for k, v in dict(data.get("ports") or {}).items()}
-            ),
+            ports=MappingProxyType({str(k): PortFacts.from_json(v) for k, v in dict(data.get("ports") or {}).items()}),
         )
 
 

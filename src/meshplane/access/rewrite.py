@@ -51,9 +51,7 @@ class RewrittenQuery:
     files: tuple[str, ...]
 
 
-def rewrite_query(
-    query: str | exp.Expr, resolve: PortResolver, *, consumer_key: str
-) -> RewrittenQuery:
+def rewrite_query(query: str | exp.Expr, resolve: PortResolver, *, consumer_key: str) -> RewrittenQuery:
     """Parse, guard, resolve and rewrite ``query``; raises QueryRejected or AccessDenied, never runs it.
 
     A tree passed in is rewritten in place (pass a copy to keep it).
@@ -142,8 +140,9 @@ def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
     else:  # an empty snapshot: typed columns, no rows
         select = exp.Select(
             expressions=[
-                exp.alias_(exp.Cast(this=exp.Null(), to=exp.DataType.build(c.type, dialect="duckdb")), c.name,
-                           quoted=True)
+                exp.alias_(
+                    exp.Cast(this=exp.Null(), to=exp.DataType.build(c.type, dialect="duckdb")), c.name, quoted=True
+                )
                 for c in columns
             ],
             where=exp.Where(this=exp.false()),
@@ -184,9 +183,7 @@ def _requalify_columns(tree: exp.Expr, unaliased: dict[tuple[str, ...], str]) ->
     for column in tree.find_all(exp.Column):
         if not column.args.get("db"):
             continue
-        qualifier = tuple(
-            part.lower() for part in (column.catalog, column.db, column.table) if part
-        )
+        qualifier = tuple(part.lower() for part in (column.catalog, column.db, column.table) if part)
         alias = unaliased.get(qualifier)
         if alias is not None:
             column.set("catalog", None)

@@ -78,6 +78,7 @@ def documents(snapshot: MeshSnapshot, *, packed: bool = False) -> Iterator[dict[
 
 def _documents(snapshot: MeshSnapshot) -> Iterator[dict[str, Any]]:
     teams = {t.name: t for t in snapshot.teams}
+
     def doc(kind: SearchKind, address: str, title: str, **fields: Any) -> dict[str, Any]:
         row: dict[str, Any] = {
             "id": 0, "kind": kind.value, "address": address, "title": title, "domain": None,
@@ -128,9 +129,7 @@ class SearchDialect(Protocol):
 
     def refresh(self, conn: Connection) -> None: ...
 
-    def matching(
-        self, tokens: list[str]
-    ) -> tuple[sa.FromClause, sa.ColumnElement[bool], sa.ColumnElement[float]]:
+    def matching(self, tokens: list[str]) -> tuple[sa.FromClause, sa.ColumnElement[bool], sa.ColumnElement[float]]:
         """The FROM clause, the match condition and the relevance (higher is better)."""
         ...
 
@@ -146,9 +145,7 @@ class SqliteSearch:
     def refresh(self, conn: Connection) -> None:
         conn.execute(sa.insert(fts).values(mp_search_fts="rebuild"))
 
-    def matching(
-        self, tokens: list[str]
-    ) -> tuple[sa.FromClause, sa.ColumnElement[bool], sa.ColumnElement[float]]:
+    def matching(self, tokens: list[str]) -> tuple[sa.FromClause, sa.ColumnElement[bool], sa.ColumnElement[float]]:
         # Tokens are letters and digits only, so quoting them cannot inject FTS5 syntax.
         query = " AND ".join(f'"{t}"*' for t in tokens)
         source = search_docs.join(fts, fts.c.rowid == search_docs.c.id)
@@ -192,9 +189,7 @@ class PostgresSearch:
     def query(tokens: list[str]) -> sa.ColumnElement[Any]:
         return sa.func.to_tsquery("simple", " & ".join(f"{t}:*" for t in tokens))
 
-    def matching(
-        self, tokens: list[str]
-    ) -> tuple[sa.FromClause, sa.ColumnElement[bool], sa.ColumnElement[float]]:
+    def matching(self, tokens: list[str]) -> tuple[sa.FromClause, sa.ColumnElement[bool], sa.ColumnElement[float]]:
         query = self.query(tokens)
         source = search_docs.join(pg_fts, pg_fts.c.id == search_docs.c.id)
         weights: sa.ColumnElement[Any] = sa.literal_column(_PG_WEIGHTS)
@@ -275,9 +270,7 @@ def search(
     if total == 0:
         return SearchResults(text, 0, (), {f: {} for f in FACETS})
 
-    boost = sa.case(
-        *((search_docs.c.kind == kind.value, factor) for kind, factor in _KIND_BOOST.items()), else_=1.0
-    )
+    boost = sa.case(*((search_docs.c.kind == kind.value, factor) for kind, factor in _KIND_BOOST.items()), else_=1.0)
     score = relevance * boost
     page = (
         sa.select(search_docs, score.label("score"))

@@ -400,7 +400,6 @@ class CatalogWriter:
 
         return self._db.write(work)
 
-
     def log_queries(self, entries: Sequence[tuple[QueryLogEntry, Mapping[str, Any]]]) -> list[int]:
         """Record several gateway queries, each with its ``query`` audit event, in one transaction.
 

@@ -21,6 +21,7 @@ from meshplane.workspace import Mesh, check_mesh
 
 __all__ = ["app", "main"]
 
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,

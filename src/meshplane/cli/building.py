@@ -11,7 +11,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from meshplane.build import BuildResult, ProductOutcome, Status
+from meshplane.builds import BuildResult, ProductOutcome, Status
 from meshplane.cli.common import MeshPath, OutputFormat, app, err, out, print_rows
 from meshplane.types import Address
 from meshplane.workspace import Mesh
@@ -20,8 +20,9 @@ __all__ = ["build", "plan", "runs", "schedule"]
 
 SelectorArgs = Annotated[
     list[str] | None,
-    typer.Argument(help="DOMAIN, DOMAIN.PRODUCT, +X (with upstream), X+ (with downstream). Default: all.",
-                   show_default=False),
+    typer.Argument(
+        help="DOMAIN, DOMAIN.PRODUCT, +X (with upstream), X+ (with downstream). Default: all.", show_default=False
+    ),
 ]
 _STYLE = {"running": "yellow", "success": "green", "failed": "red", "skipped": "dim", "queued": "dim"}
 
@@ -81,8 +82,11 @@ class _Progress:
 
 
 def _summary(result: BuildResult) -> None:
-    parts = [f"{result.count(Status.SUCCESS)} built", f"{result.count(Status.FAILED)} failed",
-             f"{result.count(Status.SKIPPED)} skipped"]
+    parts = [
+        f"{result.count(Status.SUCCESS)} built",
+        f"{result.count(Status.FAILED)} failed",
+        f"{result.count(Status.SKIPPED)} skipped",
+    ]
     line = ", ".join(parts) + f" in {result.seconds:.2f}s"
     (out if result.ok else err).print(line, markup=False)
     for outcome in result.outcomes:

@@ -21,8 +21,9 @@ __all__ = ["contract_app", "diff", "junit_xml", "status", "test"]
 
 SelectorArgs = Annotated[
     list[str] | None,
-    typer.Argument(help="DOMAIN, DOMAIN.PRODUCT, +X (with upstream), X+ (with downstream). Default: all.",
-                   show_default=False),
+    typer.Argument(
+        help="DOMAIN, DOMAIN.PRODUCT, +X (with upstream), X+ (with downstream). Default: all.", show_default=False
+    ),
 ]
 _STYLE = {"met": "green", "at_risk": "yellow", "breached": "red", "unknown": "dim"}
 
@@ -53,8 +54,9 @@ def _write(text: str, output: Path | None) -> None:
 
 def junit_xml(report: TestReport) -> str:
     """One <testsuite> per port, one <testcase> per rule; warnings pass with their message in system-out."""
-    root = ET.Element("testsuites", name="meshplane test", tests="0", failures="0", errors="0",
-                      time=f"{report.seconds:.3f}")
+    root = ET.Element(
+        "testsuites", name="meshplane test", tests="0", failures="0", errors="0", time=f"{report.seconds:.3f}"
+    )
     totals = {"tests": 0, "failures": 0, "errors": 0}
     for port in report.ports:
         suite = ET.SubElement(root, "testsuite", name=str(port.port), time=f"{port.seconds:.3f}")
@@ -69,8 +71,13 @@ def junit_xml(report: TestReport) -> str:
             counts["tests"] += 1
             if result.passed:
                 continue
-            detail = "\n".join([result.message, f"location: {result.location}",
-                                *(json.dumps(row, default=str) for row in result.sample_rows)])
+            detail = "\n".join(
+                [
+                    result.message,
+                    f"location: {result.location}",
+                    *(json.dumps(row, default=str) for row in result.sample_rows),
+                ]
+            )
             if result.blocks_publish:
                 counts["failures"] += 1
                 ET.SubElement(case, "failure", message=result.message, type=result.metric).text = detail
@@ -88,23 +95,30 @@ def junit_xml(report: TestReport) -> str:
 def _print_test(report: TestReport) -> None:
     for port in report.ports:
         verdict = "[green]ok[/green]" if port.ok else "[red]FAILED[/red]"
-        out.print(f"[bold]{port.port}[/bold]  {verdict}  [dim]{len(port.results)} checks"
-                  f"{'' if port.rows is None else f', {port.rows:,} rows'}[/dim]")
+        out.print(
+            f"[bold]{port.port}[/bold]  {verdict}  [dim]{len(port.results)} checks"
+            f"{'' if port.rows is None else f', {port.rows:,} rows'}[/dim]"
+        )
         if port.error:
             err.print(f"  error: {port.error}", markup=False)
         for r in port.results:
             if r.passed:
                 continue
             label = "FAIL" if r.blocks_publish else "warn"
-            out.print(f"  {label} {r.check_id}: observed {r.observed}, "
-                      f"{r.threshold.render() if r.threshold else ''}  ({r.location})", markup=False)
+            out.print(
+                f"  {label} {r.check_id}: observed {r.observed}, "
+                f"{r.threshold.render() if r.threshold else ''}  ({r.location})",
+                markup=False,
+            )
             for row in r.sample_rows:
                 out.print(f"       {json.dumps(row, default=str)}", markup=False)
     failed = sum(1 for p in report.ports if not p.ok)
     checks = sum(len(p.results) for p in report.ports)
     failures = sum(1 for p in report.ports for r in p.results if not r.passed)
-    line = (f"{len(report.ports)} port(s), {checks} checks, {failures} failed, {failed} port(s) failing "
-            f"in {report.seconds:.2f}s{' (staged, not published)' if report.staged else ''}")
+    line = (
+        f"{len(report.ports)} port(s), {checks} checks, {failures} failed, {failed} port(s) failing "
+        f"in {report.seconds:.2f}s{' (staged, not published)' if report.staged else ''}"
+    )
     (out if report.ok else err).print(line, markup=False)
 
 
@@ -113,8 +127,14 @@ def test(
     selectors: SelectorArgs = None,
     mesh: MeshPath = Path("."),
     format: Annotated[TestFormat, typer.Option("--format", "-f")] = TestFormat.text,
-    staged: Annotated[bool, typer.Option("--staged", help="Build the transforms into staging (never published) "
-                                         "and check that result instead of the published snapshot.")] = False,
+    staged: Annotated[
+        bool,
+        typer.Option(
+            "--staged",
+            help="Build the transforms into staging (never published) "
+            "and check that result instead of the published snapshot.",
+        ),
+    ] = False,
     engine: Annotated[str | None, typer.Option(help="Override each product's engine (with --staged).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to a file.")] = None,
 ) -> None:
@@ -178,24 +198,34 @@ def _print_diff(diffs: list[PortDiff]) -> None:
         if d.old_version is None:
             out.print(f"[bold]{d.port}[/bold] {d.new_version}  [dim]new: nothing {d.against} to compare with[/dim]")
             continue
-        verdict = ("[red]BREAKING without a new major version[/red]" if d.needs_major
-                   else "[yellow]breaking, new major version[/yellow]" if d.breaking
-                   else "[green]compatible[/green]" if d.changes else "[dim]unchanged[/dim]")
+        verdict = (
+            "[red]BREAKING without a new major version[/red]"
+            if d.needs_major
+            else "[yellow]breaking, new major version[/yellow]"
+            if d.breaking
+            else "[green]compatible[/green]"
+            if d.changes
+            else "[dim]unchanged[/dim]"
+        )
         out.print(f"[bold]{d.port}[/bold] {d.old_version} -> {d.new_version} ({d.against})  {verdict}")
         for c in d.changes:
             line = f"  {c.change.kind.value:<9} {c.change.code:<24} {c.change.path}: {c.change.message}"
             out.print(line, markup=False)
             if c.products or c.consumers:
-                out.print(f"            hits products: {', '.join(c.products) or '-'}; "
-                          f"consumers: {', '.join(c.consumers) or '-'}", markup=False)
+                out.print(
+                    f"            hits products: {', '.join(c.products) or '-'}; "
+                    f"consumers: {', '.join(c.consumers) or '-'}",
+                    markup=False,
+                )
 
 
 @app.command()
 def diff(
     selectors: SelectorArgs = None,
     mesh: MeshPath = Path("."),
-    against: Annotated[str, typer.Option(help="'published' (the catalog's contracts) or a git revision.")
-                       ] = "published",
+    against: Annotated[
+        str, typer.Option(help="'published' (the catalog's contracts) or a git revision.")
+    ] = "published",
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """Classify each contract change as breaking, additive or cosmetic. Exit 1 when one breaks without a major bump."""

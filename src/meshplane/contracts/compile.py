@@ -134,9 +134,7 @@ def _measure(check: Check, dialect: str) -> exp.Expr:
         col = _col(check.columns[0])
         distinct = exp.Count(this=exp.Distinct(expressions=[col.copy()]))
         return exp.Sub(this=exp.Count(this=col), expression=distinct)
-    return exp.Filter(
-        this=exp.Count(this=exp.Star()), expression=exp.Where(this=_predicate(check, dialect))
-    )
+    return exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=_predicate(check, dialect)))
 
 
 def in_aggregate(check: Check) -> bool:
@@ -154,14 +152,12 @@ def _alias(check: Check, taken: set[str]) -> str:
     return alias
 
 
-def compile_sql(plan: CheckPlan, relation: str, *, dialect: str = "duckdb",
-                only: Iterable[str] | None = None) -> CompiledPlan:
+def compile_sql(
+    plan: CheckPlan, relation: str, *, dialect: str = "duckdb", only: Iterable[str] | None = None
+) -> CompiledPlan:
     """Compile ``plan`` against ``relation``; ``only`` restricts to these check ids."""
     wanted = None if only is None else set(only)
-    checks = [
-        c for c in plan.checks
-        if c.metric not in SCHEMA_ONLY_METRICS and (wanted is None or c.id in wanted)
-    ]
+    checks = [c for c in plan.checks if c.metric not in SCHEMA_ONLY_METRICS and (wanted is None or c.id in wanted)]
     table = relation_table(relation, dialect)
     projections: list[exp.Expr] = [exp.alias_(exp.Count(this=exp.Star()), ROW_COUNT, quoted=True)]
     by_sql: dict[str, str] = {exp.Count(this=exp.Star()).sql(): ROW_COUNT}
@@ -180,8 +176,9 @@ def compile_sql(plan: CheckPlan, relation: str, *, dialect: str = "duckdb",
             projections.append(exp.alias_(expression, alias, quoted=True))
         measures.append((check.id, by_sql[key]))
     aggregate = exp.select(*projections).from_(table.copy())
-    return CompiledPlan(plan, relation, dialect, aggregate.sql(dialect=dialect, pretty=True),
-                        tuple(measures), tuple(queries))
+    return CompiledPlan(
+        plan, relation, dialect, aggregate.sql(dialect=dialect, pretty=True), tuple(measures), tuple(queries)
+    )
 
 
 def _separate(check: Check, table: exp.Table, dialect: str) -> exp.Select:
@@ -207,10 +204,12 @@ def _anti_join_condition(check: Check, dialect: str) -> tuple[exp.Expr, exp.Expr
     fk = check.foreign_key
     assert fk is not None
     target = relation_table(fk.target_relation, dialect).as_("tgt")
-    matches = exp.and_(*[
-        exp.EQ(this=_col(t, "tgt"), expression=_col(s, "src"))
-        for s, t in zip(check.columns, fk.target_columns, strict=True)
-    ])
+    matches = exp.and_(
+        *[
+            exp.EQ(this=_col(t, "tgt"), expression=_col(s, "src"))
+            for s, t in zip(check.columns, fk.target_columns, strict=True)
+        ]
+    )
     exists = exp.Exists(this=exp.select(exp.Literal.number(1)).from_(target).where(matches))
     present = [exp.not_(_col(s, "src").is_(exp.null())) for s in check.columns]
     return exp.and_(*present, exp.not_(exists)), target
@@ -259,9 +258,11 @@ def _sample(check: Check, table: exp.Table, dialect: str) -> exp.Select | None:
         select = exp.select(*cols, exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True)).from_(table)
         if len(cols) == 1:
             select = select.where(exp.not_(cols[0].copy().is_(exp.null())))
-        return select.group_by(*[c.copy() for c in cols]).having(
-            exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1))
-        ).order_by(*[c.copy() for c in cols])
+        return (
+            select.group_by(*[c.copy() for c in cols])
+            .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+            .order_by(*[c.copy() for c in cols])
+        )
     if check.foreign_key is not None:
         condition, _ = _anti_join_condition(check, dialect)
         src_star = exp.Column(this=exp.Star(), table=exp.to_identifier("src"))

@@ -14,20 +14,52 @@ __all__ = ["dcs_to_odcs"]
 
 # DCS field type -> (ODCS logicalType, DuckDB physicalType or None)
 _TYPES: dict[str, tuple[str, str | None]] = {
-    "string": ("string", "VARCHAR"), "text": ("string", "VARCHAR"), "varchar": ("string", "VARCHAR"),
-    "number": ("number", None), "decimal": ("number", "DECIMAL"), "numeric": ("number", "DECIMAL"),
-    "float": ("number", "FLOAT"), "double": ("number", "DOUBLE"),
-    "int": ("integer", "INTEGER"), "integer": ("integer", "INTEGER"), "long": ("integer", "BIGINT"),
-    "bigint": ("integer", "BIGINT"), "boolean": ("boolean", "BOOLEAN"),
-    "timestamp": ("timestamp", "TIMESTAMPTZ"), "timestamp_tz": ("timestamp", "TIMESTAMPTZ"),
-    "timestamp_ntz": ("timestamp", "TIMESTAMP"), "date": ("date", "DATE"), "time": ("time", "TIME"),
-    "array": ("array", None), "object": ("object", None), "record": ("object", None),
-    "struct": ("object", None), "map": ("map", None), "bytes": ("string", "BLOB"), "null": ("string", None),
+    "string": ("string", "VARCHAR"),
+    "text": ("string", "VARCHAR"),
+    "varchar": ("string", "VARCHAR"),
+    "number": ("number", None),
+    "decimal": ("number", "DECIMAL"),
+    "numeric": ("number", "DECIMAL"),
+    "float": ("number", "FLOAT"),
+    "double": ("number", "DOUBLE"),
+    "int": ("integer", "INTEGER"),
+    "integer": ("integer", "INTEGER"),
+    "long": ("integer", "BIGINT"),
+    "bigint": ("integer", "BIGINT"),
+    "boolean": ("boolean", "BOOLEAN"),
+    "timestamp": ("timestamp", "TIMESTAMPTZ"),
+    "timestamp_tz": ("timestamp", "TIMESTAMPTZ"),
+    "timestamp_ntz": ("timestamp", "TIMESTAMP"),
+    "date": ("date", "DATE"),
+    "time": ("time", "TIME"),
+    "array": ("array", None),
+    "object": ("object", None),
+    "record": ("object", None),
+    "struct": ("object", None),
+    "map": ("map", None),
+    "bytes": ("string", "BLOB"),
+    "null": ("string", None),
 }
-_OPTION_KEYS = ("minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
-                "exclusiveMaximum")
-_OPERATORS = ("mustBe", "mustNotBe", "mustBeGreaterThan", "mustBeGreaterOrEqualTo", "mustBeLessThan",
-              "mustBeLessOrEqualTo", "mustBeBetween", "mustNotBeBetween")
+_OPTION_KEYS = (
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+)
+_OPERATORS = (
+    "mustBe",
+    "mustNotBe",
+    "mustBeGreaterThan",
+    "mustBeGreaterOrEqualTo",
+    "mustBeLessThan",
+    "mustBeLessOrEqualTo",
+    "mustBeBetween",
+    "mustNotBeBetween",
+)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*$")
 _ISO_PERIOD = re.compile(r"^P(\d+)([YMWD])$")
 
@@ -42,8 +74,9 @@ def _quality(rules: list[Any] | None) -> list[dict[str, Any]]:
         if not isinstance(rule, dict):
             continue
         kind = rule.get("type", "library" if "metric" in rule else "text")
-        item: dict[str, Any] = {k: rule[k] for k in ("name", "description", "dimension", "severity", "unit")
-                                if k in rule}
+        item: dict[str, Any] = {
+            k: rule[k] for k in ("name", "description", "dimension", "severity", "unit") if k in rule
+        }
         item.update({k: rule[k] for k in _OPERATORS if k in rule})
         if kind == "sql":
             query = str(rule.get("query", ""))
@@ -53,8 +86,9 @@ def _quality(rules: list[Any] | None) -> list[dict[str, Any]]:
             if rule.get("arguments"):
                 item["arguments"] = rule["arguments"]
         elif kind == "custom":
-            item.update(type="custom", engine=rule.get("engine", "unknown"),
-                        implementation=rule.get("implementation", ""))
+            item.update(
+                type="custom", engine=rule.get("engine", "unknown"), implementation=rule.get("implementation", "")
+            )
         else:
             item["type"] = "text"
         out.append(item)
@@ -141,18 +175,46 @@ def dcs_to_odcs(document: dict[str, Any]) -> dict[str, Any]:
         "status": info.get("status", "active"),
     }
     terms = document.get("terms") or {}
-    description = {k: v for k, v in {"purpose": info.get("description"), "usage": terms.get("usage"),
-                                     "limitations": terms.get("limitations")}.items() if v}
+    description = {
+        k: v
+        for k, v in {
+            "purpose": info.get("description"),
+            "usage": terms.get("usage"),
+            "limitations": terms.get("limitations"),
+        }.items()
+        if v
+    }
     if description:
         contract["description"] = description
     if document.get("tags"):
         contract["tags"] = document["tags"]
     servers = []
     for name, server in (document.get("servers") or {}).items():
-        entry = {"server": name, **{k: v for k, v in (server or {}).items()
-                                    if k in ("type", "description", "environment", "format", "path",
-                                             "location", "host", "port", "database", "schema",
-                                             "catalog", "delimiter", "account", "project", "dataset")}}
+        entry = {
+            "server": name,
+            **{
+                k: v
+                for k, v in (server or {}).items()
+                if k
+                in (
+                    "type",
+                    "description",
+                    "environment",
+                    "format",
+                    "path",
+                    "location",
+                    "host",
+                    "port",
+                    "database",
+                    "schema",
+                    "catalog",
+                    "delimiter",
+                    "account",
+                    "project",
+                    "dataset",
+                )
+            },
+        }
         servers.append(entry)
     if servers:
         contract["servers"] = servers
@@ -178,8 +240,13 @@ def dcs_to_odcs(document: dict[str, Any]) -> dict[str, Any]:
     owner = info.get("owner")
     if owner:
         contract["team"] = {"name": owner}
-    custom = _custom({"dataContractSpecification": document.get("dataContractSpecification"),
-                      "contact": info.get("contact"),
-                      "billing": terms.get("billing"), "noticePeriod": terms.get("noticePeriod")})
+    custom = _custom(
+        {
+            "dataContractSpecification": document.get("dataContractSpecification"),
+            "contact": info.get("contact"),
+            "billing": terms.get("billing"),
+            "noticePeriod": terms.get("noticePeriod"),
+        }
+    )
     contract["customProperties"] = custom
     return contract

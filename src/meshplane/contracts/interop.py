@@ -36,15 +36,44 @@ __all__ = [
 ]
 
 ExportFormat = Literal["odcs", "jsonschema", "sql-ddl", "dbt"]
-_LOGICAL_SQL = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN",
-                "date": "DATE", "timestamp": "TIMESTAMP", "time": "TIME", "object": "JSON", "array": "JSON",
-                "map": "JSON", "vector": "DOUBLE[]"}
-_LOGICAL_JSON = {"string": ("string", None), "integer": ("integer", None), "number": ("number", None),
-                 "boolean": ("boolean", None), "date": ("string", "date"), "timestamp": ("string", "date-time"),
-                 "time": ("string", "time"), "object": ("object", None), "array": ("array", None),
-                 "map": ("object", None), "vector": ("array", None)}
-_JSON_OPTIONS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
-                 "pattern", "multipleOf", "minItems", "maxItems")
+_LOGICAL_SQL = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "time": "TIME",
+    "object": "JSON",
+    "array": "JSON",
+    "map": "JSON",
+    "vector": "DOUBLE[]",
+}
+_LOGICAL_JSON = {
+    "string": ("string", None),
+    "integer": ("integer", None),
+    "number": ("number", None),
+    "boolean": ("boolean", None),
+    "date": ("string", "date"),
+    "timestamp": ("string", "date-time"),
+    "time": ("string", "time"),
+    "object": ("object", None),
+    "array": ("array", None),
+    "map": ("object", None),
+    "vector": ("array", None),
+}
+_JSON_OPTIONS = (
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "multipleOf",
+    "minItems",
+    "maxItems",
+)
 
 
 @cache
@@ -186,8 +215,11 @@ def _sql_type(prop: SchemaProperty) -> exp.DataType:
 
 
 def _primary_key(obj: SchemaObject) -> list[str]:
-    keyed = [((p.primaryKeyPosition if (p.primaryKeyPosition or 0) > 0 else 10_000 + i), p.name or "")
-             for i, p in enumerate(obj.properties or []) if p.primaryKey]
+    keyed = [
+        ((p.primaryKeyPosition if (p.primaryKeyPosition or 0) > 0 else 10_000 + i), p.name or "")
+        for i, p in enumerate(obj.properties or [])
+        if p.primaryKey
+    ]
     return [name for _, name in sorted(keyed)]
 
 
@@ -202,8 +234,11 @@ def _ddl(obj: SchemaObject) -> exp.Create:
             constraints.append(exp.ColumnConstraint(kind=exp.PrimaryKeyColumnConstraint()))
         elif prop.unique:
             constraints.append(exp.ColumnConstraint(kind=exp.UniqueColumnConstraint()))
-        columns.append(exp.ColumnDef(this=exp.to_identifier(prop.name, quoted=True), kind=_sql_type(prop),
-                                     constraints=constraints or None))
+        columns.append(
+            exp.ColumnDef(
+                this=exp.to_identifier(prop.name, quoted=True), kind=_sql_type(prop), constraints=constraints or None
+            )
+        )
     if len(key) > 1:
         columns.append(exp.PrimaryKey(expressions=[exp.to_identifier(k, quoted=True) for k in key]))
     table = exp.to_table(obj.physicalName or obj.name or "", dialect="duckdb")

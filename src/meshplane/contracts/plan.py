@@ -195,8 +195,7 @@ def compile_plans(
 ) -> tuple[CheckPlan, ...]:
     """One plan per schema object of ``contract``."""
     return tuple(
-        compile_plan(contract, table_index=i, references=references)
-        for i in range(len(contract.schema_ or ()))
+        compile_plan(contract, table_index=i, references=references) for i in range(len(contract.schema_ or ()))
     )
 
 
@@ -264,9 +263,7 @@ class _Builder:
             loc = f"{base}.properties[{i}]"
             if not prop.name:
                 raise PlanError(f"{loc}: a property needs a name")
-            columns.append(
-                ColumnSpec(prop.name, prop.logicalType, prop.physicalType, bool(prop.required), loc)
-            )
+            columns.append(ColumnSpec(prop.name, prop.logicalType, prop.physicalType, bool(prop.required), loc))
             self._schema_checks(prop, loc)
         self._primary_key(props, base)
         for i, prop in enumerate(props):
@@ -289,52 +286,111 @@ class _Builder:
             "unit": Unit.ROWS,
             "severity": Severity.ERROR,
         }
-        self._add(name, "present", threshold=Threshold(Operator.MUST_BE, True), location=loc,
-                  description=f"column {name} is present", **common)
+        self._add(
+            name,
+            "present",
+            threshold=Threshold(Operator.MUST_BE, True),
+            location=loc,
+            description=f"column {name} is present",
+            **common,
+        )
         if prop.logicalType or prop.physicalType:
             declared = prop.physicalType or prop.logicalType
-            self._add(name, "type", threshold=Threshold(Operator.MUST_BE, declared),
-                      location=f"{loc}.{'physicalType' if prop.physicalType else 'logicalType'}",
-                      description=f"column {name} has a type compatible with {declared}", **common)
+            self._add(
+                name,
+                "type",
+                threshold=Threshold(Operator.MUST_BE, declared),
+                location=f"{loc}.{'physicalType' if prop.physicalType else 'logicalType'}",
+                description=f"column {name} has a type compatible with {declared}",
+                **common,
+            )
         if prop.required or prop.primaryKey:
             why = "required" if prop.required else "part of the primary key"
-            self._add(name, "required", threshold=ZERO, location=f"{loc}.required" if prop.required
-                      else f"{loc}.primaryKey", description=f"{name} is {why}: no nulls", **common)
+            self._add(
+                name,
+                "required",
+                threshold=ZERO,
+                location=f"{loc}.required" if prop.required else f"{loc}.primaryKey",
+                description=f"{name} is {why}: no nulls",
+                **common,
+            )
         if prop.unique:
-            self._add(name, "unique", threshold=ZERO, location=f"{loc}.unique",
-                      description=f"{name} is unique: no duplicate values", **common)
+            self._add(
+                name,
+                "unique",
+                threshold=ZERO,
+                location=f"{loc}.unique",
+                description=f"{name} is unique: no duplicate values",
+                **common,
+            )
         opts = prop.logicalTypeOptions or {}
         bounds = tuple((k, opts[k]) for k in _BOUND_KEYS if opts.get(k) is not None)
         if bounds:
             text = ", ".join(f"{k} {v}" for k, v in bounds)
-            self._add(name, "range", threshold=ZERO, location=f"{loc}.logicalTypeOptions",
-                      bounds=bounds, description=f"{name} values within {text}", **common)
+            self._add(
+                name,
+                "range",
+                threshold=ZERO,
+                location=f"{loc}.logicalTypeOptions",
+                bounds=bounds,
+                description=f"{name} values within {text}",
+                **common,
+            )
         lengths = tuple((k, opts[k]) for k in ("minLength", "maxLength") if opts.get(k) is not None)
         if lengths:
             text = ", ".join(f"{k} {v}" for k, v in lengths)
-            self._add(name, "length", threshold=ZERO, location=f"{loc}.logicalTypeOptions",
-                      bounds=lengths, description=f"{name} length within {text}", **common)
+            self._add(
+                name,
+                "length",
+                threshold=ZERO,
+                location=f"{loc}.logicalTypeOptions",
+                bounds=lengths,
+                description=f"{name} length within {text}",
+                **common,
+            )
         if opts.get("pattern"):
-            self._add(name, "pattern", threshold=ZERO, location=f"{loc}.logicalTypeOptions.pattern",
-                      pattern=str(opts["pattern"]),
-                      description=f"{name} matches {opts['pattern']!r}", **common)
+            self._add(
+                name,
+                "pattern",
+                threshold=ZERO,
+                location=f"{loc}.logicalTypeOptions.pattern",
+                pattern=str(opts["pattern"]),
+                description=f"{name} matches {opts['pattern']!r}",
+                **common,
+            )
         if prop.enum:
             values = tuple(v.value for v in prop.enum)
-            self._add(name, "enum", threshold=ZERO, location=f"{loc}.enum", valid_values=values,
-                      description=f"{name} is one of {list(values)}", **common)
+            self._add(
+                name,
+                "enum",
+                threshold=ZERO,
+                location=f"{loc}.enum",
+                valid_values=values,
+                description=f"{name} is one of {list(values)}",
+                **common,
+            )
 
     def _primary_key(self, props: Sequence[SchemaProperty], base: str) -> None:
         keyed = [(i, p) for i, p in enumerate(props) if p.primaryKey]
         if not keyed:
             return
-        keyed.sort(key=lambda ip: (ip[1].primaryKeyPosition or 0) if (ip[1].primaryKeyPosition or 0) > 0
-                   else 1_000_000 + ip[0])
+        keyed.sort(
+            key=lambda ip: (ip[1].primaryKeyPosition or 0) if (ip[1].primaryKeyPosition or 0) > 0 else 1_000_000 + ip[0]
+        )
         cols = tuple(p.name or "" for _, p in keyed)
         subject = "+".join(cols) if len(cols) > 1 else cols[0]
         loc = f"{base}.properties[{keyed[0][0]}].primaryKey"
-        self._add(subject, "primaryKey", kind=CheckKind.SCHEMA, columns=cols, threshold=ZERO,
-                  unit=Unit.ROWS, severity=Severity.ERROR, location=loc,
-                  description=f"primary key ({', '.join(cols)}) has no duplicate values")
+        self._add(
+            subject,
+            "primaryKey",
+            kind=CheckKind.SCHEMA,
+            columns=cols,
+            threshold=ZERO,
+            unit=Unit.ROWS,
+            severity=Severity.ERROR,
+            location=loc,
+            description=f"primary key ({', '.join(cols)}) has no duplicate values",
+        )
 
     def _relationship(self, rel: Relationship, loc: str, implicit_from: tuple[str, ...] | None) -> None:
         if rel.type not in (None, "foreignKey"):
@@ -350,12 +406,20 @@ class _Builder:
         if len(tables) != 1:
             raise PlanError(f"{loc}: a foreign key must point at one table, got {sorted(tables)}")
         target_table = tables.pop()
-        fk = ForeignKey(target_table, tuple(c for _, c in parsed),
-                        self.references.get(target_table, target_table))
+        fk = ForeignKey(target_table, tuple(c for _, c in parsed), self.references.get(target_table, target_table))
         subject = "+".join(sources)
-        self._add(subject, "foreignKey", kind=CheckKind.SCHEMA, columns=sources, threshold=ZERO,
-                  unit=Unit.ROWS, severity=Severity.ERROR, location=loc, foreign_key=fk,
-                  description=f"({', '.join(sources)}) references {target_table}({', '.join(fk.target_columns)})")
+        self._add(
+            subject,
+            "foreignKey",
+            kind=CheckKind.SCHEMA,
+            columns=sources,
+            threshold=ZERO,
+            unit=Unit.ROWS,
+            severity=Severity.ERROR,
+            location=loc,
+            foreign_key=fk,
+            description=f"({', '.join(sources)}) references {target_table}({', '.join(fk.target_columns)})",
+        )
 
     def _split(self, ref: str, loc: str) -> tuple[str, str]:
         """``table.column`` or a fully qualified ``schema/<id>/properties/<id>`` reference."""
@@ -387,9 +451,19 @@ class _Builder:
                 raise PlanError(f"{loc}: a sql rule needs a query")
             if threshold is None:
                 raise PlanError(f"{loc}: a sql rule needs an operator such as mustBe")
-            self._add(subject, "sql", name=rule.id or rule.name, kind=CheckKind.QUALITY, columns=_cols(column),
-                      threshold=threshold, unit=unit, severity=severity, location=loc,
-                      query=rule.query, description=description or f"sql rule on {subject}")
+            self._add(
+                subject,
+                "sql",
+                name=rule.id or rule.name,
+                kind=CheckKind.QUALITY,
+                columns=_cols(column),
+                threshold=threshold,
+                unit=unit,
+                severity=severity,
+                location=loc,
+                query=rule.query,
+                description=description or f"sql rule on {subject}",
+            )
             return
         metric = rule.metric or rule.rule
         if metric not in _LIBRARY:
@@ -418,9 +492,18 @@ class _Builder:
                 extra["pattern"] = str(args["pattern"])
             else:
                 raise PlanError(f"{loc}: invalidValues needs arguments.validValues or arguments.pattern")
-        self._add(subject, metric, kind=CheckKind.QUALITY, columns=columns, threshold=threshold,
-                  unit=unit, severity=severity, location=loc,
-                  description=description or f"{metric} of {subject} {threshold.render()}", **extra)
+        self._add(
+            subject,
+            metric,
+            kind=CheckKind.QUALITY,
+            columns=columns,
+            threshold=threshold,
+            unit=unit,
+            severity=severity,
+            location=loc,
+            description=description or f"{metric} of {subject} {threshold.render()}",
+            **extra,
+        )
 
 
 def _cols(column: str | None) -> tuple[str, ...]:

@@ -31,8 +31,20 @@ from meshplane.types import Severity
 __all__ = ["CheckResult", "QueryFn", "check_schema", "run_checks"]
 
 QueryFn = Callable[[str], pa.Table]
-_COUNTING = {"nullValues", "missingValues", "invalidValues", "duplicateValues", "required", "unique",
-             "primaryKey", "foreignKey", "range", "length", "pattern", "enum"}
+_COUNTING = {
+    "nullValues",
+    "missingValues",
+    "invalidValues",
+    "duplicateValues",
+    "required",
+    "unique",
+    "primaryKey",
+    "foreignKey",
+    "range",
+    "length",
+    "pattern",
+    "enum",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +77,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _judge(plan: CheckPlan, check: Check, count: Any, row_count: int | None,
-           samples: tuple[dict[str, Any], ...] = ()) -> CheckResult:
+def _judge(
+    plan: CheckPlan, check: Check, count: Any, row_count: int | None, samples: tuple[dict[str, Any], ...] = ()
+) -> CheckResult:
     """Turn a raw measurement into a result; percent units divide counts by the row count."""
     observed: Any = count
     failing: int | None = int(count) if check.metric in _COUNTING and count is not None else None
@@ -74,23 +87,46 @@ def _judge(plan: CheckPlan, check: Check, count: Any, row_count: int | None,
         observed = round(100.0 * int(count) / row_count, 6) if row_count else 0.0
     passed = check.threshold.holds(observed)
     subject = "+".join(check.columns) + " " if check.columns else ""
-    unit = " %" if check.unit is Unit.PERCENT else (" rows" if check.metric in _COUNTING | {"rowCount"}
-                                                      else "")
-    message = (f"{plan.contract_id}: {subject}{check.metric} = {_fmt(observed)}{unit}, "
-               f"{check.threshold.render()}")
-    return CheckResult(check.id, check.kind, check.metric, check.column, observed, check.threshold,
-                       check.unit, passed, check.severity, failing, samples, message, check.location)
+    unit = " %" if check.unit is Unit.PERCENT else (" rows" if check.metric in _COUNTING | {"rowCount"} else "")
+    message = f"{plan.contract_id}: {subject}{check.metric} = {_fmt(observed)}{unit}, {check.threshold.render()}"
+    return CheckResult(
+        check.id,
+        check.kind,
+        check.metric,
+        check.column,
+        observed,
+        check.threshold,
+        check.unit,
+        passed,
+        check.severity,
+        failing,
+        samples,
+        message,
+        check.location,
+    )
 
 
 def _failed(plan: CheckPlan, check: Check, why: str) -> CheckResult:
-    return CheckResult(check.id, check.kind, check.metric, check.column, None, check.threshold,
-                       check.unit, False, check.severity, None, (),
-                       f"{plan.contract_id}: {'+'.join(check.columns) or plan.table} {check.metric}: {why}",
-                       check.location)
+    return CheckResult(
+        check.id,
+        check.kind,
+        check.metric,
+        check.column,
+        None,
+        check.threshold,
+        check.unit,
+        False,
+        check.severity,
+        None,
+        (),
+        f"{plan.contract_id}: {'+'.join(check.columns) or plan.table} {check.metric}: {why}",
+        check.location,
+    )
 
 
-def check_schema(contract: OpenDataContractStandard | CheckPlan, arrow_schema: pa.Schema, *,
-                 table_index: int = 0) -> list[CheckResult]:
+def check_schema(
+    contract: OpenDataContractStandard | CheckPlan, arrow_schema: pa.Schema, *, table_index: int = 0
+) -> list[CheckResult]:
     """Columns present, no undeclared columns, and types compatible with the contract."""
     plan = contract if isinstance(contract, CheckPlan) else compile_plan(contract, table_index=table_index)
     fields = {f.name: f.type for f in arrow_schema}
@@ -103,9 +139,23 @@ def check_schema(contract: OpenDataContractStandard | CheckPlan, arrow_schema: p
         if check.metric == "present":
             ok = arrow_type is not None
             what = "present" if ok else "missing from the data"
-            results.append(CheckResult(check.id, check.kind, "present", name, ok, check.threshold,
-                                       Unit.ROWS, ok, check.severity, None, (),
-                                       f"{plan.contract_id}: column {name} is {what}", check.location))
+            results.append(
+                CheckResult(
+                    check.id,
+                    check.kind,
+                    "present",
+                    name,
+                    ok,
+                    check.threshold,
+                    Unit.ROWS,
+                    ok,
+                    check.severity,
+                    None,
+                    (),
+                    f"{plan.contract_id}: column {name} is {what}",
+                    check.location,
+                )
+            )
             continue
         if arrow_type is None:
             continue  # reported once, by the presence check
@@ -117,19 +167,44 @@ def check_schema(contract: OpenDataContractStandard | CheckPlan, arrow_schema: p
             ok = physical_compatible(arrow_type, spec.physical_type)
         declared = " / ".join(t for t in (spec.logical_type, spec.physical_type) if t)
         verdict = "compatible with" if ok else "not compatible with"
-        results.append(CheckResult(check.id, check.kind, "type", name, str(arrow_type), check.threshold,
-                                   Unit.ROWS, ok, check.severity, None, (),
-                                   f"{plan.contract_id}: {name} has type {arrow_type}, {verdict} {declared}",
-                                   check.location))
+        results.append(
+            CheckResult(
+                check.id,
+                check.kind,
+                "type",
+                name,
+                str(arrow_type),
+                check.threshold,
+                Unit.ROWS,
+                ok,
+                check.severity,
+                None,
+                (),
+                f"{plan.contract_id}: {name} has type {arrow_type}, {verdict} {declared}",
+                check.location,
+            )
+        )
     declared_names = {c.name for c in plan.columns}
     base = plan.checks[0].id.rsplit(".", 2)[0] if plan.checks else plan.contract_id
     for name in fields:
         if name not in declared_names:
-            results.append(CheckResult(
-                f"{base}.{name}.undeclared", CheckKind.SCHEMA, "undeclared", name, True,
-                Threshold(Operator.MUST_BE, False), Unit.ROWS, False, Severity.ERROR, None, (),
-                f"{plan.contract_id}: column {name} is in the data but not in the contract",
-                f"schema[{plan.table_index}].properties"))
+            results.append(
+                CheckResult(
+                    f"{base}.{name}.undeclared",
+                    CheckKind.SCHEMA,
+                    "undeclared",
+                    name,
+                    True,
+                    Threshold(Operator.MUST_BE, False),
+                    Unit.ROWS,
+                    False,
+                    Severity.ERROR,
+                    None,
+                    (),
+                    f"{plan.contract_id}: column {name} is in the data but not in the contract",
+                    f"schema[{plan.table_index}].properties",
+                )
+            )
     return results
 
 
@@ -143,8 +218,15 @@ def _first_value(table: pa.Table) -> Any:
     return table.column(0)[0].as_py()
 
 
-def run_checks(plan: CheckPlan, relation_name: str, query_fn: QueryFn, *, dialect: str = "duckdb",
-               schema: pa.Schema | None = None, sample_limit: int = 5) -> list[CheckResult]:
+def run_checks(
+    plan: CheckPlan,
+    relation_name: str,
+    query_fn: QueryFn,
+    *,
+    dialect: str = "duckdb",
+    schema: pa.Schema | None = None,
+    sample_limit: int = 5,
+) -> list[CheckResult]:
     """Run every check of ``plan`` on ``relation_name``; results follow the plan's order.
 
     ``query_fn(sql)`` runs one statement on the engine and returns an Arrow table. Checks on
@@ -181,12 +263,10 @@ def run_checks(plan: CheckPlan, relation_name: str, query_fn: QueryFn, *, dialec
     return ordered
 
 
-def _aggregate(plan: CheckPlan, compiled: CompiledPlan, query_fn: QueryFn,
-               by_id: dict[str, CheckResult]) -> int | None:
+def _aggregate(plan: CheckPlan, compiled: CompiledPlan, query_fn: QueryFn, by_id: dict[str, CheckResult]) -> int | None:
     if not compiled.measures and not compiled.queries:
         return None
-    if not compiled.measures and not any(plan.by_id(q.check_id).unit is Unit.PERCENT
-                                         for q in compiled.queries):
+    if not compiled.measures and not any(plan.by_id(q.check_id).unit is Unit.PERCENT for q in compiled.queries):
         return None
     row = query_fn(compiled.aggregate_sql).to_pylist()[0]
     row_count = int(row[ROW_COUNT])
@@ -195,8 +275,9 @@ def _aggregate(plan: CheckPlan, compiled: CompiledPlan, query_fn: QueryFn,
     return row_count
 
 
-def _add_samples(plan: CheckPlan, compiled: CompiledPlan, query_fn: QueryFn,
-                 by_id: dict[str, CheckResult], limit: int) -> None:
+def _add_samples(
+    plan: CheckPlan, compiled: CompiledPlan, query_fn: QueryFn, by_id: dict[str, CheckResult], limit: int
+) -> None:
     if limit <= 0:
         return
     known = {c.id for c in plan.checks}

@@ -62,16 +62,49 @@ class SloStatus(StrEnum):
     UNKNOWN = "unknown"  # the target cannot be read, or nothing has been measured yet
 
 
-_KINDS = {"latency": SloKind.LATENCY, "freshness": SloKind.LATENCY, "frequency": SloKind.FREQUENCY,
-          "completeness": SloKind.COMPLETENESS, "availability": SloKind.AVAILABILITY,
-          "uptime": SloKind.AVAILABILITY}
-_SECONDS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "mins": 60, "minute": 60,
-            "minutes": 60, "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600, "d": 86400,
-            "day": 86400, "days": 86400, "w": 604800, "week": 604800, "weeks": 604800, "mo": 2_592_000,
-            "month": 2_592_000, "months": 2_592_000, "y": 31_536_000, "yr": 31_536_000, "year": 31_536_000,
-            "years": 31_536_000}
-_ISO = re.compile(r"^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?"
-                  r"(?:(\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
+_KINDS = {
+    "latency": SloKind.LATENCY,
+    "freshness": SloKind.LATENCY,
+    "frequency": SloKind.FREQUENCY,
+    "completeness": SloKind.COMPLETENESS,
+    "availability": SloKind.AVAILABILITY,
+    "uptime": SloKind.AVAILABILITY,
+}
+_SECONDS = {
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "week": 604800,
+    "weeks": 604800,
+    "mo": 2_592_000,
+    "month": 2_592_000,
+    "months": 2_592_000,
+    "y": 31_536_000,
+    "yr": 31_536_000,
+    "year": 31_536_000,
+    "years": 31_536_000,
+}
+_ISO = re.compile(
+    r"^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?"
+    r"(?:(\d+(?:\.\d+)?)S)?)?$",
+    re.IGNORECASE,
+)
 _ORDER = (SloStatus.MET, SloStatus.UNKNOWN, SloStatus.AT_RISK, SloStatus.BREACHED)
 
 
@@ -225,8 +258,10 @@ def _age_evidence(history: PortHistory) -> dict[str, Any]:
     last = history.last_publish
     if last is None:
         return {"last_publish": None}
-    return {"last_publish": last.isoformat(timespec="seconds"),
-            "age_seconds": round((history.now - last).total_seconds(), 3)}
+    return {
+        "last_publish": last.isoformat(timespec="seconds"),
+        "age_seconds": round((history.now - last).total_seconds(), 3),
+    }
 
 
 def _latency(slo: Slo, history: PortHistory) -> SloResult:
@@ -253,9 +288,12 @@ def _frequency(slo: Slo, history: PortHistory) -> SloResult:
     last = history.last_publish
     times = sorted(history.published_at)
     gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
-    evidence: dict[str, Any] = {**_age_evidence(history), "expected_every_seconds": expected.total_seconds(),
-                                "publishes": len(times),
-                                "largest_gap_seconds": max(gaps) if gaps else None}
+    evidence: dict[str, Any] = {
+        **_age_evidence(history),
+        "expected_every_seconds": expected.total_seconds(),
+        "publishes": len(times),
+        "largest_gap_seconds": max(gaps) if gaps else None,
+    }
     if last is None:
         return SloResult(slo, SloStatus.BREACHED, None, expected.total_seconds(), "never published", evidence)
     age = history.now - last
@@ -275,8 +313,14 @@ def _completeness(slo: Slo, history: PortHistory) -> SloResult:
     measured = [c for c in history.completeness if column is None or c.column == column]
     if not measured:
         where = f" of {column}" if column else ""
-        return SloResult(slo, SloStatus.UNKNOWN, None, slo.percent,
-                         f"no null or missing-value checks{where} have run yet", {"rows": history.rows})
+        return SloResult(
+            slo,
+            SloStatus.UNKNOWN,
+            None,
+            slo.percent,
+            f"no null or missing-value checks{where} have run yet",
+            {"rows": history.rows},
+        )
     worst_column = max(measured, key=lambda c: c.missing_share)
     observed = round(100.0 * (1.0 - worst_column.missing_share), 6)
     allowed = 100.0 - slo.percent
@@ -287,8 +331,12 @@ def _completeness(slo: Slo, history: PortHistory) -> SloResult:
         status = SloStatus.AT_RISK
     else:
         status = SloStatus.MET
-    evidence = {"rows": history.rows, "worst_column": worst_column.column, "check": worst_column.check_id,
-                "columns": {c.column: round(100.0 * (1.0 - c.missing_share), 6) for c in measured}}
+    evidence = {
+        "rows": history.rows,
+        "worst_column": worst_column.column,
+        "check": worst_column.check_id,
+        "columns": {c.column: round(100.0 * (1.0 - c.missing_share), 6) for c in measured},
+    }
     message = f"{observed:.4g}% complete (worst column {worst_column.column}), target {slo.percent:g}%"
     return SloResult(slo, status, observed, slo.percent, message, evidence)
 
@@ -307,7 +355,12 @@ def _availability(slo: Slo, history: PortHistory) -> SloResult:
         status = SloStatus.AT_RISK
     else:
         status = SloStatus.MET
-    evidence = {"runs": len(runs), "failed": failed, "failure_ratio": round(failed / len(runs), 6),
-                "latest_failed": latest_failed, "since": runs[0].at.isoformat(timespec="seconds")}
+    evidence = {
+        "runs": len(runs),
+        "failed": failed,
+        "failure_ratio": round(failed / len(runs), 6),
+        "latest_failed": latest_failed,
+        "since": runs[0].at.isoformat(timespec="seconds"),
+    }
     message = f"{len(runs) - failed}/{len(runs)} recent builds succeeded ({observed:.4g}%), target {slo.percent:g}%"
     return SloResult(slo, status, observed, slo.percent, message, evidence)

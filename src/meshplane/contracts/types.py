@@ -29,8 +29,11 @@ def _is_string(t: pa.DataType) -> bool:
 
 def _is_list(t: pa.DataType) -> bool:
     return bool(
-        pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
-        or pa.types.is_list_view(t) or pa.types.is_large_list_view(t)
+        pa.types.is_list(t)
+        or pa.types.is_large_list(t)
+        or pa.types.is_fixed_size_list(t)
+        or pa.types.is_list_view(t)
+        or pa.types.is_large_list_view(t)
     )
 
 
@@ -65,7 +68,7 @@ def _integer_fits(t: pa.DataType, declared: exp.DType) -> bool:
 
 def _decimal_fits(t: pa.DataType, declared: exp.DataType) -> bool:
     params = [int(p.name) for p in declared.expressions if p.name.isdigit()]
-    precision, scale = (params + [18, 3][len(params):])[:2] if params else (18, 3)
+    precision, scale = (params + [18, 3][len(params) :])[:2] if params else (18, 3)
     if pa.types.is_decimal(t):
         return bool(t.scale <= scale and t.precision - t.scale <= precision - scale)
     if pa.types.is_integer(t):
@@ -104,8 +107,11 @@ def physical_compatible(arrow_type: pa.DataType, physical: str) -> bool:
     if kind in (T.VARBINARY, T.BINARY, T.BLOB):
         return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
     if kind is T.UUID:
-        return bool(_is_string(t) or (pa.types.is_fixed_size_binary(t) and t.byte_width == 16)
-                    or (isinstance(t, pa.ExtensionType) and t.extension_name.endswith("uuid")))
+        return bool(
+            _is_string(t)
+            or (pa.types.is_fixed_size_binary(t) and t.byte_width == 16)
+            or (isinstance(t, pa.ExtensionType) and t.extension_name.endswith("uuid"))
+        )
     if kind in (T.ARRAY, T.LIST):
         return _is_list(t)
     if kind is T.STRUCT:

@@ -100,9 +100,7 @@ class Engine(Protocol):
         translates it to its own."""
         ...
 
-    def stage_python(
-        self, fn: PythonTransform, inputs: Mapping[str, Relation], out_dir: Path
-    ) -> StagedResult:
+    def stage_python(self, fn: PythonTransform, inputs: Mapping[str, Relation], out_dir: Path) -> StagedResult:
         """Call ``fn(**{name: pyarrow.Table})``, convert what it returns, write Parquet."""
         ...
 

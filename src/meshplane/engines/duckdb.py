@@ -93,9 +93,7 @@ class DuckDBEngine:
             rel = self._run(cur, sql, what="SQL transform")
             return self._write(cur, rel, out_dir)
 
-    def stage_python(
-        self, fn: PythonTransform, inputs: Mapping[str, Relation], out_dir: Path
-    ) -> StagedResult:
+    def stage_python(self, fn: PythonTransform, inputs: Mapping[str, Relation], out_dir: Path) -> StagedResult:
         with self._session({k: v for k, v in inputs.items() if isinstance(v, FileRelation)}) as cur:
             tables = {
                 name: rel.table if isinstance(rel, ArrowRelation) else self._fetch(cur, name)
@@ -191,9 +189,7 @@ class DuckDBEngine:
             target.unlink(missing_ok=True)
             raise BuildError(f"transform failed: {exc}") from exc
         metadata = pq.read_metadata(target)
-        return StagedResult(
-            files=(target,), schema=metadata.schema.to_arrow_schema(), row_count=metadata.num_rows
-        )
+        return StagedResult(files=(target,), schema=metadata.schema.to_arrow_schema(), row_count=metadata.num_rows)
 
 
 def _check_select(sql: str) -> None:

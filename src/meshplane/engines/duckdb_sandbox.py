@@ -195,9 +195,7 @@ class DuckDBSandbox:
             self._start_spare()
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        connection: duckdb.DuckDBPyConnection = _duckdb().connect(
-            ":memory:", config=_startup_config(self.limits)
-        )
+        connection: duckdb.DuckDBPyConnection = _duckdb().connect(":memory:", config=_startup_config(self.limits))
         return connection
 
     def _start_spare(self) -> None:

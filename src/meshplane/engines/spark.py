@@ -81,6 +81,7 @@ _WITH = "with_" if "with_" in exp.Select.arg_types else "with"  # sqlglot rename
 
 # --- the shared context ----------------------------------------------------------------------------
 
+
 class _SharedContext:
     """The process's one Spark root session, created on first use; engines take new sessions of it."""
 
@@ -117,8 +118,14 @@ class _SharedContext:
 
 def _is_static(key: str) -> bool:
     """Static SQL settings (warehouse dir, extensions, ...) can only be set before the context starts."""
-    return key.startswith(("spark.sql.warehouse", "spark.sql.extensions", "spark.sql.catalogImplementation",
-                           "spark.sql.legacy.sessionInitWithConfigDefaults"))
+    return key.startswith(
+        (
+            "spark.sql.warehouse",
+            "spark.sql.extensions",
+            "spark.sql.catalogImplementation",
+            "spark.sql.legacy.sessionInitWithConfigDefaults",
+        )
+    )
 
 
 def _start(master: str, conf: Mapping[str, str]) -> SparkSession:
@@ -155,6 +162,7 @@ def stop_shared_context() -> None:
 
 
 # --- the engine ------------------------------------------------------------------------------------
+
 
 class SparkEngine:
     """Runs SQL and Python transforms with PySpark; see :class:`meshplane.engines.base.Engine`."""
@@ -332,26 +340,35 @@ class SparkEngine:
 
     def _rewrite_unions(self, node: exp.Expression, ctes: list[exp.CTE]) -> exp.Expression:
         def columns(side: exp.Expression) -> list[str]:
-            probe = exp.select("*").from_(exp.Subquery(this=side.copy(), alias=exp.TableAlias(
-                this=exp.to_identifier("_side")))).limit(0)
+            probe = (
+                exp.select("*")
+                .from_(exp.Subquery(this=side.copy(), alias=exp.TableAlias(this=exp.to_identifier("_side"))))
+                .limit(0)
+            )
             if ctes:
                 probe.set(_WITH, exp.With(expressions=[c.copy() for c in ctes]))
             return list(self.session.sql(probe.sql("spark")).columns)
 
         def padded(side: exp.Expression, have: list[str], names: list[str]) -> exp.Expression:
             present = {c.lower() for c in have}
-            items = [exp.column(n, quoted=True) if n.lower() in present else exp.alias_(exp.Null(), n, quoted=True)
-                     for n in names]
-            return exp.select(*items).from_(exp.Subquery(this=side, alias=exp.TableAlias(
-                this=exp.to_identifier("_side"))))
+            items = [
+                exp.column(n, quoted=True) if n.lower() in present else exp.alias_(exp.Null(), n, quoted=True)
+                for n in names
+            ]
+            return exp.select(*items).from_(
+                exp.Subquery(this=side, alias=exp.TableAlias(this=exp.to_identifier("_side")))
+            )
 
         unions = [u for u in node.find_all(exp.Union) if u.args.get("by_name")]
         for union in reversed(unions):  # deepest first: a chain's inner unions are resolved before outer ones
             left, right = union.this, union.expression
             left_cols, right_cols = columns(left), columns(right)
             names = left_cols + [c for c in right_cols if c.lower() not in {x.lower() for x in left_cols}]
-            plain = exp.Union(this=padded(left, left_cols, names), expression=padded(right, right_cols, names),
-                              distinct=union.args.get("distinct"))
+            plain = exp.Union(
+                this=padded(left, left_cols, names),
+                expression=padded(right, right_cols, names),
+                distinct=union.args.get("distinct"),
+            )
             if union is node:
                 node = plain
             else:
@@ -401,6 +418,7 @@ class SparkEngine:
 
 # --- helpers ---------------------------------------------------------------------------------------
 
+
 def _parse_select(sql: str, dialect: str) -> exp.Expression:
     """Exactly one query statement (SELECT, UNION, ... ); DDL and DML are refused before Spark sees them."""
     try:
@@ -424,8 +442,12 @@ def _to_spark(tree: exp.Expression, views: Mapping[str, str], *, duckdb_semantic
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
 
     def rename(node: exp.Expression) -> exp.Expression:
-        if (isinstance(node, exp.Table) and not node.args.get("db") and not node.args.get("catalog")
-                and isinstance(node.this, exp.Identifier)):
+        if (
+            isinstance(node, exp.Table)
+            and not node.args.get("db")
+            and not node.args.get("catalog")
+            and isinstance(node.this, exp.Identifier)
+        ):
             key = node.name.lower()
             if key in by_name and key not in ctes:
                 alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(node.name, quoted=True))
@@ -436,7 +458,6 @@ def _to_spark(tree: exp.Expression, views: Mapping[str, str], *, duckdb_semantic
     if duckdb_semantics:
         tree = tree.transform(_duckdb_meaning, copy=False)
     return tree.transform(rename, copy=False)
-
 
 
 def _duckdb_meaning(node: exp.Expression) -> exp.Expression:
@@ -461,8 +482,11 @@ def _duckdb_meaning(node: exp.Expression) -> exp.Expression:
         index = node.expressions[0]
         if not isinstance(index, exp.Slice) and not (isinstance(index, exp.Literal) and index.is_string):
             # The parsed index is 0-based (DuckDB's 1 is stored as 0, its -1 as -2); element_at is 1-based.
-            one_based = (exp.Literal.number(int(index.this) + 1) if isinstance(index, exp.Literal)
-                         else exp.Add(this=_deep(index), expression=exp.Literal.number(1)))
+            one_based = (
+                exp.Literal.number(int(index.this) + 1)
+                if isinstance(index, exp.Literal)
+                else exp.Add(this=_deep(index), expression=exp.Literal.number(1))
+            )
             return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=[_deep(node.this), one_based])
         return node
     if isinstance(node, exp.StrToTime):
@@ -511,8 +535,9 @@ def _strptime(node: exp.StrToTime) -> exp.Expression:
 
     if len(literals) == 1:
         return parse(literals[0], "TO_TIMESTAMP")
-    return exp.Coalesce(this=parse(literals[0], "TRY_TO_TIMESTAMP"),
-                        expressions=[parse(f, "TRY_TO_TIMESTAMP") for f in literals[1:]])
+    return exp.Coalesce(
+        this=parse(literals[0], "TRY_TO_TIMESTAMP"), expressions=[parse(f, "TRY_TO_TIMESTAMP") for f in literals[1:]]
+    )
 
 
 def _boundaries(node: exp.DateDiff) -> exp.Expression:
@@ -529,8 +554,9 @@ def _boundaries(node: exp.DateDiff) -> exp.Expression:
         if per_year == 1:
             return years
         within = exp.Quarter(this=value.copy()) if per_year == 4 else exp.Month(this=value.copy())
-        return exp.Paren(this=exp.Add(this=exp.Mul(this=years, expression=exp.Literal.number(per_year)),
-                                      expression=within))
+        return exp.Paren(
+            this=exp.Add(this=exp.Mul(this=years, expression=exp.Literal.number(per_year)), expression=within)
+        )
 
     return exp.Paren(this=exp.Sub(this=ordinal(end), expression=ordinal(start)))
 
@@ -543,8 +569,12 @@ def _portable(frame: DataFrame) -> DataFrame:
     fields = frame.schema.fields
     if not any(isinstance(f.dataType, NullType) for f in fields):
         return frame
-    return frame.select(*(col(f"`{f.name}`").cast("int").alias(f.name) if isinstance(f.dataType, NullType)
-                          else col(f"`{f.name}`") for f in fields))
+    return frame.select(
+        *(
+            col(f"`{f.name}`").cast("int").alias(f.name) if isinstance(f.dataType, NullType) else col(f"`{f.name}`")
+            for f in fields
+        )
+    )
 
 
 def _sparkable(table: pa.Table) -> pa.Table:
@@ -619,8 +649,11 @@ def _is_spark_annotation(annotation: object, namespace: Mapping[str, Any]) -> bo
         if value is None:
             return "pyspark" in annotation and annotation.endswith("DataFrame")
         annotation = value
-    return (isinstance(annotation, type) and annotation.__name__ == "DataFrame"
-            and annotation.__module__.startswith("pyspark.sql"))
+    return (
+        isinstance(annotation, type)
+        and annotation.__name__ == "DataFrame"
+        and annotation.__module__.startswith("pyspark.sql")
+    )
 
 
 def _first_line(error: BaseException) -> str:

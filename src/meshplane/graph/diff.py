@@ -77,14 +77,43 @@ class ContractDiff:
 
 B, A, C = ChangeKind.BREAKING, ChangeKind.ADDITIVE, ChangeKind.COSMETIC
 CLASSIFICATION_ORDER = ("public", "internal", "confidential", "pii", "restricted")
-_INT_WIDTH = {"TINYINT": 8, "INT1": 8, "SMALLINT": 16, "INT2": 16, "SHORT": 16, "INTEGER": 32, "INT": 32,
-              "INT4": 32, "SIGNED": 32, "BIGINT": 64, "INT8": 64, "LONG": 64, "HUGEINT": 128, "INT128": 128}
+_INT_WIDTH = {
+    "TINYINT": 8,
+    "INT1": 8,
+    "SMALLINT": 16,
+    "INT2": 16,
+    "SHORT": 16,
+    "INTEGER": 32,
+    "INT": 32,
+    "INT4": 32,
+    "SIGNED": 32,
+    "BIGINT": 64,
+    "INT8": 64,
+    "LONG": 64,
+    "HUGEINT": 128,
+    "INT128": 128,
+}
 _FLOAT_WIDTH = {"REAL": 32, "FLOAT4": 32, "FLOAT": 32, "DOUBLE": 64, "FLOAT8": 64}
 _STRINGS = {"VARCHAR", "STRING", "TEXT", "CHAR", "BPCHAR", "NVARCHAR"}
-_COSMETIC_FIELDS = ("description", "businessName", "tags", "examples", "authoritativeDefinitions",
-                    "customProperties", "synonyms", "deprecated", "criticalDataElement", "semanticType",
-                    "transformLogic", "transformDescription", "transformSourceObjects", "partitioned",
-                    "partitionKeyPosition", "encryptedName", "id")
+_COSMETIC_FIELDS = (
+    "description",
+    "businessName",
+    "tags",
+    "examples",
+    "authoritativeDefinitions",
+    "customProperties",
+    "synonyms",
+    "deprecated",
+    "criticalDataElement",
+    "semanticType",
+    "transformLogic",
+    "transformDescription",
+    "transformSourceObjects",
+    "partitioned",
+    "partitionKeyPosition",
+    "encryptedName",
+    "id",
+)
 
 
 def diff_contracts(old: OpenDataContractStandard, new: OpenDataContractStandard) -> ContractDiff:
@@ -95,9 +124,24 @@ def diff_contracts(old: OpenDataContractStandard, new: OpenDataContractStandard)
         if before != after:
             kind = B if field == "status" and after == "retired" else C
             out.append(Change(kind, f"{field}_changed", field, f"{field} changed from {before} to {after}"))
-    for field in ("description", "tags", "team", "support", "roles", "servers", "customProperties",
-                  "authoritativeDefinitions", "name", "tenant", "domain", "dataProduct", "price",
-                  "apiVersion", "contractCreatedTs", "context"):
+    for field in (
+        "description",
+        "tags",
+        "team",
+        "support",
+        "roles",
+        "servers",
+        "customProperties",
+        "authoritativeDefinitions",
+        "name",
+        "tenant",
+        "domain",
+        "dataProduct",
+        "price",
+        "apiVersion",
+        "contractCreatedTs",
+        "context",
+    ):
         if _dump(getattr(old, field)) != _dump(getattr(new, field)):
             out.append(Change(C, f"{field}_changed", field, f"{field} changed"))
     if old.id != new.id:
@@ -147,8 +191,7 @@ def _tables(old: Sequence[SchemaObject], new: Sequence[SchemaObject], out: list[
         if twin is not None:
             removed.remove(name)
             added.remove(twin)
-            out.append(Change(B, "table_renamed", f"schema[{oi}].name",
-                              f"table {name} renamed to {twin}"))
+            out.append(Change(B, "table_renamed", f"schema[{oi}].name", f"table {name} renamed to {twin}"))
     for name in removed:
         out.append(Change(B, "table_removed", f"schema[{old_by[name][0]}]", f"table {name} removed"))
     for name in added:
@@ -161,31 +204,62 @@ def _tables(old: Sequence[SchemaObject], new: Sequence[SchemaObject], out: list[
 def _table(old: SchemaObject, new: SchemaObject, path: str, out: list[Change]) -> None:
     name = new.name
     if old.physicalName != new.physicalName:
-        out.append(Change(B, "table_renamed", f"{path}.physicalName",
-                          f"table {name} physical name changed from {old.physicalName} to {new.physicalName}"))
-    for field in ("description", "businessName", "tags", "dataGranularityDescription", "customProperties",
-                  "authoritativeDefinitions", "physicalType", "deprecated", "synonyms", "context"):
+        out.append(
+            Change(
+                B,
+                "table_renamed",
+                f"{path}.physicalName",
+                f"table {name} physical name changed from {old.physicalName} to {new.physicalName}",
+            )
+        )
+    for field in (
+        "description",
+        "businessName",
+        "tags",
+        "dataGranularityDescription",
+        "customProperties",
+        "authoritativeDefinitions",
+        "physicalType",
+        "deprecated",
+        "synonyms",
+        "context",
+    ):
         if _dump(getattr(old, field)) != _dump(getattr(new, field)):
             out.append(Change(C, f"table_{field}_changed", f"{path}.{field}", f"table {name}: {field} changed"))
     _columns(old.properties or [], new.properties or [], path, name or "", out)
     old_pk, new_pk = _primary_key(old), _primary_key(new)
     if old_pk != new_pk:
         kind = A if not old_pk else B
-        out.append(Change(kind, "primary_key_changed", f"{path}.properties",
-                          f"table {name}: primary key changed from {list(old_pk)} to {list(new_pk)}"))
-    _relationships([_dump(r) for r in old.relationships or []], [_dump(r) for r in new.relationships or []],
-                   f"{path}.relationships", f"table {name}", out)
+        out.append(
+            Change(
+                kind,
+                "primary_key_changed",
+                f"{path}.properties",
+                f"table {name}: primary key changed from {list(old_pk)} to {list(new_pk)}",
+            )
+        )
+    _relationships(
+        [_dump(r) for r in old.relationships or []],
+        [_dump(r) for r in new.relationships or []],
+        f"{path}.relationships",
+        f"table {name}",
+        out,
+    )
     _quality(old.quality or [], new.quality or [], f"{path}.quality", f"table {name}", out)
 
 
 def _primary_key(obj: SchemaObject) -> tuple[str, ...]:
-    keyed = [(p.primaryKeyPosition if (p.primaryKeyPosition or 0) > 0 else 10_000 + i, p.name or "")
-             for i, p in enumerate(obj.properties or []) if p.primaryKey]
+    keyed = [
+        (p.primaryKeyPosition if (p.primaryKeyPosition or 0) > 0 else 10_000 + i, p.name or "")
+        for i, p in enumerate(obj.properties or [])
+        if p.primaryKey
+    ]
     return tuple(n for _, n in sorted(keyed))
 
 
-def _columns(old: Sequence[SchemaProperty], new: Sequence[SchemaProperty], path: str, table: str,
-             out: list[Change]) -> None:
+def _columns(
+    old: Sequence[SchemaProperty], new: Sequence[SchemaProperty], path: str, table: str, out: list[Change]
+) -> None:
     old_by = {p.name: (i, p) for i, p in enumerate(old)}
     new_by = {p.name: (i, p) for i, p in enumerate(new)}
     removed = [n for n in old_by if n not in new_by]
@@ -196,11 +270,18 @@ def _columns(old: Sequence[SchemaProperty], new: Sequence[SchemaProperty], path:
         if twin is not None:
             removed.remove(name)
             added.remove(twin)
-            out.append(Change(B, "column_renamed", f"{path}.properties[{oi}].name",
-                              f"{table}: column {name} renamed to {twin} (removed and added with the same type)"))
+            out.append(
+                Change(
+                    B,
+                    "column_renamed",
+                    f"{path}.properties[{oi}].name",
+                    f"{table}: column {name} renamed to {twin} (removed and added with the same type)",
+                )
+            )
     for name in removed:
-        out.append(Change(B, "column_removed", f"{path}.properties[{old_by[name][0]}]",
-                          f"{table}: column {name} removed"))
+        out.append(
+            Change(B, "column_removed", f"{path}.properties[{old_by[name][0]}]", f"{table}: column {name} removed")
+        )
     for name in added:
         ni, prop = new_by[name]
         what = "required" if prop.required else "optional"
@@ -213,35 +294,62 @@ def _columns(old: Sequence[SchemaProperty], new: Sequence[SchemaProperty], path:
 def _column(old: SchemaProperty, new: SchemaProperty, path: str, where: str, out: list[Change]) -> None:
     if old.logicalType != new.logicalType:
         widened = (old.logicalType, new.logicalType) == ("integer", "number")
-        out.append(Change(A if widened else B, "type_widened" if widened else "type_changed",
-                          f"{path}.logicalType",
-                          f"{where}: logical type {old.logicalType} -> {new.logicalType}"))
+        out.append(
+            Change(
+                A if widened else B,
+                "type_widened" if widened else "type_changed",
+                f"{path}.logicalType",
+                f"{where}: logical type {old.logicalType} -> {new.logicalType}",
+            )
+        )
     if (old.physicalType or "").upper() != (new.physicalType or "").upper():
         verdict = _physical_change(old.physicalType, new.physicalType)
         code = {A: "type_widened", B: "type_narrowed", C: "type_respelled"}[verdict]
-        out.append(Change(verdict, code, f"{path}.physicalType",
-                          f"{where}: physical type {old.physicalType} -> {new.physicalType}"))
+        out.append(
+            Change(
+                verdict,
+                code,
+                f"{path}.physicalType",
+                f"{where}: physical type {old.physicalType} -> {new.physicalType}",
+            )
+        )
     if bool(old.required) != bool(new.required):
         if new.required:
             out.append(Change(A, "required_added", f"{path}.required", f"{where}: optional -> required"))
         else:
-            out.append(Change(B, "required_dropped", f"{path}.required",
-                              f"{where}: required -> optional (consumers may now see nulls)"))
+            out.append(
+                Change(
+                    B,
+                    "required_dropped",
+                    f"{path}.required",
+                    f"{where}: required -> optional (consumers may now see nulls)",
+                )
+            )
     if bool(old.unique) != bool(new.unique):
         kind, code = (A, "unique_added") if new.unique else (B, "unique_dropped")
         out.append(Change(kind, code, f"{path}.unique", f"{where}: unique {old.unique} -> {new.unique}"))
     if old.physicalName != new.physicalName:
-        out.append(Change(B, "column_renamed", f"{path}.physicalName",
-                          f"{where}: physical name {old.physicalName} -> {new.physicalName}"))
+        out.append(
+            Change(
+                B,
+                "column_renamed",
+                f"{path}.physicalName",
+                f"{where}: physical name {old.physicalName} -> {new.physicalName}",
+            )
+        )
     _enum(old, new, path, where, out)
     _classification(old.classification, new.classification, f"{path}.classification", where, out)
-    _options(old.logicalTypeOptions or {}, new.logicalTypeOptions or {}, f"{path}.logicalTypeOptions",
-             where, out)
+    _options(old.logicalTypeOptions or {}, new.logicalTypeOptions or {}, f"{path}.logicalTypeOptions", where, out)
     for field in _COSMETIC_FIELDS:
         if _dump(getattr(old, field)) != _dump(getattr(new, field)):
             out.append(Change(C, f"{field}_changed", f"{path}.{field}", f"{where}: {field} changed"))
-    _relationships([_dump(r) for r in old.relationships or []], [_dump(r) for r in new.relationships or []],
-                   f"{path}.relationships", where, out)
+    _relationships(
+        [_dump(r) for r in old.relationships or []],
+        [_dump(r) for r in new.relationships or []],
+        f"{path}.relationships",
+        where,
+        out,
+    )
     _quality(old.quality or [], new.quality or [], f"{path}.quality", where, out)
 
 
@@ -275,8 +383,14 @@ def _classification(old: str | None, new: str | None, path: str, where: str, out
     if before is None or after is None:
         out.append(Change(B, "classification_changed", path, f"{where}: classification {old} -> {new}"))
     elif after > before:
-        out.append(Change(B, "classification_raised", path,
-                          f"{where}: classification raised {old} -> {new} (consumers may lose access)"))
+        out.append(
+            Change(
+                B,
+                "classification_raised",
+                path,
+                f"{where}: classification raised {old} -> {new} (consumers may lose access)",
+            )
+        )
     else:
         out.append(Change(A, "classification_lowered", path, f"{where}: classification lowered {old} -> {new}"))
 
@@ -301,8 +415,14 @@ def _options(old: dict[str, Any], new: dict[str, Any], path: str, where: str, ou
         else:
             kind = A if before is None else B
         verb = "tightened" if kind is A else "loosened or changed"
-        out.append(Change(kind, f"option_{key}_{'tightened' if kind is A else 'loosened'}", f"{path}.{key}",
-                          f"{where}: {key} {before} -> {after} ({verb})"))
+        out.append(
+            Change(
+                kind,
+                f"option_{key}_{'tightened' if kind is A else 'loosened'}",
+                f"{path}.{key}",
+                f"{where}: {key} {before} -> {after} ({verb})",
+            )
+        )
 
 
 def _relationships(old: list[Any], new: list[Any], path: str, where: str, out: list[Change]) -> None:
@@ -315,8 +435,16 @@ def _relationships(old: list[Any], new: list[Any], path: str, where: str, out: l
 
 
 # -- quality rules ---------------------------------------------------------------------------------
-_OPS = ("mustBe", "mustNotBe", "mustBeGreaterThan", "mustBeGreaterOrEqualTo", "mustBeLessThan",
-        "mustBeLessOrEqualTo", "mustBeBetween", "mustNotBeBetween")
+_OPS = (
+    "mustBe",
+    "mustNotBe",
+    "mustBeGreaterThan",
+    "mustBeGreaterOrEqualTo",
+    "mustBeLessThan",
+    "mustBeLessOrEqualTo",
+    "mustBeBetween",
+    "mustNotBeBetween",
+)
 Interval = tuple[float, bool, float, bool]  # low, low inclusive, high, high inclusive
 
 
@@ -374,8 +502,7 @@ def _rule_key(rule: DataQuality) -> str:
     return f"metric:{rule.metric or rule.rule or rule.type}:{args.get('properties', '')}:{variant}"
 
 
-def _quality(old: Sequence[DataQuality], new: Sequence[DataQuality], path: str, where: str,
-             out: list[Change]) -> None:
+def _quality(old: Sequence[DataQuality], new: Sequence[DataQuality], path: str, where: str, out: list[Change]) -> None:
     old_by = {_rule_key(r): (i, r) for i, r in enumerate(old)}
     new_by = {_rule_key(r): (i, r) for i, r in enumerate(new)}
     for key, (i, rule) in old_by.items():
@@ -407,31 +534,67 @@ def _rule(old: DataQuality, new: DataQuality, path: str, where: str, out: list[C
         kind = B
         valid_old, valid_new = old_args.get("validValues"), new_args.get("validValues")
         others_same = {k: v for k, v in old_args.items() if k != "validValues"} == {
-            k: v for k, v in new_args.items() if k != "validValues"}
+            k: v for k, v in new_args.items() if k != "validValues"
+        }
         if others_same and valid_old is not None and valid_new is not None and set(valid_new) <= set(valid_old):
             kind = A
         verb = "tightened" if kind is A else "loosened or changed"
-        out.append(Change(kind, f"quality_rule_{'tightened' if kind is A else 'loosened'}", f"{path}.arguments",
-                          f"{where}: arguments {verb}"))
+        out.append(
+            Change(
+                kind,
+                f"quality_rule_{'tightened' if kind is A else 'loosened'}",
+                f"{path}.arguments",
+                f"{where}: arguments {verb}",
+            )
+        )
     severity = {"info": 0, "warning": 0, "warn": 0, "error": 1}
-    old_sev, new_sev = severity.get((old.severity or "error").lower(), 1), severity.get(
-        (new.severity or "error").lower(), 1)
+    old_sev, new_sev = (
+        severity.get((old.severity or "error").lower(), 1),
+        severity.get((new.severity or "error").lower(), 1),
+    )
     if old_sev != new_sev:
         kind = A if new_sev > old_sev else B
-        out.append(Change(kind, "quality_severity_changed", f"{path}.severity",
-                          f"{where}: severity {old.severity or 'error'} -> {new.severity or 'error'}"))
-    if (old.description, old.name, old.dimension, old.tags) != (new.description, new.name, new.dimension,
-                                                                 new.tags):
+        out.append(
+            Change(
+                kind,
+                "quality_severity_changed",
+                f"{path}.severity",
+                f"{where}: severity {old.severity or 'error'} -> {new.severity or 'error'}",
+            )
+        )
+    if (old.description, old.name, old.dimension, old.tags) != (new.description, new.name, new.dimension, new.tags):
         out.append(Change(C, "quality_rule_described", path, f"{where}: description changed"))
 
 
 # -- SLOs --------------------------------------------------------------------------------------------
-_SECONDS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60, "minutes": 60,
-            "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400,
-            "w": 604800, "week": 604800, "weeks": 604800, "mo": 2_592_000, "month": 2_592_000,
-            "months": 2_592_000, "y": 31_536_000, "yr": 31_536_000, "year": 31_536_000, "years": 31_536_000}
-_LOWER_IS_BETTER = {"latency", "freshness", "frequency", "timetodetect", "timetonotify", "timetorepair",
-                    "ttr", "ttd"}
+_SECONDS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "week": 604800,
+    "weeks": 604800,
+    "mo": 2_592_000,
+    "month": 2_592_000,
+    "months": 2_592_000,
+    "y": 31_536_000,
+    "yr": 31_536_000,
+    "year": 31_536_000,
+    "years": 31_536_000,
+}
+_LOWER_IS_BETTER = {"latency", "freshness", "frequency", "timetodetect", "timetonotify", "timetorepair", "ttr", "ttd"}
 _HIGHER_IS_BETTER = {"availability", "completeness", "retention", "throughput", "uptime", "coverage"}
 
 
@@ -444,8 +607,9 @@ def _magnitude(sla: ServiceLevelAgreementProperty) -> float | None:
     return float(sla.value)
 
 
-def _slas(old: Iterable[ServiceLevelAgreementProperty], new: Iterable[ServiceLevelAgreementProperty],
-          out: list[Change]) -> None:
+def _slas(
+    old: Iterable[ServiceLevelAgreementProperty], new: Iterable[ServiceLevelAgreementProperty], out: list[Change]
+) -> None:
     def key(s: ServiceLevelAgreementProperty) -> str:
         return f"{(s.property or '').lower()}:{s.element or ''}"
 
@@ -473,8 +637,14 @@ def _slas(old: Iterable[ServiceLevelAgreementProperty], new: Iterable[ServiceLev
         if a == b:
             out.append(Change(C, "slo_respelled", f"slaProperties[{i}]", f"{text} (same)"))
         else:
-            out.append(Change(A if better else B, "slo_strengthened" if better else "slo_weakened",
-                              f"slaProperties[{i}].value", f"{text} ({'strengthened' if better else 'weakened'})"))
+            out.append(
+                Change(
+                    A if better else B,
+                    "slo_strengthened" if better else "slo_weakened",
+                    f"slaProperties[{i}].value",
+                    f"{text} ({'strengthened' if better else 'weakened'})",
+                )
+            )
 
 
 # -- physical types --------------------------------------------------------------------------------
@@ -499,12 +669,12 @@ def _physical_change(old: str | None, new: str | None) -> ChangeKind:
     if ob in _INT_WIDTH and nb in _FLOAT_WIDTH:
         return A if _FLOAT_WIDTH[nb] == 64 and _INT_WIDTH[ob] <= 32 else B
     if ob in ("DECIMAL", "NUMERIC") and nb in ("DECIMAL", "NUMERIC"):
-        (p1, s1), (p2, s2) = (op + (18, 3)[len(op):])[:2], (np_ + (18, 3)[len(np_):])[:2]
+        (p1, s1), (p2, s2) = (op + (18, 3)[len(op) :])[:2], (np_ + (18, 3)[len(np_) :])[:2]
         if (p1, s1) == (p2, s2):
             return C
         return A if s2 >= s1 and p2 - s2 >= p1 - s1 else B
     if ob in _INT_WIDTH and nb in ("DECIMAL", "NUMERIC"):
-        p, s = (np_ + (18, 3)[len(np_):])[:2]
+        p, s = (np_ + (18, 3)[len(np_) :])[:2]
         digits = {8: 3, 16: 5, 32: 10, 64: 19, 128: 39}[_INT_WIDTH[ob]]
         return A if p - s >= digits else B
     if ob in _STRINGS and nb in _STRINGS:

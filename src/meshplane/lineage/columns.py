@@ -64,8 +64,7 @@ def _leaf_column(node: Node) -> str:
 
 # (transform code, its inputs' ids and column types) -> (upstream, upstream column, downstream column): the
 # edges depend on nothing else, and sqlglot's analysis costs milliseconds per transform.
-_MEMO: dict[tuple[str, tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]],
-            tuple[tuple[str, str, str], ...]] = {}
+_MEMO: dict[tuple[str, tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]], tuple[tuple[str, str, str], ...]] = {}
 _MEMO_LIMIT = 100_000
 
 
@@ -78,20 +77,28 @@ def port_column_lineage(graph: MeshGraph, product: ProductSpec, port: OutputPort
         name: {c.name: _type(c) for c in columns} for name, (_, columns) in inputs.items()
     }
     downstream = f"{product.address}.{port.name}"
-    key = (port.transform.code, tuple(sorted((name, inputs[name][0], tuple(types.items()))
-                                             for name, types in schema.items())))
+    key = (
+        port.transform.code,
+        tuple(sorted((name, inputs[name][0], tuple(types.items())) for name, types in schema.items())),
+    )
     memo = _MEMO.get(key)
     if memo is None:
-        memo = tuple((e.upstream_port, e.upstream_column, e.downstream_column)
-                     for e in _port_column_lineage(port, inputs, schema, downstream))
+        memo = tuple(
+            (e.upstream_port, e.upstream_column, e.downstream_column)
+            for e in _port_column_lineage(port, inputs, schema, downstream)
+        )
         if len(_MEMO) >= _MEMO_LIMIT:
             _MEMO.clear()
         _MEMO[key] = memo
     return sorted(ColumnEdge(upstream, column, downstream, name) for upstream, column, name in memo)
 
 
-def _port_column_lineage(port: OutputPortSpec, inputs: dict[str, tuple[str, tuple[ColumnSpec, ...]]],
-                         schema: dict[str, dict[str, str]], downstream: str) -> list[ColumnEdge]:
+def _port_column_lineage(
+    port: OutputPortSpec,
+    inputs: dict[str, tuple[str, tuple[ColumnSpec, ...]]],
+    schema: dict[str, dict[str, str]],
+    downstream: str,
+) -> list[ColumnEdge]:
     try:
         tree = qualify(parse_query(port.transform.code), schema=dict(schema), dialect=DIALECT,
                        validate_qualify_columns=False, identify=False)  # fmt: skip

@@ -115,8 +115,11 @@ def _spec_files(root: Path) -> list[Path]:
                 if entry.is_file() and entry.name == "domain.yaml":
                     found.append(Path(entry.path))
                 elif entry.is_dir():
-                    found.extend(Path(e.path) for e in sorted(os.scandir(entry.path), key=lambda e: e.name)
-                                 if e.name.endswith(".yaml") and e.is_file())
+                    found.extend(
+                        Path(e.path)
+                        for e in sorted(os.scandir(entry.path), key=lambda e: e.name)
+                        if e.name.endswith(".yaml") and e.is_file()
+                    )
     except OSError:
         return found
     return found

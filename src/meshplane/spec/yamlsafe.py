@@ -151,8 +151,9 @@ def _scalar(event: ScalarEvent) -> Any:
     value = _plain_scalar(event.value)
     expected = {f"{_CORE}int": int, f"{_CORE}float": (int, float), f"{_CORE}bool": bool, f"{_CORE}null": type(None)}
     if tag in expected and not isinstance(value, expected[tag]):  # type: ignore[arg-type]
-        raise _Refused(_mark(event), f"{event.value!r} is not a valid {tag.replace(_CORE, '!!')}", _TAG_HINT,
-                       "yaml-tag")
+        raise _Refused(
+            _mark(event), f"{event.value!r} is not a valid {tag.replace(_CORE, '!!')}", _TAG_HINT, "yaml-tag"
+        )
     return float(value) if tag == f"{_CORE}float" else value
 
 
@@ -193,8 +194,12 @@ class _Builder:
     def _attach(self, value: Any, size: int, mark: tuple[int, int], path: JsonPath | None = None) -> None:
         self.total += size
         if self.total > MAX_NODES:
-            raise _Refused(mark, f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)",
-                           _ALIAS_HINT, "yaml-alias-bomb")
+            raise _Refused(
+                mark,
+                f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)",
+                _ALIAS_HINT,
+                "yaml-alias-bomb",
+            )
         if not self.stack:
             self.root = value
             return
@@ -214,15 +219,20 @@ class _Builder:
         assert isinstance(frame.value, dict)
         mark = _mark(event)
         if event.value == "<<" and event.implicit[0] and event.tag is None:
-            raise _Refused(mark, "merge keys (<<) are not allowed", "write the merged keys out in full",
-                           "yaml-merge-key")
+            raise _Refused(
+                mark, "merge keys (<<) are not allowed", "write the merged keys out in full", "yaml-merge-key"
+            )
         key = _scalar(event)
         if not isinstance(key, str):
             key = event.value  # keys are names: `1:` or `true:` stay the text the author wrote
         if key in frame.value:
             first_line = self.positions.get((*frame.path, key), (0, 0))[0]
-            raise _Refused(mark, f"duplicate key {key!r} (first defined on line {first_line})",
-                           f"keep one {key!r} entry", "yaml-duplicate-key")
+            raise _Refused(
+                mark,
+                f"duplicate key {key!r} (first defined on line {first_line})",
+                f"keep one {key!r} entry",
+                "yaml-duplicate-key",
+            )
         self.positions[(*frame.path, key)] = mark
         frame.key = key
 
@@ -241,8 +251,12 @@ class _Builder:
         if isinstance(event, DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
-                raise _Refused(_mark(event), "more than one YAML document in the file",
-                               "keep one document per file (remove the extra '---')", "yaml-multi")
+                raise _Refused(
+                    _mark(event),
+                    "more than one YAML document in the file",
+                    "keep one document per file (remove the extra '---')",
+                    "yaml-multi",
+                )
             return
         expecting_key = bool(self.stack) and isinstance(self.stack[-1].value, dict) and self.stack[-1].key is None
         if isinstance(event, MappingEndEvent | SequenceEndEvent):
@@ -256,8 +270,9 @@ class _Builder:
             self._key(event)
             return
         if expecting_key:
-            raise _Refused(_mark(event), "a mapping key must be a plain string", "write a plain name before the colon",
-                           "yaml-key")
+            raise _Refused(
+                _mark(event), "a mapping key must be a plain string", "write a plain name before the colon", "yaml-key"
+            )
         if isinstance(event, CollectionStartEvent):
             mark = _mark(event)
             if len(self.stack) + 1 > MAX_DEPTH:
@@ -265,8 +280,9 @@ class _Builder:
             is_map = isinstance(event, MappingStartEvent)
             expected = f"{_CORE}{'map' if is_map else 'seq'}"
             if event.tag is not None and event.tag not in ("!", expected):
-                raise _Refused(mark, f"YAML tag {event.tag.replace(_CORE, '!!')!r} is not allowed", _TAG_HINT,
-                               "yaml-tag")
+                raise _Refused(
+                    mark, f"YAML tag {event.tag.replace(_CORE, '!!')!r} is not allowed", _TAG_HINT, "yaml-tag"
+                )
             path = self._child_path(self.stack[-1], mark) if self.stack else ()
             self.positions.setdefault(path, mark)
             self.total += 1
@@ -274,13 +290,20 @@ class _Builder:
             return
         if isinstance(event, AliasEvent):
             if event.anchor not in self.anchors:
-                raise _Refused(_mark(event), f"alias *{event.anchor} names no anchor defined before it",
-                               "define the anchor (&name) first, or write the value out", "yaml-syntax")
+                raise _Refused(
+                    _mark(event),
+                    f"alias *{event.anchor} names no anchor defined before it",
+                    "define the anchor (&name) first, or write the value out",
+                    "yaml-syntax",
+                )
             value, size = self.anchors[event.anchor]
             if self.total + size > MAX_NODES:
-                raise _Refused(_mark(event),
-                               f"alias *{event.anchor} expands the document to more than {MAX_NODES:,} values "
-                               "(an alias bomb?)", _ALIAS_HINT, "yaml-alias-bomb")
+                raise _Refused(
+                    _mark(event),
+                    f"alias *{event.anchor} expands the document to more than {MAX_NODES:,} values (an alias bomb?)",
+                    _ALIAS_HINT,
+                    "yaml-alias-bomb",
+                )
             self._attach(value, size, _mark(event))
             return
         if isinstance(event, ScalarEvent):
@@ -503,8 +526,9 @@ def _parse_share(paths: list[Path]) -> list[tuple[str, bytes, Any, str]]:
 
 
 @contextmanager
-def parse_cache(file: Path, *, persist: bool = True, prefill: list[Path] | None = None,
-                workers: int = 1) -> Iterator[None]:
+def parse_cache(
+    file: Path, *, persist: bool = True, prefill: list[Path] | None = None, workers: int = 1
+) -> Iterator[None]:
     """Within the block, :func:`read_yaml` reuses documents parsed earlier from identical bytes.
 
     ``persist=False`` keeps the cache in memory only; ``prefill`` parses those files first, in ``workers``

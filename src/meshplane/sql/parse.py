@@ -20,8 +20,15 @@ MAX_SQL_CHARS = 100_000
 """Longer query texts are refused before tokenising (resource exhaustion)."""
 
 _QUERY_STARTS = frozenset(
-    {TokenType.SELECT, TokenType.WITH, TokenType.FROM, TokenType.L_PAREN, TokenType.VALUES, TokenType.PIVOT,
-     TokenType.UNPIVOT}
+    {
+        TokenType.SELECT,
+        TokenType.WITH,
+        TokenType.FROM,
+        TokenType.L_PAREN,
+        TokenType.VALUES,
+        TokenType.PIVOT,
+        TokenType.UNPIVOT,
+    }
 )
 _dialect = Dialect.get_or_raise(DIALECT)
 
@@ -66,9 +73,7 @@ def parse_expression(sql: str) -> exp.Expr:
 def render(tree: exp.Expr) -> str:
     """DuckDB SQL for ``tree``: every identifier quoted, comments dropped."""
     try:
-        return tree.sql(
-            dialect=DIALECT, identify=True, comments=False, unsupported_level=ErrorLevel.RAISE, copy=False
-        )
+        return tree.sql(dialect=DIALECT, identify=True, comments=False, unsupported_level=ErrorLevel.RAISE, copy=False)
     except RecursionError:
         raise QueryRejected("the query is nested too deeply") from None
     except Exception as error:  # sqlglot raises UnsupportedError and ValueError subclasses here

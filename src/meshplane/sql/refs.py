@@ -28,9 +28,7 @@ __all__ = ["RESERVED_SCHEMAS", "PortRef", "TableRef", "find_port_refs"]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _VERSION = re.compile(r"^v(0|[1-9][0-9]*)$")
 _TABLE_ARGS = frozenset({"this", "db", "catalog", "alias", "when", "version", "pivots", "sample"})
-RESERVED_SCHEMAS = frozenset(
-    {"information_schema", "pg_catalog", "main", "system", "temp", "memory", "sqlite_master"}
-)
+RESERVED_SCHEMAS = frozenset({"information_schema", "pg_catalog", "main", "system", "temp", "memory", "sqlite_master"})
 """Names that DuckDB resolves to its own catalogs; never a domain."""
 _SYSTEM_PREFIXES = ("duckdb_", "pg_", "sqlite_", "pragma_", "information_schema")
 
@@ -77,9 +75,7 @@ def find_port_refs(tree: exp.Expr) -> list[TableRef]:
         if len(parts) == 1:
             if parts[0] in ctes and not node.args.get("when") and not node.args.get("version"):
                 continue
-            raise QueryRejected(
-                f"unknown relation {parts[0]!r}: name ports by address, e.g. domain.product.port"
-            )
+            raise QueryRejected(f"unknown relation {parts[0]!r}: name ports by address, e.g. domain.product.port")
         found.append(TableRef(node, _port_ref(node, parts)))
     shadowed = ctes & {part for table in found for part in table.ref.address.split(".")}
     if shadowed:

@@ -185,8 +185,7 @@ def same_type(a: IcebergType, b: IcebergType) -> bool:
         return a == b
     if isinstance(a, StructType) and isinstance(b, StructType):
         return len(a.fields) == len(b.fields) and all(
-            x.name == y.name and same_type(x.field_type, y.field_type)
-            for x, y in zip(a.fields, b.fields, strict=True)
+            x.name == y.name and same_type(x.field_type, y.field_type) for x, y in zip(a.fields, b.fields, strict=True)
         )
     if isinstance(a, ListType) and isinstance(b, ListType):
         return same_type(a.element_type, b.element_type)

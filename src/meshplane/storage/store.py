@@ -85,9 +85,7 @@ class TableStore:
 
                 self.warehouse.mkdir(parents=True, exist_ok=True)
                 try:
-                    self._catalog = SqlCatalog(
-                        CATALOG_NAME, uri=self.catalog_url, warehouse=self.warehouse.as_uri()
-                    )
+                    self._catalog = SqlCatalog(CATALOG_NAME, uri=self.catalog_url, warehouse=self.warehouse.as_uri())
                 except Exception as exc:  # SQLAlchemy raises driver-specific errors
                     raise StorageError(f"cannot open the Iceberg catalog at {self._safe_url}: {exc}") from exc
                 if self._catalog.engine.dialect.name == "sqlite":
@@ -183,8 +181,9 @@ class TableStore:
         loaded = self._load(table_id)
         if loaded is not None:
             # A private copy: a commit updates its Table in place, and readers may hold the cached one.
-            table = type(loaded)(loaded._identifier, loaded.metadata, loaded.metadata_location, loaded.io,
-                                 loaded.catalog, loaded.config)
+            table = type(loaded)(
+                loaded._identifier, loaded.metadata, loaded.metadata_location, loaded.io, loaded.catalog, loaded.config
+            )
             tx: Any = ice.FastTransaction(table)
             ice.evolve_schema(tx, schema)
         else:
@@ -219,9 +218,17 @@ class TableStore:
         from pyiceberg.table import Table as IcebergTable
 
         # What was committed is what the next lookup would load (a created table comes back as a StagedTable).
-        self._loaded[table_id] = (committed.metadata_location, IcebergTable(
-            committed._identifier, committed.metadata, committed.metadata_location, committed.io, committed.catalog,
-            committed.config))
+        self._loaded[table_id] = (
+            committed.metadata_location,
+            IcebergTable(
+                committed._identifier,
+                committed.metadata,
+                committed.metadata_location,
+                committed.io,
+                committed.catalog,
+                committed.config,
+            ),
+        )
         self._files[table_id, snapshot.snapshot_id] = paths
         info = self._info(table_id, committed, snapshot, files=paths)
         self._save_summaries([(table_id, committed.metadata_location, _summary_of(info))])
@@ -336,9 +343,16 @@ class TableStore:
             if table_id not in wanted or location is None:
                 continue
             if cached_location == location:
-                found[table_id] = None if snapshot_id is None else SnapshotSummary(
-                    table_id, int(snapshot_id), datetime.fromtimestamp(int(timestamp_ms) / 1000, tz=UTC),
-                    json.loads(properties))
+                found[table_id] = (
+                    None
+                    if snapshot_id is None
+                    else SnapshotSummary(
+                        table_id,
+                        int(snapshot_id),
+                        datetime.fromtimestamp(int(timestamp_ms) / 1000, tz=UTC),
+                        json.loads(properties),
+                    )
+                )
                 continue
             info = self.current(table_id)
             found[table_id] = None if info is None else _summary_of(info)
@@ -521,8 +535,9 @@ def _empty_table_metadata() -> Any:
 
     factories = {name: f.default_factory for name, f in TableMetadataV1.model_fields.items()}
     defaults = {name: factory() for name, factory in factories.items() if factory is not None}  # type: ignore[call-arg]
-    return TableMetadataV1.model_construct(_fields_set={"last_column_id", "schema_"}, **defaults,
-                                           last_column_id=-1, schema=Schema())
+    return TableMetadataV1.model_construct(
+        _fields_set={"last_column_id", "schema_"}, **defaults, last_column_id=-1, schema=Schema()
+    )
 
 
 def _tune_sqlite(engine: Any) -> None:

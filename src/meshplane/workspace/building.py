@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from meshplane.build import (
+from meshplane.builds import (
     Builder,
     BuildEvents,
     BuildPlan,
@@ -54,26 +54,54 @@ class _RecordingEvents:
     def finished(self, outcome: ProductOutcome) -> None:
         from meshplane.catalog import CheckResult, RunRecord, RunStatus
 
-        statuses = {Status.SUCCESS: RunStatus.SUCCESS, Status.FAILED: RunStatus.FAILED,
-                    Status.SKIPPED: RunStatus.SKIPPED}
+        statuses = {
+            Status.SUCCESS: RunStatus.SUCCESS,
+            Status.FAILED: RunStatus.FAILED,
+            Status.SKIPPED: RunStatus.SKIPPED,
+        }
         writer = self.platform.catalog.writer
         snapshot = ",".join(str(p.snapshot_id) for p in outcome.ports if p.snapshot_id is not None) or None
         if outcome.status is Status.SKIPPED and not outcome.run_id:
             # Never started (an upstream failed): still a row in the history, so `meshplane runs` says why.
             at = datetime.now(UTC)
-            writer.record_run(RunRecord(run_id=uuid.uuid4().hex[:12], product=str(outcome.address),
-                                        status=RunStatus.SKIPPED, started_at=at, ended_at=at, rows_written=0,
-                                        error=outcome.error, engine=outcome.engine, trigger=self.trigger))
+            writer.record_run(
+                RunRecord(
+                    run_id=uuid.uuid4().hex[:12],
+                    product=str(outcome.address),
+                    status=RunStatus.SKIPPED,
+                    started_at=at,
+                    ended_at=at,
+                    rows_written=0,
+                    error=outcome.error,
+                    engine=outcome.engine,
+                    trigger=self.trigger,
+                )
+            )
         elif outcome.run_id:
             results = [
-                CheckResult(rule_id=c.rule_id, port=str(port.port), passed=c.passed, metric=c.metric, column=c.column,
-                            observed=observed_number(c.observed), threshold=c.threshold, severity=c.severity,
-                            sample=tuple(dict(row) for row in c.sample))
-                for port in outcome.ports for c in port.checks
+                CheckResult(
+                    rule_id=c.rule_id,
+                    port=str(port.port),
+                    passed=c.passed,
+                    metric=c.metric,
+                    column=c.column,
+                    observed=observed_number(c.observed),
+                    threshold=c.threshold,
+                    severity=c.severity,
+                    sample=tuple(dict(row) for row in c.sample),
+                )
+                for port in outcome.ports
+                for c in port.checks
             ]
             # One transaction for the run's end and its check results.
-            writer.finish_run(outcome.run_id, statuses[outcome.status], rows_written=outcome.rows,
-                              snapshot_id=snapshot, error=outcome.error, check_results=results)
+            writer.finish_run(
+                outcome.run_id,
+                statuses[outcome.status],
+                rows_written=outcome.rows,
+                snapshot_id=snapshot,
+                error=outcome.error,
+                check_results=results,
+            )
         if self.forward:
             self.forward.finished(outcome)
 
@@ -137,8 +165,7 @@ class BuildService:
                 return None
             return {**summary.properties, "meshplane.snapshot": str(summary.snapshot_id)}
 
-        return plan_build(self.graph, selected, lookup, engine_for=self.engine_for(engine),
-                          full_refresh=full_refresh)
+        return plan_build(self.graph, selected, lookup, engine_for=self.engine_for(engine), full_refresh=full_refresh)
 
     def build(
         self,

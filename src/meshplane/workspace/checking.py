@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from meshplane.build import CheckOutcome
+from meshplane.builds import CheckOutcome
 from meshplane.contracts.runner import CheckResult
 
 __all__ = ["observed_number", "to_outcome"]

@@ -81,11 +81,25 @@ class PortDiff:
         return tuple(c for c in self.changes if c.change.kind is ChangeKind.BREAKING)
 
     def as_json(self) -> dict[str, Any]:
-        return {"port": str(self.port), "against": self.against, "old_version": self.old_version,
-                "new_version": self.new_version, "needs_major_bump": self.needs_major, "error": self.error,
-                "changes": [{"kind": c.change.kind.value, "code": c.change.code, "path": c.change.path,
-                             "message": c.change.message, "products": list(c.products),
-                             "consumers": list(c.consumers)} for c in self.changes]}
+        return {
+            "port": str(self.port),
+            "against": self.against,
+            "old_version": self.old_version,
+            "new_version": self.new_version,
+            "needs_major_bump": self.needs_major,
+            "error": self.error,
+            "changes": [
+                {
+                    "kind": c.change.kind.value,
+                    "code": c.change.code,
+                    "path": c.change.path,
+                    "message": c.change.message,
+                    "products": list(c.products),
+                    "consumers": list(c.consumers),
+                }
+                for c in self.changes
+            ],
+        }
 
 
 def next_major(version: str) -> str:
@@ -135,8 +149,13 @@ class CompatibilityService:
             if record is None or not record.contract:
                 return None
             return OpenDataContractStandard.model_validate(json_safe(dict(record.contract)))
-        shown = subprocess.run(["git", "show", f"{against}:./{spec.contract.path.name}"], cwd=spec.contract.path.parent,
-                               capture_output=True, text=True, check=False)
+        shown = subprocess.run(
+            ["git", "show", f"{against}:./{spec.contract.path.name}"],
+            cwd=spec.contract.path.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if shown.returncode != 0:
             return None  # the file did not exist at that revision: a new port
         return load_contract(shown.stdout, source=spec.contract.path, validate=False)
@@ -146,8 +165,9 @@ class CompatibilityService:
         try:
             old = self._baseline(address, spec, against)
         except (MeshError, ValueError) as error:
-            return PortDiff(address, against, spec.contract.version, error=f"cannot read the {against} contract: "
-                            f"{error}")
+            return PortDiff(
+                address, against, spec.contract.version, error=f"cannot read the {against} contract: {error}"
+            )
         if old is None:
             return PortDiff(address, against, spec.contract.version)
         diff = diff_contracts(old, new)
@@ -166,8 +186,11 @@ class CompatibilityService:
                 continue
             column = _change_column(change, old, new)
             hit = direct
-            uses = {Address.parse(e.downstream_port).product_address for e in lineage
-                    if e.upstream_port == str(address) and e.upstream_column == column}
+            uses = {
+                Address.parse(e.downstream_port).product_address
+                for e in lineage
+                if e.upstream_port == str(address) and e.upstream_column == column
+            }
             if column and lineage and uses:
                 hit = [p for p in direct if p in uses]
             users = sorted({g.grantee for g in grants if not g.columns or column is None or column in g.columns})
@@ -176,8 +199,13 @@ class CompatibilityService:
 
 
 def _verify_ref(root: Path, ref: str) -> None:
-    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=root,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise UsageError(f"--against {ref}: not a git revision of {root} (use a branch, tag or commit, or 'published')")
 
@@ -224,22 +252,31 @@ def breaking_change_problems(mesh_path: str | Path, graph: MeshGraph | None = No
     try:
         return [p for found in unversioned_breaking_changes(graph, platform).values() for p in found]
     except CatalogError as error:
-        return [Problem(graph.spec.config_document.locate(()), f"cannot compare contracts with the catalog: {error}",
-                        code="breaking-change-unchecked", severity=Severity.WARNING)]
+        return [
+            Problem(
+                graph.spec.config_document.locate(()),
+                f"cannot compare contracts with the catalog: {error}",
+                code="breaking-change-unchecked",
+                severity=Severity.WARNING,
+            )
+        ]
     finally:
         platform.close()
 
 
-def assert_no_unversioned_breaking_changes(graph: MeshGraph, platform: Platform,
-                                           product: ProductSpec | Address | None = None) -> None:
+def assert_no_unversioned_breaking_changes(
+    graph: MeshGraph, platform: Platform, product: ProductSpec | Address | None = None
+) -> None:
     """Raise ContractViolation when a port (of ``product``, or of any) breaks without a major bump.
 
     Compare before ``Mesh.publish`` syncs the specs: the catalog's copy is the baseline."""
     chosen = None if product is None else [product if isinstance(product, Address) else product.address]
     problems = [p for found in unversioned_breaking_changes(graph, platform, chosen).values() for p in found]
     if problems:
-        raise ContractViolation(f"{len(problems)} breaking contract change(s) without a new major version",
-                                [p.render(graph.spec.root) for p in problems])
+        raise ContractViolation(
+            f"{len(problems)} breaking contract change(s) without a new major version",
+            [p.render(graph.spec.root) for p in problems],
+        )
 
 
 def unversioned_breaking_changes(
@@ -260,7 +297,9 @@ def breaking_change_gate(
     def gate(product: ProductSpec) -> None:
         mine = problems.get(product.address, [])
         if mine:
-            raise ContractViolation(f"{product.address}: breaking contract change without a new major version",
-                                    [p.render(graph.spec.root) for p in mine])
+            raise ContractViolation(
+                f"{product.address}: breaking contract change without a new major version",
+                [p.render(graph.spec.root) for p in mine],
+            )
 
     return gate

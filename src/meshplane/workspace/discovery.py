@@ -475,9 +475,7 @@ class DiscoveryService:
     def _ensure_decider(self, principal: Principal, request: AccessRequest) -> None:
         if not self.can_decide(principal, request.port):
             teams = ", ".join(self.approvers_of(request.port))
-            raise AccessDenied(
-                f"only members of {teams} or the governance team may decide requests for {request.port}"
-            )
+            raise AccessDenied(f"only members of {teams} or the governance team may decide requests for {request.port}")
 
     def approve(self, principal: Principal, request_id: str, *, row_filter: str | None = None,
                 note: str = "") -> Grant:  # fmt: skip

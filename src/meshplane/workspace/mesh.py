@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from open_data_contract_standard.model import OpenDataContractStandard
 
-    from meshplane.build import BuildEvents, BuildPlan, BuildResult
-    from meshplane.build.schedule import DueProduct
+    from meshplane.builds import BuildEvents, BuildPlan, BuildResult
+    from meshplane.builds.schedule import DueProduct
     from meshplane.catalog import RunRecord
     from meshplane.spec import ProductSpec
     from meshplane.workspace.access import AccessService, Connection
@@ -199,7 +199,7 @@ class Mesh:
 
     def run_due(self, now: datetime | None = None) -> BuildResult | None:
         """Build every scheduled product whose cron ticked since its last build (once, however many ticks)."""
-        from meshplane.build.schedule import due_products
+        from meshplane.builds.schedule import due_products
 
         due = due_products(self.graph, self.last_built, now)
         if not due:
@@ -216,7 +216,7 @@ class Mesh:
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         """Build what is due every ``interval`` seconds until ``stop()``; ``sleep`` may be an Event's wait."""
-        from meshplane.build.schedule import due_products, run_scheduler
+        from meshplane.builds.schedule import due_products, run_scheduler
 
         def find_due(now: datetime) -> list[DueProduct]:
             return due_products(self.graph, self.last_built, now)

@@ -108,19 +108,29 @@ def mesh_snapshot(graph: MeshGraph, column_lineage: Iterable[ColumnLineageEdge] 
     )
     return MeshSnapshot(
         domains=tuple(
-            DomainRecord(name=d.name, title=d.config.title or d.name, description=d.config.description or "",
-                         owner_team=d.config.owner)
+            DomainRecord(
+                name=d.name,
+                title=d.config.title or d.name,
+                description=d.config.description or "",
+                owner_team=d.config.owner,
+            )
             for d in spec.domains
         ),
         products=tuple(_product(p) for p in spec.products),
         glossary=tuple(
-            GlossaryTerm(name=t.name, title=t.title or t.name, description=t.description or "",
-                         logical_type=t.logicalType or "", classification=t.classification)
+            GlossaryTerm(
+                name=t.name,
+                title=t.title or t.name,
+                description=t.description or "",
+                logical_type=t.logicalType or "",
+                classification=t.classification,
+            )
             for t in spec.glossary.terms
         ),
         teams=tuple(
-            TeamRecord(name=t.name, title=t.title or t.name,
-                       members=tuple(TeamMember(m.username, m.role) for m in t.members))
+            TeamRecord(
+                name=t.name, title=t.title or t.name, members=tuple(TeamMember(m.username, m.role) for m in t.members)
+            )
             for t in spec.config.teams
         ),
         lineage=lineage,
@@ -140,10 +150,19 @@ def mesh_state(graph: MeshGraph) -> str:
     digest.update(repr(mesh_snapshot(graph, column_lineage=())).encode())
     for address in graph.order:
         product = graph.products[address]
-        digest.update(repr((str(address), [(p.name, p.transform.language, p.transform.code)
-                                            for p in product.output_ports])).encode())
-        digest.update(repr([(e.input.name, str(e.upstream_port or ""), e.source.id if e.source else "")
-                            for e in graph.edges.get(address, ())]).encode())
+        digest.update(
+            repr(
+                (str(address), [(p.name, p.transform.language, p.transform.code) for p in product.output_ports])
+            ).encode()
+        )
+        digest.update(
+            repr(
+                [
+                    (e.input.name, str(e.upstream_port or ""), e.source.id if e.source else "")
+                    for e in graph.edges.get(address, ())
+                ]
+            ).encode()
+        )
     for source_id in sorted(graph.sources):
         columns = graph.sources[source_id].columns
         digest.update(repr((source_id, [(c.name, c.logical_type, c.physical_type) for c in columns])).encode())

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from open_data_contract_standard.model import OpenDataContractStandard
 
-from meshplane.build import CheckOutcome, PortChecker, table_id_for
-from meshplane.build.execute import load_transform
-from meshplane.build.inputs import source_relation
+from meshplane.builds import CheckOutcome, PortChecker, table_id_for
+from meshplane.builds.execute import load_transform
+from meshplane.builds.inputs import source_relation
 from meshplane.catalog import CheckResult as StoredCheck
 from meshplane.catalog import RunStatus, SloEvaluation
 from meshplane.contracts.plan import PlanError, Unit, compile_plan
@@ -113,8 +113,12 @@ class TestReport:
         return all(p.ok for p in self.ports)
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "staged": self.staged, "seconds": round(self.seconds, 3),
-                "ports": [p.as_json() for p in self.ports]}
+        return {
+            "ok": self.ok,
+            "staged": self.staged,
+            "seconds": round(self.seconds, 3),
+            "ports": [p.as_json() for p in self.ports],
+        }
 
 
 # --- status ----------------------------------------------------------------------------------------
@@ -190,8 +194,11 @@ class QualityService:
         snapshot = self.platform.tables.current(table_id_for(port, spec.major))
         if snapshot is None:
             return None
-        return FileRelation(paths=snapshot.data_files) if snapshot.data_files else ArrowRelation(
-            snapshot.schema.empty_table())
+        return (
+            FileRelation(paths=snapshot.data_files)
+            if snapshot.data_files
+            else ArrowRelation(snapshot.schema.empty_table())
+        )
 
     def _target_relation(self, port: Address, target: str, staged: dict[Address, StagedResult]) -> Relation | None:
         """A foreign key's target: a port address, a sibling port, or an input port of the product."""
@@ -212,9 +219,17 @@ class QualityService:
                     return source_relation(self.graph, edge.source)
         return None
 
-    def check(self, port: Address, spec: OutputPortSpec, engine: Engine, relation: Relation,
-              schema: pa.Schema | None, *, staged: dict[Address, StagedResult] | None = None,
-              sample_limit: int = 5) -> list[CheckResult]:
+    def check(
+        self,
+        port: Address,
+        spec: OutputPortSpec,
+        engine: Engine,
+        relation: Relation,
+        schema: pa.Schema | None,
+        *,
+        staged: dict[Address, StagedResult] | None = None,
+        sample_limit: int = 5,
+    ) -> list[CheckResult]:
         """Every check of the port's contract on ``relation``; foreign keys read their target ports."""
         references: dict[str, str] = {}
         relations: dict[str, Relation] = {CHECKED: relation}
@@ -227,12 +242,25 @@ class QualityService:
                 references[target] = f"__meshplane_ref_{n}"
                 relations[references[target]] = bound
         plan = compile_plan(spec.contract.odcs, references=references)
-        results = run_checks(plan, CHECKED, lambda sql: engine.query(sql, relations),
-                             dialect=engine.capabilities.sql_dialect, schema=schema, sample_limit=sample_limit)
+        results = run_checks(
+            plan,
+            CHECKED,
+            lambda sql: engine.query(sql, relations),
+            dialect=engine.capabilities.sql_dialect,
+            schema=schema,
+            sample_limit=sample_limit,
+        )
         return [_masked(spec, r) for r in results]
 
-    def test(self, products: Sequence[Address], *, staged: bool = False, engine: str | None = None,
-             record: bool = True, sample_limit: int = 5) -> TestReport:
+    def test(
+        self,
+        products: Sequence[Address],
+        *,
+        staged: bool = False,
+        engine: str | None = None,
+        record: bool = True,
+        sample_limit: int = 5,
+    ) -> TestReport:
         """Check the selected products' ports; with ``staged``, on a fresh build that is never published."""
         started = time.perf_counter()
         builds = BuildService(self.graph, self.platform)
@@ -250,10 +278,12 @@ class QualityService:
                     engines[name] = builds.make_engine(name)
                 run_id = uuid.uuid4().hex[:12]
                 if record:
-                    self.platform.catalog.writer.start_run(str(address), engine=name, trigger=TEST_TRIGGER,
-                                                           run_id=run_id)
-                found = self._test_product(product, engines[name], run_id, staged, staged_results, cleanup,
-                                           sample_limit)
+                    self.platform.catalog.writer.start_run(
+                        str(address), engine=name, trigger=TEST_TRIGGER, run_id=run_id
+                    )
+                found = self._test_product(
+                    product, engines[name], run_id, staged, staged_results, cleanup, sample_limit
+                )
                 if record:
                     self._record(run_id, found)
                 tests.extend(found)
@@ -264,9 +294,16 @@ class QualityService:
                 self.platform.tables.cleanup_staging(table, run_id, timeout=60.0)
         return TestReport(tuple(tests), staged, time.perf_counter() - started)
 
-    def _test_product(self, product: ProductSpec, engine: Engine, run_id: str, staged: bool,
-                      staged_results: dict[Address, StagedResult], cleanup: list[tuple[TableId, str]],
-                      sample_limit: int) -> list[PortTest]:
+    def _test_product(
+        self,
+        product: ProductSpec,
+        engine: Engine,
+        run_id: str,
+        staged: bool,
+        staged_results: dict[Address, StagedResult],
+        cleanup: list[tuple[TableId, str]],
+        sample_limit: int,
+    ) -> list[PortTest]:
         found: list[PortTest] = []
         inputs: dict[str, Relation] | None = None
         for spec in product.output_ports:
@@ -278,30 +315,45 @@ class QualityService:
                         inputs = self._staged_inputs(product.address, staged_results)
                     table = table_id_for(address, spec.major)
                     cleanup.append((table, run_id))
-                    result = _stage(engine, spec, inputs, self.platform.tables.staging_dir(table, run_id),
-                                    product.custom.get("dialect"))
+                    result = _stage(
+                        engine,
+                        spec,
+                        inputs,
+                        self.platform.tables.staging_dir(table, run_id),
+                        product.custom.get("dialect"),
+                    )
                     staged_results[address] = result
-                    relation: Relation = (FileRelation(paths=result.files) if result.files
-                                          else ArrowRelation(result.schema.empty_table()))
+                    relation: Relation = (
+                        FileRelation(paths=result.files) if result.files else ArrowRelation(result.schema.empty_table())
+                    )
                     schema, rows, snapshot_id = result.schema, result.row_count, None
                 else:
                     snapshot = self.platform.tables.current(table_id_for(address, spec.major))
                     if snapshot is None:
-                        found.append(PortTest(address, error=f"{address} v{spec.major} was never published: build "
-                                              f"it first (meshplane build {product.address}) or test with --staged",
-                                              run_id=run_id))
+                        found.append(
+                            PortTest(
+                                address,
+                                error=f"{address} v{spec.major} was never published: build "
+                                f"it first (meshplane build {product.address}) or test with --staged",
+                                run_id=run_id,
+                            )
+                        )
                         continue
-                    relation = (FileRelation(paths=snapshot.data_files) if snapshot.data_files
-                                else ArrowRelation(snapshot.schema.empty_table()))
+                    relation = (
+                        FileRelation(paths=snapshot.data_files)
+                        if snapshot.data_files
+                        else ArrowRelation(snapshot.schema.empty_table())
+                    )
                     schema, rows, snapshot_id = snapshot.schema, snapshot.row_count, snapshot.snapshot_id
-                results = self.check(address, spec, engine, relation, schema, staged=staged_results,
-                                     sample_limit=sample_limit)
+                results = self.check(
+                    address, spec, engine, relation, schema, staged=staged_results, sample_limit=sample_limit
+                )
             except (MeshError, PlanError) as error:
-                found.append(PortTest(address, error=str(error), run_id=run_id,
-                                      seconds=time.perf_counter() - started))
+                found.append(PortTest(address, error=str(error), run_id=run_id, seconds=time.perf_counter() - started))
                 continue
-            found.append(PortTest(address, tuple(results), snapshot_id, rows, None, run_id,
-                                  time.perf_counter() - started))
+            found.append(
+                PortTest(address, tuple(results), snapshot_id, rows, None, run_id, time.perf_counter() - started)
+            )
         return found
 
     def _staged_inputs(self, product: Address, staged: dict[Address, StagedResult]) -> dict[str, Relation]:
@@ -313,8 +365,10 @@ class QualityService:
             assert edge.upstream_port is not None
             relation = self._port_relation(edge.upstream_port, staged)
             if relation is None:
-                raise BuildError(f"{product}: input {edge.input.name!r} reads {edge.upstream_port}, which has never "
-                                 f"been published; build it first or select it too: meshplane test +{product} --staged")
+                raise BuildError(
+                    f"{product}: input {edge.input.name!r} reads {edge.upstream_port}, which has never "
+                    f"been published; build it first or select it too: meshplane test +{product} --staged"
+                )
             inputs[edge.input.name] = relation
         return inputs
 
@@ -323,9 +377,13 @@ class QualityService:
         failed = [t for t in tests if not t.ok]
         errors = [t.error or f"{t.port}: {sum(r.blocks_publish for r in t.results)} check(s) failed" for t in failed]
         snapshots = ",".join(str(t.snapshot_id) for t in tests if t.snapshot_id is not None) or None
-        writer.finish_run(run_id, RunStatus.FAILED if failed else RunStatus.SUCCESS,
-                          rows_written=sum(t.rows or 0 for t in tests), snapshot_id=snapshots,
-                          error="; ".join(errors) or None)
+        writer.finish_run(
+            run_id,
+            RunStatus.FAILED if failed else RunStatus.SUCCESS,
+            rows_written=sum(t.rows or 0 for t in tests),
+            snapshot_id=snapshots,
+            error="; ".join(errors) or None,
+        )
         writer.record_check_results(run_id, [
             StoredCheck(rule_id=r.check_id, port=str(t.port), passed=r.passed, metric=r.metric, column=r.column,
                         observed=observed_number(r.observed), threshold=r.threshold.render() if r.threshold else "",
@@ -335,26 +393,48 @@ class QualityService:
 
     # --- SLOs and old majors ------------------------------------------------------------------------
 
-    def status(self, products: Sequence[Address], *, now: datetime | None = None, record: bool = True,
-               window: timedelta = timedelta(days=30)) -> list[PortStatus]:
+    def status(
+        self,
+        products: Sequence[Address],
+        *,
+        now: datetime | None = None,
+        record: bool = True,
+        window: timedelta = timedelta(days=30),
+    ) -> list[PortStatus]:
         """Every port's SLOs: met, at risk or breached, with evidence; evaluations go to the catalog."""
         at = now or datetime.now(UTC)
         reader = self.platform.catalog.reader
         old = self.old_majors(at)
         statuses: list[PortStatus] = []
         for address, spec in self.ports_of(products):
-            snapshots = [s for s in self.platform.tables.history(table_id_for(address, spec.major))
-                         if s.timestamp <= at]
-            runs = [RunSample(r.ended_at or r.started_at, r.status is RunStatus.SUCCESS)
-                    for r in reader.runs(str(address.product_address), since=at - window, limit=500)
-                    if r.trigger != TEST_TRIGGER and r.started_at <= at
-                    and r.status in (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.INTERRUPTED)]
+            snapshots = [
+                s for s in self.platform.tables.history(table_id_for(address, spec.major)) if s.timestamp <= at
+            ]
+            runs = [
+                RunSample(r.ended_at or r.started_at, r.status is RunStatus.SUCCESS)
+                for r in reader.runs(str(address.product_address), since=at - window, limit=500)
+                if r.trigger != TEST_TRIGGER
+                and r.started_at <= at
+                and r.status in (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.INTERRUPTED)
+            ]
             rows = snapshots[-1].row_count if snapshots else None
-            history = PortHistory(at, tuple(s.timestamp for s in snapshots), tuple(runs),
-                                  tuple(self._completeness(address, spec, rows)), rows)
+            history = PortHistory(
+                at,
+                tuple(s.timestamp for s in snapshots),
+                tuple(runs),
+                tuple(self._completeness(address, spec, rows)),
+                rows,
+            )
             results = evaluate_all(parse_slos(spec.contract.odcs.slaProperties or []), history)
-            statuses.append(PortStatus(address, spec.version, tuple(results), history.last_publish,
-                                       tuple(m for m in old if m.port == address)))
+            statuses.append(
+                PortStatus(
+                    address,
+                    spec.version,
+                    tuple(results),
+                    history.last_publish,
+                    tuple(m for m in old if m.port == address),
+                )
+            )
         if record:
             self.platform.catalog.writer.record_slo_evaluations([
                 SloEvaluation(port=str(s.port), slo=r.slo.kind.value, status=r.status.value, observed=r.observed,
@@ -395,9 +475,16 @@ class QualityService:
                 table = table_id_for(address, major)
                 if table in tables:
                     current = self.platform.tables.current(table)
-                    found.append(OldMajor(address, major, table, deprecation,
-                                          deprecation is not None and at.date() > deprecation,
-                                          current.timestamp if current else None))
+                    found.append(
+                        OldMajor(
+                            address,
+                            major,
+                            table,
+                            deprecation,
+                            deprecation is not None and at.date() > deprecation,
+                            current.timestamp if current else None,
+                        )
+                    )
         return found
 
     def retire_expired_majors(self, now: datetime | None = None) -> list[OldMajor]:
@@ -406,8 +493,11 @@ class QualityService:
         for old in retired:
             self.platform.tables.catalog.drop_table(old.table.identifier)
             self.platform.catalog.writer.append_audit(
-                "meshplane", "major_retired", str(old.port),
-                {"major": old.major, "table": str(old.table), "deprecationDate": str(old.deprecation)})
+                "meshplane",
+                "major_retired",
+                str(old.port),
+                {"major": old.major, "table": str(old.table), "deprecationDate": str(old.deprecation)},
+            )
         return retired
 
     def read(self, port: Address, major: int) -> pa.Table:
@@ -432,15 +522,31 @@ class QualityService:
 
 def _masked(spec: OutputPortSpec, result: CheckResult) -> CheckResult:
     """Failing-row samples never show sensitive columns (masked or classified confidential and above)."""
-    hidden = {c.name for c in spec.contract.columns
-              if c.mask is not None or (c.classification or "").lower() in _MASKED_CLASSES}
+    hidden = {
+        c.name
+        for c in spec.contract.columns
+        if c.mask is not None or (c.classification or "").lower() in _MASKED_CLASSES
+    }
     if not result.sample_rows or not hidden:
         return result
-    rows = tuple({k: ("***" if k in hidden and v is not None else v) for k, v in row.items()}
-                 for row in result.sample_rows)
-    return CheckResult(result.check_id, result.kind, result.metric, result.column, result.observed, result.threshold,
-                       result.unit, result.passed, result.severity, result.failing_rows, rows, result.message,
-                       result.location)
+    rows = tuple(
+        {k: ("***" if k in hidden and v is not None else v) for k, v in row.items()} for row in result.sample_rows
+    )
+    return CheckResult(
+        result.check_id,
+        result.kind,
+        result.metric,
+        result.column,
+        result.observed,
+        result.threshold,
+        result.unit,
+        result.passed,
+        result.severity,
+        result.failing_rows,
+        rows,
+        result.message,
+        result.location,
+    )
 
 
 def _deprecation_date(spec: OutputPortSpec) -> date | None:
@@ -457,8 +563,9 @@ def _deprecation_date(spec: OutputPortSpec) -> date | None:
         return None
 
 
-def _stage(engine: Engine, spec: OutputPortSpec, inputs: dict[str, Relation], out_dir: Path,
-           dialect: str | None = None) -> StagedResult:
+def _stage(
+    engine: Engine, spec: OutputPortSpec, inputs: dict[str, Relation], out_dir: Path, dialect: str | None = None
+) -> StagedResult:
     try:
         if spec.transform.language == "sql":
             return engine.stage_sql(spec.transform.code, inputs, out_dir, dialect=dialect)
@@ -474,11 +581,10 @@ def port_checker(graph: MeshGraph, platform: Platform) -> PortChecker:
     """The build's contract checker, with foreign keys bound to their target ports' published snapshots."""
     service = QualityService(graph, platform)
 
-    def check(spec: OutputPortSpec, engine: Engine, relation: Relation, staged: StagedResult | None
-              ) -> Sequence[CheckOutcome]:
+    def check(
+        spec: OutputPortSpec, engine: Engine, relation: Relation, staged: StagedResult | None
+    ) -> Sequence[CheckOutcome]:
         results = service.check(spec.contract.address, spec, engine, relation, staged.schema if staged else None)
         return [to_outcome(r) for r in results]
 
     return check
-
-

@@ -49,18 +49,21 @@ def contract() -> OpenDataContractStandard:
 
 def run(engine: Engine, contract: OpenDataContractStandard, relation: FileRelation) -> list[CheckResult]:
     plan = compile_plan(contract)
-    return run_checks(plan, CHECKED, lambda sql: engine.query(sql, {CHECKED: relation}),
-                      dialect=engine.capabilities.sql_dialect)
+    return run_checks(
+        plan, CHECKED, lambda sql: engine.query(sql, {CHECKED: relation}), dialect=engine.capabilities.sql_dialect
+    )
 
 
-def test_checks_agree_with_duckdb(engine: Engine, duckdb_engine: Engine, contract: OpenDataContractStandard,
-                                  orders: FileRelation) -> None:
+def test_checks_agree_with_duckdb(
+    engine: Engine, duckdb_engine: Engine, contract: OpenDataContractStandard, orders: FileRelation
+) -> None:
     expected = verdicts(run(duckdb_engine, contract, orders))
     got = verdicts(run(engine, contract, orders))
     assert got.keys() == expected.keys()
     # The foreign key's target table does not exist here: both engines fail it, with their own message.
-    assert {k: v for k, v in got.items() if "foreignKey" not in k} == \
-           {k: v for k, v in expected.items() if "foreignKey" not in k}
+    assert {k: v for k, v in got.items() if "foreignKey" not in k} == {
+        k: v for k, v in expected.items() if "foreignKey" not in k
+    }
     failed = {k.split(".", 3)[-1] for k, (passed, _, _) in got.items() if not passed}
     assert {"order_id.unique", "order_id.pattern", "currency.invalidValues", "quantity.positive_quantity"} <= failed
 
@@ -73,24 +76,36 @@ def test_failing_checks_carry_samples(engine: Engine, contract: OpenDataContract
     assert all(not r.sample_rows for r in results.values() if r.passed)
 
 
-def test_checks_on_a_staged_result(engine: Engine, contract: OpenDataContractStandard, orders: FileRelation,
-                                   tmp_path: Path) -> None:
+def test_checks_on_a_staged_result(
+    engine: Engine, contract: OpenDataContractStandard, orders: FileRelation, tmp_path: Path
+) -> None:
     """Write, audit: a transform's staged files are checked before anything is published."""
     sql = "select * from orders where order_id like 'O%' and currency is not null and currency <> 'XXX'"
     staged = engine.stage_sql(sql, {"orders": orders}, tmp_path / "staged")
     plan = compile_plan(contract)
     relation = FileRelation(paths=staged.files)
-    results = run_checks(plan, CHECKED, lambda q: engine.query(q, {CHECKED: relation}),
-                         dialect=engine.capabilities.sql_dialect, schema=staged.schema)
+    results = run_checks(
+        plan,
+        CHECKED,
+        lambda q: engine.query(q, {CHECKED: relation}),
+        dialect=engine.capabilities.sql_dialect,
+        schema=staged.schema,
+    )
     blocking = [r.check_id for r in results if r.blocks_publish and "foreignKey" not in r.check_id]
     assert blocking == []
 
 
-def test_empty_result_fails_row_count(engine: Engine, contract: OpenDataContractStandard, orders: FileRelation,
-                                      tmp_path: Path) -> None:
+def test_empty_result_fails_row_count(
+    engine: Engine, contract: OpenDataContractStandard, orders: FileRelation, tmp_path: Path
+) -> None:
     staged = engine.stage_sql("select * from orders where false", {"orders": orders}, tmp_path / "staged")
     relation = FileRelation(paths=staged.files)
-    results = run_checks(compile_plan(contract), CHECKED, lambda q: engine.query(q, {CHECKED: relation}),
-                         dialect=engine.capabilities.sql_dialect, schema=staged.schema)
+    results = run_checks(
+        compile_plan(contract),
+        CHECKED,
+        lambda q: engine.query(q, {CHECKED: relation}),
+        dialect=engine.capabilities.sql_dialect,
+        schema=staged.schema,
+    )
     by_metric = {r.check_id.split(".", 3)[-1]: r for r in results}
     assert not by_metric["orders.rowCount"].passed and by_metric["orders.rowCount"].observed == 0

@@ -51,8 +51,11 @@ def test_sql_ctes_and_qualified_columns(engine: Engine, orders: FileRelation, tm
         group by 1, 2
     """
     result = engine.stage_sql(sql, {"orders": orders, "customers": CUSTOMERS}, tmp_path / "out")
-    assert rows(result) == [{"customer": 0, "name": "ann", "top": 19}, {"customer": 1, "name": "bob", "top": 17},
-                            {"customer": 2, "name": "cy", "top": 18}]
+    assert rows(result) == [
+        {"customer": 0, "name": "ann", "top": 19},
+        {"customer": 1, "name": "bob", "top": 17},
+        {"customer": 2, "name": "cy", "top": 18},
+    ]
 
 
 def test_window_functions_and_qualify(engine: Engine, orders: FileRelation, tmp_path: Path) -> None:
@@ -74,8 +77,9 @@ def test_duckdb_idioms_transpile(engine: Engine, orders: FileRelation, tmp_path:
 
 def test_csv_and_json_inputs(engine: Engine, tmp_path: Path) -> None:
     (tmp_path / "people.csv").write_text("id;name;born\n1;ann;2001-02-03\n2;bob;\n")
-    (tmp_path / "pets.json").write_text("\n".join(json.dumps(r) for r in [{"owner": 1, "pet": "cat"},
-                                                                          {"owner": 1, "pet": "dog"}]))
+    (tmp_path / "pets.json").write_text(
+        "\n".join(json.dumps(r) for r in [{"owner": 1, "pet": "cat"}, {"owner": 1, "pet": "dog"}])
+    )
     inputs = {
         "people": FileRelation(paths=(tmp_path / "people.csv",), format="csv", options={"delim": ";"}),
         "pets": FileRelation(paths=(tmp_path / "pets.json",), format="json"),

@@ -20,20 +20,29 @@ from meshplane.engines.base import ArrowRelation, FileRelation
 from .helpers import parquet, rows
 
 PARIS = timezone(timedelta(hours=2))
-EVENTS = ArrowRelation(pa.table({
-    "id": pa.array([1, 2, 3], pa.int64()),
-    "amount": pa.array([Decimal("10.25"), Decimal("-3.10"), None], pa.decimal128(12, 2)),
-    "ts": pa.array([datetime(2024, 3, 31, 23, 30), datetime(2024, 4, 1, 0, 15), None], pa.timestamp("us")),
-    "at_utc": pa.array([datetime(2024, 3, 31, 23, 30, tzinfo=UTC), None, datetime(2024, 1, 1, tzinfo=UTC)],
-                       pa.timestamp("us", tz="UTC")),
-    "at_paris": pa.array([datetime(2024, 4, 1, 1, 30, tzinfo=PARIS), None, None],
-                         pa.timestamp("us", tz="Europe/Paris")),
-    "tags": pa.array([["a", "b"], [], None], pa.list_(pa.string())),
-    "place": pa.array([{"city": "Lyon", "zip": 69001}, {"city": None, "zip": 1}, None],
-                      pa.struct([("city", pa.string()), ("zip", pa.int32())])),
-    "flag": pa.array([True, None, False]),
-    "score": pa.array([0.5, None, 1.5], pa.float64()),
-}))
+EVENTS = ArrowRelation(
+    pa.table(
+        {
+            "id": pa.array([1, 2, 3], pa.int64()),
+            "amount": pa.array([Decimal("10.25"), Decimal("-3.10"), None], pa.decimal128(12, 2)),
+            "ts": pa.array([datetime(2024, 3, 31, 23, 30), datetime(2024, 4, 1, 0, 15), None], pa.timestamp("us")),
+            "at_utc": pa.array(
+                [datetime(2024, 3, 31, 23, 30, tzinfo=UTC), None, datetime(2024, 1, 1, tzinfo=UTC)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "at_paris": pa.array(
+                [datetime(2024, 4, 1, 1, 30, tzinfo=PARIS), None, None], pa.timestamp("us", tz="Europe/Paris")
+            ),
+            "tags": pa.array([["a", "b"], [], None], pa.list_(pa.string())),
+            "place": pa.array(
+                [{"city": "Lyon", "zip": 69001}, {"city": None, "zip": 1}, None],
+                pa.struct([("city", pa.string()), ("zip", pa.int32())]),
+            ),
+            "flag": pa.array([True, None, False]),
+            "score": pa.array([0.5, None, 1.5], pa.float64()),
+        }
+    )
+)
 
 
 def stage(engine: Engine, sql: str, tmp_path: Path, inputs: dict[str, ArrowRelation | FileRelation] | None = None):
@@ -81,10 +90,20 @@ def test_naive_timestamps_and_dates(engine: Engine, tmp_path: Path) -> None:
     result = stage(engine, sql, tmp_path)
     assert result.schema.field("later").type == result.schema.field("literal").type == pa.timestamp("us")
     assert rows(result) == [
-        {"id": 1, "day": date(2024, 3, 31), "month": date(2024, 3, 1), "later": datetime(2024, 4, 1, 0, 30),
-         "literal": datetime(2024, 5, 6, 7, 8, 9)},
-        {"id": 2, "day": date(2024, 4, 1), "month": date(2024, 4, 1), "later": datetime(2024, 4, 1, 1, 15),
-         "literal": datetime(2024, 5, 6, 7, 8, 9)},
+        {
+            "id": 1,
+            "day": date(2024, 3, 31),
+            "month": date(2024, 3, 1),
+            "later": datetime(2024, 4, 1, 0, 30),
+            "literal": datetime(2024, 5, 6, 7, 8, 9),
+        },
+        {
+            "id": 2,
+            "day": date(2024, 4, 1),
+            "month": date(2024, 4, 1),
+            "later": datetime(2024, 4, 1, 1, 15),
+            "literal": datetime(2024, 5, 6, 7, 8, 9),
+        },
     ]
 
 
@@ -114,7 +133,10 @@ def test_structs(engine: Engine, tmp_path: Path) -> None:
     result = stage(engine, sql, tmp_path)
     assert pa.types.is_struct(result.schema.field("packed").type)
     assert [(r["city"], r["packed"]) for r in rows(result)] == [
-        ("Lyon", {"zip": 69001, "id": 1}), (None, {"zip": 1, "id": 2}), (None, {"zip": None, "id": 3})]
+        ("Lyon", {"zip": 69001, "id": 1}),
+        (None, {"zip": 1, "id": 2}),
+        (None, {"zip": None, "id": 3}),
+    ]
 
 
 def test_lists(engine: Engine, tmp_path: Path) -> None:
@@ -122,11 +144,17 @@ def test_lists(engine: Engine, tmp_path: Path) -> None:
     result = stage(engine, sql, tmp_path)
     assert pa.types.is_list(result.schema.field("pair").type)
     assert [(r["id"], r["first_tag"], r["n"], r["pair"]) for r in rows(result)] == [
-        (1, "a", 2, [1, 10]), (2, None, 0, [2, 20]), (3, None, None, [3, 30])]
+        (1, "a", 2, [1, 10]),
+        (2, None, 0, [2, 20]),
+        (3, None, None, [3, 30]),
+    ]
 
 
-@pytest.mark.engine_xfail("spark", reason="sqlglot transpiles DuckDB's len() to Spark's LENGTH(), a string function; "
-                                          "write array_length() or len() on strings only")
+@pytest.mark.engine_xfail(
+    "spark",
+    reason="sqlglot transpiles DuckDB's len() to Spark's LENGTH(), a string function; "
+    "write array_length() or len() on strings only",
+)
 def test_len_of_a_list(engine: Engine, tmp_path: Path) -> None:
     assert [r["n"] for r in rows(stage(engine, "select len(tags) as n from events", tmp_path))] == [0, 2, None]
 

@@ -271,9 +271,7 @@ def upgrade() -> None:
         sa.Column("passed", sa.Boolean(), nullable=False),
         sa.Column("severity", sa.String(length=255), nullable=False),
         sa.Column("sample", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["mp_runs.run_id"], name=op.f("fk_mp_check_results_run_id_mp_runs")
-        ),
+        sa.ForeignKeyConstraint(["run_id"], ["mp_runs.run_id"], name=op.f("fk_mp_check_results_run_id_mp_runs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mp_check_results")),
     )
     op.create_index("ix_mp_check_results_port", "mp_check_results", ["port"])

@@ -247,20 +247,46 @@ def _write(root: Path, relative: str, text: str) -> None:
     path.write_text(text)
 
 
-def _product(root: Path, domain: str, name: str, inputs: dict[str, str], properties: str, code: tuple[str, str], *,
-             quality: str = "", schedule: str | None = None) -> None:
-    custom = f"customProperties:\n  - {{property: schedule, value: \"{schedule}\"}}\n" if schedule else ""
+def _product(
+    root: Path,
+    domain: str,
+    name: str,
+    inputs: dict[str, str],
+    properties: str,
+    code: tuple[str, str],
+    *,
+    quality: str = "",
+    schedule: str | None = None,
+) -> None:
+    custom = f'customProperties:\n  - {{property: schedule, value: "{schedule}"}}\n' if schedule else ""
     base = f"domains/{domain}/{name}"
-    _write(root, f"{base}/product.odps.yaml", PRODUCT.format(
-        domain=domain, name=name, version="1.0.0", custom=custom,
-        inputs="".join(INPUT.format(name=k, contract=v) for k, v in inputs.items())))
-    _write(root, f"{base}/{name}.odcs.yaml", CONTRACT.format(domain=domain, name=name, properties=properties,
-                                                             quality=quality))
+    _write(
+        root,
+        f"{base}/product.odps.yaml",
+        PRODUCT.format(
+            domain=domain,
+            name=name,
+            version="1.0.0",
+            custom=custom,
+            inputs="".join(INPUT.format(name=k, contract=v) for k, v in inputs.items()),
+        ),
+    )
+    _write(
+        root,
+        f"{base}/{name}.odcs.yaml",
+        CONTRACT.format(domain=domain, name=name, properties=properties, quality=quality),
+    )
     _write(root, f"{base}/{name}.{code[0]}", code[1])
 
 
-def write_mesh(root: Path, *, rows: int = EVENTS, catalog_url_env: str | None = None,
-               postgres_source: tuple[str, str] | None = None, schedule: str | None = None) -> Path:
+def write_mesh(
+    root: Path,
+    *,
+    rows: int = EVENTS,
+    catalog_url_env: str | None = None,
+    postgres_source: tuple[str, str] | None = None,
+    schedule: str | None = None,
+) -> Path:
     """Write the test mesh (and its source data) into ``root``; returns ``root``.
 
     ``postgres_source=(ENV_VAR, table)`` reads listens from PostgreSQL instead of CSV files.
@@ -276,14 +302,33 @@ def write_mesh(root: Path, *, rows: int = EVENTS, catalog_url_env: str | None = 
     table = postgres_source[1] if postgres_source else "listens"
     _write(root, "domains/podcasts/sources/listens.odcs.yaml", SOURCE_LISTENS.format(servers=servers, table=table))
     _write(root, "domains/podcasts/sources/shows.odcs.yaml", SOURCE_SHOWS)
-    _product(root, "podcasts", "listening_events", {"listens": "podcasts.sources.listens"}, EVENTS_PROPERTIES,
-             ("sql", EVENTS_SQL), quality=EVENTS_QUALITY, schedule=schedule)
+    _product(
+        root,
+        "podcasts",
+        "listening_events",
+        {"listens": "podcasts.sources.listens"},
+        EVENTS_PROPERTIES,
+        ("sql", EVENTS_SQL),
+        quality=EVENTS_QUALITY,
+        schedule=schedule,
+    )
     _product(root, "podcasts", "shows", {"shows": "podcasts.sources.shows"}, SHOWS_PROPERTIES, ("sql", SHOWS_SQL))
-    _product(root, "podcasts", "listener_stats",
-             {"listening_events": "podcasts.listening_events.listening_events"}, STATS_PROPERTIES, ("py", STATS_PY))
-    _product(root, "royalties", "payouts",
-             {"events": "podcasts.listening_events.listening_events", "shows": "podcasts.shows.shows"},
-             PAYOUTS_PROPERTIES, ("sql", PAYOUTS_SQL))
+    _product(
+        root,
+        "podcasts",
+        "listener_stats",
+        {"listening_events": "podcasts.listening_events.listening_events"},
+        STATS_PROPERTIES,
+        ("py", STATS_PY),
+    )
+    _product(
+        root,
+        "royalties",
+        "payouts",
+        {"events": "podcasts.listening_events.listening_events", "shows": "podcasts.shows.shows"},
+        PAYOUTS_PROPERTIES,
+        ("sql", PAYOUTS_SQL),
+    )
     if not postgres_source:
         write_events(root, rows)
     (root / "data").mkdir(exist_ok=True)

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from meshplane.build import Status
+from meshplane.builds import Status
 from meshplane.errors import StorageError
 from meshplane.types import Address
 from meshplane.workspace import Mesh
@@ -151,8 +151,12 @@ def test_failing_transform_is_reported_without_a_traceback(root: Path) -> None:
 def test_run_records_say_what_was_built(cli: Any, root: Path) -> None:
     assert cli("build", "--mesh", str(root)).code == 0
     records = cli("runs", "--mesh", str(root), "--format", "json").json()
-    assert {r["product"] for r in records} == {"podcasts.listening_events", "podcasts.shows",
-                                               "podcasts.listener_stats", "royalties.payouts"}
+    assert {r["product"] for r in records} == {
+        "podcasts.listening_events",
+        "podcasts.shows",
+        "podcasts.listener_stats",
+        "royalties.payouts",
+    }
     for record in records:
         assert record["status"] == "success" and record["engine"] == "duckdb"
         assert record["snapshot"].isdigit() and record["ended"] >= record["started"]

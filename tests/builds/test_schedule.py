@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from meshplane.build.schedule import due_products, run_scheduler
+from meshplane.builds.schedule import due_products, run_scheduler
 from meshplane.types import Address
 from meshplane.workspace import Mesh
 
@@ -48,8 +48,14 @@ def test_scheduler_runs_missed_ticks_once_after_downtime(tmp_path: Path) -> None
         for a in addresses:
             built[a] = now[0]
 
-    run_scheduler(lambda moment: due_products(graph, built.get, moment), build, interval=0,
-                  stop=lambda: len(builds) >= 2 or now[0] >= at(13, 16), clock=tick, sleep=lambda s: None)
+    run_scheduler(
+        lambda moment: due_products(graph, built.get, moment),
+        build,
+        interval=0,
+        stop=lambda: len(builds) >= 2 or now[0] >= at(13, 16),
+        clock=tick,
+        sleep=lambda s: None,
+    )
     # 13 ticks were missed (10:00 .. 13:00): one build at 13:07, the next only after the 13:15 tick.
     assert builds == [(at(13, 7), [EVENTS]), (at(13, 15), [EVENTS])]
 

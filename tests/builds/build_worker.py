@@ -28,17 +28,20 @@ def arm(point: str) -> None:
     import meshplane.workspace.building as building
 
     if point == "staged":
-        from meshplane.build.execute import Builder
+        from meshplane.builds.execute import Builder
 
         stage = Builder._stage
 
         def stage_then_die(self: Any, *args: Any, **kwargs: Any) -> Any:
             stage(self, *args, **kwargs)
             die()
+
         Builder._stage = stage_then_die  # type: ignore[method-assign]
     elif point == "before_commit":
+
         def no_commit(self: Any, *args: Any, **kwargs: Any) -> Any:
             die()
+
         SqlCatalog.commit_table = no_commit  # type: ignore[method-assign]
     elif point == "after_commit":
         original = SqlCatalog.commit_table
@@ -46,16 +49,21 @@ def arm(point: str) -> None:
         def commit_then_die(self: Any, *args: Any, **kwargs: Any) -> Any:
             original(self, *args, **kwargs)
             die()
+
         SqlCatalog.commit_table = commit_then_die  # type: ignore[method-assign]
     elif point == "mid_metadata":
+
         def half_write(metadata: Any, output_file: Any, overwrite: bool = False) -> None:
             with output_file.create(overwrite=overwrite) as stream:
                 stream.write(b'{"format-version": 2, "table-uu')
             die()
+
         ToOutputFile.table_metadata = staticmethod(half_write)  # type: ignore[method-assign,assignment]
     elif point == "before_run_record":
+
         def finished_then_die(self: Any, outcome: Any) -> None:
             die()
+
         building._RecordingEvents.finished = finished_then_die  # type: ignore[method-assign]
     elif point != "none":
         raise SystemExit(f"unknown point {point}")

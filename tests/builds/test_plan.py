@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from meshplane.build import Reason, Status
+from meshplane.builds import Reason, Status
 from meshplane.workspace import Mesh
 
 from .conftest import reasons
@@ -30,8 +30,10 @@ def test_first_plan_lists_every_product_as_new_in_dependency_order(cli: Any, roo
     planned = plan(cli, root)
     rebuilt = "upstream is rebuilt in this plan"
     assert planned == {
-        "podcasts.listening_events": ["new"], "podcasts.shows": ["new"],
-        "podcasts.listener_stats": ["new", rebuilt], "royalties.payouts": ["new", rebuilt],
+        "podcasts.listening_events": ["new"],
+        "podcasts.shows": ["new"],
+        "podcasts.listener_stats": ["new", rebuilt],
+        "royalties.payouts": ["new", rebuilt],
     }
     order = list(planned)
     assert order.index("podcasts.listening_events") < order.index("podcasts.listener_stats")
@@ -65,32 +67,45 @@ DOWNSTREAM = [Reason.UPSTREAM_REBUILDING.value]
     [
         pytest.param(
             lambda root: _edit(root / EVENTS / "listening_events.sql", "FROM listens", "FROM listens WHERE true"),
-            {"podcasts.listening_events": ["code changed"], "podcasts.listener_stats": DOWNSTREAM,
-             "royalties.payouts": DOWNSTREAM},
+            {
+                "podcasts.listening_events": ["code changed"],
+                "podcasts.listener_stats": DOWNSTREAM,
+                "royalties.payouts": DOWNSTREAM,
+            },
             id="code-sql",
         ),
         pytest.param(
-            lambda root: _edit(root / "domains/podcasts/listener_stats/listener_stats.py", "import time",
-                               "import time  # a comment changes the code"),
+            lambda root: _edit(
+                root / "domains/podcasts/listener_stats/listener_stats.py",
+                "import time",
+                "import time  # a comment changes the code",
+            ),
             {"podcasts.listener_stats": ["code changed"]},
             id="code-python",
         ),
         pytest.param(
-            lambda root: _edit(root / "domains/podcasts/shows/shows.odcs.yaml", "physicalType: table",
-                               "physicalType: table\n    description: Shows, one row each."),
+            lambda root: _edit(
+                root / "domains/podcasts/shows/shows.odcs.yaml",
+                "physicalType: table",
+                "physicalType: table\n    description: Shows, one row each.",
+            ),
             {"podcasts.shows": ["contract changed"], "royalties.payouts": DOWNSTREAM},
             id="contract",
         ),
         pytest.param(
-            lambda root: _edit(root / "domains/royalties/payouts/product.odps.yaml", "version: 1.0.0\nstatus",
-                               "version: 1.1.0\nstatus"),
+            lambda root: _edit(
+                root / "domains/royalties/payouts/product.odps.yaml", "version: 1.0.0\nstatus", "version: 1.1.0\nstatus"
+            ),
             {"royalties.payouts": ["settings changed"]},
             id="settings-version",
         ),
         pytest.param(
             lambda root: write_events(root, 5, name="part-2.csv", start=1000),
-            {"podcasts.listening_events": ["source data changed"], "podcasts.listener_stats": DOWNSTREAM,
-             "royalties.payouts": DOWNSTREAM},
+            {
+                "podcasts.listening_events": ["source data changed"],
+                "podcasts.listener_stats": DOWNSTREAM,
+                "royalties.payouts": DOWNSTREAM,
+            },
             id="source-new-file",
         ),
         pytest.param(
@@ -100,8 +115,9 @@ DOWNSTREAM = [Reason.UPSTREAM_REBUILDING.value]
         ),
     ],
 )
-def test_each_change_makes_exactly_the_right_products_stale(cli: Any, root: Path, change: Any,
-                                                            expected: dict[str, list[str]]) -> None:
+def test_each_change_makes_exactly_the_right_products_stale(
+    cli: Any, root: Path, change: Any, expected: dict[str, list[str]]
+) -> None:
     build(cli, root)
     change(root)
     assert plan(cli, root) == expected
@@ -121,7 +137,8 @@ def test_upstream_snapshot_changed_when_upstream_was_rebuilt_alone(cli: Any, roo
 def test_full_refresh_forces_every_selected_product(cli: Any, root: Path) -> None:
     build(cli, root)
     assert plan(cli, root, "--full-refresh") == {
-        "podcasts.listening_events": ["forced"], "podcasts.shows": ["forced"],
+        "podcasts.listening_events": ["forced"],
+        "podcasts.shows": ["forced"],
         "podcasts.listener_stats": ["upstream is rebuilt in this plan", "forced"],
         "royalties.payouts": ["upstream is rebuilt in this plan", "forced"],
     }

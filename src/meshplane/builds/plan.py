@@ -121,8 +121,13 @@ def fingerprint_port(
     return PortFingerprint(
         code=_digest(port.transform.code),
         contract=_digest(port.contract.raw),
-        settings=_digest({"engine": engine, "product_version": product.version, "inputs": [
-            (i.name, i.contract_id) for i in product.input_ports]}),
+        settings=_digest(
+            {
+                "engine": engine,
+                "product_version": product.version,
+                "inputs": [(i.name, i.contract_id) for i in product.input_ports],
+            }
+        ),
         upstream=_digest(upstream),
         sources=_digest(sources),
     )

@@ -1,6 +1,6 @@
 """Plan and execute builds: staleness by fingerprints, write-audit-publish, parallel by dependency."""
 
-from meshplane.build.execute import (
+from meshplane.builds.execute import (
     Builder,
     BuildEvents,
     BuildResult,
@@ -11,7 +11,7 @@ from meshplane.build.execute import (
     Status,
     table_id_for,
 )
-from meshplane.build.plan import BuildPlan, PlannedProduct, Reason, plan_build
+from meshplane.builds.plan import BuildPlan, PlannedProduct, Reason, plan_build
 
 __all__ = [
     "BuildEvents",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from meshplane.build import Status
+from meshplane.builds import Status
 from meshplane.catalog import RunStatus
 from meshplane.storage import TableId
 from meshplane.types import Address
@@ -28,7 +28,10 @@ pytestmark = pytest.mark.slow
 def start(root: Path, point: str, *selectors: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(WORKER), str(root), point, *selectors],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -99,8 +102,9 @@ def test_sigkill_during_a_build_leaves_old_or_new_snapshot_and_the_next_build_re
         assert dead.status is RunStatus.RUNNING
         # The fingerprint was committed with the data: a landed commit is not rebuilt, its consumers are.
         planned = {str(i.address) for i in mesh.plan().items}
-        expected = {"podcasts.listener_stats", "royalties.payouts"} | (set() if committed
-                                                                          else {"podcasts.listening_events"})
+        expected = {"podcasts.listener_stats", "royalties.payouts"} | (
+            set() if committed else {"podcasts.listening_events"}
+        )
         assert planned == expected
         result = mesh.build()
         assert result.ok, [o.error for o in result.outcomes]
@@ -124,8 +128,10 @@ def test_sigkill_inside_a_python_transform(root: Path) -> None:
     assert current_id(root, STATS_PORT) == before
     with Mesh.open(root) as mesh:
         assert mesh.build().ok
-        assert [r.status for r in mesh.runs("podcasts.listener_stats")][:2] == [RunStatus.SUCCESS,
-                                                                                RunStatus.INTERRUPTED]
+        assert [r.status for r in mesh.runs("podcasts.listener_stats")][:2] == [
+            RunStatus.SUCCESS,
+            RunStatus.INTERRUPTED,
+        ]
 
 
 @pytest.mark.parametrize("delay_ms", [0, 60, 150, 300, 500, 800])
@@ -152,8 +158,7 @@ def test_kill_9_after_n_milliseconds(root: Path, delay_ms: int) -> None:
 def test_two_concurrent_builds_of_the_same_product_wait_and_do_not_rebuild(root: Path) -> None:
     with Mesh.open(root) as mesh:
         assert mesh.build().ok
-        history = len(mesh.platform.tables.history(TableId.for_port("podcasts", "listener_stats", "listener_stats",
-                                                                    1)))
+        history = len(mesh.platform.tables.history(TableId.for_port("podcasts", "listener_stats", "listener_stats", 1)))
     stats = root / "domains/podcasts/listener_stats/listener_stats.py"
     stats.write_text(stats.read_text() + "# changed\n")
     # The first holds the product's build lock while its transform sleeps; the second plans meanwhile.

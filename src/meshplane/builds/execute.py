@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from meshplane.build.inputs import bind_inputs
-from meshplane.build.plan import BuildPlan, PlannedProduct, Reason, fingerprint_port, port_reasons
+from meshplane.builds.inputs import bind_inputs
+from meshplane.builds.plan import BuildPlan, PlannedProduct, Reason, fingerprint_port, port_reasons
 from meshplane.engines.base import Engine, FileRelation, Relation, StagedResult
 from meshplane.errors import BuildError, ContractViolation, MeshError
 from meshplane.graph import MeshGraph
@@ -155,8 +155,15 @@ class Builder:
             self._engines[name] = self.engine_factory(name)
         return self._engines[name]
 
-    def _stage(self, engine: Engine, port: OutputPortSpec, inputs: Mapping[str, Relation], run_id: str,
-               table: TableId, dialect: str | None = None) -> StagedResult:
+    def _stage(
+        self,
+        engine: Engine,
+        port: OutputPortSpec,
+        inputs: Mapping[str, Relation],
+        run_id: str,
+        table: TableId,
+        dialect: str | None = None,
+    ) -> StagedResult:
         out_dir = self.store.staging_dir(table, run_id)
         try:
             if port.transform.language == "sql":
@@ -194,10 +201,16 @@ class Builder:
                 failed = [c for c in checks if c.blocking and not c.passed]
                 if failed:
                     # The failing checks go into the outcome too, so the run's check results are recorded.
-                    ports = tuple(PortOutcome(Address(item.address.domain, item.address.product, p.name), 0, None,
-                                              c) for p, _, _, c in staged)
+                    ports = tuple(
+                        PortOutcome(Address(item.address.domain, item.address.product, p.name), 0, None, c)
+                        for p, _, _, c in staged
+                    )
                     return ProductOutcome(
-                        item.address, Status.FAILED, time.perf_counter() - started, run_id, ports,
+                        item.address,
+                        Status.FAILED,
+                        time.perf_counter() - started,
+                        run_id,
+                        ports,
                         error=f"{address}: {len(failed)} contract check(s) failed; the previous snapshot stays "
                         "published: " + "; ".join(_failure(c) for c in failed),
                         engine=item.engine,
@@ -216,11 +229,13 @@ class Builder:
             for _, table, _, _ in staged:
                 if table not in published:
                     self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
-        return ProductOutcome(item.address, Status.SUCCESS, time.perf_counter() - started, run_id,
-                              tuple(outcomes), engine=item.engine)
+        return ProductOutcome(
+            item.address, Status.SUCCESS, time.perf_counter() - started, run_id, tuple(outcomes), engine=item.engine
+        )
 
-    def _built_meanwhile(self, item: PlannedProduct, product: ProductSpec, run_id: str,
-                         started: float) -> ProductOutcome | None:
+    def _built_meanwhile(
+        self, item: PlannedProduct, product: ProductSpec, run_id: str, started: float
+    ) -> ProductOutcome | None:
         """Up to date now that we hold the lock (another process built it while we waited)? Then do nothing."""
         if Reason.FORCED in item.reasons:
             return None
@@ -232,8 +247,9 @@ class Builder:
             if current is None or port_reasons(current, wanted):
                 return None
             ports.append(PortOutcome(address, 0, int(current["meshplane.snapshot"])))
-        return ProductOutcome(item.address, Status.SUCCESS, time.perf_counter() - started, run_id, tuple(ports),
-                              engine=item.engine)
+        return ProductOutcome(
+            item.address, Status.SUCCESS, time.perf_counter() - started, run_id, tuple(ports), engine=item.engine
+        )
 
     def _lookup(self, port: Address, major: int) -> Mapping[str, str] | None:
         snapshot = self.current(port, major)
@@ -253,14 +269,27 @@ class Builder:
                 outcome = self._build_product(item, run_id)
         except ContractViolation as violation:
             detail = "; ".join(violation.failures)
-            outcome = ProductOutcome(item.address, Status.FAILED, time.perf_counter() - started, run_id,
-                                     error=f"{violation}: {detail}", engine=item.engine)
+            outcome = ProductOutcome(
+                item.address,
+                Status.FAILED,
+                time.perf_counter() - started,
+                run_id,
+                error=f"{violation}: {detail}",
+                engine=item.engine,
+            )
         except MeshError as error:
-            outcome = ProductOutcome(item.address, Status.FAILED, time.perf_counter() - started, run_id,
-                                     error=str(error), engine=item.engine)
+            outcome = ProductOutcome(
+                item.address, Status.FAILED, time.perf_counter() - started, run_id, error=str(error), engine=item.engine
+            )
         except Exception as error:  # a bug: fail this product, record the run, let the others finish
-            outcome = ProductOutcome(item.address, Status.FAILED, time.perf_counter() - started, run_id,
-                                     error=f"internal error: {_first_line(error)}", engine=item.engine)
+            outcome = ProductOutcome(
+                item.address,
+                Status.FAILED,
+                time.perf_counter() - started,
+                run_id,
+                error=f"internal error: {_first_line(error)}",
+                engine=item.engine,
+            )
         if self.events:
             self.events.finished(outcome)
         return outcome
@@ -299,10 +328,17 @@ class Builder:
                     heapq.heappush(ready, position[down])
 
         def skip(address: Address) -> None:
-            failed = ", ".join(str(u) for u in sorted(ups[address]) if done.get(u) and
-                               done[u].status is not Status.SUCCESS)
-            skipped = ProductOutcome(address, Status.SKIPPED, 0.0, "", error=f"upstream failed: {failed}",
-                                     engine=plan.items[position[address]].engine)
+            failed = ", ".join(
+                str(u) for u in sorted(ups[address]) if done.get(u) and done[u].status is not Status.SUCCESS
+            )
+            skipped = ProductOutcome(
+                address,
+                Status.SKIPPED,
+                0.0,
+                "",
+                error=f"upstream failed: {failed}",
+                engine=plan.items[position[address]].engine,
+            )
             settle(address, skipped)
             if self.events:
                 self.events.finished(skipped)

@@ -34,8 +34,10 @@ def pg_table() -> Iterator[str]:
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f"CREATE TABLE {name} (event_id text, listener_id text, show_id text, seconds integer)")
         with conn.cursor() as cur:
-            cur.executemany(f"INSERT INTO {name} VALUES (%s, %s, %s, %s)",
-                            [(f"E{i:06d}", f"L{i % 7:08d}", f"S{i % SHOWS}", 60 + i) for i in range(EVENTS)])
+            cur.executemany(
+                f"INSERT INTO {name} VALUES (%s, %s, %s, %s)",
+                [(f"E{i:06d}", f"L{i % 7:08d}", f"S{i % SHOWS}", 60 + i) for i in range(EVENTS)],
+            )
     yield name
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {name}")
@@ -85,8 +87,11 @@ def test_postgres_as_the_catalog(tmp_path: Path, catalog_db: str, cli: Any) -> N
 
     from pyiceberg.catalog.sql import SqlCatalog
 
-    catalog = SqlCatalog("meshplane", uri=catalog_db.replace("postgresql://", "postgresql+psycopg://"),
-                         warehouse=(root / ".meshplane/warehouse").as_uri())
+    catalog = SqlCatalog(
+        "meshplane",
+        uri=catalog_db.replace("postgresql://", "postgresql+psycopg://"),
+        warehouse=(root / ".meshplane/warehouse").as_uri(),
+    )
     try:
         table = catalog.load_table(("podcasts", "listening_events__listening_events__v1"))
         assert table.scan().to_arrow().num_rows == EVENTS
@@ -95,8 +100,13 @@ def test_postgres_as_the_catalog(tmp_path: Path, catalog_db: str, cli: Any) -> N
 
     # A crash after the commit, against PostgreSQL: consistent, and the next build recovers.
     (root / "data/shows.csv").touch()
-    process = subprocess.run([sys.executable, str(WORKER), str(root), "after_commit", "podcasts.shows"],
-                             capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    process = subprocess.run(
+        [sys.executable, str(WORKER), str(root), "after_commit", "podcasts.shows"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
     assert process.returncode == -9, process.stderr
     assert_consistent(root)
     with Mesh.open(root) as mesh:
