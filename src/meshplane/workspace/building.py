@@ -18,14 +18,14 @@ from meshplane.builds import (
     plan_build,
     table_id_for,
 )
-from meshplane.engines import get_engine
 from meshplane.engines.base import Engine
 from meshplane.errors import UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.storage import SnapshotInfo, SnapshotSummary, TableId
 from meshplane.types import Address
-from meshplane.workspace.checking import observed_number
+from meshplane.workspace.checking import observed_number, port_checker
+from meshplane.workspace.engine_choice import engine_for, make_engine
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
@@ -112,18 +112,10 @@ class BuildService:
     platform: Platform
 
     def engine_for(self, override: str | None) -> Callable[[ProductSpec], str]:
-        default = override or self.graph.spec.config.platform.engine
-
-        def choose(product: ProductSpec) -> str:
-            return override or product.engine or default
-
-        return choose
+        return engine_for(self.graph, override)
 
     def make_engine(self, name: str) -> Engine:
-        if name == "spark":
-            spark = self.graph.spec.config.platform.spark
-            return get_engine("spark", master=spark.master, conf=dict(spark.conf))
-        return get_engine(name)
+        return make_engine(self.graph, name)
 
     def current(self, port: Address, major: int | None = None) -> SnapshotInfo | None:
         spec = self.graph.ports.get(port)
@@ -178,8 +170,6 @@ class BuildService:
         lock_timeout: float = 600.0,
     ) -> BuildResult:
         """Run ``plan``; a product another process is building is waited for up to ``lock_timeout`` seconds."""
-        from meshplane.workspace.quality import port_checker
-
         writer = self.platform.catalog.writer
         writer.mark_interrupted_runs()
         builder = Builder(

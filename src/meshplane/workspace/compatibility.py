@@ -27,6 +27,7 @@ from meshplane.graph import MeshGraph
 from meshplane.graph.diff import Change, ChangeKind, diff_contracts, requires_major_bump
 from meshplane.spec import OutputPortSpec, ProductSpec
 from meshplane.types import Address, Problem, Severity
+from meshplane.workspace.loading import check_mesh
 from meshplane.workspace.platform import Platform, has_catalog
 
 __all__ = [
@@ -241,8 +242,6 @@ def _problems(graph: MeshGraph, diffs: Iterable[PortDiff]) -> BreakingChanges:
 def breaking_change_problems(mesh_path: str | Path, graph: MeshGraph | None = None) -> list[Problem]:
     """Located errors for every breaking contract change without a major bump, against the catalog."""
     if graph is None:
-        from meshplane.workspace.mesh import check_mesh
-
         graph = check_mesh(mesh_path).graph
         if graph is None:
             return []

@@ -7,14 +7,13 @@ see now. Each raises a MeshError naming the product and how to fix it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
+from meshplane.access.principals import acting_user
 from meshplane.spec import ProductSpec
 from meshplane.types import Address
-
-if TYPE_CHECKING:
-    from meshplane.workspace.compatibility import BreakingChanges
-    from meshplane.workspace.mesh import Mesh
+from meshplane.workspace.access import AccessService
+from meshplane.workspace.compatibility import BreakingChanges, breaking_change_gate
+from meshplane.workspace.governing import GovernanceService
 
 __all__ = ["Gate", "build_gates"]
 
@@ -22,24 +21,21 @@ Gate = Callable[[ProductSpec], None]
 
 
 def build_gates(
-    mesh: Mesh,
+    access: AccessService,
+    governance: GovernanceService,
+    breaking: BreakingChanges,
     *,
     as_user: str | None = None,
     extra: Gate | None = None,
     products: Iterable[Address] | None = None,
-    breaking: BreakingChanges | None = None,
 ) -> Gate:
     """Ownership (who may build, unapproved loosening spec changes), breaking changes without a major
-    version, build-time governance policies (evaluated once, for ``products`` or the whole mesh), then the
-    caller's own gate. ``breaking`` reuses a contract comparison the caller already made."""
-    from meshplane.access.principals import acting_user
-    from meshplane.workspace.compatibility import breaking_change_gate
-    from meshplane.workspace.governing import GovernanceService
-
+    version (``breaking``: the comparison with the published contracts the caller made), build-time
+    governance policies (evaluated once, for ``products`` or the whole mesh), then the caller's own gate."""
     gates: list[Gate] = [
-        mesh.access.build_gate(acting_user(as_user)),
-        breaking_change_gate(mesh.graph, mesh.platform, breaking),
-        GovernanceService(mesh.graph, mesh.platform).build_gate(products),
+        access.build_gate(acting_user(as_user)),
+        breaking_change_gate(governance.graph, governance.platform, breaking),
+        governance.build_gate(products),
     ]
     if extra is not None:
         gates.append(extra)

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from meshplane.errors import SpecError, UsageError
-from meshplane.graph import MeshGraph, SelectorError, resolve, select
-from meshplane.spec import LoadResult, MeshSpec, load_mesh
-from meshplane.types import Address, Problem, Severity
+from meshplane.graph import MeshGraph, SelectorError, select
+from meshplane.spec import MeshSpec
+from meshplane.types import Address
+from meshplane.workspace.loading import CheckReport, check_mesh
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,60 +26,15 @@ if TYPE_CHECKING:
     from meshplane.workspace.access import AccessService, Connection
     from meshplane.workspace.building import BuildService
     from meshplane.workspace.discovery import DiscoveryService
+    from meshplane.workspace.governing import GovernanceService
     from meshplane.workspace.platform import Platform
     from meshplane.workspace.quality import PortDiff, PortStatus, QualityService, TestReport
 
 __all__ = ["CheckReport", "Mesh", "check_mesh"]
 
-
-class CheckReport:
-    """Everything ``meshplane check`` found, errors and warnings."""
-
-    def __init__(self, root: Path, problems: list[Problem], graph: MeshGraph | None) -> None:
-        self.root = root
-        self.problems = problems
-        self.graph = graph
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity is Severity.ERROR]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "mesh": str(self.root),
-            "ok": self.ok,
-            "problems": [
-                {
-                    "path": str(p.location.path.relative_to(self.root))
-                    if p.location.path.is_relative_to(self.root)
-                    else str(p.location.path),
-                    "line": p.location.line,
-                    "column": p.location.column,
-                    "severity": p.severity.value,
-                    "code": p.code,
-                    "message": p.message,
-                    "fix": p.hint,
-                }
-                for p in self.problems
-            ],
-        }
-
-
-def check_mesh(path: str | Path) -> CheckReport:
-    """Load, validate and resolve; collects every problem instead of raising."""
-    root = Path(path).resolve()
-    loaded: LoadResult = load_mesh(root)
-    problems = list(loaded.problems)
-    graph = None
-    if loaded.spec is not None:
-        graph, resolution = resolve(loaded.spec)
-        problems.extend(resolution)
-    problems.sort(key=lambda p: (p.location, p.message))
-    return CheckReport(root, problems, graph)
+# The services below are imported where first used, not at module level: opening a mesh for `check` or
+# `plan` must not pay for SQLAlchemy, DuckDB and the policy engine. They never import this module back
+# (the import-linter contract "Workspace services depend one way" holds them to it).
 
 
 class Mesh:
@@ -181,7 +137,7 @@ class Mesh:
 
         breaking = unversioned_breaking_changes(self.graph, self.platform)  # one comparison for gate and sync
         products = [item.address for item in plan.items]
-        gates = build_gates(self, as_user=as_user, extra=gate, products=products, breaking=breaking)
+        gates = build_gates(self.access, self.governance, breaking, as_user=as_user, extra=gate, products=products)
         if not breaking:
             self.publish(checked=True)
         self.quality.retire_expired_majors()
@@ -288,6 +244,13 @@ class Mesh:
         if source is None:
             raise UsageError(f"no port or source contract {port}")
         return source.odcs
+
+    @cached_property
+    def governance(self) -> GovernanceService:
+        """Policies: build-time gates, compliance reports, waivers."""
+        from meshplane.workspace.governing import GovernanceService
+
+        return GovernanceService(self.graph, self.platform)
 
     # --- access: requests, grants, governed queries, ownership ---------------------------------------
 

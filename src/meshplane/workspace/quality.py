@@ -18,18 +18,17 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from open_data_contract_standard.model import OpenDataContractStandard
-
-from meshplane.builds import CheckOutcome, PortChecker, table_id_for
+from meshplane.builds import table_id_for
 from meshplane.builds.execute import load_transform
 from meshplane.builds.inputs import source_relation
 from meshplane.catalog import CheckResult as StoredCheck
 from meshplane.catalog import RunStatus, SloEvaluation
 from meshplane.contracts.plan import PlanError, Unit, compile_plan
-from meshplane.contracts.runner import CheckResult, run_checks
+from meshplane.contracts.runner import CheckResult
 from meshplane.contracts.slo import (
     ColumnCompleteness,
     PortHistory,
@@ -45,8 +44,7 @@ from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec
 from meshplane.storage import TableId
 from meshplane.types import Address
-from meshplane.workspace.building import BuildService
-from meshplane.workspace.checking import observed_number, to_outcome
+from meshplane.workspace.checking import ContractChecker, observed_number
 from meshplane.workspace.compatibility import (
     DEPRECATION_PROPERTY,
     CompatibilityService,
@@ -54,18 +52,17 @@ from meshplane.workspace.compatibility import (
     json_safe,
     ports_of,
 )
+from meshplane.workspace.engine_choice import engine_for, make_engine
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
-    "OldMajor", "PortDiff", "PortStatus", "PortTest", "QualityService", "TestReport", "port_checker",
+    "OldMajor", "PortDiff", "PortStatus", "PortTest", "QualityService", "TestReport",
 ]  # fmt: skip
 
-CHECKED = "__meshplane_checked"
 TEST_TRIGGER = "test"
-_MASKED_CLASSES = {"confidential", "pii", "restricted"}
 _COMPLETENESS_METRICS = {"nullValues", "missingValues", "required"}
 
 
@@ -161,96 +158,19 @@ class PortStatus:
         }  # fmt: skip
 
 
-def _relationship_targets(contract: OpenDataContractStandard) -> set[str]:
-    """Table parts of the foreign keys of the port's table (``customers`` of ``customers.id``)."""
-    objects = contract.schema_ or []
-    if not objects:
-        return set()
-    rels = [r for p in objects[0].properties or [] for r in p.relationships or []]
-    rels += list(objects[0].relationships or [])
-    targets: set[str] = set()
-    for rel in rels:
-        for ref in [rel.to] if isinstance(rel.to, str) else list(rel.to or []):
-            if "/" not in ref and "." in ref:
-                targets.add(ref.rpartition(".")[0])
-    return targets
-
-
 @dataclass
 class QualityService:
     graph: MeshGraph
     platform: Platform
 
+    @cached_property
+    def checker(self) -> ContractChecker:
+        return ContractChecker(self.graph, self.platform)
+
     def ports_of(self, products: Iterable[Address]) -> list[tuple[Address, OutputPortSpec]]:
         return ports_of(self.graph, products)
 
     # --- checking (test and builds) -------------------------------------------------------------------
-
-    def _port_relation(self, port: Address, staged: dict[Address, StagedResult]) -> Relation | None:
-        result = staged.get(port)
-        if result is not None:
-            return FileRelation(paths=result.files) if result.files else ArrowRelation(result.schema.empty_table())
-        spec = self.graph.ports[port]
-        snapshot = self.platform.tables.current(table_id_for(port, spec.major))
-        if snapshot is None:
-            return None
-        return (
-            FileRelation(paths=snapshot.data_files)
-            if snapshot.data_files
-            else ArrowRelation(snapshot.schema.empty_table())
-        )
-
-    def _target_relation(self, port: Address, target: str, staged: dict[Address, StagedResult]) -> Relation | None:
-        """A foreign key's target: a port address, a sibling port, or an input port of the product."""
-        try:
-            named = Address.parse(target)
-        except ValueError:
-            named = None
-        if named is not None and named.port is not None and named in self.graph.ports:
-            return self._port_relation(named, staged)
-        sibling = Address(port.domain, port.product, target)
-        if sibling in self.graph.ports:
-            return self._port_relation(sibling, staged)
-        for edge in self.graph.edges.get(port.product_address, ()):
-            if edge.input.name == target:
-                if edge.upstream_port is not None:
-                    return self._port_relation(edge.upstream_port, staged)
-                if edge.source is not None:
-                    return source_relation(self.graph, edge.source)
-        return None
-
-    def check(
-        self,
-        port: Address,
-        spec: OutputPortSpec,
-        engine: Engine,
-        relation: Relation,
-        schema: pa.Schema | None,
-        *,
-        staged: dict[Address, StagedResult] | None = None,
-        sample_limit: int = 5,
-    ) -> list[CheckResult]:
-        """Every check of the port's contract on ``relation``; foreign keys read their target ports."""
-        references: dict[str, str] = {}
-        relations: dict[str, Relation] = {CHECKED: relation}
-        for n, target in enumerate(sorted(_relationship_targets(spec.contract.odcs))):
-            if target == spec.contract.table:
-                references[target] = CHECKED
-                continue
-            bound = self._target_relation(port, target, staged or {})
-            if bound is not None:
-                references[target] = f"__meshplane_ref_{n}"
-                relations[references[target]] = bound
-        plan = compile_plan(spec.contract.odcs, references=references)
-        results = run_checks(
-            plan,
-            CHECKED,
-            lambda sql: engine.query(sql, relations),
-            dialect=engine.capabilities.sql_dialect,
-            schema=schema,
-            sample_limit=sample_limit,
-        )
-        return [_masked(spec, r) for r in results]
 
     def test(
         self,
@@ -263,8 +183,7 @@ class QualityService:
     ) -> TestReport:
         """Check the selected products' ports; with ``staged``, on a fresh build that is never published."""
         started = time.perf_counter()
-        builds = BuildService(self.graph, self.platform)
-        choose = builds.engine_for(engine)
+        choose = engine_for(self.graph, engine)
         engines: dict[str, Engine] = {}
         staged_results: dict[Address, StagedResult] = {}
         cleanup: list[tuple[TableId, str]] = []
@@ -275,7 +194,7 @@ class QualityService:
                 product = self.graph.products[address]
                 name = choose(product)
                 if name not in engines:
-                    engines[name] = builds.make_engine(name)
+                    engines[name] = make_engine(self.graph, name)
                 run_id = uuid.uuid4().hex[:12]
                 if record:
                     self.platform.catalog.writer.start_run(
@@ -345,7 +264,7 @@ class QualityService:
                         else ArrowRelation(snapshot.schema.empty_table())
                     )
                     schema, rows, snapshot_id = snapshot.schema, snapshot.row_count, snapshot.snapshot_id
-                results = self.check(
+                results = self.checker.check(
                     address, spec, engine, relation, schema, staged=staged_results, sample_limit=sample_limit
                 )
             except (MeshError, PlanError) as error:
@@ -363,7 +282,7 @@ class QualityService:
                 inputs[edge.input.name] = source_relation(self.graph, edge.source)
                 continue
             assert edge.upstream_port is not None
-            relation = self._port_relation(edge.upstream_port, staged)
+            relation = self.checker.port_relation(edge.upstream_port, staged)
             if relation is None:
                 raise BuildError(
                     f"{product}: input {edge.input.name!r} reads {edge.upstream_port}, which has never "
@@ -520,35 +439,6 @@ class QualityService:
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def _masked(spec: OutputPortSpec, result: CheckResult) -> CheckResult:
-    """Failing-row samples never show sensitive columns (masked or classified confidential and above)."""
-    hidden = {
-        c.name
-        for c in spec.contract.columns
-        if c.mask is not None or (c.classification or "").lower() in _MASKED_CLASSES
-    }
-    if not result.sample_rows or not hidden:
-        return result
-    rows = tuple(
-        {k: ("***" if k in hidden and v is not None else v) for k, v in row.items()} for row in result.sample_rows
-    )
-    return CheckResult(
-        result.check_id,
-        result.kind,
-        result.metric,
-        result.column,
-        result.observed,
-        result.threshold,
-        result.unit,
-        result.passed,
-        result.severity,
-        result.failing_rows,
-        rows,
-        result.message,
-        result.location,
-    )
-
-
 def _deprecation_date(spec: OutputPortSpec) -> date | None:
     value = spec.contract.custom.get(DEPRECATION_PROPERTY)
     if value is None:
@@ -575,16 +465,3 @@ def _stage(
     except Exception as error:  # user SQL or Python failed: a located build error, not a traceback
         first = (str(error).strip().splitlines() or [""])[0]
         raise BuildError(f"{spec.transform.path}: the transform failed: {type(error).__name__}: {first}") from error
-
-
-def port_checker(graph: MeshGraph, platform: Platform) -> PortChecker:
-    """The build's contract checker, with foreign keys bound to their target ports' published snapshots."""
-    service = QualityService(graph, platform)
-
-    def check(
-        spec: OutputPortSpec, engine: Engine, relation: Relation, staged: StagedResult | None
-    ) -> Sequence[CheckOutcome]:
-        results = service.check(spec.contract.address, spec, engine, relation, staged.schema if staged else None)
-        return [to_outcome(r) for r in results]
-
-    return check

@@ -1,0 +1,32 @@
+"""Which engine runs a product, and with which options from mesh.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from meshplane.engines import get_engine
+from meshplane.engines.base import Engine
+from meshplane.graph import MeshGraph
+from meshplane.spec import ProductSpec
+
+__all__ = ["engine_for", "make_engine"]
+
+
+def engine_for(graph: MeshGraph, override: str | None) -> Callable[[ProductSpec], str]:
+    """The engine of each product: the caller's override, else the product's hint, else mesh.yaml's default."""
+    default = override or graph.spec.config.platform.engine
+
+    def choose(product: ProductSpec) -> str:
+        return override or product.engine or default
+
+    return choose
+
+
+def make_engine(graph: MeshGraph, name: str) -> Engine:
+    """An engine configured from the mesh.yaml platform section named after it (``platform.spark``)."""
+    section = getattr(graph.spec.config.platform, name, None)
+    options: dict[str, Any] = section.model_dump() if isinstance(section, BaseModel) else {}
+    return get_engine(name, **options)
