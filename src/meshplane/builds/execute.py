@@ -23,7 +23,7 @@ from meshplane.engines.base import Engine, FileRelation, Relation, StagedResult
 from meshplane.errors import BuildError, ContractViolation, MeshError
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec, TransformSpec
-from meshplane.storage import SnapshotInfo, TableId, TableStore
+from meshplane.storage import Lease, SnapshotInfo, TableId, TableStore
 from meshplane.types import Address
 
 __all__ = [
@@ -178,7 +178,7 @@ class Builder:
             self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
             raise BuildError(f"{port.transform.path}: the transform failed: {_first_line(error)}") from error
 
-    def _build_product(self, item: PlannedProduct, run_id: str) -> ProductOutcome:
+    def _build_product(self, item: PlannedProduct, run_id: str, lease: Lease) -> ProductOutcome:
         started = time.perf_counter()
         product = self.graph.products[item.address]
         self.gate(product)
@@ -215,6 +215,8 @@ class Builder:
                         "published: " + "; ".join(_failure(c) for c in failed),
                         engine=item.engine,
                     )
+            # A builder paused past its lease's expiry may have been taken over: then it must not publish.
+            lease.verify()
             # Fingerprints are taken now, after upstreams in this run have published their new snapshots.
             outcomes: list[PortOutcome] = []
             for port, table, result, checks in staged:
@@ -265,8 +267,8 @@ class Builder:
         # One build lock per product: two builds of it never interleave, in this process or another.
         build_lock = TableId(item.address.domain, f"{item.address.product}__build")
         try:
-            with self.store.lock(build_lock, self.lock_timeout):
-                outcome = self._build_product(item, run_id)
+            with self.store.lock(build_lock, self.lock_timeout) as lease:
+                outcome = self._build_product(item, run_id, lease)
         except ContractViolation as violation:
             detail = "; ".join(violation.failures)
             outcome = ProductOutcome(

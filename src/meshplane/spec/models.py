@@ -73,6 +73,8 @@ class PlatformConfig(_Frozen):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     warehouse: str = ".meshplane/warehouse"
     catalog_url_env: str | None = None
+    # A builder's lease on a product expires this long after its last heartbeat (a third of it apart).
+    build_lease_seconds: float = Field(default=60.0, ge=1.0, le=86400.0)
 
 
 class ConnectionConfig(_Frozen):

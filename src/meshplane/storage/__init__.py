@@ -4,7 +4,8 @@ Public API: :class:`TableStore` (publish, snapshots, time travel, locks, cleanup
 and :class:`SnapshotInfo` (:class:`SnapshotSummary` for planning). Importing this package does not import pyiceberg.
 """
 
+from meshplane.storage.locks import Lease
 from meshplane.storage.store import TableStore
 from meshplane.storage.tables import SnapshotInfo, SnapshotSummary, TableId
 
-__all__ = ["SnapshotInfo", "SnapshotSummary", "TableId", "TableStore"]
+__all__ = ["Lease", "SnapshotInfo", "SnapshotSummary", "TableId", "TableStore"]

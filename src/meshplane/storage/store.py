@@ -4,7 +4,6 @@ Layout under the warehouse folder::
 
     <warehouse>/<namespace>/<name>/metadata/...          Iceberg metadata (pyiceberg)
     <warehouse>/<namespace>/<name>/data/<run_id>/*.parquet  one folder per build run
-    <warehouse>/.locks/<namespace>.<name>.lock
 
 An engine writes a run's Parquet files straight into its run folder (write), the builder checks them
 (audit), and :meth:`TableStore.publish` commits them as one snapshot (publish) without copying data.
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshplane.errors import StorageError
-from meshplane.storage.locks import LockManager
+from meshplane.storage.locks import Lease, LeaseManager
 from meshplane.storage.tables import SnapshotInfo, SnapshotSummary, TableId
 
 if TYPE_CHECKING:
@@ -58,7 +57,7 @@ _SUMMARY_DDL = (
 class TableStore:
     """The Iceberg tables of one mesh: catalog in the metadata database, data in a local warehouse."""
 
-    def __init__(self, catalog_url: str, warehouse: Path) -> None:
+    def __init__(self, catalog_url: str, warehouse: Path, *, lease_seconds: float = 60.0) -> None:
         self.catalog_url = catalog_url
         self.warehouse = Path(warehouse).resolve()
         self._catalog: SqlCatalog | None = None
@@ -72,7 +71,7 @@ class TableStore:
         self._namespace_guard = threading.Lock()
         self._light: Engine | None = None  # SQL-only access before pyiceberg is needed
         self._summaries_ready = False
-        self._locks = LockManager(self.warehouse / ".locks")
+        self._locks = LeaseManager(lambda: self._engine, lease_seconds)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -110,6 +109,7 @@ class TableStore:
             return self._light
 
     def close(self) -> None:
+        self._locks.close()
         with self._guard:
             if self._catalog is not None:
                 self._catalog.engine.dispose()
@@ -141,8 +141,9 @@ class TableStore:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def lock(self, table_id: TableId, timeout: float = 0.0) -> AbstractContextManager[None]:
-        """Hold ``table_id``'s build lock across processes; ConcurrentBuild after ``timeout`` seconds."""
+    def lock(self, table_id: TableId, timeout: float = 0.0) -> AbstractContextManager[Lease]:
+        """Hold ``table_id``'s build lock across processes and machines sharing the metadata database
+        (a lease with expiry and heartbeat); ConcurrentBuild after ``timeout`` seconds."""
         return self._locks.hold(str(table_id), timeout)
 
     # --- publish ---------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ class Platform:
         # SQLite file is opened directly (the table store keeps its own tables; the catalog migrates on first use).
         if not _existing_sqlite(self.catalog_url):
             _ = self.catalog
-        return TableStore(self.catalog_url, self.warehouse)
+        return TableStore(self.catalog_url, self.warehouse, lease_seconds=self.spec.config.platform.build_lease_seconds)
 
     def close(self) -> None:
         if "tables" in self.__dict__:
