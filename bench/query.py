@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import duckdb_extension_tpch
 from sqlglot import exp
 
 from meshplane.access import MaskKind, PortColumn, QueryGateway, ReadablePort
@@ -75,25 +74,9 @@ ORDER BY revenue DESC LIMIT 20""",
 
 
 def ensure_data(directory: Path, scale: float) -> dict[str, Path]:
-    files = {name: directory / f"{name}.parquet" for name in TABLES}
-    if all(path.exists() for path in files.values()):
-        return files
-    directory.mkdir(parents=True, exist_ok=True)
-    extension = Path(duckdb_extension_tpch.__file__).parent / "extensions" / "v1.5.5" / "tpch.duckdb_extension"
-    start = time.perf_counter()
-    connection = duckdb.connect()
-    connection.execute(exp.Command(this="LOAD", expression=exp.Literal.string(str(extension))).sql("duckdb"))
-    connection.execute("CALL dbgen(sf = $sf)", {"sf": scale})
-    for name, path in files.items():
-        copy = exp.Copy(
-            this=exp.to_table(name),
-            files=[exp.Literal.string(str(path))],
-            params=[exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var("parquet"))],
-        )
-        connection.execute(copy.sql("duckdb"))
-    connection.close()
-    print(f"generated TPC-H SF{scale:g} in {time.perf_counter() - start:.1f} s -> {directory}")
-    return files
+    """The TPC-H Parquet files bench/build.py generates (and caches) for ``scale``."""
+    folder = _build_helpers().generate(scale)
+    return {name: folder / f"{name}.parquet" for name in TABLES}
 
 
 def make_resolver(files: dict[str, Path]) -> Any:
@@ -188,7 +171,8 @@ def ensure_mesh(scale: float) -> Path:
             f"{{name: {column}, logicalType: string, classification: pii, "
             f"customProperties: [{{property: mask, value: {kind}}}]}}",
         )
-    retention = "customProperties: [{property: retention, value: P400D}]\n"
+    # bench/build.py already classifies, masks and retains the PII columns; add only what it lacks
+    retention = "" if "property: retention" in text else "customProperties: [{property: retention, value: P400D}]\n"
     contract.write_text(
         text + retention + "roles: [{role: customer_reader, access: read, firstLevelApprovers: customers-team}]\n"
     )
@@ -200,7 +184,7 @@ def ensure_mesh(scale: float) -> Path:
             f"{{name: {column}, logicalType: string, classification: pii, "
             "customProperties: [{property: mask, value: redact}]}",
         )
-    supplier.write_text(text + retention)
+    supplier.write_text(text if "property: retention" in text else text + retention)
     product = root / "domains" / "customers" / "customer" / "product.odps.yaml"
     product.write_text(
         product.read_text().replace(

@@ -14,6 +14,7 @@ Every error a user can cause derives from :class:`MeshError`; the CLI's single e
     ├── StorageError         a table or the metadata database is unusable
     ├── CatalogError         the catalog store failed
     ├── EngineUnavailable    an optional engine is not installed (message carries the install hint)
+    ├── LimitExceeded        a query or transform was stopped at its memory, time or CPU limit
     └── ConcurrentBuild      another build holds the product's lock
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "ConcurrentBuild",
     "ContractViolation",
     "EngineUnavailable",
+    "LimitExceeded",
     "MeshError",
     "PolicyViolation",
     "QueryRejected",
@@ -102,6 +104,21 @@ class CatalogError(MeshError):
 
 class EngineUnavailable(MeshError):
     """An optional engine is not installed; the message says what to install."""
+
+
+class LimitExceeded(MeshError):
+    """Work was stopped at a process-level limit; ``limit`` is memory, time, cpu or process."""
+
+    def __init__(self, message: str, *, limit: str = "process") -> None:
+        super().__init__(message)
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_limit_exceeded, (str(self), self.limit))
+
+
+def _limit_exceeded(message: str, limit: str) -> LimitExceeded:
+    return LimitExceeded(message, limit=limit)
 
 
 class ConcurrentBuild(BuildError):

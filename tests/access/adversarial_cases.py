@@ -374,6 +374,19 @@ CASES: list[Case] = [
         "SELECT '" + "x" * 200_000 + "'",
         "SELECT list(range) FROM range(100000000), " + R,
     ),
+    # 12b. limits: allocations DuckDB's memory_limit does not see; stopped by the query process's own bound
+    *_cases(
+        "limits",
+        "reject",
+        "SELECT len(range(2000000000)) FROM " + R,
+        "SELECT len(range(2000000000)) FROM " + C,
+        "SELECT length(repeat(repeat('x', 1000000), 3000)) FROM " + R,
+        "SELECT list_sum(range(400000000)) FROM range(60), " + R,
+        "SELECT len(list_resize([1], 3000000000)) FROM " + R,
+        "SELECT length(string_agg(repeat('x', 1000000), '')) FROM range(5000), " + R,
+        "SELECT len(generate_series(1, 2000000000)) FROM " + C,
+        "SELECT count(*) FROM (SELECT unnest(range(2000000000))), " + R,
+    ),
     # 13. quoting, comments and unicode
     *_cases(
         "quoting_unicode",

@@ -3,8 +3,10 @@
 ``QueryGateway.run`` parses the SQL (sqlglot, DuckDB dialect), guards it to one read-only statement,
 resolves each port reference through the caller's resolver (which raises AccessDenied when the principal
 may not read it), rewrites every reference into its governed subquery, and runs the result in a fresh
-locked-down DuckDB database. Errors are sanitised; each attempt, allowed or not, is passed to ``on_query``
-as a :class:`QueryLogEntry` with the statement's literals replaced by ``?``.
+locked-down DuckDB database inside a limited child process (:class:`IsolatedSandbox`: a hard memory
+and time bound, a fair share of processes per user; the gateway's own process never runs consumer SQL).
+Errors are sanitised; each attempt, allowed or not, is passed to ``on_query`` as a :class:`QueryLogEntry`
+with the statement's literals replaced by ``?``.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from sqlglot import exp
 from meshplane.access.query_errors import QueryFailed, sanitize_engine_error
 from meshplane.access.query_ports import PortResolver
 from meshplane.access.rewrite import RewrittenQuery, rewrite_query
-from meshplane.engines.duckdb_sandbox import DuckDBSandbox, SandboxLimits
+from meshplane.engines.duckdb_isolated import IsolatedSandbox
+from meshplane.engines.duckdb_sandbox import SandboxLimits
 from meshplane.errors import AccessDenied, MeshError, QueryRejected
 from meshplane.sql import parse_query, render
 from meshplane.types import Principal
 
 if TYPE_CHECKING:
-    import duckdb
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["Decision", "PortRead", "QueryGateway", "QueryLogEntry", "QueryLogger", "QueryResult"]
@@ -63,10 +65,11 @@ class QueryResult:
     rows: int
     duration_ms: float
     overhead_ms: float
-    """Parse, decide, rewrite and sandbox set-up: everything but DuckDB running the query."""
+    """Parse, decide, rewrite, the trip to the query's child process and its sandbox set-up: everything but
+    DuckDB running the query."""
     decision: Decision = Decision.ALLOWED
     engine_ms: float = 0.0
-    """DuckDB running the query and handing its result over (the rest of ``duration_ms`` is the gateway's)."""
+    """DuckDB running the query, measured in its child process (the rest of ``duration_ms`` is the gateway's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,7 @@ class QueryGateway:
         on_query: QueryLogger | None = None,
         prewarm: bool = True,
     ) -> None:
-        self.sandbox = DuckDBSandbox(limits, prewarm=prewarm)
+        self.sandbox = IsolatedSandbox(limits, prewarm=prewarm)
         self._on_query = on_query
         self._parsed: OrderedDict[str, tuple[exp.Expr, str]] = OrderedDict()
         self._parsed_lock = threading.Lock()
@@ -125,11 +128,8 @@ class QueryGateway:
             rewritten = rewrite_query(tree, resolver, consumer_key=consumer_key)
             ports = tuple(PortRead(p.address, p.version, p.snapshot_id) for p in rewritten.ports)
             decision = Decision.FAILED
-            connection = self.sandbox.connect(rewritten.files)
-            overhead_ms = _ms(start)
-            engine_start = time.perf_counter()
-            table = self._execute(connection, rewritten, consumer_key)
-            engine_ms = _ms(engine_start)
+            table, engine_ms = self._execute(principal.username, rewritten, consumer_key)
+            overhead_ms = _ms(start) - engine_ms
             rows = table.num_rows
             decision = Decision.ALLOWED
             duration_ms = _ms(start)
@@ -184,17 +184,17 @@ class QueryGateway:
                         self._parsed.popitem(last=False)
         return hit[0].copy(), hit[1]
 
-    def _execute(self, connection: duckdb.DuckDBPyConnection, rewritten: RewrittenQuery, key: str) -> pa.Table:
+    def _execute(self, owner: str, rewritten: RewrittenQuery, key: str) -> tuple[pa.Table, float]:
         secrets = (key, *rewritten.files)
         try:
-            return self.sandbox.execute(connection, rewritten.sql)
+            return self.sandbox.run(owner, rewritten.sql, rewritten.files)
         except QueryRejected:
             raise
         except Exception as error:
             raise sanitize_engine_error(error, secrets=secrets) from None
 
     def close(self) -> None:
-        """Release the sandbox's prepared database."""
+        """Stop the sandbox's idle child processes."""
         self.sandbox.close()
 
 

@@ -46,7 +46,7 @@ _MAX_DETAIL = 240
 
 def sanitize_engine_error(error: BaseException, *, secrets: Iterable[str] = ()) -> QueryFailed:
     """A QueryFailed whose message holds no data value, path, hashing key or rewritten SQL."""
-    kind = type(error).__name__
+    kind = getattr(error, "kind", None) or type(error).__name__  # RemoteError: raised in a child process
     if kind in _COMPILE_TIME:
         detail = _scrub(str(error), secrets)
         suffix = f": {detail}" if detail else ""

@@ -57,6 +57,12 @@ class SandboxLimits:
     threads: int = 2
     timeout_seconds: float = 30.0
     max_rows: int = 1_000_000
+    headroom: str = "2GB"
+    """Address space a query's child process may map beyond ``memory_limit`` (libraries, stacks, results)."""
+    processes: int = 4
+    """Child processes running queries at once (see :mod:`meshplane.engines.duckdb_isolated`)."""
+    per_user: int = 2
+    """Queries one user runs at once; below ``processes`` so one user's long queries never block another."""
 
 
 def _duckdb() -> Any:

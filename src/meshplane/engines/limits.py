@@ -1,0 +1,360 @@
+"""Process-level limits: run work in a child process that cannot outgrow its memory or its time.
+
+DuckDB's ``memory_limit`` bounds its buffer manager, not every allocation (``len(range(2000000000))`` and
+``repeat()`` allocate outside it), and a Python transform can allocate anything, so a hard bound lives at
+the process level. Work runs in a child process (``python -m meshplane.engines._worker``) that, before it
+imports anything heavy, caps its own address space with ``RLIMIT_AS`` (an allocation past it fails inside
+the child: DuckDB raises ``OutOfMemoryException``, Python ``MemoryError``) and, when asked, its CPU seconds
+with ``RLIMIT_CPU``. The parent waits at most the wall-clock deadline plus a short grace, then kills the
+child (SIGKILL) and starts another: the parent never runs the work, so it stays up and serves others.
+
+The child gets a minimal environment (``PATH``, ``PYTHONPATH``, locale, ``TZ``; no catalog URL, no cloud
+keys) and its own working directory when given. What it does *not* isolate: the file system (the child has
+the parent's user rights; DuckDB's own lock-down or the caller's sandbox must restrict files) and the
+network.
+
+The API is small on purpose; the query gateway and the build sandbox both use it:
+
+- :class:`ProcessLimits` -- address space, CPU seconds and wall seconds of one call;
+- :func:`run_limited` -- one call in a fresh child: its result, or :class:`~meshplane.errors.LimitExceeded`;
+- :class:`WorkerPool` -- long-lived limited children shared fairly between owners (users): ``pool.call(owner,
+  fn, *args)``; one owner never holds more than ``per_owner`` children, and when every child is busy the
+  waiting owner with the fewest running calls goes first.
+
+``fn`` and its arguments cross the boundary by pickle: ``fn`` must be a module-level function. Exceptions
+come back as they were raised when they pickle, else as :class:`RemoteError` (kind and message).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, TypeVar
+
+from meshplane.errors import LimitExceeded, MeshError
+
+__all__ = ["ProcessLimits", "RemoteError", "WorkerPool", "parse_bytes", "run_limited"]
+
+T = TypeVar("T")
+
+_GRACE_SECONDS = 2.0
+"""How long past its deadline a child may take to stop by itself (DuckDB interrupts) before it is killed."""
+
+_ENV_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HOME", "SYSTEMROOT")
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)([KMGT]?I?B?)")
+
+
+def parse_bytes(text: str | int) -> int:
+    """``"2GB"`` / ``"512MiB"`` / ``1024`` in bytes (DuckDB's spelling of memory sizes)."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.fullmatch(text.strip().upper().replace(" ", ""))
+    if match is None or match.group(2) not in _UNITS:
+        raise ValueError(f"not a memory size: {text!r} (write e.g. 512MB or 2GiB)")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessLimits:
+    """Limits of one child process; ``None`` leaves that limit off."""
+
+    memory_bytes: int | None = 4 * 2**30
+    """Address space (RLIMIT_AS). It counts mapped libraries and thread stacks too: leave 1-2 GB headroom
+    above what the work itself may use (a Python + DuckDB + pyarrow child maps about 0.5 GB at start)."""
+    cpu_seconds: int | None = None
+    """CPU seconds (RLIMIT_CPU) over the child's life; use with :func:`run_limited` (one call per child)."""
+    wall_seconds: float | None = 60.0
+    """Wall-clock seconds one call may take before its child is killed."""
+
+
+class RemoteError(MeshError):
+    """An exception raised in a child that could not be sent back as itself."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RemoteError, (self.kind, self.message))
+
+
+def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = {key: os.environ[key] for key in _ENV_KEPT if key in os.environ}
+    # the child imports what the parent can: meshplane first, then the parent's own import path
+    package_root = str(Path(__file__).resolve().parents[2])
+    paths = [package_root, *(p for p in sys.path if p and p != package_root and Path(p).is_dir())]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@dataclass(eq=False)
+class _Child:
+    """One running child process and the two pipe ends the parent holds."""
+
+    process: subprocess.Popen[bytes]
+    requests: Connection
+    replies: Connection
+    calls: int = 0
+    idle_since: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def start(cls, limits: ProcessLimits, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> _Child:
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        argv = [
+            sys.executable,
+            "-s",  # no user site-packages; PYTHONPATH stays (the child imports meshplane from it)
+            "-m",
+            "meshplane.engines._worker",
+            str(request_read),
+            str(reply_write),
+            str(limits.memory_bytes or 0),
+            str(limits.cpu_seconds or 0),
+        ]
+        try:
+            process = subprocess.Popen(
+                argv,
+                pass_fds=(request_read, reply_write),
+                stdin=subprocess.DEVNULL,
+                env=_child_env(env),
+                cwd=cwd,
+                close_fds=True,
+                start_new_session=True,  # a Ctrl-C in the parent's terminal does not reach the child
+            )
+        finally:
+            os.close(request_read)
+            os.close(reply_write)
+        return cls(process, Connection(request_write, readable=False), Connection(reply_read, writable=False))
+
+    def call(self, limits: ProcessLimits, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """Send one call and wait for its reply; kills the child when it outlives its deadline or dies."""
+        self.calls += 1
+        try:
+            self.requests.send((function, args))
+        except (BrokenPipeError, OSError):
+            self.kill()
+            raise LimitExceeded("the worker process stopped before the work started", limit="process") from None
+        deadline = None if limits.wall_seconds is None else limits.wall_seconds + _GRACE_SECONDS
+        if not self.replies.poll(deadline):
+            self.kill()
+            raise LimitExceeded(f"stopped after {limits.wall_seconds:g} s (time limit)", limit="time")
+        try:
+            status, value = self.replies.recv()
+        except (EOFError, OSError):
+            with contextlib.suppress(subprocess.TimeoutExpired):  # it is exiting: read its real exit status
+                self.process.wait(timeout=_GRACE_SECONDS)
+            code = self.kill()
+            if limits.cpu_seconds is not None and code in (-signal.SIGXCPU, -signal.SIGKILL):
+                raise LimitExceeded(f"stopped after {limits.cpu_seconds} CPU seconds", limit="cpu") from None
+            if code == -signal.SIGKILL:  # the kernel's out-of-memory killer
+                raise LimitExceeded("stopped: the work ran out of memory", limit="memory") from None
+            raise LimitExceeded(f"the worker process stopped (exit code {code})", limit="process") from None
+        self.idle_since = time.monotonic()
+        if status == "ok":
+            return value  # type: ignore[no-any-return]
+        if isinstance(value, MemoryError):
+            raise LimitExceeded("stopped: the work exceeded its memory limit", limit="memory")
+        raise value
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> int:
+        """Stop the child now; its exit code."""
+        if self.process.poll() is None:
+            self.process.kill()
+        code = self.process.wait()
+        for end in (self.requests, self.replies):
+            end.close()
+        return code
+
+    def stop(self) -> None:
+        """Ask the child to finish, then make sure it did."""
+        if self.process.poll() is None:
+            try:
+                self.requests.send(None)
+                self.process.wait(timeout=2.0)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+
+
+def run_limited(
+    function: Callable[..., T],
+    *args: Any,
+    limits: ProcessLimits,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> T:
+    """``function(*args)`` in a fresh child under ``limits``; raises LimitExceeded when a limit stops it.
+
+    ``env`` adds variables to the child's minimal environment; ``cwd`` is its working directory.
+    """
+    child = _Child.start(limits, cwd=None if cwd is None else str(cwd), env=env)
+    try:
+        return child.call(limits, function, args)
+    finally:
+        child.stop()
+
+
+class WorkerPool:
+    """Long-lived limited children shared between owners, fairly; thread-safe.
+
+    A child serves one call at a time and many calls in its life; a child that hit a limit, died, or ran
+    ``recycle_after`` calls is replaced. ``max_workers`` bounds the children alive at once, ``per_owner`` the
+    calls one owner runs at once: with ``per_owner < max_workers`` one owner's long calls always leave a
+    child for the next owner. Idle children beyond ``keep_idle`` exit after ``idle_seconds``.
+    """
+
+    def __init__(
+        self,
+        limits: ProcessLimits,
+        *,
+        max_workers: int = 4,
+        per_owner: int = 2,
+        keep_idle: int = 1,
+        idle_seconds: float = 120.0,
+        recycle_after: int = 1000,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        if max_workers < 1 or per_owner < 1:
+            raise ValueError("max_workers and per_owner must be at least 1")
+        self.limits = limits
+        self.max_workers = max_workers
+        self.per_owner = min(per_owner, max_workers)
+        self.keep_idle = keep_idle
+        self.idle_seconds = idle_seconds
+        self.recycle_after = recycle_after
+        self._env = dict(env or {})
+        self._cond = threading.Condition()
+        self._idle: list[_Child] = []
+        self._alive = 0
+        self._running: dict[str, int] = {}
+        self._waiting: list[tuple[int, str]] = []  # (ticket, owner), in arrival order
+        self._tickets = itertools.count()
+        self._closed = False
+
+    def prestart(self) -> None:
+        """Start one idle child in the background so the first call does not wait for it."""
+
+        def start() -> None:
+            with self._cond:
+                if self._closed or self._alive >= self.max_workers or self._idle:
+                    return
+                self._alive += 1
+            try:
+                child = _Child.start(self.limits, env=self._env)
+            except BaseException:
+                with self._cond:
+                    self._alive -= 1
+                    self._cond.notify_all()
+                return
+            self._release(None, child)
+
+        threading.Thread(target=start, name="meshplane-worker-prestart", daemon=True).start()
+
+    def call(self, owner: str, function: Callable[..., T], *args: Any, limits: ProcessLimits | None = None) -> T:
+        """``function(*args)`` in a child, counted against ``owner``'s share; ``limits`` may tighten time."""
+        child = self._acquire(owner)
+        ok = False
+        try:
+            result = child.call(limits or self.limits, function, args)
+            ok = True
+            return result
+        except LimitExceeded:
+            raise
+        except MeshError:
+            ok = True  # the work failed; the child is fine
+            raise
+        except Exception:
+            ok = child.alive
+            raise
+        finally:
+            self._release(owner, child if ok and child.alive and child.calls < self.recycle_after else None, child)
+
+    def _acquire(self, owner: str) -> _Child:
+        with self._cond:
+            if self._closed:
+                raise LimitExceeded("the worker pool is closed", limit="process")
+            ticket = next(self._tickets)
+            self._waiting.append((ticket, owner))
+            try:
+                while not self._my_turn(ticket, owner):
+                    self._cond.wait()
+                    if self._closed:
+                        raise LimitExceeded("the worker pool is closed", limit="process")
+            finally:
+                self._waiting.remove((ticket, owner))
+            self._running[owner] = self._running.get(owner, 0) + 1
+            child = self._idle.pop() if self._idle else None
+            if child is None:
+                self._alive += 1
+            self._cond.notify_all()  # another waiter may be eligible now
+        if child is not None:
+            return child
+        try:
+            return _Child.start(self.limits, env=self._env)
+        except BaseException:
+            with self._cond:
+                self._alive -= 1
+                self._running[owner] -= 1
+                self._cond.notify_all()
+            raise
+
+    def _my_turn(self, ticket: int, owner: str) -> bool:
+        if not self._idle and self._alive >= self.max_workers:
+            return False
+        eligible = [(self._running.get(o, 0), t) for t, o in self._waiting if self._running.get(o, 0) < self.per_owner]
+        return bool(eligible) and min(eligible)[1] == ticket
+
+    def _release(self, owner: str | None, keep: _Child | None, used: _Child | None = None) -> None:
+        retire: list[_Child] = []
+        with self._cond:
+            if owner is not None:
+                self._running[owner] -= 1
+                if not self._running[owner]:
+                    del self._running[owner]
+            if keep is not None and not self._closed:
+                self._idle.append(keep)
+            else:
+                self._alive -= 1
+                if used is not None:
+                    retire.append(used)
+                elif keep is not None:
+                    retire.append(keep)
+            now = time.monotonic()
+            while len(self._idle) > self.keep_idle and now - self._idle[0].idle_since > self.idle_seconds:
+                retire.append(self._idle.pop(0))
+                self._alive -= 1
+            self._cond.notify_all()
+        for child in retire:
+            child.stop()
+
+    def close(self) -> None:
+        """Stop every idle child; calls still running finish and their children stop after."""
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._alive -= len(idle)
+            self._cond.notify_all()
+        for child in idle:
+            child.stop()

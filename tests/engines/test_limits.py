@@ -1,0 +1,161 @@
+"""Process-level limits (meshplane.engines.limits): memory, time and CPU bounds that hold whatever the work
+calls, and a worker pool that shares its children fairly between owners.
+
+The work functions live at module level: children import them by name.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from meshplane.engines.limits import ProcessLimits, RemoteError, WorkerPool, parse_bytes, run_limited
+from meshplane.errors import LimitExceeded, UsageError
+
+GiB = 2**30
+
+
+def double(value: int) -> int:
+    return value * 2
+
+
+def allocate(gib: int) -> int:
+    return len(bytearray(gib * GiB))
+
+
+def sleep_forever() -> None:
+    time.sleep(3600)
+
+
+def spin() -> None:
+    while True:
+        pass
+
+
+def fail_usage() -> None:
+    raise UsageError("bad argument")
+
+
+class Unpicklable(Exception):
+    def __init__(self, a: int, b: int) -> None:  # pickling calls __init__ with one argument: fails
+        super().__init__(f"{a}/{b}")
+
+
+def fail_unpicklable() -> None:
+    raise Unpicklable(1, 2)
+
+
+def environment() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def duckdb_range(n: int) -> int:
+    import duckdb
+
+    connection = duckdb.connect(config={"memory_limit": "256MB", "threads": 1})
+    row = connection.execute(f"SELECT len(range({n}))").fetchone()
+    return int(row[0]) if row else -1
+
+
+def wait_for(path: str) -> str:
+    while not Path(path).exists():
+        time.sleep(0.01)
+    return path
+
+
+def test_parse_bytes() -> None:
+    assert parse_bytes("2GB") == 2 * 10**9
+    assert parse_bytes("512MiB") == 512 * 2**20
+    assert parse_bytes(7) == 7
+    with pytest.raises(ValueError, match="memory size"):
+        parse_bytes("lots")
+
+
+def test_result_and_errors_come_back() -> None:
+    limits = ProcessLimits(memory_bytes=2 * GiB, wall_seconds=30)
+    assert run_limited(double, 21, limits=limits) == 42
+    with pytest.raises(UsageError, match="bad argument"):
+        run_limited(fail_usage, limits=limits)
+    with pytest.raises(RemoteError, match="Unpicklable: 1/2"):
+        run_limited(fail_unpicklable, limits=limits)
+
+
+def test_memory_is_bounded_in_the_child() -> None:
+    with pytest.raises(LimitExceeded) as stopped:
+        run_limited(allocate, 8, limits=ProcessLimits(memory_bytes=2 * GiB, wall_seconds=30))
+    assert stopped.value.limit == "memory"
+
+
+def test_duckdb_allocations_outside_its_memory_limit_are_bounded() -> None:
+    """len(range(2e9)) grew a process past 20 GB with DuckDB's memory_limit alone (FACTS.md)."""
+    from duckdb import OutOfMemoryException
+
+    with pytest.raises(OutOfMemoryException):
+        run_limited(duckdb_range, 2_000_000_000, limits=ProcessLimits(memory_bytes=3 * GiB, wall_seconds=30))
+
+
+def test_wall_time_kills_the_child() -> None:
+    with pytest.raises(LimitExceeded) as stopped:
+        run_limited(sleep_forever, limits=ProcessLimits(wall_seconds=0.5))
+    assert stopped.value.limit == "time"
+
+
+def test_cpu_seconds() -> None:
+    with pytest.raises(LimitExceeded) as stopped:
+        run_limited(spin, limits=ProcessLimits(cpu_seconds=1, wall_seconds=60))
+    assert stopped.value.limit == "cpu"
+
+
+def test_child_environment_is_minimal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MESHPLANE_CATALOG_URL", "postgresql://secret@db/catalog")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-for-children")
+    env = run_limited(environment, limits=ProcessLimits(), env={"EXTRA": "1"})
+    assert "MESHPLANE_CATALOG_URL" not in env
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+    assert env["EXTRA"] == "1"
+
+
+def test_pool_replaces_a_stopped_child_and_keeps_serving() -> None:
+    pool = WorkerPool(ProcessLimits(memory_bytes=2 * GiB, wall_seconds=30), max_workers=2, per_owner=1)
+    try:
+        assert pool.call("a", double, 1) == 2
+        with pytest.raises(LimitExceeded):
+            pool.call("a", allocate, 8)
+        with pytest.raises(LimitExceeded):
+            pool.call("a", sleep_forever, limits=ProcessLimits(wall_seconds=0.3))
+        assert pool.call("a", double, 2) == 4
+        assert pool.call("b", double, 3) == 6
+    finally:
+        pool.close()
+
+
+def test_one_owner_never_takes_every_child(tmp_path: Path) -> None:
+    """Owner a keeps three calls busy on a three-child pool; owner b's call still gets a child at once."""
+    pool = WorkerPool(ProcessLimits(wall_seconds=60), max_workers=3, per_owner=2)
+    release = tmp_path / "release"
+    done: list[str] = []
+    lock = threading.Lock()
+
+    def run(owner: str, call: str) -> None:
+        pool.call(owner, wait_for, str(release))
+        with lock:
+            done.append(call)
+
+    busy = [threading.Thread(target=run, args=("a", f"a{i}")) for i in range(3)]
+    try:
+        for thread in busy:
+            thread.start()
+        while len(pool._waiting) < 1:  # a's third call queues behind a's own share
+            time.sleep(0.01)
+        assert pool.call("b", double, 5) == 10  # would block until `release` without the per-owner share
+        assert done == []
+    finally:
+        release.touch()
+        for thread in busy:
+            thread.join()
+        pool.close()
+    assert sorted(done) == ["a0", "a1", "a2"]
