@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.table import Table
 
 from meshplane.builds import BuildResult, ProductOutcome, Status
-from meshplane.cli.common import MeshPath, OutputFormat, app, err, out, print_rows
+from meshplane.cli.common import MeshPath, OutputFormat, app, err, out, print_rows, report_blocked
 from meshplane.types import Address
 from meshplane.workspace import Mesh
 
@@ -36,17 +36,18 @@ def plan(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """Show what a build would do now and why; the JSON form is empty when everything is up to date."""
-    with Mesh.open(mesh) as opened:
+    with Mesh.open(mesh, isolate=True) as opened:
         result = opened.plan(selectors, full_refresh=full_refresh, engine=engine)
         if format is OutputFormat.json:
             # Plain JSON: machines read it, and Rich's highlighter costs seconds on large plans.
             print(json.dumps(result.as_json(), indent=2))
-            return
-        if not result:
+        elif not result:
             out.print("up to date: nothing to build")
-            return
-        for item in result.items:
-            out.print(f"{item.address}  [dim]({item.engine})[/dim]  " + ", ".join(r.value for r in item.reasons))
+        else:
+            for item in result.items:
+                out.print(f"{item.address}  [dim]({item.engine})[/dim]  " + ", ".join(r.value for r in item.reasons))
+        if not selectors and report_blocked(opened.blocked, opened.root):
+            raise typer.Exit(1)
 
 
 class _Progress:
@@ -106,10 +107,13 @@ def build(
     ] = None,
 ) -> None:
     """Build stale products in dependency order: transform, check the contract, publish atomically."""
-    with Mesh.open(mesh) as opened:
+    with Mesh.open(mesh, isolate=True) as opened:
+        blocked = not selectors and bool(opened.blocked)
         the_plan = opened.plan(selectors, full_refresh=full_refresh, engine=engine)
         if not the_plan:
             out.print("up to date: nothing to build")
+            if blocked and report_blocked(opened.blocked, opened.root):
+                raise typer.Exit(1)
             return
         progress = _Progress([item.address for item in the_plan.items])
         with Live(progress.table(), console=out, refresh_per_second=8, transient=False) as live:
@@ -118,7 +122,9 @@ def build(
             live.update(progress.table())
         out.print()
         _summary(result)
-        if not result.ok:
+        if blocked:
+            report_blocked(opened.blocked, opened.root)
+        if not result.ok or blocked:
             raise typer.Exit(1)
 
 

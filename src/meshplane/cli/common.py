@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["MeshPath", "OutputFormat", "Selectors", "app", "err", "new_app", "out", "print_rows"]
+from meshplane.types import Problem
+
+__all__ = ["MeshPath", "OutputFormat", "Selectors", "app", "err", "new_app", "out", "print_rows", "report_blocked"]
 
 app = typer.Typer(
     name="meshplane",
@@ -58,3 +61,16 @@ def print_rows(rows: list[dict[str, str]], format: OutputFormat) -> None:
     for row in rows:
         table.add_row(*row.values())
     out.print(table)
+
+
+def report_blocked(blocked: Mapping[str, tuple[Problem, ...]], root: Path) -> bool:
+    """Print what spec errors left out of a whole-mesh run (see Mesh.open(isolate=True)); True if anything."""
+    if not blocked:
+        return False
+    seen: list[Problem] = []
+    for found in blocked.values():
+        seen.extend(p for p in found if p not in seen)
+    for problem in seen:
+        err.print(problem.render(root), markup=False)
+    err.print("blocked by spec errors (the rest ran): " + ", ".join(sorted(blocked)), markup=False)
+    return True

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshplane.cli.common import MeshPath, OutputFormat, app, err, out
+from meshplane.cli.common import MeshPath, OutputFormat, app, err, out, report_blocked
 from meshplane.errors import UsageError
 from meshplane.workspace import Mesh
 
@@ -139,15 +139,16 @@ def test(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to a file.")] = None,
 ) -> None:
     """Run every port contract against its data; results go to the catalog. Exit 1 on an error-level failure."""
-    with Mesh.open(mesh) as opened:
+    with Mesh.open(mesh, isolate=True) as opened:
         report = opened.test(selectors, staged=staged, engine=engine)
+        blocked = not selectors and report_blocked(opened.blocked, opened.root)
     if format is TestFormat.junit:
         _write(junit_xml(report), output)
     elif format is TestFormat.json:
         _write(json.dumps(report.as_json(), indent=2) + "\n", output)
     else:
         _print_test(report)
-    if not report.ok:
+    if not report.ok or blocked:
         raise typer.Exit(1)
 
 
@@ -229,13 +230,14 @@ def diff(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """Classify each contract change as breaking, additive or cosmetic. Exit 1 when one breaks without a major bump."""
-    with Mesh.open(mesh) as opened:
+    with Mesh.open(mesh, isolate=True) as opened:
         diffs = opened.diff(selectors, against=against)
+        blocked = not selectors and report_blocked(opened.blocked, opened.root)
     if format is OutputFormat.json:
         out.print_json(json.dumps([d.as_json() for d in diffs]))
     else:
         _print_diff(diffs)
-    if any(d.needs_major for d in diffs):
+    if any(d.needs_major for d in diffs) or blocked:
         raise typer.Exit(1)
 
 

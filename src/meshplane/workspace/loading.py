@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.graph import MeshGraph, resolve
-from meshplane.spec import LoadResult, load_mesh
+from meshplane.spec import LoadResult, MeshSpec, load_mesh
 from meshplane.types import Problem, Severity
 
 __all__ = ["CheckReport", "check_mesh"]
@@ -15,10 +15,13 @@ __all__ = ["CheckReport", "check_mesh"]
 class CheckReport:
     """Everything ``meshplane check`` found, errors and warnings."""
 
-    def __init__(self, root: Path, problems: list[Problem], graph: MeshGraph | None) -> None:
+    def __init__(
+        self, root: Path, problems: list[Problem], graph: MeshGraph | None, spec: MeshSpec | None = None
+    ) -> None:
         self.root = root
         self.problems = problems
         self.graph = graph
+        self.spec = spec
 
     @property
     def errors(self) -> list[Problem]:
@@ -59,4 +62,4 @@ def check_mesh(path: str | Path) -> CheckReport:
         graph, resolution = resolve(loaded.spec)
         problems.extend(resolution)
     problems.sort(key=lambda p: (p.location, p.message))
-    return CheckReport(root, problems, graph)
+    return CheckReport(root, problems, graph, loaded.spec)

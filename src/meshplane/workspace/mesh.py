@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from meshplane.errors import SpecError, UsageError
 from meshplane.graph import MeshGraph, SelectorError, select
 from meshplane.spec import MeshSpec
-from meshplane.types import Address
+from meshplane.types import Address, Problem
 from meshplane.workspace.loading import CheckReport, check_mesh
 
 if TYPE_CHECKING:
@@ -40,15 +40,29 @@ __all__ = ["CheckReport", "Mesh", "check_mesh"]
 class Mesh:
     """An opened, valid mesh. Use :func:`meshplane.open_mesh` to get one."""
 
-    def __init__(self, graph: MeshGraph) -> None:
+    def __init__(self, graph: MeshGraph, blocked: Mapping[str, tuple[Problem, ...]] | None = None) -> None:
         self.graph = graph
+        # Domains (by name) and products (by address) left out because of spec errors: see :meth:`open`.
+        self.blocked: Mapping[str, tuple[Problem, ...]] = blocked or {}
 
     @classmethod
-    def open(cls, path: str | Path) -> Mesh:
+    def open(cls, path: str | Path, *, isolate: bool = False) -> Mesh:
+        """Open a valid mesh; any spec error raises SpecError with every problem.
+
+        With ``isolate``, errors inside one domain's files block only that domain and the products that
+        read it: the mesh opens with the healthy rest (``blocked`` says what was left out and why), and
+        selecting something blocked raises SpecError with its problems. Mesh-wide errors still raise.
+        """
         report = check_mesh(path)
-        if not report.ok or report.graph is None:
-            raise SpecError(report.errors)
-        return cls(report.graph)
+        if report.ok and report.graph is not None:
+            return cls(report.graph)
+        if isolate and report.spec is not None:
+            from meshplane.workspace.isolation import isolate as isolated
+
+            healthy = isolated(report.spec, report.problems)
+            if healthy is not None:
+                return cls(healthy.graph, healthy.blocked)
+        raise SpecError(report.errors)
 
     @property
     def spec(self) -> MeshSpec:
@@ -63,10 +77,24 @@ class Mesh:
         return self.spec.config.name
 
     def select(self, selectors: list[str] | None) -> list[Address]:
+        if self.blocked and selectors:
+            self._refuse_blocked(selectors)
         try:
             return select(self.graph, selectors)
         except SelectorError as error:
             raise UsageError(str(error)) from None
+
+    def _refuse_blocked(self, selectors: list[str]) -> None:
+        """A selector naming a blocked domain or product raises its spec problems (nothing else is built)."""
+        problems: list[Problem] = []
+        for selector in selectors:
+            name = selector.strip("+")
+            domain = name.split(".")[0]
+            for key, found in self.blocked.items():
+                if key in (domain, name) or (key.startswith(name + ".") and "." not in name):
+                    problems.extend(p for p in found if p not in problems)
+        if problems:
+            raise SpecError(problems)
 
     # --- state --------------------------------------------------------------------------------
 
