@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-__all__ = ["Address", "Principal", "Problem", "Severity", "SourceLocation"]
+__all__ = ["Address", "EventKind", "Principal", "Problem", "Severity", "SourceLocation"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -90,3 +90,22 @@ class Principal:
     teams: frozenset[str] = field(default_factory=frozenset)
     is_platform_admin: bool = False
     is_governance: bool = False
+
+
+class EventKind(StrEnum):
+    """What a notification is about; subscriptions in mesh.yaml name these values."""
+
+    ACCESS_REQUESTED = "access_requested"
+    ACCESS_DECIDED = "access_decided"
+    ACCESS_EXPIRING = "access_expiring"
+    ACCESS_REVOKED = "access_revoked"
+    AGREEMENT_REQUESTED = "agreement_requested"
+    AGREEMENT_REVOKED = "agreement_revoked"
+    BREAKING_CHANGE_PROPOSED = "breaking_change_proposed"
+    BREAKING_CHANGE_PUBLISHED = "breaking_change_published"
+    DEPRECATION_APPROACHING = "deprecation_approaching"
+    SLO_AT_RISK = "slo_at_risk"
+    SLO_BREACHED = "slo_breached"
+    BUILD_FAILED = "build_failed"
+    QUALITY_CHECK_FAILED = "quality_check_failed"
+    POLICY_VIOLATION = "policy_violation"

@@ -79,6 +79,7 @@ class ProductOutcome:
     ports: tuple[PortOutcome, ...] = ()
     error: str | None = None
     engine: str = ""
+    refused: bool = False  # the build gate (ownership, breaking change, policy) refused it: nothing ran
 
     @property
     def rows(self) -> int:
@@ -181,7 +182,11 @@ class Builder:
     def _build_product(self, item: PlannedProduct, run_id: str, lease: Lease) -> ProductOutcome:
         started = time.perf_counter()
         product = self.graph.products[item.address]
-        self.gate(product)
+        try:
+            self.gate(product)
+        except MeshError as error:
+            return ProductOutcome(item.address, Status.FAILED, time.perf_counter() - started, run_id,
+                                  error=_describe(error), engine=item.engine, refused=True)  # fmt: skip
         built_meanwhile = self._built_meanwhile(item, product, run_id, started)
         if built_meanwhile is not None:
             return built_meanwhile
@@ -269,19 +274,14 @@ class Builder:
         try:
             with self.store.lock(build_lock, self.lock_timeout) as lease:
                 outcome = self._build_product(item, run_id, lease)
-        except ContractViolation as violation:
-            detail = "; ".join(violation.failures)
+        except MeshError as error:
             outcome = ProductOutcome(
                 item.address,
                 Status.FAILED,
                 time.perf_counter() - started,
                 run_id,
-                error=f"{violation}: {detail}",
+                error=_describe(error),
                 engine=item.engine,
-            )
-        except MeshError as error:
-            outcome = ProductOutcome(
-                item.address, Status.FAILED, time.perf_counter() - started, run_id, error=str(error), engine=item.engine
             )
         except Exception as error:  # a bug: fail this product, record the run, let the others finish
             outcome = ProductOutcome(
@@ -369,6 +369,12 @@ def _failure(check: CheckOutcome) -> str:
     """Which rule failed, and on how many rows: ``rule <id>: <metric> = <observed>, must be <threshold>``."""
     detail = check.message.split(": ", 1)[-1]
     return f"rule {check.rule_id}: {detail}"
+
+
+def _describe(error: MeshError) -> str:
+    if isinstance(error, ContractViolation):
+        return f"{error}: {'; '.join(error.failures)}"
+    return str(error)
 
 
 def _first_line(error: BaseException) -> str:

@@ -12,7 +12,7 @@ from open_data_contract_standard.model import OpenDataContractStandard
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshplane.spec.yamlsafe import JsonPath, YamlDocument
-from meshplane.types import Address, SourceLocation
+from meshplane.types import Address, EventKind, SourceLocation
 
 __all__ = [
     "CLASSIFICATION_LEVELS",
@@ -23,21 +23,27 @@ __all__ = [
     "ContractSpec",
     "DomainConfig",
     "DomainSpec",
+    "EmailChannel",
     "GlossaryConfig",
     "GlossaryTerm",
     "InputPortSpec",
     "MaskKind",
     "MeshConfig",
     "MeshSpec",
+    "NotificationsConfig",
+    "OpenLineageConfig",
     "OutputPortSpec",
     "PlatformConfig",
     "ProductSpec",
+    "SmtpConfig",
     "SourceServer",
     "SparkConfig",
+    "SubscriptionConfig",
     "TeamConfig",
     "TeamMemberConfig",
     "TransformSpec",
     "UserConfig",
+    "WebhookChannel",
 ]
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -99,6 +105,60 @@ class UserConfig(_Frozen):
     email: str | None = None
 
 
+class OpenLineageConfig(_Frozen):
+    """``openlineage:`` in mesh.yaml: where build (and optionally query) run events go."""
+
+    namespace: str | None = None  # default: meshplane://<mesh name>
+    # An openlineage-python transport config, as its openlineage.yml writes it (type: http|file|console|...).
+    # Unset: the standard OPENLINEAGE_* environment variables decide.
+    transport: dict[str, Any] | None = None
+    queries: bool = False  # consumer queries emit run events too
+    disabled: bool = False
+
+
+class WebhookChannel(_Frozen):
+    type: Literal["webhook"]
+    url: str | None = None
+    url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    secret_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")  # HMAC-SHA256 key
+
+
+class EmailChannel(_Frozen):
+    type: Literal["email"]
+    to: tuple[str, ...] = ()  # empty: the subscriber's own address(es) from users:
+
+
+class SmtpConfig(_Frozen):
+    host: str = "localhost"
+    port: int = 25
+    sender: str
+    starttls: bool = False
+    username_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    password_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+
+
+class SubscriptionConfig(_Frozen):
+    subscriber: str = Field(pattern=r"^(user|team|product):[A-Za-z0-9_.@-]+$")
+    events: tuple[EventKind | Literal["*"], ...] = ("*",)
+    channel: str
+
+
+class RetryConfig(_Frozen):
+    attempts: int = Field(default=6, ge=1, le=50)
+    backoff_seconds: float = Field(default=30.0, ge=0)  # doubles after every failed attempt
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class NotificationsConfig(_Frozen):
+    """``notifications:`` in mesh.yaml: channels, who subscribes to what, how deliveries retry."""
+
+    channels: dict[str, WebhookChannel | EmailChannel] = Field(default_factory=dict)
+    subscriptions: tuple[SubscriptionConfig, ...] = ()
+    smtp: SmtpConfig | None = None
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    warn_days: int = Field(default=7, ge=1)  # "expiring soon" and "deprecation approaching" windows
+
+
 class MeshConfig(_Frozen):
     """``mesh.yaml``."""
 
@@ -111,6 +171,8 @@ class MeshConfig(_Frozen):
     users: tuple[UserConfig, ...] = ()
     governance_team: str | None = None
     platform_team: str | None = None
+    openlineage: OpenLineageConfig | None = None
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
 
 
 class GlossaryTerm(_Frozen):

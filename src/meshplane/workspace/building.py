@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from meshplane.builds import (
@@ -32,8 +33,12 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from meshplane.catalog import RunRecord
+    from meshplane.lineage.openlineage import LineageEmitter
 
 __all__ = ["BuildService"]
+
+# How long the end of a build waits for queued OpenLineage events (sent in the background meanwhile).
+_LINEAGE_FLUSH_SECONDS = 15.0
 
 # The catalog package (SQLAlchemy, Alembic) is imported where runs are written: planning needs none of it.
 
@@ -41,13 +46,18 @@ __all__ = ["BuildService"]
 class _RecordingEvents:
     """Writes every run to the catalog, then forwards to the caller's progress display."""
 
-    def __init__(self, platform: Platform, forward: BuildEvents | None, trigger: str) -> None:
+    def __init__(
+        self, platform: Platform, forward: BuildEvents | None, trigger: str, lineage: LineageEmitter | None = None
+    ) -> None:
         self.platform = platform
         self.forward = forward
         self.trigger = trigger
+        self.lineage = lineage
 
     def started(self, product: Address, run_id: str, engine: str) -> None:
         self.platform.catalog.writer.start_run(str(product), engine=engine, trigger=self.trigger, run_id=run_id)
+        if self.lineage is not None:
+            self.lineage.emit_build(product, run_id, "START", datetime.now(UTC), engine=engine)
         if self.forward:
             self.forward.started(product, run_id, engine)
 
@@ -102,14 +112,64 @@ class _RecordingEvents:
                 error=outcome.error,
                 check_results=results,
             )
+            if self.lineage is not None:
+                _emit_finished(self.lineage, outcome)
         if self.forward:
             self.forward.finished(outcome)
+
+
+def _emit_finished(lineage: LineageEmitter, outcome: ProductOutcome) -> None:
+    """The run's terminal OpenLineage event: COMPLETE, FAIL, or ABORT when the build gate refused it."""
+    from meshplane.lineage.openlineage import Assertion, RunState
+
+    state: RunState = "COMPLETE" if outcome.status is Status.SUCCESS else "ABORT" if outcome.refused else "FAIL"
+    assertions = [
+        Assertion(
+            port=str(port.port),
+            rule_id=c.rule_id,
+            success=c.passed,
+            metric=c.metric,
+            column=c.column,
+            severity=c.severity,
+            expected=c.threshold,
+            actual="" if observed_number(c.observed) is None else str(observed_number(c.observed)),
+        )
+        for port in outcome.ports
+        for c in port.checks
+    ]
+    rows = {str(port.port): port.rows for port in outcome.ports}
+    lineage.emit_build(
+        outcome.address,
+        outcome.run_id,
+        state,
+        datetime.now(UTC),
+        engine=outcome.engine,
+        error=outcome.error,
+        assertions=assertions,
+        rows=rows,
+    )
 
 
 @dataclass
 class BuildService:
     graph: MeshGraph
     platform: Platform
+
+    @cached_property
+    def lineage(self) -> LineageEmitter | None:
+        """The OpenLineage emitter when a transport is configured (None: nothing is imported or sent)."""
+        import importlib.util
+
+        from meshplane.lineage.openlineage import LineageEmitter, lineage_configured
+
+        if not lineage_configured(self.graph):
+            return None
+        if importlib.util.find_spec("openlineage.client") is None:
+            raise UsageError(
+                "OpenLineage is configured (mesh.yaml openlineage: or OPENLINEAGE_* variables) but openlineage-python "
+                "is not installed: pip install 'meshplane[openlineage]'"
+            )
+        return LineageEmitter(self.graph)
 
     def engine_for(self, override: str | None) -> Callable[[ProductSpec], str]:
         return engine_for(self.graph, override)
@@ -178,13 +238,15 @@ class BuildService:
             engine_factory=self.make_engine,
             checker=port_checker(self.graph, self.platform),
             gate=gate or (lambda product: None),
-            events=_RecordingEvents(self.platform, events, trigger),
+            events=_RecordingEvents(self.platform, events, trigger, self.lineage),
             lock_timeout=lock_timeout,
         )
         try:
             return builder.run(plan, jobs=jobs)
         finally:
             builder.close()
+            if self.lineage is not None:
+                self.lineage.flush(timeout=_LINEAGE_FLUSH_SECONDS)
 
     def runs(self, product: str | None = None, limit: int = 50) -> list[RunRecord]:
         return self.platform.catalog.reader.runs(product=product, limit=limit)
