@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from meshplane.catalog import CatalogStore, default_url
+from meshplane.catalog import CatalogStore, default_url, migrate
 from meshplane.catalog.migrate import head_revision
 from meshplane.catalog.schema import VERSION_TABLE, metadata
 from meshplane.errors import CatalogError
@@ -81,3 +81,13 @@ def test_shares_a_database_with_pyiceberg(catalog_url: str) -> None:
         assert ("podcasts",) in iceberg.list_namespaces()
         iceberg.engine.dispose()
         assert store.reader.domains() == []
+
+
+def test_head_revision_read_without_alembic_is_alembics_head() -> None:
+    """Start-up reads the head from the scripts' assignments; it must name the head Alembic migrates to."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrate.__file__).parent / "migrations"))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()

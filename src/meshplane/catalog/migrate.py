@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import ast
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from meshplane.catalog.database import Database
 from meshplane.catalog.schema import VERSION_TABLE
 from meshplane.errors import CatalogError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["current_revision", "head_revision", "upgrade"]
 
@@ -23,6 +25,8 @@ _PG_LOCK_KEY = 0x6D65736870
 
 
 def _config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     if connection is not None:
@@ -32,10 +36,27 @@ def _config(connection: Connection | None = None) -> Config:
 
 @cache
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    if head is None:  # pragma: no cover - the package always ships its migrations
-        raise CatalogError("the catalog's migrations are missing from the installed package")
-    return head
+    """The newest migration, read from the scripts' ``revision``/``down_revision`` assignments.
+
+    Every command opens the catalog and compares its revision with this one; importing Alembic to find it
+    (~0.15 s of start-up) is left to :func:`upgrade` when a migration actually has to run.
+    """
+    revisions: dict[str, str | None] = {}
+    for script in sorted((_MIGRATIONS / "versions").glob("*.py")):
+        found: dict[str, object] = {}
+        for node in ast.parse(script.read_text("utf-8")).body:
+            if isinstance(node, ast.AnnAssign | ast.Assign) and node.value is not None:
+                targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+                for target in targets:
+                    if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                        found[target.id] = ast.literal_eval(node.value)
+        if isinstance(found.get("revision"), str):
+            down = found.get("down_revision")
+            revisions[str(found["revision"])] = down if isinstance(down, str) else None
+    heads = set(revisions) - set(revisions.values())
+    if len(heads) != 1:  # pragma: no cover - the package ships one linear history
+        raise CatalogError(f"the catalog's migrations have {len(heads)} heads; expected exactly one")
+    return heads.pop()
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -56,6 +77,8 @@ def upgrade(db: Database) -> None:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
         # Re-check under the lock (BEGIN IMMEDIATE on SQLite): another process may have migrated.
         if current_revision(conn) != head_revision():
+            from alembic import command
+
             command.upgrade(_config(conn), "head")
 
     try:

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from meshplane.cli.common import MeshPath, OutputFormat, app, err, out, print_rows
+from meshplane.cli.common import MeshPath, OutputFormat, app, err, open_mesh, out, print_rows
 from meshplane.errors import UsageError
-from meshplane.workspace import Mesh
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -61,7 +60,7 @@ def request(
     """Ask the port's owners for read access."""
     user = _user(as_user)
     wanted = [c.strip() for c in (columns or "").split(",") if c.strip()]
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         made = opened.access.request_access(user, port, purpose, wanted, until)
     if made.status.value == "approved":
         out.print(f"request {made.id}: approved at once ({made.note or 'auto-approval'})", markup=False)
@@ -79,7 +78,7 @@ def list_requests(
 ) -> None:
     """Your requests, and the requests you may decide on."""
     user = _user(as_user)
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         views = opened.access.list_requests(user, pending=pending)
     rows = [
         {
@@ -111,7 +110,7 @@ def approve(
 ) -> None:
     """Approve a pending request (port owners, the contract's approvers, or the governance team)."""
     user = _user(as_user)
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         grant = opened.access.approve(user, request_id, row_filter, note)
     limits = f" rows where {grant.row_filter}" if grant.row_filter else " all rows"
     expiry = f", until {_when(grant.expires_at)} UTC" if grant.expires_at else ""
@@ -127,7 +126,7 @@ def deny(
 ) -> None:
     """Deny a pending request."""
     user = _user(as_user)
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         denied = opened.access.deny(user, request_id, note)
     out.print(f"denied request {denied.id} of {denied.requester} for {denied.port}", markup=False)
 
@@ -141,7 +140,7 @@ def revoke(
 ) -> None:
     """Revoke a grant (its deciders), or withdraw your own request or grant."""
     user = _user(as_user)
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         revoked = opened.access.revoke(user, request_id, note)
     out.print(f"revoked request {revoked.id}: {revoked.requester} no longer reads {revoked.port}", markup=False)
 
@@ -153,7 +152,7 @@ def changes(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """Spec changes that loosen access and wait for the owner's (or governance team's) approval."""
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         pending = opened.access.spec_changes(product)
     rows = [{"change": c.id, "product": c.product, "kind": c.kind.value, "description": c.describe()} for c in pending]
     print_rows(rows, format)
@@ -168,7 +167,7 @@ def approve_change(
 ) -> None:
     """Approve a spec change (the product's current owner team or the governance team)."""
     user = _user(as_user)
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         change = opened.access.approve_spec_change(user, product, change_id)
     out.print(f"approved change {change.id}: {change.describe()}", markup=False)
 
@@ -192,7 +191,7 @@ def query(
     user = _user(as_user)
     if format is QueryFormat.parquet and output is None:
         raise UsageError("--format parquet writes a file: add --output FILE")
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         result = opened.access.query(user, sql)
     _write_result(result.table, format, output)
     if output is not None:

@@ -10,14 +10,16 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer._click import exceptions as click_exceptions  # Typer vendors its own Click
 
-from meshplane.cli.common import MeshPath, OutputFormat, Selectors, app, err, new_app, out, print_rows
+from meshplane.cli.common import MeshPath, OutputFormat, Selectors, app, err, new_app, open_mesh, out, print_rows
 from meshplane.errors import MeshError, SpecError, UsageError
-from meshplane.workspace import Mesh, check_mesh
+
+if TYPE_CHECKING:
+    from meshplane.workspace import CheckReport
 
 __all__ = ["app", "main"]
 
@@ -29,8 +31,11 @@ def _root(
     """meshplane: data products as code."""
 
 
-def _open(path: Path) -> Mesh:
-    return Mesh.open(path)
+def check_mesh(path: Path) -> CheckReport:
+    """The workspace's check, imported on use (start-up imports only what a command runs)."""
+    from meshplane.workspace import check_mesh as check
+
+    return check(path)
 
 
 @app.command()
@@ -119,7 +124,7 @@ def ls_command(
     select: Selectors = None,
 ) -> None:
     """List the mesh's products, domains or ports."""
-    opened = _open(mesh)
+    opened = open_mesh(mesh)
     graph = opened.graph
     chosen = set(opened.select(select))
     rows: list[dict[str, str]]
@@ -161,7 +166,7 @@ def ls_command(
 @app.command()
 def graph(mesh: MeshPath = Path("."), select: Selectors = None) -> None:
     """Show the dependencies between products, across domains."""
-    opened = _open(mesh)
+    opened = open_mesh(mesh)
     g = opened.graph
     for address in opened.select(select):
         product = g.products[address]

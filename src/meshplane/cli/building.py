@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from meshplane.builds import BuildResult, ProductOutcome, Status
-from meshplane.cli.common import MeshPath, OutputFormat, app, err, out, print_rows, report_blocked
+from meshplane.cli.common import MeshPath, OutputFormat, app, err, open_mesh, out, print_rows, report_blocked
 from meshplane.types import Address
-from meshplane.workspace import Mesh
+
+if TYPE_CHECKING:
+    from meshplane.builds import BuildResult, ProductOutcome
 
 __all__ = ["build", "plan", "runs", "schedule"]
 
@@ -36,7 +37,7 @@ def plan(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """Show what a build would do now and why; the JSON form is empty when everything is up to date."""
-    with Mesh.open(mesh, isolate=True) as opened:
+    with open_mesh(mesh, isolate=True) as opened:
         result = opened.plan(selectors, full_refresh=full_refresh, engine=engine)
         if format is OutputFormat.json:
             # Plain JSON: machines read it, and Rich's highlighter costs seconds on large plans.
@@ -83,6 +84,8 @@ class _Progress:
 
 
 def _summary(result: BuildResult) -> None:
+    from meshplane.builds import Status
+
     parts = [
         f"{result.count(Status.SUCCESS)} built",
         f"{result.count(Status.FAILED)} failed",
@@ -107,7 +110,7 @@ def build(
     ] = None,
 ) -> None:
     """Build stale products in dependency order: transform, check the contract, publish atomically."""
-    with Mesh.open(mesh, isolate=True) as opened:
+    with open_mesh(mesh, isolate=True) as opened:
         blocked = not selectors and bool(opened.blocked)
         the_plan = opened.plan(selectors, full_refresh=full_refresh, engine=engine)
         if not the_plan:
@@ -136,7 +139,7 @@ def runs(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """The build history: run id, product, start, end, status, rows, snapshot, error."""
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         records = opened.runs(product, limit)
         rows = [
             {
@@ -162,7 +165,7 @@ def schedule(
     once: Annotated[bool, typer.Option("--once", help="Build what is due now, then exit.")] = False,
 ) -> None:
     """Run scheduled builds in a loop: each product whose cron ticked since its last build, once."""
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         if once:
             result = opened.run_due()
             out.print(f"{len(result.outcomes) if result else 0} scheduled product(s) built")
@@ -178,6 +181,6 @@ def schedule(
 @app.command()
 def publish(mesh: MeshPath = Path(".")) -> None:
     """Sync the mesh's specs into the catalog (every build does this too)."""
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         opened.publish()
         out.print(f"published {len(opened.graph.products)} products to {opened.platform.catalog.url}")

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,7 +15,21 @@ from rich.table import Table
 
 from meshplane.types import Problem
 
-__all__ = ["MeshPath", "OutputFormat", "Selectors", "app", "err", "new_app", "out", "print_rows", "report_blocked"]
+if TYPE_CHECKING:
+    from meshplane.workspace import Mesh
+
+__all__ = [
+    "MeshPath",
+    "OutputFormat",
+    "Selectors",
+    "app",
+    "err",
+    "new_app",
+    "open_mesh",
+    "out",
+    "print_rows",
+    "report_blocked",
+]
 
 app = typer.Typer(
     name="meshplane",
@@ -74,3 +88,11 @@ def report_blocked(blocked: Mapping[str, tuple[Problem, ...]], root: Path) -> bo
         err.print(problem.render(root), markup=False)
     err.print("blocked by spec errors (the rest ran): " + ", ".join(sorted(blocked)), markup=False)
     return True
+
+
+def open_mesh(path: Path, *, isolate: bool = False) -> Mesh:
+    """Open the mesh at ``path`` (see :meth:`Mesh.open`). The workspace (specs, graph, sqlglot, ...) is imported
+    here, on first use, so `meshplane --help` and each command import only what they run."""
+    from meshplane.workspace import Mesh
+
+    return Mesh.open(path, isolate=isolate)

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshplane.cli.common import MeshPath, OutputFormat, app, err, out, report_blocked
+from meshplane.cli.common import MeshPath, OutputFormat, app, err, open_mesh, out, report_blocked
 from meshplane.errors import UsageError
-from meshplane.workspace import Mesh
 
 if TYPE_CHECKING:
     from meshplane.workspace.quality import PortDiff, PortStatus, TestReport
@@ -139,7 +138,7 @@ def test(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to a file.")] = None,
 ) -> None:
     """Run every port contract against its data; results go to the catalog. Exit 1 on an error-level failure."""
-    with Mesh.open(mesh, isolate=True) as opened:
+    with open_mesh(mesh, isolate=True) as opened:
         report = opened.test(selectors, staged=staged, engine=engine)
         blocked = not selectors and report_blocked(opened.blocked, opened.root)
     if format is TestFormat.junit:
@@ -180,7 +179,7 @@ def status(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """SLOs per port (latency, frequency, completeness, availability): met, at risk or breached, with evidence."""
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         statuses = opened.slo_status(selectors)
     if format is OutputFormat.json:
         out.print_json(json.dumps([s.as_json() for s in statuses]))
@@ -230,7 +229,7 @@ def diff(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """Classify each contract change as breaking, additive or cosmetic. Exit 1 when one breaks without a major bump."""
-    with Mesh.open(mesh, isolate=True) as opened:
+    with open_mesh(mesh, isolate=True) as opened:
         diffs = opened.diff(selectors, against=against)
         blocked = not selectors and report_blocked(opened.blocked, opened.root)
     if format is OutputFormat.json:
@@ -257,7 +256,7 @@ def export_command(
     """Write a contract as ODCS, the JSON Schema of a row, SQL DDL or a dbt model contract."""
     from meshplane.contracts.interop import export_contract
 
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         contract = opened.contract(port)
     try:
         text = export_contract(contract, format.value)

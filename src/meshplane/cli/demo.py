@@ -13,7 +13,6 @@ import typer
 from meshplane.cli.building import build
 from meshplane.cli.common import app, err, out
 from meshplane.errors import UsageError
-from meshplane.workspace import check_mesh
 
 __all__ = ["demo", "examples_root"]
 
@@ -62,6 +61,8 @@ def demo(
     """Copy the media and pharma examples, generate their data, check and build them, then serve the portal."""
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
+    from meshplane.workspace import check_mesh
+
     meshes = [_copy_example(name, directory) for name in EXAMPLES]
     for mesh in meshes:
         _generate(mesh, scale)

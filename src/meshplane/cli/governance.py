@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 
-from meshplane.cli.common import MeshPath, app, err, out
+from meshplane.cli.common import MeshPath, app, err, open_mesh, out
 from meshplane.errors import UsageError
 from meshplane.governance.model import Point
-from meshplane.workspace import Mesh
 
 __all__ = ["govern_app", "standard_pack"]
 
@@ -48,7 +47,7 @@ def report_command(
     """Evaluate the policies now: compliance matrices, violations, waivers in force and the trend of past runs."""
     if point is Point.QUERY:
         raise UsageError("query policies are evaluated per query by the access layer; report check or build")
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         from meshplane.workspace.governing import GovernanceService
 
         report, trend = GovernanceService(opened.graph, opened.platform).report(point=point)
@@ -108,7 +107,7 @@ def waive_command(
         expires = dt.date.fromisoformat(until)
     except ValueError:
         raise UsageError(f"--until {until!r}: write a date, YYYY-MM-DD") from None
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         from meshplane.workspace.governing import GovernanceService
 
         GovernanceService(opened.graph, opened.platform).waive(

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from meshplane.cli.common import MeshPath, OutputFormat, app, err, out
+from meshplane.cli.common import MeshPath, OutputFormat, app, err, open_mesh, out
 from meshplane.errors import MeshError, UsageError
-from meshplane.lineage import Direction
-from meshplane.workspace import Mesh
 
 if TYPE_CHECKING:
+    from meshplane.workspace import Mesh
     from meshplane.workspace.discovery import DiscoveryService
 
 __all__ = ["serve_mesh"]
@@ -33,7 +32,7 @@ _MESH_ENV, _DEV_ENV, _PUBLISHED_ENV = "MESHPLANE_SERVE_MESH", "MESHPLANE_SERVE_D
 
 
 def _discovery(path: Path) -> tuple[Mesh, DiscoveryService]:
-    mesh = Mesh.open(path)
+    mesh = open_mesh(path)
     return mesh, mesh.discovery
 
 
@@ -67,7 +66,7 @@ def _start_scheduler(path: Path, interval: float) -> threading.Event:
 
     def loop() -> None:
         try:
-            with Mesh.open(path) as mesh:
+            with open_mesh(path) as mesh:
                 mesh.run_scheduler(interval=interval, stop=stop.is_set, sleep=stop.wait)
         except MeshError as error:  # a broken mesh must not take the portal down with it
             err.print(f"scheduler stopped: {error}", markup=False)
@@ -168,6 +167,8 @@ def lineage(
     """Product lineage across domains (or column lineage with --columns), upstream and downstream."""
     if upstream and downstream:
         raise UsageError("choose --upstream or --downstream (or neither for both)")
+    from meshplane.lineage import Direction
+
     direction = Direction.UPSTREAM if upstream else Direction.DOWNSTREAM if downstream else Direction.BOTH
     opened, service = _discovery(mesh)
     with opened:

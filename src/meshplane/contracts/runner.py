@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from open_data_contract_standard.model import OpenDataContractStandard
 from sqlglot import exp
 
@@ -28,9 +27,12 @@ from meshplane.contracts.plan import (
 from meshplane.contracts.types import logical_compatible, physical_compatible
 from meshplane.types import Severity
 
+if TYPE_CHECKING:  # pyarrow only in annotations: contract plans are compiled by `check` without it
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
 __all__ = ["CheckResult", "QueryFn", "check_schema", "run_checks"]
 
-QueryFn = Callable[[str], pa.Table]
+QueryFn = Callable[[str], "pa.Table"]
 _COUNTING = {
     "nullValues",
     "missingValues",

@@ -21,6 +21,8 @@ Why it is built this way (measured with ``common-expression-language`` 0.10):
 from __future__ import annotations
 
 import gc
+import importlib.machinery
+import importlib.util
 import os
 import pickle
 import select
@@ -31,11 +33,11 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import chain, compress
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
-
-import cel
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -95,6 +97,34 @@ def _macro_depth(expression: str) -> int:
     return deepest
 
 
+@cache
+def _cel() -> Any:
+    """The compiled CEL core, ``cel.cel``, loaded without ``cel/__init__``: that also imports the package's
+    REPL (prompt_toolkit, pygments, rich.syntax), about a tenth of a second of every CLI command's start.
+
+    The module is registered under its own name, so a later ``import cel`` reuses it (a PyO3 module cannot
+    be initialised twice in one process).
+    """
+    loaded = sys.modules.get("cel.cel")
+    if loaded is not None:
+        return loaded
+    package = importlib.util.find_spec("cel")
+    folder = Path(package.origin).parent if package is not None and package.origin else None
+    paths = [folder / f"cel{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES] if folder else []
+    path = next((p for p in paths if p.is_file()), None)
+    if path is None:  # an unusual layout: the ordinary import
+        import cel
+
+        return cel
+    loader = importlib.machinery.ExtensionFileLoader("cel.cel", str(path))
+    spec = importlib.util.spec_from_file_location("cel.cel", path, loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cel.cel"] = module
+    loader.exec_module(module)
+    return module
+
+
 def compile_rule(expression: str) -> CompiledRule | str:
     """Compile a rule, or say why it cannot be used (syntax, too deeply nested)."""
     depth = _macro_depth(expression)
@@ -104,6 +134,7 @@ def compile_rule(expression: str) -> CompiledRule | str:
             f"at most {MAX_MACRO_DEPTH} are allowed to bound its cost"
         )
     try:
+        cel = _cel()
         single = cel.compile(expression)
         batch = cel.compile(f"docs.filter(subject, !({expression})).map(subject, subject._i)")
     except (ValueError, TypeError, RuntimeError) as error:
@@ -233,7 +264,7 @@ class _Contexts:
                 first = dict(zip(keys, every, strict=True))
                 docs.extend({**{k: first[key][k] for k in flat or ()}, "_i": n} for key, n in positions.items())
                 self.positions[name] = list(map(positions.__getitem__, keys))
-                self.cache[name] = cel.Context(variables={**group.variables, "docs": docs})
+                self.cache[name] = _cel().Context(variables={**group.variables, "docs": docs})
                 return self.cache[name]
             unique: dict[str, int] = {}  # repr of the projection -> position (lists, maps, missing fields)
             for index, doc in enumerate(every):
@@ -247,7 +278,7 @@ class _Contexts:
                     members.append([])
                 members[position].append(index)
             self.members[name] = members
-            self.cache[name] = cel.Context(variables={**group.variables, "docs": docs})
+            self.cache[name] = _cel().Context(variables={**group.variables, "docs": docs})
         return self.cache[name]
 
 

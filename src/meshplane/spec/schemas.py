@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft201909Validator
-from jsonschema.exceptions import ValidationError
-from jsonschema.validators import validator_for
+from typing import TYPE_CHECKING, Any
 
 from meshplane.spec.yamlsafe import YamlDocument
 from meshplane.types import Problem
+
+if TYPE_CHECKING:  # the Python validator only explains invalid documents; valid ones never import it
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["ODCS_VERSIONS", "ODPS_VERSIONS", "odcs_schema", "odps_schema", "validate_document"]
 
@@ -42,6 +41,9 @@ def odps_schema(api_version: str = "v1.1.0") -> dict[str, Any]:
 
 @cache
 def _validator(kind: str, api_version: str) -> Any:
+    from jsonschema import Draft201909Validator
+    from jsonschema.validators import validator_for
+
     schema = odcs_schema() if kind == "odcs" else odps_schema(api_version)
     cls = validator_for(schema, default=Draft201909Validator)
     return cls(schema)
