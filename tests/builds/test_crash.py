@@ -172,15 +172,19 @@ def test_two_concurrent_builds_of_the_same_product_wait_and_do_not_rebuild(root:
     assert first.returncode == 0, err_first
     assert second.returncode == 0, err_second
     assert "podcasts.listener_stats success" in out_first
-    assert "podcasts.listener_stats success" in out_second
+    # The second says it waited and that the other build did the work; it records no 0-row success.
+    assert "podcasts.listener_stats up_to_date another build published it while this one waited" in out_second
     assert_consistent(root)
     with Mesh.open(root) as mesh:
         tables = mesh.platform.tables
         snapshots = tables.history(TableId.for_port("podcasts", "listener_stats", "listener_stats", 1))
         assert len(snapshots) == history + 1  # the second build found it built and did not build it again
-        runs = mesh.runs("podcasts.listener_stats")
-        assert [r.status for r in runs[:2]] == [RunStatus.SUCCESS, RunStatus.SUCCESS]
-        assert runs[0].snapshot_id == runs[1].snapshot_id == str(snapshots[-1].snapshot_id)
+        runs = {r.status: r for r in mesh.runs("podcasts.listener_stats")[:2]}
+        assert set(runs) == {RunStatus.SUCCESS, RunStatus.SKIPPED}
+        assert runs[RunStatus.SUCCESS].snapshot_id == str(snapshots[-1].snapshot_id)
+        waited = runs[RunStatus.SKIPPED]
+        assert waited.snapshot_id is None and not waited.rows_written
+        assert "waited" in (waited.error or "")
         assert not mesh.plan()
 
 

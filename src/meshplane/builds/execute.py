@@ -44,6 +44,12 @@ class Status(StrEnum):
     SUCCESS = "success"
     FAILED = "failed"
     SKIPPED = "skipped"
+    UP_TO_DATE = "up_to_date"  # another process built it while this one waited for the product's lock
+
+    @property
+    def published(self) -> bool:
+        """What the product's ports show is this plan's result (built now, or meanwhile by another build)."""
+        return self in (Status.SUCCESS, Status.UP_TO_DATE)
 
 
 @dataclass(frozen=True)
@@ -179,7 +185,7 @@ class Builder:
             self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
             raise BuildError(f"{port.transform.path}: the transform failed: {_first_line(error)}") from error
 
-    def _build_product(self, item: PlannedProduct, run_id: str, lease: Lease) -> ProductOutcome:
+    def _build_product(self, item: PlannedProduct, run_id: str, lease: Lease, waited: float) -> ProductOutcome:
         started = time.perf_counter()
         product = self.graph.products[item.address]
         try:
@@ -187,7 +193,7 @@ class Builder:
         except MeshError as error:
             return ProductOutcome(item.address, Status.FAILED, time.perf_counter() - started, run_id,
                                   error=_describe(error), engine=item.engine, refused=True)  # fmt: skip
-        built_meanwhile = self._built_meanwhile(item, product, run_id, started)
+        built_meanwhile = self._built_meanwhile(item, product, run_id, started, waited)
         if built_meanwhile is not None:
             return built_meanwhile
         engine = self._engine(item.engine)
@@ -241,7 +247,7 @@ class Builder:
         )
 
     def _built_meanwhile(
-        self, item: PlannedProduct, product: ProductSpec, run_id: str, started: float
+        self, item: PlannedProduct, product: ProductSpec, run_id: str, started: float, waited: float
     ) -> ProductOutcome | None:
         """Up to date now that we hold the lock (another process built it while we waited)? Then do nothing."""
         if Reason.FORCED in item.reasons:
@@ -255,7 +261,13 @@ class Builder:
                 return None
             ports.append(PortOutcome(address, 0, int(current["meshplane.snapshot"])))
         return ProductOutcome(
-            item.address, Status.SUCCESS, time.perf_counter() - started, run_id, tuple(ports), engine=item.engine
+            item.address,
+            Status.UP_TO_DATE,
+            time.perf_counter() - started,
+            run_id,
+            tuple(ports),
+            error=f"another build published it while this one waited {waited:.1f} s for its lock: nothing to do",
+            engine=item.engine,
         )
 
     def _lookup(self, port: Address, major: int) -> Mapping[str, str] | None:
@@ -273,7 +285,7 @@ class Builder:
         build_lock = TableId(item.address.domain, f"{item.address.product}__build")
         try:
             with self.store.lock(build_lock, self.lock_timeout) as lease:
-                outcome = self._build_product(item, run_id, lease)
+                outcome = self._build_product(item, run_id, lease, time.perf_counter() - started)
         except MeshError as error:
             outcome = ProductOutcome(
                 item.address,
@@ -322,7 +334,7 @@ class Builder:
             for down in dependents.get(address, ()):
                 if down in done:
                     continue
-                if outcome.status is not Status.SUCCESS:
+                if not outcome.status.published:
                     skip(down)
                     continue
                 waiting[down] -= 1
@@ -330,9 +342,7 @@ class Builder:
                     heapq.heappush(ready, position[down])
 
         def skip(address: Address) -> None:
-            failed = ", ".join(
-                str(u) for u in sorted(ups[address]) if done.get(u) and done[u].status is not Status.SUCCESS
-            )
+            failed = ", ".join(str(u) for u in sorted(ups[address]) if done.get(u) and not done[u].status.published)
             skipped = ProductOutcome(
                 address,
                 Status.SKIPPED,

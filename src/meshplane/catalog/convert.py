@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from meshplane.catalog.records import (
@@ -29,12 +30,31 @@ __all__ = [
     "audit_event",
     "check_result",
     "grant",
+    "json_value",
     "now",
     "policy_result",
     "query_entry",
     "run",
     "slo_evaluation",
 ]
+
+
+def json_value(value: Any) -> Any:
+    """A value as the catalog's JSON columns can hold it: engines return dates, times, Decimals, UUIDs and
+    bytes in sample rows; numbers stay numbers, dates and times become ISO text, the rest its text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_value(v) for v in value]
+    return str(value)
 
 
 def now() -> datetime:

@@ -49,7 +49,7 @@ def _check_rows(run_id: str, results: Iterable[CheckResult]) -> list[dict[str, A
     return [
         {"run_id": run_id, "rule_id": c.rule_id, "port": c.port, "column_name": c.column,
          "metric": c.metric, "observed": c.observed, "threshold": c.threshold, "passed": c.passed,
-         "severity": c.severity, "sample": [dict(s) for s in c.sample]}
+         "severity": c.severity, "sample": [convert.json_value(s) for s in c.sample]}
         for c in results
     ]  # fmt: skip
 

@@ -91,9 +91,13 @@ def _summary(result: BuildResult) -> None:
         f"{result.count(Status.FAILED)} failed",
         f"{result.count(Status.SKIPPED)} skipped",
     ]
+    if result.count(Status.UP_TO_DATE):
+        parts.append(f"{result.count(Status.UP_TO_DATE)} built meanwhile by another process")
     line = ", ".join(parts) + f" in {result.seconds:.2f}s"
     (out if result.ok else err).print(line, markup=False)
     for outcome in result.outcomes:
+        if outcome.status is Status.UP_TO_DATE and outcome.error:
+            out.print(f"{outcome.address}: {outcome.error}", markup=False)
         if outcome.status is Status.FAILED and outcome.error:
             err.print(f"{outcome.address}: {outcome.error}", markup=False)
 

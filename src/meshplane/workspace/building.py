@@ -68,9 +68,12 @@ class _RecordingEvents:
             Status.SUCCESS: RunStatus.SUCCESS,
             Status.FAILED: RunStatus.FAILED,
             Status.SKIPPED: RunStatus.SKIPPED,
+            Status.UP_TO_DATE: RunStatus.SKIPPED,  # nothing written: never a 0-row success
         }
         writer = self.platform.catalog.writer
         snapshot = ",".join(str(p.snapshot_id) for p in outcome.ports if p.snapshot_id is not None) or None
+        if outcome.status is Status.UP_TO_DATE:
+            snapshot = None  # another run published those snapshots
         if outcome.status is Status.SKIPPED and not outcome.run_id:
             # Never started (an upstream failed): still a row in the history, so `meshplane runs` says why.
             at = datetime.now(UTC)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -167,9 +167,14 @@ class Mesh:
         products = [item.address for item in plan.items]
         gates = build_gates(self.access, self.governance, breaking, as_user=as_user, extra=gate, products=products)
         if not breaking:
-            self.publish(checked=True)
+            # The planned products' contracts become the published baseline only once their build published.
+            self.publish(checked=True, held_back=products)
         self.quality.retire_expired_majors()
-        return self.builds.build(plan, jobs=jobs, events=events, gate=gates, trigger=trigger)
+        result = self.builds.build(plan, jobs=jobs, events=events, gate=gates, trigger=trigger)
+        if not breaking and products:
+            refused = [o.address for o in result.outcomes if not o.status.published]
+            self.publish(checked=True, held_back=refused)
+        return result
 
     def last_built(self, product: Address) -> datetime | None:
         """When the product's oldest current port snapshot was committed (None: never fully built)."""
@@ -211,7 +216,7 @@ class Mesh:
 
         run_scheduler(find_due, build_due, interval=interval, stop=stop, sleep=sleep)
 
-    def publish(self, *, checked: bool = False) -> None:
+    def publish(self, *, checked: bool = False, held_back: Collection[Address] = ()) -> None:
         """Sync the specs into the catalog: domains, products, versions, ports, columns, glossary, lineage.
 
         Refuses (ContractViolation) while a contract breaks its consumers without a new major version, so
@@ -224,7 +229,8 @@ class Mesh:
             assert_no_unversioned_breaking_changes(self.graph, self.platform)
         # Ownership baselines first: a loosening spec change must not become the new baseline unapproved.
         self.access.ensure_baselines()
-        sync_catalog(self.graph, self.platform.catalog)  # skipped when the catalog holds this mesh state
+        # Skipped when the catalog holds this mesh state; ``held_back`` products keep their catalog records.
+        sync_catalog(self.graph, self.platform.catalog, held_back=held_back)
 
     def runs(self, product: str | None = None, limit: int = 50) -> list[RunRecord]:
         return self.builds.runs(product, limit)

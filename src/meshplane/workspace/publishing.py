@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from meshplane.catalog import (
@@ -20,6 +21,7 @@ from meshplane.catalog import (
 )
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec
+from meshplane.types import Address
 
 if TYPE_CHECKING:
     from meshplane.catalog import CatalogStore
@@ -169,16 +171,37 @@ def mesh_state(graph: MeshGraph) -> str:
     return digest.hexdigest()
 
 
-def sync_catalog(graph: MeshGraph, catalog: CatalogStore) -> bool:
+def sync_catalog(graph: MeshGraph, catalog: CatalogStore, *, held_back: Collection[Address] = ()) -> bool:
     """Sync the specs into the catalog unless it already holds this exact mesh state; True when synced.
 
     A build syncs before it runs: with an unchanged mesh that is one indexed read instead of rewriting
     every row and recomputing column lineage with sqlglot for every SQL transform.
+
+    The products in ``held_back`` keep what the catalog says about them (their version and their ports'
+    published contracts; ports it never had stay out): a build syncs its products only once they published,
+    so a refused build never becomes the baseline the next change is compared with.
     """
     from meshplane.catalog.writer import MESH_STATE
 
     state = mesh_state(graph)
-    if catalog.reader.setting(MESH_STATE) == state:
+    if catalog.reader.setting(MESH_STATE) == state:  # already these specs: nothing to hold back either
         return False
-    catalog.writer.sync_mesh(mesh_snapshot(graph), state=state)
+    snapshot = mesh_snapshot(graph)
+    if held_back:
+        snapshot = _with_held_back(snapshot, catalog, {str(a) for a in held_back})
+    catalog.writer.sync_mesh(snapshot, state=None if held_back else state)
     return True
+
+
+def _with_held_back(snapshot: MeshSnapshot, catalog: CatalogStore, held: set[str]) -> MeshSnapshot:
+    products: list[ProductRecord] = []
+    for product in snapshot.products:
+        if product.address not in held:
+            products.append(product)
+            continue
+        stored = catalog.reader.product(product.address)
+        if stored is None:  # never published: listed (owners, consumers see it planned), without ports
+            products.append(replace(product, ports=()))
+        else:
+            products.append(replace(product, version=stored.version, ports=stored.ports))
+    return replace(snapshot, products=tuple(products))
