@@ -125,7 +125,7 @@ def _emit_finished(lineage: LineageEmitter, outcome: ProductOutcome) -> None:
     """The run's terminal OpenLineage event: COMPLETE, FAIL, or ABORT when the build gate refused it."""
     from meshplane.lineage.openlineage import Assertion, RunState
 
-    state: RunState = "COMPLETE" if outcome.status is Status.SUCCESS else "ABORT" if outcome.refused else "FAIL"
+    state: RunState = "COMPLETE" if outcome.status.published else "ABORT" if outcome.refused else "FAIL"
     assertions = [
         Assertion(
             port=str(port.port),
