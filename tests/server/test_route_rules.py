@@ -41,6 +41,8 @@ def _expected(rule: Rule, persona: str, route: APIRoute) -> bool:
         return True
     if rule is Rule.GOVERNANCE:
         return persona == GOVERNANCE
+    if rule is Rule.SELF_OR_PLATFORM:  # BODY names the consumer; no persona here is in the platform team
+        return persona == CONSUMER
     # OWNER: the podcasts owner and governance; without a resource in the path, any owner team's member
     # (the consumer owns royalties products, so their own inbox is open to them).
     return persona in (OWNER, GOVERNANCE) or "{request_id}" not in route.path

@@ -151,6 +151,10 @@ class AccessPolicy:
             domain_owner=self.directory.domain_owners.get(parsed.domain),
         )
 
+    def facts(self, product: Address) -> ProductFacts:
+        """The facts in force for ``product`` (a pending spec change is not)."""
+        return self._facts(product)
+
     def is_owner(self, principal: Principal, target: PortTarget) -> bool:
         return self.directory.in_any(principal, target.owner_teams)
 

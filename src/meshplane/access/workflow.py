@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from meshplane.access.authority import AccessAuthority
 from meshplane.access.policy import AccessPolicy, PortTarget
 from meshplane.access.principals import Directory
 from meshplane.catalog import (
@@ -76,9 +77,10 @@ class AccessWorkflow:
     """The request → decision → grant → revoke workflow of one mesh."""
 
     def __init__(self, policy: AccessPolicy, directory: Directory, reader: CatalogReader,
-                 writer: CatalogWriter) -> None:  # fmt: skip
+                 writer: CatalogWriter, authority: AccessAuthority | None = None) -> None:  # fmt: skip
         self.policy = policy
         self.directory = directory
+        self.authority = authority or AccessAuthority(directory, policy)
         self.reader = reader
         self.writer = writer
 
@@ -102,15 +104,7 @@ class AccessWorkflow:
             raise UsageError("say why you need the data: --purpose TEXT")
         if len(purpose) > MAX_PURPOSE:
             raise UsageError(f"the purpose is longer than {MAX_PURPOSE} characters")
-        if self.policy.is_owner(principal, target):
-            raise UsageError(f"{username} is in the owner team of {address}: no request is needed")
-        level = target.facts.access_level
-        if level == "private":
-            raise AccessDenied(
-                f"{address} is private to the {' and '.join(target.owner_teams)} team; it cannot be requested"
-            )
-        if level == "public":
-            raise UsageError(f"{address} is public: every user of the mesh may read it without a request")
+        self.authority.may_request(principal, address).require()
         declared = [c.name for c in target.port.contract.columns]
         wanted = list(dict.fromkeys(c.strip() for c in columns if c.strip()))
         unknown = [c for c in wanted if c not in declared]
@@ -217,6 +211,5 @@ class AccessWorkflow:
         """A new API token for ``username`` (by themselves or a platform team member); shown once."""
         acting = self.directory.principal(actor)
         self.directory.principal(username)
-        if actor != username and not acting.is_platform_admin:
-            raise AccessDenied(f"{actor} may not create tokens for {username}; only they or the platform team may")
+        self.authority.may_mint_token(acting, username).require()
         return self.writer.create_token(username, name=name, expires_at=expires_at, actor=actor)

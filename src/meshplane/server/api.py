@@ -31,6 +31,7 @@ Anyone = Annotated[Principal | None, allow(Rule.PUBLIC)]
 User = Annotated[Principal, allow(Rule.AUTHENTICATED)]
 Owner = Annotated[Principal, allow(Rule.OWNER)]
 Steward = Annotated[Principal, allow(Rule.GOVERNANCE)]
+SelfOrPlatform = Annotated[Principal, allow(Rule.SELF_OR_PLATFORM)]
 
 
 def _svc(request: Request) -> DiscoveryService:
@@ -300,13 +301,15 @@ def audit(
     return _json(_svc(request).reader.audit_log(actor=actor, action=action, limit=limit))
 
 
-@router.post("/tokens", status_code=201, summary="Create an API token for a declared user [governance]")
-def create_token(request: Request, who: Steward, body: TokenIn) -> Any:
+@router.post("/tokens", status_code=201, summary="Create an API token for oneself (the platform team: for anyone) "
+             "[self_or_platform]")  # fmt: skip
+def create_token(request: Request, who: SelfOrPlatform, body: TokenIn) -> Any:
     service = _svc(request)
     if service.principal(body.username) is None:
         return _not_found(f"{body.username} is not a user of this mesh (declare them in mesh.yaml)")
-    token, info = service.platform.catalog.writer.create_token(body.username, name=body.name, actor=who.username)
-    return _json({"token": token, "id": info.id, "username": info.username})
+    service.authority.may_mint_token(who, body.username).require()
+    token, info = service.access.create_token(body.username, actor=who.username, name=body.name)
+    return _json({"token": token, "id": info.id, "username": info.username, "expires_at": info.expires_at})
 
 
 def _not_found(message: str) -> Response:

@@ -86,7 +86,7 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
         redoc_url=None,
     )
     app.state.mesh = mesh
-    app.state.discovery = DiscoveryService(mesh.graph, mesh.platform, access=getattr(mesh, "access", None))
+    app.state.discovery = DiscoveryService(mesh.graph, mesh.platform, access=mesh.access)
     app.state.tokens = TokenCache()
     app.state.dev_mode = dev_mode
     app.state.query_limiter = anyio.CapacityLimiter(queries or DEFAULT_QUERIES)  # replaced in lifespan's loop

@@ -48,6 +48,9 @@ class Rule(StrEnum):
     contract's declared approver team), or the governance team."""
     GOVERNANCE = "governance"
     """Members of the mesh's governance team."""
+    SELF_OR_PLATFORM = "self_or_platform"
+    """The user the request names (its ``username``) themselves, or the platform team (API tokens). The
+    dependency checks the caller is signed in; the handler asks the access authority about the named user."""
 
 
 class AuthRequired(Exception):
@@ -137,7 +140,7 @@ def allow(rule: Rule) -> Any:
             return principal
         if principal is None:
             raise AuthRequired()
-        if rule is Rule.AUTHENTICATED:
+        if rule is Rule.AUTHENTICATED or rule is Rule.SELF_OR_PLATFORM:
             return principal
         if rule is Rule.GOVERNANCE:
             if not principal.is_governance:

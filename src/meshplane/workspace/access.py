@@ -15,8 +15,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from meshplane.access import QueryGateway, QueryResult
+from meshplane.access.authority import AccessAuthority
 from meshplane.access.gateway import Decision, QueryLogEntry
-from meshplane.access.ownership import OwnershipLedger, SpecChange, assert_may_build
+from meshplane.access.ownership import OwnershipLedger, SpecChange
 from meshplane.access.policy import AccessPolicy, CachedGovernance
 from meshplane.access.principals import Directory, consumer_key, load_secret, local_user
 from meshplane.access.query_log import QueryLogWriter
@@ -93,8 +94,13 @@ class AccessService:
         return CachedGovernance(evaluate, build_query_input, self.graph)
 
     @cached_property
+    def authority(self) -> AccessAuthority:
+        """The one access authority: every surface (CLI, Python, REST, portal, builds) asks it."""
+        return AccessAuthority(self.directory, self.policy)
+
+    @cached_property
     def workflow(self) -> AccessWorkflow:
-        return AccessWorkflow(self.policy, self.directory, self.catalog.reader, self.catalog.writer)
+        return AccessWorkflow(self.policy, self.directory, self.catalog.reader, self.catalog.writer, self.authority)
 
     @cached_property
     def gateway(self) -> QueryGateway:
@@ -223,7 +229,7 @@ class AccessService:
 
     def assert_may_build(self, user: str, product: ProductSpec | str | Address) -> None:
         """AccessDenied unless ``user`` is in the product's owner team or the platform team."""
-        assert_may_build(self.directory, user, self._product(product))
+        self.authority.may_build(self.directory.principal(user), str(self._product(product).address)).require()
 
     def spec_changes(self, product: str | Address | None = None) -> list[SpecChange]:
         """Loosening spec changes waiting for approval (of one product, or of the whole mesh)."""
@@ -253,7 +259,7 @@ class AccessService:
 
         def gate(product: ProductSpec) -> None:
             if user is not None:
-                assert_may_build(self.directory, user, product)
+                self.authority.may_build(self.directory.principal(user), str(product.address)).require()
             self.ledger.assert_approved(product.address, actor=actor)
 
         return gate

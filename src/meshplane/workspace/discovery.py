@@ -2,7 +2,8 @@
 
 One :class:`DiscoveryService` per opened mesh (``DiscoveryService(mesh.graph, mesh.platform)``): the CLI's
 ``search`` and ``lineage`` commands, the REST API and the portal all call it, so they show the same things.
-Specs (the graph) decide who owns and who may approve; the catalog holds history, requests and grants.
+Who owns, reads, requests and decides is asked of the one access authority (``mesh.access.authority``);
+the catalog holds history, requests and grants.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from meshplane.catalog import (
     SloEvaluation,
     VersionRecord,
 )
-from meshplane.errors import AccessDenied, QueryRejected, UsageError
+from meshplane.errors import QueryRejected, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.lineage import (
     ColumnEdge,
@@ -47,12 +48,11 @@ from meshplane.lineage import (
     impact_of,
     lineage_of,
 )
-from meshplane.spec import AccessLevel
-from meshplane.sql import guard_row_filter, parse_expression
 from meshplane.types import Address, Principal
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
+    from meshplane.access.authority import AccessAuthority
     from meshplane.workspace.access import AccessService
 
 __all__ = ["DiscoveryService", "ProductHealth", "ProductPage", "QualityPoint"]
@@ -132,9 +132,9 @@ class ProductPage:
 
 
 class DiscoveryService:
-    def __init__(self, graph: MeshGraph, platform: Platform, *, access: AccessService | None = None) -> None:
-        """``access`` (the facade's ``mesh.access``) records requests and decisions through the access
-        workflow; without it they go to the catalog directly. Either way this service checks who may decide."""
+    def __init__(self, graph: MeshGraph, platform: Platform, *, access: AccessService) -> None:
+        """``access`` is the facade's ``mesh.access``: its authority makes every access decision shown or
+        enforced here, and its workflow records requests and decisions."""
         self.graph = graph
         self.platform = platform
         self.access = access
@@ -150,25 +150,21 @@ class DiscoveryService:
     def reader(self) -> CatalogReader:
         return self.platform.catalog.reader
 
-    # --- principals ------------------------------------------------------------------------------
+    # --- principals and decisions: asked of the access authority, never decided here ---------------
 
-    @cached_property
-    def _teams(self) -> dict[str, frozenset[str]]:
-        members: dict[str, set[str]] = defaultdict(set)
-        for team in self.graph.spec.config.teams:
-            for member in team.members:
-                members[member.username].add(team.name)
-        return {user: frozenset(teams) for user, teams in members.items()}
+    @property
+    def authority(self) -> AccessAuthority:
+        return self.access.authority
 
     def users(self) -> list[dict[str, Any]]:
         """Every user the mesh declares (in a team or under ``users``), with display name and teams."""
         config = self.graph.spec.config
         names = {u.username: u for u in config.users}
-        every = sorted(set(self._teams) | set(names))
+        directory = self.access.directory
         return [
             {"username": u, "name": (names[u].name if u in names else None) or u,
-             "email": names[u].email if u in names else None, "teams": sorted(self._teams.get(u, ()))}
-            for u in every
+             "email": names[u].email if u in names else None, "teams": sorted(directory.teams_of(u))}
+            for u in sorted(directory.users)
         ]  # fmt: skip
 
     def principal(self, username: str) -> Principal | None:
@@ -176,53 +172,26 @@ class DiscoveryService:
         teams do not change while it is open)."""
         if username in self._principals:
             return self._principals[username]
-        found = self._principal(username)
+        found = self.authority.known(username)
         with self._lock:
             if len(self._principals) > 10_000:
                 self._principals.clear()
             self._principals[username] = found
         return found
 
-    def _principal(self, username: str) -> Principal | None:
-        config = self.graph.spec.config
-        teams = self._teams.get(username)
-        if teams is None and username not in {u.username for u in config.users}:
-            return None
-        teams = teams or frozenset()
-        return Principal(
-            username,
-            teams,
-            is_platform_admin=config.platform_team is not None and config.platform_team in teams,
-            is_governance=config.governance_team is not None and config.governance_team in teams,
-        )
-
     def owns(self, principal: Principal, address: str) -> bool:
-        """Member of the product's owner team (a product or port address), or of the governance team."""
-        try:
-            product = self.graph.products.get(Address.parse(address).product_address)
-        except ValueError:
-            return False
-        return principal.is_governance or (product is not None and product.team in principal.teams)
+        """Member of an owner team of the product or port (the governance team decides but owns nothing)."""
+        return self.authority.owns(principal, address)
 
     def approvers_of(self, port: str) -> tuple[str, ...]:
-        """Teams that may decide requests for ``port``: its owner team and the contract's declared approvers."""
-        spec = self._port_spec(port)
-        teams = [self.graph.products[Address.parse(port).product_address].team]
-        for role in spec.contract.raw.get("roles") or []:
-            approvers = role.get("firstLevelApprovers") if isinstance(role, Mapping) else None
-            if isinstance(approvers, str):
-                teams.extend(a.strip() for a in approvers.split(",") if a.strip())
-            elif isinstance(approvers, list):
-                teams.extend(str(a) for a in approvers)
-        return tuple(dict.fromkeys(teams))
+        """Teams that may decide requests for ``port`` besides the governance team."""
+        try:
+            return self.authority.approver_teams(port)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
 
     def can_decide(self, principal: Principal, port: str) -> bool:
-        if principal.is_governance:
-            return True
-        try:
-            return bool(set(self.approvers_of(port)) & principal.teams)
-        except UsageError:
-            return False
+        return self.authority.may_decide(principal, port)
 
     # --- search, lineage ---------------------------------------------------------------------------
 
@@ -440,83 +409,28 @@ class DiscoveryService:
             "waivers": [r for r in results if r.outcome == "waived"],
         }  # fmt: skip
 
-    # --- access requests ---------------------------------------------------------------------------
+    # --- access requests: the access workflow decides and records ----------------------------------
 
     def request_access(
         self, principal: Principal, port: str, purpose: str, *, columns: Iterable[str] = (),
         until: datetime | None = None,
     ) -> AccessRequest:  # fmt: skip
-        spec = self._port_spec(port)
-        if not purpose.strip():
-            raise UsageError("say what the data is for: an access request needs a purpose")
-        owner = self.graph.products[Address.parse(port).product_address]
-        if spec.access_level is AccessLevel.PRIVATE and owner.team not in principal.teams:
-            raise AccessDenied(f"{port} is private to the {owner.address.domain} domain; it cannot be requested")
-        known = {c.name for c in spec.contract.columns}
-        unknown = [c for c in columns if c not in known]
-        if unknown:
-            raise UsageError(f"{port} has no column {', '.join(unknown)}; its columns: {', '.join(sorted(known))}")
-        mine = self.reader.access_requests(requester=principal.username, ports=[port],
-                                           status=AccessRequestStatus.PENDING)  # fmt: skip
-        if mine:
-            raise UsageError(f"you already have a pending request for {port} ({mine[0].id})")
-        if self.access is not None:
-            return self.access.request_access(principal.username, port, purpose.strip(), tuple(columns), until)
-        return self.platform.catalog.writer.create_access_request(
-            principal.username, port, purpose.strip(), columns=tuple(columns), until=until
-        )
-
-    def _request(self, request_id: str) -> AccessRequest:
-        request = self.reader.access_request(request_id)
-        if request is None:
-            raise UsageError(f"no access request {request_id}")
-        return request
-
-    def _ensure_decider(self, principal: Principal, request: AccessRequest) -> None:
-        if not self.can_decide(principal, request.port):
-            teams = ", ".join(self.approvers_of(request.port))
-            raise AccessDenied(f"only members of {teams} or the governance team may decide requests for {request.port}")
+        self._port_spec(port)
+        return self.access.request_access(principal.username, port, purpose, tuple(columns), until)
 
     def approve(self, principal: Principal, request_id: str, *, row_filter: str | None = None,
                 note: str = "") -> Grant:  # fmt: skip
-        request = self._request(request_id)
-        self._ensure_decider(principal, request)
-        row_filter = (row_filter or "").strip() or None
-        if row_filter is not None:
-            columns = [c.name for c in self._port_spec(request.port).contract.columns]
-            try:
-                guard_row_filter(parse_expression(row_filter), columns)
-            except QueryRejected as error:
-                raise UsageError(f"row filter: {error}") from None
-        if self.access is not None:
+        try:
             return self.access.approve(principal.username, request_id, row_filter, note)
-        return self._decided(lambda: self.platform.catalog.writer.approve_access_request(
-            request_id, principal.username, row_filter=row_filter, note=note))  # fmt: skip
+        except QueryRejected as error:
+            raise UsageError(f"row filter: {error}") from None
 
     def deny(self, principal: Principal, request_id: str, *, note: str = "") -> AccessRequest:
-        request = self._request(request_id)
-        self._ensure_decider(principal, request)
-        if self.access is not None:
-            return self.access.deny(principal.username, request_id, note)
-        return self._decided(
-            lambda: self.platform.catalog.writer.deny_access_request(request_id, principal.username, note=note)
-        )
+        return self.access.deny(principal.username, request_id, note)
 
     def revoke(self, principal: Principal, request_id: str, *, note: str = "") -> AccessRequest:
         """Deciders revoke a grant; requesters may also withdraw (revoke) their own request."""
-        request = self._request(request_id)
-        if request.requester != principal.username:
-            self._ensure_decider(principal, request)
-        if self.access is not None:
-            return self.access.revoke(principal.username, request_id, note)
-        return self._decided(
-            lambda: self.platform.catalog.writer.revoke_access(request_id, principal.username, note=note)
-        )
-
-    @staticmethod
-    def _decided(work: Callable[[], T]) -> T:
-        """Run a decision; a request in the wrong state raises CatalogError (409 in the API)."""
-        return work()
+        return self.access.revoke(principal.username, request_id, note)
 
     def inbox(self, principal: Principal, *, status: AccessRequestStatus | None = AccessRequestStatus.PENDING,
               ) -> list[AccessRequest]:  # fmt: skip

@@ -1,0 +1,198 @@
+"""The one access authority: who may read, request, decide, own, build, mint tokens and see who holds grants.
+
+Every surface asks :class:`AccessAuthority` -- the CLI and the Python API through the workspace's access
+service, the REST API and the portal through the discovery service, builds through :meth:`may_build` --
+and nothing else decides. The rules themselves live next to the data they need (reads in
+:class:`~meshplane.access.policy.AccessPolicy`, ownership facts in the ledger); this class is the single
+door to them, so two surfaces cannot disagree.
+
+The rules, in one place:
+
+- **own**: members of the product's owner team (its effective ODPS ``team``) or of its domain's owner team.
+  The governance team decides requests everywhere but owns nothing: it reads through grants like anyone.
+- **read**: :meth:`AccessPolicy.decide` (access level, grants, masks, row filters, query policies).
+- **request**: a declared user who does not own the port, for a ``restricted`` port.
+- **decide** (approve, deny, revoke): the owner teams, the contract's ``roles[].firstLevelApprovers``,
+  and the governance team.
+- **build**: the owner team or the platform team.
+- **mint a token** for a user: that user, or a member of the platform team.
+- **see who holds grants** of a port (usage, impact): those who may decide on it.
+- **see check-failure samples** of a port: its owners only (samples are raw rows, unmasked and unfiltered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from meshplane.access.ownership import assert_may_build
+from meshplane.access.policy import AccessPolicy, PortTarget
+from meshplane.access.principals import Directory
+from meshplane.errors import AccessDenied, MeshError, UsageError
+from meshplane.types import Address, Principal
+
+__all__ = ["AccessAuthority", "Action", "Verdict"]
+
+
+class Action(StrEnum):
+    """Everything the authority decides; :meth:`AccessAuthority.check` takes one with its subject."""
+
+    READ = "read"
+    REQUEST = "request"
+    DECIDE = "decide"
+    OWN = "own"
+    BUILD = "build"
+    MINT_TOKEN = "mint_token"
+    SEE_GRANTS = "see_grants"
+    SEE_SAMPLES = "see_samples"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A decision, and when refused, why (the message a user sees)."""
+
+    allowed: bool
+    reason: str = ""
+    denied: bool = True
+    """A refusal is a denial (AccessDenied, 403); False: the ask itself makes no sense (UsageError, 400)."""
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+    def require(self) -> None:
+        """Raise AccessDenied (or UsageError) with the reason unless allowed."""
+        if not self.allowed:
+            raise AccessDenied(self.reason) if self.denied else UsageError(self.reason)
+
+
+_YES = Verdict(True)
+
+
+class AccessAuthority:
+    """Every access decision of one mesh; thread-safe (it holds no state of its own)."""
+
+    def __init__(self, directory: Directory, policy: AccessPolicy) -> None:
+        self.directory = directory
+        self.policy = policy
+
+    # --- who ----------------------------------------------------------------------------------------
+
+    def principal(self, username: str) -> Principal:
+        """The declared user ``username``; AccessDenied (saying how to declare them) otherwise."""
+        return self.directory.principal(username)
+
+    def known(self, username: str) -> Principal | None:
+        """The declared user ``username``, or None."""
+        try:
+            return self.directory.principal(username)
+        except AccessDenied:
+            return None
+
+    # --- ports and products -------------------------------------------------------------------------
+
+    def target(self, port: str) -> PortTarget:
+        """The port with the facts in force (UsageError when there is no such port)."""
+        return self.policy.target(port)
+
+    def owner_teams(self, address: str) -> tuple[str, ...]:
+        """The teams that own a product or port: its effective owner team and its domain's owner team."""
+        parsed = Address.parse(address)
+        product = self.policy.graph.products.get(parsed.product_address)
+        if product is None:
+            raise UsageError(f"no product {parsed.product_address} in this mesh")
+        facts = self.policy.facts(product.address)  # the ledger: a pending team change is not in force
+        teams = (facts.owner_team, self.directory.domain_owners.get(parsed.domain))
+        return tuple(t for t in dict.fromkeys(teams) if t)
+
+    def owns(self, principal: Principal, address: str) -> bool:
+        """Whether ``principal`` is in an owner team of the product or port ``address`` (governance is not)."""
+        try:
+            return self.directory.in_any(principal, self.owner_teams(address))
+        except (UsageError, ValueError):
+            return False
+
+    def approver_teams(self, port: str) -> tuple[str, ...]:
+        """The teams that decide requests for ``port`` besides the governance team."""
+        target = self.target(port)
+        return tuple(t for t in dict.fromkeys((*target.owner_teams, *target.facts.approvers)) if t)
+
+    def deciders(self, port: str) -> tuple[str, ...]:
+        """Every team whose members may approve, deny or revoke access to ``port``."""
+        return self.policy.deciders(self.target(port))
+
+    def may_decide(self, principal: Principal, port: str) -> bool:
+        """Approve, deny or revoke requests for ``port``; for a port no longer in the mesh, governance only."""
+        try:
+            return self.policy.may_decide(principal, self.target(port))
+        except UsageError:
+            return self.directory.in_any(principal, (self.directory.governance_team,))
+
+    # --- actions ------------------------------------------------------------------------------------
+
+    def may_read(self, principal: Principal, port: str) -> Verdict:
+        try:
+            self.policy.decide(principal, self.target(port))
+        except MeshError as error:
+            return Verdict(False, str(error))
+        return _YES
+
+    def may_request(self, principal: Principal, port: str) -> Verdict:
+        """Whether ``principal`` may ask for access to ``port`` (UsageError for a port that does not exist)."""
+        target = self.target(port)
+        address = str(target.address)
+        if self.policy.is_owner(principal, target):
+            return Verdict(False, f"{principal.username} is in the owner team of {address}: no request is needed",
+                           denied=False)  # fmt: skip
+        level = target.facts.access_level
+        if level == "private":
+            teams = " and ".join(target.owner_teams)
+            return Verdict(False, f"{address} is private to the {teams} team; it cannot be requested")
+        if level == "public":
+            return Verdict(False, f"{address} is public: every user of the mesh may read it without a request",
+                           denied=False)  # fmt: skip
+        return _YES
+
+    def may_build(self, principal: Principal, product: str) -> Verdict:
+        spec = self.policy.graph.products.get(Address.parse(product).product_address)
+        if spec is None:
+            return Verdict(False, f"no product {product} in this mesh")
+        try:
+            assert_may_build(self.directory, principal.username, spec)
+        except AccessDenied as error:
+            return Verdict(False, str(error))
+        return _YES
+
+    def may_mint_token(self, actor: Principal, username: str) -> Verdict:
+        """Only the user themself or a member of the platform team may create a user's API token."""
+        if self.known(username) is None:
+            return Verdict(False, f"{username} is not a user of this mesh (declare them in mesh.yaml)")
+        if actor.username == username or self.directory.in_any(actor, (self.directory.platform_team,)):
+            return _YES
+        return Verdict(False, f"{actor.username} may not create tokens for {username}; only they or the "
+                              "platform team may")  # fmt: skip
+
+    def may_see_grants(self, principal: Principal, port: str) -> bool:
+        """Who holds grants on ``port`` is shown to those who decide them."""
+        return self.may_decide(principal, port)
+
+    def may_see_samples(self, principal: Principal, port: str) -> bool:
+        """Failing rows of a port's checks are raw data: its owners only."""
+        return self.owns(principal, port)
+
+    def check(self, principal: Principal, action: Action, subject: str) -> Verdict:
+        """One decision by name: ``subject`` is a port, a product, or (for MINT_TOKEN) a username."""
+        if action is Action.READ:
+            return self.may_read(principal, subject)
+        if action is Action.REQUEST:
+            return self.may_request(principal, subject)
+        if action is Action.BUILD:
+            return self.may_build(principal, subject)
+        if action is Action.MINT_TOKEN:
+            return self.may_mint_token(principal, subject)
+        allowed = {
+            Action.DECIDE: self.may_decide,
+            Action.OWN: self.owns,
+            Action.SEE_GRANTS: self.may_see_grants,
+            Action.SEE_SAMPLES: self.may_see_samples,
+        }[action](principal, subject)
+        return _YES if allowed else Verdict(False, f"{principal.username} may not {action.value} {subject}")
