@@ -143,7 +143,7 @@ def _product(
     ins = "".join(f"  - {{name: {k}, version: ^1.0.0, contractId: {v}}}\n" for k, v in inputs.items())
     _write(
         base / "product.odps.yaml",
-        f"""apiVersion: v1.1.0
+        f"""apiVersion: v1.0.0
 kind: DataProduct
 id: {domain}.{name}
 name: {name}
@@ -161,7 +161,7 @@ inputPorts:
     retention = "customProperties: [{property: retention, value: P7Y}]\n" if any(c in PII for c, _ in columns) else ""
     _write(
         base / f"{name}.odcs.yaml",
-        f"""apiVersion: v3.0.2
+        f"""apiVersion: v3.1.0
 kind: DataContract
 id: {domain}.{name}.{name}
 name: {name}
@@ -182,7 +182,7 @@ def _source(root: Path, domain: str, name: str, path: str, fmt: str, columns: li
     props = "".join(f"      - {{name: {c}, logicalType: {t}}}\n" for c, t in columns)
     _write(
         root / "domains" / domain / "sources" / f"{name}.odcs.yaml",
-        f"""apiVersion: v3.0.2
+        f"""apiVersion: v3.1.0
 kind: DataContract
 id: {domain}.sources.{name}
 name: {name}

@@ -26,7 +26,7 @@ from meshplane.types import Address
 from meshplane.workspace.mesh import check_mesh
 
 PRODUCT = """\
-apiVersion: v1.1.0
+apiVersion: v1.0.0
 kind: DataProduct
 id: {d}.{p}
 name: {p}
@@ -46,7 +46,7 @@ team:
       - {{property: accessLevel, value: {access}}}
 """
 CONTRACT = """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: {d}.{p}.main
 name: main

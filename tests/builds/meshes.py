@@ -63,7 +63,7 @@ servers:
 """
 
 SOURCE_LISTENS = """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: podcasts.sources.listens
 name: listens
@@ -82,7 +82,7 @@ domain: podcasts
 """
 
 SOURCE_SHOWS = """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: podcasts.sources.shows
 name: shows
@@ -104,7 +104,7 @@ schema:
 """
 
 PRODUCT = """\
-apiVersion: v1.1.0
+apiVersion: v1.0.0
 kind: DataProduct
 id: {domain}.{name}
 name: {name}
@@ -130,7 +130,7 @@ INPUT = """\
 """
 
 CONTRACT = """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: {domain}.{name}.{name}
 name: {name}

@@ -22,14 +22,13 @@ from meshplane.types import Address
 from meshplane.workspace import Mesh
 
 PRODUCT = """\
-apiVersion: v1.1.0
+apiVersion: v1.0.0
 kind: DataProduct
 id: shop.{name}
 name: {name}
 domain: shop
 version: {version}
 status: active
-type: sourceAligned
 description: {{purpose: Test product {name}.}}
 team: {{name: shop-team}}
 inputPorts: {inputs}
@@ -41,7 +40,7 @@ outputPorts:
 """
 
 CUSTOMERS_CONTRACT = """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: shop.customers.customers
 name: customers
@@ -77,7 +76,7 @@ WHERE (SELECT count(*) FROM customers) > 0
 """
 
 ORDERS_HEAD = """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: shop.orders.orders
 name: orders

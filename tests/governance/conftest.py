@@ -53,7 +53,7 @@ description: Orders placed in the shop.
 owner: sales-team
 """,
     "domains/crm/customers/product.odps.yaml": """\
-apiVersion: v1.1.0
+apiVersion: v1.0.0
 kind: DataProduct
 id: crm.customers
 name: customers
@@ -74,7 +74,7 @@ outputPorts:
       - {property: accessLevel, value: restricted}
 """,
     "domains/crm/customers/customers.odcs.yaml": """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: crm.customers.customers
 name: customers
@@ -110,7 +110,7 @@ customProperties:
 """,
     "domains/crm/customers/customers.sql": "SELECT 'c1' AS customer_id, 'a@b.c' AS email, 'FR' AS country\n",
     "domains/sales/orders/product.odps.yaml": """\
-apiVersion: v1.1.0
+apiVersion: v1.0.0
 kind: DataProduct
 id: sales.orders
 name: orders
@@ -133,7 +133,7 @@ outputPorts:
     contractId: sales.orders.orders
 """,
     "domains/sales/orders/orders.odcs.yaml": """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: sales.orders.orders
 name: orders

@@ -22,7 +22,7 @@ teams:
 """
 
 SOURCE = """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: {domain}.sources.{name}
 version: 1.0.0
@@ -36,7 +36,7 @@ schema:
 """
 
 PRODUCT = """\
-apiVersion: v1.1.0
+apiVersion: v1.0.0
 kind: DataProduct
 id: {domain}.{name}
 name: {name}
@@ -53,7 +53,7 @@ outputPorts:
 """
 
 CONTRACT = """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: {domain}.{name}.{name}
 version: {version}

@@ -45,7 +45,7 @@ title: Royalties
 owner: royalties-team
 """,
     "domains/podcasts/sources/hosting_listens.odcs.yaml": """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: podcasts.sources.hosting_listens
 version: 1.0.0
@@ -65,7 +65,7 @@ schema:
         logicalType: integer
 """,
     "domains/podcasts/listening_events/product.odps.yaml": """\
-apiVersion: v1.1.0
+apiVersion: v1.0.0
 kind: DataProduct
 id: podcasts.listening_events
 name: listening_events
@@ -90,7 +90,7 @@ customProperties:
   - {property: engine, value: duckdb}
 """,
     "domains/podcasts/listening_events/listening_events.odcs.yaml": """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: podcasts.listening_events.listening_events
 version: 1.0.0
@@ -116,7 +116,7 @@ schema:
 SELECT listener_id, listener_id || '@example.com' AS listener_email, seconds FROM hosting_listens
 """,
     "domains/royalties/payouts/product.odps.yaml": """\
-apiVersion: v1.1.0
+apiVersion: v1.0.0
 kind: DataProduct
 id: royalties.payouts
 name: payouts
@@ -136,7 +136,7 @@ outputPorts:
     contractId: royalties.payouts.payouts
 """,
     "domains/royalties/payouts/payouts.odcs.yaml": """\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: royalties.payouts.payouts
 version: 2.1.0

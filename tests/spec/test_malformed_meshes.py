@@ -300,8 +300,8 @@ CASES: list[Case] = [
     ),
     case(
         "odps-bad-api-version",
-        replace(PAYOUTS, "apiVersion: v1.1.0", "apiVersion: v9.0.0"),
-        "domains/royalties/payouts/product.odps.yaml:1:1: error: not a valid ODPS data product: apiVersion: 'v9.0.0' is not allowed [odps-schema]",
+        replace(PAYOUTS, "apiVersion: v1.0.0", "apiVersion: v9.0.0"),
+        "domains/royalties/payouts/product.odps.yaml:1:1: error: not a valid ODPS data product: apiVersion 'v9.0.0' is not a supported ODPS version [odps-version]",
     ),
     case(
         "odps-bad-status",
@@ -368,7 +368,7 @@ CASES: list[Case] = [
     ),
     case(
         "port-orphan-contract",
-        write("domains/royalties/payouts/extra.odcs.yaml", "apiVersion: v3.0.2\n"),
+        write("domains/royalties/payouts/extra.odcs.yaml", "apiVersion: v3.1.0\n"),
         "domains/royalties/payouts/extra.odcs.yaml:1:1: error: contract extra.odcs.yaml belongs to no output port [orphan-contract]",
     ),
     case(
@@ -430,8 +430,8 @@ CASES: list[Case] = [
     ),
     case(
         "odcs-bad-api-version",
-        replace(PAYOUTS_CONTRACT, "apiVersion: v3.0.2", "apiVersion: v2.0.0"),
-        "domains/royalties/payouts/payouts.odcs.yaml:1:1: error: not a valid ODCS data contract: apiVersion: 'v2.0.0' is not allowed [odcs-schema]",
+        replace(PAYOUTS_CONTRACT, "apiVersion: v3.1.0", "apiVersion: v2.0.0"),
+        "domains/royalties/payouts/payouts.odcs.yaml:1:1: error: not a valid ODCS data contract: apiVersion 'v2.0.0' is not a supported ODCS version [odcs-version]",
     ),
     case(
         "odcs-bad-logical-type",
@@ -452,7 +452,8 @@ CASES: list[Case] = [
     case(
         "contract-bad-semver",
         chain(
-            replace(PAYOUTS_CONTRACT, "version: 2.1.0", "version: two"), replace(PAYOUTS, "    version: 2.1.0\n", "")
+            replace(PAYOUTS_CONTRACT, "version: 2.1.0", "version: two"),
+            replace(PAYOUTS, "    version: 2.1.0", "    version: two"),
         ),
         "domains/royalties/payouts/payouts.odcs.yaml:4:1: error: version 'two' is not semantic versioning [semver]",
     ),
@@ -555,7 +556,7 @@ CASES: list[Case] = [
     case(
         "input-missing-contract-id",
         replace(PAYOUTS, "    contractId: podcasts.listening_events.listening_events\n", ""),
-        "domains/royalties/payouts/product.odps.yaml:11:5: error: input port 'listens' names no contractId [input-port]",
+        "domains/royalties/payouts/product.odps.yaml:11:5: error: not a valid ODPS data product: inputPorts[0]: missing required field 'contractId' [odps-schema]",
     ),
     case(
         "input-version-out-of-range",

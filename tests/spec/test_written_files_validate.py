@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft201909Validator
-from jsonschema.validators import validator_for
 
 from meshplane.cli.app import main
 from meshplane.spec.scaffold import new_domain, new_mesh, new_product
-from meshplane.spec.schemas import odcs_schema, odps_schema
+from meshplane.spec.schemas import odcs_schema, odps_schema, schema_errors
 from meshplane.spec.yamlsafe import YamlDocument, read_yaml
 
 
@@ -21,9 +19,9 @@ def _data(path: Path) -> Any:
     return document.data
 
 
-def _schema_errors(schema: dict[str, Any], data: Any) -> list[str]:
-    validator = validator_for(schema, default=Draft201909Validator)(schema)
-    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(data)]
+def _schema_errors(kind: str, data: Any) -> list[str]:
+    """Errors under the official schema of the document's own apiVersion."""
+    return schema_errors(data, kind, data["apiVersion"])
 
 
 def _cli(*argv: str) -> int:
@@ -65,8 +63,8 @@ def test_every_product_file_validates_against_the_official_odps_schema(scaffolde
     assert len(products) == 2
     for path in products:
         data = _data(path)
-        assert data["apiVersion"].startswith("v1.") and data["kind"] == "DataProduct"
-        assert _schema_errors(odps_schema(data["apiVersion"]), data) == [], path
+        assert data["apiVersion"] == "v1.0.0" and data["kind"] == "DataProduct"
+        assert _schema_errors("odps", data) == [], path
 
 
 def test_every_contract_validates_against_the_official_odcs_schema(scaffolded: tuple[Path, list[Path]]) -> None:
@@ -75,16 +73,18 @@ def test_every_contract_validates_against_the_official_odcs_schema(scaffolded: t
     assert len(contracts) == 2
     for path in contracts:
         data = _data(path)
-        assert data["apiVersion"].startswith("v3.") and data["kind"] == "DataContract"
-        assert _schema_errors(odcs_schema(), data) == [], path
+        # The scaffold uses metric quality rules, which ODCS v3.1.0 introduced: it declares that version.
+        assert data["apiVersion"] == "v3.1.0" and data["kind"] == "DataContract"
+        assert _schema_errors("odcs", data) == [], path
+        assert _schema_errors("odcs", {**data, "apiVersion": "v3.0.2"}) != []
 
 
 def test_the_schemas_are_the_official_ones() -> None:
     assert "apiVersion" in odps_schema()["required"] and "DataProduct" in str(odps_schema()["properties"]["kind"])
     assert "DataContract" in str(odcs_schema()["properties"]["kind"])
     # They are real validators: a broken document fails.
-    assert _schema_errors(odps_schema(), {"apiVersion": "v1.1.0", "kind": "DataProduct", "id": "a.b", "bogus": 1})
-    assert _schema_errors(odcs_schema(), {"apiVersion": "v3.0.2", "kind": "DataContract", "id": "x", "version": 1})
+    assert _schema_errors("odps", {"apiVersion": "v1.0.0", "kind": "DataProduct", "id": "a.b", "bogus": 1})
+    assert _schema_errors("odcs", {"apiVersion": "v3.0.2", "kind": "DataContract", "id": "x", "version": 1})
 
 
 def test_new_domain_declares_its_owner_team_and_keeps_mesh_yaml_comments(scaffolded: tuple[Path, list[Path]]) -> None:
@@ -132,7 +132,7 @@ def test_second_product_depending_on_the_first_checks_clean(tmp_path: Path, caps
         ),
         "utf-8",
     )
-    assert _schema_errors(odps_schema(), _data(product)) == []
+    assert _schema_errors("odps", _data(product)) == []
     capsys.readouterr()
     assert _cli("check", str(root)) == 0
     assert capsys.readouterr().err == ""

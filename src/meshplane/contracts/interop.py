@@ -10,24 +10,24 @@ ODCS by :mod:`meshplane.contracts.dcs`.
 
 from __future__ import annotations
 
-import io
 import json
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from jsonschema import Draft201909Validator
 from open_data_contract_standard.model import OpenDataContractStandard, SchemaObject, SchemaProperty
 from ruamel.yaml import YAML
 from sqlglot import exp
 
 from meshplane.contracts.dcs import dcs_to_odcs
 from meshplane.errors import SpecError
+from meshplane.spec.schemas import ODCS_LATEST, ODCS_VERSIONS, odcs_schema, schema_errors, validate_document
+from meshplane.spec.yamlsafe import YamlDocument, parse_yaml_text
+from meshplane.spec.yamlwrite import dump_portable
 from meshplane.types import Problem, SourceLocation
 
 __all__ = [
     "ExportFormat",
+    "declared_version",
     "export_contract",
     "import_contract",
     "load_contract",
@@ -76,58 +76,49 @@ _JSON_OPTIONS = (
 )
 
 
-@cache
-def odcs_json_schema() -> dict[str, Any]:
-    """The official ODCS JSON Schema shipped with ``open-data-contract-standard``."""
-    text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+def odcs_json_schema(api_version: str = ODCS_LATEST) -> dict[str, Any]:
+    """The official ODCS JSON Schema of ``api_version``, as shipped in meshplane."""
+    return odcs_schema(api_version)
 
 
-def validate_odcs(document: dict[str, Any], source: Path | None = None) -> None:
-    """Raise :class:`SpecError` listing every place ``document`` breaks the official schema."""
-    validator = Draft201909Validator(odcs_json_schema())
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        where = SourceLocation(source or Path("<contract>"))
-        raise SpecError(
-            Problem(where, f"{_json_path(e.absolute_path) or '(root)'}: {e.message}", code="odcs-schema")
-            for e in errors
-        )
+def validate_odcs(document: dict[str, Any] | YamlDocument, source: Path | None = None) -> None:
+    """Raise :class:`SpecError` listing every place ``document`` breaks the official schema of its apiVersion."""
+    if not isinstance(document, YamlDocument):
+        document = YamlDocument(source or Path("<contract>"), document)
+    problems = validate_document(document, "odcs", "ODCS data contract")
+    if problems:
+        raise SpecError(problems)
 
 
-def _json_path(parts: Any) -> str:
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # keep ODCS key order
-    return yaml
+def declared_version(document: dict[str, Any]) -> str:
+    """The apiVersion an exported document declares: its own, or the oldest newer one whose features it uses."""
+    own = str(document.get("apiVersion") or "")
+    newer = [v for v in reversed(ODCS_VERSIONS) if own not in ODCS_VERSIONS or v >= own]
+    for version in newer:
+        if not schema_errors({**document, "apiVersion": version}, "odcs", version):
+            return version
+    return own
 
 
 def _load_yaml(text: str) -> Any:
     return _yaml().load(text)
 
 
-def _dump_yaml(data: Any) -> str:
-    buffer = io.StringIO()
-    _yaml().dump(data, buffer)
-    return buffer.getvalue()
+def _yaml() -> YAML:
+    return YAML(typ="safe", pure=True)
 
 
 def load_contract(text: str, *, source: Path | None = None, validate: bool = True) -> OpenDataContractStandard:
-    """Read ODCS v3 YAML or JSON into the official model, checking it against the official schema."""
-    document = _load_yaml(text)
-    if not isinstance(document, dict):
+    """Read ODCS v3 YAML or JSON into the official model, checking it against the official schema of its
+    apiVersion (problems located at their line)."""
+    parsed = parse_yaml_text(source or Path("<contract>"), text)
+    if isinstance(parsed, Problem):
+        raise SpecError([parsed])
+    if not isinstance(parsed.data, dict):
         raise SpecError([Problem(SourceLocation(source or Path("<contract>")), "a contract is a mapping")])
     if validate:
-        validate_odcs(document, source)
-    return OpenDataContractStandard.model_validate(document)
+        validate_odcs(parsed)
+    return OpenDataContractStandard.model_validate(parsed.data)
 
 
 def import_contract(path_or_text: Path | str, *, validate: bool = True) -> OpenDataContractStandard:
@@ -140,6 +131,7 @@ def import_contract(path_or_text: Path | str, *, validate: bool = True) -> OpenD
     document = _load_yaml(text)
     if isinstance(document, dict) and "dataContractSpecification" in document:
         converted = dcs_to_odcs(document)
+        converted["apiVersion"] = declared_version(converted)
         if validate:
             validate_odcs(converted, source)
         return OpenDataContractStandard.model_validate(converted)
@@ -147,7 +139,8 @@ def import_contract(path_or_text: Path | str, *, validate: bool = True) -> OpenD
 
 
 def _document(contract: OpenDataContractStandard) -> dict[str, Any]:
-    document: dict[str, Any] = contract.model_dump(exclude_none=True, by_alias=True, mode="json")
+    # Only what the source set, explicit nulls included (`value:` with no value is a valid ODCS entry).
+    document: dict[str, Any] = contract.model_dump(exclude_unset=True, by_alias=True, mode="json")
     return document
 
 
@@ -155,8 +148,9 @@ def export_contract(contract: OpenDataContractStandard, fmt: ExportFormat, *, ta
     """Render ``contract`` in ``fmt``; table-shaped formats use ``schema[table_index]``."""
     if fmt == "odcs":
         document = _document(contract)
+        document["apiVersion"] = declared_version(document)
         validate_odcs(document)
-        return _dump_yaml(document)
+        return dump_portable(document)
     objects = contract.schema_ or []
     if not 0 <= table_index < len(objects):
         raise ValueError(f"contract {contract.id} has no schema[{table_index}] to export")
@@ -166,7 +160,7 @@ def export_contract(contract: OpenDataContractStandard, fmt: ExportFormat, *, ta
     if fmt == "sql-ddl":
         return _ddl(obj).sql(dialect="duckdb", pretty=True) + ";\n"
     if fmt == "dbt":
-        return _dump_yaml(_dbt(obj))
+        return dump_portable(_dbt(obj))
     raise ValueError(f"unknown export format {fmt!r}; use odcs, jsonschema, sql-ddl or dbt")
 
 

@@ -294,7 +294,7 @@ def _load_product(
         path=path,
         version=str(version),
         status=str(data.get("status") or "draft"),
-        type=data.get("type"),
+        type=_product_type(custom),
         name=name,
         title=data.get("name"),
         description={k: str(v) for k, v in description.items() if isinstance(v, str)},
@@ -348,3 +348,9 @@ def _check_product_custom(document: YamlDocument, custom: dict[str, Any], proble
                 code="engine",
             )
         )
+
+
+def _product_type(custom: dict[str, Any]) -> str | None:
+    """ODPS v1.0.0 has no product type field; meshplane reads it from ``customProperties: productType``."""
+    value = custom.get("productType")
+    return str(value) if value is not None else None

@@ -56,14 +56,13 @@ owner: $owner
 """)
 
 _PRODUCT = Template("""\
-apiVersion: v1.1.0
+apiVersion: v1.0.0
 kind: DataProduct
 id: $domain.$name
 name: $name
 domain: $domain
 version: 0.1.0
 status: draft
-type: sourceAligned
 description:
   purpose: What decisions this product supports.
   usage: How consumers should use it.
@@ -80,10 +79,12 @@ outputPorts:
     contractId: $domain.$name.$name
     customProperties:
       - {property: accessLevel, value: public}
+customProperties:
+  - {property: productType, value: sourceAligned}
 """)
 
 _CONTRACT = Template("""\
-apiVersion: v3.0.2
+apiVersion: v3.1.0
 kind: DataContract
 id: $domain.$name.$name
 name: $name

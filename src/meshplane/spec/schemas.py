@@ -1,7 +1,12 @@
-"""Validation against the official Bitol JSON Schemas (ODPS, ODCS), with located problems.
+"""Validation against the official Bitol JSON Schemas (ODPS, ODCS) of each document's own ``apiVersion``.
 
-The schemas are read from the packages that Bitol and its community publish, not retyped here:
-ODCS from ``open-data-contract-standard``, ODPS from ``dataproduct-cli``.
+The schemas ship in ``meshplane/spec/standards/`` exactly as Bitol publishes them (Apache-2.0, licence text beside
+them; a test compares each with its release). A document is validated against the schema of the version it
+declares, because the versions differ (ODCS v3.1.0 added ``metric:`` quality rules and ``logicalType: timestamp``);
+an undeclared or unknown version is refused with the list of supported ones.
+
+One validator, the compiled ``jsonschema_rs``: a valid document costs microseconds (``meshplane plan`` loads
+thousands), and its errors already carry the instance path and the schema's own words.
 """
 
 from __future__ import annotations
@@ -9,57 +14,68 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import jsonschema_rs
 
 from meshplane.spec.yamlsafe import YamlDocument
 from meshplane.types import Problem
 
-if TYPE_CHECKING:  # the Python validator only explains invalid documents; valid ones never import it
-    from jsonschema.exceptions import ValidationError
+__all__ = [
+    "ODCS_LATEST",
+    "ODCS_VERSIONS",
+    "ODPS_LATEST",
+    "ODPS_VERSIONS",
+    "odcs_schema",
+    "odps_schema",
+    "schema_errors",
+    "validate_document",
+]
 
-__all__ = ["ODCS_VERSIONS", "ODPS_VERSIONS", "odcs_schema", "odps_schema", "validate_document"]
-
-ODPS_VERSIONS = ("v1.1.0", "v1.0.0")
+# Newest first. ODCS v3.0.0-v3.1.0 as published in Bitol's repository, v3.2.0 as released in Bitol's
+# `open-data-contract-standard` package (it adds property `enum`, and requires `map` on a column without
+# logicalType, so it is nobody's default). ODPS v1.1.0 is not published by Bitol: v1.0.0 (and v0.9.0) only.
 ODCS_VERSIONS = ("v3.2.0", "v3.1.0", "v3.0.2", "v3.0.1", "v3.0.0")
+ODPS_VERSIONS = ("v1.0.0", "v0.9.0")
+ODCS_LATEST = "v3.1.0"  # what examples, scaffolds and datacontract-cli 1.2 agree on
+ODPS_LATEST = ODPS_VERSIONS[0]
+
+_SUPPORTED = {"odcs": ODCS_VERSIONS, "odps": ODPS_VERSIONS}
+_ADVISED = {"odcs": ODCS_LATEST, "odps": ODPS_LATEST}
+_FILES = {"odcs": "odcs-json-schema-{}.json", "odps": "odps-json-schema-{}.json"}
+# Bitol's ODPS v1.0.0 schema lists v0.9.0 in its apiVersion enum (its own examples declare it): it is the
+# schema of both.
+_SCHEMA_OF = {("odps", "v0.9.0"): "v1.0.0"}
+
+
+def _schema(kind: str, api_version: str) -> dict[str, Any]:
+    return _schema_file(_FILES[kind].format(_SCHEMA_OF.get((kind, api_version), api_version)))
 
 
 @cache
-def odcs_schema() -> dict[str, Any]:
-    text = resources.files("open_data_contract_standard").joinpath("schema.json").read_text("utf-8")
+def _schema_file(name: str) -> dict[str, Any]:
+    text = resources.files("meshplane.spec").joinpath("standards", name).read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
 
-@cache
-def odps_schema(api_version: str = "v1.1.0") -> dict[str, Any]:
-    # The newest published schema admits every 1.x apiVersion in its enum, so it validates them all.
-    name = "odps-1.1.0.schema.json"
-    text = resources.files("dataproduct").joinpath("schemas", name).read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+def odcs_schema(api_version: str = ODCS_LATEST) -> dict[str, Any]:
+    """The official ODCS JSON Schema of ``api_version`` (one of :data:`ODCS_VERSIONS`)."""
+    if api_version not in ODCS_VERSIONS:
+        raise ValueError(f"unsupported ODCS apiVersion {api_version!r}; supported: {', '.join(ODCS_VERSIONS)}")
+    return _schema("odcs", api_version)
+
+
+def odps_schema(api_version: str = ODPS_LATEST) -> dict[str, Any]:
+    """The official ODPS JSON Schema of ``api_version`` (one of :data:`ODPS_VERSIONS`)."""
+    if api_version not in ODPS_VERSIONS:
+        raise ValueError(f"unsupported ODPS apiVersion {api_version!r}; supported: {', '.join(ODPS_VERSIONS)}")
+    return _schema("odps", api_version)
 
 
 @cache
 def _validator(kind: str, api_version: str) -> Any:
-    from jsonschema import Draft201909Validator
-    from jsonschema.validators import validator_for
-
-    schema = odcs_schema() if kind == "odcs" else odps_schema(api_version)
-    cls = validator_for(schema, default=Draft201909Validator)
-    return cls(schema)
-
-
-def _best(error: ValidationError) -> ValidationError:
-    """Descend into oneOf/anyOf contexts to the most specific failure."""
-    while error.context:
-        deepest = max(error.context, key=lambda e: (len(e.absolute_path), -len(e.message)))
-        if len(deepest.absolute_path) < len(error.absolute_path):
-            break
-        error = deepest
-    return error
-
-
-_EXTRA = ("additionalProperties", "unevaluatedProperties")
+    return jsonschema_rs.validator_for(_schema(kind, api_version))
 
 
 def _where(path: tuple[Any, ...]) -> str:
@@ -69,77 +85,74 @@ def _where(path: tuple[Any, ...]) -> str:
     return text
 
 
-def _message(error: ValidationError) -> tuple[str, str]:
-    where = _where(tuple(error.absolute_path))
+def _explain(error: Any) -> list[tuple[tuple[Any, ...], str, str]]:
+    """(path, message, fix) of one jsonschema_rs error; the message is the schema's own constraint."""
+    path = tuple(error.instance_path)
+    where = _where(path)
     prefix = f"{where}: " if where else ""
-    if error.validator == "required":
-        missing = next((k for k in error.validator_value if k not in (error.instance or {})), "")
-        return f"{prefix}missing required field {missing!r}", f"add {missing}: ..."
-    if error.validator == "enum":
-        allowed = ", ".join(str(v) for v in error.validator_value)
-        return f"{prefix}{error.instance!r} is not allowed", f"use one of: {allowed}"
-    if error.validator == "const":
-        return f"{prefix}{error.instance!r} is not allowed", f"write {error.validator_value}"
-    if error.validator == "type":
-        return f"{prefix}{error.message}", f"write a value of type {error.validator_value}"
-    return f"{prefix}{error.message}", ""
-
-
-def _unknown_fields(error: ValidationError) -> list[str]:
-    if not isinstance(error.instance, dict):
-        return []
-    if error.validator == "additionalProperties":
-        allowed = set(error.schema.get("properties", {}))
-        return [k for k in error.instance if k not in allowed]
-    # unevaluatedProperties: jsonschema names the offending keys in its message.
-    return [k for k in error.instance if repr(k) in error.message]
-
-
-@cache
-def _fast_validator(kind: str, api_version: str) -> Any:
-    import jsonschema_rs
-
-    schema = odcs_schema() if kind == "odcs" else odps_schema(api_version)
-    return jsonschema_rs.validator_for(schema)
-
-
-def validate_document(document: YamlDocument, kind: str, label: str) -> list[Problem]:
-    """All schema problems of ``document`` (``kind`` is ``odcs`` or ``odps``), each located.
-
-    A compiled (Rust) validator answers the common case, a valid document, in microseconds; only an invalid
-    document pays for the Python validator that explains every error with its path.
-    """
-    api_version = str(document.get("apiVersion") or "")
-    if _fast_validator(kind, api_version).is_valid(document.data):
-        return []
-    validator = _validator(kind, api_version)
-    problems: list[Problem] = []
-    seen: set[tuple[Any, ...]] = set()
-    errors = [_best(e) for e in sorted(validator.iter_errors(document.data), key=lambda e: list(map(str, e.path)))]
-    # When an object fails a conditional branch (a server type's required fields), the schema also calls the
-    # keys that branch would have evaluated "unevaluated": report the real failure, not that echo.
-    failed = {tuple(e.absolute_path) for e in errors if e.validator not in _EXTRA}
-    for error in errors:
-        path = tuple(error.absolute_path)
-        if error.validator == "unevaluatedProperties" and path in failed:
-            continue
-        found: list[tuple[tuple[Any, ...], str, str]]
-        if error.validator in _EXTRA and (extra := _unknown_fields(error)):
-            where = _where(path)
-            found = [
+    kind = error.kind
+    name = kind.name
+    if name in ("additionalProperties", "unevaluatedProperties"):
+        unexpected = [str(key) for key in getattr(kind, "unexpected", [])]
+        if unexpected:
+            return [
                 (
                     (*path, key),
                     f"unknown field {key!r}" + (f" in {where}" if where else ""),
                     "remove or rename it (meshplane settings go in customProperties)",
                 )
-                for key in extra
+                for key in unexpected
             ]
-        else:
-            found = [(path, *_message(error))]
-        for at, message, hint in found:
+    if name == "required":
+        return [(path, f"{prefix}missing required field {kind.property!r}", f"add {kind.property}: ...")]
+    if name == "enum":
+        allowed = ", ".join(str(v) for v in kind.options)
+        return [(path, f"{prefix}{error.instance!r} is not allowed", f"use one of: {allowed}")]
+    if name == "const":
+        return [(path, f"{prefix}{error.instance!r} is not allowed", f"write {kind.expected_value}")]
+    if name == "type":
+        types = " or ".join(repr(str(t)) for t in kind.types)
+        return [(path, f"{prefix}{error.instance!r} is not of type {types}", f"write a value of type {types}")]
+    return [(path, f"{prefix}{error.message}", "")]
+
+
+def schema_errors(data: Any, kind: str, api_version: str) -> list[str]:
+    """``path: message`` of every error of ``data`` under the official schema (for tests and exports)."""
+    return [f"{_where(tuple(e.instance_path))}: {e.message}" for e in _validator(kind, api_version).iter_errors(data)]
+
+
+def validate_document(document: YamlDocument, kind: str, label: str) -> list[Problem]:
+    """All schema problems of ``document`` (``kind`` is ``odcs`` or ``odps``), each located at its key."""
+    supported = _SUPPORTED[kind]
+    api_version = document.get("apiVersion")
+    if api_version not in supported:
+        declared = "no apiVersion" if api_version is None else f"apiVersion {api_version!r}"
+        at: tuple[Any, ...] = ("apiVersion",) if api_version is not None else ()
+        return [
+            Problem(
+                document.locate(at),
+                f"not a valid {label}: {declared} is not a supported {kind.upper()} version",
+                f"write apiVersion: one of {', '.join(supported)} ({_ADVISED[kind]} if in doubt)",
+                code=f"{kind}-version",
+            )
+        ]
+    validator = _validator(kind, str(api_version))
+    if validator.is_valid(document.data):
+        return []
+    errors = sorted(validator.iter_errors(document.data), key=lambda e: [str(p) for p in e.instance_path])
+    # When an object fails a conditional branch (a server type's required fields), the schema may also call the
+    # keys that branch would have evaluated "unevaluated": report the real failure, not that echo.
+    failed = {tuple(e.instance_path) for e in errors if e.kind.name != "unevaluatedProperties"}
+    problems: list[Problem] = []
+    seen: set[tuple[tuple[Any, ...], str]] = set()
+    for error in errors:
+        if error.kind.name == "unevaluatedProperties" and tuple(error.instance_path) in failed:
+            continue
+        for at, message, hint in _explain(error):
             if (at, message) in seen:
                 continue
             seen.add((at, message))
-            location = document.locate(at)
-            problems.append(Problem(location, f"not a valid {label}: {message}", hint, code=f"{kind}-schema"))
+            problems.append(
+                Problem(document.locate(at), f"not a valid {label}: {message}", hint, code=f"{kind}-schema")
+            )
     return problems
