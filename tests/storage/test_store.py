@@ -180,3 +180,55 @@ def test_many_publishes_keep_commits_cheap(store: TableStore, stage: Stage) -> N
     early, late = sorted(timings[1:11])[5], sorted(timings[-10:])[5]
     assert late < early * 2.5 + 0.01, (early, late)
     assert store.current(T).properties["i"] == "59"  # type: ignore[union-attr]
+
+
+_READ_CURRENT = """
+import sys
+from pathlib import Path
+from meshplane.storage import TableId, TableStore
+
+with TableStore(sys.argv[1], Path(sys.argv[2])) as store:
+    info = store.snapshot(TableId.for_port("sales", "orders", "orders", 1))
+    print(info.snapshot_id, info.row_count, ",".join(info.schema.names), len(info.data_files))
+print("pyiceberg" in sys.modules)
+"""
+
+
+def test_a_reader_of_the_current_snapshot_never_loads_pyiceberg(
+    store: TableStore, stage: Stage, catalog_url: str
+) -> None:
+    """A query process resolves each port's current snapshot from the catalog database alone."""
+    import subprocess
+    import sys
+
+    info = publish(store, stage, "r1", "select range as id, 'a' || range as name from range(5)")
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_CURRENT, catalog_url, str(store.warehouse)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split("\n")[:2] == [f"{info.snapshot_id} 5 id,name 1", "False"]
+
+
+def test_a_commit_by_another_writer_is_read_not_the_cached_snapshot(
+    store: TableStore, stage: Stage, catalog_url: str
+) -> None:
+    """The reads cache is keyed by metadata location: a commit it never saw (another tool) is loaded instead."""
+    first = publish(store, stage, "r1", "select range as id from range(3)")
+    assert store.current(T).snapshot_id == first.snapshot_id  # type: ignore[union-attr]
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    other = SqlCatalog(CATALOG_NAME, uri=catalog_url)
+    try:
+        table = other.load_table(T.identifier)
+        table.append(pa.table({"id": pa.array([7], pa.int64())}))
+        appended = table.current_snapshot()
+    finally:
+        other.engine.dispose()
+    with TableStore(catalog_url, store.warehouse) as fresh:
+        for reader in (store, fresh):
+            current = reader.current(T)
+            assert current is not None and current.snapshot_id == appended.snapshot_id
+            assert current.snapshot_id == reader.snapshot(T).snapshot_id
+            assert sorted(r[0] for r in rows(current.data_files)) == [0, 1, 2, 7]

@@ -52,6 +52,17 @@ _SUMMARY_DDL = (
     "metadata_location VARCHAR(1000) NOT NULL, snapshot_id BIGINT, timestamp_ms BIGINT, properties TEXT, "
     "PRIMARY KEY (catalog_name, table_namespace, table_name))"
 )
+# What a reader needs of each table's current snapshot (its Arrow schema and data files besides the summary),
+# keyed by metadata location like the summaries: a query then resolves a port with one indexed SQL lookup and
+# never imports pyiceberg (~1 s of a `meshplane query` process, most of it pyiceberg's pyarrow/pandas imports).
+READS = "meshplane_snapshot_reads"
+_READS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {READS} (catalog_name VARCHAR(255) NOT NULL, "
+    "table_namespace VARCHAR(255) NOT NULL, table_name VARCHAR(255) NOT NULL, "
+    "metadata_location VARCHAR(1000) NOT NULL, snapshot_id BIGINT NOT NULL, timestamp_ms BIGINT NOT NULL, "
+    "properties TEXT NOT NULL, arrow_schema TEXT NOT NULL, data_files TEXT NOT NULL, "
+    "PRIMARY KEY (catalog_name, table_namespace, table_name))"
+)
 
 
 class TableStore:
@@ -71,6 +82,7 @@ class TableStore:
         self._namespace_guard = threading.Lock()
         self._light: Engine | None = None  # SQL-only access before pyiceberg is needed
         self._summaries_ready = False
+        self._reads_ready = False
         self._locks = LeaseManager(lambda: self._engine, lease_seconds)
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -233,6 +245,7 @@ class TableStore:
         self._files[table_id, snapshot.snapshot_id] = paths
         info = self._info(table_id, committed, snapshot, files=paths)
         self._save_summaries([(table_id, committed.metadata_location, _summary_of(info))])
+        self._save_read(table_id, committed.metadata_location, info)
         return info
 
     def _staged_uris(self, table_id: TableId, files: Sequence[Path]) -> list[str]:
@@ -357,9 +370,9 @@ class TableStore:
                 continue
             info = self.current(table_id)
             found[table_id] = None if info is None else _summary_of(info)
-            loaded = self._loaded.get(table_id)
-            if loaded is not None:
-                stale.append((table_id, loaded[0], found[table_id]))
+            # Saved under the location read above: were a commit to land in between, the row would pair a
+            # newer snapshot with a location that is never current again, so it could only be ignored.
+            stale.append((table_id, str(location), found[table_id]))
         if stale:
             self._save_summaries(stale)
         return found
@@ -399,11 +412,99 @@ class TableStore:
 
     def current(self, table_id: TableId) -> SnapshotInfo | None:
         """The visible snapshot, or None when the table does not exist or has never been published."""
+        location, cached = self._cached_read(table_id)
+        if cached is not None:
+            return cached
+        if location is None:
+            return None  # not in the catalog (or no catalog yet): nothing was ever published
         table = self._load(table_id)
         if table is None:
             return None
         snapshot = table.current_snapshot()
-        return None if snapshot is None else self._info(table_id, table, snapshot)
+        if snapshot is None:
+            return None
+        info = self._info(table_id, table, snapshot)
+        self._save_read(table_id, table.metadata_location, info)
+        return info
+
+    def _cached_read(self, table_id: TableId) -> tuple[str | None, SnapshotInfo | None]:
+        """The catalog's current metadata location of ``table_id`` and, when the reads cache holds that very
+        location, its current snapshot (else None: the caller loads the table with pyiceberg)."""
+        import sqlalchemy as sa
+
+        params = {"catalog": CATALOG_NAME, "namespace": table_id.namespace, "name": table_id.name}
+        joined = sa.text(
+            "SELECT t.metadata_location, r.metadata_location, r.snapshot_id, r.timestamp_ms, r.properties, "
+            f"r.arrow_schema, r.data_files FROM iceberg_tables t LEFT JOIN {READS} r "
+            "ON r.catalog_name = t.catalog_name AND r.table_namespace = t.table_namespace "
+            "AND r.table_name = t.table_name "
+            "WHERE t.catalog_name = :catalog AND t.table_namespace = :namespace AND t.table_name = :name"
+        )
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(joined, params).first()
+        except sa.exc.SQLAlchemyError:
+            return self._metadata_location(table_id), None  # no reads table yet
+        if row is None:
+            return None, None
+        location, cached_location, snapshot_id, timestamp_ms, properties, schema, files = row
+        if location is None or cached_location != location:
+            return location, None
+        import base64
+
+        import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+        paths = tuple(Path(f) for f in json.loads(files))
+        decoded = dict(json.loads(properties))
+        return location, SnapshotInfo(
+            table_id=table_id,
+            snapshot_id=int(snapshot_id),
+            timestamp=datetime.fromtimestamp(int(timestamp_ms) / 1000, tz=UTC),
+            properties=decoded,
+            row_count=int(decoded.get("total-records", "0")),
+            schema=pa.ipc.read_schema(pa.py_buffer(base64.b64decode(schema))),
+            _load_files=lambda: paths,
+        )
+
+    def _save_read(self, table_id: TableId, location: str, info: SnapshotInfo) -> None:
+        """Best effort, like the summaries: a row that is not written only makes the next read load the table."""
+        import base64
+
+        import sqlalchemy as sa
+
+        key = {"catalog_name": CATALOG_NAME, "table_namespace": table_id.namespace, "table_name": table_id.name}
+        row = {
+            **key,
+            "metadata_location": location,
+            "snapshot_id": info.snapshot_id,
+            "timestamp_ms": int(info.timestamp.timestamp() * 1000),
+            "properties": json.dumps(dict(info.properties), sort_keys=True),
+            "arrow_schema": base64.b64encode(info.schema.serialize().to_pybytes()).decode("ascii"),
+            "data_files": json.dumps([str(p) for p in info.data_files]),
+        }
+        try:
+            with self._engine.begin() as conn:
+                if not self._reads_ready:
+                    conn.execute(sa.text(_READS_DDL))
+                conn.execute(
+                    sa.text(
+                        f"DELETE FROM {READS} WHERE catalog_name = :catalog_name "
+                        "AND table_namespace = :table_namespace AND table_name = :table_name"
+                    ),
+                    key,
+                )
+                conn.execute(
+                    sa.text(
+                        f"INSERT INTO {READS} (catalog_name, table_namespace, table_name, metadata_location, "
+                        "snapshot_id, timestamp_ms, properties, arrow_schema, data_files) VALUES (:catalog_name, "
+                        ":table_namespace, :table_name, :metadata_location, :snapshot_id, :timestamp_ms, "
+                        ":properties, :arrow_schema, :data_files)"
+                    ),
+                    row,
+                )
+            self._reads_ready = True
+        except sa.exc.SQLAlchemyError:
+            pass
 
     def snapshot(
         self, table_id: TableId, snapshot_id: int | None = None, as_of: datetime | None = None
@@ -412,6 +513,10 @@ class TableStore:
 
         A naive ``as_of`` is read as UTC.
         """
+        if snapshot_id is None and as_of is None:
+            current = self.current(table_id)
+            if current is not None:
+                return current
         table = self._load(table_id)
         if table is None:
             raise StorageError(f"table {table_id} does not exist")
