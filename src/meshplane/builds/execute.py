@@ -85,7 +85,8 @@ class ProductOutcome:
     ports: tuple[PortOutcome, ...] = ()
     error: str | None = None
     engine: str = ""
-    refused: bool = False  # the build gate (ownership, breaking change, policy) refused it: nothing ran
+    # The build gate refused it (nothing ran): the refusing error's class, e.g. PolicyViolation; "" otherwise.
+    refused: str = ""
 
     @property
     def rows(self) -> int:
@@ -192,7 +193,7 @@ class Builder:
             self.gate(product)
         except MeshError as error:
             return ProductOutcome(item.address, Status.FAILED, time.perf_counter() - started, run_id,
-                                  error=_describe(error), engine=item.engine, refused=True)  # fmt: skip
+                                  error=_describe(error), engine=item.engine, refused=type(error).__name__)  # fmt: skip
         built_meanwhile = self._built_meanwhile(item, product, run_id, started, waited)
         if built_meanwhile is not None:
             return built_meanwhile

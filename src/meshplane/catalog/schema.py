@@ -308,3 +308,44 @@ settings = _table(
     sa.Column("key", Str, primary_key=True),
     sa.Column("value", Text, nullable=False),
 )
+
+# --- notifications: the outbox, its deliveries, and every attempt (the delivery log) -----------------
+
+notifications = _table(
+    "mp_notifications",
+    sa.Column("id", Str, primary_key=True),
+    sa.Column("kind", Str, nullable=False, index=True),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("subject", Str, nullable=False),
+    sa.Column("title", Text, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("audience", sa.JSON, nullable=False),
+    sa.Column("dedupe_key", Str, unique=True),
+)
+
+deliveries = _table(
+    "mp_deliveries",
+    sa.Column("id", Str, primary_key=True),
+    sa.Column("notification_id", Str, sa.ForeignKey("mp_notifications.id"), nullable=False, index=True),
+    sa.Column("channel", Str, nullable=False),
+    sa.Column("channel_type", Str, nullable=False),
+    sa.Column("subscriber", Str, nullable=False),
+    sa.Column("status", Str, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("delivered_at", UtcDateTime),
+    sa.Column("last_error", Text),
+    sa.Index("ix_mp_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+delivery_attempts = _table(
+    "mp_delivery_attempts",
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", Str, sa.ForeignKey("mp_deliveries.id"), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", Text),
+    sa.Column("seconds", sa.Float, nullable=False),
+)

@@ -72,6 +72,16 @@ def _start_scheduler(path: Path, interval: float) -> threading.Event:
             err.print(f"scheduler stopped: {error}", markup=False)
 
     threading.Thread(target=loop, name="meshplane-scheduler", daemon=True).start()
+
+    def deliver() -> None:
+        try:
+            with Mesh.open(path) as mesh:
+                mesh.run_deliverer(stop=stop.is_set, sleep=stop.wait)
+        except MeshError as error:
+            err.print(f"notification deliverer stopped: {error}", markup=False)
+
+    # Notifications are delivered beside the scheduler: builds and queries only ever write the outbox.
+    threading.Thread(target=deliver, name="meshplane-notify", daemon=True).start()
     return stop
 
 
@@ -105,7 +115,10 @@ def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: st
     os.environ[_PUBLISHED_ENV] = "1"
     stop = _start_scheduler(Path(path), schedule_interval) if schedule else None
     if schedule:
-        out.print(f"scheduled builds run every {schedule_interval:.0f}s while the server runs (--no-schedule: off)")
+        out.print(
+            f"scheduled builds run every {schedule_interval:.0f}s and notifications are delivered while the "
+            "server runs (--no-schedule: off)"
+        )
     try:
         uvicorn.run("meshplane.server:app_from_env", factory=True, host=host, port=port, log_level="warning",
                     workers=max(1, workers or os.cpu_count() or 1))  # fmt: skip

@@ -120,7 +120,7 @@ class WebhookChannel(_Frozen):
     type: Literal["webhook"]
     url: str | None = None
     url_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
-    secret_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")  # HMAC-SHA256 key
+    secret_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$")  # the variable holding the HMAC-SHA256 key
 
 
 class EmailChannel(_Frozen):

@@ -22,13 +22,21 @@ from meshplane.access.policy import AccessPolicy, CachedGovernance
 from meshplane.access.principals import Directory, consumer_key, load_secret, local_user
 from meshplane.access.query_log import QueryLogWriter
 from meshplane.access.workflow import AccessWorkflow, RequestView
-from meshplane.catalog import AccessRequest, ApiToken, AuditEvent, CatalogStore, Grant, QueryDecision
+from meshplane.catalog import (
+    AccessRequest,
+    AccessRequestStatus,
+    ApiToken,
+    AuditEvent,
+    CatalogStore,
+    Grant,
+    QueryDecision,
+)
 from meshplane.catalog import QueryLogEntry as CatalogQueryEntry
 from meshplane.engines.duckdb_sandbox import SandboxLimits
 from meshplane.errors import AccessDenied, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
-from meshplane.types import Address
+from meshplane.types import Address, EventKind
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
@@ -143,22 +151,44 @@ class AccessService:
         until: str | date | datetime | None = None,
     ) -> AccessRequest:
         self.flush()  # queued query events go first: the audit log stays in order
-        return self.workflow.request(user, port, purpose, columns, until)
+        request = self.workflow.request(user, port, purpose, columns, until)
+        self._tell(EventKind.ACCESS_REQUESTED, request)
+        if request.status is not AccessRequestStatus.PENDING:  # approved at once (autoApprove)
+            self._tell(EventKind.ACCESS_DECIDED, request)
+        return request
 
     def list_requests(self, user: str, *, pending: bool = False) -> list[RequestView]:
         return self.workflow.requests(user, pending=pending)
 
     def approve(self, user: str, request_id: str, row_filter: str | None = None, note: str = "") -> Grant:
         self.flush()  # queued query events go first: the audit log stays in order
-        return self.workflow.approve(user, request_id, row_filter, note)
+        grant = self.workflow.approve(user, request_id, row_filter, note)
+        self._tell(EventKind.ACCESS_DECIDED, request_id)
+        return grant
 
     def deny(self, user: str, request_id: str, note: str = "") -> AccessRequest:
         self.flush()  # queued query events go first: the audit log stays in order
-        return self.workflow.deny(user, request_id, note)
+        request = self.workflow.deny(user, request_id, note)
+        self._tell(EventKind.ACCESS_DECIDED, request)
+        return request
 
     def revoke(self, user: str, request_id: str, note: str = "") -> AccessRequest:
         self.flush()  # queued query events go first: the audit log stays in order
-        return self.workflow.revoke(user, request_id, note)
+        request = self.workflow.revoke(user, request_id, note)
+        self._tell(EventKind.ACCESS_REVOKED, request)
+        return request
+
+    def _tell(self, kind: EventKind, request: AccessRequest | str) -> None:
+        """The requester and the port's owners hear of it (stored in the outbox; delivered elsewhere)."""
+        from meshplane.workspace.notices import access_notice
+        from meshplane.workspace.notifying import NotificationService
+
+        if isinstance(request, str):
+            found = self.catalog.reader.access_request(request)
+            if found is None:
+                return
+            request = found
+        NotificationService(self.graph, self.platform).emit(access_notice(self.graph, kind, request))
 
     def grants(self, user: str | None = None, port: str | None = None) -> list[Grant]:
         """Grants in force now."""

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from meshplane.catalog import RunRecord
     from meshplane.lineage.openlineage import LineageEmitter
+    from meshplane.workspace.notifying import NotificationService
 
 __all__ = ["BuildService"]
 
@@ -47,12 +48,18 @@ class _RecordingEvents:
     """Writes every run to the catalog, then forwards to the caller's progress display."""
 
     def __init__(
-        self, platform: Platform, forward: BuildEvents | None, trigger: str, lineage: LineageEmitter | None = None
+        self,
+        platform: Platform,
+        forward: BuildEvents | None,
+        trigger: str,
+        lineage: LineageEmitter | None = None,
+        notifications: NotificationService | None = None,
     ) -> None:
         self.platform = platform
         self.forward = forward
         self.trigger = trigger
         self.lineage = lineage
+        self.notifications = notifications
 
     def started(self, product: Address, run_id: str, engine: str) -> None:
         self.platform.catalog.writer.start_run(str(product), engine=engine, trigger=self.trigger, run_id=run_id)
@@ -117,6 +124,11 @@ class _RecordingEvents:
             )
             if self.lineage is not None:
                 _emit_finished(self.lineage, outcome)
+            if self.notifications is not None and outcome.status is Status.FAILED:
+                from meshplane.workspace.notices import build_notices
+
+                for notice in build_notices(self.notifications.graph, outcome):
+                    self.notifications.emit(notice)
         if self.forward:
             self.forward.finished(outcome)
 
@@ -157,6 +169,12 @@ def _emit_finished(lineage: LineageEmitter, outcome: ProductOutcome) -> None:
 class BuildService:
     graph: MeshGraph
     platform: Platform
+
+    @cached_property
+    def notifications(self) -> NotificationService:
+        from meshplane.workspace.notifying import NotificationService
+
+        return NotificationService(self.graph, self.platform)
 
     @cached_property
     def lineage(self) -> LineageEmitter | None:
@@ -241,7 +259,7 @@ class BuildService:
             engine_factory=self.make_engine,
             checker=port_checker(self.graph, self.platform),
             gate=gate or (lambda product: None),
-            events=_RecordingEvents(self.platform, events, trigger, self.lineage),
+            events=_RecordingEvents(self.platform, events, trigger, self.lineage, self.notifications),
             lock_timeout=lock_timeout,
         )
         try:

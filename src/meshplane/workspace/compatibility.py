@@ -282,8 +282,18 @@ def unversioned_breaking_changes(
     graph: MeshGraph, platform: Platform, products: Iterable[Address] | None = None
 ) -> BreakingChanges:
     """Each product's breaking port-contract changes without a major bump, against the published contracts."""
+    return breaking_problems(graph, published_diffs(graph, platform, products))
+
+
+def published_diffs(graph: MeshGraph, platform: Platform, products: Iterable[Address] | None = None) -> list[PortDiff]:
+    """Each port's contract against the one the catalog published (all products unless ``products``)."""
     chosen = list(graph.products) if products is None else list(products)
-    return _problems(graph, CompatibilityService(graph, platform).diff(chosen))
+    return CompatibilityService(graph, platform).diff(chosen)
+
+
+def breaking_problems(graph: MeshGraph, diffs: Iterable[PortDiff]) -> BreakingChanges:
+    """The located problems of the breaking changes in ``diffs`` that lack a major version bump."""
+    return _problems(graph, diffs)
 
 
 def breaking_change_gate(

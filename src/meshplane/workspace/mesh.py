@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
@@ -9,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshplane.errors import SpecError, UsageError
+from meshplane.errors import MeshError, SpecError, UsageError
 from meshplane.graph import MeshGraph, SelectorError, select
 from meshplane.spec import MeshSpec
 from meshplane.types import Address, Problem
@@ -27,8 +28,11 @@ if TYPE_CHECKING:
     from meshplane.workspace.building import BuildService
     from meshplane.workspace.discovery import DiscoveryService
     from meshplane.workspace.governing import GovernanceService
+    from meshplane.workspace.notifying import DeliveryReport, NotificationService
     from meshplane.workspace.platform import Platform
     from meshplane.workspace.quality import PortDiff, PortStatus, QualityService, TestReport
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CheckReport", "Mesh", "check_mesh"]
 
@@ -160,10 +164,11 @@ class Mesh:
         The gates compare against what the catalog published before this build; the specs are synced only
         when no port breaks its consumers without a major version, so a blocked change stays blocked.
         """
-        from meshplane.workspace.compatibility import unversioned_breaking_changes
+        from meshplane.workspace.compatibility import breaking_problems, published_diffs
         from meshplane.workspace.gates import build_gates
 
-        breaking = unversioned_breaking_changes(self.graph, self.platform)  # one comparison for gate and sync
+        diffs = published_diffs(self.graph, self.platform)  # one comparison for gate, sync and notifications
+        breaking = breaking_problems(self.graph, diffs)
         products = [item.address for item in plan.items]
         gates = build_gates(self.access, self.governance, breaking, as_user=as_user, extra=gate, products=products)
         if not breaking:
@@ -171,10 +176,58 @@ class Mesh:
             self.publish(checked=True, held_back=products)
         self.quality.retire_expired_majors()
         result = self.builds.build(plan, jobs=jobs, events=events, gate=gates, trigger=trigger)
+        refused: list[Address] = []
         if not breaking and products:
             refused = [o.address for o in result.outcomes if not o.status.published]
             self.publish(checked=True, held_back=refused)
+        if any(d.breaking for d in diffs):
+            self._tell_breaking_changes(diffs, baseline_kept=set(refused) if not breaking else set(self.graph.products))
         return result
+
+    def _tell_breaking_changes(self, diffs: list[PortDiff], *, baseline_kept: set[Address]) -> None:
+        """Consumers hear of breaking changes: proposed (blocked) at once; published once the catalog took the
+        new contract as its baseline (not for products in ``baseline_kept``, whose build did not publish)."""
+        from meshplane.workspace.notices import breaking_notices
+
+        for notice in breaking_notices(self.notifications, diffs):
+            product = Address.parse(notice.subject).product_address
+            if notice.kind.value == "breaking_change_proposed" or product not in baseline_kept:
+                self.notifications.emit(notice)
+
+    @property
+    def notifications(self) -> NotificationService:
+        """Emit (``mesh.notifications.emit(notice)``), deliver and read inboxes (workspace/notifying.py)."""
+        return self.builds.notifications
+
+    def deliver_notifications(self, now: datetime | None = None, *, scan: bool = True) -> DeliveryReport:
+        """One round: scan for time-based events (``scan``), then attempt every delivery that is due."""
+        if scan:
+            from meshplane.workspace.reminders import scan as scan_reminders
+
+            scan_reminders(self.notifications, now)
+        return self.notifications.deliver(now)
+
+    def run_deliverer(
+        self,
+        *,
+        interval: float = 5.0,
+        scan_every: float = 300.0,
+        stop: Callable[[], bool] = lambda: False,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        """Deliver due notifications every ``interval`` seconds (scanning every ``scan_every``) until ``stop()``."""
+        last_scan = float("-inf")
+        while not stop():
+            scan = time.monotonic() - last_scan >= scan_every
+            if scan:
+                last_scan = time.monotonic()
+            try:
+                self.deliver_notifications(scan=scan)
+            except MeshError as error:  # e.g. the catalog is briefly unreachable: try again next round
+                log.warning("notification delivery round failed: %s", error)
+            if stop():
+                break
+            sleep(interval)
 
     def last_built(self, product: Address) -> datetime | None:
         """When the product's oldest current port snapshot was committed (None: never fully built)."""
