@@ -14,6 +14,7 @@ from typing import Any
 C = "crm.customers.customers"
 ORD = "sales.orders.orders"
 R = "ref.regions.regions"
+N = "crm.contacts.contacts"
 
 
 @dataclass(frozen=True)
@@ -386,6 +387,41 @@ CASES: list[Case] = [
         "SELECT length(string_agg(repeat('x', 1000000), '')) FROM range(5000), " + R,
         "SELECT len(generate_series(1, 2000000000)) FROM " + C,
         "SELECT count(*) FROM (SELECT unnest(range(2000000000))), " + R,
+    ),
+    # 12c. nested fields: masks on STRUCT fields hold however the field is reached
+    *_cases(
+        "nested",
+        "ok",
+        "SELECT * FROM " + N,
+        "SELECT contact.email, contact.phone, address.street FROM " + N,
+        "SELECT contact['email'], address['geo']['note'] FROM " + N,
+        "SELECT struct_extract(contact, 'email'), struct_extract(address, 'street') FROM " + N,
+        "SELECT address.geo.zone, address.geo.note FROM " + N,
+        "SELECT unnest(contact), unnest(address, recursive := true) FROM " + N,
+        "SELECT to_json(contact), to_json(address) FROM " + N,
+        "SELECT CAST(contact AS VARCHAR), CAST(address AS VARCHAR) FROM " + N,
+        "SELECT contact.*, address.* FROM " + N,
+        "SELECT COLUMNS(*) FROM " + N,
+        "SELECT n.contact.email FROM " + N + " n",
+        "SELECT list_value(contact, contact)[1].email FROM " + N,
+        "SELECT json_extract_string(to_json(address), '$.geo.note') FROM " + N,
+        "SELECT string_agg(contact.phone, ',') FROM " + N,
+    ),
+    *_cases(
+        "nested",
+        "ok",
+        "SELECT id FROM " + N + " WHERE contact.email LIKE 'canarystruct%'",
+        "SELECT id FROM " + N + " WHERE address.street LIKE '%CANARYCITY%'",
+        "SELECT id FROM " + N + " WHERE starts_with(contact.phone, '+1 555 CANARY')",
+        check=empty,
+    ),
+    *_cases(
+        "nested",
+        "either",
+        "SELECT CAST(address.geo.note AS INT) FROM " + N,
+        "SELECT CAST(contact.phone AS INT) FROM " + N,
+        "SELECT error(contact.email) FROM " + N,
+        "SELECT id FROM " + N + " WHERE address.geo.zone = 31337",  # the masked zone is text: may not compare
     ),
     # 13. quoting, comments and unicode
     *_cases(

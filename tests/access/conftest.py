@@ -84,6 +84,27 @@ SELECT * FROM (VALUES
 """
 
 
+# Nested ODCS properties: masks on STRUCT fields (contact.email hashed, contact.phone partial), and a partial
+# mask on a whole STRUCT (address), which masks each of its fields, nested ones included.
+CONTACT_COLUMNS = (
+    PortColumn("id", "INTEGER"),
+    PortColumn("contact", "STRUCT(email VARCHAR, phone VARCHAR, city VARCHAR)"),
+    PortColumn("address", "STRUCT(street VARCHAR, geo STRUCT(zone INTEGER, note VARCHAR))"),
+)
+CONTACT_MASKS = {
+    "contact.email": MaskKind.HASH,
+    "contact.phone": MaskKind.PARTIAL,
+    "address": MaskKind.PARTIAL,
+}
+_CONTACTS_SQL = """
+SELECT * FROM (VALUES
+ (1, {'email': 'canarystructc@example.org', 'phone': '+1 555 CANARYPHONE7', 'city': 'Lyon'},
+  {'street': '1 CANARYCITY Road', 'geo': {'zone': 31337, 'note': 'CANARYTAG gate'}}),
+ (2, {'email': NULL, 'phone': NULL, 'city': 'Oslo'}, NULL)
+) AS t(id, contact, address)
+"""
+
+
 @dataclass
 class Mesh:
     root: Path
@@ -105,6 +126,7 @@ def build_fixtures(root: Path) -> dict[str, Path]:
         "customers_s1": root / "crm" / "customers" / "snap-1" / "part-0.parquet",
         "orders": root / "sales" / "orders" / "part-0.parquet",
         "regions": root / "ref" / "regions" / "part-0.parquet",
+        "contacts": root / "crm" / "contacts" / "part-0.parquet",
         "salaries": root / "hr" / "salaries" / "part-0.parquet",
         "secret_parquet": root / "secret.parquet",
         "secret_csv": root / "secret.csv",
@@ -128,6 +150,7 @@ def build_fixtures(root: Path) -> dict[str, Path]:
         files["orders"],
     )
     _write(con, "SELECT * FROM (VALUES ('EU', 'Europe'), ('US', 'United States')) AS t(code, label)", files["regions"])
+    _write(con, _CONTACTS_SQL, files["contacts"])
     _write(con, "SELECT 'SALARYCANARY' AS employee, 99 AS salary", files["salaries"])
     _write(con, "SELECT 'FILECANARY' AS secret", files["secret_parquet"])
     _write(con, "SELECT 'FILECANARY' AS secret", files["secret_csv"], "csv")
@@ -180,6 +203,14 @@ def make_resolver(mesh: Mesh, *, row_filter: str | None = ROW_FILTER) -> Any:
                     PortColumn("status", "VARCHAR"),
                 ),
                 masks={"customer_email": MaskKind.HASH},
+            )
+        if ref.address in ("crm.contacts.contacts", "crm.contacts"):
+            return ReadablePort(
+                address="crm.contacts.contacts",
+                version="1.0.0",
+                files=(mesh.path("contacts"),),
+                columns=CONTACT_COLUMNS,
+                masks=CONTACT_MASKS,
             )
         if ref.address in ("ref.regions.regions", "ref.regions"):
             return ReadablePort(

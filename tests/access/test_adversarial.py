@@ -25,6 +25,7 @@ PLACEHOLDERS = (
     "orders",
     "regions",
     "salaries",
+    "contacts",
     "secret_parquet",
     "secret_csv",
     "secret_txt",

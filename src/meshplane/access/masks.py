@@ -7,6 +7,7 @@ consumer's query can see the raw value.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 
 from sqlglot import exp
@@ -14,7 +15,7 @@ from sqlglot import exp
 from meshplane.access.query_ports import MaskKind
 from meshplane.errors import QueryRejected
 
-__all__ = ["REDACTED", "mask_expression"]
+__all__ = ["REDACTED", "mask_column", "mask_expression"]
 
 REDACTED = "***"
 _PARTIAL_MIN_LENGTH = 8
@@ -31,6 +32,47 @@ def mask_expression(kind: MaskKind, raw: exp.Expr, column_type: str, key: str) -
     if kind is MaskKind.PARTIAL:
         return _partial(raw)
     raise QueryRejected(f"unknown mask kind {kind!r}")  # pragma: no cover - MaskKind is closed
+
+
+def mask_column(
+    raw: exp.Expr, column_type: str, kind: MaskKind | None, nested: Mapping[str, MaskKind], key: str
+) -> exp.Expr:
+    """``raw`` as a consumer sees it: ``kind`` on the whole value, ``nested`` masks on STRUCT fields.
+
+    ``nested`` maps a field path below this column (``email``, ``geo.note``; lower case) to its mask. A STRUCT
+    with nested masks, or under a ``partial`` mask, is rebuilt field by field (a partial mask of a STRUCT
+    masks each of its fields, recursively); any other mask of a STRUCT replaces the whole value.
+    """
+    if kind is None and not nested:
+        return raw
+    fields = _struct_fields(column_type) if (nested or kind is MaskKind.PARTIAL) else None
+    if fields is None or (kind is not None and kind is not MaskKind.PARTIAL):
+        return raw if kind is None else mask_expression(kind, raw, column_type, key)
+    packed = []
+    for name, field_type in fields:
+        lowered = name.lower()
+        below = {path[len(lowered) + 1 :]: k for path, k in nested.items() if path.startswith(lowered + ".")}
+        field_kind = nested.get(lowered) or kind
+        value = _call("struct_extract", raw.copy(), exp.Literal.string(name))
+        packed.append(exp.PropertyEQ(this=exp.to_identifier(name, quoted=True),
+                                     expression=mask_column(value, field_type, field_kind, below, key)))  # fmt: skip
+    return exp.Case(
+        ifs=[exp.If(this=exp.Is(this=raw.copy(), expression=exp.Null()), true=exp.Null())],
+        default=_call("struct_pack", *packed),
+    )
+
+
+def _struct_fields(column_type: str) -> list[tuple[str, str]] | None:
+    """The (name, DuckDB type) of each field of a STRUCT type; None for any other type."""
+    data_type = _type_cached(column_type)
+    if data_type.this is not exp.DataType.Type.STRUCT:
+        return None
+    fields = []
+    for field in data_type.expressions:
+        if not isinstance(field, exp.ColumnDef) or field.args.get("kind") is None:
+            raise QueryRejected(f"unsupported STRUCT type {column_type!r}")
+        fields.append((field.name, field.args["kind"].sql("duckdb")))
+    return fields
 
 
 def _partial(raw: exp.Expr) -> exp.Expr:

@@ -193,30 +193,43 @@ def _approvers(contract: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(teams))
 
 
-def _masks_from_properties(properties: Iterable[Any]) -> dict[str, str]:
+def _masks_from_properties(properties: Iterable[Any], prefix: str = "") -> dict[str, str]:
+    """Masks of ODCS properties, nested ones (an ``object`` property's ``properties``: a STRUCT's fields)
+    under dotted names: ``profile.email``."""
     masks: dict[str, str] = {}
     for prop in properties:
         if not isinstance(prop, Mapping) or not prop.get("name"):
             continue
+        name = prefix + str(prop["name"])
         declared = None
         for entry in prop.get("customProperties") or []:
             if isinstance(entry, Mapping) and entry.get("property") == "mask" and entry.get("value"):
                 declared = str(entry["value"])
         if declared is not None:
-            masks[str(prop["name"])] = declared
+            masks[name] = declared
         elif str(prop.get("classification") or "") in MASKED_CLASSIFICATIONS:
-            masks[str(prop["name"])] = DEFAULT_MASK
+            masks[name] = DEFAULT_MASK
+        children = prop.get("properties")
+        if isinstance(children, list):
+            masks.update(_masks_from_properties(children, name + "."))
     return masks
 
 
 def port_masks(contract: ContractSpec) -> dict[str, str]:
-    """The masks a contract asks for non-owners: declared masks, and ``hash`` for undeclared PII columns."""
+    """The masks a contract asks for non-owners: declared masks, and ``hash`` for undeclared PII columns,
+    nested STRUCT fields included (``column.field``)."""
     masks: dict[str, str] = {}
     for column in contract.columns:
         if column.mask is not None:
             masks[column.name] = column.mask.value
         elif column.classification in MASKED_CLASSIFICATIONS:
             masks[column.name] = DEFAULT_MASK
+    for table in contract.raw.get("schema") or []:
+        for prop in (table.get("properties") or []) if isinstance(table, Mapping) else []:
+            children = prop.get("properties") if isinstance(prop, Mapping) else None
+            if isinstance(children, list) and prop.get("name"):
+                masks.update(_masks_from_properties(children, f"{prop['name']}."))
+        break  # a port contract describes one table
     return masks
 
 

@@ -326,7 +326,7 @@ class AccessPolicy:
             version=version,
             files=tuple(str(path) for path in snapshot.data_files),
             columns=tuple(columns),
-            masks={name: kind for name, kind in decision.masks.items() if name in names},
+            masks={name: kind for name, kind in decision.masks.items() if name.split(".", 1)[0] in names},
             granted_columns=granted,
             row_filter=decision.row_filter,
             snapshot_id=snapshot.snapshot_id,

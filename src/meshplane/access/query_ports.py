@@ -52,6 +52,7 @@ class ReadablePort:
     files: tuple[str, ...]
     columns: tuple[PortColumn, ...]
     masks: Mapping[str, MaskKind] = field(default_factory=dict)
+    """Column (or ``column.field.subfield`` of a STRUCT column) -> mask."""
     granted_columns: frozenset[str] | None = None
     """None grants every column."""
     row_filter: str | None = None
@@ -63,7 +64,8 @@ class ReadablePort:
         names = [column.name.lower() for column in self.columns]
         if len(set(names)) != len(names) or not names:
             raise QueryRejected(f"port {self.address} has no columns or duplicate column names")
-        unknown = (set(self.masks) | set(self.granted_columns or ())) - set(names)
+        masked = {name.split(".", 1)[0] for name in self.masks}  # ``column.field`` masks a STRUCT's field
+        unknown = (masked | set(self.granted_columns or ())) - set(names)
         if unknown:
             raise QueryRejected(f"port {self.address}: masks or grants name unknown columns {sorted(unknown)}")
         for path in self.files:

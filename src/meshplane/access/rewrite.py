@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from meshplane.access.masks import mask_expression
-from meshplane.access.query_ports import PortResolver, ReadablePort
+from meshplane.access.masks import mask_column, mask_expression
+from meshplane.access.query_ports import MaskKind, PortResolver, ReadablePort
 from meshplane.errors import AccessDenied, MeshError, QueryRejected
 from meshplane.sql import (
     ALLOWED_TABLE_FUNCTIONS,
@@ -118,10 +118,20 @@ def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
     if not columns:
         raise AccessDenied(f"no column of {port.address} is granted")
     projections: list[exp.Expr] = []
+    nested = _nested_masks(port) if any("." in name for name in port.masks) else {}
     for column in columns:
         raw = exp.column(column.name, table=RAW_ALIAS, quoted=True)
-        kind = port.masks.get(column.name.lower())
-        value = raw if kind is None else mask_expression(kind, raw, column.type, consumer_key)
+        name = column.name.lower()
+        kind = port.masks.get(name)
+        below = nested.get(name)
+        if below:  # masks on fields of a STRUCT column
+            value = mask_column(raw, column.type, kind, below, consumer_key)
+        elif kind is None:
+            value = raw
+        elif kind is MaskKind.PARTIAL and column.type.upper().startswith("STRUCT"):
+            value = mask_column(raw, column.type, kind, {}, consumer_key)  # each field, not the struct's text
+        else:
+            value = mask_expression(kind, raw, column.type, consumer_key)
         projections.append(exp.alias_(value, column.name, quoted=True, copy=False))
     select = exp.Select(expressions=projections)
     if port.files:
@@ -148,6 +158,16 @@ def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
             where=exp.Where(this=exp.false()),
         )
     return select
+
+
+def _nested_masks(port: ReadablePort) -> dict[str, dict[str, MaskKind]]:
+    """Column -> {field path below it -> mask} from the port's dotted mask names (``profile.email``)."""
+    found: dict[str, dict[str, MaskKind]] = {}
+    for name, kind in port.masks.items():
+        column, dot, path = name.lower().partition(".")
+        if dot and path:
+            found.setdefault(column, {})[path] = kind
+    return found
 
 
 def _row_filter(port: ReadablePort) -> exp.Expr | None:

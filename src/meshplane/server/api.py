@@ -112,7 +112,7 @@ def domains(request: Request, who: User) -> Any:
 
 @router.get("/domains/{name}", summary="One domain, its products and their health [authenticated]")
 def domain(request: Request, name: str, who: User) -> Any:
-    return _json(_svc(request).domain_page(name))
+    return _json(_svc(request).domain_page_for(who, name))
 
 
 @router.get("/products", summary="Products with ports and columns [authenticated]")
@@ -124,7 +124,9 @@ def products(
 
 @router.get("/products/{address}", summary="A product page: ports, schema, health, history, lineage [authenticated]")
 def product(request: Request, address: str, who: User) -> Any:
-    return _cached_json("product", address, _svc(request).product_page(address))
+    service = _svc(request)
+    page = service.product_page_for(who, address)  # one object per page and kind of viewer (owner or not)
+    return _cached_json("product", (address, service.authority.may_see_samples(who, address)), page)
 
 
 @router.get("/ports/{address}", summary="One output port with its columns [authenticated]")
@@ -176,14 +178,14 @@ def lineage(
 
 @router.get("/impact/{address}", summary="Downstream products, columns and granted consumers [authenticated]")
 def impact(request: Request, address: str, who: User) -> Any:
-    return _json(_svc(request).impact(address))
+    return _json(_svc(request).impact(address, who))
 
 
 @router.get("/runs", summary="Build runs, newest first [authenticated]")
 def runs(
     request: Request, who: User, product: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 50
 ) -> Any:
-    return _json(_svc(request).reader.runs(product, limit=limit))
+    return _json(_svc(request).runs_for(who, product, limit=limit))
 
 
 @router.get("/quality/{address}", summary="Contract check results of a product or port [authenticated]")
@@ -191,7 +193,7 @@ def quality(request: Request, address: str, who: User, limit: Annotated[int, Que
     service = _svc(request)
     page = service.product_page(address)
     ports = [p.address for p in page.product.ports if address.count(".") == 1 or p.address == address]
-    results = [c for p in ports for c in service.reader.check_results(port=p, limit=limit)]
+    results = [c for p in ports for c in service.check_results_for(who, p, limit=limit)]
     return _json({"history": page.history, "results": results})
 
 

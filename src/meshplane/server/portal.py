@@ -130,7 +130,7 @@ def search_page(
 
 @router.get("/domains/{name}", response_class=HTMLResponse)
 def domain_page(request: Request, name: str, who: User) -> Response:
-    return _render(request, "domain.html", who, page=discovery(request).domain_page(name))
+    return _render(request, "domain.html", who, page=discovery(request).domain_page_for(who, name))
 
 
 def _sample(request: Request, who: Principal, port: str) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def _sample(request: Request, who: Principal, port: str) -> dict[str, Any]:
 @router.get("/products/{address}", response_class=HTMLResponse)
 def product_page(request: Request, address: str, who: User, requested: str = "") -> Response:
     service = discovery(request)
-    page = service.product_page(address)
+    page = service.product_page_for(who, address)
     samples = {p.address: _sample(request, who, p.address) for p in page.product.ports}
     mine = {r.port: r for r in service.requests_of(who) if r.status in (AccessRequestStatus.PENDING,
                                                                           AccessRequestStatus.APPROVED)}  # fmt: skip

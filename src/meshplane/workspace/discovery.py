@@ -12,11 +12,12 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from meshplane.access.disclosure import run_for_viewer, without_samples
 from meshplane.catalog import (
     AccessRequest,
     AccessRequestStatus,
@@ -145,6 +146,7 @@ class DiscoveryService:
         self._pages = _Cache(size=512, ttl=3.0)
         self._lineages = _Cache(size=1024, ttl=float("inf"))  # the graph never changes under an opened mesh
         self._principals: dict[str, Principal | None] = {}
+        self._redacted: dict[str, tuple[ProductPage, ProductPage]] = {}  # address -> (page, as non-owners see it)
 
     @property
     def reader(self) -> CatalogReader:
@@ -236,10 +238,13 @@ class DiscoveryService:
                 found.extend(columns_downstream(self.column_edges, one, column))
         return sorted(set(found))
 
-    def impact(self, subject: str) -> Impact:
+    def impact(self, subject: str, viewer: Principal | None = None) -> Impact:
+        """What changing ``subject`` touches; with a ``viewer``, only grants of ports they decide on are
+        listed (who holds grants is shown to deciders only); without one, everything (platform use)."""
         parts = subject.split(".")
         self._product_address(".".join(parts[:2]))
-        grants = [(g.port, g.grantee) for g in self.reader.grants()]
+        grants = [(g.port, g.grantee) for g in self.reader.grants()
+                  if viewer is None or self.authority.may_see_grants(viewer, g.port)]  # fmt: skip
         return impact_of(self.graph, subject, grants=grants, edges=self.column_edges)
 
     # --- pages ---------------------------------------------------------------------------------------
@@ -322,6 +327,46 @@ class DiscoveryService:
         product_address = str(self._product_address(address))
         stamp = (self.reader.history_version(), self.reader.search_version())
         return self._pages.get(product_address, stamp, lambda: self._product_page(product_address))
+
+    def product_page_for(self, viewer: Principal, address: str) -> ProductPage:
+        """The product page as ``viewer`` may see it: outside the owner teams, without check-failure samples
+        and with run errors reduced to their kind (:mod:`meshplane.access.disclosure`)."""
+        page = self.product_page(address)
+        if self.authority.may_see_samples(viewer, page.product.address):
+            return page
+        key = page.product.address
+        with self._lock:
+            hit = self._redacted.get(key)
+        if hit is not None and hit[0] is page:
+            return hit[1]
+        health = page.health
+        if health.last_run is not None:
+            health = replace(health, last_run=run_for_viewer(health.last_run, owner=False))
+        redacted = replace(page, latest_checks=without_samples(page.latest_checks), health=health)
+        with self._lock:
+            if len(self._redacted) > 1024:
+                self._redacted.clear()
+            self._redacted[key] = (page, redacted)
+        return redacted
+
+    def runs_for(self, viewer: Principal, product: str | None = None, *, limit: int = 50) -> list[RunRecord]:
+        """Runs, newest first; errors of products ``viewer`` does not own reduced to their kind."""
+        return [run_for_viewer(r, owner=self.authority.owns(viewer, r.product))
+                for r in self.reader.runs(product, limit=limit)]  # fmt: skip
+
+    def check_results_for(self, viewer: Principal, port: str, *, limit: int = 200) -> list[CheckResult]:
+        """A port's check results; failing rows only for its owners."""
+        results = self.reader.check_results(port=port, limit=limit)
+        return results if self.authority.may_see_samples(viewer, port) else list(without_samples(results))
+
+    def domain_page_for(self, viewer: Principal, name: str) -> dict[str, Any]:
+        page = self.domain_page(name)
+        health = {
+            address: h if h.last_run is None or self.authority.owns(viewer, address)
+            else replace(h, last_run=run_for_viewer(h.last_run, owner=False))
+            for address, h in page["health"].items()
+        }  # fmt: skip
+        return {**page, "health": health}
 
     def _product_page(self, product_address: str) -> ProductPage:
         product = self.reader.product(product_address)

@@ -1,0 +1,50 @@
+"""What leaves the platform for someone who is not a product's owner: no data value, ever.
+
+Check-failure samples are raw rows (unmasked, row filters not applied) and build errors quote values
+(``Could not convert string 'alice@example.com' to INT32``), so outside the owner teams (the authority's
+:meth:`~meshplane.access.authority.AccessAuthority.may_see_samples` and ``owns``) samples are dropped and
+run errors are reduced to their kind. Grants' holders are shown only to the port's deciders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable
+
+from meshplane.catalog import CheckResult, RunRecord
+
+__all__ = ["OWNER_ONLY", "public_error", "run_for_viewer", "without_samples"]
+
+OWNER_ONLY = "details are shown to the product's owner team"
+
+_KINDS = {
+    "conversion": "a value could not be converted",
+    "out of range": "a value was out of range",
+    "invalid input": "invalid input",
+    "type mismatch": "type mismatch",
+    "constraint": "a constraint was violated",
+    "out of memory": "out of memory",
+    "binder": "the transform does not match its inputs",
+    "parser": "the transform has a syntax error",
+    "catalog": "the transform names something unknown",
+    "io": "a file could not be read or written",
+}
+_PREFIX = re.compile(r"^\s*([A-Za-z ]+?) Error:", re.IGNORECASE)
+
+
+def public_error(text: str | None) -> str | None:
+    """A run error as a non-owner sees it: its kind, never its text."""
+    if not text:
+        return text
+    match = _PREFIX.match(text)
+    kind = _KINDS.get(match.group(1).strip().lower()) if match else None
+    return f"the build failed: {kind} ({OWNER_ONLY})" if kind else f"the build failed ({OWNER_ONLY})"
+
+
+def run_for_viewer(run: RunRecord, *, owner: bool) -> RunRecord:
+    return run if owner or not run.error else dataclasses.replace(run, error=public_error(run.error))
+
+
+def without_samples(results: Iterable[CheckResult]) -> tuple[CheckResult, ...]:
+    return tuple(dataclasses.replace(r, sample=()) if r.sample else r for r in results)
