@@ -16,7 +16,7 @@ The rules, in one place:
   and the governance team.
 - **build**: the owner team or the platform team.
 - **mint a token** for a user: that user, or a member of the platform team.
-- **see who holds grants** of a port (usage, impact): those who may decide on it.
+- **see who holds grants** of a port (usage, impact): those who may decide on it (and each grantee their own).
 - **see check-failure samples** of a port: its owners only (samples are raw rows, unmasked and unfiltered).
 """
 
@@ -171,9 +171,9 @@ class AccessAuthority:
         return Verdict(False, f"{actor.username} may not create tokens for {username}; only they or the "
                               "platform team may")  # fmt: skip
 
-    def may_see_grants(self, principal: Principal, port: str) -> bool:
-        """Who holds grants on ``port`` is shown to those who decide them."""
-        return self.may_decide(principal, port)
+    def may_see_grants(self, principal: Principal, port: str, grantee: str | None = None) -> bool:
+        """Who holds grants on ``port`` is shown to those who decide them; one's own grant to oneself."""
+        return grantee == principal.username or self.may_decide(principal, port)
 
     def may_see_samples(self, principal: Principal, port: str) -> bool:
         """Failing rows of a port's checks are raw data: its owners only."""

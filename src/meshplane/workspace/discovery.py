@@ -244,7 +244,7 @@ class DiscoveryService:
         parts = subject.split(".")
         self._product_address(".".join(parts[:2]))
         grants = [(g.port, g.grantee) for g in self.reader.grants()
-                  if viewer is None or self.authority.may_see_grants(viewer, g.port)]  # fmt: skip
+                  if viewer is None or self.authority.may_see_grants(viewer, g.port, g.grantee)]  # fmt: skip
         return impact_of(self.graph, subject, grants=grants, edges=self.column_edges)
 
     # --- pages ---------------------------------------------------------------------------------------
