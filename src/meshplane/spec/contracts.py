@@ -11,11 +11,11 @@ from pydantic import ValidationError
 
 from meshplane.spec.models import (
     CLASSIFICATION_LEVELS,
-    NAME_PATTERN,
     ColumnSpec,
     ContractSpec,
     MaskKind,
     SourceServer,
+    TableSpec,
 )
 from meshplane.spec.yamlsafe import JsonPath, YamlDocument
 from meshplane.types import Problem, SourceLocation
@@ -194,53 +194,21 @@ def read_contract(
             problems.append(Problem(document.locate(loc), f"invalid contract: {item['msg']}", code="odcs-model"))
         return None
     schema = data.get("schema") or []
-    if len(schema) != 1:
+    tables = _tables(document, schema, problems)
+    if not tables and not is_source:
+        if any(_is_table(entry, len(schema) == 1) for entry in schema):
+            return None  # its tables have no columns: reported
+        # A port's transform produces a table; a topic or API contract describes what meshplane does not build.
         problems.append(
             Problem(
                 document.locate(("schema",)),
-                f"a port contract describes exactly one table; found {len(schema)} schema objects",
-                "keep one entry under schema:",
+                "the contract describes no table (a schema object with physicalType table and properties)",
+                "describe the port's table under schema:, with its columns under properties:",
                 code="contract-schema",
             )
         )
-        if not schema:
-            return None
-    table_object = schema[0]
-    table = str(table_object.get("physicalName") or table_object.get("name"))
-    columns: list[ColumnSpec] = []
-    seen: set[str] = set()
-    for index, prop in enumerate(table_object.get("properties") or []):
-        path: JsonPath = ("schema", 0, "properties", index)
-        name = str(prop.get("name"))
-        if not prop.get("name") or (not NAME_PATTERN.match(name) and not is_source):
-            problems.append(
-                Problem(
-                    document.locate((*path, "name")),
-                    f"column name {name!r} is not lower_snake_case",
-                    "rename the column, e.g. " + snake_case(name),
-                    code="column-name",
-                )
-            )
-        if name in seen:
-            problems.append(
-                Problem(
-                    document.locate((*path, "name")),
-                    f"column {name!r} is declared twice",
-                    "remove one of them",
-                    code="column-duplicate",
-                )
-            )
-        seen.add(name)
-        columns.append(_column(document, path, prop, problems))
-    if not columns:
-        problems.append(
-            Problem(
-                document.locate(("schema", 0)),
-                "the table declares no properties (columns)",
-                "list the columns under schema[0].properties",
-                code="contract-schema",
-            )
-        )
+        return None
+    table, columns = (tables[0].name, tables[0].columns) if tables else ("", ())
     custom = custom_properties(document, (), problems)
     server = _server(document, problems, table) if is_source else None
     return ContractSpec(
@@ -251,10 +219,62 @@ def read_contract(
         odcs=odcs,
         version=str(data.get("version")),
         table=table,
-        columns=tuple(columns),
+        columns=columns,
         custom=custom,
         server=server,
+        tables=tuple(tables),
     )
+
+
+def _is_table(entry: Any, alone: bool) -> bool:
+    """A table or view; an object without physicalType only when it is the contract's one schema object (with
+    others beside it, it is a type they refer to, like ``AnObject`` in Bitol's all-schema-types example)."""
+    if not isinstance(entry, dict) or entry.get("logicalType") not in (None, "object"):
+        return False
+    physical = entry.get("physicalType")
+    return physical in ("table", "view") or (physical is None and alone and bool(entry.get("properties")))
+
+
+def _tables(document: YamlDocument, schema: list[Any], problems: list[Problem]) -> list[TableSpec]:
+    """Every table-like schema object (see :func:`_is_table`) with its columns.
+
+    Other objects (a Kafka ``topic``, an ``object`` type referenced by others) are carried by the contract and
+    exported unchanged, but are not tables meshplane builds or checks. Naming conventions are policies of the
+    standard pack (``column-naming``), waivable per port, not reading errors.
+    """
+    tables: list[TableSpec] = []
+    for position, entry in enumerate(schema):
+        if not _is_table(entry, len(schema) == 1):
+            continue
+        columns: list[ColumnSpec] = []
+        seen: set[str] = set()
+        for index, prop in enumerate(entry.get("properties") or []):
+            path: JsonPath = ("schema", position, "properties", index)
+            name = str(prop.get("name"))
+            if name in seen:
+                problems.append(
+                    Problem(
+                        document.locate((*path, "name")),
+                        f"column {name!r} is declared twice",
+                        "remove one of them",
+                        code="column-duplicate",
+                    )
+                )
+            seen.add(name)
+            columns.append(_column(document, path, prop, problems))
+        if not columns:
+            problems.append(
+                Problem(
+                    document.locate(("schema", position)),
+                    "the table declares no properties (columns)",
+                    f"list the columns under schema[{position}].properties",
+                    code="contract-schema",
+                )
+            )
+            continue
+        name = str(entry.get("physicalName") or entry.get("name"))
+        tables.append(TableSpec(document=document, json_path=("schema", position), name=name, columns=tuple(columns)))
+    return tables
 
 
 def snake_case(name: str) -> str:

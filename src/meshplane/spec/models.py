@@ -39,6 +39,7 @@ __all__ = [
     "SourceServer",
     "SparkConfig",
     "SubscriptionConfig",
+    "TableSpec",
     "TeamConfig",
     "TeamMemberConfig",
     "TransformSpec",
@@ -243,8 +244,20 @@ class ColumnSpec(Located):
 
 
 @dataclass(frozen=True)
+class TableSpec(Located):
+    """One table-like schema object of a contract (``json_path`` is ``("schema", i)``)."""
+
+    name: str
+    columns: tuple[ColumnSpec, ...]
+
+
+@dataclass(frozen=True)
 class ContractSpec(Located):
-    """An ODCS document: a port's contract or a source's."""
+    """An ODCS document: a port's contract or a source's.
+
+    ``tables`` holds every table-like schema object; ``table`` and ``columns`` are the first one, the table a
+    port's transform produces (a port builds one table: see :func:`meshplane.spec.products`).
+    """
 
     id: str
     path: Path
@@ -254,6 +267,7 @@ class ContractSpec(Located):
     columns: tuple[ColumnSpec, ...]
     custom: dict[str, Any]
     server: SourceServer | None = None
+    tables: tuple[TableSpec, ...] = ()
 
     @property
     def address(self) -> Address:

@@ -133,6 +133,17 @@ def _load_output_port(
     if schema_problems:
         return None
     contract = read_contract(contract_doc, expected, is_source=False, problems=problems)
+    if contract is not None and len(contract.tables) > 1:
+        extra = contract.tables[1]
+        problems.append(
+            Problem(
+                contract_doc.locate(extra.json_path),
+                f"output port {name!r} declares {len(contract.tables)} tables; its transform builds one "
+                f"({contract.table})",
+                "give each further table an output port of its own (its own contract and transform)",
+                code="contract-schema",
+            )
+        )
     transform = _transform(folder, name, document, path, problems)
     if contract is None or transform is None:
         return None
