@@ -7,6 +7,7 @@ from types import TracebackType
 
 from meshplane.catalog import migrate
 from meshplane.catalog.database import Database, default_url
+from meshplane.catalog.metrics import MetricsStore
 from meshplane.catalog.notifications import NotificationStore
 from meshplane.catalog.reader import CatalogReader
 from meshplane.catalog.writer import CatalogWriter
@@ -26,6 +27,7 @@ class CatalogStore:
         self.reader = CatalogReader(db)
         self.writer = CatalogWriter(db)
         self.notifications = NotificationStore(db)
+        self.metrics = MetricsStore(db)
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> CatalogStore:

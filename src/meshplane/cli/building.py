@@ -178,6 +178,9 @@ def schedule(
                 if not result.ok:
                     raise typer.Exit(1)
             return
+        from meshplane.workspace.logs import configure_json_logs
+
+        configure_json_logs()  # one JSON line per round and per build on stderr: the scheduler is never silent
         out.print(f"scheduler running every {interval:.0f}s; Ctrl-C stops it")
         opened.run_scheduler(interval=interval)
 

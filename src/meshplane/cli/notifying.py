@@ -34,6 +34,9 @@ def deliver(
     """Attempt every due delivery (webhooks, e-mail); failures are retried later with exponential backoff."""
     with Mesh.open(mesh) as opened:
         if loop:
+            from meshplane.workspace.logs import configure_json_logs
+
+            configure_json_logs()
             stop = threading.Event()
             out.print(f"delivering notifications every {interval:.0f}s (Ctrl-C stops)")
             try:

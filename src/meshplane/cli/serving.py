@@ -110,6 +110,9 @@ def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: st
             out.print("[yellow]dev mode[/yellow]: anyone reaching this port may sign in as any user")
     finally:
         mesh.close()
+    from meshplane.workspace.logs import configure_json_logs
+
+    configure_json_logs()  # the scheduler and deliverer threads log each round, build and delivery as JSON lines
     os.environ[_MESH_ENV] = str(Path(path).resolve())
     os.environ[_DEV_ENV] = "1" if dev_mode else "0"
     os.environ[_PUBLISHED_ENV] = "1"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import re
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from meshplane.graph import MeshGraph
 from meshplane.lineage.columns import port_column_lineage
+from meshplane.lineage.redaction import redact
 from meshplane.spec import ColumnSpec, ContractSpec, ProductSpec
 from meshplane.types import Address
 
@@ -75,16 +75,6 @@ class Assertion:
     severity: str = "error"
     expected: str = ""
     actual: str = ""
-
-
-# Quoted literals in engine errors may be data values (DuckDB quotes the value it could not convert).
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-
-
-def redact(message: str) -> str:
-    """The first line of an error with quoted literals replaced, so no data value leaves in an event."""
-    first = message.strip().splitlines()[0] if message.strip() else ""
-    return _QUOTED.sub("'…'", first)
 
 
 def _field_type(column: ColumnSpec) -> str:

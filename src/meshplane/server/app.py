@@ -18,11 +18,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute, Mount
 
 from meshplane.errors import AccessDenied, CatalogError, MeshError, QueryRejected, UsageError
-from meshplane.server import api, portal
+from meshplane.server import api, metrics, portal
 from meshplane.server.auth import AuthRequired, Forbidden, TokenCache, route_rule
 from meshplane.server.querying import QueryUnavailable
+from meshplane.server.requests_log import RequestLog
 from meshplane.workspace import Mesh
 from meshplane.workspace.discovery import DiscoveryService
+from meshplane.workspace.logs import configure_json_logs
 
 __all__ = ["DEV_ENV", "MESH_ENV", "app_from_env", "create_app"]
 
@@ -38,7 +40,8 @@ STATIC = Path(__file__).parent / "static"
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    """Machine routes answer 401/403 with JSON (a scraper is never redirected to the sign-in page)."""
+    return request.url.path.startswith("/api/") or request.url.path == "/metrics"
 
 
 def _problem(request: Request, status: int, message: str) -> Response:
@@ -91,8 +94,10 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
     app.state.dev_mode = dev_mode
     app.state.query_limiter = anyio.CapacityLimiter(queries or DEFAULT_QUERIES)  # replaced in lifespan's loop
     app.include_router(api.router)
+    app.include_router(metrics.router)
     app.include_router(portal.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(RequestLog)
 
     @app.exception_handler(AuthRequired)
     def _auth_required(request: Request, exc: AuthRequired) -> Response:
@@ -154,6 +159,7 @@ def app_from_env() -> FastAPI:
     path = os.environ.get(MESH_ENV)
     if not path:
         raise RuntimeError(f"set {MESH_ENV} to the mesh folder to serve")
+    configure_json_logs()
     mesh = Mesh.open(path)
     if os.environ.get(PUBLISHED_ENV) != "1":
         mesh.publish()

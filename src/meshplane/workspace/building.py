@@ -22,11 +22,13 @@ from meshplane.builds import (
 from meshplane.engines.base import Engine
 from meshplane.errors import UsageError
 from meshplane.graph import MeshGraph
+from meshplane.lineage.redaction import redact
 from meshplane.spec import ProductSpec
 from meshplane.storage import SnapshotInfo, SnapshotSummary, TableId
 from meshplane.types import Address
 from meshplane.workspace.checking import observed_number, port_checker
 from meshplane.workspace.engine_choice import engine_for, make_engine
+from meshplane.workspace.logs import log_event
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
@@ -129,6 +131,18 @@ class _RecordingEvents:
 
                 for notice in build_notices(self.notifications.graph, outcome):
                     self.notifications.emit(notice)
+        log_event(
+            "build",
+            product=str(outcome.address),
+            run_id=outcome.run_id,
+            status=outcome.status.value,
+            seconds=round(outcome.seconds, 3),
+            rows=outcome.rows,
+            engine=outcome.engine,
+            trigger=self.trigger,
+            refused=outcome.refused or None,
+            error=redact(outcome.error) if outcome.error else None,
+        )
         if self.forward:
             self.forward.finished(outcome)
 

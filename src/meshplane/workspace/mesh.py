@@ -15,6 +15,7 @@ from meshplane.graph import MeshGraph, SelectorError, select
 from meshplane.spec import MeshSpec
 from meshplane.types import Address, Problem
 from meshplane.workspace.loading import CheckReport, check_mesh
+from meshplane.workspace.logs import log_event
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -261,11 +262,27 @@ class Mesh:
         from meshplane.builds.schedule import due_products, run_scheduler
 
         def find_due(now: datetime) -> list[DueProduct]:
-            return due_products(self.graph, self.last_built, now)
+            due = due_products(self.graph, self.last_built, now)
+            lag = max(((now - d.tick).total_seconds() for d in due), default=0.0)
+            log_event("scheduler_round", due=[str(d.address) for d in due], lag_seconds=round(lag, 3))
+            try:
+                self.platform.catalog.metrics.record_scheduler_round(now, len(due), lag)
+            except MeshError as error:  # a metrics write must not stop the scheduler
+                log.warning("scheduler round not recorded: %s", error)
+            return due
 
         def build_due(due: list[Address]) -> BuildResult:
             plan = self.plan([str(a) for a in due], full_refresh=True)
-            return self.build_plan(plan, trigger="schedule")
+            result = self.build_plan(plan, trigger="schedule")
+            failed = [str(o.address) for o in result.outcomes if o.status.value == "failed"]
+            log_event(
+                "scheduled_run",
+                products=[str(a) for a in due],
+                ok=result.ok,
+                seconds=round(result.seconds, 3),
+                failed=failed,
+            )
+            return result
 
         run_scheduler(find_due, build_due, interval=interval, stop=stop, sleep=sleep)
 

@@ -31,6 +31,7 @@ from meshplane.notifications import (
 from meshplane.notifications.routing import reach
 from meshplane.spec.models import EmailChannel, NotificationsConfig
 from meshplane.types import Address
+from meshplane.workspace.logs import log_event
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
@@ -128,19 +129,15 @@ class NotificationService:
                 next_at = record.at + timedelta(seconds=backoff_delay(attempt, retry.backoff_seconds))
                 retrying += 1
             self.store.record_attempt(record, status=status, next_attempt_at=next_at)
-            log.info(
-                json.dumps(
-                    {
-                        "event": "notification_delivery",
-                        "delivery": due.delivery.id,
-                        "kind": due.notification.kind,
-                        "channel": due.delivery.channel,
-                        "attempt": attempt,
-                        "ok": result_ok,
-                        "status": status,
-                        "error": error,
-                    }
-                )
+            log_event(
+                "notification_delivery",
+                delivery=due.delivery.id,
+                kind=due.notification.kind,
+                channel=due.delivery.channel,
+                attempt=attempt,
+                ok=result_ok,
+                status=status,
+                error=error,
             )
         return DeliveryReport(delivered, retrying, failed)
 
