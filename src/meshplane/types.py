@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-__all__ = ["Address", "EventKind", "Principal", "Problem", "Severity", "SourceLocation"]
+__all__ = ["Address", "EventKind", "Point", "Principal", "Problem", "Severity", "SourceLocation"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -33,6 +33,15 @@ class SourceLocation:
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+
+
+class Point(StrEnum):
+    """Where a governance policy is enforced (``meshplane.governance``); here so the CLI can name the points
+    without importing the policy engine."""
+
+    CHECK = "check"
+    BUILD = "build"
+    QUERY = "query"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import typer
 
 from meshplane.cli.common import MeshPath, app, err, open_mesh, out
 from meshplane.errors import UsageError
-from meshplane.governance.model import Point
+from meshplane.types import Point
 
 __all__ = ["govern_app", "standard_pack"]
 

@@ -7,10 +7,14 @@ data does not satisfy ``INTEGER``). Unknown declared types are incompatible (fai
 
 from __future__ import annotations
 
-import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+from typing import TYPE_CHECKING
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
+
+if TYPE_CHECKING:  # imported where used: `check` compiles contracts without loading pyarrow
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["logical_compatible", "physical_compatible"]
 
@@ -22,12 +26,16 @@ _STRINGS = {T.VARCHAR, T.TEXT, T.CHAR, T.NCHAR, T.NVARCHAR, T.NAME, T.JSON}
 
 
 def _is_string(t: pa.DataType) -> bool:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
     if pa.types.is_dictionary(t):
         return _is_string(t.value_type)
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
 
 
 def _is_list(t: pa.DataType) -> bool:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
     return bool(
         pa.types.is_list(t)
         or pa.types.is_large_list(t)
@@ -38,6 +46,8 @@ def _is_list(t: pa.DataType) -> bool:
 
 
 def logical_compatible(arrow_type: pa.DataType, logical: str) -> bool:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
     t = arrow_type
     checks = {
         "string": _is_string,
@@ -57,6 +67,8 @@ def logical_compatible(arrow_type: pa.DataType, logical: str) -> bool:
 
 
 def _integer_fits(t: pa.DataType, declared: exp.DType) -> bool:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
     if not pa.types.is_integer(t):
         return False
     width: int = t.bit_width
@@ -67,6 +79,8 @@ def _integer_fits(t: pa.DataType, declared: exp.DType) -> bool:
 
 
 def _decimal_fits(t: pa.DataType, declared: exp.DataType) -> bool:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
     params = [int(p.name) for p in declared.expressions if p.name.isdigit()]
     precision, scale = (params + [18, 3][len(params) :])[:2] if params else (18, 3)
     if pa.types.is_decimal(t):
@@ -78,6 +92,8 @@ def _decimal_fits(t: pa.DataType, declared: exp.DataType) -> bool:
 
 
 def physical_compatible(arrow_type: pa.DataType, physical: str) -> bool:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
     try:
         declared = exp.DataType.build(physical, dialect="duckdb")
     except (ParseError, ValueError, sqlglot.errors.SqlglotError):

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from meshplane.types import Severity, SourceLocation
+from meshplane.types import Point, Severity, SourceLocation
 
 __all__ = [
     "POLICY_ID_PATTERN",
@@ -43,12 +43,6 @@ class Subject(StrEnum):
     PRODUCT = "product"
     PORT = "port"
     COLUMN = "column"
-    QUERY = "query"
-
-
-class Point(StrEnum):
-    CHECK = "check"
-    BUILD = "build"
     QUERY = "query"
 
 

@@ -26,7 +26,6 @@ from meshplane.lineage.redaction import redact
 from meshplane.spec import ProductSpec
 from meshplane.storage import SnapshotInfo, SnapshotSummary, TableId
 from meshplane.types import Address
-from meshplane.workspace.checking import observed_number, port_checker
 from meshplane.workspace.engine_choice import engine_for, make_engine
 from meshplane.workspace.logs import log_event
 from meshplane.workspace.platform import Platform
@@ -72,6 +71,7 @@ class _RecordingEvents:
 
     def finished(self, outcome: ProductOutcome) -> None:
         from meshplane.catalog import CheckResult, RunRecord, RunStatus
+        from meshplane.workspace.checking import observed_number  # on use: plan needs no contract checker
 
         statuses = {
             Status.SUCCESS: RunStatus.SUCCESS,
@@ -150,6 +150,7 @@ class _RecordingEvents:
 def _emit_finished(lineage: LineageEmitter, outcome: ProductOutcome) -> None:
     """The run's terminal OpenLineage event: COMPLETE, FAIL, or ABORT when the build gate refused it."""
     from meshplane.lineage.openlineage import Assertion, RunState
+    from meshplane.workspace.checking import observed_number
 
     state: RunState = "COMPLETE" if outcome.status.published else "ABORT" if outcome.refused else "FAIL"
     assertions = [
@@ -265,6 +266,8 @@ class BuildService:
         lock_timeout: float = 600.0,
     ) -> BuildResult:
         """Run ``plan``; a product another process is building is waited for up to ``lock_timeout`` seconds."""
+        from meshplane.workspace.checking import port_checker
+
         writer = self.platform.catalog.writer
         writer.mark_interrupted_runs()
         builder = Builder(
