@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from meshplane.cli.common import MeshPath, OutputFormat, app, out, print_rows
-from meshplane.workspace import Mesh
+from meshplane.cli.common import MeshPath, OutputFormat, app, open_mesh, out, print_rows
 
 __all__ = ["notify_app"]
 
@@ -32,7 +31,7 @@ def deliver(
     ] = True,
 ) -> None:
     """Attempt every due delivery (webhooks, e-mail); failures are retried later with exponential backoff."""
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         if loop:
             from meshplane.workspace.logs import configure_json_logs
 
@@ -56,7 +55,7 @@ def inbox(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """What concerns USER: notifications to them, their teams and their teams' products."""
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         records = opened.notifications.inbox(user, limit)
         if format is OutputFormat.json:
             print(json.dumps([{"id": r.id, "kind": r.kind, "at": r.created_at.isoformat(), "subject": r.subject,
@@ -73,7 +72,7 @@ def delivery_log(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """Every delivery and its attempts: channel, subscriber, status, attempts, last error."""
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         store = opened.notifications.store
         rows = [
             {"delivery": d.id, "notification": d.notification_id, "channel": d.channel, "subscriber": d.subscriber,

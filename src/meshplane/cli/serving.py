@@ -75,7 +75,7 @@ def _start_scheduler(path: Path, interval: float) -> threading.Event:
 
     def deliver() -> None:
         try:
-            with Mesh.open(path) as mesh:
+            with open_mesh(path) as mesh:
                 mesh.run_deliverer(stop=stop.is_set, sleep=stop.wait)
         except MeshError as error:
             err.print(f"notification deliverer stopped: {error}", markup=False)
