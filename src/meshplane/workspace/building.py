@@ -22,7 +22,6 @@ from meshplane.builds import (
 from meshplane.engines.base import Engine
 from meshplane.errors import UsageError
 from meshplane.graph import MeshGraph
-from meshplane.lineage.redaction import redact
 from meshplane.spec import ProductSpec
 from meshplane.storage import SnapshotInfo, SnapshotSummary, TableId
 from meshplane.types import Address
@@ -71,6 +70,7 @@ class _RecordingEvents:
 
     def finished(self, outcome: ProductOutcome) -> None:
         from meshplane.catalog import CheckResult, RunRecord, RunStatus
+        from meshplane.lineage.redaction import redact  # on use: the lineage package imports sqlglot
         from meshplane.workspace.checking import observed_number  # on use: plan needs no contract checker
 
         statuses = {

@@ -1,0 +1,82 @@
+"""CLI start-up stays lean: each command imports only what it runs (a deterministic guard, not a timing).
+
+A whole `meshplane` process pays for every module it imports before it does any work: pyiceberg (with
+pyarrow.dataset and pandas) costs about a second, Alembic, sqlglot and CEL's REPL a tenth or more each.
+`bench/cli.py` measures the time; these tests pin the imports, so a new top-level import on the path of
+`--help`, `check`, `plan` or `query` fails here instead of silently slowing every command.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Run the CLI in-process after its own imports, then report which of the watched modules got loaded.
+_PROBE = """
+import json, runpy, sys
+sys.argv = ["meshplane", *sys.argv[1:]]
+try:
+    runpy.run_module("meshplane", run_name="__main__")
+except SystemExit as done:
+    code = done.code
+print("\\nIMPORTED " + json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+HEAVY = ("pyiceberg", "pandas", "alembic", "prompt_toolkit", "fastapi", "uvicorn", "pyspark")
+
+
+def imported(args: list[str], cwd: Path) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", _PROBE, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("IMPORTED ")), None)
+    assert line is not None, done.stdout + done.stderr
+    report = json.loads(line.removeprefix("IMPORTED "))
+    assert report["code"] in (0, None), done.stdout + done.stderr
+    return {name.split(".")[0] for name in report["modules"]} | set(report["modules"])
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The media example without its data: enough to check and plan (everything is new)."""
+    root = tmp_path_factory.mktemp("startup") / "media"
+    shutil.copytree(ROOT / "examples" / "media", root, ignore=shutil.ignore_patterns("data", ".meshplane"))
+    return root
+
+
+def test_help_imports_no_workspace_and_no_engine(media: Path) -> None:
+    loaded = imported(["--help"], media)
+    unwanted = {"meshplane.workspace", "sqlglot", "duckdb", "pyarrow", "sqlalchemy", *HEAVY}
+    assert loaded & unwanted == set()
+
+
+def test_plan_imports_no_sql_parser_engine_or_policy_engine(media: Path) -> None:
+    loaded = imported(["plan"], media)
+    assert "meshplane.workspace" in loaded  # the probe ran the command
+    unwanted = {"sqlglot", "duckdb", "pyarrow", "meshplane.governance", "cel", "jsonschema", *HEAVY}
+    assert loaded & unwanted == set()
+
+
+def test_check_imports_no_table_format_or_migration_tool(media: Path) -> None:
+    imported(["check"], media)  # a first check may create (and migrate) the catalog database
+    loaded = imported(["check"], media)
+    assert "meshplane.governance" in loaded  # check evaluates the policies
+    assert loaded & {"pyarrow", "duckdb", "jsonschema", *HEAVY} == set()
+
+
+@pytest.mark.slow
+def test_query_imports_no_table_format_or_migration_tool(media: Path, tmp_path: Path) -> None:
+    """A query resolves snapshots from the catalog database: no pyiceberg, no Alembic in the process."""
+    built = tmp_path / "media"
+    shutil.copytree(media, built)
+    subprocess.run([sys.executable, "generate.py", "--scale", "0.01"], cwd=built, check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "meshplane", "build"], cwd=built, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    loaded = imported(["query", "SELECT count(*) FROM podcasts.catalog.shows", "--as", "amelie"], built)
+    assert "meshplane.access" in loaded  # the probe ran the query
+    assert loaded & set(HEAVY) == set()
