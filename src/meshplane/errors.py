@@ -4,6 +4,8 @@ Every error a user can cause derives from :class:`MeshError`; the CLI's single e
 ``MeshError`` instances as located one-line messages and only shows tracebacks with ``--debug``.
 
     MeshError
+    ├── UsageError           the command was called wrongly (exit 2)
+    │   └── NotFound             the named product, port, run, request or user does not exist (HTTP 404)
     ├── SpecError            a mesh file is wrong (carries one or more located Problems)
     ├── ResolutionError      references between products do not resolve (also located)
     ├── BuildError           a build could not run or publish
@@ -13,6 +15,7 @@ Every error a user can cause derives from :class:`MeshError`; the CLI's single e
     ├── QueryRejected        the gateway refused a query before running it
     ├── StorageError         a table or the metadata database is unusable
     ├── CatalogError         the catalog store failed
+    │   └── CatalogUnavailable   the catalog database cannot be reached, opened or written
     ├── EngineUnavailable    an optional engine is not installed (message carries the install hint)
     ├── LimitExceeded        a query or transform was stopped at its memory, time or CPU limit
     └── ConcurrentBuild      another build holds the product's lock
@@ -28,11 +31,13 @@ __all__ = [
     "AccessDenied",
     "BuildError",
     "CatalogError",
+    "CatalogUnavailable",
     "ConcurrentBuild",
     "ContractViolation",
     "EngineUnavailable",
     "LimitExceeded",
     "MeshError",
+    "NotFound",
     "PolicyViolation",
     "QueryRejected",
     "ResolutionError",
@@ -52,6 +57,10 @@ class UsageError(MeshError):
     """The command was called wrongly (unknown selector, missing argument)."""
 
     exit_code = 2
+
+
+class NotFound(UsageError):
+    """A named thing (product, port, run, request, user) does not exist; the REST API answers 404."""
 
 
 class SpecError(MeshError):
@@ -100,6 +109,10 @@ class StorageError(MeshError):
 
 class CatalogError(MeshError):
     """The catalog store failed."""
+
+
+class CatalogUnavailable(CatalogError):
+    """The catalog database cannot be reached, opened or written (a fault of the setup, not of meshplane)."""
 
 
 class EngineUnavailable(MeshError):

@@ -28,7 +28,7 @@ from typing import Any
 
 from meshplane.access.principals import Directory
 from meshplane.catalog import CatalogReader, CatalogWriter, ProductRecord
-from meshplane.errors import AccessDenied, PolicyViolation, UsageError
+from meshplane.errors import AccessDenied, NotFound, PolicyViolation, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.spec.models import ContractSpec, OutputPortSpec
@@ -347,7 +347,7 @@ class OwnershipLedger:
             raise UsageError(str(error)) from None
         spec = self.graph.products.get(address)
         if spec is None:
-            raise UsageError(f"no product {product} in this mesh")
+            raise NotFound(f"no product {product} in this mesh")
         return spec
 
     def _baseline(self, product: str) -> _Baseline | None:

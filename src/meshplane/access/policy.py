@@ -36,7 +36,7 @@ from meshplane.access.ownership import PortFacts, ProductFacts
 from meshplane.access.principals import Directory
 from meshplane.access.query_ports import MaskKind, PortColumn, PortResolver, ReadablePort
 from meshplane.catalog import CatalogReader, Grant
-from meshplane.errors import AccessDenied, MeshError, QueryRejected, StorageError, UsageError
+from meshplane.errors import AccessDenied, MeshError, NotFound, QueryRejected, StorageError, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.spec.models import OutputPortSpec
@@ -128,7 +128,7 @@ class AccessPolicy:
             raise UsageError(f"{address!r} is a domain; name a port as domain.product.port")
         product = self.graph.products.get(parsed.product_address)
         if product is None:
-            raise UsageError(f"no product {parsed.product_address} in this mesh")
+            raise NotFound(f"no product {parsed.product_address} in this mesh")
         if parsed.port is None:
             if len(product.output_ports) != 1:
                 names = ", ".join(f"{parsed}.{p.name}" for p in product.output_ports)
@@ -137,7 +137,7 @@ class AccessPolicy:
         port = product.output(parsed.port or "")
         if port is None:
             names = ", ".join(f"{parsed.product_address}.{p.name}" for p in product.output_ports)
-            raise UsageError(f"no port {parsed} in this mesh; {parsed.product_address} has: {names}")
+            raise NotFound(f"no port {parsed} in this mesh; {parsed.product_address} has: {names}")
         product_facts = (facts or {}).get(product.address) or self._facts(product.address)
         port_facts = product_facts.ports.get(port.name)
         if port_facts is None:  # pragma: no cover - facts are computed from the same spec

@@ -69,8 +69,12 @@ class QueryLogWriter:
             try:
                 self._write_some()
             except Exception:
-                with self._cond:  # entries stay queued; the next submit writes synchronously and raises
-                    self._cond.wait(0.5)
+                # The entries stay queued and this thread ends: the next submit, flush or close writes them
+                # synchronously and raises the catalog's error, instead of retrying a catalog that refuses.
+                with self._cond:
+                    if self._thread is threading.current_thread():
+                        self._thread = None
+                return
 
     def _write_some(self) -> None:
         with self._write_lock:
@@ -112,5 +116,5 @@ class QueryLogWriter:
             self._cond.notify_all()
         if thread is not None and thread is not threading.current_thread():
             thread.join()
+        _LIVE.discard(self)  # closed once: a failure is raised here, not again at interpreter exit
         self.flush()
-        _LIVE.discard(self)

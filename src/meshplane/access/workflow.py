@@ -26,7 +26,7 @@ from meshplane.catalog import (
     CatalogWriter,
     Grant,
 )
-from meshplane.errors import AccessDenied, UsageError
+from meshplane.errors import AccessDenied, NotFound, UsageError
 from meshplane.sql import guard_row_filter, parse_expression
 from meshplane.types import Principal
 
@@ -124,7 +124,7 @@ class AccessWorkflow:
     def _request(self, request_id: str) -> AccessRequest:
         request = self.reader.access_request(request_id)
         if request is None:
-            raise UsageError(f"no access request {request_id!r}")
+            raise NotFound(f"no access request {request_id!r}")
         return request
 
     def _assert_decider(self, principal: Principal, request: AccessRequest, verb: str) -> PortTarget:

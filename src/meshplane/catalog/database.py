@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from meshplane.errors import CatalogError
+from meshplane.errors import CatalogError, CatalogUnavailable
 
 __all__ = ["Database", "default_url"]
 
@@ -90,6 +90,35 @@ def _retry_busy(fn: Callable[[], T]) -> T:
         delay = min(delay * 2, 0.5)
 
 
+# PostgreSQL SQLSTATEs of a database that is there but refuses writes (read-only transaction, standby,
+# disk full, no privilege): reported as the setup fault they are.
+_PG_REFUSALS = {"25006": "is read-only", "53100": "is out of disk space", "42501": "refuses this user"}
+
+
+def unavailable(error: sa.exc.DBAPIError, url: sa.URL) -> CatalogUnavailable | None:
+    """The database-level fault behind ``error`` in words, naming the database; None for other errors
+    (constraint violations, SQL mistakes), which stay what they are."""
+    where = url.render_as_string(hide_password=True)
+    orig = error.orig
+    first = (str(orig).strip().splitlines() or [""])[0]
+    if isinstance(orig, sqlite3.OperationalError):
+        text = first.lower()
+        if "readonly" in text or "read-only" in text:
+            return CatalogUnavailable(f"the catalog database {where} is read-only: meshplane cannot record this")
+        if "unable to open" in text or "disk i/o" in text or "full" in text or "not a database" in text:
+            return CatalogUnavailable(f"cannot use the catalog database {where}: {first}")
+        return None
+    state = getattr(orig, "sqlstate", None)
+    if state in _PG_REFUSALS:
+        return CatalogUnavailable(f"the catalog database {where} {_PG_REFUSALS[state]}: {first}")
+    if isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return CatalogUnavailable(
+            f"cannot reach the catalog database {where}: {first} "
+            "(is the server running, and does the URL in the environment variable mesh.yaml names point at it?)"
+        )
+    return None
+
+
 class Database:
     """One engine plus the two ways to use it: read transactions and retried write transactions."""
 
@@ -112,8 +141,11 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except sa.exc.DBAPIError as error:
+            raise unavailable(error, self.url) or error from error
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction, retried as a whole while SQLite says busy.
@@ -125,9 +157,12 @@ class Database:
             with self.engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
                 return work(conn)
 
-        if self.dialect == "sqlite":
-            return _retry_busy(attempt)
-        return attempt()
+        try:
+            if self.dialect == "sqlite":
+                return _retry_busy(attempt)
+            return attempt()
+        except sa.exc.DBAPIError as error:
+            raise unavailable(error, self.url) or error from error
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -221,6 +221,12 @@ class CatalogWriter:
         """Mark ``running`` runs as ``interrupted`` when their process on this host is gone, or when
         they started more than ``older_than`` ago (any host). Returns the run ids marked."""
         r, host = schema.runs, socket.gethostname()
+        with self._db.read() as conn:  # the common case, nothing running, costs no write transaction
+            if (
+                conn.execute(sa.select(r.c.run_id).where(r.c.status == RunStatus.RUNNING.value).limit(1)).first()
+                is None
+            ):
+                return []
 
         def work(conn: Connection) -> list[str]:
             at = convert.now()

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from meshplane.cli.common import MeshPath, app, err, open_mesh, out
-from meshplane.errors import UsageError
+from meshplane.errors import NotFound, UsageError
 from meshplane.types import Point
 
 __all__ = ["govern_app", "standard_pack"]
@@ -80,7 +80,7 @@ def test_command(
     chosen = list(paths or []) or default_test_paths(root)
     missing = [p for p in chosen if not p.exists()]
     if missing:
-        raise UsageError(f"no such test file or folder: {', '.join(str(p) for p in missing)}")
+        raise NotFound(f"no such test file or folder: {', '.join(str(p) for p in missing)}")
     policies = load_policies(root, include_plugins=False)
     for problem in policies.problems:
         err.print(problem.render(root), markup=False)

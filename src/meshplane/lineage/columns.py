@@ -102,6 +102,7 @@ def _port_column_lineage(
     try:
         tree = qualify(parse_query(port.transform.code), schema=dict(schema), dialect=DIALECT,
                        validate_qualify_columns=False, identify=False)  # fmt: skip
+        tree = positional(tree)
         scope = build_scope(tree)
         if scope is None or not isinstance(tree, exp.Query):
             return []
@@ -124,6 +125,34 @@ def _port_column_lineage(
         log.debug("no column lineage for %s: %s", downstream, error)
         return []
     return sorted(edges)
+
+
+def positional(tree: exp.Expr) -> exp.Expr:
+    """``UNION [ALL] BY NAME`` (DuckDB) rewritten as the positional set operation it means, so lineage, which
+    pairs the sides' columns by position, pairs them by name: each side lists the union of the names (the
+    left side's order, then names only the right has) and a side without a name contributes NULL."""
+    for operation in reversed(list(tree.find_all(exp.SetOperation))):
+        if not operation.args.get("by_name"):
+            continue
+        left, right = operation.left, operation.right
+        names = [s.alias_or_name for s in left.selects]
+        names += [n for n in (s.alias_or_name for s in right.selects) if n not in names]
+        operation.set("this", _in_order(left, names))
+        operation.set("expression", _in_order(right, names))
+        operation.set("by_name", None)
+    return tree
+
+
+def _in_order(side: exp.Query, names: list[str]) -> exp.Query:
+    if not isinstance(side, exp.Select):  # a nested set operation: select from it by name
+        found = {s.alias_or_name for s in side.selects}
+        columns: dict[str, exp.Expr] = {n: exp.alias_(exp.column(n, table="_by_name"), n) for n in found}
+        side = exp.select("*").from_(side.subquery("_by_name"))
+    else:
+        columns = {s.alias_or_name: s for s in side.selects}
+        found = set(columns)
+    picked = [columns[n] if n in found else exp.alias_(exp.null(), n) for n in names]
+    return side.select(*picked, append=False)
 
 
 def column_lineage(graph: MeshGraph) -> list[ColumnEdge]:

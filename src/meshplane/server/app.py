@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute, Mount
 
-from meshplane.errors import AccessDenied, CatalogError, MeshError, QueryRejected, UsageError
+from meshplane.errors import AccessDenied, CatalogError, MeshError, NotFound, QueryRejected, UsageError
 from meshplane.server import api, metrics, portal
 from meshplane.server.auth import AuthRequired, Forbidden, TokenCache, route_rule
 from meshplane.server.querying import QueryUnavailable
@@ -58,7 +58,7 @@ def _status_for(error: MeshError) -> int:
         return 503
     if isinstance(error, CatalogError):
         return 409
-    if isinstance(error, UsageError) and str(error).startswith("no "):
+    if isinstance(error, NotFound):
         return 404
     if isinstance(error, UsageError | QueryRejected):
         return 400

@@ -12,7 +12,7 @@ from string import Template
 
 from ruamel.yaml import YAML
 
-from meshplane.errors import UsageError
+from meshplane.errors import NotFound, UsageError
 from meshplane.spec.models import NAME_PATTERN
 
 __all__ = ["new_domain", "new_mesh", "new_product"]
@@ -194,7 +194,7 @@ def new_product(root: Path, domain: str, name: str) -> list[Path]:
     _check_name("product", name)
     domain_file = root / "domains" / domain / "domain.yaml"
     if not domain_file.is_file():
-        raise UsageError(f"no domain {domain!r}; run meshplane new domain {domain} first")
+        raise NotFound(f"no domain {domain!r}; run meshplane new domain {domain} first")
     owner = YAML(typ="safe", pure=True).load(domain_file.read_text("utf-8")).get("owner")
     folder = root / "domains" / domain / name
     values = {"domain": domain, "name": name, "team": owner}

@@ -20,7 +20,7 @@ from meshplane.builds import (
     table_id_for,
 )
 from meshplane.engines.base import Engine
-from meshplane.errors import UsageError
+from meshplane.errors import NotFound, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.storage import SnapshotInfo, SnapshotSummary, TableId
@@ -216,7 +216,7 @@ class BuildService:
     def current(self, port: Address, major: int | None = None) -> SnapshotInfo | None:
         spec = self.graph.ports.get(port)
         if spec is None:
-            raise UsageError(f"no port {port}")
+            raise NotFound(f"no port {port}")
         return self.platform.tables.current(table_id_for(port, major if major is not None else spec.major))
 
     def _lookup(self, port: Address, major: int) -> dict[str, str] | None:
@@ -287,6 +287,10 @@ class BuildService:
                 self.lineage.flush(timeout=_LINEAGE_FLUSH_SECONDS)
 
     def runs(self, product: str | None = None, limit: int = 50) -> list[RunRecord]:
+        if product is not None and not any(str(a) == product for a in self.graph.products):
+            known = sorted(str(a) for a in self.graph.products)
+            listed = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+            raise NotFound(f"no product {product!r} in this mesh (products: {listed})")
         return self.platform.catalog.reader.runs(product=product, limit=limit)
 
     def read(self, port: Address, *, snapshot_id: int | None = None, as_of: datetime | None = None) -> pa.Table:
@@ -295,7 +299,7 @@ class BuildService:
 
         spec = self.graph.ports.get(port)
         if spec is None:
-            raise UsageError(f"no port {port}")
+            raise NotFound(f"no port {port}")
         table_id = table_id_for(port, spec.major)
         snapshot = self.platform.tables.snapshot(table_id, snapshot_id=snapshot_id, as_of=as_of)
         if not snapshot.data_files:

@@ -36,7 +36,7 @@ from meshplane.catalog import (
     SloEvaluation,
     VersionRecord,
 )
-from meshplane.errors import QueryRejected, UsageError
+from meshplane.errors import NotFound, QueryRejected, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.lineage import (
     ColumnEdge,
@@ -255,7 +255,7 @@ class DiscoveryService:
         except ValueError as error:
             raise UsageError(str(error)) from None
         if parsed.product is None or parsed.product_address not in self.graph.products:
-            raise UsageError(f"no product {parsed.product_address}; `meshplane ls products` lists them")
+            raise NotFound(f"no product {parsed.product_address}; `meshplane ls products` lists them")
         return parsed.product_address
 
     def _port_spec(self, port: str) -> Any:
@@ -265,7 +265,7 @@ class DiscoveryService:
             raise UsageError(str(error)) from None
         spec = self.graph.ports.get(parsed)
         if spec is None:
-            raise UsageError(f"no port {port}; `meshplane ls ports` lists them")
+            raise NotFound(f"no port {port}; `meshplane ls ports` lists them")
         return spec
 
     def health(self, product: ProductRecord, runs: list[RunRecord] | None = None) -> ProductHealth:
@@ -430,7 +430,7 @@ class DiscoveryService:
     def domain_page(self, name: str) -> dict[str, Any]:
         domain = self.reader.domain(name)
         if domain is None:
-            raise UsageError(f"no domain {name}")
+            raise NotFound(f"no domain {name}")
         products = self.reader.products(domain=name)
         return {"domain": domain, "products": products, "health": {p.address: self.health(p) for p in products}}
 

@@ -19,7 +19,7 @@ from typing import Any
 from open_data_contract_standard.model import OpenDataContractStandard
 
 from meshplane.catalog import PolicyResult
-from meshplane.errors import CatalogError, PolicyViolation, UsageError
+from meshplane.errors import CatalogError, NotFound, PolicyViolation, UsageError
 from meshplane.governance import (
     GovernanceReport,
     Point,
@@ -159,7 +159,7 @@ class GovernanceService:
             raise UsageError(f"{approver!r} is not a member of the governance team {team}; only its members "
                              "may approve waivers")  # fmt: skip
         if self.policy_set().get(policy) is None and policy not in self.policy_set().ids:
-            raise UsageError(f"no policy {policy!r}; known: {', '.join(sorted(self.policy_set().ids))}")
+            raise NotFound(f"no policy {policy!r}; known: {', '.join(sorted(self.policy_set().ids))}")
         if not reason.strip():
             raise UsageError("a waiver needs a reason (--reason)")
         if not self._known_subject(subject):

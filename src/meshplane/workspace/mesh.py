@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshplane.errors import MeshError, SpecError, UsageError
+from meshplane.errors import MeshError, NotFound, SpecError, UsageError
 from meshplane.graph import MeshGraph, SelectorError, select
 from meshplane.spec import MeshSpec
 from meshplane.types import Address, Problem
@@ -346,7 +346,7 @@ class Mesh:
             return spec.contract.odcs
         source = self.graph.sources.get(port)
         if source is None:
-            raise UsageError(f"no port or source contract {port}")
+            raise NotFound(f"no port or source contract {port}")
         return source.odcs
 
     @cached_property

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshplane.errors import UsageError
+from meshplane.errors import CatalogUnavailable, UsageError
 from meshplane.spec import MeshSpec
 from meshplane.storage import TableStore
 
@@ -79,7 +80,12 @@ class Platform:
         from meshplane.catalog import CatalogStore
 
         with self._lock:
-            return CatalogStore.open(self.catalog_url)
+            store = CatalogStore.open(self.catalog_url)
+        # Whatever command opens the catalog first marks the runs whose process died as interrupted, so
+        # `meshplane runs` never shows a killed build as still running. A read-only catalog keeps them.
+        with contextlib.suppress(CatalogUnavailable):
+            store.writer.mark_interrupted_runs()
+        return store
 
     def never_published(self) -> bool:
         """True when the mesh's SQLite metadata database does not exist yet: no table was ever published,

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["column_edges", "mesh_snapshot", "mesh_state", "sync_catalog"]
 
 # Bump when mesh_snapshot or column lineage derive different rows from the same specs.
-_STATE_FORMAT = "1"
+_STATE_FORMAT = "2"  # 2: UNION BY NAME lineage pairs columns by name
 
 
 def _columns(port: OutputPortSpec) -> tuple[ColumnRecord, ...]:
