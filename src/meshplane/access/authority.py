@@ -28,7 +28,7 @@ from enum import StrEnum
 from meshplane.access.ownership import assert_may_build
 from meshplane.access.policy import AccessPolicy, PortTarget
 from meshplane.access.principals import Directory
-from meshplane.errors import AccessDenied, MeshError, UsageError
+from meshplane.errors import AccessDenied, MeshError, NotFound, UsageError
 from meshplane.types import Address, Principal
 
 __all__ = ["AccessAuthority", "Action", "Verdict"]
@@ -99,7 +99,7 @@ class AccessAuthority:
         parsed = Address.parse(address)
         product = self.policy.graph.products.get(parsed.product_address)
         if product is None:
-            raise UsageError(f"no product {parsed.product_address} in this mesh")
+            raise NotFound(f"no product {parsed.product_address} in this mesh")
         facts = self.policy.facts(product.address)  # the ledger: a pending team change is not in force
         teams = (facts.owner_team, self.directory.domain_owners.get(parsed.domain))
         return tuple(t for t in dict.fromkeys(teams) if t)
