@@ -65,7 +65,8 @@ def _copy(example: str, target: Path, url: str) -> Path:
     subprocess.run([sys.executable, "generate.py", "--scale", "0.02"], cwd=root, check=True, capture_output=True)
     config = root / "mesh.yaml"
     config.write_text(
-        config.read_text() + f"openlineage:\n  transport: {{type: http, url: '{url}', endpoint: api/v1/lineage}}\n"
+        config.read_text()
+        + f"openlineage:\n  transport: {{type: http, url: '{url}', endpoint: api/v1/lineage}}\n  queries: true\n"
     )
     return root
 
@@ -190,3 +191,18 @@ def test_no_transport_means_no_client_import(tmp_path: Path) -> None:
         "assert 'openlineage' not in sys.modules, 'imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+
+
+def test_consumer_queries_send_events_when_configured(built: tuple[Path, Receiver]) -> None:
+    from meshplane.spec import AccessLevel
+
+    root, got = built
+    with Mesh.open(root) as mesh:
+        port = next(str(a) for a, p in sorted(mesh.graph.ports.items()) if p.access_level is AccessLevel.PUBLIC)
+        user = mesh.spec.config.teams[0].members[0].username
+        with mesh.connect(as_user=user) as connection:
+            assert connection.sql(f"SELECT count(*) AS n FROM {port}").num_rows == 1
+    events = [e for e in got.bodies() if e["job"]["name"] == f"query.{user}"]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    assert all(validate(e) == [] for e in events)
+    assert [i["name"] for i in events[-1]["inputs"]] == [port]

@@ -28,11 +28,15 @@ def reach(audience: frozenset[str] | set[str], teams_of: Mapping[str, frozenset[
 
 
 def route(
-    notification: Notification, config: NotificationsConfig, teams_of: Mapping[str, frozenset[str]]
+    notification: Notification,
+    config: NotificationsConfig,
+    teams_of: Mapping[str, frozenset[str]],
+    environ: Mapping[str, str] | None = None,
 ) -> list[Target]:
     """One target per (channel, subscriber) whose subscription covers the notification's kind and audience.
 
-    A user's subscription also matches what is addressed to their teams; a team's, what is addressed to it."""
+    A user's subscription also matches what is addressed to their teams; a team's, what is addressed to it. A
+    webhook whose ``url_env`` is not set in ``environ`` is off (so example meshes stay offline until set)."""
     reached = reach(notification.audience, teams_of)
     targets: set[Target] = set()
     for subscription in config.subscriptions:
@@ -42,6 +46,9 @@ def route(
             continue
         channel = config.channels.get(subscription.channel)
         if channel is None:
+            continue
+        unset = channel.type == "webhook" and channel.url is None and not (environ or {}).get(channel.url_env or "")
+        if unset and environ is not None:
             continue
         targets.add(Target(subscription.channel, channel.type, subscription.subscriber))
     return sorted(targets)

@@ -273,6 +273,13 @@ def grants(request: Request, who: User) -> Any:
     return _json(_svc(request).grants_of(who))
 
 
+@router.get("/notifications", summary="Notifications that concern the caller, newest first [authenticated]")
+def notifications(request: Request, who: User, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+    records = request.app.state.mesh.notifications.inbox(who.username, limit=limit)
+    return [{"id": r.id, "kind": r.kind, "created_at": r.created_at.isoformat(), "subject": r.subject,
+             "title": r.title, "details": r.payload.get("details", {})} for r in records]  # fmt: skip
+
+
 # --- governed query ---------------------------------------------------------------------------------
 
 

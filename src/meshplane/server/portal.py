@@ -222,6 +222,17 @@ def run_sql(request: Request, who: User, sql: Annotated[str, Form()]) -> Respons
     return _render(request, "sql.html", who, sql=sql, result=result, error="")
 
 
+# --- notifications: what concerns the signed-in user ------------------------------------------------------
+
+
+@router.get("/notifications", response_class=HTMLResponse)
+def notifications(request: Request, who: User, kind: str = "") -> Response:
+    records = request.app.state.mesh.notifications.inbox(who.username, limit=200)
+    kinds = sorted({r.kind for r in records})
+    shown = [r for r in records if not kind or r.kind == kind]
+    return _render(request, "notifications.html", who, notes=shown, kinds=kinds, kind=kind)
+
+
 # --- the owner's inbox ---------------------------------------------------------------------------------
 
 

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     import polars
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
+    from meshplane.lineage.openlineage import LineageEmitter
+
 __all__ = ["AccessService", "Connection", "ResultTable"]
 
 _DECISIONS = {
@@ -139,6 +141,9 @@ class AccessService:
         if "query_log_writer" in self.__dict__:
             self.query_log_writer.close()
             del self.__dict__["query_log_writer"]
+        lineage = self.__dict__.pop("_query_lineage", None)
+        if lineage is not None:
+            lineage.close(timeout=15.0)
 
     # --- requests and grants ----------------------------------------------------------------------
 
@@ -249,6 +254,20 @@ class AccessService:
         detail = {"decision": decision.value, "ports": list(ports), "rows": rows,
                   "duration_ms": round(duration_ms, 3), "reason": reason}  # fmt: skip
         self.query_log_writer.submit(entry, detail)  # the audit event gets the query id when written
+        if self._query_lineage is not None:
+            at = entry.at or datetime.now(UTC)
+            query_id = sql_hash[:16] + at.strftime("%H%M%S%f")
+            self._query_lineage.emit_query(user, ports, query_id, decision is QueryDecision.ALLOWED, at, reason or None)
+
+    @cached_property
+    def _query_lineage(self) -> LineageEmitter | None:
+        """Consumer queries send OpenLineage events only when mesh.yaml says ``openlineage: {queries: true}``."""
+        from meshplane.lineage.openlineage import LineageEmitter, lineage_configured
+
+        config = self.graph.spec.config.openlineage
+        if config is None or not config.queries or not lineage_configured(self.graph):
+            return None
+        return LineageEmitter(self.graph)
 
     # --- ownership --------------------------------------------------------------------------------
 

@@ -84,7 +84,7 @@ class NotificationService:
         try:
             from meshplane.catalog.notifications import PlannedDelivery
 
-            targets = route(notification, self.config, self.teams_of)
+            targets = route(notification, self.config, self.teams_of, self.environ)
             return self.store.add(
                 kind=notification.kind.value,
                 subject=notification.subject,
