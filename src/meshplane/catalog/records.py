@@ -214,6 +214,11 @@ class CheckResult:
     sample: tuple[JsonObject, ...] = ()  # failing rows, already masked by the caller
     run_id: str = ""  # filled in on read
 
+    @property
+    def executed(self) -> bool:
+        """False for a text or custom rule recorded as not executed (meshplane.contracts.runner.NOT_EXECUTED)."""
+        return self.threshold != "not executed"
+
 
 @dataclass(frozen=True, slots=True)
 class PolicyResult:

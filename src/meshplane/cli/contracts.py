@@ -56,10 +56,10 @@ def junit_xml(report: TestReport) -> str:
     root = ET.Element(
         "testsuites", name="meshplane test", tests="0", failures="0", errors="0", time=f"{report.seconds:.3f}"
     )
-    totals = {"tests": 0, "failures": 0, "errors": 0}
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for port in report.ports:
         suite = ET.SubElement(root, "testsuite", name=str(port.port), time=f"{port.seconds:.3f}")
-        counts = {"tests": 0, "failures": 0, "errors": 0}
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         if port.error is not None:
             case = ET.SubElement(suite, "testcase", classname=str(port.port), name="contract", time="0")
             ET.SubElement(case, "error", message=port.error, type="error").text = port.error
@@ -68,6 +68,10 @@ def junit_xml(report: TestReport) -> str:
         for result in port.results:
             case = ET.SubElement(suite, "testcase", classname=str(port.port), name=result.check_id, time="0")
             counts["tests"] += 1
+            if not result.executed:
+                ET.SubElement(case, "skipped", message=result.message)
+                counts["skipped"] += 1
+                continue
             if result.passed:
                 continue
             detail = "\n".join(
@@ -101,6 +105,9 @@ def _print_test(report: TestReport) -> None:
         if port.error:
             err.print(f"  error: {port.error}", markup=False)
         for r in port.results:
+            if not r.executed:
+                out.print(f"  not executed {r.check_id}: {r.message}  ({r.location})", markup=False)
+                continue
             if r.passed:
                 continue
             label = "FAIL" if r.blocks_publish else "warn"
@@ -114,8 +121,10 @@ def _print_test(report: TestReport) -> None:
     failed = sum(1 for p in report.ports if not p.ok)
     checks = sum(len(p.results) for p in report.ports)
     failures = sum(1 for p in report.ports for r in p.results if not r.passed)
+    skipped = sum(1 for p in report.ports for r in p.results if not r.executed)
     line = (
-        f"{len(report.ports)} port(s), {checks} checks, {failures} failed, {failed} port(s) failing "
+        f"{len(report.ports)} port(s), {checks} checks, {failures} failed, "
+        f"{f'{skipped} not executed, ' if skipped else ''}{failed} port(s) failing "
         f"in {report.seconds:.2f}s{' (staged, not published)' if report.staged else ''}"
     )
     (out if report.ok else err).print(line, markup=False)

@@ -157,7 +157,11 @@ def compile_sql(
 ) -> CompiledPlan:
     """Compile ``plan`` against ``relation``; ``only`` restricts to these check ids."""
     wanted = None if only is None else set(only)
-    checks = [c for c in plan.checks if c.metric not in SCHEMA_ONLY_METRICS and (wanted is None or c.id in wanted)]
+    checks = [
+        c
+        for c in plan.checks
+        if c.metric not in SCHEMA_ONLY_METRICS and c.executable and (wanted is None or c.id in wanted)
+    ]
     table = relation_table(relation, dialect)
     projections: list[exp.Expr] = [exp.alias_(exp.Count(this=exp.Star()), ROW_COUNT, quoted=True)]
     by_sql: dict[str, str] = {exp.Count(this=exp.Star()).sql(): ROW_COUNT}

@@ -162,6 +162,13 @@ class Check:
     bounds: tuple[tuple[str, Any], ...] = ()  # (minimum|maximum|exclusiveMinimum|exclusiveMaximum, v)
     query: str | None = None
     foreign_key: ForeignKey | None = None
+    engine: str | None = None  # a ``custom`` rule's engine (soda, greatExpectations, ...)
+    implementation: Any = None  # a ``custom`` rule's engine-specific body
+
+    @property
+    def executable(self) -> bool:
+        """False for ``text`` rules (prose) and ``custom`` ones (another tool's syntax): reported, not run."""
+        return self.metric not in NOT_RUN_METRICS
 
     @property
     def column(self) -> str | None:
@@ -185,6 +192,7 @@ class CheckPlan:
         raise KeyError(check_id)
 
 
+NOT_RUN_METRICS = frozenset({"text", "custom"})
 _LIBRARY = ("nullValues", "missingValues", "invalidValues", "duplicateValues", "rowCount")
 _DEFAULT_THRESHOLD = {"rowCount": Threshold(Operator.MUST_BE_GREATER_THAN, 0)}
 _BOUND_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
@@ -439,8 +447,24 @@ class _Builder:
 
     def _quality(self, rule: DataQuality, loc: str, column: str | None) -> None:
         qtype = rule.type or ("library" if (rule.metric or rule.rule) else None)
-        if qtype in ("text", "custom"):
-            return  # human-readable or vendor-specific: nothing to execute here
+        if qtype in NOT_RUN_METRICS:
+            # Prose or another tool's syntax: carried as a check that is reported "not executed", never dropped.
+            engine = f" ({rule.engine})" if rule.engine else ""
+            self._add(
+                column or self.table,
+                str(qtype),
+                name=rule.id or rule.name,
+                kind=CheckKind.QUALITY,
+                columns=_cols(column),
+                threshold=ZERO,
+                unit=Unit.ROWS,
+                severity=_severity(rule.severity, loc),
+                location=loc,
+                description=rule.description or rule.name or f"{qtype} rule{engine}",
+                engine=rule.engine,
+                implementation=rule.implementation,
+            )
+            return
         severity = _severity(rule.severity, loc)
         unit = _unit(rule.unit, loc)
         threshold = _threshold(rule, loc)

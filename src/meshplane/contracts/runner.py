@@ -30,7 +30,7 @@ from meshplane.types import Severity
 if TYPE_CHECKING:  # pyarrow only in annotations: contract plans are compiled by `check` without it
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["CheckResult", "QueryFn", "check_schema", "run_checks"]
+__all__ = ["NOT_EXECUTED", "CheckResult", "QueryFn", "check_schema", "run_checks"]
 
 QueryFn = Callable[[str], "pa.Table"]
 _COUNTING = {
@@ -66,11 +66,41 @@ class CheckResult:
     sample_rows: tuple[dict[str, Any], ...]
     message: str
     location: str = ""
+    executed: bool = True  # False: a text or custom rule shown as "not executed", neither passed nor failed
 
     @property
     def blocks_publish(self) -> bool:
         """An error-severity failure: the staged data must not be published."""
         return not self.passed and self.severity is Severity.ERROR
+
+
+NOT_EXECUTED = "not executed"
+
+
+def _not_executed(plan: CheckPlan, check: Check, why: str) -> CheckResult:
+    return CheckResult(
+        check.id,
+        check.kind,
+        check.metric,
+        check.column,
+        None,
+        None,
+        check.unit,
+        True,  # never blocks a publish; reported apart from passes and failures
+        check.severity,
+        None,
+        (),
+        f"{plan.contract_id}: {check.description}: {NOT_EXECUTED} ({why})",
+        check.location,
+        executed=False,
+    )
+
+
+def _why_not(check: Check) -> str:
+    if check.metric == "text":
+        return "a text rule is for people to read"
+    engine = check.engine or "no engine named"
+    return f"custom rule for {engine}: meshplane runs SQL and library rules; install that engine's extra to run it"
 
 
 def _fmt(value: Any) -> str:
@@ -243,6 +273,9 @@ def run_checks(
     runnable: list[str] = []
     for check in plan.checks:
         if check.metric in ("present", "type"):
+            continue
+        if not check.executable:
+            by_id[check.id] = _not_executed(plan, check, _why_not(check))
             continue
         missing = [c for c in check.columns if c not in present]
         if missing:

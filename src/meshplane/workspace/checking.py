@@ -16,7 +16,7 @@ from open_data_contract_standard.model import OpenDataContractStandard
 from meshplane.builds import CheckOutcome, PortChecker, table_id_for
 from meshplane.builds.inputs import source_relation
 from meshplane.contracts.plan import compile_plan
-from meshplane.contracts.runner import CheckResult, run_checks
+from meshplane.contracts.runner import NOT_EXECUTED, CheckResult, run_checks
 from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec
@@ -120,6 +120,8 @@ def port_checker(graph: MeshGraph, platform: Platform) -> PortChecker:
 
 def to_outcome(result: CheckResult) -> CheckOutcome:
     threshold = result.threshold.render() if result.threshold is not None else ""
+    if not result.executed:
+        threshold = NOT_EXECUTED
     return CheckOutcome(
         rule_id=result.check_id,
         passed=result.passed,

@@ -28,7 +28,7 @@ from meshplane.builds.inputs import source_relation
 from meshplane.catalog import CheckResult as StoredCheck
 from meshplane.catalog import RunStatus, SloEvaluation
 from meshplane.contracts.plan import PlanError, Unit, compile_plan
-from meshplane.contracts.runner import CheckResult
+from meshplane.contracts.runner import NOT_EXECUTED, CheckResult
 from meshplane.contracts.slo import (
     ColumnCompleteness,
     PortHistory,
@@ -90,7 +90,8 @@ class PortTest:
             "rows": self.rows, "error": self.error, "seconds": round(self.seconds, 3),
             "results": [
                 {"rule": r.check_id, "kind": r.kind.value, "metric": r.metric, "column": r.column,
-                 "observed": json_safe(r.observed), "threshold": r.threshold.render() if r.threshold else "",
+                 "observed": json_safe(r.observed), "executed": r.executed,
+                 "threshold": (r.threshold.render() if r.threshold else "") if r.executed else NOT_EXECUTED,
                  "unit": r.unit.value, "passed": r.passed, "severity": r.severity.value,
                  "failing_rows": r.failing_rows, "sample": json_safe(list(r.sample_rows)), "message": r.message,
                  "location": r.location}
@@ -305,7 +306,8 @@ class QualityService:
         )
         writer.record_check_results(run_id, [
             StoredCheck(rule_id=r.check_id, port=str(t.port), passed=r.passed, metric=r.metric, column=r.column,
-                        observed=observed_number(r.observed), threshold=r.threshold.render() if r.threshold else "",
+                        observed=observed_number(r.observed),
+                        threshold=(r.threshold.render() if r.threshold else "") if r.executed else NOT_EXECUTED,
                         severity=r.severity.value, sample=tuple(json_safe(list(r.sample_rows))))
             for t in tests for r in t.results
         ])  # fmt: skip
