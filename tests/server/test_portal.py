@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from server.conftest import TestClient
 from server.helpers import CONSUMER, OWNER, bearer
 
@@ -30,16 +32,40 @@ def test_sign_in(client: TestClient, tokens: dict[str, str]) -> None:
                      follow_redirects=False)  # fmt: skip
     assert ok.status_code == 303 and ok.headers["location"] == "/map"
     assert "samesite=strict" in ok.headers["set-cookie"].lower() and "httponly" in ok.headers["set-cookie"].lower()
-    assert f'id="signed-in-user">{CONSUMER}<' in client.get("/map").text
-    client.post("/logout")
+    page = client.get("/map").text
+    assert f'id="signed-in-user">{CONSUMER}<' in page
+    assert client.post("/logout").status_code == 403  # a form post with the session cookie needs the form token
+    client.post("/logout", data={"csrf": _form_token(page)})
     dev = client.post("/login", data={"username": OWNER, "next": "//evil.example"}, follow_redirects=False)
     assert dev.headers["location"] == "/"  # no open redirect
-    assert f'id="signed-in-user">{OWNER}<' in client.get("/").text
-    client.post("/logout")
+    page = client.get("/").text
+    assert f'id="signed-in-user">{OWNER}<' in page
+    client.post("/logout", data={"csrf": _form_token(page)})
     client.cookies.clear()
+
+
+def _form_token(page: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+    assert found, "the page's forms carry no form token"
+    return found.group(1)
 
 
 def test_cross_site_posts_are_refused(client: TestClient, tokens: dict[str, str]) -> None:
     response = client.post("/sql", data={"sql": "SELECT 1"},
                            headers={**bearer(tokens, CONSUMER), "origin": "http://evil.example"})  # fmt: skip
     assert response.status_code == 403
+    null_origin = client.post("/sql", data={"sql": "SELECT 1"}, headers={**bearer(tokens, CONSUMER), "origin": "null"})
+    assert null_origin.status_code == 403  # sandboxed frames and data: URLs send Origin: null
+
+
+def test_form_posts_with_the_session_cookie_need_the_form_token(client: TestClient, tokens: dict[str, str]) -> None:
+    client.cookies.clear()
+    client.post("/login", data={"username": CONSUMER, "token": tokens[CONSUMER]}, follow_redirects=False)
+    try:
+        page = client.get("/sql").text
+        assert client.post("/sql", data={"sql": "SELECT 1"}).status_code == 403
+        assert client.post("/sql", data={"sql": "SELECT 1", "csrf": "0" * 64}).status_code == 403
+        sql = "SELECT count(*) FROM podcasts.catalog.shows"
+        assert client.post("/sql", data={"sql": sql, "csrf": _form_token(page)}).status_code == 200
+    finally:
+        client.cookies.clear()

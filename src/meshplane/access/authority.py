@@ -168,8 +168,8 @@ class AccessAuthority:
             return Verdict(False, f"{username} is not a user of this mesh (declare them in mesh.yaml)")
         if actor.username == username or self.directory.in_any(actor, (self.directory.platform_team,)):
             return _YES
-        return Verdict(False, f"{actor.username} may not create tokens for {username}; only they or the "
-                              "platform team may")  # fmt: skip
+        return Verdict(False, f"{actor.username} may not create, list or revoke tokens of {username}; only they "
+                              "or the platform team may")  # fmt: skip
 
     def may_see_grants(self, principal: Principal, port: str, grantee: str | None = None) -> bool:
         """Who holds grants on ``port`` is shown to those who decide them; one's own grant to oneself."""

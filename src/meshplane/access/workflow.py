@@ -206,10 +206,31 @@ class AccessWorkflow:
             views.append(RequestView(request, state, decider and request.requester != username))
         return views
 
-    def create_token(self, actor: str, username: str, *, name: str = "",
-                     expires_at: datetime | None = None) -> tuple[str, ApiToken]:  # fmt: skip
-        """A new API token for ``username`` (by themselves or a platform team member); shown once."""
+    def create_token(self, actor: str, username: str, *, name: str = "", expires_at: datetime | None = None,
+                     days: int = 90) -> tuple[str, ApiToken]:  # fmt: skip
+        """A new API token for ``username`` (by themselves or a platform team member); shown once. It expires
+        at ``expires_at``, else ``days`` from now."""
         acting = self.directory.principal(actor)
         self.directory.principal(username)
         self.authority.may_mint_token(acting, username).require()
-        return self.writer.create_token(username, name=name, expires_at=expires_at, actor=actor)
+        expiry = expires_at or datetime.now(UTC) + timedelta(days=days)
+        if expiry <= datetime.now(UTC):
+            raise UsageError("a token's expiry must lie in the future")
+        return self.writer.create_token(username, name=name, expires_at=expiry, actor=actor)
+
+    def tokens(self, actor: str, username: str | None = None) -> list[ApiToken]:
+        """``username``'s tokens (default: the actor's own), newest first; the user or the platform team."""
+        acting = self.directory.principal(actor)
+        owner = username or actor
+        self.authority.may_mint_token(acting, owner).require()
+        return sorted(self.reader.tokens(username=owner), key=lambda t: t.created_at, reverse=True)
+
+    def revoke_token(self, actor: str, token_id: str) -> ApiToken:
+        """Revoke a token at once: its owner or the platform team."""
+        acting = self.directory.principal(actor)
+        found = next((t for t in self.reader.tokens() if t.id == token_id), None)
+        if found is None:
+            raise UsageError(f"no API token {token_id!r}; `meshplane token list` shows yours")
+        self.authority.may_mint_token(acting, found.username).require()
+        self.writer.revoke_token(token_id, actor=actor)
+        return next(t for t in self.reader.tokens(username=found.username) if t.id == token_id)

@@ -231,4 +231,45 @@ def token_create(
             raise UsageError(f"{user} is not a user of this mesh; declare them in a team of mesh.yaml")
         token, info = opened.access.create_token(user, actor=acting_user(as_user) or user, name=name)
     out.print(token)
-    out.print(f"[dim]token {info.id} for {user}; use it as 'Authorization: Bearer <token>'[/dim]")
+    expires = f", expires {info.expires_at:%Y-%m-%d}" if info.expires_at else ""
+    out.print(f"[dim]token {info.id} for {user}{expires}; use it as 'Authorization: Bearer <token>'[/dim]")
+
+
+@token_app.command("list")
+def token_list(
+    user: Annotated[str | None, typer.Argument(help="Whose tokens (default: the acting user's own).")] = None,
+    mesh: MeshPath = Path("."),
+    as_user: Annotated[str | None, typer.Option("--as", help="Acting user (default $MESHPLANE_USER).")] = None,
+) -> None:
+    """List API tokens: id, name, created, expires, state. Only USER or the platform team may list them."""
+    from datetime import UTC, datetime
+
+    from meshplane.access.principals import local_user
+
+    opened = open_mesh(mesh)
+    with opened:
+        actor = local_user(as_user)
+        tokens = opened.access.tokens(actor, user)
+    now = datetime.now(UTC)
+    for t in tokens:
+        state = "revoked" if t.revoked_at else "expired" if t.expires_at and t.expires_at <= now else "active"
+        expires = f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "never"
+        out.print(f"{t.id}  {t.username:<12} {t.name or '-':<16} created {t.created_at:%Y-%m-%d}  "
+                  f"expires {expires}  {state}", markup=False)  # fmt: skip
+    if not tokens:
+        out.print("no tokens")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (from `meshplane token list`).")],
+    mesh: MeshPath = Path("."),
+    as_user: Annotated[str | None, typer.Option("--as", help="Acting user (default $MESHPLANE_USER).")] = None,
+) -> None:
+    """Revoke an API token at once (its user or the platform team)."""
+    from meshplane.access.principals import local_user
+
+    opened = open_mesh(mesh)
+    with opened:
+        revoked = opened.access.revoke_token(local_user(as_user), token_id)
+    out.print(f"revoked token {revoked.id} of {revoked.username}", markup=False)

@@ -321,5 +321,18 @@ def create_token(request: Request, who: SelfOrPlatform, body: TokenIn) -> Any:
     return _json({"token": token, "id": info.id, "username": info.username, "expires_at": info.expires_at})
 
 
+@router.get("/tokens", summary="API tokens: one's own; anyone's (?username=) for the platform team [authenticated]")
+def list_tokens(request: Request, who: User, username: str | None = None) -> Any:
+    return _json(_svc(request).access.tokens(who.username, username))
+
+
+@router.post("/tokens/{token_id}/revoke", summary="Revoke an API token: one's own, or any for the platform team "
+             "[self_or_platform]")  # fmt: skip
+def revoke_token(request: Request, token_id: str, who: SelfOrPlatform) -> Any:
+    revoked = _svc(request).access.revoke_token(who.username, token_id)
+    request.app.state.tokens.clear()  # verified tokens are cached for a few seconds: forget them all now
+    return _json(revoked)
+
+
 def _not_found(message: str) -> Response:
     return JSONResponse({"detail": message}, status_code=404)

@@ -10,6 +10,8 @@ none, and ``tests/server/test_route_rules.py`` calls every route as every person
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 import time
 from collections.abc import Callable
@@ -17,19 +19,21 @@ from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Form, Request
 from fastapi.routing import APIRoute
 
 from meshplane.types import Principal
 from meshplane.workspace.discovery import DiscoveryService
 
 __all__ = [
+    "CSRF_FIELD",
     "SESSION_COOKIE",
     "AuthRequired",
     "Forbidden",
     "Rule",
     "TokenCache",
     "allow",
+    "csrf_token",
     "route_rule",
     "verify_same_origin",
 ]
@@ -85,6 +89,10 @@ class TokenCache:
                 self._entries.clear()
             self._entries[token] = (now + self.ttl, username)
         return username
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
     def forget(self, token: str) -> None:
         with self._lock:
@@ -185,10 +193,23 @@ def route_rule(route: APIRoute) -> list[Rule]:
     return found
 
 
-def verify_same_origin(request: Request) -> None:
-    """Refuse cross-site form posts to the portal (the session cookie is SameSite=Strict as well)."""
+CSRF_FIELD = "csrf"
+
+
+def csrf_token(session: str) -> str:
+    """The form token of a portal session: an HMAC keyed by the session's own (HttpOnly) token, so a page of
+    another site can neither read nor compute it, and every worker process derives the same one."""
+    return hmac.new(session.encode("utf-8", "replace"), b"meshplane-portal-form", hashlib.sha256).hexdigest()
+
+
+def verify_same_origin(request: Request, csrf: Annotated[str, Form()] = "") -> None:
+    """Refuse cross-site form posts to the portal: a foreign or ``null`` Origin (sandboxed frames, data:
+    URLs), and, when a session cookie is sent, a missing or wrong form token (the cookie is SameSite=Strict
+    as well). Posts authenticated by a bearer header carry no ambient credential and need no form token."""
     origin = request.headers.get("origin") or request.headers.get("referer")
-    if not origin or origin == "null":
-        return
-    if urlsplit(origin).netloc != request.headers.get("host", ""):
+    if origin is not None and (origin.strip() == "null" or urlsplit(origin).netloc != request.headers.get("host", "")):
         raise Forbidden("cross-site form submissions are refused")
+    session = request.cookies.get(SESSION_COOKIE)
+    by_cookie = session and not request.headers.get("authorization")
+    if by_cookie and (not csrf or not hmac.compare_digest(csrf, csrf_token(session or ""))):
+        raise Forbidden("the form was not sent from this portal page (or it is stale): reload the page")

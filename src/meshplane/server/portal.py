@@ -15,7 +15,15 @@ from meshplane.catalog import AccessRequestStatus, SearchKind
 from meshplane.errors import AccessDenied, CatalogError, MeshError, UsageError
 from meshplane.lineage import product_edges
 from meshplane.server import charts
-from meshplane.server.auth import SESSION_COOKIE, Rule, allow, discovery, token_of, verify_same_origin
+from meshplane.server.auth import (
+    SESSION_COOKIE,
+    Rule,
+    allow,
+    csrf_token,
+    discovery,
+    token_of,
+    verify_same_origin,
+)
 from meshplane.server.querying import QueryUnavailable, query_as
 from meshplane.types import Principal
 
@@ -44,8 +52,10 @@ LIMIT 20"""
 def _render(request: Request, name: str, who: Principal | None, status: int = 200, **context: Any) -> Response:
     service = discovery(request)
     inbox = len(service.inbox(who)) if who is not None and _is_decider(request, who) else 0
+    session = request.cookies.get(SESSION_COOKIE)
     base = {"who": who, "mesh": service.graph.spec.config, "dev_mode": request.app.state.dev_mode,
-            "inbox_count": inbox, "is_decider": who is not None and _is_decider(request, who)}  # fmt: skip
+            "inbox_count": inbox, "is_decider": who is not None and _is_decider(request, who),
+            "csrf": csrf_token(session) if session else ""}  # fmt: skip
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
 
 
@@ -88,7 +98,7 @@ def login(
             return _redirect(f"/login?next={quote(target)}&error=" + quote("that token is not valid for " + username))
         session = token.strip()
     elif request.app.state.dev_mode and service.principal(username) is not None:
-        session, _ = service.platform.catalog.writer.create_token(username, name="portal sign-in (dev mode)")
+        session, _ = service.access.create_token(username, name="portal sign-in (dev mode)")
     else:
         return _redirect(f"/login?next={quote(target)}&error=" + quote("paste your API token to sign in"))
     response = _redirect(target)

@@ -82,6 +82,8 @@ class PlatformConfig(_Frozen):
     catalog_url_env: str | None = None
     # A builder's lease on a product expires this long after its last heartbeat (a third of it apart).
     build_lease_seconds: float = Field(default=60.0, ge=1.0, le=86400.0)
+    # API tokens expire this many days after they are created unless created with another expiry.
+    token_days: int = Field(default=90, ge=1, le=3650)
 
 
 class ConnectionConfig(_Frozen):

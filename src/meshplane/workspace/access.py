@@ -203,7 +203,17 @@ class AccessService:
                      expires_at: datetime | None = None) -> tuple[str, ApiToken]:  # fmt: skip
         """A new API token for ``user``, created by ``actor`` (default: the user); the plaintext is shown once."""
         self.flush()  # queued query events go first: the audit log stays in order
-        return self.workflow.create_token(actor or user, user, name=name, expires_at=expires_at)
+        days = self.graph.spec.config.platform.token_days
+        return self.workflow.create_token(actor or user, user, name=name, expires_at=expires_at, days=days)
+
+    def tokens(self, actor: str, user: str | None = None) -> list[ApiToken]:
+        """``user``'s API tokens (default: the actor's), active, expired and revoked, newest first."""
+        return self.workflow.tokens(actor, user)
+
+    def revoke_token(self, actor: str, token_id: str) -> ApiToken:
+        """Revoke one API token (its user or the platform team); it stops working at once."""
+        self.flush()  # queued query events go first: the audit log stays in order
+        return self.workflow.revoke_token(actor, token_id)
 
     def user_for_token(self, token: str) -> str | None:
         """The user an API token authenticates (None when it is unknown, revoked or expired)."""
