@@ -1,17 +1,23 @@
 """Build benchmark: TPC-H as a mesh vs plain DuckDB, and per-product overhead on generated meshes.
 
-    .venv/bin/python bench/build.py [--sf 1] [--tiny 1000] [--plan 1000 10000] [--skip-tpch]
+    .venv/bin/python bench/build.py [--sf 1] [--repeat 3] [--tiny 1000] [--plan 1000 10000] [--skip-tpch]
+                                    [--dbt PATH | --no-dbt]
 
 1. TPC-H SF<N> (tpch extension wheel; Parquet cached in bench/.data/sf<N>/, existing files reused) laid out as
    a mesh: sales (orders, lineitem), customers (customer, nation, region), supply (part, supplier, partsupp)
    with file sources, plus sales.revenue_by_nation and customers.top_customers. Side by side in one run:
    ``meshplane build`` (in-process, --jobs 2) vs the same SQL as DuckDB ``CREATE TABLE AS`` over the same
    Parquet files vs DuckDB ``COPY (...) TO parquet``.
-2. A full build of a generated mesh of N tiny products (in-process; per product end to end).
+2. A full build of a generated mesh of N tiny products (in-process; per product end to end), interleaved with
+   ``dbt run`` of the same N models (dbt-core 1.11 + dbt-duckdb, threads 2, whole process), then ``meshplane
+   plan`` on the built mesh (whole process).
 3. ``meshplane plan --format json`` as a whole process on generated meshes of 1,000 and 10,000 products:
-   the first run (nothing under .meshplane/ yet) and the next ones (spec files unchanged, parse cache warm).
-Each figure is also printed as a ratio to its target (issue 3, item 9). The machine is noisy: compare the
-ratios printed in one run; for before/after, run two checkouts side by side (PYTHONPATH=<other>/src).
+   the first run (nothing under .meshplane/ yet) and the next ones (spec files unchanged, parse cache warm),
+   interleaved with ``dbt parse --no-partial-parse`` of the same models (up to 1,000).
+Every measurement runs ``--repeat`` times and prints its median, min and max; the header and footer give the
+machine, the load average before and after, and the commit. dbt comes from ``--dbt PATH`` or is installed
+into ``bench/.venv-dbt`` on first use (``--no-dbt`` leaves it out). The machine is noisy: compare the ratios
+printed in one run; for before/after, run two checkouts side by side (PYTHONPATH=<other>/src).
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ import argparse
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from _common import DATA, HERE, MESHPLANE, footer, header, whole_process
+
 TABLES = {
     "sales": ["orders", "lineitem"],
     "customers": ["customer", "nation", "region"],
@@ -82,7 +89,7 @@ def generate(sf: float) -> Path:
     """TPC-H Parquet files under bench/.data/sf<N>/ (missing ones only: existing files are reused)."""
     import duckdb
 
-    folder = HERE / ".data" / f"sf{sf:g}"
+    folder = DATA / f"sf{sf:g}"
     folder.mkdir(parents=True, exist_ok=True)
     missing = [t for ts in TABLES.values() for t in ts if not (folder / f"{t}.parquet").is_file()]
     if missing:
@@ -301,65 +308,150 @@ def generated_mesh(root: Path, products: int, per_domain: int = 100) -> None:
         )
 
 
-def _plan_seconds(root: Path) -> float:
+def _plan(root: Path) -> list[str]:
     """``meshplane plan --format json`` as a whole process (imports, loading, planning, printing)."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        [str(ROOT / ".venv/bin/meshplane"), "plan", "--mesh", str(root), "--format", "json"],
-        capture_output=True,
-        text=True,
-    )
-    seconds = time.perf_counter() - started
-    if done.returncode:
-        raise SystemExit(done.stderr)
-    return seconds
+    return [*MESHPLANE, "plan", "--mesh", str(root), "--format", "json"]
 
 
-def bench_tiny(products: int) -> None:
+def bench_tiny(products: int, runs: int, dbt: Path | None) -> None:
+    """Full builds of ``products`` generated tiny products (in-process, jobs 2), then plan on the built mesh.
+
+    With ``dbt``: the same models as a dbt-duckdb project, ``dbt run`` (threads 2) in the same run.
+    """
     target = 0.030
     with tempfile.TemporaryDirectory(prefix="mp-bench-") as tmp:
         root = Path(tmp) / "tiny"
         generated_mesh(root, products)
-        seconds, built = meshplane_build(root, jobs=2)
-        per = seconds / built
+        project = dbt_project(Path(tmp) / "dbt", root / "data" / "tiny.csv", products) if dbt else None
+        per: list[float] = []
+        dbt_per: list[float] = []
+        for _ in range(runs):  # interleaved with dbt run, so noise hits both alike
+            seconds, built = meshplane_build(root, jobs=2)
+            per.append(seconds / built)
+            if dbt and project:
+                shutil.rmtree(project / "target", ignore_errors=True)
+                (project / "dbt.duckdb").unlink(missing_ok=True)
+                dbt_per.append(whole_process(_dbt(dbt, project, "run"), 1, env=DBT_ENV).median / products)
+        ms = [1000 * p for p in per]
         print(
-            f"\nfull build of {built:,} tiny products (jobs 2, end to end): {seconds:.1f} s, "
-            f"{1000 * per:.1f} ms per product = {per / target:.2f}x the 30 ms target "
-            f"(dbt run: 52-104 ms per model)"
+            f"\nfull build of {products:,} tiny products (jobs 2, end to end, in-process), {runs} run(s): "
+            f"{statistics.median(ms):.1f} ms per product (min {min(ms):.1f}, max {max(ms):.1f}) = "
+            f"{statistics.median(per) / target:.2f}x the 30 ms target"
         )
-        print(f"  meshplane plan on the built mesh (whole process): {_plan_seconds(root):.2f} s")
+        if dbt_per:
+            dms = [1000 * p for p in dbt_per]
+            print(
+                f"  dbt run, the same {products:,} models (dbt-duckdb, threads 2, whole process): "
+                f"{statistics.median(dms):.1f} ms per model (min {min(dms):.1f}, max {max(dms):.1f}); "
+                f"meshplane/dbt {statistics.median(per) / statistics.median(dbt_per):.2f}x"
+            )
+        print(f"  meshplane plan on the built mesh (whole process): {whole_process(_plan(root), runs)}")
 
 
-def bench_plan(sizes: list[int]) -> None:
+def bench_plan(sizes: list[int], runs: int, dbt: Path | None) -> None:
+    """``meshplane plan`` on never-built generated meshes: first runs (nothing under .meshplane/, so every
+    file is parsed) and next runs (parse cache warm); with ``dbt``, ``dbt parse --no-partial-parse`` of the
+    same models at 1,000 or fewer products, interleaved."""
     for size in sizes:
         target = 1.0 if size <= 1000 else 5.0
         with tempfile.TemporaryDirectory(prefix="mp-bench-") as tmp:
             root = Path(tmp) / "plan"
             generated_mesh(root, size)
-            cold = _plan_seconds(root)  # no .meshplane/ yet: every file parsed, catalog created
-            warm = min(_plan_seconds(root) for _ in range(2))  # spec files unchanged since the last run
+            project = dbt_project(Path(tmp) / "dbt", root / "data" / "tiny.csv", size) if dbt else None
+            cold: list[float] = []
+            warm: list[float] = []
+            parse: list[float] = []
+            for _ in range(runs):
+                shutil.rmtree(root / ".meshplane", ignore_errors=True)
+                cold += whole_process(_plan(root), 1).wall
+                warm += whole_process(_plan(root), 1).wall
+                if dbt and project and size <= 1000:
+                    parse += whole_process(_dbt(dbt, project, "parse", "--no-partial-parse"), 1, env=DBT_ENV).wall
             print(
-                f"\nmeshplane plan, {size:,} products (never built, whole process): first run {cold:.2f} s "
-                f"({cold / target:.2f}x target), next runs {warm:.2f} s ({warm / target:.2f}x the "
-                f"{target:g} s target)"
-                + (f"; dbt parse of 1,000 models: 10.5 s ({warm / 10.5:.2f}x)" if size == 1000 else "")
+                f"\nmeshplane plan, {size:,} products (never built, whole process), {runs} run(s):\n"
+                f"  first run {_stats(cold)} = {statistics.median(cold) / target:.2f}x the {target:g} s target\n"
+                f"  next run  {_stats(warm)} = {statistics.median(warm) / target:.2f}x the {target:g} s target"
             )
+            if parse:
+                print(
+                    f"  dbt parse --no-partial-parse of the same {size:,} models: {_stats(parse)}; "
+                    f"meshplane first run / dbt parse {statistics.median(cold) / statistics.median(parse):.2f}x"
+                )
+
+
+def _stats(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
+
+
+# dbt must not phone home (no network here, and a timeout would be timed)
+DBT_ENV = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+DBT_VENV = HERE / ".venv-dbt"
+DBT_REQUIREMENTS = ["dbt-core>=1.11,<1.12", "dbt-duckdb>=1.11,<1.12"]  # dbt-core 1.12 does not install offline
+
+
+def ensure_dbt(explicit: str | None) -> Path | None:
+    """dbt with the DuckDB adapter: ``--dbt PATH``, else ``bench/.venv-dbt`` (created on first use)."""
+    if explicit:
+        return Path(explicit)
+    binary = DBT_VENV / "bin" / "dbt"
+    if not binary.exists():
+        print(f"installing {' '.join(DBT_REQUIREMENTS)} into {DBT_VENV} ...", flush=True)
+        uv = Path(sys.executable).parent / "uv"  # the project's environment carries uv: much faster than pip
+        if uv.exists():
+            subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(DBT_VENV)], check=True)
+            install = [str(uv), "pip", "install", "-q", "--python", str(DBT_VENV / "bin" / "python")]
+        else:
+            subprocess.run([sys.executable, "-m", "venv", str(DBT_VENV)], check=True)
+            install = [str(DBT_VENV / "bin" / "pip"), "install", "-q"]
+        done = subprocess.run([*install, *DBT_REQUIREMENTS])
+        if done.returncode or not binary.exists():
+            print("dbt could not be installed; its figures are left out", file=sys.stderr)
+            return None
+    return binary
+
+
+def dbt_project(folder: Path, csv: Path, models: int, per_folder: int = 100) -> Path:
+    """The generated mesh's products as dbt models: the same SQL over the same CSV, materialised as tables."""
+    _write(
+        folder / "dbt_project.yml",
+        "name: generated\nversion: '1.0.0'\nprofile: generated\nmodels:\n  generated:\n    +materialized: table\n",
+    )
+    _write(
+        folder / "profiles.yml",
+        f"generated:\n  target: bench\n  outputs:\n    bench:\n      type: duckdb\n"
+        f"      path: {folder / 'dbt.duckdb'}\n      threads: 2\n",
+    )
+    for n in range(models):
+        _write(
+            folder / "models" / f"d{n // per_folder:03d}" / f"p{n:05d}.sql",
+            f"SELECT id, name, {n} AS n FROM read_csv_auto('{csv}')\n",
+        )
+    return folder
+
+
+def _dbt(binary: Path, project: Path, *command: str) -> list[str]:
+    return [str(binary), *command, "--project-dir", str(project), "--profiles-dir", str(project)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sf", type=float, default=1.0)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (medians, min, max)")
     parser.add_argument("--tiny", type=int, default=1000)
     parser.add_argument("--plan", type=int, nargs="*", default=[1000, 10000])
     parser.add_argument("--skip-tpch", action="store_true")
+    parser.add_argument("--dbt", help="dbt executable with the duckdb adapter (default: bench/.venv-dbt, created)")
+    parser.add_argument("--no-dbt", action="store_true", help="leave dbt out")
     args = parser.parse_args()
+    started = header("build: TPC-H mesh vs plain DuckDB; tiny products and plan vs dbt")
+    dbt = None if args.no_dbt else ensure_dbt(args.dbt)
     if not args.skip_tpch:
         bench_tpch(args.sf, args.repeat)
     if args.tiny:
-        bench_tiny(args.tiny)
+        bench_tiny(args.tiny, args.repeat, dbt)
     if args.plan:
-        bench_plan(args.plan)
+        bench_plan(args.plan, args.repeat, dbt)
+    footer(started)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import time
 import uuid
 from pathlib import Path
 
+from _common import footer, header
+
 from meshplane.catalog import (
     CatalogStore,
     ColumnRecord,
@@ -202,4 +204,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    _started = header("catalog search: SQLite and PostgreSQL")
     main()
+    footer(_started)

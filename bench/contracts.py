@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import DATA, footer, header
+
 HERE = Path(__file__).resolve().parent
 DC_VENV = HERE / ".venv-datacontract"
 DC_BIN = DC_VENV / "bin" / "datacontract"
@@ -51,9 +53,9 @@ VALID = {
 SQL_RULE = "SELECT COUNT(*) FROM {object} WHERE l_receiptdate < l_shipdate"
 
 
-def data_file(sf: int) -> Path:
+def data_file(sf: float) -> Path:
     """Generate lineitem once (another process may be doing the same: write aside, then rename)."""
-    target = HERE / ".data" / f"sf{sf}" / "lineitem.parquet"
+    target = DATA / f"sf{sf:g}" / "lineitem.parquet"
     if target.exists():
         return target
     import duckdb
@@ -171,28 +173,32 @@ def ensure_datacontract() -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sf", type=int, default=1)
+    parser.add_argument("--sf", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--run", choices=["meshplane", "hand"], help=argparse.SUPPRESS)
     parser.add_argument("--contract", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--no-datacontract", action="store_true", help="leave datacontract-cli out")
     args = parser.parse_args()
     parquet = data_file(args.sf)
     if args.run == "meshplane":
         return run_meshplane(args.contract, parquet)
     if args.run == "hand":
         return run_hand_written(parquet)
+    started = header("contracts: checks on lineitem, meshplane vs one hand-written query vs datacontract-cli")
 
     from ruamel.yaml import YAML
 
     contract_path = parquet.parent / "lineitem.odcs.yaml"
     with contract_path.open("w") as handle:
         YAML(typ="safe", pure=True).dump(contract(parquet), handle)
-    me = [sys.executable, str(Path(__file__).resolve()), "--sf", str(args.sf)]
+    me = [sys.executable, str(Path(__file__).resolve()), "--sf", f"{args.sf:g}"]
     contenders = {
         "hand-written duckdb": [*me, "--run", "hand"],
         "meshplane": [*me, "--run", "meshplane", "--contract", str(contract_path)],
     }
-    if ensure_datacontract():
+    if args.no_datacontract:
+        pass
+    elif ensure_datacontract():
         contenders["datacontract-cli 1.2.8"] = [str(DC_BIN), "test", str(contract_path)]
     else:
         print("datacontract-cli could not be installed; skipping it", file=sys.stderr)
@@ -206,7 +212,7 @@ def main() -> int:
     rows = {n: (statistics.median(s for s, _ in v), statistics.median(m for _, m in v)) for n, v in samples.items()}
     base_s, base_mb = rows["hand-written duckdb"]
     print(
-        f"lineitem SF{args.sf}, {len(COLUMNS)} not-null + key pair + 3 ranges + 3 valid-value sets + "
+        f"lineitem SF{args.sf:g}, {len(COLUMNS)} not-null + key pair + 3 ranges + 3 valid-value sets + "
         f"row count + 1 sql rule; median of {args.repeat} whole processes"
     )
     print(f"{'contender':26} {'wall s':>8} {'peak MB':>9} {'time x':>7} {'mem x':>7}")
@@ -220,6 +226,7 @@ def main() -> int:
     if "datacontract-cli 1.2.8" in rows:
         dc_s, dc_mb = rows["datacontract-cli 1.2.8"]
         print(f"datacontract-cli / meshplane: time {dc_s / mp_s:.2f}x, peak memory {dc_mb / mp_mb:.2f}x")
+    footer(started)
     return 0
 
 

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import footer, header
+
 from meshplane.governance import evaluate, load_policies
 from meshplane.graph import MeshGraph, resolve
 from meshplane.spec.models import InputPortSpec, OutputPortSpec, ProductSpec
@@ -165,4 +167,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    _started = header("governance: the policy pack over generated meshes")
     main()
+    footer(_started)

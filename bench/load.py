@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from _common import footer, header
 
 WORDS = ("listening", "listener email", "royalt", "payout", "episode", "show", "country", "film", "stream",
          "rights holder", "customer", "revenue", "churn", "ret", "cu", "schedule programme")  # fmt: skip
@@ -137,4 +138,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    _started = header("load: concurrent API clients against a live server")
     main()
+    footer(_started)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from _common import DATA, footer, header
 from sqlglot import exp
 
 from meshplane.access import MaskKind, PortColumn, QueryGateway, ReadablePort
@@ -145,7 +146,7 @@ def ensure_mesh(scale: float) -> Path:
     """The TPC-H mesh (bench/build.py's layout) with customer PII masked and the port restricted; built once."""
     from meshplane.workspace import Mesh
 
-    root = Path(__file__).parent / ".data" / f"tpch-mesh-sf{scale:g}"
+    root = DATA / f"tpch-mesh-sf{scale:g}"
     ready = root / ".meshplane" / "bench-ready"
     if ready.is_file():
         return root
@@ -288,7 +289,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.skip_facade:
         ensure_mesh(args.sf)
-    files = ensure_data(Path(__file__).parent / ".data" / f"tpch-sf{args.sf:g}", args.sf)
+    files = ensure_data(DATA / f"tpch-sf{args.sf:g}", args.sf)
     resolve = make_resolver(files)
     gateway = QueryGateway(limits=SandboxLimits(memory_limit="8GB", threads=2, timeout_seconds=120, max_rows=1_000_000))
     consumer = Principal("bench-consumer", frozenset({"analytics"}))
@@ -333,4 +334,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    _started = header("query: TPC-H through the governed gateway and the full facade vs plain DuckDB")
     main()
+    footer(_started)

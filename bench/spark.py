@@ -30,6 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _common import footer, header  # noqa: E402 - bench/_common.py, next to this file
 from build import generate, tpch_mesh  # noqa: E402 - bench/build.py, next to this file
 
 
@@ -143,6 +144,7 @@ def main() -> None:
     if args.child:
         child(args.root, args.child)
         return
+    started = header("spark: the TPC-H mesh built on Spark local[2] vs DuckDB")
     for sf in args.sf:
         data = generate(sf)
         size = sum(f.stat().st_size for f in data.glob("*.parquet")) / 1e6
@@ -160,6 +162,7 @@ def main() -> None:
                     f"{jvm:>10}  {r['rows']:,}",
                     flush=True,
                 )
+    footer(started)
 
 
 if __name__ == "__main__":

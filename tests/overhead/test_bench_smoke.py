@@ -1,0 +1,86 @@
+"""Every benchmark script runs, at tiny scale, so a benchmark can never silently rot.
+
+The figures themselves are not asserted (performance lives in bench/, measured side by side); what is asserted
+is that each script completes, prints its conditions (machine, load average, commit) and its result lines.
+Data goes to a temporary ``MESHPLANE_BENCH_DATA`` shared by the scripts of one session (the TPC-H files are
+generated once); dbt is installed into ``bench/.venv-dbt`` on first use, as a real run does.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench-data")
+
+
+def run(script: str, *args: str, data: Path, timeout: float = 900) -> str:
+    env = {**os.environ, "MESHPLANE_BENCH_DATA": str(data)}
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    assert "# machine:" in done.stdout and "load average before" in done.stdout, done.stdout
+    assert "# commit " in done.stdout and "# load average after" in done.stdout, done.stdout
+    return done.stdout
+
+
+def test_cli(data: Path) -> None:
+    out = run("cli.py", "--scale", "0.01", "--runs", "1", data=data)
+    for command in ("--help", "check", "plan", "build (no-op)", "query", "python -c duckdb"):
+        assert f"\n{command} " in out, out
+
+
+def test_build_with_dbt_side_by_side(data: Path) -> None:
+    out = run("build.py", "--sf", "0.01", "--repeat", "1", "--tiny", "10", "--plan", "10", data=data, timeout=1500)
+    assert "meshplane build" in out and "duckdb CREATE TABLE AS" in out, out
+    assert "ms per product" in out and "dbt run, the same 10 models" in out, out
+    assert "first run" in out and "dbt parse --no-partial-parse of the same 10 models" in out, out
+
+
+def test_query(data: Path) -> None:
+    out = run("query.py", "--sf", "0.01", "--repeat", "1", data=data)
+    assert "\nQ10 " in out and "full facade" in out, out
+
+
+def test_contracts(data: Path) -> None:
+    out = run("contracts.py", "--sf", "0.01", "--repeat", "1", "--no-datacontract", data=data)
+    assert "meshplane / hand-written: time" in out, out
+
+
+def test_governance(data: Path) -> None:
+    out = run("governance.py", "--sizes", "20", "--load-limit", "20", "--repeat", "1", data=data)
+    assert "20" in out, out
+
+
+def test_catalog_search_on_sqlite(data: Path) -> None:
+    out = run("catalog_search.py", "--products", "50", "--rounds", "1", "--no-postgres", data=data)
+    assert "sqlite" in out.lower(), out
+
+
+@pytest.mark.postgres
+def test_catalog_search_on_postgres(data: Path) -> None:
+    out = run("catalog_search.py", "--products", "50", "--rounds", "1", data=data)
+    assert "postgres" in out.lower(), out
+
+
+@pytest.mark.load
+def test_load(data: Path) -> None:
+    run("load.py", "--products", "20", "--clients", "2", "--seconds", "2", "--workers", "1", data=data)
+
+
+@pytest.mark.spark
+def test_spark(data: Path) -> None:
+    out = run("spark.py", "--sf", "0.01", "--driver-memory", "1g", data=data, timeout=1500)
+    assert "spark" in out and "duckdb" in out, out
