@@ -8,6 +8,13 @@ started or installed first, so any skip there means a suite silently did not run
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -30,3 +37,71 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             for reason in reasons:
                 reporter.write_line(f"  {reason}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- S3 on loopback: moto's server mode, one process per test session ------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str  # http://127.0.0.1:PORT
+
+    def env(self) -> dict[str, str]:
+        """The standard AWS variables a platform process reads (moto accepts any key pair)."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "meshplane-test-key",
+            "AWS_SECRET_ACCESS_KEY": "meshplane-test-secret-Zq81",
+        }
+
+    def create_bucket(self, prefix: str = "mesh") -> str:
+        from pyarrow import fs
+
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        env = self.env()
+        s3 = fs.S3FileSystem(
+            access_key=env["AWS_ACCESS_KEY_ID"],
+            secret_key=env["AWS_SECRET_ACCESS_KEY"],
+            endpoint_override=self.endpoint.removeprefix("http://"),
+            scheme="http",
+            region="us-east-1",
+            allow_bucket_creation=True,
+        )
+        s3.create_dir(name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 HTTP API on 127.0.0.1 (``moto[server]``), on a port the OS picked."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto_server did not start (pip install 'moto[server]')") from None
+                time.sleep(0.1)
+        yield S3Server(f"http://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The AWS variables of the loopback S3 server, set for this test (and the subprocesses it starts)."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return s3_server

@@ -27,6 +27,7 @@ from meshplane.access import (
 from meshplane.engines.duckdb_sandbox import SandboxLimits
 from meshplane.errors import AccessDenied
 from meshplane.sql import PortRef
+from meshplane.storage.objectstore import S3Location, s3_location
 from meshplane.types import Principal
 
 CONSUMER_KEY = "k3y-CANARYKEY-7f1e"
@@ -110,9 +111,30 @@ class Mesh:
     root: Path
     files: dict[str, Path]
     log: list[QueryLogEntry] = field(default_factory=list)
+    # The warehouse on S3: the same files as objects under s3://bucket/ (and the credentials to read them).
+    store: S3Location | None = None
+
+    @property
+    def base(self) -> str:
+        """Where the fixture files live: the local folder, or ``s3://bucket``."""
+        return self.store.uri if self.store is not None else str(self.root)
 
     def path(self, name: str) -> str:
+        if self.store is not None:
+            return f"{self.store.uri}/{self.files[name].relative_to(self.root).as_posix()}"
         return str(self.files[name])
+
+
+def upload_fixtures(mesh: Mesh, server: Any) -> Mesh:
+    """The same fixture files as objects in a fresh bucket of the loopback S3 server."""
+    bucket = server.create_bucket("gateway")
+    env = server.env()
+    store = s3_location(f"s3://{bucket}", env)
+    filesystem = store.filesystem()
+    for path in mesh.files.values():
+        with filesystem.open_output_stream(f"{bucket}/{path.relative_to(mesh.root).as_posix()}") as out:
+            out.write(path.read_bytes())
+    return Mesh(mesh.root, mesh.files, store=store)
 
 
 def _write(connection: duckdb.DuckDBPyConnection, query: str, target: Path, fmt: str = "parquet") -> None:
@@ -224,16 +246,20 @@ def make_resolver(mesh: Mesh, *, row_filter: str | None = ROW_FILTER) -> Any:
     return resolve
 
 
-@pytest.fixture(scope="session")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Mesh:
+@pytest.fixture(scope="session", params=["local", "s3"])
+def mesh(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Mesh:
+    """The fixture ports' files on local disk, and again as objects in a bucket on the loopback S3 server."""
     root = tmp_path_factory.mktemp("gateway-mesh")
-    return Mesh(root, build_fixtures(root))
+    local = Mesh(root, build_fixtures(root))
+    if request.param == "local":
+        return local
+    return upload_fixtures(local, request.getfixturevalue("s3_server"))
 
 
 @pytest.fixture(scope="session")
 def gateway(mesh: Mesh) -> Iterator[QueryGateway]:
     limits = SandboxLimits(memory_limit="512MB", threads=2, timeout_seconds=3.0, max_rows=50_000)
-    instance = QueryGateway(limits=limits, on_query=mesh.log.append)
+    instance = QueryGateway(limits=limits, on_query=mesh.log.append, object_store=mesh.store)
     yield instance
     instance.close()
 

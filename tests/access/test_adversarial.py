@@ -36,7 +36,7 @@ PLACEHOLDERS = (
 def substitute(sql: str, mesh: Mesh) -> str:
     for name in PLACEHOLDERS:
         sql = sql.replace("{" + name + "}", mesh.path(name))
-    return sql.replace("{root}", str(mesh.root))
+    return sql.replace("{root}", mesh.base)
 
 
 def leaks(text: str, sql: str = "") -> list[str]:
@@ -71,7 +71,7 @@ def test_through_gateway(case: Case, gateway: QueryGateway, resolver: Any, mesh:
         message = str(error)
         assert case.expect != "ok", f"refused a query that must run: {message}"
         assert not leaks(message, sql), message
-        assert str(mesh.root) not in message, message
+        assert mesh.base not in message, message
         assert CONSUMER_KEY not in message
     else:
         assert case.expect != "reject", f"ran a query that must be refused: {dump(result.table)[:300]}"
@@ -83,14 +83,16 @@ def test_through_gateway(case: Case, gateway: QueryGateway, resolver: Any, mesh:
     entries = mesh.log[logged:]
     assert len(entries) == 1
     assert not leaks(repr(entries[0])), entries[0]
-    if str(mesh.root) not in sql:
-        assert str(mesh.root) not in repr(entries[0])
+    if mesh.base not in sql:
+        assert mesh.base not in repr(entries[0])
 
 
 @pytest.fixture(scope="module")
-def raw_sandbox() -> Iterator[DuckDBSandbox]:
+def raw_sandbox(mesh: Mesh) -> Iterator[DuckDBSandbox]:
     sandbox = DuckDBSandbox(
-        SandboxLimits(memory_limit="512MB", threads=2, timeout_seconds=3.0, max_rows=50_000), prewarm=False
+        SandboxLimits(memory_limit="512MB", threads=2, timeout_seconds=3.0, max_rows=50_000),
+        prewarm=False,
+        object_store=mesh.store,
     )
     yield sandbox
     sandbox.close()

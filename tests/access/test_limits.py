@@ -40,7 +40,7 @@ def test_memory_bound_stops_the_query_not_the_process(gateway: QueryGateway, res
 @pytest.fixture
 def shared_gateway(mesh: Mesh) -> Iterator[QueryGateway]:
     limits = SandboxLimits(memory_limit="256MB", threads=1, timeout_seconds=2.0, processes=3, per_user=2)
-    instance = QueryGateway(limits=limits, on_query=mesh.log.append)
+    instance = QueryGateway(limits=limits, on_query=mesh.log.append, object_store=mesh.store)
     yield instance
     instance.close()
 

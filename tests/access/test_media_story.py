@@ -36,17 +36,31 @@ JOIN royalties.creator_payouts.payout_lines AS pl
 JOIN = "SELECT le.event_id, le.country_code, le.listener_email, le.ip_address, pl.amount" + JOIN_FROM
 
 
-@pytest.fixture(scope="module")
-def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+@pytest.fixture(scope="module", params=["local", "s3"])
+def media(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """The media mesh built with its warehouse on local disk, and again in a bucket of the loopback S3 server."""
     root = tmp_path_factory.mktemp("media-story") / "media"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("data", ".meshplane", "__pycache__"))
     subprocess.run([sys.executable, "generate.py", "--scale", "0.05"], cwd=root, check=True, capture_output=True)
-    mesh = Mesh.open(root)
-    result = mesh.build()
-    assert result.ok, [o.error for o in result.outcomes if o.error]
-    yield mesh
-    mesh.access.close()
-    mesh.close()
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "s3":
+            server = request.getfixturevalue("s3_server")
+            for key, value in server.env().items():
+                patch.setenv(key, value)
+            config = root / "mesh.yaml"
+            bucket = server.create_bucket("media")
+            config.write_text(
+                config.read_text("utf-8").replace("warehouse: .meshplane/warehouse", f"warehouse: s3://{bucket}/wh"),
+                "utf-8",
+            )
+        mesh = Mesh.open(root)
+        if request.param == "s3":
+            assert mesh.platform.object_store is not None
+        result = mesh.build()
+        assert result.ok, [o.error for o in result.outcomes if o.error]
+        yield mesh
+        mesh.access.close()
+        mesh.close()
 
 
 def _raw_events(mesh: Mesh) -> pa.Table:

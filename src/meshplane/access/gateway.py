@@ -30,6 +30,7 @@ from meshplane.engines.duckdb_isolated import IsolatedSandbox
 from meshplane.engines.duckdb_sandbox import SandboxLimits
 from meshplane.errors import AccessDenied, MeshError, QueryRejected
 from meshplane.sql import parse_query, render
+from meshplane.storage.objectstore import S3Location
 from meshplane.types import Principal
 
 if TYPE_CHECKING:
@@ -103,8 +104,9 @@ class QueryGateway:
         limits: SandboxLimits | None = None,
         on_query: QueryLogger | None = None,
         prewarm: bool = True,
+        object_store: S3Location | None = None,
     ) -> None:
-        self.sandbox = IsolatedSandbox(limits, prewarm=prewarm)
+        self.sandbox = IsolatedSandbox(limits, prewarm=prewarm, object_store=object_store)
         self._on_query = on_query
         self._parsed: OrderedDict[str, tuple[exp.Expr, str]] = OrderedDict()
         self._parsed_lock = threading.Lock()

@@ -69,8 +69,12 @@ class ReadablePort:
         if unknown:
             raise QueryRejected(f"port {self.address}: masks or grants name unknown columns {sorted(unknown)}")
         for path in self.files:
-            if not PurePosixPath(path).is_absolute() or "\x00" in path or any(ch in path for ch in "*?[]{}"):
-                raise QueryRejected(f"port {self.address}: data files must be absolute paths without globs")
+            # An object of a warehouse on S3 is named by its full s3://bucket/key URI (no globs either).
+            located = (path.startswith("s3://") and len(path) > 5) or PurePosixPath(path).is_absolute()
+            if not located or "\x00" in path or any(ch in path for ch in "*?[]{}"):
+                raise QueryRejected(
+                    f"port {self.address}: data files must be absolute paths or s3:// object URIs without globs"
+                )
 
     def visible_columns(self) -> tuple[PortColumn, ...]:
         """The granted columns, in table order."""

@@ -38,14 +38,16 @@ class FileRelation:
     ``union_by_name``, ``format`` for JSON, ...); other engines translate the ones they support.
     """
 
-    paths: tuple[Path, ...]
+    paths: tuple[Path | str, ...]  # local paths, or object URIs (``s3://``) kept as written
     format: FileFormat = "parquet"
     options: Mapping[str, OptionValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.paths:
             raise ValueError("a FileRelation needs at least one file")
-        object.__setattr__(self, "paths", tuple(Path(p) for p in self.paths))
+        object.__setattr__(
+            self, "paths", tuple(p if isinstance(p, str) and "://" in p else Path(p) for p in self.paths)
+        )
 
 
 @dataclass(frozen=True)

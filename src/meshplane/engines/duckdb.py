@@ -26,6 +26,7 @@ from meshplane.engines.base import (
 )
 from meshplane.engines.convert import to_arrow_table
 from meshplane.errors import BuildError
+from meshplane.storage.objectstore import S3Location
 
 if TYPE_CHECKING:
     import duckdb
@@ -57,6 +58,7 @@ class DuckDBEngine:
         memory_limit: str | None = None,
         compression: str = "snappy",
         database: str = ":memory:",
+        object_store: S3Location | None = None,
     ) -> None:
         import duckdb
 
@@ -72,6 +74,10 @@ class DuckDBEngine:
             config["memory_limit"] = memory_limit
         self._compression = compression
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(database, config=config)
+        if object_store is not None:  # published inputs are s3:// objects of the warehouse
+            from meshplane.engines.objectstore import open_s3
+
+            open_s3(self._con, object_store)
         self._capabilities = EngineCapabilities(name="duckdb", sql_dialect="duckdb")
 
     @property

@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING
 from meshplane.engines.duckdb_sandbox import DuckDBSandbox, QueryInterrupted, SandboxLimits
 from meshplane.engines.limits import ProcessLimits, WorkerPool, parse_bytes
 from meshplane.errors import LimitExceeded
+from meshplane.storage.objectstore import S3Location
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["IsolatedSandbox", "process_limits"]
 
-_SANDBOXES: dict[SandboxLimits, DuckDBSandbox] = {}
-"""In a child: one sandbox per limits (it keeps the next database ready while a query runs)."""
+_SANDBOXES: dict[tuple[SandboxLimits, S3Location | None], DuckDBSandbox] = {}
+"""In a child: one sandbox per limits and warehouse (it keeps the next database ready while a query runs)."""
 
 
 def process_limits(limits: SandboxLimits) -> ProcessLimits:
@@ -38,13 +39,15 @@ def process_limits(limits: SandboxLimits) -> ProcessLimits:
     )
 
 
-def _run_in_child(limits: SandboxLimits, sql: str, files: tuple[str, ...]) -> tuple[bytes, float]:
+def _run_in_child(
+    limits: SandboxLimits, sql: str, files: tuple[str, ...], store: S3Location | None = None
+) -> tuple[bytes, float]:
     """In the child: run the query; its Arrow IPC stream and DuckDB's milliseconds."""
     import pyarrow as pa
 
-    sandbox = _SANDBOXES.get(limits)
+    sandbox = _SANDBOXES.get((limits, store))
     if sandbox is None:
-        sandbox = _SANDBOXES[limits] = DuckDBSandbox(limits, prewarm=True)
+        sandbox = _SANDBOXES[limits, store] = DuckDBSandbox(limits, prewarm=True, object_store=store)
     connection = sandbox.connect(files)
     start = time.perf_counter()
     table = sandbox.execute(connection, sql)
@@ -58,12 +61,19 @@ def _run_in_child(limits: SandboxLimits, sql: str, files: tuple[str, ...]) -> tu
 class IsolatedSandbox:
     """Runs governed SQL in limited child processes, shared fairly between users; thread-safe."""
 
-    def __init__(self, limits: SandboxLimits | None = None, *, prewarm: bool = True) -> None:
+    def __init__(
+        self, limits: SandboxLimits | None = None, *, prewarm: bool = True, object_store: S3Location | None = None
+    ) -> None:
         self.limits = limits or SandboxLimits()
+        # Goes to the children over their pipes (they start with a scrubbed environment, no AWS variables).
+        self.object_store = object_store
         self.pool = WorkerPool(
             process_limits(self.limits),
             max_workers=self.limits.processes,
             per_owner=self.limits.per_user,
+            # glibc reserves 64 MB of address space per thread arena; httpfs's request threads added enough
+            # of them to reach RLIMIT_AS (the child aborted). Two arenas keep address space near real use.
+            env={"MALLOC_ARENA_MAX": "2"},
         )
         if prewarm:
             self.pool.prestart()
@@ -78,7 +88,9 @@ class IsolatedSandbox:
         import pyarrow as pa
 
         try:
-            stream, engine_ms = self.pool.call(owner, _run_in_child, self.limits, sql, tuple(allowed_files))
+            stream, engine_ms = self.pool.call(
+                owner, _run_in_child, self.limits, sql, tuple(allowed_files), self.object_store
+            )
         except LimitExceeded as error:
             if error.limit == "time":
                 message = f"the query ran longer than {self.limits.timeout_seconds:g} s and was stopped"

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from meshplane.errors import EngineUnavailable, QueryRejected
+from meshplane.storage.objectstore import S3Location
 
 if TYPE_CHECKING:
     import duckdb
@@ -189,8 +190,13 @@ def _close_all() -> None:  # pragma: no cover - runs at interpreter exit
 class DuckDBSandbox:
     """Opens one locked-down DuckDB database per query; thread-safe."""
 
-    def __init__(self, limits: SandboxLimits | None = None, *, prewarm: bool = True) -> None:
+    def __init__(
+        self, limits: SandboxLimits | None = None, *, prewarm: bool = True, object_store: S3Location | None = None
+    ) -> None:
         self.limits = limits or SandboxLimits()
+        # With the warehouse on S3: httpfs and a redacted secret before lock-down; ``allowed_paths`` then
+        # admits exactly the granted objects, so the sandbox gains no other network access.
+        self.object_store = object_store
         self._prewarm = prewarm
         self._lock = threading.Lock()
         self._spare: duckdb.DuckDBPyConnection | None = None
@@ -202,6 +208,14 @@ class DuckDBSandbox:
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         connection: duckdb.DuckDBPyConnection = _duckdb().connect(":memory:", config=_startup_config(self.limits))
+        if self.object_store is not None:
+            from meshplane.engines.objectstore import open_s3
+
+            try:
+                open_s3(connection, self.object_store)
+            except BaseException:
+                connection.close()
+                raise
         return connection
 
     def _start_spare(self) -> None:

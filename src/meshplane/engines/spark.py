@@ -50,6 +50,7 @@ from meshplane.engines.base import (
 )
 from meshplane.engines.convert import to_arrow_table
 from meshplane.errors import BuildError, EngineUnavailable
+from meshplane.storage.objectstore import S3Location
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -173,7 +174,13 @@ class SparkEngine:
         master: str = "local[2]",
         conf: Mapping[str, Any] | None = None,
         target_file_bytes: int = 256 * 1024 * 1024,
+        object_store: S3Location | None = None,
     ) -> None:
+        if object_store is not None:
+            raise EngineUnavailable(
+                f"engine: spark cannot read the warehouse at {object_store.uri} yet (Spark needs hadoop-aws for "
+                "s3a://, which is not installed); build these products with engine: duckdb"
+            )
         self._master = master
         self._conf = {**DEFAULT_CONF, **{str(k): str(v) for k, v in (conf or {}).items()}}
         self._target_file_bytes = target_file_bytes

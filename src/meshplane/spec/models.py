@@ -78,7 +78,10 @@ class SparkConfig(_Frozen):
 class PlatformConfig(_Frozen):
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark: SparkConfig = Field(default_factory=SparkConfig)
-    warehouse: str = ".meshplane/warehouse"
+    warehouse: str = ".meshplane/warehouse"  # a folder, or s3://bucket/prefix (object storage)
+    # With an s3:// warehouse: the connection (under connections:) whose variable holds
+    # https://KEY:SECRET@host:port?region=R; unset -> the standard AWS_* environment variables.
+    warehouse_connection: str | None = None
     catalog_url_env: str | None = None
     # A builder's lease on a product expires this long after its last heartbeat (a third of it apart).
     build_lease_seconds: float = Field(default=60.0, ge=1.0, le=86400.0)

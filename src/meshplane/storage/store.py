@@ -1,9 +1,13 @@
 """Output ports as Apache Iceberg tables: atomic publish, snapshots, time travel, locks.
 
-Layout under the warehouse folder::
+Layout under the warehouse (a local folder, or ``s3://bucket/prefix``)::
 
     <warehouse>/<namespace>/<name>/metadata/...          Iceberg metadata (pyiceberg)
     <warehouse>/<namespace>/<name>/data/<run_id>/*.parquet  one folder per build run
+
+With the warehouse on S3, engines still write a run's files into a local staging folder (under
+``scratch``) where they are checked; publishing uploads them through pyiceberg's FileIO to the same
+relative place in the bucket, then commits.
 
 An engine writes a run's Parquet files straight into its run folder (write), the builder checks them
 (audit), and :meth:`TableStore.publish` commits them as one snapshot (publish) without copying data.
@@ -27,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from meshplane.errors import StorageError
 from meshplane.storage.locks import Lease, LeaseManager
-from meshplane.storage.tables import SnapshotInfo, SnapshotSummary, TableId
+from meshplane.storage.objectstore import S3Location
+from meshplane.storage.tables import DataFileRef, SnapshotInfo, SnapshotSummary, TableId
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -68,9 +73,23 @@ _READS_DDL = (
 class TableStore:
     """The Iceberg tables of one mesh: catalog in the metadata database, data in a local warehouse."""
 
-    def __init__(self, catalog_url: str, warehouse: Path, *, lease_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        catalog_url: str,
+        warehouse: Path | S3Location,
+        *,
+        lease_seconds: float = 60.0,
+        scratch: Path | None = None,
+    ) -> None:
         self.catalog_url = catalog_url
-        self.warehouse = Path(warehouse).resolve()
+        # ``warehouse`` is the local folder runs are staged in; with S3 it is only the staging area.
+        self.remote = warehouse if isinstance(warehouse, S3Location) else None
+        if self.remote is not None:
+            import tempfile
+
+            self.warehouse = Path(scratch or Path(tempfile.gettempdir()) / "meshplane-staging").resolve()
+        else:
+            self.warehouse = Path(warehouse).resolve()  # type: ignore[arg-type]
         self._catalog: SqlCatalog | None = None
         self._guard = threading.Lock()
         self._namespaces: set[str] = set()
@@ -78,7 +97,7 @@ class TableStore:
         # metadata is still current, instead of re-reading the metadata JSON (~14 ms) on every query.
         self._loaded: dict[TableId, tuple[str, Table]] = {}
         # A snapshot's data files never change; reading them costs a manifest scan (~11 ms).
-        self._files: dict[tuple[TableId, int], tuple[Path, ...]] = {}
+        self._files: dict[tuple[TableId, int], tuple[DataFileRef, ...]] = {}
         self._namespace_guard = threading.Lock()
         self._light: Engine | None = None  # SQL-only access before pyiceberg is needed
         self._summaries_ready = False
@@ -96,7 +115,12 @@ class TableStore:
 
                 self.warehouse.mkdir(parents=True, exist_ok=True)
                 try:
-                    self._catalog = SqlCatalog(CATALOG_NAME, uri=self.catalog_url, warehouse=self.warehouse.as_uri())
+                    self._catalog = SqlCatalog(
+                        CATALOG_NAME,
+                        uri=self.catalog_url,
+                        warehouse=self.location,
+                        **(self.remote.pyiceberg_properties() if self.remote else {}),
+                    )
                 except Exception as exc:  # SQLAlchemy raises driver-specific errors
                     raise StorageError(f"cannot open the Iceberg catalog at {self._safe_url}: {exc}") from exc
                 if self._catalog.engine.dialect.name == "sqlite":
@@ -142,8 +166,25 @@ class TableStore:
 
     # --- locations -------------------------------------------------------------------------------
 
+    @property
+    def location(self) -> str:
+        """The warehouse's URI: ``file:///...`` or ``s3://bucket/prefix``."""
+        return self.remote.uri if self.remote else self.warehouse.as_uri()
+
     def table_location(self, table_id: TableId) -> Path:
+        """The table's local folder (with S3, where its runs are staged before upload)."""
         return self.warehouse / table_id.namespace / table_id.name
+
+    def table_uri(self, table_id: TableId) -> str:
+        if self.remote is not None:
+            return self.remote.child(table_id.namespace, table_id.name)
+        return self.table_location(table_id).as_uri()
+
+    def _ref(self, uri: str) -> DataFileRef:
+        """A data file as readers get it: a local path, or the object's ``s3://`` URI."""
+        from meshplane.storage import _iceberg as ice
+
+        return uri if self.remote is not None else ice.local_path(uri)
 
     def staging_dir(self, table_id: TableId, run_id: str) -> Path:
         """A fresh folder for run ``run_id``'s Parquet files; they are published from there in place."""
@@ -184,6 +225,9 @@ class TableStore:
         from meshplane.storage import _iceberg as ice
 
         uris = self._staged_uris(table_id, files)
+        local = list(uris)
+        if self.remote is not None:
+            uris = self._upload(table_id, uris)
         summary = {str(k): str(v) for k, v in (properties or {}).items()}
         if run_id is not None:
             summary[RUN_PROPERTY] = run_id
@@ -203,7 +247,7 @@ class TableStore:
             staged = self.catalog._create_staged_table(
                 table_id.identifier,
                 schema=schema,
-                location=self.table_location(table_id).as_uri(),
+                location=self.table_uri(table_id),
                 properties={"format-version": "2"},
             )
             tx = ice.FastCreateTableTransaction(staged)
@@ -227,7 +271,10 @@ class TableStore:
         snapshot = committed.metadata.snapshot_by_id(producer.snapshot_id)
         if snapshot is None:  # pragma: no cover - pyiceberg returned without our snapshot
             raise StorageError(f"{table_id}: the committed metadata lacks snapshot {producer.snapshot_id}")
-        paths = tuple(ice.local_path(u) for u in uris)
+        paths = tuple(self._ref(u) for u in uris)
+        if self.remote is not None:  # published: the local staged copies have done their job
+            for folder in {ice.local_path(u).parent for u in local}:
+                shutil.rmtree(folder, ignore_errors=True)
         from pyiceberg.table import Table as IcebergTable
 
         # What was committed is what the next lookup would load (a created table comes back as a StagedTable).
@@ -266,6 +313,27 @@ class TableStore:
         if len(set(uris)) != len(uris):
             raise StorageError(f"{table_id}: the same staged file is listed twice")
         return uris
+
+    def _upload(self, table_id: TableId, uris: Sequence[str]) -> list[str]:
+        """Copy staged files to the same place under the table in the bucket, through pyiceberg's FileIO."""
+        from pyiceberg.io import load_file_io
+
+        from meshplane.storage import _iceberg as ice
+
+        assert self.remote is not None
+        io = load_file_io(self.remote.pyiceberg_properties(), self.remote.uri)
+        root = self.table_location(table_id)
+        uploaded: list[str] = []
+        for uri in uris:
+            path = ice.local_path(uri)
+            target = "/".join([self.table_uri(table_id), *path.relative_to(root).parts])
+            try:
+                with path.open("rb") as source, io.new_output(target).create(overwrite=True) as sink:
+                    shutil.copyfileobj(source, sink, 8 << 20)
+            except OSError as exc:
+                raise StorageError(f"{table_id}: uploading {path.name} to {target} failed: {exc}") from exc
+            uploaded.append(target)
+        return uploaded
 
     def _ensure_namespace(self, namespace: str) -> None:
         if namespace in self._namespaces:
@@ -558,7 +626,7 @@ class TableStore:
         return sorted(found)
 
     def _info(
-        self, table_id: TableId, table: Table, snapshot: Snapshot, files: tuple[Path, ...] | None = None
+        self, table_id: TableId, table: Table, snapshot: Snapshot, files: tuple[DataFileRef, ...] | None = None
     ) -> SnapshotInfo:
         from meshplane.storage import _iceberg as ice
 
@@ -569,10 +637,10 @@ class TableStore:
         schema_id = snapshot.schema_id if snapshot.schema_id is not None else table.metadata.current_schema_id
         schemas = table.schemas()
 
-        def load() -> tuple[Path, ...]:
+        def load() -> tuple[DataFileRef, ...]:
             key = (table_id, snapshot.snapshot_id)
             if key not in self._files:
-                self._files[key] = tuple(ice.local_path(u) for u in ice.live_data_files(table, snapshot))
+                self._files[key] = tuple(self._ref(u) for u in ice.live_data_files(table, snapshot))
             return self._files[key]
 
         return SnapshotInfo(
@@ -590,24 +658,30 @@ class TableStore:
     def cleanup_staging(
         self, table_id: TableId, run_id: str | None = None, *, timeout: float = 0.0, min_age: float = 3600.0
     ) -> list[Path]:
-        """Delete run folders no snapshot refers to; returns the folders removed.
+        """Delete run folders no snapshot refers to; returns the local folders removed.
 
         With ``run_id`` only that run's folder is considered. Without it, every folder untouched for
         ``min_age`` seconds is (a younger one may belong to a build still staging). The committed
         metadata is re-read first, so a folder whose commit outcome was unknown is kept if it landed.
+        With the warehouse on S3, local staging folders are removed (published files live in the bucket)
+        and so are the bucket's run folders no snapshot refers to.
         """
         data_root = self.table_location(table_id) / "data"
-        if not data_root.is_dir():
+        if not data_root.is_dir() and self.remote is None:
             return []
         with self.lock(table_id, timeout):
+            cutoff = time.time() - min_age
             if run_id is not None:
                 candidates = [data_root / run_id] if (data_root / run_id).is_dir() else []
-            else:
-                cutoff = time.time() - min_age
+            elif data_root.is_dir():
                 candidates = [p for p in data_root.iterdir() if p.is_dir() and p.stat().st_mtime <= cutoff]
+            else:
+                candidates = []
+            if self.remote is not None:
+                self._cleanup_remote(table_id, run_id, cutoff)
             if not candidates:
                 return []
-            referenced = self._referenced_folders(table_id)
+            referenced = self._referenced_folders(table_id) if self.remote is None else set()
             removed = []
             for folder in candidates:
                 if folder.resolve() not in referenced:
@@ -615,13 +689,54 @@ class TableStore:
                     removed.append(folder)
             return removed
 
-    def _referenced_folders(self, table_id: TableId) -> set[Path]:
+    def _cleanup_remote(self, table_id: TableId, run_id: str | None, cutoff: float) -> None:
+        from pyarrow import fs
+
+        assert self.remote is not None
+        filesystem = self.remote.filesystem()
+        data_root = self.remote.key_of(self.table_uri(table_id) + "/data")
+        try:
+            runs = filesystem.get_file_info(fs.FileSelector(data_root, allow_not_found=True))
+        except OSError as exc:
+            raise StorageError(f"{table_id}: cannot list {data_root} in object storage: {exc}") from exc
+        folders = [info.path for info in runs if info.type == fs.FileType.Directory]
+        if run_id is not None:
+            folders = [f for f in folders if f.rsplit("/", 1)[-1] == run_id]
+        if not folders:
+            return
+        referenced = {str(f).removeprefix("s3://") for f in self._referenced_folders(table_id)}
+        for folder in folders:
+            if folder in referenced:
+                continue
+            files = filesystem.get_file_info(fs.FileSelector(folder, recursive=True))
+            newest = max((i.mtime.timestamp() for i in files if i.mtime is not None), default=0.0)
+            if run_id is None and newest > cutoff:
+                continue  # may belong to a build still uploading
+            filesystem.delete_dir(folder)
+
+    def _referenced_folders(self, table_id: TableId) -> set[Path | str]:
         from meshplane.storage import _iceberg as ice
 
         table = self._load(table_id)  # raises StorageError-wrapped errors if the catalog is unreachable
         if table is None:
             return set()
+        if self.remote is not None:
+            return {uri.rsplit("/", 1)[0] for uri in ice.referenced_files(table)}
         return {ice.local_path(uri).parent for uri in ice.referenced_files(table)}
+
+    def read_arrow(self, snapshot: SnapshotInfo) -> pa.Table:
+        """A snapshot's rows as one Arrow table (for platform processes: builds' Python API, ``Mesh.read``)."""
+        import pyarrow as pa_module
+        import pyarrow.parquet as pq
+
+        if not snapshot.data_files:
+            return snapshot.schema.empty_table()
+        filesystem = self.remote.filesystem() if self.remote is not None else None
+        tables = [
+            pq.read_table(str(f).removeprefix("s3://") if filesystem else f, filesystem=filesystem)
+            for f in snapshot.data_files
+        ]
+        return pa_module.concat_tables(tables)
 
     def iter_run_folders(self, table_id: TableId) -> Iterator[Path]:
         data_root = self.table_location(table_id) / "data"

@@ -15,7 +15,10 @@ from meshplane.errors import StorageError
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["SnapshotInfo", "SnapshotSummary", "TableId"]
+__all__ = ["DataFileRef", "SnapshotInfo", "SnapshotSummary", "TableId"]
+
+# A data file as readers get it: an absolute local path, or an ``s3://`` URI when the warehouse is on S3.
+DataFileRef = Path | str
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -60,11 +63,11 @@ class SnapshotInfo:
     properties: Mapping[str, str]
     row_count: int
     schema: pa.Schema
-    _load_files: Callable[[], tuple[Path, ...]] = field(repr=False, compare=False)
+    _load_files: Callable[[], tuple[DataFileRef, ...]] = field(repr=False, compare=False)
 
     @cached_property
-    def data_files(self) -> tuple[Path, ...]:
-        """Absolute local paths of the Parquet files that make up this snapshot."""
+    def data_files(self) -> tuple[DataFileRef, ...]:
+        """The Parquet files that make up this snapshot: absolute local paths, or ``s3://`` URIs."""
         return self._load_files()
 
 

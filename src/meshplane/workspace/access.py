@@ -114,7 +114,7 @@ class AccessService:
 
     @cached_property
     def gateway(self) -> QueryGateway:
-        return QueryGateway(limits=self.limits, on_query=self._log_query)
+        return QueryGateway(limits=self.limits, on_query=self._log_query, object_store=self.platform.object_store)
 
     @cached_property
     def query_log_writer(self) -> QueryLogWriter:

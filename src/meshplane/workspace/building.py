@@ -211,7 +211,7 @@ class BuildService:
         return engine_for(self.graph, override)
 
     def make_engine(self, name: str) -> Engine:
-        return make_engine(self.graph, name)
+        return make_engine(self.graph, name, self.platform.object_store)
 
     def current(self, port: Address, major: int | None = None) -> SnapshotInfo | None:
         spec = self.graph.ports.get(port)
@@ -295,15 +295,9 @@ class BuildService:
 
     def read(self, port: Address, *, snapshot_id: int | None = None, as_of: datetime | None = None) -> pa.Table:
         """The rows of a published port (owner view, no masking): current, by snapshot id or as of a time."""
-        import pyarrow.parquet as pq
-
         spec = self.graph.ports.get(port)
         if spec is None:
             raise NotFound(f"no port {port}")
         table_id = table_id_for(port, spec.major)
         snapshot = self.platform.tables.snapshot(table_id, snapshot_id=snapshot_id, as_of=as_of)
-        if not snapshot.data_files:
-            return snapshot.schema.empty_table()
-        import pyarrow as pa_module
-
-        return pa_module.concat_tables([pq.read_table(f) for f in snapshot.data_files])
+        return self.platform.tables.read_arrow(snapshot)

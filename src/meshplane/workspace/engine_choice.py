@@ -11,6 +11,7 @@ from meshplane.engines import get_engine
 from meshplane.engines.base import Engine
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
+from meshplane.storage.objectstore import S3Location
 
 __all__ = ["engine_for", "make_engine"]
 
@@ -25,8 +26,11 @@ def engine_for(graph: MeshGraph, override: str | None) -> Callable[[ProductSpec]
     return choose
 
 
-def make_engine(graph: MeshGraph, name: str) -> Engine:
-    """An engine configured from the mesh.yaml platform section named after it (``platform.spark``)."""
+def make_engine(graph: MeshGraph, name: str, object_store: S3Location | None = None) -> Engine:
+    """An engine configured from the mesh.yaml platform section named after it (``platform.spark``),
+    able to read the warehouse's objects when it is on S3."""
     section = getattr(graph.spec.config.platform, name, None)
     options: dict[str, Any] = section.model_dump() if isinstance(section, BaseModel) else {}
+    if object_store is not None:
+        options["object_store"] = object_store
     return get_engine(name, **options)

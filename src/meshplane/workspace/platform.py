@@ -9,9 +9,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meshplane.errors import CatalogUnavailable, UsageError
+from meshplane.errors import CatalogUnavailable, StorageError, UsageError
 from meshplane.spec import MeshSpec
 from meshplane.storage import TableStore
+from meshplane.storage.objectstore import S3Location, is_remote, s3_location
 
 if TYPE_CHECKING:
     from meshplane.catalog import CatalogStore
@@ -71,7 +72,35 @@ class Platform:
         return catalog_url_for(self.spec)
 
     @cached_property
+    def object_store(self) -> S3Location | None:
+        """The warehouse's bucket prefix when ``platform.warehouse`` is ``s3://...`` (None: a local folder)."""
+        platform = self.spec.config.platform
+        if not is_remote(platform.warehouse):
+            return None
+        url = None
+        if platform.warehouse_connection:
+            connection = self.spec.config.connections.get(platform.warehouse_connection)
+            if connection is None:
+                raise UsageError(
+                    f"mesh.yaml: platform.warehouse_connection names {platform.warehouse_connection!r}, "
+                    "which is not declared under connections:"
+                )
+            url = os.environ.get(connection.env)
+            if not url:
+                raise UsageError(
+                    f"the warehouse connection {platform.warehouse_connection!r} reads ${connection.env}, "
+                    "which is not set"
+                )
+        try:
+            return s3_location(platform.warehouse, connection=url)
+        except StorageError as error:
+            raise UsageError(f"mesh.yaml: platform.warehouse: {error}") from None
+
+    @cached_property
     def warehouse(self) -> Path:
+        """The local warehouse folder; with S3, the local folder runs are staged in before upload."""
+        if self.object_store is not None:
+            return self.spec.root / ".meshplane" / "staging"
         configured = Path(self.spec.config.platform.warehouse)
         return configured if configured.is_absolute() else self.spec.root / configured
 
@@ -101,7 +130,12 @@ class Platform:
         # SQLite file is opened directly (the table store keeps its own tables; the catalog migrates on first use).
         if not _existing_sqlite(self.catalog_url):
             _ = self.catalog
-        return TableStore(self.catalog_url, self.warehouse, lease_seconds=self.spec.config.platform.build_lease_seconds)
+        return TableStore(
+            self.catalog_url,
+            self.object_store or self.warehouse,
+            lease_seconds=self.spec.config.platform.build_lease_seconds,
+            scratch=self.warehouse,
+        )
 
     def close(self) -> None:
         if "tables" in self.__dict__:

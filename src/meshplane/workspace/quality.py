@@ -195,7 +195,7 @@ class QualityService:
                 product = self.graph.products[address]
                 name = choose(product)
                 if name not in engines:
-                    engines[name] = make_engine(self.graph, name)
+                    engines[name] = make_engine(self.graph, name, self.platform.object_store)
                 run_id = uuid.uuid4().hex[:12]
                 if record:
                     self.platform.catalog.writer.start_run(
@@ -423,15 +423,10 @@ class QualityService:
 
     def read(self, port: Address, major: int) -> pa.Table:
         """The current rows of one major version of a port (old majors stay readable until retired)."""
-        import pyarrow as pa_module
-        import pyarrow.parquet as pq
-
         snapshot = self.platform.tables.current(table_id_for(port, major))
         if snapshot is None:
             raise UsageError(f"{port} has no published major version {major}")
-        if not snapshot.data_files:
-            return snapshot.schema.empty_table()
-        return pa_module.concat_tables([pq.read_table(f) for f in snapshot.data_files])
+        return self.platform.tables.read_arrow(snapshot)
 
     def diff(self, products: Sequence[Address], *, against: str = "published") -> list[PortDiff]:
         """Each port's contract against its published version or a git revision (see compatibility)."""
