@@ -522,7 +522,7 @@ class TableStore:
 
         import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-        paths = tuple(Path(f) for f in json.loads(files))
+        paths = tuple(f if f.startswith("s3://") else Path(f) for f in json.loads(files))
         decoded = dict(json.loads(properties))
         return location, SnapshotInfo(
             table_id=table_id,
