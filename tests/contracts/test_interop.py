@@ -87,7 +87,9 @@ def test_dbt_schema_yml() -> None:
     doc = _yaml(export_contract(import_contract(FIXTURES / "orders.odcs.yaml"), "dbt"))
     assert isinstance(doc, dict)
     model = doc["models"][0]
-    assert model["config"] == {"contract": {"enforced": True}}
+    assert model["name"] == "sales__orders__orders"  # the port address: two domains' ports never clash
+    assert model["config"]["contract"] == {"enforced": True}
+    assert model["config"]["meta"] == {"odcs_id": "sales.orders.orders", "table": "orders"}
     columns = {c["name"]: c for c in model["columns"]}
     assert columns["order_id"]["data_tests"] == ["not_null", "unique"]
     assert {"type": "primary_key"} in columns["order_id"]["constraints"]
@@ -95,6 +97,13 @@ def test_dbt_schema_yml() -> None:
         {"accepted_values": {"arguments": {"values": ["placed", "shipped", "cancelled"]}}}
     ]
     assert all("data_type" in c for c in model["columns"])
+    # Rules beyond dbt's built-in tests become meshplane_check tests, judged against their threshold in SQL.
+    generic = {t["meshplane_check"]["name"]: t["meshplane_check"] for t in model["data_tests"]}
+    assert "__meshplane_model__" in generic["sales__orders__orders__amount__range"]["arguments"]["failing_sql"]
+    assert generic["sales__orders__orders__amount__nullValues"]["config"] == {"severity": "warn"}
+    assert "{% test meshplane_check(model, failing_sql) %}" in export_contract(
+        import_contract(FIXTURES / "orders.odcs.yaml"), "dbt-macro"
+    )
 
 
 def test_data_contract_specification_import() -> None:

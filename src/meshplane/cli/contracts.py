@@ -38,6 +38,7 @@ class ExportFormat(StrEnum):
     jsonschema = "jsonschema"
     sql_ddl = "sql-ddl"
     dbt = "dbt"
+    dbt_macro = "dbt-macro"
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -262,13 +263,15 @@ def export_command(
     format: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.odcs,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
 ) -> None:
-    """Write a contract as ODCS, the JSON Schema of a row, SQL DDL or a dbt model contract."""
+    """Write a contract as ODCS, the JSON Schema of a row, SQL DDL, or a dbt model (schema.yml with the contract's
+    checks as dbt tests; `--format dbt-macro` writes the generic test macro they call, for macros/)."""
     from meshplane.contracts.interop import export_contract
 
     with open_mesh(mesh) as opened:
         contract = opened.contract(port)
+        references = opened.dbt_references(port) if format is ExportFormat.dbt else None
     try:
-        text = export_contract(contract, format.value)
+        text = export_contract(contract, format.value, references=references)
     except ValueError as error:
         raise UsageError(str(error)) from None
     _write(text, output)

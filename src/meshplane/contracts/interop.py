@@ -11,6 +11,7 @@ ODCS by :mod:`meshplane.contracts.dcs`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from open_data_contract_standard.model import OpenDataContractStandard, SchemaOb
 from ruamel.yaml import YAML
 from sqlglot import exp
 
+from meshplane.contracts.dbt import DBT_TEST_MACRO, dbt_schema
 from meshplane.contracts.dcs import dcs_to_odcs
 from meshplane.errors import SpecError
 from meshplane.spec.schemas import ODCS_LATEST, ODCS_VERSIONS, odcs_schema, schema_errors, validate_document
@@ -35,7 +37,7 @@ __all__ = [
     "validate_odcs",
 ]
 
-ExportFormat = Literal["odcs", "jsonschema", "sql-ddl", "dbt"]
+ExportFormat = Literal["odcs", "jsonschema", "sql-ddl", "dbt", "dbt-macro"]
 _LOGICAL_SQL = {
     "string": "VARCHAR",
     "integer": "BIGINT",
@@ -144,8 +146,20 @@ def _document(contract: OpenDataContractStandard) -> dict[str, Any]:
     return document
 
 
-def export_contract(contract: OpenDataContractStandard, fmt: ExportFormat, *, table_index: int = 0) -> str:
-    """Render ``contract`` in ``fmt``; table-shaped formats use ``schema[table_index]``."""
+def export_contract(
+    contract: OpenDataContractStandard,
+    fmt: ExportFormat,
+    *,
+    table_index: int = 0,
+    references: Mapping[str, str] | None = None,
+) -> str:
+    """Render ``contract`` in ``fmt``; table-shaped formats use ``schema[table_index]``.
+
+    ``dbt`` is a ``schema.yml`` (see :mod:`meshplane.contracts.dbt`; ``references`` maps foreign-key target tables
+    to dbt model names); ``dbt-macro`` is the generic test macro its ``meshplane_check`` tests call.
+    """
+    if fmt == "dbt-macro":
+        return DBT_TEST_MACRO
     if fmt == "odcs":
         document = _document(contract)
         document["apiVersion"] = declared_version(document)
@@ -160,8 +174,8 @@ def export_contract(contract: OpenDataContractStandard, fmt: ExportFormat, *, ta
     if fmt == "sql-ddl":
         return _ddl(obj).sql(dialect="duckdb", pretty=True) + ";\n"
     if fmt == "dbt":
-        return dump_portable(_dbt(obj))
-    raise ValueError(f"unknown export format {fmt!r}; use odcs, jsonschema, sql-ddl or dbt")
+        return dump_portable(dbt_schema(contract, table_index, _LOGICAL_SQL, references))
+    raise ValueError(f"unknown export format {fmt!r}; use odcs, jsonschema, sql-ddl, dbt or dbt-macro")
 
 
 def _row_schema(contract: OpenDataContractStandard, obj: SchemaObject) -> dict[str, Any]:
@@ -237,36 +251,3 @@ def _ddl(obj: SchemaObject) -> exp.Create:
         columns.append(exp.PrimaryKey(expressions=[exp.to_identifier(k, quoted=True) for k in key]))
     table = exp.to_table(obj.physicalName or obj.name or "", dialect="duckdb")
     return exp.Create(this=exp.Schema(this=table, expressions=columns), kind="TABLE")
-
-
-def _dbt(obj: SchemaObject) -> dict[str, Any]:
-    key = _primary_key(obj)
-    columns: list[dict[str, Any]] = []
-    for prop in obj.properties or []:
-        column: dict[str, Any] = {"name": prop.name, "data_type": _sql_type(prop).sql(dialect="duckdb").lower()}
-        if prop.description:
-            column["description"] = prop.description
-        constraints: list[dict[str, Any]] = []
-        tests: list[Any] = []
-        if prop.required or prop.name in key:
-            constraints.append({"type": "not_null"})
-            tests.append("not_null")
-        if len(key) == 1 and prop.name in key:
-            constraints.append({"type": "primary_key"})
-        if prop.unique or (len(key) == 1 and prop.name in key):
-            tests.append("unique")
-        if prop.enum:
-            tests.append({"accepted_values": {"arguments": {"values": [e.value for e in prop.enum]}}})
-        if constraints:
-            column["constraints"] = constraints
-        if tests:
-            column["data_tests"] = tests
-        columns.append(column)
-    model: dict[str, Any] = {"name": obj.physicalName or obj.name}
-    if obj.description:
-        model["description"] = obj.description
-    model["config"] = {"contract": {"enforced": True}}
-    if len(key) > 1:
-        model["constraints"] = [{"type": "primary_key", "columns": key}]
-    model["columns"] = columns
-    return {"version": 2, "models": [model]}

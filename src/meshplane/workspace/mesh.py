@@ -349,6 +349,23 @@ class Mesh:
             raise NotFound(f"no port or source contract {port}")
         return source.odcs
 
+    def dbt_references(self, port: str) -> dict[str, str]:
+        """dbt model names of the tables a port's foreign keys point at: a sibling port, or the upstream port of
+        the input port of that name (``<domain>__<product>__<port>``, as the dbt export names models)."""
+        from meshplane.contracts.dbt import dbt_model_name
+
+        address = Address.parse(port)
+        if address not in self.graph.ports:
+            return {}
+        names: dict[str, str] = {}
+        for sibling in self.graph.ports:
+            if sibling.product_address == address.product_address:
+                names[str(sibling.port)] = dbt_model_name(str(sibling))
+        for edge in self.graph.edges.get(address.product_address, ()):
+            if edge.upstream_port is not None:
+                names[edge.input.name] = dbt_model_name(str(edge.upstream_port))
+        return names
+
     @cached_property
     def governance(self) -> GovernanceService:
         """Policies: build-time gates, compliance reports, waivers."""
