@@ -26,6 +26,8 @@ from meshplane.workspace.discovery import DiscoveryService
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["meshplane"])
+QUERIES_PER_USER = 2
+"""Governed queries one user runs at once in one server process (the gateway holds the same share)."""
 
 Anyone = Annotated[Principal | None, allow(Rule.PUBLIC)]
 User = Annotated[Principal, allow(Rule.AUTHENTICATED)]
@@ -291,8 +293,14 @@ def notifications(request: Request, who: User, limit: Annotated[int, Query(ge=1,
 async def query(request: Request, who: User, body: QueryIn) -> Any:
     # A few governed queries at a time per process: each ends in catalog writes (query log, audit) that
     # SQLite serialises, and a queue here is fairer and cheaper than writers polling a busy database.
+    # Fair share: a caller's queries first queue behind that caller's own (at most QUERIES_PER_USER at once),
+    # so one user's long queries never hold every slot while another user's small query waits.
     limiter: anyio.CapacityLimiter = request.app.state.query_limiter
-    table = await anyio.to_thread.run_sync(query_as, request.app.state.mesh, who, body.sql, limiter=limiter)
+    mine = request.app.state.user_limiters.get(who.username)
+    if mine is None:
+        mine = request.app.state.user_limiters.setdefault(who.username, anyio.CapacityLimiter(QUERIES_PER_USER))
+    async with mine:
+        table = await anyio.to_thread.run_sync(query_as, request.app.state.mesh, who, body.sql, limiter=limiter)
     wants_arrow = body.format == "arrow" or "application/vnd.apache.arrow.stream" in request.headers.get("accept", "")
     if wants_arrow:
         return Response(arrow_stream(table), media_type="application/vnd.apache.arrow.stream")

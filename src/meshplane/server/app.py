@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount
 from meshplane.errors import AccessDenied, CatalogError, MeshError, NotFound, QueryRejected, UsageError
 from meshplane.server import api, metrics, portal
 from meshplane.server.auth import AuthRequired, Forbidden, TokenCache, route_rule
+from meshplane.server.bodyguard import BodyGuard
 from meshplane.server.querying import QueryUnavailable
 from meshplane.server.requests_log import RequestLog
 from meshplane.workspace import Mesh
@@ -76,6 +77,7 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads or DEFAULT_THREADS
         app.state.query_limiter = anyio.CapacityLimiter(queries or DEFAULT_QUERIES)
+        app.state.user_limiters = {}  # username -> CapacityLimiter(api.QUERIES_PER_USER), made in this loop
         yield
 
     app = FastAPI(
@@ -93,10 +95,12 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
     app.state.tokens = TokenCache()
     app.state.dev_mode = dev_mode
     app.state.query_limiter = anyio.CapacityLimiter(queries or DEFAULT_QUERIES)  # replaced in lifespan's loop
+    app.state.user_limiters = {}
     app.include_router(api.router)
     app.include_router(metrics.router)
     app.include_router(portal.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodyGuard)  # size limit and sign-in before any body is read
     app.add_middleware(RequestLog)
 
     @app.exception_handler(AuthRequired)
