@@ -14,11 +14,15 @@ from ruamel.yaml import YAML
 from meshplane.contracts.interop import (
     export_contract,
     import_contract,
+    import_contract_with_notes,
     load_contract,
     odcs_json_schema,
     validate_odcs,
 )
 from meshplane.errors import SpecError
+from meshplane.spec.contracts import read_contract
+from meshplane.spec.yamlsafe import YamlDocument, parse_yaml_text
+from meshplane.types import Problem
 
 ODCS = sorted(FIXTURES.glob("*.odcs.yaml"))
 
@@ -127,3 +131,61 @@ def test_data_contract_specification_import() -> None:
     }
     again = load_contract(export_contract(contract, "odcs"))
     assert again == contract
+
+
+def test_dcs_import_resolves_definitions_and_keeps_quality_blocks_and_examples() -> None:
+    contract, not_carried = import_contract_with_notes(FIXTURES / "payments.dcs.yaml")
+    table = (contract.schema_ or [])[0]
+    props = {p.name: p for p in table.properties or []}
+    # $ref resolved: the definition's type, description and constraints, local keys on top
+    assert props["payment_id"].logicalType == "string" and props["payment_id"].description == (
+        "Payment identifier from the PSP."
+    )
+    assert props["payment_id"].unique and props["payment_id"].required
+    assert props["payment_id"].logicalTypeOptions == {"pattern": "^P[0-9]+$"}
+    assert props["amount"].physicalType == "DECIMAL(12,2)" and props["amount"].required
+    # the SodaCL block is a custom rule for soda, its specification kept as written
+    custom = [q for q in table.quality or [] if q.type == "custom"]
+    assert [(q.engine, q.implementation) for q in custom] == [
+        ("soda", {"checks for payments": ["row_count > 0", "duplicate_count(payment_id) = 0"]})
+    ]
+    extra = {c.property: c.value for c in contract.customProperties or []}
+    assert extra["examples"][0]["data"].startswith("payment_id;amount;currency")
+    # a csv delimiter, which ODCS servers do not have, is kept in the server's customProperties
+    server = (contract.servers or [])[0]
+    assert [(c.property, c.value) for c in server.customProperties or []] == [("delimiter", ";")]
+    assert sorted(not_carried) == [
+        "info.x-internal-ticket: no ODCS field",
+        "models.payments.fields.currency.x-sensitivity: no ODCS field",
+    ]
+
+
+def test_dcs_import_never_invents_a_status() -> None:
+    text = (FIXTURES / "payments.dcs.yaml").read_text().replace("  status: active\n", "")
+    with pytest.raises(SpecError) as refused:
+        import_contract(text)
+    assert "ODCS requires status, which this Data Contract Specification file does not state" in str(refused.value)
+    assert "add info.status (e.g. status: active) under info:" in str(refused.value)
+
+
+def test_dcs_import_accepts_its_own_output_and_meshplane_reads_the_delimiter(tmp_path: Path) -> None:
+    first = export_contract(import_contract(FIXTURES / "payments.dcs.yaml"), "odcs")
+    again = export_contract(import_contract(first), "odcs")
+    assert again == first
+    document = parse_yaml_text(tmp_path / "payments.odcs.yaml", first)
+    assert isinstance(document, YamlDocument)
+    problems: list[Problem] = []
+    spec = read_contract(document, "payments", is_source=True, problems=problems)
+    assert problems == [] and spec is not None and spec.server is not None
+    assert (spec.server.format, spec.server.delimiter) == ("csv", ";")
+
+
+def test_dcs_import_command_lists_what_it_cannot_carry(capsys: pytest.CaptureFixture[str]) -> None:
+    from meshplane.cli.app import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["contract", "import", str(FIXTURES / "payments.dcs.yaml")])
+    captured = capsys.readouterr()
+    assert done.value.code in (0, None)
+    assert "apiVersion: v3.2.0" in captured.out  # the version whose features it uses: enum on a property
+    assert "warning: not carried: info.x-internal-ticket: no ODCS field" in captured.err

@@ -282,9 +282,13 @@ def import_command(
     file: Annotated[Path, typer.Argument(help="An ODCS v3 or Data Contract Specification 1.x file.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the ODCS file here.")] = None,
 ) -> None:
-    """Read ODCS v3 or the Data Contract Specification; write validated ODCS v3 YAML."""
-    from meshplane.contracts.interop import export_contract, import_contract
+    """Read ODCS v3 or the Data Contract Specification; write validated ODCS v3 YAML (and list, on stderr, what a
+    Data Contract Specification file held that ODCS cannot carry)."""
+    from meshplane.contracts.interop import export_contract, import_contract_with_notes
 
     if not file.is_file():
         raise UsageError(f"{file}: no such file")
-    _write(export_contract(import_contract(file), "odcs"), output)
+    contract, not_carried = import_contract_with_notes(file)
+    _write(export_contract(contract, "odcs"), output)
+    for note in not_carried:
+        err.print(f"warning: not carried: {note}", markup=False)

@@ -32,6 +32,7 @@ __all__ = [
     "declared_version",
     "export_contract",
     "import_contract",
+    "import_contract_with_notes",
     "load_contract",
     "odcs_json_schema",
     "validate_odcs",
@@ -125,6 +126,13 @@ def load_contract(text: str, *, source: Path | None = None, validate: bool = Tru
 
 def import_contract(path_or_text: Path | str, *, validate: bool = True) -> OpenDataContractStandard:
     """Import an ODCS v3 file, or a Data Contract Specification 1.x file converted to ODCS."""
+    return import_contract_with_notes(path_or_text, validate=validate)[0]
+
+
+def import_contract_with_notes(
+    path_or_text: Path | str, *, validate: bool = True
+) -> tuple[OpenDataContractStandard, list[str]]:
+    """:func:`import_contract`, plus what a Data Contract Specification file held that ODCS cannot carry."""
     source: Path | None = None
     if isinstance(path_or_text, Path):
         source, text = path_or_text, path_or_text.read_text("utf-8")
@@ -132,12 +140,25 @@ def import_contract(path_or_text: Path | str, *, validate: bool = True) -> OpenD
         text = path_or_text
     document = _load_yaml(text)
     if isinstance(document, dict) and "dataContractSpecification" in document:
-        converted = dcs_to_odcs(document)
+        conversion = dcs_to_odcs(document)
+        if conversion.missing:
+            where = SourceLocation(source or Path("<contract>"), 1, 1)
+            raise SpecError(
+                Problem(
+                    where,
+                    f"ODCS requires {key.removeprefix('info.')}, which this Data Contract Specification file does "
+                    "not state",
+                    f"add {key} (e.g. {'status: active' if key == 'info.status' else 'version: 1.0.0'}) under info:",
+                    code="dcs-import",
+                )
+                for key in conversion.missing
+            )
+        converted = conversion.document
         converted["apiVersion"] = declared_version(converted)
         if validate:
             validate_odcs(converted, source)
-        return OpenDataContractStandard.model_validate(converted)
-    return load_contract(text, source=source, validate=validate)
+        return OpenDataContractStandard.model_validate(converted), conversion.not_carried
+    return load_contract(text, source=source, validate=validate), []
 
 
 def _document(contract: OpenDataContractStandard) -> dict[str, Any]:

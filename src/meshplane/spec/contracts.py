@@ -141,7 +141,9 @@ def _server(document: YamlDocument, problems: list[Problem], table: str) -> Sour
             name=str(entry.get("server")),
             path=str(entry["path"]),
             format=fmt,
-            delimiter=entry.get("delimiter"),
+            # ODCS has no csv delimiter field: read it from the server's customProperties (as the DCS import and
+            # datacontract-cli write it), or a plain key for files written before.
+            delimiter=_server_custom(entry, "delimiter") or entry.get("delimiter"),
         )
     if kind == "postgres":
         return SourceServer(
@@ -159,6 +161,13 @@ def _server(document: YamlDocument, problems: list[Problem], table: str) -> Sour
             code="source-server",
         )
     )
+    return None
+
+
+def _server_custom(entry: dict[str, Any], name: str) -> Any:
+    for item in entry.get("customProperties") or []:
+        if isinstance(item, dict) and item.get("property") == name:
+            return item.get("value")
     return None
 
 
