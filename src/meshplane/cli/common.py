@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from meshplane.types import Problem
 
@@ -29,6 +31,7 @@ __all__ = [
     "out",
     "print_rows",
     "report_blocked",
+    "safe_text",
 ]
 
 app = typer.Typer(
@@ -41,9 +44,30 @@ app = typer.Typer(
 new_app = typer.Typer(help="Scaffold a domain or a data product.", no_args_is_help=True)
 app.add_typer(new_app, name="new")
 
+# Terminal control characters (C0 but tab and newline, DEL, C1) and bidirectional overrides: mesh text is
+# written by many people, and an escape sequence in a description must not retitle, recolour or rewrite
+# the reader's terminal, nor reorder what they read.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(text: str) -> str:
+    """``text`` with every terminal control character shown as a visible escape (``\\x1b``)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                        text)  # fmt: skip
+
+
+class SafeConsole(Console):
+    """A Rich console that never writes a control character from the text it is given: every string it
+    renders (printed, in table cells, in error messages) passes :func:`safe_text` first; Rich's own styling
+    is added after."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(safe_text(text), **kwargs)
+
+
 # Piped output (CI logs, `| less`) gets wide lines instead of Rich's 80-column default.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+out = SafeConsole(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 
 
 class OutputFormat(StrEnum):

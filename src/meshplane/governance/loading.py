@@ -28,6 +28,7 @@ from meshplane.governance.model import (
 )
 from meshplane.governance.sandbox import CompiledRule, compile_rule
 from meshplane.spec.models import MeshSpec
+from meshplane.spec.paths import outside_mesh
 from meshplane.spec.yamlsafe import YamlDocument, read_yaml
 from meshplane.types import Problem, SourceLocation
 
@@ -184,6 +185,10 @@ def load_policies(
 
     def add_files(files: Iterable[Path], scope: PolicyScope, domain: str | None = None) -> None:
         for path in files:
+            escape = outside_mesh(path, root) if scope is not PolicyScope.PACK and root is not None else None
+            if escape is not None:  # a mesh policy file that links out of the mesh is not read
+                problems.append(escape)
+                continue
             policies, rules, found = load_policy_file(path, scope, domain)
             problems.extend(found)
             for policy in policies:

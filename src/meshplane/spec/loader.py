@@ -22,6 +22,7 @@ from meshplane.spec.models import (
     MeshSpec,
     ProductSpec,
 )
+from meshplane.spec.paths import outside_mesh, within_mesh
 from meshplane.spec.products import PRODUCT_FILE, read_product
 from meshplane.spec.schemas import validate_document
 from meshplane.spec.yamlsafe import YamlDocument, parse_cache
@@ -118,7 +119,7 @@ def _spec_files(root: Path) -> list[Path]:
                     found.extend(
                         Path(e.path)
                         for e in sorted(os.scandir(entry.path), key=lambda e: e.name)
-                        if e.name.endswith(".yaml") and e.is_file()
+                        if e.name.endswith(".yaml") and e.is_file() and outside_mesh(e.path, root) is None
                     )
     except OSError:
         return found
@@ -143,11 +144,12 @@ def load_mesh(root: Path) -> LoadResult:
         cache_file = root / PARSE_CACHE
         persist = (root / PARSE_CACHE.parts[0]).is_dir()
         prefill, workers = (None, 1) if cache_file.is_file() else _parse_workers(root)
-        if persist or prefill:
-            with parse_cache(cache_file, persist=persist, prefill=prefill, workers=workers):
+        with within_mesh(root):
+            if persist or prefill:
+                with parse_cache(cache_file, persist=persist, prefill=prefill, workers=workers):
+                    result = _load_mesh(root)
+            else:
                 result = _load_mesh(root)
-        else:
-            result = _load_mesh(root)
         loading.freeze = result.spec is not None and len(result.spec.products) >= FREEZE_PRODUCTS
         return result
 

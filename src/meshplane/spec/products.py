@@ -15,6 +15,7 @@ from meshplane.spec.models import (
     ProductSpec,
     TransformSpec,
 )
+from meshplane.spec.paths import outside_mesh
 from meshplane.spec.schemas import validate_document
 from meshplane.spec.yamlsafe import YamlDocument
 from meshplane.types import Address, Problem, SourceLocation
@@ -46,6 +47,10 @@ def _transform(
         )
         return None
     path = found[0]
+    escape = outside_mesh(path)
+    if escape is not None:
+        problems.append(escape)
+        return None
     try:
         code = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as error:

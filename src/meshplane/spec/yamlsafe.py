@@ -29,6 +29,7 @@ from yaml.events import (
     SequenceEndEvent,
 )
 
+from meshplane.spec.paths import outside_mesh
 from meshplane.types import Problem, SourceLocation
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "JsonPath", "YamlDocument", "parse_cache", "read_yaml"]
@@ -330,6 +331,9 @@ def _decode(path: Path, raw: bytes) -> str | Problem:
 
 def read_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> YamlDocument | Problem:
     """Read one YAML document; returns a located Problem instead of raising for bad input."""
+    escape = outside_mesh(path)
+    if escape is not None:
+        return escape
     try:
         size = path.stat().st_size
         if size > max_bytes:
