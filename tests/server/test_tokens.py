@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -73,3 +74,26 @@ def test_list_and_revoke_from_the_cli(mesh: Mesh) -> None:
     assert mesh.platform.catalog.reader.verify_token(token) is None
     with pytest.raises(AccessDenied):
         mesh.access.tokens("raj", "chen")
+
+
+def test_portal_lists_creates_and_revokes_own_tokens(client: TestClient, mesh: Mesh) -> None:
+    session, _ = mesh.access.create_token("julia", name="portal session")
+    _, other = mesh.access.create_token("raj", name="not julia's")
+    client.cookies.clear()
+    client.post("/login", data={"username": "julia", "token": session}, follow_redirects=False)
+    try:
+        page = client.get("/tokens").text
+        assert "portal session" in page and other.id not in page
+        form = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+        assert form is not None
+        created = client.post("/tokens", data={"name": "notebook", "csrf": form.group(1)})
+        assert created.status_code == 200
+        new = re.search(r'id="new-token">New token (\w+) .*?<code>(mpt_[^<]+)</code>', created.text)
+        assert new is not None and mesh.platform.catalog.reader.verify_token(new.group(2)) == "julia"
+        refused = client.post(f"/tokens/{other.id}/revoke", data={"csrf": form.group(1)}, follow_redirects=False)
+        assert refused.status_code == 403  # raj's token is not julia's to revoke
+        done = client.post(f"/tokens/{new.group(1)}/revoke", data={"csrf": form.group(1)}, follow_redirects=False)
+        assert done.status_code == 303
+        assert mesh.platform.catalog.reader.verify_token(new.group(2)) is None
+    finally:
+        client.cookies.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -37,6 +38,7 @@ templates.env.filters["bars"] = charts.bars
 Anyone = Annotated[Principal | None, allow(Rule.PUBLIC)]
 User = Annotated[Principal, allow(Rule.AUTHENTICATED)]
 Owner = Annotated[Principal, allow(Rule.OWNER)]
+SelfOrPlatform = Annotated[Principal, allow(Rule.SELF_OR_PLATFORM)]
 SameOrigin = Depends(verify_same_origin)
 
 EXAMPLE_SQL = """-- Listening per rights holder: podcasts' listening events joined with royalties' rights holders
@@ -208,6 +210,27 @@ def withdraw(request: Request, request_id: str, who: User) -> Response:
         return error_page(request, 404, f"no access request {request_id} of yours")
     service.revoke(who, request_id, note="withdrawn by the requester")
     return _redirect("/requests")
+
+
+@router.get("/tokens", response_class=HTMLResponse)
+def my_tokens(request: Request, who: User) -> Response:
+    return _render(request, "tokens.html", who, tokens=discovery(request).access.tokens(who.username), created=None,
+                   now=datetime.now(UTC))  # fmt: skip
+
+
+@router.post("/tokens", response_class=HTMLResponse, dependencies=[SameOrigin])
+def create_my_token(request: Request, who: User, name: Annotated[str, Form(max_length=100)] = "") -> Response:
+    access = discovery(request).access
+    token, info = access.create_token(who.username, name=name.strip() or "portal")
+    return _render(request, "tokens.html", who, tokens=access.tokens(who.username), created=(token, info),
+                   now=datetime.now(UTC))  # fmt: skip
+
+
+@router.post("/tokens/{token_id}/revoke", dependencies=[SameOrigin])
+def revoke_my_token(request: Request, token_id: str, who: SelfOrPlatform) -> Response:
+    discovery(request).access.revoke_token(who.username, token_id)
+    request.app.state.tokens.clear()  # verified tokens are cached for a few seconds: forget them all now
+    return _redirect("/tokens")
 
 
 @router.get("/governance", response_class=HTMLResponse)
