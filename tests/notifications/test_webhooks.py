@@ -184,7 +184,8 @@ def test_access_events_reach_the_requester_and_the_owners(media: Path) -> None:
     streams = "films.streams.streams"
     with receiver() as got:
         config = media / "mesh.yaml"
-        config.write_text(config.read_text() + notifications_yaml(got.url, (
+        example = config.read_text().split("\nnotifications:\n")[0] + "\n"  # the example's own block goes
+        config.write_text(example + notifications_yaml(got.url, (
             "    - {subscriber: user:raj, events: [access_decided, access_expiring, access_revoked], channel: hook}\n"
             "    - {subscriber: team:films-team, events: [access_requested], channel: hook}\n")))  # fmt: skip
         with Mesh.open(media) as mesh:

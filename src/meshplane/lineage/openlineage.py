@@ -13,6 +13,7 @@ dictionary lookup. Events are sent from one background thread, so a slow lineage
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -378,6 +379,7 @@ def _source_uri(root: Path, source: ContractSpec) -> str:
     return path if "://" in path else (root / path).as_uri()
 
 
+@functools.cache
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -387,6 +389,7 @@ def _version() -> str:
         return "0.0.0"
 
 
+@functools.cache
 def _client_version() -> str:
     from importlib.metadata import version
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,9 +37,12 @@ if TYPE_CHECKING:
     from meshplane.lineage.openlineage import LineageEmitter
     from meshplane.workspace.notifying import NotificationService
 
+log = logging.getLogger(__name__)
+
 __all__ = ["BuildService"]
 
-# How long the end of a build waits for queued OpenLineage events (sent in the background meanwhile).
+# How long closing the mesh waits for OpenLineage events still queued (they are sent in the background while
+# builds go on; a lineage server that does not answer delays only the process's exit, by at most this).
 _LINEAGE_FLUSH_SECONDS = 15.0
 
 # The catalog package (SQLAlchemy, Alembic) is imported where runs are written: planning needs none of it.
@@ -201,10 +205,12 @@ class BuildService:
         if not lineage_configured(self.graph):
             return None
         if importlib.util.find_spec("openlineage.client") is None:
-            raise UsageError(
-                "OpenLineage is configured (mesh.yaml openlineage: or OPENLINEAGE_* variables) but openlineage-python "
-                "is not installed: pip install 'meshplane[openlineage]'"
-            )
+            hint = "openlineage-python is not installed: pip install 'meshplane[openlineage]'"
+            if self.graph.spec.config.openlineage is not None:
+                raise UsageError(f"mesh.yaml configures openlineage: but {hint}")
+            # Only OPENLINEAGE_* variables (perhaps set for another tool): build without lineage, say why.
+            log.warning("OPENLINEAGE_* variables are set but %s; builds send no lineage", hint)
+            return None
         return LineageEmitter(self.graph)
 
     def engine_for(self, override: str | None) -> Callable[[ProductSpec], str]:
@@ -283,8 +289,12 @@ class BuildService:
             return builder.run(plan, jobs=jobs)
         finally:
             builder.close()
-            if self.lineage is not None:
-                self.lineage.flush(timeout=_LINEAGE_FLUSH_SECONDS)
+
+    def close(self) -> None:
+        """Send the OpenLineage events still queued (bounded wait)."""
+        lineage = self.__dict__.pop("lineage", None)
+        if lineage is not None:
+            lineage.close(timeout=_LINEAGE_FLUSH_SECONDS)
 
     def runs(self, product: str | None = None, limit: int = 50) -> list[RunRecord]:
         if product is not None and not any(str(a) == product for a in self.graph.products):

@@ -116,6 +116,8 @@ class Mesh:
         return BuildService(self.graph, self.platform)
 
     def close(self) -> None:
+        if "builds" in self.__dict__:
+            self.builds.close()
         if "access" in self.__dict__:
             self.access.close()
         if "platform" in self.__dict__:
