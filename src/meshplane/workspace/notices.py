@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from meshplane.graph import MeshGraph
+from meshplane.lineage.redaction import redact
 from meshplane.notifications import Notification, product_audience, team, user
 from meshplane.types import Address, EventKind
 
@@ -28,7 +29,8 @@ def build_notices(graph: MeshGraph, outcome: ProductOutcome) -> list[Notificatio
     if outcome.status.value != "failed":
         return []
     audience = frozenset(product_audience(graph, [outcome.address]))
-    details = {"product": str(outcome.address), "run_id": outcome.run_id, "error": outcome.error or ""}
+    # Engine errors can quote data values; a notification leaves the platform, so quoted literals are redacted.
+    details = {"product": str(outcome.address), "run_id": outcome.run_id, "error": redact(outcome.error or "")}
     key = f"run:{outcome.run_id}"
     if outcome.refused == "PolicyViolation":
         guild = graph.spec.config.governance_team
