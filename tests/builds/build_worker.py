@@ -3,8 +3,10 @@
 Usage: python build_worker.py MESH_ROOT POINT [SELECTOR ...]
 
 POINT is one of ``none`` (just build), ``staged`` (after the transform wrote its files, before the checks),
-``before_commit`` (in publish, before the catalog switches), ``mid_metadata`` (half-way through writing the new
-metadata file), ``after_commit`` (the catalog switched, the run is not recorded yet) or ``before_run_record``.
+``between_ports`` (the first port's new metadata is written, the next port's not yet), ``before_commit`` (in
+publish, every port's metadata written, before the one transaction that switches the catalog pointers),
+``mid_metadata`` (half-way through writing the new metadata file), ``after_commit`` (the catalog switched, the run
+is not recorded yet) or ``before_run_record``.
 Prints ``ready`` once the mesh is open, then the build's outcome per product.
 """
 
@@ -22,10 +24,10 @@ def die() -> None:
 
 
 def arm(point: str) -> None:
-    from pyiceberg.catalog.sql import SqlCatalog
     from pyiceberg.serializers import ToOutputFile
 
     import meshplane.workspace.building as building
+    from meshplane.storage._iceberg import PointerSwap
 
     if point == "staged":
         from meshplane.builds.execute import Builder
@@ -42,15 +44,24 @@ def arm(point: str) -> None:
         def no_commit(self: Any, *args: Any, **kwargs: Any) -> Any:
             die()
 
-        SqlCatalog.commit_table = no_commit  # type: ignore[method-assign]
+        PointerSwap.apply = no_commit  # type: ignore[method-assign]
+    elif point == "between_ports":
+        stage_metadata = PointerSwap.commit_table
+
+        def second_port_dies(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if self._pending:
+                die()
+            return stage_metadata(self, *args, **kwargs)
+
+        PointerSwap.commit_table = second_port_dies  # type: ignore[method-assign]
     elif point == "after_commit":
-        original = SqlCatalog.commit_table
+        original = PointerSwap.apply
 
         def commit_then_die(self: Any, *args: Any, **kwargs: Any) -> Any:
             original(self, *args, **kwargs)
             die()
 
-        SqlCatalog.commit_table = commit_then_die  # type: ignore[method-assign]
+        PointerSwap.apply = commit_then_die  # type: ignore[method-assign]
     elif point == "mid_metadata":
 
         def half_write(metadata: Any, output_file: Any, overwrite: bool = False) -> None:

@@ -26,10 +26,11 @@ def main() -> None:
     url, warehouse, point = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     count = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     store = TableStore(url, warehouse)
-    from pyiceberg.catalog.sql import SqlCatalog
     from pyiceberg.serializers import ToOutputFile
 
-    original_commit = SqlCatalog.commit_table
+    from meshplane.storage._iceberg import PointerSwap
+
+    original_apply = PointerSwap.apply  # the one transaction that switches the catalog pointers
     original_write = ToOutputFile.table_metadata
 
     if point == "before_catalog_update":
@@ -37,14 +38,14 @@ def main() -> None:
         def commit_then_die(self, *a, **k):  # type: ignore[no-untyped-def]
             die()
 
-        SqlCatalog.commit_table = commit_then_die  # type: ignore[method-assign]
+        PointerSwap.apply = commit_then_die  # type: ignore[method-assign]
     elif point == "after_catalog_update":
 
         def commit_and_die(self, *a, **k):  # type: ignore[no-untyped-def]
-            original_commit(self, *a, **k)
+            original_apply(self, *a, **k)
             die()
 
-        SqlCatalog.commit_table = commit_and_die  # type: ignore[method-assign]
+        PointerSwap.apply = commit_and_die  # type: ignore[method-assign]
     elif point == "mid_metadata_write":
 
         def half_write(metadata, output_file, overwrite=False):  # type: ignore[no-untyped-def]

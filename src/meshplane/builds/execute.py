@@ -23,7 +23,7 @@ from meshplane.engines.base import Engine, FileRelation, Relation, StagedResult
 from meshplane.errors import BuildError, ContractViolation, MeshError
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec, TransformSpec
-from meshplane.storage import Lease, SnapshotInfo, TableId, TableStore
+from meshplane.storage import Lease, Publication, SnapshotInfo, TableId, TableStore
 from meshplane.types import Address
 
 __all__ = [
@@ -230,14 +230,19 @@ class Builder:
             # A builder paused past its lease's expiry may have been taken over: then it must not publish.
             lease.verify()
             # Fingerprints are taken now, after upstreams in this run have published their new snapshots.
-            outcomes: list[PortOutcome] = []
-            for port, table, result, checks in staged:
-                address = Address(item.address.domain, item.address.product, port.name)
+            publications = []
+            for port, table, result, _ in staged:
                 fingerprint = fingerprint_port(self.graph, product, port, self._lookup, item.engine)
                 properties = {**fingerprint.properties(), "meshplane.contract_version": port.version}
-                snapshot = self.store.publish(table, result.files, result.schema, properties, run_id=run_id)
-                published.add(table)
-                outcomes.append(PortOutcome(address, result.row_count, snapshot.snapshot_id, checks))
+                publications.append(Publication(table, result.files, result.schema, properties))
+            # All ports of the product become visible together (one catalog transaction) or none does.
+            snapshots = self.store.publish_all(publications, run_id=run_id)
+            published.update(table for _, table, _, _ in staged)
+            outcomes = [
+                PortOutcome(Address(item.address.domain, item.address.product, port.name), result.row_count,
+                            snapshot.snapshot_id, checks)
+                for (port, _, result, checks), snapshot in zip(staged, snapshots, strict=True)
+            ]  # fmt: skip
         finally:
             # Published files live where they were staged; only unpublished staging folders are removed.
             for _, table, _, _ in staged:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FastCreateTableTransaction",
     "FastTransaction",
+    "PointerSwap",
     "ReplaceAllFiles",
     "arrow_schema_of",
     "evolve_schema",
@@ -276,3 +277,73 @@ def local_path(uri: str) -> Path:
     if parsed.scheme in ("", "file"):
         return Path(unquote(parsed.path))
     raise StorageError(f"data file {uri} is not on the local file system")
+
+
+class PointerSwap:
+    """Commits several tables at once: each table's new metadata file is written first (invisible), then
+    every catalog pointer switches in ONE SQL transaction with a compare-and-swap per table, so readers
+    see all of them move together or none (a product's ports publish atomically).
+
+    Stands in for the catalog of the tables it commits: pyiceberg's ``Table._do_commit`` calls
+    :meth:`commit_table`, which stages instead of committing; :meth:`apply` commits.
+    """
+
+    def __init__(self, catalog: Any) -> None:
+        self._catalog = catalog
+        self._pending: list[tuple[str, str, str | None, str]] = []  # namespace, name, old, new location
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._catalog, name)
+
+    def commit_table(self, table: Table, requirements: tuple[Any, ...], updates: tuple[Any, ...]) -> Any:
+        """What SqlCatalog.commit_table does before its SQL: validate, then write the new metadata file."""
+        from pyiceberg.catalog import Catalog
+        from pyiceberg.exceptions import NoSuchTableError
+        from pyiceberg.table import CommitTableResponse
+
+        catalog = self._catalog
+        identifier = table.name()
+        namespace = Catalog.namespace_to_string(Catalog.namespace_from(identifier))
+        name = Catalog.table_name_from(identifier)
+        try:
+            current: Table | None = catalog.load_table(identifier)
+        except NoSuchTableError:
+            current = None
+        staged = catalog._update_and_stage_table(current, identifier, requirements, updates)
+        catalog._write_metadata(metadata=staged.metadata, io=staged.io, metadata_path=staged.metadata_location)
+        old = current.metadata_location if current is not None else None
+        self._pending.append((namespace, name, old, staged.metadata_location))
+        return CommitTableResponse(metadata=staged.metadata, metadata_location=staged.metadata_location)
+
+    def apply(self) -> None:
+        """Switch every staged pointer in one transaction; CommitFailedException if any table moved."""
+        from pyiceberg.catalog.sql import IcebergTables
+        from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+        from sqlalchemy import insert, update
+        from sqlalchemy.exc import IntegrityError
+        from sqlalchemy.orm import Session
+
+        catalog = self._catalog
+        with Session(catalog.engine) as session:
+            for namespace, name, old, new in self._pending:
+                if old is None:
+                    try:
+                        row = catalog._create_table_row(namespace, name, new)
+                        session.execute(insert(IcebergTables).values(**row))
+                    except IntegrityError as exc:
+                        raise TableAlreadyExistsError(f"Table {namespace}.{name} already exists") from exc
+                    continue
+                result: Any = session.execute(
+                    update(IcebergTables)
+                    .where(
+                        IcebergTables.catalog_name == catalog.name,
+                        IcebergTables.table_namespace == namespace,
+                        IcebergTables.table_name == name,
+                        IcebergTables.metadata_location == old,
+                    )
+                    .values(metadata_location=new, previous_metadata_location=old)
+                )
+                if result.rowcount < 1:
+                    raise CommitFailedException(f"Table has been updated by another process: {namespace}.{name}")
+            session.commit()
+        self._pending.clear()

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from meshplane.errors import StorageError
 from meshplane.storage.locks import Lease, LeaseManager
 from meshplane.storage.objectstore import S3Location
-from meshplane.storage.tables import DataFileRef, SnapshotInfo, SnapshotSummary, TableId
+from meshplane.storage.tables import DataFileRef, Publication, SnapshotInfo, SnapshotSummary, TableId
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -216,6 +216,13 @@ class TableStore:
         ``properties`` go into the snapshot summary, so a fingerprint lands atomically with the data.
         On an error nothing is visible; the staged files are left for :meth:`cleanup_staging`.
         """
+        [info] = self.publish_all([Publication(table_id, tuple(files), arrow_schema, dict(properties or {}))], run_id)
+        return info
+
+    def publish_all(self, publications: Sequence[Publication], run_id: str | None = None) -> list[SnapshotInfo]:
+        """Commit one new snapshot of each table together: every table's metadata is written first, then
+        all catalog pointers switch in one database transaction, so readers see every table of a product
+        move at once or none of them (a kill or a full disk at any step leaves the previous snapshots)."""
         from pyiceberg.exceptions import (
             CommitFailedException,
             TableAlreadyExistsError,
@@ -224,22 +231,48 @@ class TableStore:
 
         from meshplane.storage import _iceberg as ice
 
-        uris = self._staged_uris(table_id, files)
+        swap = ice.PointerSwap(self.catalog)
+        prepared = [self._prepare(p, swap, run_id) for p in publications]
+        try:
+            committed = [(table_id, tx.commit_transaction(), producer) for table_id, tx, producer, *_ in prepared]
+            swap.apply()
+        except (CommitFailedException, ValidationException, TableAlreadyExistsError) as exc:
+            tables = ", ".join(str(p.table_id) for p in publications)
+            raise StorageError(f"{tables}: publish lost a race with another writer: {exc}") from exc
+        except OSError as exc:  # the new metadata could not be written (full disk, permissions): nothing moved
+            raise StorageError(f"{publications[0].table_id}: cannot write table metadata: {exc}") from exc
+        except Exception as exc:
+            # The catalog may or may not have switched: nothing is deleted, cleanup_staging decides later.
+            tables = ", ".join(str(p.table_id) for p in publications)
+            raise StorageError(f"{tables}: publish outcome unknown ({type(exc).__name__}: {exc})") from exc
+        return [
+            self._published(table_id, table, producer, uris, local)
+            for (table_id, table, producer), (*_, uris, local) in zip(committed, prepared, strict=True)
+        ]
+
+    def _prepare(
+        self, publication: Publication, swap: Any, run_id: str | None
+    ) -> tuple[TableId, Any, Any, list[str], list[str]]:
+        """A table's transaction with its new snapshot produced (data and manifests written, nothing visible)."""
+        from meshplane.storage import _iceberg as ice
+
+        table_id = publication.table_id
+        uris = self._staged_uris(table_id, publication.files)
         local = list(uris)
         if self.remote is not None:
             uris = self._upload(table_id, uris)
-        summary = {str(k): str(v) for k, v in (properties or {}).items()}
+        summary = {str(k): str(v) for k, v in publication.properties.items()}
         if run_id is not None:
             summary[RUN_PROPERTY] = run_id
-        schema = ice.iceberg_schema_of(arrow_schema, str(table_id))
+        schema = ice.iceberg_schema_of(publication.schema, str(table_id))
         self._ensure_namespace(table_id.namespace)
         # The cached table is current as of one indexed lookup; a commit racing it fails the catalog's
-        # compare-and-swap below exactly as a freshly loaded one would.
+        # compare-and-swap exactly as a freshly loaded one would.
         loaded = self._load(table_id)
         if loaded is not None:
-            # A private copy: a commit updates its Table in place, and readers may hold the cached one.
+            # A private copy committing through the swap: readers may hold the cached one.
             table = type(loaded)(
-                loaded._identifier, loaded.metadata, loaded.metadata_location, loaded.io, loaded.catalog, loaded.config
+                loaded._identifier, loaded.metadata, loaded.metadata_location, loaded.io, swap, loaded.config
             )
             tx: Any = ice.FastTransaction(table)
             ice.evolve_schema(tx, schema)
@@ -250,6 +283,7 @@ class TableStore:
                 location=self.table_uri(table_id),
                 properties={"format-version": "2"},
             )
+            staged = type(staged)(staged._identifier, staged.metadata, staged.metadata_location, staged.io, swap)
             tx = ice.FastCreateTableTransaction(staged)
             ice.set_name_mapping(tx)
             table = tx._table
@@ -261,12 +295,16 @@ class TableStore:
             producer.append_data_file(data_file)
         try:
             producer.commit()
-            committed = tx.commit_transaction()
-        except (CommitFailedException, ValidationException, TableAlreadyExistsError) as exc:
-            raise StorageError(f"{table_id}: publish lost a race with another writer: {exc}") from exc
-        except Exception as exc:
-            # The catalog may or may not have switched: nothing is deleted, cleanup_staging decides later.
-            raise StorageError(f"{table_id}: publish outcome unknown ({type(exc).__name__}: {exc})") from exc
+        except OSError as exc:
+            raise StorageError(f"{table_id}: cannot write table metadata: {exc}") from exc
+        return table_id, tx, producer, uris, local
+
+    def _published(
+        self, table_id: TableId, committed: Any, producer: Any, uris: list[str], local: list[str]
+    ) -> SnapshotInfo:
+        from pyiceberg.table import Table as IcebergTable
+
+        from meshplane.storage import _iceberg as ice
 
         snapshot = committed.metadata.snapshot_by_id(producer.snapshot_id)
         if snapshot is None:  # pragma: no cover - pyiceberg returned without our snapshot
@@ -275,22 +313,14 @@ class TableStore:
         if self.remote is not None:  # published: the local staged copies have done their job
             for folder in {ice.local_path(u).parent for u in local}:
                 shutil.rmtree(folder, ignore_errors=True)
-        from pyiceberg.table import Table as IcebergTable
-
         # What was committed is what the next lookup would load (a created table comes back as a StagedTable).
-        self._loaded[table_id] = (
-            committed.metadata_location,
-            IcebergTable(
-                committed._identifier,
-                committed.metadata,
-                committed.metadata_location,
-                committed.io,
-                committed.catalog,
-                committed.config,
-            ),
-        )
+        table = IcebergTable(
+            committed._identifier, committed.metadata, committed.metadata_location, committed.io, self.catalog,
+            committed.config,
+        )  # fmt: skip
+        self._loaded[table_id] = (committed.metadata_location, table)
         self._files[table_id, snapshot.snapshot_id] = paths
-        info = self._info(table_id, committed, snapshot, files=paths)
+        info = self._info(table_id, table, snapshot, files=paths)
         self._save_summaries([(table_id, committed.metadata_location, _summary_of(info))])
         self._save_read(table_id, committed.metadata_location, info)
         return info

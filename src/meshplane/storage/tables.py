@@ -15,7 +15,7 @@ from meshplane.errors import StorageError
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["DataFileRef", "SnapshotInfo", "SnapshotSummary", "TableId"]
+__all__ = ["DataFileRef", "Publication", "SnapshotInfo", "SnapshotSummary", "TableId"]
 
 # A data file as readers get it: an absolute local path, or an ``s3://`` URI when the warehouse is on S3.
 DataFileRef = Path | str
@@ -47,6 +47,16 @@ class TableId:
 
     def __str__(self) -> str:
         return f"{self.namespace}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Publication:
+    """Staged Parquet files to commit as a table's next snapshot (see ``TableStore.publish_all``)."""
+
+    table_id: TableId
+    files: tuple[Path, ...]
+    schema: pa.Schema
+    properties: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
