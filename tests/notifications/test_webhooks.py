@@ -301,3 +301,29 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_notify_commands_deliver_show_the_inbox_and_the_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json as json_module
+
+    from meshplane.cli.app import main
+
+    def cli(*args: str) -> str:
+        capsys.readouterr()
+        try:
+            main(list(args))
+        except SystemExit as done:
+            assert done.code in (0, None), capsys.readouterr()
+        return capsys.readouterr().out
+
+    with receiver() as got:
+        root = _shop(tmp_path, got.url)
+        with Mesh.open(root) as mesh:
+            assert not mesh.build(["shop.customers"], as_user="olga").ok
+        inbox = json_module.loads(cli("notify", "inbox", "sam", "--mesh", str(root), "--format", "json"))
+        assert [n["kind"] for n in inbox] == ["build_failed"]
+        assert cli("notify", "inbox", "olga", "--mesh", str(root), "--format", "json").strip() == "[]"
+        assert "1 delivered, 0 to retry, 0 given up" in cli("notify", "deliver", "--mesh", str(root), "--no-scan")
+        log = json_module.loads(cli("notify", "log", "--mesh", str(root), "--format", "json"))
+        assert [(d["channel"], d["status"], d["attempts"]) for d in log] == [("hook", "delivered", "1")]
+    assert len(got.requests) == 1

@@ -22,6 +22,9 @@ from meshplane.catalog.database import Database
 __all__ = ["AttemptRecord", "DeliveryRecord", "DeliveryStatus", "NotificationRecord", "NotificationStore"]
 
 
+_INBOX_WINDOW = 10_000
+
+
 class DeliveryStatus:
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -247,8 +250,11 @@ class NotificationStore:
         if kind is not None:
             query = query.where(n.c.kind == kind)
         wanted = None if audience is None else set(audience)
+        # An inbox filters the newest notifications in Python (the audience is a JSON list on both backends);
+        # it looks at most _INBOX_WINDOW of them.
+        window = limit if wanted is None else max(limit, _INBOX_WINDOW)
         with self._db.read() as conn:
-            rows = conn.execute(query).all() if wanted is not None else conn.execute(query.limit(limit)).all()
+            rows = conn.execute(query.limit(window)).all()
         found = [_notification(r) for r in rows]
         if wanted is not None:
             found = [r for r in found if wanted & set(r.audience)][:limit]
