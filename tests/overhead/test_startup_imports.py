@@ -70,8 +70,9 @@ def test_check_imports_no_table_format_or_migration_tool(media: Path) -> None:
 
 
 @pytest.mark.slow
-def test_query_imports_no_table_format_or_migration_tool(media: Path, tmp_path: Path) -> None:
-    """A query resolves snapshots from the catalog database: no pyiceberg, no Alembic in the process."""
+def test_query_and_plan_of_a_built_mesh_import_no_table_format(media: Path, tmp_path: Path) -> None:
+    """A query resolves snapshots from the catalog database: no pyiceberg, no Alembic in the process; plan
+    and a no-op build read the snapshot summaries with sqlite3, without SQLAlchemy."""
     built = tmp_path / "media"
     shutil.copytree(media, built)
     subprocess.run([sys.executable, "generate.py", "--scale", "0.01"], cwd=built, check=True, capture_output=True)
@@ -80,3 +81,7 @@ def test_query_imports_no_table_format_or_migration_tool(media: Path, tmp_path: 
     loaded = imported(["query", "SELECT count(*) FROM podcasts.catalog.shows", "--as", "amelie"], built)
     assert "meshplane.access" in loaded  # the probe ran the query
     assert loaded & set(HEAVY) == set()
+    for command in (["plan"], ["build"]):
+        loaded = imported(command, built)
+        assert "meshplane.storage" in loaded  # the probe read the snapshot summaries
+        assert loaded & {"sqlalchemy", "sqlglot", "pyarrow", "duckdb", *HEAVY} == set(), command
