@@ -84,3 +84,8 @@ def test_load(data: Path) -> None:
 def test_spark(data: Path) -> None:
     out = run("spark.py", "--sf", "0.01", "--driver-memory", "1g", data=data, timeout=1500)
     assert "spark" in out and "duckdb" in out, out
+
+
+def test_notify(data: Path) -> None:
+    out = run("notify.py", "--products", "4", "--repeat", "1", data=data)
+    assert "refused-dead-webhook" in out, out
