@@ -23,7 +23,7 @@ from meshplane.engines.base import Engine, FileRelation, Relation, StagedResult
 from meshplane.errors import BuildError, ContractViolation, MeshError
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec, TransformSpec
-from meshplane.storage import Lease, Publication, SnapshotInfo, TableId, TableStore
+from meshplane.storage import Lease, Publication, SnapshotInfo, TableContract, TableId, TableStore
 from meshplane.types import Address
 
 __all__ = [
@@ -234,7 +234,9 @@ class Builder:
             for port, table, result, _ in staged:
                 fingerprint = fingerprint_port(self.graph, product, port, self._lookup, item.engine)
                 properties = {**fingerprint.properties(), "meshplane.contract_version": port.version}
-                publications.append(Publication(table, result.files, result.schema, properties))
+                publications.append(
+                    Publication(table, result.files, result.schema, properties, contract=_table_contract(port))
+                )
             # All ports of the product become visible together (one catalog transaction) or none does.
             snapshots = self.store.publish_all(publications, run_id=run_id)
             published.update(table for _, table, _, _ in staged)
@@ -396,3 +398,14 @@ def _describe(error: MeshError) -> str:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+def _table_contract(port: OutputPortSpec) -> TableContract:
+    """What the port's contract says of its table's columns, for the Iceberg schema other engines read."""
+    columns = port.contract.columns
+    keyed = sorted((c for c in columns if c.primary_key), key=lambda c: (c.primary_key_position or 10_000, c.name))
+    return TableContract(
+        required=frozenset(c.name for c in columns if c.required or c.primary_key),
+        identifiers=tuple(c.name for c in keyed),
+        docs={c.name: c.description for c in columns if c.description},
+    )

@@ -6,6 +6,6 @@ and :class:`SnapshotInfo` (:class:`SnapshotSummary` for planning). Importing thi
 
 from meshplane.storage.locks import Lease
 from meshplane.storage.store import TableStore
-from meshplane.storage.tables import Publication, SnapshotInfo, SnapshotSummary, TableId
+from meshplane.storage.tables import Publication, SnapshotInfo, SnapshotSummary, TableContract, TableId
 
-__all__ = ["Lease", "Publication", "SnapshotInfo", "SnapshotSummary", "TableId", "TableStore"]
+__all__ = ["Lease", "Publication", "SnapshotInfo", "SnapshotSummary", "TableContract", "TableId", "TableStore"]

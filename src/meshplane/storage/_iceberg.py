@@ -34,6 +34,7 @@ from pyiceberg.table.update.snapshot import _OverwriteFiles
 from pyiceberg.types import IcebergType, ListType, MapType, NestedField, PrimitiveType, StructType
 
 from meshplane.errors import StorageError
+from meshplane.storage.tables import TableContract
 
 if TYPE_CHECKING:
     from pyiceberg.table.metadata import TableMetadata
@@ -43,6 +44,7 @@ __all__ = [
     "FastTransaction",
     "PointerSwap",
     "ReplaceAllFiles",
+    "apply_contract",
     "arrow_schema_of",
     "evolve_schema",
     "iceberg_schema_of",
@@ -110,9 +112,22 @@ def operation_for(metadata: TableMetadata) -> Operation:
 
 
 def to_data_files(table: Table, metadata: TableMetadata, uris: Sequence[str]) -> list[DataFile]:
-    """Describe staged Parquet files from their footers (statistics included) without reading data."""
+    """Describe staged Parquet files from their footers (statistics included) without reading data.
+
+    Engines write every Parquet column optional; a column the contract requires is required in the table
+    schema, and the contract checks have proved it holds no null before publish. So the files are matched
+    against the same schema with every column optional (types and names still must match).
+    """
+    schema = metadata.schema()
+    relaxed_schema = Schema(
+        *[f.model_copy(update={"required": False}) for f in schema.fields],
+        schema_id=schema.schema_id,
+    )
+    relaxed = metadata.model_copy(
+        update={"schemas": [relaxed_schema if s.schema_id == schema.schema_id else s for s in metadata.schemas]}
+    )
     try:
-        return [parquet_file_to_data_file(table.io, metadata, uri) for uri in uris]
+        return [parquet_file_to_data_file(table.io, relaxed, uri) for uri in uris]
     except ValueError as exc:  # pyiceberg's schema-compatibility message names the columns
         raise StorageError(f"{table.name()}: staged files do not match the table schema: {exc}") from exc
 
@@ -144,11 +159,8 @@ def referenced_files(table: Table) -> set[str]:
 
 
 def iceberg_schema_of(arrow_schema: pa.Schema, table: str) -> Schema:
-    """The Iceberg schema (ids unassigned) for staged Arrow columns; every column optional.
-
-    Nullability is the contract checks' business: storage keeps columns optional so a later snapshot
-    may carry nulls without a schema change.
-    """
+    """The Iceberg schema (ids unassigned) for staged Arrow columns, every column optional; the contract's
+    required columns, identifier fields and docs are applied by :func:`apply_contract`."""
     nullable = pa.schema([f.with_nullable(True) for f in arrow_schema], metadata=None)
     try:
         # a pa.Schema visits to a Schema; pyiceberg types the visitor's result loosely
@@ -228,11 +240,6 @@ def evolve_schema(tx: Transaction, new: Schema) -> None:
             drop.append(f.name)
     kept = [name for name in old_fields if name not in drop]
     if not drop and not promote_to and kept == [f.name for f in new_fields]:
-        if any(old_fields[n].required for n in kept):
-            with tx.update_schema() as update:
-                for name in kept:
-                    if old_fields[name].required:
-                        update.make_column_optional(name)
         return
 
     if drop:
@@ -245,8 +252,6 @@ def evolve_schema(tx: Transaction, new: Schema) -> None:
                 update.add_column(f.name, f.field_type, required=False)
             elif f.name in promote_to:
                 update.update_column(f.name, field_type=promote_to[f.name])
-            if f.name in old_fields and old_fields[f.name].required and f.name in kept:
-                update.make_column_optional(f.name)
         _reorder(update, [f.name for f in new_fields])
 
 
@@ -260,10 +265,37 @@ def _reorder(update: Any, names: Iterable[str]) -> None:
         previous = name
 
 
+def apply_contract(tx: Transaction, contract: TableContract) -> None:
+    """Make the table schema say what the contract says: required columns (and only those), identifier
+    fields from the primary key, column docs. No change, no new schema version."""
+    current = tx.table_metadata.schema()
+    names = {f.name for f in current.fields}
+    identifiers = tuple(n for n in contract.identifiers if n in names)
+    required = (set(contract.required) | set(identifiers)) & names
+    changes = [
+        f
+        for f in current.fields
+        if f.required != (f.name in required) or (contract.docs.get(f.name) or None) != (f.doc or None)
+    ]
+    if not changes and tuple(current.identifier_field_names()) == identifiers:
+        return
+    with tx.update_schema(allow_incompatible_changes=True) as update:
+        if tuple(current.identifier_field_names()) != identifiers:
+            update.set_identifier_fields()  # cleared first: a column leaving the key may become optional
+        for f in changes:
+            doc = contract.docs.get(f.name)
+            update.update_column(f.name, required=f.name in required, doc=doc if doc is not None else "")
+    if identifiers and tuple(tx.table_metadata.schema().identifier_field_names()) != identifiers:
+        with tx.update_schema() as update:
+            update.set_identifier_fields(*identifiers)
+
+
 def set_name_mapping(tx: Transaction) -> None:
-    """Engines write Parquet without Iceberg field ids; readers resolve columns through this mapping."""
+    """Engines write Parquet without Iceberg field ids; readers (pyiceberg, DuckDB's iceberg_scan, Spark)
+    resolve columns through this mapping, kept current as the schema evolves."""
     mapping = tx.table_metadata.schema().name_mapping.model_dump_json()
-    tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
+    if tx.table_metadata.properties.get(TableProperties.DEFAULT_NAME_MAPPING) != mapping:
+        tx.set_properties({TableProperties.DEFAULT_NAME_MAPPING: mapping})
 
 
 def file_uri(path: Path) -> str:

@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any
 from meshplane.errors import StorageError
 from meshplane.storage.locks import Lease, LeaseManager
 from meshplane.storage.objectstore import S3Location
-from meshplane.storage.tables import DataFileRef, Publication, SnapshotInfo, SnapshotSummary, TableId
+from meshplane.storage.tables import (
+    DataFileRef,
+    Publication,
+    SnapshotInfo,
+    SnapshotSummary,
+    TableContract,
+    TableId,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -211,14 +218,17 @@ class TableStore:
         properties: Mapping[str, str] | None = None,
         *,
         run_id: str | None = None,
+        contract: TableContract | None = None,
     ) -> SnapshotInfo:
         """Commit the staged Parquet ``files`` as ONE new snapshot replacing the table's contents.
 
-        The table is created, or its schema evolved to ``arrow_schema``, in the same commit.
+        The table is created, or its schema evolved to ``arrow_schema``, in the same commit, carrying
+        ``contract`` (required columns, identifier fields, column docs) and a current name mapping.
         ``properties`` go into the snapshot summary, so a fingerprint lands atomically with the data.
         On an error nothing is visible; the staged files are left for :meth:`cleanup_staging`.
         """
-        [info] = self.publish_all([Publication(table_id, tuple(files), arrow_schema, dict(properties or {}))], run_id)
+        publication = Publication(table_id, tuple(files), arrow_schema, dict(properties or {}), contract)
+        [info] = self.publish_all([publication], run_id)
         return info
 
     def publish_all(self, publications: Sequence[Publication], run_id: str | None = None) -> list[SnapshotInfo]:
@@ -278,6 +288,8 @@ class TableStore:
             )
             tx: Any = ice.FastTransaction(table)
             ice.evolve_schema(tx, schema)
+            ice.apply_contract(tx, publication.contract or TableContract())
+            ice.set_name_mapping(tx)
         else:
             staged = self.catalog._create_staged_table(
                 table_id.identifier,
@@ -287,6 +299,7 @@ class TableStore:
             )
             staged = type(staged)(staged._identifier, staged.metadata, staged.metadata_location, staged.io, swap)
             tx = ice.FastCreateTableTransaction(staged)
+            ice.apply_contract(tx, publication.contract or TableContract())
             ice.set_name_mapping(tx)
             table = tx._table
         metadata = tx.table_metadata

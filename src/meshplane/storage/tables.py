@@ -15,7 +15,7 @@ from meshplane.errors import StorageError
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["DataFileRef", "Publication", "SnapshotInfo", "SnapshotSummary", "TableId"]
+__all__ = ["DataFileRef", "Publication", "SnapshotInfo", "SnapshotSummary", "TableContract", "TableId"]
 
 # A data file as readers get it: an absolute local path, or an ``s3://`` URI when the warehouse is on S3.
 DataFileRef = Path | str
@@ -57,6 +57,18 @@ class Publication:
     files: tuple[Path, ...]
     schema: pa.Schema
     properties: Mapping[str, str] = field(default_factory=dict)
+    contract: TableContract | None = None
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """What a port's contract says about its table's columns, carried into the Iceberg schema so that other
+    engines see it: ``required`` columns, ``identifiers`` (the primary key, in key order, as the table's
+    identifier fields) and column ``docs``. The empty contract leaves every column optional and undocumented."""
+
+    required: frozenset[str] = frozenset()
+    identifiers: tuple[str, ...] = ()
+    docs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
