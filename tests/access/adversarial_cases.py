@@ -423,6 +423,43 @@ CASES: list[Case] = [
         "SELECT error(contact.email) FROM " + N,
         "SELECT id FROM " + N + " WHERE address.geo.zone = 31337",  # the masked zone is text: may not compare
     ),
+    # 12d. samples: sampling reads the governed relation, never the rows the filter drops or raw values
+    *_cases(
+        "samples",
+        "ok",
+        "SELECT * FROM " + C + " USING SAMPLE 100%",
+        "SELECT * FROM " + C + " USING SAMPLE 100 PERCENT (bernoulli)",
+        "SELECT * FROM " + C + " TABLESAMPLE 100%",
+        check=three_rows,
+    ),
+    *_cases(
+        "samples",
+        "either",
+        "SELECT * FROM " + C + " USING SAMPLE reservoir(100 ROWS) REPEATABLE (7)",
+        "SELECT * FROM " + C + " TABLESAMPLE SYSTEM (100) REPEATABLE (1)",
+        "SELECT name, ssn FROM " + C + " USING SAMPLE 10 ROWS",
+        "SELECT * FROM (SELECT * FROM " + C + ") USING SAMPLE 100%",
+        "SELECT * FROM " + N + " USING SAMPLE 100%",
+        "SELECT reservoir_quantile(balance, 0.99), approx_quantile(balance, 1.0) FROM " + C,
+        "SELECT max(balance), max(notes), max(region) FROM " + C + " USING SAMPLE 100%",
+    ),
+    # 12e. run errors: errors raised while running on hidden, masked, ungranted or nested values carry none
+    *_cases(
+        "run_errors",
+        "either",
+        "SELECT CAST(contact.email AS INT) FROM " + N,
+        "SELECT CAST(address.street AS DATE) FROM " + N,
+        "SELECT strptime(name, '%Y') FROM " + C,
+        "SELECT CAST(profile AS INT) FROM " + C,
+        "SELECT json(notes || '{') FROM " + C,
+        "SELECT CAST(balance * 1e38 AS DECIMAL(38,2)) FROM " + C,
+        "SELECT CAST(region AS INT) FROM " + C,
+        "SELECT CAST(notes AS INT) FROM " + C + " WHERE notes = 'FILTEREDCANARY'",
+        "SELECT 1 / (balance - 31337.77) FROM " + C,
+        "SELECT CAST(ssn AS INT) FROM " + C,
+        "SELECT regexp_matches(name, '(' ) FROM " + C,
+        "SELECT list_extract(tags, CAST(notes AS INT)) FROM " + C,
+    ),
     # 13. quoting, comments and unicode
     *_cases(
         "quoting_unicode",
