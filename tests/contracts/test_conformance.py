@@ -7,6 +7,7 @@ exactly the data the original means under YAML 1.2. Files meshplane refuses are 
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 import yaml
 from ruamel.yaml import YAML
 
-from meshplane.contracts.interop import export_contract, import_contract
+from meshplane.contracts.interop import export_contract, import_contract, import_contract_with_notes
 from meshplane.errors import SpecError
 from meshplane.spec.contracts import read_contract
 from meshplane.spec.schemas import schema_errors, validate_document
@@ -115,3 +116,25 @@ def test_a_refusal_names_file_line_and_the_schemas_words() -> None:
     text = str(refused.value)
     assert text.startswith(f"{path}:9:1: error: not a valid ODCS data contract: team: ")
     assert "is not of type 'array'" in text
+
+
+# datacontract-cli's own templates, as its installed package ships them (its test fixtures are not installed).
+DATACONTRACT = Path(str(resources.files("datacontract"))) / "schemas"
+
+
+def test_datacontract_clis_odcs_template_round_trips() -> None:
+    path = DATACONTRACT / "odcs-3.2.0.init.yaml"
+    original = _meaning(path)
+    exported = export_contract(import_contract(path), "odcs")
+    _assert_lossless(exported, original)
+    assert export_contract(import_contract(exported), "odcs") == exported
+
+
+@pytest.mark.parametrize("path", sorted(DATACONTRACT.glob("datacontract-*.init.yaml")), ids=lambda p: p.name)
+def test_datacontract_clis_dcs_templates_import_when_their_status_is_stated(path: Path) -> None:
+    with pytest.raises(SpecError, match="ODCS requires status"):
+        import_contract(path)  # the templates state none, and meshplane never invents one
+    contract, _ = import_contract_with_notes(path, status="draft")
+    exported = export_contract(contract, "odcs")
+    assert schema_errors(_strict(exported), "odcs", _strict(exported)["apiVersion"]) == []
+    assert export_contract(import_contract(exported), "odcs") == exported  # its own output imports unchanged

@@ -165,7 +165,9 @@ def test_dcs_import_never_invents_a_status() -> None:
     with pytest.raises(SpecError) as refused:
         import_contract(text)
     assert "ODCS requires status, which this Data Contract Specification file does not state" in str(refused.value)
-    assert "add info.status (e.g. status: active) under info:" in str(refused.value)
+    assert "add info.status (e.g. status: active) under info: or pass --status" in str(refused.value)
+    stated, _ = import_contract_with_notes(text, status="draft")  # the user states it
+    assert stated.status == "draft"
 
 
 def test_dcs_import_accepts_its_own_output_and_meshplane_reads_the_delimiter(tmp_path: Path) -> None:

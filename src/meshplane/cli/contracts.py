@@ -281,6 +281,9 @@ def export_command(
 def import_command(
     file: Annotated[Path, typer.Argument(help="An ODCS v3 or Data Contract Specification 1.x file.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the ODCS file here.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="ODCS status for a DCS file that states none (e.g. draft).")
+    ] = None,
 ) -> None:
     """Read ODCS v3 or the Data Contract Specification; write validated ODCS v3 YAML (and list, on stderr, what a
     Data Contract Specification file held that ODCS cannot carry)."""
@@ -288,7 +291,7 @@ def import_command(
 
     if not file.is_file():
         raise UsageError(f"{file}: no such file")
-    contract, not_carried = import_contract_with_notes(file)
+    contract, not_carried = import_contract_with_notes(file, status=status)
     _write(export_contract(contract, "odcs"), output)
     for note in not_carried:
         err.print(f"warning: not carried: {note}", markup=False)

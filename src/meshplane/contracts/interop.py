@@ -130,9 +130,12 @@ def import_contract(path_or_text: Path | str, *, validate: bool = True) -> OpenD
 
 
 def import_contract_with_notes(
-    path_or_text: Path | str, *, validate: bool = True
+    path_or_text: Path | str, *, validate: bool = True, status: str | None = None
 ) -> tuple[OpenDataContractStandard, list[str]]:
-    """:func:`import_contract`, plus what a Data Contract Specification file held that ODCS cannot carry."""
+    """:func:`import_contract`, plus what a Data Contract Specification file held that ODCS cannot carry.
+
+    ``status`` is the ODCS status to give a DCS file that states none (ODCS requires one; it is never guessed).
+    """
     source: Path | None = None
     if isinstance(path_or_text, Path):
         source, text = path_or_text, path_or_text.read_text("utf-8")
@@ -140,6 +143,8 @@ def import_contract_with_notes(
         text = path_or_text
     document = _load_yaml(text)
     if isinstance(document, dict) and "dataContractSpecification" in document:
+        if status is not None and not (document.get("info") or {}).get("status"):
+            document = {**document, "info": {**(document.get("info") or {}), "status": status}}
         conversion = dcs_to_odcs(document)
         if conversion.missing:
             where = SourceLocation(source or Path("<contract>"), 1, 1)
@@ -148,7 +153,8 @@ def import_contract_with_notes(
                     where,
                     f"ODCS requires {key.removeprefix('info.')}, which this Data Contract Specification file does "
                     "not state",
-                    f"add {key} (e.g. {'status: active' if key == 'info.status' else 'version: 1.0.0'}) under info:",
+                    f"add {key} (e.g. {'status: active' if key == 'info.status' else 'version: 1.0.0'}) under info:"
+                    + (" or pass --status" if key == "info.status" else ""),
                     code="dcs-import",
                 )
                 for key in conversion.missing
