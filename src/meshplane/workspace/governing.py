@@ -14,11 +14,10 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from open_data_contract_standard.model import OpenDataContractStandard
 
-from meshplane.catalog import PolicyResult
 from meshplane.errors import CatalogError, NotFound, PolicyViolation, UsageError
 from meshplane.governance import (
     GovernanceReport,
@@ -37,6 +36,9 @@ from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.types import Address, Problem, Severity
 from meshplane.workspace.platform import Platform, has_catalog
+
+if TYPE_CHECKING:  # the catalog (SQLAlchemy) is imported when results are stored: `check` has none to store
+    from meshplane.catalog import PolicyResult
 
 __all__ = [
     "EVALUATED",
@@ -87,6 +89,8 @@ def policy_results(report: GovernanceReport) -> list[PolicyResult]:
 
     Failing rows name the offending element (``address: message``) and its file:line:column.
     """
+    from meshplane.catalog import PolicyResult
+
     rows: list[PolicyResult] = []
     touched: set[tuple[str, str]] = set()
     for outcome, found in (("waived", report.waived), ("fail", report.violations)):

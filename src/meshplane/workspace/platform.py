@@ -54,8 +54,13 @@ def _existing_sqlite(url: str) -> bool:
 
 
 def has_catalog(spec: MeshSpec) -> bool:
-    """Whether the mesh has a catalog to compare with; `meshplane check` must never create one."""
-    if spec.config.platform.catalog_url_env:
+    """Whether the mesh has a catalog to compare with; `meshplane check` must never create one.
+
+    A ``catalog_url_env`` that is not set means the default SQLite file (see :func:`catalog_url_for`), so only
+    a set variable counts as a catalog that may exist elsewhere.
+    """
+    variable = spec.config.platform.catalog_url_env
+    if variable and (os.environ.get(variable) or os.environ.get("MESHPLANE_REQUIRE_CATALOG_URL")):
         return True
     return (spec.root / ".meshplane" / "catalog.db").is_file()
 
