@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from meshplane.engines.limits import ProcessLimits, RemoteError, WorkerPool, parse_bytes, run_limited
+from meshplane.engines.limits import ProcessLimits, RemoteError, WorkerPool, parse_bytes, prestart, run_limited
 from meshplane.errors import LimitExceeded, UsageError
 
 GiB = 2**30
@@ -159,3 +159,23 @@ def test_one_owner_never_takes_every_child(tmp_path: Path) -> None:
             thread.join()
         pool.close()
     assert sorted(done) == ["a0", "a1", "a2"]
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def test_a_prestarted_child_serves_the_next_pool() -> None:
+    from meshplane.engines import limits as module
+
+    limits = ProcessLimits(memory_bytes=3 * GiB, wall_seconds=31)
+    prestart(limits)
+    thread, box = module._SPARES[(limits, ())]
+    thread.join()
+    spare_pid = box[0].process.pid
+    pool = WorkerPool(limits, max_workers=1, per_owner=1)
+    try:
+        assert pool.call("a", pid) == spare_pid  # the pool took the child started early
+        assert (limits, ()) not in module._SPARES
+    finally:
+        pool.close()

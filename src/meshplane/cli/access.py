@@ -191,6 +191,9 @@ def query(
     user = _user(as_user)
     if format is QueryFormat.parquet and output is None:
         raise UsageError("--format parquet writes a file: add --output FILE")
+    from meshplane.workspace.access import warm_up_queries
+
+    warm_up_queries()  # the query process starts while the mesh loads
     with open_mesh(mesh) as opened:
         result = opened.access.query(user, sql)
     _write_result(result.table, format, output)

@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from meshplane.engines.duckdb_sandbox import DuckDBSandbox, QueryInterrupted, SandboxLimits
-from meshplane.engines.limits import ProcessLimits, WorkerPool, parse_bytes
+from meshplane.engines.limits import ProcessLimits, WorkerPool, parse_bytes, prestart
 from meshplane.errors import LimitExceeded
 from meshplane.storage.objectstore import S3Location
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["IsolatedSandbox", "process_limits"]
+__all__ = ["IsolatedSandbox", "prestart_query_process", "process_limits"]
 
 _SANDBOXES: dict[tuple[SandboxLimits, S3Location | None], DuckDBSandbox] = {}
 """In a child: one sandbox per limits and warehouse (it keeps the next database ready while a query runs)."""
@@ -56,6 +56,11 @@ def _run_in_child(
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes(), engine_ms
+
+
+def prestart_query_process(limits: SandboxLimits | None = None) -> None:
+    """Start a query child process now for the next :class:`IsolatedSandbox` with these limits."""
+    prestart(process_limits(limits or SandboxLimits()))
 
 
 class IsolatedSandbox:

@@ -17,6 +17,7 @@ The API is small on purpose; the query gateway and the build sandbox both use it
 
 - :class:`ProcessLimits` -- address space, CPU seconds and wall seconds of one call;
 - :func:`run_limited` -- one call in a fresh child: its result, or :class:`~meshplane.errors.LimitExceeded`;
+- :func:`prestart` -- start a child early, for the next pool with the same limits;
 - :class:`WorkerPool` -- long-lived limited children shared fairly between owners (users): ``pool.call(owner,
   fn, *args)``; one owner never holds more than ``per_owner`` children, and when every child is busy the
   waiting owner with the fewest running calls goes first.
@@ -44,7 +45,7 @@ from typing import Any, TypeVar
 
 from meshplane.errors import LimitExceeded, MeshError
 
-__all__ = ["ProcessLimits", "RemoteError", "WorkerPool", "parse_bytes", "run_limited"]
+__all__ = ["ProcessLimits", "RemoteError", "WorkerPool", "parse_bytes", "prestart", "run_limited"]
 
 T = TypeVar("T")
 
@@ -198,6 +199,38 @@ class _Child:
         self.kill()
 
 
+_SPARES: dict[tuple[ProcessLimits, tuple[tuple[str, str], ...]], tuple[threading.Thread, list[_Child]]] = {}
+_SPARES_LOCK = threading.Lock()
+
+
+def prestart(limits: ProcessLimits, *, env: Mapping[str, str] | None = None) -> None:
+    """Start one child for ``limits`` now, in the background, for the next pool that needs one (a one-shot
+    command starts it before it opens the mesh, so the child's interpreter start overlaps that work)."""
+    key = (limits, tuple(sorted((env or {}).items())))
+    with _SPARES_LOCK:
+        if key in _SPARES:
+            return
+        box: list[_Child] = []
+
+        def start() -> None:
+            with contextlib.suppress(Exception):  # a pool starts its own child when this one failed
+                box.append(_Child.start(limits, env=env))
+
+        thread = threading.Thread(target=start, name="meshplane-worker-spare", daemon=True)
+        _SPARES[key] = (thread, box)
+    thread.start()
+
+
+def _take_spare(limits: ProcessLimits, env: Mapping[str, str]) -> _Child | None:
+    with _SPARES_LOCK:
+        found = _SPARES.pop((limits, tuple(sorted(env.items()))), None)
+    if found is None:
+        return None
+    thread, box = found
+    thread.join()  # it has been starting for a while: waiting is shorter than starting anew
+    return box[0] if box and box[0].alive else None
+
+
 def run_limited(
     function: Callable[..., T],
     *args: Any,
@@ -262,7 +295,7 @@ class WorkerPool:
                     return
                 self._alive += 1
             try:
-                child = _Child.start(self.limits, env=self._env)
+                child = _take_spare(self.limits, self._env) or _Child.start(self.limits, env=self._env)
             except BaseException:
                 with self._cond:
                     self._alive -= 1
@@ -312,7 +345,7 @@ class WorkerPool:
         if child is not None:
             return child
         try:
-            return _Child.start(self.limits, env=self._env)
+            return _take_spare(self.limits, self._env) or _Child.start(self.limits, env=self._env)
         except BaseException:
             with self._cond:
                 self._alive -= 1

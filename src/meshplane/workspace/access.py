@@ -45,7 +45,16 @@ if TYPE_CHECKING:
 
     from meshplane.lineage.openlineage import LineageEmitter
 
-__all__ = ["AccessService", "Connection", "ResultTable"]
+__all__ = ["AccessService", "Connection", "ResultTable", "warm_up_queries"]
+
+
+def warm_up_queries() -> None:
+    """Start the query child process now, before the mesh opens (a one-shot ``meshplane query``): its
+    interpreter start overlaps loading the mesh instead of following it."""
+    from meshplane.engines.duckdb_isolated import prestart_query_process
+
+    prestart_query_process()
+
 
 _DECISIONS = {
     Decision.ALLOWED: QueryDecision.ALLOWED,
