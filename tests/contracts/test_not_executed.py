@@ -76,3 +76,45 @@ def test_the_catalog_and_portal_show_them_not_executed(mesh: Path, capsys: pytes
     assert page.status_code == 200
     assert "2 not executed)" in page.text
     assert page.text.count("<td>not executed</td>") == 2
+
+
+GE_RULES = """\
+    quality:
+      - type: custom
+        engine: greatExpectations
+        description: Between 1 and 10 orders.
+        implementation: |
+          type: expect_table_row_count_to_be_between
+          kwargs: {minValue: 1, maxValue: 10}
+      - type: custom
+        engine: greatExpectations
+        description: Amounts are at most 45.
+        implementation:
+          type: expect_column_values_to_be_between
+          kwargs: {column: amount, maxValue: 45}
+      - type: custom
+        engine: greatExpectations
+        description: A misspelt expectation.
+        implementation: {type: expect_rows_to_be_nice}
+"""
+
+
+def test_great_expectations_custom_rules_run_when_installed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from meshplane.contracts.custom import great_expectations_installed
+
+    assert great_expectations_installed()  # the great-expectations extra is part of the test install
+    root = make_shop_mesh(tmp_path)
+    write_orders(root, LENIENT + GE_RULES)
+    code, _, errors = run(capsys, "build", "--mesh", str(root))
+    assert code == 1, errors  # the amount rule fails (50.0 > 45): a blocking error-severity check
+    write_orders(root, LENIENT)
+    assert run(capsys, "build", "--mesh", str(root))[0] == 0
+    write_orders(root, LENIENT + GE_RULES)
+    code, text, _ = run(capsys, "test", "shop.orders", "--mesh", str(root), "--format", "json")
+    results = {r["rule"]: r for r in json.loads(text)["ports"][0]["results"]}
+    count, amounts, misspelt = (results[f"shop.orders.orders.orders.custom{s}"] for s in ("", "_2", "_3"))
+    assert (count["executed"], count["passed"], count["observed"]) == (True, True, 6)
+    assert (amounts["executed"], amounts["passed"], amounts["observed"]) == (True, False, 1)
+    assert "expect_column_values_to_be_between not met" in amounts["message"]
+    assert misspelt["passed"] is False and "has no expectation 'expect_rows_to_be_nice'" in misspelt["message"]
+    assert code == 1

@@ -15,6 +15,7 @@ from open_data_contract_standard.model import OpenDataContractStandard
 from sqlglot import exp
 
 from meshplane.contracts.compile import ROW_COUNT, CompiledPlan, compile_sql, relation_table
+from meshplane.contracts.custom import GE_ENGINES, INSTALL_HINT, great_expectations_installed, run_great_expectations
 from meshplane.contracts.plan import (
     Check,
     CheckKind,
@@ -99,8 +100,35 @@ def _not_executed(plan: CheckPlan, check: Check, why: str) -> CheckResult:
 def _why_not(check: Check) -> str:
     if check.metric == "text":
         return "a text rule is for people to read"
+    if check.engine in GE_ENGINES:
+        return f"custom rule for {check.engine}: install it to run it ({INSTALL_HINT})"
     engine = check.engine or "no engine named"
-    return f"custom rule for {engine}: meshplane runs SQL and library rules; install that engine's extra to run it"
+    return f"custom rule for {engine}: meshplane runs SQL, library and Great Expectations rules"
+
+
+def _custom(plan: CheckPlan, check: Check, rows: Callable[[], pa.Table]) -> CheckResult:
+    """A Great Expectations rule, run when the package is installed; any other custom or text rule is reported."""
+    if check.metric != "custom" or check.engine not in GE_ENGINES or not great_expectations_installed():
+        return _not_executed(plan, check, _why_not(check))
+    try:
+        outcome = run_great_expectations(check.implementation, rows())
+    except Exception as error:  # a malformed expectation fails this rule only, with the reason
+        return _failed(plan, check, f"Great Expectations could not run it: {error}")
+    return CheckResult(
+        check.id,
+        check.kind,
+        check.metric,
+        check.column,
+        outcome.observed,
+        None,
+        check.unit,
+        outcome.passed,
+        check.severity,
+        None,
+        (),
+        f"{plan.contract_id}: {check.description}: {outcome.message}",
+        check.location,
+    )
 
 
 def _fmt(value: Any) -> str:
@@ -271,11 +299,18 @@ def run_checks(
     by_id: dict[str, CheckResult] = {r.check_id: r for r in check_schema(plan, schema)}
     present = set(schema.names)
     runnable: list[str] = []
+    loaded: list[pa.Table] = []
+
+    def rows() -> pa.Table:  # read once, only when a custom rule runs
+        if not loaded:
+            loaded.append(query_fn(exp.select("*").from_(relation_table(relation_name, dialect)).sql(dialect=dialect)))
+        return loaded[0]
+
     for check in plan.checks:
         if check.metric in ("present", "type"):
             continue
         if not check.executable:
-            by_id[check.id] = _not_executed(plan, check, _why_not(check))
+            by_id[check.id] = _custom(plan, check, rows)
             continue
         missing = [c for c in check.columns if c not in present]
         if missing:
