@@ -13,6 +13,7 @@ Every error a user can cause derives from :class:`MeshError`; the CLI's single e
     ├── PolicyViolation      a governance policy blocked the action
     ├── AccessDenied         the principal may not read or do this
     ├── QueryRejected        the gateway refused a query before running it
+    │   └── QuerySyntaxError     the SQL does not parse (line and column; the message never repeats the text)
     ├── StorageError         a table or the metadata database is unusable
     ├── CatalogError         the catalog store failed
     │   └── CatalogUnavailable   the catalog database cannot be reached, opened or written
@@ -40,6 +41,7 @@ __all__ = [
     "NotFound",
     "PolicyViolation",
     "QueryRejected",
+    "QuerySyntaxError",
     "ResolutionError",
     "SpecError",
     "StorageError",
@@ -101,6 +103,16 @@ class AccessDenied(MeshError):
 
 class QueryRejected(MeshError):
     """The query gateway refused the SQL before running it."""
+
+
+class QuerySyntaxError(QueryRejected):
+    """The SQL does not parse at ``line``, ``column`` (1-based). The message names the position and what was
+    expected but never repeats the query text; a surface holding the text (the CLI) shows it with a caret."""
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
 
 
 class StorageError(MeshError):

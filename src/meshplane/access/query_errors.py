@@ -42,6 +42,7 @@ _SINGLE_QUOTED = re.compile(r"'(?:[^']|'')*'?")
 _DOUBLE_QUOTED_PATH = re.compile(r'"[^"\n]*[/\\][^"\n]*"')
 _PATHISH = re.compile(r"(?:[A-Za-z]:)?[/\\][^\s\"'(),\]]+")
 _MAX_DETAIL = 240
+_CAST = re.compile(r"to (?P<type>[A-Z][A-Z0-9_]*(?:\([0-9, ]+\))?) when casting from source column (?P<column>\w+)")
 
 
 def sanitize_engine_error(error: BaseException, *, secrets: Iterable[str] = ()) -> QueryFailed:
@@ -52,6 +53,10 @@ def sanitize_engine_error(error: BaseException, *, secrets: Iterable[str] = ()) 
         suffix = f": {detail}" if detail else ""
         return QueryFailed(f"the query is invalid ({_COMPILE_TIME[kind]}){suffix}")
     reason = _RUN_TIME.get(kind, "the engine reported an error")
+    cast = _CAST.search(str(error)) if kind == "ConversionException" else None
+    if cast is not None:  # the column and the target type come from the query, never from the data
+        column, target = cast.group("column"), cast.group("type")
+        reason = f"a value of column {column} could not be converted to {target} (use TRY_CAST to get NULL instead)"
     return QueryFailed(f"the query failed while running: {reason}")
 
 

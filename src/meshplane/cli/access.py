@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from meshplane.cli.common import MeshPath, OutputFormat, app, err, open_mesh, out, print_rows
-from meshplane.errors import UsageError
+from meshplane.errors import QueryRejected, QuerySyntaxError, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -195,7 +195,12 @@ def query(
 
     warm_up_queries()  # the query process starts while the mesh loads
     with open_mesh(mesh) as opened:
-        result = opened.access.query(user, sql)
+        try:
+            result = opened.access.query(user, sql)
+        except QuerySyntaxError as error:  # the user's own text, shown back with a caret at the place
+            from meshplane.sql import caret  # sqlglot: loaded only when a query is sent
+
+            raise QueryRejected(f"{error}{caret(sql, error.line, error.column)}") from None
     _write_result(result.table, format, output)
     if output is not None:
         err.print(f"{result.rows:,} rows written to {output} ({result.duration_ms:.0f} ms)", markup=False)

@@ -11,7 +11,7 @@ from meshplane.sql.guard import (
     guard_query,
     guard_row_filter,
 )
-from meshplane.sql.parse import DIALECT, parse_expression, parse_query, render
+from meshplane.sql.parse import DIALECT, caret, parse_expression, parse_query, render
 from meshplane.sql.refs import PortRef, TableRef, find_port_refs
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "DIALECT",
     "PortRef",
     "TableRef",
+    "caret",
     "find_port_refs",
     "guard_query",
     "guard_row_filter",

@@ -6,14 +6,17 @@ that holds more than one statement; parse errors carry the line and column but n
 
 from __future__ import annotations
 
+import difflib
+import re
+
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 from sqlglot.tokenizer_core import Token, TokenType
 
-from meshplane.errors import QueryRejected
+from meshplane.errors import QueryRejected, QuerySyntaxError
 
-__all__ = ["DIALECT", "MAX_SQL_CHARS", "parse_expression", "parse_query", "render"]
+__all__ = ["DIALECT", "MAX_SQL_CHARS", "caret", "parse_expression", "parse_query", "render"]
 
 DIALECT = "duckdb"
 MAX_SQL_CHARS = 100_000
@@ -31,6 +34,7 @@ _QUERY_STARTS = frozenset(
     }
 )
 _dialect = Dialect.get_or_raise(DIALECT)
+_START_WORDS = ["SELECT", "WITH", "FROM", "VALUES", "PIVOT", "UNPIVOT"]
 
 
 def parse_query(sql: str) -> exp.Expr:
@@ -39,9 +43,12 @@ def parse_query(sql: str) -> exp.Expr:
     if not tokens:
         raise QueryRejected("the query is empty; write one SELECT statement")
     if tokens[0].token_type not in _QUERY_STARTS:
+        word = tokens[0].text
+        close = difflib.get_close_matches(word.upper(), _START_WORDS, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
         raise QueryRejected(
-            f"only read-only queries are allowed (SELECT, WITH, FROM, VALUES, PIVOT); "
-            f"the statement starts with {tokens[0].token_type.name}"
+            f"only read-only queries are allowed: a query starts with SELECT, WITH, FROM, VALUES or PIVOT, "
+            f"not {word!r}{hint}"
         )
     statements = _parse_tokens(tokens, sql)
     if len(statements) != 1:
@@ -61,7 +68,7 @@ def parse_expression(sql: str) -> exp.Expr:
         # parse_into Condition keeps the parser in expression mode (no statement keywords)
         trees = parser.parse_into(exp.Condition, tokens, sql)
     except (ParseError, TokenError) as error:
-        raise QueryRejected(f"could not parse the expression: {_describe(error)}") from None
+        raise _syntax_error("could not parse the expression", error) from None
     except RecursionError:
         raise QueryRejected("the expression is nested too deeply") from None
     found = [tree for tree in trees if tree is not None]
@@ -86,7 +93,7 @@ def _tokenize(sql: str) -> list[Token]:
     try:
         return list(_dialect.tokenize(sql))
     except (TokenError, ParseError) as error:
-        raise QueryRejected(f"could not read the query: {_describe(error)}") from None
+        raise _syntax_error("could not read the query", error) from None
     except RecursionError:
         raise QueryRejected("the query is nested too deeply") from None
 
@@ -96,20 +103,65 @@ def _parse_tokens(tokens: list[Token], sql: str) -> list[exp.Expr]:
         parser = _dialect.parser(error_level=ErrorLevel.RAISE)
         trees = parser.parse(tokens, sql)
     except (ParseError, TokenError) as error:
-        raise QueryRejected(f"could not parse the query: {_describe(error)}") from None
+        raise _syntax_error("could not parse the query", error) from None
     except RecursionError:
         raise QueryRejected("the query is nested too deeply") from None
     return [tree for tree in trees if tree is not None]
 
 
-def _describe(error: Exception) -> str:
-    """Position and kind of a sqlglot error, without the highlighted query text."""
+_REQUIRED = re.compile(r"Required keyword: '(\w+)' missing for <class '[\w.]*\.(\w+)'>")
+# What is missing, in words, by the sqlglot node that lacks it (a user never sees sqlglot's class names).
+_EXPECTED = {
+    "Where": "a condition after WHERE", "Having": "a condition after HAVING", "Order": "columns after ORDER BY",
+    "Group": "columns after GROUP BY", "Join": "a table to join", "Limit": "a number after LIMIT",
+    "Select": "columns to select", "From": "a table after FROM", "Cast": "a value to cast",
+}  # fmt: skip
+_PUNCTUATION = set("()[]{},;.=<>+-*/")
+
+
+def _nameable(token: str) -> bool:
+    """SQL keywords and punctuation may be repeated in an error; names and literals never are."""
+    return token.upper() in _dialect.tokenizer_class.KEYWORDS or (bool(token) and set(token) <= _PUNCTUATION)
+
+
+def _syntax_error(prefix: str, error: Exception) -> QueryRejected:
+    """Where a sqlglot error is and what was expected there, in words (never sqlglot's internals, never
+    the query text: errors reach logs and other surfaces; the CLI adds the line and a caret itself)."""
     details = getattr(error, "errors", None)
-    if isinstance(details, list) and details and isinstance(details[0], dict):
-        first = details[0]
-        description = str(first.get("description") or "syntax error")
-        line, column = first.get("line"), first.get("col")
-        if line is not None and column is not None:
-            return f"{description} at line {line}, column {column}"
-        return description
-    return "syntax error"
+    if not (isinstance(details, list) and details and isinstance(details[0], dict)):
+        return QueryRejected(f"{prefix}: syntax error")
+    first = details[0]
+    description = str(first.get("description") or "syntax error")
+    highlight = str(first.get("highlight") or "")
+    required = _REQUIRED.match(description)
+    if required is not None:
+        after = f" after {highlight.upper()}" if _nameable(highlight) else ""
+        expected = _EXPECTED.get(required.group(2)) or f"an operand{after}"
+        description = f"expected {expected}"
+    elif description.startswith("Expecting "):
+        description = f"expected {description.removeprefix('Expecting ')}" + (
+            f" before {highlight.upper()}" if _nameable(highlight) else ""
+        )
+    elif description.startswith("Invalid expression / Unexpected token"):
+        description = "unexpected " + (repr(highlight.upper()) if _nameable(highlight) else "name or value")
+    elif description.startswith("Expected "):  # "Expected table name but got <Token ...>"
+        description = "expected a " + description.removeprefix("Expected ").split(" but got", 1)[0]
+    if "<" in description or "Token" in description:  # anything else carrying sqlglot's internals
+        description = "syntax error"
+    line, column = first.get("line"), first.get("col")  # sqlglot's column is the offending token's last
+    if not isinstance(line, int) or not isinstance(column, int):
+        return QueryRejected(f"{prefix}: {description}")
+    # Point after a token that misses something, at the start of a token that is wrong.
+    column = column + 1 if required is not None else max(1, column - len(highlight) + 1)
+    return QuerySyntaxError(f"{prefix}: {description} at line {line}, column {column}", line, column)
+
+
+def caret(sql: str, line: int, column: int) -> str:
+    """The query's ``line`` with a caret under ``column`` (1-based), indented, or nothing without the text."""
+    lines = sql.splitlines()
+    if not sql or not 1 <= line <= len(lines):
+        return ""
+    text = lines[line - 1]
+    at = max(0, min(column - 1, len(text)))
+    start = max(0, at - 60)
+    return f"\n  {text[start : start + 120]}\n  {' ' * (at - start)}^"
