@@ -62,6 +62,13 @@ class CatalogReader:
             value = conn.execute(sa.select(t.c.value).where(t.c.key == key)).scalar_one_or_none()
         return None if value is None else str(value)
 
+    def settings(self, prefix: str) -> dict[str, str]:
+        """Every setting whose key starts with ``prefix``."""
+        t = schema.settings
+        with self._db.read() as conn:
+            rows = conn.execute(sa.select(t.c.key, t.c.value).where(t.c.key.startswith(prefix, autoescape=True)))
+            return {str(k): str(v) for k, v in rows}
+
     def domains(self) -> list[DomainRecord]:
         d = schema.domains
         with self._db.read() as conn:

@@ -145,6 +145,17 @@ class CatalogWriter:
 
         self._db.write(work)
 
+    def put_settings(self, values: Mapping[str, str]) -> None:
+        """Set key/value settings (e.g. the files a repository published to the platform), one transaction."""
+
+        def work(conn: Connection) -> None:
+            t = schema.settings
+            for key, value in values.items():
+                conn.execute(sa.delete(t).where(t.c.key == key))
+                conn.execute(sa.insert(t), {"key": key, "value": value})
+
+        self._db.write(work)
+
     # --- runs and their results ------------------------------------------------------------------
 
     def start_run(

@@ -96,6 +96,10 @@ def check(
         from meshplane.workspace.governing import governance_problems
 
         report.problems.extend(governance_problems(report.graph))
+    if report.spec is not None and report.spec.external_domains:
+        from meshplane.workspace.repositories import own_problems
+
+        report.problems = own_problems(report.root, report.problems)
     if format is OutputFormat.json:
         out.print_json(json.dumps(report.as_json()))
     else:

@@ -25,7 +25,8 @@ SelectorArgs = Annotated[
         help="DOMAIN, DOMAIN.PRODUCT, +X (with upstream), X+ (with downstream). Default: all.", show_default=False
     ),
 ]
-_STYLE = {"running": "yellow", "success": "green", "failed": "red", "skipped": "dim", "queued": "dim"}
+_STYLE = {"running": "yellow", "success": "green", "up_to_date": "green", "failed": "red", "skipped": "dim",
+          "queued": "dim"}  # fmt: skip
 
 
 @app.command()
@@ -63,7 +64,7 @@ class _Progress:
         table = Table("product", "status", "rows", "seconds", "detail", box=None, pad_edge=False)
         with self.lock:
             for address, (status, rows, seconds, detail) in self.rows.items():
-                style = _STYLE.get(status, "")
+                style = _STYLE.get(status, "default")
                 table.add_row(str(address), f"[{style}]{status}[/{style}]", rows, seconds, detail)
         return table
 

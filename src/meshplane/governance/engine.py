@@ -206,7 +206,9 @@ def _evaluate(
     isolation: str,
 ) -> GovernanceReport:
     now_text, today = _now(now)
-    policy_set = policies if policies is not None else load_policies(graph.spec.root)
+    policy_set = (
+        policies if policies is not None else load_policies(graph.spec.root, global_root=graph.spec.governance_root)
+    )
     problems: list[Problem] = list(policy_set.problems)
     file_waivers, waiver_problems = load_waivers(graph.spec)
     problems.extend(waiver_problems)

@@ -177,8 +177,12 @@ def load_policies(
     include_pack: bool = True,
     include_plugins: bool = True,
     extra: Sequence[PythonPolicy] = (),
+    global_root: Path | None = None,
 ) -> PolicySet:
-    """Pack + ``policies/*.yaml`` + ``domains/<d>/policies/*.yaml`` under ``root``, federated."""
+    """Pack + ``policies/*.yaml`` + ``domains/<d>/policies/*.yaml`` under ``root``, federated.
+
+    ``global_root`` holds the global ``policies/`` when they are not under ``root`` (a domain repository
+    reads the ones the governance repository published to the platform)."""
     problems: list[Problem] = []
     by_id: dict[str, LoadedPolicy] = {}
     compiled: dict[str, CompiledRule] = {}
@@ -202,7 +206,7 @@ def load_policies(
     if include_pack:
         add_files(pack_files(), PolicyScope.PACK)
     if root is not None:
-        add_files(sorted((root / "policies").glob("*.yaml")), PolicyScope.GLOBAL)
+        add_files(sorted(((global_root or root) / "policies").glob("*.yaml")), PolicyScope.GLOBAL)
         names = set(domains) or {p.name for p in (root / "domains").glob("*") if p.is_dir()}
         for name in sorted(names):
             add_files(sorted((root / "domains" / name / "policies").glob("*.yaml")), PolicyScope.DOMAIN, name)
@@ -284,7 +288,7 @@ def governance_members(spec: MeshSpec) -> set[str]:
 
 def load_waivers(spec: MeshSpec) -> tuple[list[Waiver], list[Problem]]:
     """``waivers.yaml`` at the mesh root (optional): ``waivers: [{policy, subject, reason, approver, expires}]``."""
-    path = spec.root / "waivers.yaml"
+    path = (spec.governance_root or spec.root) / "waivers.yaml"
     problems: list[Problem] = []
     if not path.is_file():
         return [], problems

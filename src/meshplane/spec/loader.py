@@ -137,8 +137,12 @@ def _parse_workers(root: Path) -> tuple[list[Path] | None, int]:
     return files, cpus
 
 
-def load_mesh(root: Path) -> LoadResult:
-    """Read and validate every file under ``root``; never raises for bad input."""
+def load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:
+    """Read and validate every file under ``root``; never raises for bad input.
+
+    ``overlay`` (a domain repository's copy of what the platform published) adds the governance
+    repository's teams, users, glossary and global policies, and every domain not in ``root`` (external).
+    """
     root = root.resolve()
     with _collector_paused() as loading:
         cache_file = root / PARSE_CACHE
@@ -147,14 +151,14 @@ def load_mesh(root: Path) -> LoadResult:
         with within_mesh(root):
             if persist or prefill:
                 with parse_cache(cache_file, persist=persist, prefill=prefill, workers=workers):
-                    result = _load_mesh(root)
+                    result = _load_mesh(root, overlay)
             else:
-                result = _load_mesh(root)
+                result = _load_mesh(root, overlay)
         loading.freeze = result.spec is not None and len(result.spec.products) >= FREEZE_PRODUCTS
         return result
 
 
-def _load_mesh(root: Path) -> LoadResult:
+def _load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:
     problems: list[Problem] = []
     mesh_path = root / "mesh.yaml"
     if not mesh_path.is_file():
@@ -169,12 +173,14 @@ def _load_mesh(root: Path) -> LoadResult:
         return LoadResult(None, problems)
     mesh_document = read_mapping(mesh_path, problems)
     config = read_model(mesh_document, MeshConfig, "mesh.yaml", problems) if mesh_document else None
+    if config is not None and overlay is not None:
+        config = _with_governance(config, overlay, problems)
     # When mesh.yaml is broken the declared teams are unknown: do not report every team as undeclared.
     teams = {t.name for t in config.teams} if config else None
-    if config and mesh_document:
+    if config and mesh_document and overlay is None:
         _check_teams(mesh_document, config, problems)
     glossary: GlossaryConfig | None = GlossaryConfig()
-    glossary_path = root / "glossary.yaml"
+    glossary_path = (overlay or root) / "glossary.yaml"
     if glossary_path.is_file():
         glossary_doc = read_mapping(glossary_path, problems)
         glossary = read_model(glossary_doc, GlossaryConfig, "glossary.yaml", problems) if glossary_doc else None
@@ -182,7 +188,12 @@ def _load_mesh(root: Path) -> LoadResult:
     products: list[ProductSpec] = []
     sources: list[ContractSpec] = []
     unloaded: set[str] = set()
-    for domain_dir in sorted(p for p in (root / "domains").glob("*") if p.is_dir()):
+    local = sorted(p for p in (root / "domains").glob("*") if p.is_dir())
+    names = {p.name for p in local}
+    external = (
+        sorted(p for p in (overlay / "domains").glob("*") if p.is_dir() and p.name not in names) if overlay else []
+    )
+    for domain_dir in local + external:
         domain_spec = _domain(domain_dir, teams, problems)
         if domain_spec is not None:
             domains.append(domain_spec)
@@ -200,10 +211,29 @@ def _load_mesh(root: Path) -> LoadResult:
             products=tuple(products),
             sources=tuple(sources),
             unloaded=frozenset(unloaded),
+            external_domains=frozenset(p.name for p in external),
+            governance_root=overlay,
         )
         if glossary is not None:
             _check_glossary_refs(spec, problems)
     return LoadResult(spec, problems)
+
+
+def _with_governance(config: MeshConfig, overlay: Path, problems: list[Problem]) -> MeshConfig:
+    """A domain repository's mesh.yaml with the platform's teams and users (the governance repository's)."""
+    path = overlay / "mesh.yaml"
+    document = read_mapping(path, problems) if path.is_file() else None
+    governance = read_model(document, MeshConfig, "mesh.yaml", problems) if document else None
+    if governance is None:
+        return config
+    return config.model_copy(
+        update={
+            "teams": governance.teams,
+            "users": governance.users,
+            "governance_team": governance.governance_team,
+            "platform_team": governance.platform_team,
+        }
+    )
 
 
 def _domain(domain_dir: Path, teams: set[str] | None, problems: list[Problem]) -> DomainSpec | None:

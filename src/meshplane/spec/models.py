@@ -172,6 +172,11 @@ class MeshConfig(_Frozen):
     title: str | None = None
     description: str | None = None
     platform: PlatformConfig = Field(default_factory=PlatformConfig)
+    # mono: every domain and the governance files in this repository (the default). governance: the guild's
+    # repository (teams, users, glossary, global policies), published to the shared platform. domain: one
+    # domain team's repository (its domains/<d>/ only): teams, glossary, global policies and other domains'
+    # ports come from what the platform's catalog holds.
+    repository: Literal["mono", "governance", "domain"] = "mono"
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
     teams: tuple[TeamConfig, ...] = ()
     users: tuple[UserConfig, ...] = ()
@@ -384,6 +389,10 @@ class MeshSpec:
     # Addresses of products, ports and source contracts that exist on disk but failed to load (their
     # problems are already reported): references to them are not reported again as missing.
     unloaded: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    # In a domain repository: the domains read from the platform's published copies (built elsewhere), and
+    # the folder holding the governance repository's published files (global policies live there).
+    external_domains: frozenset[str] = field(default=frozenset(), compare=False)
+    governance_root: Path | None = field(default=None, compare=False)
 
     def team(self, name: str) -> TeamConfig | None:
         return next((t for t in self.config.teams if t.name == name), None)

@@ -102,7 +102,7 @@ class AccessService:
         from meshplane.types import Severity
 
         spec = self.graph.spec
-        policies = load_policies(spec.root, domains=[d.name for d in spec.domains])
+        policies = load_policies(spec.root, domains=[d.name for d in spec.domains], global_root=spec.governance_root)
         broken = [p for p in policies.problems if p.severity is Severity.ERROR]
 
         def evaluate(doc: Any) -> Any:

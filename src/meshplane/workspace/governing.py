@@ -132,7 +132,10 @@ class GovernanceService:
 
     def policy_set(self) -> PolicySet:
         if self.policies is None:
-            self.policies = load_policies(self.root, domains=[d.name for d in self.graph.spec.domains])
+            spec = self.graph.spec
+            self.policies = load_policies(
+                self.root, domains=[d.name for d in spec.domains], global_root=spec.governance_root
+            )
         return self.policies
 
     # --- catalog state -------------------------------------------------------------------------------

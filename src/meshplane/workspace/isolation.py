@@ -44,6 +44,8 @@ def domain_of_problem(root: Path, problem: Problem) -> str | None:
         return None
     if len(parts) >= 3 and parts[0] == "domains":
         return parts[1]
+    if len(parts) >= 5 and parts[:3] == (".meshplane", "platform", "domains"):
+        return parts[3]  # a domain repository's copy of another repository's published domain
     return None
 
 

@@ -55,7 +55,9 @@ class CheckReport:
 def check_mesh(path: str | Path) -> CheckReport:
     """Load, validate and resolve; collects every problem instead of raising."""
     root = Path(path).resolve()
-    loaded: LoadResult = load_mesh(root)
+    from meshplane.workspace.repositories import platform_overlay
+
+    loaded: LoadResult = load_mesh(root, platform_overlay(root))
     problems = list(loaded.problems)
     graph = None
     if loaded.spec is not None:

@@ -42,6 +42,14 @@ __all__ = ["CheckReport", "Mesh", "check_mesh"]
 # (the import-linter contract "Workspace services depend one way" holds them to it).
 
 
+def _only_external(report: CheckReport) -> bool:
+    """Every error is in another repository's published domain (a domain repository's copy of it)."""
+    from meshplane.workspace.isolation import domain_of_problem
+
+    external = report.spec.external_domains if report.spec is not None else frozenset()
+    return bool(external) and all(domain_of_problem(report.root, p) in external for p in report.errors)
+
+
 class Mesh:
     """An opened, valid mesh. Use :func:`meshplane.open_mesh` to get one."""
 
@@ -61,12 +69,15 @@ class Mesh:
         report = check_mesh(path)
         if report.ok and report.graph is not None:
             return cls(report.graph)
-        if isolate and report.spec is not None:
+        if report.spec is not None and (isolate or _only_external(report)):
             from meshplane.workspace.isolation import isolate as isolated
 
             healthy = isolated(report.spec, report.problems)
             if healthy is not None:
-                return cls(healthy.graph, healthy.blocked)
+                # Another repository's broken domain is that repository's to fix: here it only blocks readers.
+                external = report.spec.external_domains
+                blocked = {k: v for k, v in healthy.blocked.items() if k.split(".")[0] not in external}
+                return cls(healthy.graph, blocked)
         raise SpecError(report.errors)
 
     @property
@@ -85,9 +96,19 @@ class Mesh:
         if self.blocked and selectors:
             self._refuse_blocked(selectors)
         try:
-            return select(self.graph, selectors)
+            chosen = select(self.graph, selectors)
         except SelectorError as error:
             raise UsageError(str(error)) from None
+        external = self.spec.external_domains
+        if not external:
+            return chosen
+        # Other repositories' domains are read here, never built, tested or published from here.
+        named = {s.strip("+").split(".")[0] for s in selectors or ()}
+        if named & external:
+            raise UsageError(
+                f"{', '.join(sorted(named & external))}: published from another repository; run this there"
+            )
+        return [a for a in chosen if a.domain not in external]
 
     def _refuse_blocked(self, selectors: list[str]) -> None:
         """A selector naming a blocked domain or product raises its spec problems (nothing else is built)."""

@@ -184,11 +184,18 @@ def sync_catalog(graph: MeshGraph, catalog: CatalogStore, *, held_back: Collecti
     from meshplane.catalog.writer import MESH_STATE
 
     state = mesh_state(graph)
-    if catalog.reader.setting(MESH_STATE) == state:  # already these specs: nothing to hold back either
+    shared = graph.spec.config.repository != "mono"
+    if not shared and catalog.reader.setting(MESH_STATE) == state:  # already these specs: nothing to hold back
         return False
     snapshot = mesh_snapshot(graph)
     if held_back:
         snapshot = _with_held_back(snapshot, catalog, {str(a) for a in held_back})
+    if shared:  # one repository of many: replace only its own share of the platform's catalog
+        from meshplane.workspace.repositories import publish_files, scoped_snapshot
+
+        catalog.writer.sync_mesh(scoped_snapshot(graph, snapshot, catalog), state=None)
+        publish_files(graph, catalog)
+        return True
     catalog.writer.sync_mesh(snapshot, state=None if held_back else state)
     return True
 
