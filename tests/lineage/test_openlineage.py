@@ -178,17 +178,21 @@ def test_failed_and_refused_builds_send_fail_and_abort_with_the_error(tmp_path: 
 
 
 def test_no_transport_means_no_client_import(tmp_path: Path) -> None:
-    """Without configuration a build never imports openlineage-python (it costs ~0.4 s)."""
+    """Without configuration a build imports neither openlineage-python (~0.4 s) nor column lineage (sqlglot's
+    optimizer, ~0.4 s; a build whose specs did not change has no use for it)."""
     from builds.meshes import write_mesh
 
     root = write_mesh(tmp_path / "shop")
+    with Mesh.open(root) as mesh:
+        assert mesh.build().ok  # the first build syncs the catalog, column lineage included
     code = (
         "import sys, os\n"
         "for k in list(os.environ):\n"
         "    if k.startswith('OPENLINEAGE'): del os.environ[k]\n"
         "from meshplane.workspace import Mesh\n"
-        f"m = Mesh.open({str(root)!r}); r = m.build(); assert r.ok; m.close()\n"
-        "assert 'openlineage' not in sys.modules, 'imported'\n"
+        f"m = Mesh.open({str(root)!r}); r = m.build(full_refresh=True); assert r.ok; m.close()\n"
+        "assert 'openlineage' not in sys.modules, 'openlineage imported'\n"
+        "assert 'meshplane.lineage.columns' not in sys.modules, 'column lineage imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from meshplane.graph import MeshGraph
-from meshplane.lineage.columns import port_column_lineage
 from meshplane.lineage.redaction import redact
 from meshplane.spec import ColumnSpec, ContractSpec, ProductSpec
 from meshplane.types import Address
@@ -327,6 +326,8 @@ class LineageEmitter:
         from openlineage.client.facet_v2 import (
             output_statistics_output_dataset as stats,
         )
+
+        from meshplane.lineage.columns import port_column_lineage  # sqlglot's optimizer: only when events are sent
 
         outputs = []
         for port in spec.output_ports:
