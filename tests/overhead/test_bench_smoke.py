@@ -75,6 +75,13 @@ def test_catalog_search_on_postgres(data: Path) -> None:
     assert "postgres" in out.lower(), out
 
 
+@pytest.mark.postgres
+def test_orgscale(data: Path) -> None:
+    out = run("orgscale.py", "--sf", "0.01", "--repeat", "1", "--plan", "20", data=data)
+    assert "S3 (loopback)" in out and "upload staged files" in out, out
+    assert "PostgreSQL catalog" in out, out
+
+
 @pytest.mark.load
 def test_load(data: Path) -> None:
     run("load.py", "--products", "20", "--clients", "2", "--seconds", "2", "--workers", "1", data=data)
