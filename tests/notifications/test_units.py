@@ -59,3 +59,22 @@ def test_build_failure_notices_redact_quoted_values(tmp_path: Path) -> None:
         [notice] = build_notices(mesh.graph, outcome)
     assert notice.kind is EventKind.BUILD_FAILED and "alice" not in str(notice.details)
     assert {"product:tv.schedule", "team:tv-team"} <= notice.audience
+
+
+def test_check_reports_subscriptions_to_unknown_channels_and_subscribers(tmp_path: Path) -> None:
+    from meshplane.workspace import check_mesh
+
+    root = tmp_path / "media"
+    shutil.copytree(ROOT / "examples" / "media", root, ignore=shutil.ignore_patterns("data", ".meshplane"))
+    config = root / "mesh.yaml"
+    config.write_text(config.read_text().replace("channel: governance-hook}", "channel: governance-hoook}").replace(
+        "subscriber: team:royalties-team", "subscriber: team:royalty-team").replace(
+        "  channels:\n", "  channels:\n    mail: {type: email}\n"))  # fmt: skip
+    problems = [p for p in check_mesh(root).problems if p.code == "notifications"]
+    messages = sorted(p.message for p in problems)
+    assert messages == [
+        "e-mail channel 'mail' needs an SMTP server",
+        "subscriber 'team:royalty-team': no such team in this mesh",
+        "subscription to unknown channel 'governance-hoook'",
+    ]
+    assert all(p.location.path.name == "mesh.yaml" and p.location.line > 1 and p.hint for p in problems)

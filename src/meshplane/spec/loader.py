@@ -216,6 +216,8 @@ def _load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:
         )
         if glossary is not None:
             _check_glossary_refs(spec, problems)
+        if overlay is None:
+            _check_subscriptions(spec, problems)
     return LoadResult(spec, problems)
 
 
@@ -329,6 +331,37 @@ def _check_teams(document: YamlDocument, config: MeshConfig, problems: list[Prob
                     code="team",
                 )
             )
+
+
+def _check_subscriptions(spec: MeshSpec, problems: list[Problem]) -> None:
+    """Each subscription names a declared channel and a known team, user or product; e-mail needs smtp:."""
+    config, document = spec.config.notifications, spec.config_document
+    teams = {t.name for t in spec.config.teams}
+    users = {m.username for t in spec.config.teams for m in t.members} | {u.username for u in spec.config.users}
+    products = {str(p.address) for p in spec.products}
+    local = {str(p.address.domain) for p in spec.products} - set(spec.external_domains)
+    known = {"team": teams, "user": users, "product": products}
+    for index, subscription in enumerate(config.subscriptions):
+        where = ("notifications", "subscriptions", index)
+        if subscription.channel not in config.channels:
+            problems.append(Problem(document.locate((*where, "channel")),
+                                    f"subscription to unknown channel {subscription.channel!r}",
+                                    "declare it under notifications.channels, or use one of: "
+                                    + (", ".join(sorted(config.channels)) or "(none declared)"),
+                                    code="notifications"))  # fmt: skip
+        kind, _, name = subscription.subscriber.partition(":")
+        elsewhere = kind == "product" and name.split(".")[0] not in local  # another repository's product
+        if name not in known[kind] and not elsewhere:
+            problems.append(Problem(document.locate((*where, "subscriber")),
+                                    f"subscriber {subscription.subscriber!r}: no such {kind} in this mesh",
+                                    f"use {kind}:<name> with a declared {kind}", code="notifications"))  # fmt: skip
+    if config.smtp is None:
+        for name, channel in config.channels.items():
+            if channel.type == "email":
+                problems.append(Problem(document.locate(("notifications", "channels", name)),
+                                        f"e-mail channel {name!r} needs an SMTP server",
+                                        "add notifications.smtp: {host: ..., port: ..., sender: ...}",
+                                        code="notifications"))  # fmt: skip
 
 
 def _check_glossary_refs(spec: MeshSpec, problems: list[Problem]) -> None:
