@@ -36,7 +36,7 @@ from meshplane.types import Principal
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["Decision", "PortRead", "QueryGateway", "QueryLogEntry", "QueryLogger", "QueryResult"]
+__all__ = ["Decision", "PortRead", "QueryGateway", "QueryLogEntry", "QueryLogger", "QueryResult", "QueryStream"]
 
 
 class Decision(StrEnum):
@@ -166,6 +166,15 @@ class QueryGateway:
                     )
                 )
 
+    def stream(self, sql: str, principal: Principal, resolver: PortResolver, *, consumer_key: str,
+               batch_size: int = 65_536) -> QueryStream:  # fmt: skip
+        """:meth:`run`'s decision and result, handed out batch by batch (the wire protocol's entry point).
+
+        The query runs in the isolated child process to its end (bounded by the row cap), then the batches
+        are handed out; :meth:`QueryStream.cancel` stops the hand-out, not a query still running.
+        """
+        return QueryStream(self.run(sql, principal, resolver, consumer_key=consumer_key), batch_size)
+
     def _parse(self, sql: str) -> tuple[exp.Expr, str]:
         """A private copy of the parsed tree (to rewrite in place) and the statement's fingerprint.
 
@@ -198,6 +207,45 @@ class QueryGateway:
     def close(self) -> None:
         """Stop the sandbox's idle child processes."""
         self.sandbox.close()
+
+
+class QueryStream:
+    """An allowed query's result as record batches: ``schema``, iteration, ``cancel()`` and ``close()``."""
+
+    def __init__(self, result: QueryResult, batch_size: int) -> None:
+        self.result = result
+        self.schema: pa.Schema = result.table.schema
+        self.ports = result.ports
+        self._batches = iter(result.table.to_batches(max_chunksize=batch_size))
+        self._cancelled = False
+        self.on_close: Callable[[], None] | None = None
+
+    def __iter__(self) -> QueryStream:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        if self._cancelled:
+            from meshplane.engines.duckdb_sandbox import QueryCancelled
+
+            raise QueryCancelled("the query was cancelled")
+        return next(self._batches)
+
+    def read_all(self) -> pa.Table:
+        return self.result.table
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    def close(self) -> None:
+        self._batches = iter(())
+        if self.on_close is not None:
+            self.on_close()
+
+    def __enter__(self) -> QueryStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _fingerprint(tree: exp.Expr) -> str:

@@ -24,6 +24,29 @@ if TYPE_CHECKING:
 
 __all__ = ["serve_mesh"]
 
+
+@dataclasses.dataclass(frozen=True)
+class PgOptions:
+    """``meshplane serve --pg``: the PostgreSQL wire protocol beside the portal (meshplane.wire)."""
+
+    enabled: bool = False
+    port: int = 5433
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+def start_wire(path: Path, options: PgOptions, host: str) -> Any:
+    """Serve PostgreSQL clients from this supervising process until the returned handle is closed."""
+    from meshplane.wire.server import serve_in_background
+
+    handle = serve_in_background(path, host=host, port=options.port, tls_cert=options.tls_cert,
+                                 tls_key=options.tls_key)  # fmt: skip
+    tls = "TLS" if options.tls_cert else "loopback only, no TLS"
+    out.print(f"PostgreSQL clients: postgresql://USER@{host}:{handle.port}/{Path(path).resolve().name} "
+              f"(password: the user's API token; {tls})")  # fmt: skip
+    return handle
+
+
 token_app = typer.Typer(help="API tokens for the REST API and the portal.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
@@ -87,7 +110,7 @@ def _start_scheduler(path: Path, interval: float) -> threading.Event:
 
 def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: str = "127.0.0.1",
                dev: bool | None = None, workers: int | None = None, schedule: bool = True,
-               schedule_interval: float = 30.0) -> None:  # fmt: skip
+               schedule_interval: float = 30.0, pg: PgOptions | None = None) -> None:  # fmt: skip
     """Serve the portal and the API for the mesh at ``path`` until interrupted.
 
     ``announce`` (what ``meshplane demo`` asks for) prints the URL and a sign-in token per team, and turns on
@@ -117,6 +140,7 @@ def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: st
     os.environ[_DEV_ENV] = "1" if dev_mode else "0"
     os.environ[_PUBLISHED_ENV] = "1"
     stop = _start_scheduler(Path(path), schedule_interval) if schedule else None
+    wire = start_wire(Path(path), pg, host) if pg is not None and pg.enabled else None
     if schedule:
         out.print(
             f"scheduled builds run every {schedule_interval:.0f}s and notifications are delivered while the "
@@ -128,6 +152,8 @@ def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: st
     finally:
         if stop is not None:
             stop.set()
+        if wire is not None:
+            wire.close()
 
 
 @app.command()
@@ -138,9 +164,18 @@ def serve(
     dev: Annotated[bool, typer.Option("--dev", help="Let the sign-in page switch users without a token.")] = False,
     workers: Annotated[int | None, typer.Option(help="Server processes (default: the number of CPUs).")] = None,
     schedule: Annotated[bool, typer.Option("--schedule/--no-schedule", help="Run scheduled builds too.")] = True,
+    pg: Annotated[bool, typer.Option("--pg/--no-pg", help="Also serve PostgreSQL clients (wire protocol).")] = False,
+    pg_port: Annotated[int, typer.Option(help="Port of the PostgreSQL wire protocol.")] = 5433,
+    pg_tls_cert: Annotated[Path | None, typer.Option(help="TLS certificate (PEM) for PostgreSQL clients.")] = None,
+    pg_tls_key: Annotated[Path | None, typer.Option(help="Its private key (PEM; default: in the cert file).")] = None,
 ) -> None:
-    """Serve the web portal and the REST API (/api/v1) for a mesh, and run its scheduled builds."""
-    serve_mesh(mesh, port=port, announce=False, host=host, dev=dev, workers=workers, schedule=schedule)
+    """Serve the web portal and the REST API (/api/v1) for a mesh, and run its scheduled builds.
+
+    With --pg, PostgreSQL clients connect on --pg-port (user: a mesh user; password: their API token); off
+    loopback the port needs --pg-tls-cert.
+    """
+    options = PgOptions(pg, pg_port, pg_tls_cert, pg_tls_key)
+    serve_mesh(mesh, port=port, announce=False, host=host, dev=dev, workers=workers, schedule=schedule, pg=options)
 
 
 @app.command()

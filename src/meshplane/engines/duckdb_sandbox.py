@@ -39,11 +39,15 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["DuckDBSandbox", "QueryInterrupted", "ResultTooLarge", "SandboxLimits"]
+__all__ = ["DuckDBSandbox", "QueryCancelled", "QueryInterrupted", "ResultTooLarge", "SandboxLimits", "SandboxStream"]
 
 
 class QueryInterrupted(QueryRejected):
     """The query ran longer than its time limit and was stopped."""
+
+
+class QueryCancelled(QueryRejected):
+    """The query was cancelled by its client before it finished."""
 
 
 class ResultTooLarge(QueryRejected):
@@ -259,34 +263,22 @@ class DuckDBSandbox:
         """Run ``sql`` on a connection from :meth:`connect`, then dispose of it; enforces time and rows."""
         import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-        timed_out = threading.Event()
+        with self.stream(connection, sql) as result:
+            batches = list(result)
+        return pa.Table.from_batches(batches, schema=result.schema)
 
-        def interrupt() -> None:
-            timed_out.set()
-            connection.interrupt()
-
-        watchdog = _WATCHDOG.schedule(self.limits.timeout_seconds, interrupt)
+    def schema_of(self, sql: str, allowed_files: Sequence[str]) -> pa.Schema:
+        """The Arrow schema ``sql`` would return, found by running it with no rows wanted (LIMIT 0)."""
+        connection = self.connect(allowed_files)
         try:
-            reader = connection.execute(sql).to_arrow_reader(batch_size=65_536)
-            batches: list[pa.RecordBatch] = []
-            rows = 0
-            for batch in reader:
-                rows += batch.num_rows
-                if rows > self.limits.max_rows:
-                    raise ResultTooLarge(
-                        f"the result has more than {self.limits.max_rows} rows; add a LIMIT or aggregate"
-                    )
-                batches.append(batch)
-            return pa.Table.from_batches(batches, schema=reader.schema)
-        except Exception:
-            if timed_out.is_set():
-                raise QueryInterrupted(
-                    f"the query ran longer than {self.limits.timeout_seconds:g} s and was stopped"
-                ) from None
-            raise
+            schema: pa.Schema = connection.sql(sql).limit(0).to_arrow_table().schema
         finally:
-            _WATCHDOG.cancel(watchdog)
             self._dispose(connection)
+        return schema
+
+    def stream(self, connection: duckdb.DuckDBPyConnection, sql: str, *, batch_size: int = 65_536) -> SandboxStream:
+        """Start ``sql`` on a connection from :meth:`connect`: its batches are read as they are produced."""
+        return SandboxStream(self, connection, sql, batch_size)
 
     def _dispose(self, connection: duckdb.DuckDBPyConnection) -> None:
         """Close a used database; shutting one down takes milliseconds, so the housekeeping thread does it."""
@@ -306,6 +298,98 @@ class DuckDBSandbox:
                 self._spare = None
         self._housekeeper.stop()
         _LIVE.discard(self)
+
+
+class SandboxStream:
+    """One running query: its schema, then its Arrow record batches as DuckDB produces them.
+
+    Iterating reads the next batch; the time limit covers the whole stream and the row cap is checked per
+    batch. Exhausting, failing or :meth:`close` disposes of the database. :meth:`cancel` may be called from
+    any thread: it interrupts DuckDB, and the reading thread then raises :class:`QueryCancelled`.
+    """
+
+    def __init__(self, sandbox: DuckDBSandbox, connection: duckdb.DuckDBPyConnection, sql: str,
+                 batch_size: int) -> None:  # fmt: skip
+        self._sandbox = sandbox
+        self._connection: duckdb.DuckDBPyConnection | None = connection
+        self._limits = sandbox.limits
+        self._timed_out = threading.Event()
+        self._cancelled = threading.Event()
+        self.rows = 0
+        self._watchdog = _WATCHDOG.schedule(self._limits.timeout_seconds, self._on_deadline)
+        self._batch_size = batch_size
+        self._reader: pa.RecordBatchReader | None = None
+        try:
+            # bound, not run: the query starts at the first read, once the caller can cancel it
+            self._relation = connection.sql(sql)
+            self.schema: pa.Schema = self._relation.limit(0).to_arrow_table().schema
+        except Exception as error:
+            self.close()
+            raise self._stopped() or error from None
+
+    def _on_deadline(self) -> None:
+        self._timed_out.set()
+        connection = self._connection
+        if connection is not None:
+            connection.interrupt()
+
+    def _stopped(self) -> QueryRejected | None:
+        if self._cancelled.is_set():
+            return QueryCancelled("the query was cancelled")
+        if self._timed_out.is_set():
+            return QueryInterrupted(f"the query ran longer than {self._limits.timeout_seconds:g} s and was stopped")
+        return None
+
+    def __iter__(self) -> SandboxStream:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        if self._connection is None:
+            raise StopIteration
+        try:
+            if self._reader is None:
+                self._reader = self._relation.to_arrow_reader(batch_size=self._batch_size)
+            batch = self._reader.read_next_batch()
+        except StopIteration:
+            self.close()
+            raise
+        except Exception as error:
+            self.close()
+            raise self._stopped() or error from None
+        self.rows += batch.num_rows
+        if self.rows > self._limits.max_rows:
+            self.close()
+            raise ResultTooLarge(f"the result has more than {self._limits.max_rows} rows; add a LIMIT or aggregate")
+        if self._cancelled.is_set():  # cancelled between two batches: DuckDB had nothing to interrupt
+            self.close()
+            raise QueryCancelled("the query was cancelled")
+        return batch
+
+    def cancel(self) -> None:
+        """Stop the query from another thread; the thread reading it gets QueryCancelled."""
+        self._cancelled.set()
+        connection = self._connection
+        if connection is not None:
+            with contextlib.suppress(Exception):  # a connection closing at the same moment
+                connection.interrupt()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def close(self) -> None:
+        """Stop reading and dispose of the database (call it from the thread that reads the stream)."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        _WATCHDOG.cancel(self._watchdog)
+        self._sandbox._dispose(connection)
+
+    def __enter__(self) -> SandboxStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _quote(text: str) -> str:

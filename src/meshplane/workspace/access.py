@@ -9,14 +9,15 @@ returns: ``.sql(text)`` answers a :class:`ResultTable` (an Arrow table with ``to
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from meshplane.access import QueryGateway, QueryResult
 from meshplane.access.authority import AccessAuthority
-from meshplane.access.gateway import Decision, QueryLogEntry
+from meshplane.access.gateway import Decision, QueryLogEntry, QueryStream
 from meshplane.access.ownership import OwnershipLedger, SpecChange
 from meshplane.access.policy import AccessPolicy, CachedGovernance
 from meshplane.access.principals import Directory, consumer_key, load_secret, local_user
@@ -33,7 +34,7 @@ from meshplane.catalog import (
 )
 from meshplane.catalog import QueryLogEntry as CatalogQueryEntry
 from meshplane.engines.duckdb_sandbox import SandboxLimits
-from meshplane.errors import AccessDenied, UsageError
+from meshplane.errors import AccessDenied, MeshError, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.types import Address, EventKind
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
     from meshplane.lineage.openlineage import LineageEmitter
 
-__all__ = ["AccessService", "Connection", "ResultTable", "warm_up_queries"]
+__all__ = ["AccessService", "Connection", "PortSchema", "ResultTable", "warm_up_queries"]
 
 
 def warm_up_queries() -> None:
@@ -255,6 +256,56 @@ class AccessService:
             # out (the flush raises). Concurrent queries share one write transaction.
             self.flush()
 
+    def stream(self, user: str, sql: str, *, batch_size: int = 65_536) -> QueryStream:
+        """Start ``sql`` as ``user`` through the governed gateway; its batches are read as DuckDB makes them.
+
+        The same decisions as :meth:`query`. A refused query is logged and raises at once; an allowed one is
+        logged when the stream is closed (with the rows handed out), and closing flushes the log.
+        """
+        try:
+            principal = self.directory.principal(user)
+        except AccessDenied as error:
+            self._record(user, "", hashlib.sha256(sql.encode("utf-8", "replace")).hexdigest(), (),
+                         QueryDecision.DENIED, None, 0.0, str(error))  # fmt: skip
+            self.flush()
+            raise
+        resolver = self.policy.resolver(principal)
+        try:
+            stream = self.gateway.stream(sql, principal, resolver, consumer_key=self.consumer_key(user),
+                                         batch_size=batch_size)  # fmt: skip
+        except BaseException:
+            self.flush()
+            raise
+        stream.on_close = self.flush
+        return stream
+
+    def readable_ports(self, user: str) -> list[PortSchema]:
+        """Every published port ``user`` may query now, with the columns ``SELECT *`` gives them.
+
+        Decided port by port by the same policy and rewrite as a query (masks change a column's type, ungranted
+        columns are absent); nothing is read but the files' schemas, and nothing is logged: no data leaves.
+        """
+        import sqlglot
+        from sqlglot import exp
+
+        from meshplane.sql import render
+
+        principal = self.directory.principal(user)
+        resolver = self.policy.resolver(principal)
+        key = self.consumer_key(user)
+        found: list[PortSchema] = []
+        for record in self.catalog.reader.ports():
+            select = exp.select(exp.Star()).from_(exp.to_table(record.address))
+            try:
+                rewritten = self.gateway.plan(render(select), resolver, consumer_key=key)
+                empty = exp.select(exp.Star()).from_(exp.subquery(sqlglot.parse_one(rewritten.sql, read="duckdb"), "q"))
+                schema = self.gateway.sandbox.run(user, render(empty.limit(0)), rewritten.files)[0].schema
+            except MeshError:
+                continue  # not readable by this user (or not built yet): not listed
+            comments = {c.name: c.description for c in record.columns if c.description}
+            found.append(PortSchema(record.address, record.description, schema, comments))
+        return found
+
     def connect(self, user: str, *, on_close: Callable[[], None] | None = None) -> Connection:
         """A query connection acting as ``user`` (refused at once for users the mesh does not know)."""
         self.directory.principal(user)
@@ -333,6 +384,16 @@ class AccessService:
         return gate
 
 
+@dataclass(frozen=True, slots=True)
+class PortSchema:
+    """A port as one user may query it: address, description, result schema and column comments."""
+
+    address: str
+    description: str
+    schema: pa.Schema
+    comments: Mapping[str, str]
+
+
 class ResultTable:
     """A query's answer: an Arrow table (every ``pyarrow.Table`` attribute works) with conversion helpers."""
 
@@ -404,6 +465,12 @@ class Connection:
         if self._closed:
             raise UsageError("the connection is closed")
         return ResultTable(self._service.query(self.user, text))
+
+    def stream(self, text: str, *, batch_size: int = 65_536) -> QueryStream:
+        """Start one read-only query and read its Arrow batches as they come (close the stream when done)."""
+        if self._closed:
+            raise UsageError("the connection is closed")
+        return self._service.stream(self.user, text, batch_size=batch_size)
 
     def close(self) -> None:
         if not self._closed:
