@@ -52,14 +52,6 @@ def test_refused_reads_and_the_query_log(wire: Wire) -> None:
                for e in entries)  # fmt: skip
 
 
-CATALOG_AFTER_REBASE = pytest.mark.xfail(
-    strict=False,
-    reason="after rebasing onto the isolated-process gateway, catalog queries answer a DuckDB parser error "
-    "over the wire (they pass on the sandbox directly); not yet found",
-)
-
-
-@CATALOG_AFTER_REBASE
 def test_browse_lists_only_readable_ports_with_comments(wire: Wire) -> None:
     listing = "SELECT table_schema, table_name FROM information_schema.tables ORDER BY 1, 2"
     with psycopg.connect(wire.dsn(OUTSIDER)) as conn:
@@ -86,7 +78,6 @@ def test_browse_lists_only_readable_ports_with_comments(wire: Wire) -> None:
     assert types["listener_email"] == "VARCHAR"  # the hash mask's type, as the consumer sees it
 
 
-@CATALOG_AFTER_REBASE
 def test_session_commands_and_catalog_functions(wire: Wire) -> None:
     with psycopg.connect(wire.dsn(CONSUMER), autocommit=False) as conn:
         assert conn.info.server_version >= 160000
@@ -164,7 +155,6 @@ def test_disconnect_mid_result_frees_the_query(wire: Wire) -> None:
 COLUMNS = "SELECT column_name FROM information_schema.columns WHERE table_name = 'listening_events'"
 
 
-@CATALOG_AFTER_REBASE
 def test_psql_browses_and_queries(wire: Wire) -> None:
     env = {**os.environ, "PGPASSWORD": wire.tokens[CONSUMER], "PGSSLMODE": "require"}
     args = ["psql", "-X", "-h", "127.0.0.1", "-p", str(wire.server.port), "-U", CONSUMER, "-d", "media"]

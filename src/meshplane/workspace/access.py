@@ -298,10 +298,15 @@ class AccessService:
             select = exp.select(exp.Star()).from_(exp.to_table(record.address))
             try:
                 rewritten = self.gateway.plan(render(select), resolver, consumer_key=key)
-                empty = exp.select(exp.Star()).from_(exp.subquery(sqlglot.parse_one(rewritten.sql, read="duckdb"), "q"))
+                inner = sqlglot.parse_one(rewritten.sql, read="duckdb")
+                empty = exp.select(exp.Star()).from_(
+                    exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("q")))
+                )
                 schema = self.gateway.sandbox.run(user, render(empty.limit(0)), rewritten.files)[0].schema
             except MeshError:
                 continue  # not readable by this user (or not built yet): not listed
+            except Exception:  # the engine could not describe it: not listed rather than a failed catalog
+                continue
             comments = {c.name: c.description for c in record.columns if c.description}
             found.append(PortSchema(record.address, record.description, schema, comments))
         return found
