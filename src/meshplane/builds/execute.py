@@ -95,6 +95,9 @@ class ProductOutcome:
 
 @dataclass(frozen=True)
 class BuildResult:
+    """What a build did. Falsy when a product failed; ``str()`` says which and why; :meth:`raise_for_failures`
+    turns failures into a BuildError (``Mesh.build(..., raise_on_failure=True)`` calls it)."""
+
     outcomes: tuple[ProductOutcome, ...]
     seconds: float
 
@@ -102,8 +105,27 @@ class BuildResult:
     def ok(self) -> bool:
         return all(o.status is not Status.FAILED for o in self.outcomes)
 
+    def __bool__(self) -> bool:
+        return self.ok
+
+    @property
+    def failures(self) -> tuple[ProductOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.status is Status.FAILED)
+
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status is status)
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{self.count(s)} {s.value.replace('_', ' ')}" for s in Status if self.count(s))
+        lines = [f"build {'succeeded' if self.ok else 'FAILED'}: {counts or 'nothing to do'} in {self.seconds:.2f}s"]
+        lines += [f"  {o.address}: {o.error}" for o in self.failures]
+        return "\n".join(lines)
+
+    def raise_for_failures(self) -> BuildResult:
+        """Raise BuildError naming every failed product and why; returns self when nothing failed."""
+        if not self.ok:
+            raise BuildError(str(self))
+        return self
 
 
 # Runs the contract's checks over a staged (or published) port; the workspace supplies the contracts layer.

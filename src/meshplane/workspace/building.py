@@ -309,5 +309,10 @@ class BuildService:
         if spec is None:
             raise NotFound(f"no port {port}")
         table_id = table_id_for(port, spec.major)
+        if snapshot_id is None and as_of is None and self.platform.tables.current(table_id) is None:
+            product = port.product_address
+            last = next(iter(self.platform.catalog.reader.runs(product=str(product), limit=1)), None)
+            why = f"; its last build {last.status.value}: {last.error}" if last is not None and last.error else ""
+            raise NotFound(f"{port} has not been published yet: build it first (meshplane build +{product}){why}")
         snapshot = self.platform.tables.snapshot(table_id, snapshot_id=snapshot_id, as_of=as_of)
         return self.platform.tables.read_arrow(snapshot)

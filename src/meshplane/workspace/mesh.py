@@ -168,10 +168,15 @@ class Mesh:
         events: BuildEvents | None = None,
         gate: Callable[[ProductSpec], None] | None = None,
         as_user: str | None = None,
+        raise_on_failure: bool = False,
     ) -> BuildResult:
-        """Build the stale selected products in dependency order: write, audit, publish."""
+        """Build the stale selected products in dependency order: write, audit, publish.
+
+        The result is falsy when a product failed and prints which and why; ``raise_on_failure`` raises
+        BuildError instead."""
         plan = self.plan(selectors, full_refresh=full_refresh, engine=engine)
-        return self.build_plan(plan, jobs=jobs, events=events, gate=gate, as_user=as_user)
+        result = self.build_plan(plan, jobs=jobs, events=events, gate=gate, as_user=as_user)
+        return result.raise_for_failures() if raise_on_failure else result
 
     def build_plan(
         self,
