@@ -70,7 +70,7 @@ def test_check_imports_no_table_format_or_migration_tool(media: Path) -> None:
     """The media mesh names catalog_url_env; unset, the catalog is the default file, which check never creates."""
     loaded = imported(["check"], media)
     assert "meshplane.governance" in loaded  # check evaluates the policies
-    assert loaded & {"pyarrow", "duckdb", "jsonschema", "sqlalchemy", *HEAVY} == set()
+    assert loaded & {"pyarrow", "duckdb", "jsonschema", "sqlalchemy", "sqlglot", *HEAVY} == set()
     assert not (media / ".meshplane" / "catalog.db").exists()
 
 
@@ -86,6 +86,8 @@ def test_query_and_plan_of_a_built_mesh_import_no_table_format(media: Path, tmp_
     loaded = imported(["query", "SELECT count(*) FROM podcasts.catalog.shows", "--as", "amelie"], built)
     assert "meshplane.access" in loaded  # the probe ran the query
     assert loaded & set(HEAVY) == set()
+    loaded = imported(["check"], built)  # with a catalog: published contracts are compared, none compiled
+    assert "meshplane.catalog" in loaded and loaded & {"sqlglot", "pyarrow", "duckdb", *HEAVY} == set()
     for command in (["plan"], ["build"]):
         loaded = imported(command, built)
         assert "meshplane.storage" in loaded  # the probe read the snapshot summaries

@@ -13,19 +13,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from open_data_contract_standard.model import OpenDataContractStandard, SchemaObject, SchemaProperty
 from ruamel.yaml import YAML
-from sqlglot import exp
 
-from meshplane.contracts.dbt import DBT_TEST_MACRO, dbt_schema
 from meshplane.contracts.dcs import dcs_to_odcs
 from meshplane.errors import SpecError
 from meshplane.spec.schemas import ODCS_LATEST, ODCS_VERSIONS, odcs_schema, schema_errors, validate_document
 from meshplane.spec.yamlsafe import YamlDocument, parse_yaml_text
 from meshplane.spec.yamlwrite import dump_portable
 from meshplane.types import Problem, SourceLocation
+
+if TYPE_CHECKING:  # sqlglot and the dbt export load when a DDL or dbt export is asked for, not to read a contract
+    from sqlglot import exp
 
 __all__ = [
     "ExportFormat",
@@ -186,6 +187,8 @@ def export_contract(
     to dbt model names); ``dbt-macro`` is the generic test macro its ``meshplane_check`` tests call.
     """
     if fmt == "dbt-macro":
+        from meshplane.contracts.dbt import DBT_TEST_MACRO
+
         return DBT_TEST_MACRO
     if fmt == "odcs":
         document = _document(contract)
@@ -201,6 +204,8 @@ def export_contract(
     if fmt == "sql-ddl":
         return _ddl(obj).sql(dialect="duckdb", pretty=True) + ";\n"
     if fmt == "dbt":
+        from meshplane.contracts.dbt import dbt_schema
+
         return dump_portable(dbt_schema(contract, table_index, _LOGICAL_SQL, references))
     raise ValueError(f"unknown export format {fmt!r}; use odcs, jsonschema, sql-ddl, dbt or dbt-macro")
 
@@ -245,6 +250,8 @@ def _row_schema(contract: OpenDataContractStandard, obj: SchemaObject) -> dict[s
 
 
 def _sql_type(prop: SchemaProperty) -> exp.DataType:
+    from sqlglot import exp
+
     text = prop.physicalType or _LOGICAL_SQL.get(prop.logicalType or "string", "VARCHAR")
     return exp.DataType.build(text, dialect="duckdb")
 
@@ -259,6 +266,8 @@ def _primary_key(obj: SchemaObject) -> list[str]:
 
 
 def _ddl(obj: SchemaObject) -> exp.Create:
+    from sqlglot import exp
+
     key = _primary_key(obj)
     columns: list[exp.Expr] = []
     for prop in obj.properties or []:
