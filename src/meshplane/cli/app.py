@@ -195,7 +195,7 @@ def _report_error(error: MeshError) -> None:
 
 def _register_commands() -> None:
     """Import the modules whose commands attach themselves to ``app``."""
-    from meshplane.cli import access, building, contracts, demo, governance, notifying, serving  # noqa: F401
+    from meshplane.cli import access, agents, building, contracts, demo, governance, notifying, serving  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:
