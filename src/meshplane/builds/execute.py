@@ -412,7 +412,7 @@ def _failure(check: CheckOutcome) -> str:
 
 
 def _describe(error: MeshError) -> str:
-    if isinstance(error, ContractViolation):
+    if isinstance(error, ContractViolation) and error.failures:
         return f"{error}: {'; '.join(error.failures)}"
     return str(error)
 

@@ -100,7 +100,8 @@ def _summary(result: BuildResult) -> None:
         if outcome.status is Status.UP_TO_DATE and outcome.error:
             out.print(f"{outcome.address}: {outcome.error}", markup=False)
         if outcome.status is Status.FAILED and outcome.error:
-            err.print(f"{outcome.address}: {outcome.error}", markup=False)
+            named = str(outcome.address) in outcome.error.split("\n", 1)[0]
+            err.print(outcome.error if named else f"{outcome.address}: {outcome.error}", markup=False)
 
 
 @app.command()

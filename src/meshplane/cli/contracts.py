@@ -177,8 +177,12 @@ def _print_status(statuses: list[PortStatus]) -> None:
         if not s.results:
             out.print("  [dim]no evaluable SLOs (latency, frequency, completeness, availability)[/dim]")
         for m in s.old_majors:
-            until = m.deprecation.isoformat() if m.deprecation else "no deprecationDate set"
-            state = "expired: dropped by the next build" if m.expired else f"served until {until}"
+            if m.expired:
+                state = "expired: dropped by the next build"
+            elif m.deprecation:
+                state = f"served until {m.deprecation.isoformat()}"
+            else:
+                state = "served until a deprecationDate is set on the new major's contract"
             out.print(f"  old major v{m.major} ({m.table}): {state}", markup=False)
 
 

@@ -52,7 +52,7 @@ def _lookup(context: Mapping[str, Any], dotted: str) -> Any:
             return "?"
     if isinstance(node, list):
         return ", ".join(str(v) for v in node)
-    return "null" if node is None else node
+    return "unset" if node is None else node  # a message reads "its classification is unset", never "null"
 
 
 def render_message(template: str, context: Mapping[str, Any]) -> str:

@@ -378,21 +378,23 @@ def _classification(old: str | None, new: str | None, path: str, where: str, out
     if old == new:
         return
     rank = {c: i for i, c in enumerate(CLASSIFICATION_ORDER)}
+    before_text, after_text = old or "unclassified", new or "unclassified"
     before = rank.get((old or "public").lower())
     after = rank.get((new or "public").lower())
     if before is None or after is None:
-        out.append(Change(B, "classification_changed", path, f"{where}: classification {old} -> {new}"))
+        out.append(Change(B, "classification_changed", path, f"{where}: classification {before_text} -> {after_text}"))
     elif after > before:
         out.append(
             Change(
                 B,
                 "classification_raised",
                 path,
-                f"{where}: classification raised {old} -> {new} (consumers may lose access)",
+                f"{where}: classification raised {before_text} -> {after_text} (consumers may lose access)",
             )
         )
     else:
-        out.append(Change(A, "classification_lowered", path, f"{where}: classification lowered {old} -> {new}"))
+        lowered = f"{where}: classification lowered {before_text} -> {after_text}"
+        out.append(Change(A, "classification_lowered", path, lowered))
 
 
 _LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties")

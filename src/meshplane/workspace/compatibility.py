@@ -305,10 +305,7 @@ def breaking_change_gate(
 
     def gate(product: ProductSpec) -> None:
         mine = problems.get(product.address, [])
-        if mine:
-            raise ContractViolation(
-                f"{product.address}: breaking contract change without a new major version",
-                [p.render(graph.spec.root) for p in mine],
-            )
+        if mine:  # each change once, in words, where it is and how to fix it
+            raise ContractViolation("\n".join(p.render(graph.spec.root) for p in mine))
 
     return gate
