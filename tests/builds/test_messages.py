@@ -37,3 +37,32 @@ def test_a_missing_classification_reads_unclassified_and_policy_messages_say_uns
         {"subject": {"address": "crm.customers.customers.email", "classification": None}},
     )
     assert message.endswith("its classification is unset, not pii")
+
+
+def test_serve_on_a_busy_port_says_so_before_printing_any_url(cli: Any, root: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--mesh", str(root), "--port", str(port), "--no-schedule")
+    assert result.code == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "http://" not in result.stdout + result.stderr
+
+
+def test_the_demo_prints_a_consumer_token_for_someone_with_no_grants(tmp_path: Path) -> None:
+    import shutil
+
+    from meshplane.cli.serving import _demo_tokens
+
+    media = tmp_path / "media"
+    examples = Path(__file__).parents[2] / "examples" / "media"
+    shutil.copytree(examples, media, ignore=shutil.ignore_patterns(".meshplane", "data"))
+    with Mesh.open(media) as mesh:
+        mesh.publish()
+        tokens = _demo_tokens(mesh.discovery)
+        [(user, label, token)] = [t for t in tokens if "consumer, no grants yet" in t[1]]
+        assert mesh.platform.catalog.reader.grants(grantee=user) == []
+        assert mesh.access.user_for_token(token) == user

@@ -7,8 +7,10 @@ same way a production deployment runs it, so the CLI never imports the server pa
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
+import socket
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -80,7 +82,29 @@ def _demo_tokens(service: DiscoveryService) -> list[tuple[str, str, str]]:
         seen.add(member)
         token, _ = service.platform.catalog.writer.create_token(member, name="demo")
         tokens.append((member, team.name, token))
+    # A consumer to follow the access story with: someone who owns nothing and holds no grant yet.
+    reader = service.platform.catalog.reader
+    for team in service.graph.spec.config.teams:
+        for m in team.members:
+            if m.username in seen or m.role in ("owner", "lead") or reader.grants(grantee=m.username):
+                continue
+            token, _ = service.platform.catalog.writer.create_token(m.username, name="demo")
+            return [*tokens, (m.username, f"{team.name} (consumer, no grants yet)", token)]
     return tokens
+
+
+def _assert_port_free(host: str, port: int) -> None:
+    """Refuse a busy port before printing any URL (uvicorn would only log an error after the banner)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise UsageError(
+                    f"port {port} on {host} is already in use (another meshplane serve?); choose one with --port"
+                ) from None
+            raise UsageError(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 def _start_scheduler(path: Path, interval: float) -> threading.Event:
@@ -119,6 +143,7 @@ def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: st
     """
     import uvicorn
 
+    _assert_port_free(host, port)
     mesh, service = _discovery(path)
     try:
         mesh.publish()
