@@ -63,6 +63,6 @@ def test_the_demo_prints_a_consumer_token_for_someone_with_no_grants(tmp_path: P
     with Mesh.open(media) as mesh:
         mesh.publish()
         tokens = _demo_tokens(mesh.discovery)
-        [(user, label, token)] = [t for t in tokens if "consumer, no grants yet" in t[1]]
+        [(user, _label, token)] = [t for t in tokens if "consumer, no grants yet" in t[1]]
         assert mesh.platform.catalog.reader.grants(grantee=user) == []
         assert mesh.access.user_for_token(token) == user
