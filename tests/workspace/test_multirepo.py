@@ -125,7 +125,8 @@ def test_separate_repositories_on_one_platform(repos: dict[str, Path], tmp_path:
 
     # A broken royalties spec: royalties itself is blocked (located error) ...
     payouts = royalties / PAYOUTS
-    payouts.write_text(payouts.read_text("utf-8").replace("inputPorts:", "inputPort:", 1), "utf-8")
+    good_payouts = payouts.read_text("utf-8")
+    payouts.write_text(good_payouts.replace("inputPorts:", "inputPort:", 1), "utf-8")
     broken = run(royalties, "build")
     assert broken.returncode == 1 and f"{PAYOUTS}:" in broken.stderr
     # ... and even a broken copy of it on the platform blocks neither podcasts' check nor its build.
@@ -161,6 +162,27 @@ def test_separate_repositories_on_one_platform(repos: dict[str, Path], tmp_path:
     with Mesh.open(clones[0]) as mesh:
         assert len(mesh.platform.tables.history(table)) == before + 1
         assert not mesh.plan(["podcasts.listening_insights"])
+
+    # A new global policy from the guild applies at the next check of every domain repository.
+    payouts.write_text(good_payouts, "utf-8")
+    _ok(run(royalties, "check"))
+    (governance / "policies").mkdir(exist_ok=True)
+    (governance / "policies" / "freeze.yaml").write_text(FREEZE, "utf-8")
+    _ok(run(governance, "publish"))
+    frozen = run(royalties, "check")
+    assert frozen.returncode == 1 and "[payouts-freeze]" in frozen.stderr, frozen.stderr
+    _ok(run(podcasts, "check"))  # the rule does not cover podcasts' ports
+
+
+FREEZE = """policies:
+  - id: payouts-freeze
+    title: Creator payouts are frozen during the audit
+    severity: error
+    subject: port
+    points: [check, build]
+    rule: '!subject.address.startsWith("royalties.creator_payouts")'
+    message: "{{subject.address}} is frozen until the royalty audit closes"
+"""
 
 
 def _drop_column(text: str, column: str) -> str:
