@@ -7,6 +7,8 @@ writes
     OUT/governance/   mesh.yaml (repository: governance; teams, users), glossary.yaml: the guild's repository
     OUT/<domain>/     mesh.yaml (repository: domain) and domains/<domain>/ only, with data/<domain>/ when
                       --data names the folder generate.py wrote
+    OUT/platform/     mesh.yaml only (repository: domain, no domain of its own): where the platform team runs
+                      `meshplane serve`, seeing every published domain
 
 Every mesh.yaml names the same platform: the catalog database from $MESHPLANE_CATALOG_URL (PostgreSQL for
 several repositories) and the warehouse given here (a shared folder or an s3:// bucket prefix). With --git
@@ -79,6 +81,17 @@ def split(out: Path, warehouse: str, data: Path | None = None, git: bool = False
         if data is not None and (data / domain).is_dir():
             shutil.copytree(data / domain, repo / "data" / domain)
         repos[domain] = repo
+
+    platform = out / "platform"
+    platform.mkdir(parents=True)
+    serving = {"name": config["name"], "repository": "domain", "platform": _platform(warehouse)}
+    (platform / "mesh.yaml").write_text(
+        "# The platform team's checkout: no domain of its own; `meshplane serve` here shows every published one.\n"
+        + yaml.safe_dump(serving, sort_keys=False),
+        "utf-8",
+    )
+    (platform / ".gitignore").write_text(".meshplane/\n", "utf-8")
+    repos["platform"] = platform
 
     if git:
         for name, repo in repos.items():

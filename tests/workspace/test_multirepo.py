@@ -113,6 +113,13 @@ def test_separate_repositories_on_one_platform(repos: dict[str, Path], tmp_path:
     masked = answer.column("listener_email").to_pylist()
     assert masked and not set(masked) & raw  # hashed for the consumer
 
+    # The platform team's checkout (no domain of its own) serves every published domain: portal and gateway.
+    with Mesh.open(repos["platform"]) as mesh:
+        assert {"podcasts", "films", "royalties"} <= {a.domain for a in mesh.graph.products}
+        counted = mesh.access.query("raj", f"SELECT count(*) AS n FROM {EVENTS}").table
+        assert counted.column("n").to_pylist()[0] > 0
+        mesh.access.close()
+
     # A breaking change in podcasts is refused, naming the consumer registered from the royalties repository.
     contract = podcasts / EVENTS_CONTRACT
     original = contract.read_text("utf-8")
