@@ -107,9 +107,7 @@ schema:
         primaryKey: true
         primaryKeyPosition: 1
         description: Identifier of the record.
-        authoritativeDefinitions:
-          - {type: semanticType, url: "glossary:record_id"}
-        quality:
+$semantic_type        quality:
           - {metric: nullValues, mustBe: 0}
       - name: label
         logicalType: string
@@ -197,7 +195,18 @@ def new_product(root: Path, domain: str, name: str) -> list[Path]:
         raise NotFound(f"no domain {domain!r}; run meshplane new domain {domain} first")
     owner = YAML(typ="safe", pure=True).load(domain_file.read_text("utf-8")).get("owner")
     folder = root / "domains" / domain / name
-    values = {"domain": domain, "name": name, "team": owner}
+    # The identifier names the glossary's record_id only where the mesh defines it (meshplane init does):
+    # a scaffold must pass `meshplane check` in any mesh.
+    glossary = root / "glossary.yaml"
+    loaded = YAML(typ="safe", pure=True).load(glossary.read_text("utf-8")) if glossary.is_file() else None
+    terms = loaded.get("terms") if isinstance(loaded, dict) else None
+    names = {t.get("name") for t in terms or [] if isinstance(t, dict)}
+    semantic_type = (
+        '        authoritativeDefinitions:\n          - {type: semanticType, url: "glossary:record_id"}\n'
+        if "record_id" in names
+        else ""
+    )
+    values = {"domain": domain, "name": name, "team": owner, "semantic_type": semantic_type}
     return [
         _write(folder / "product.odps.yaml", _PRODUCT.substitute(values)),
         _write(folder / f"{name}.odcs.yaml", _CONTRACT.substitute(values)),

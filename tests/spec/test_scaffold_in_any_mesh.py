@@ -1,0 +1,42 @@
+"""`meshplane new product` writes files that pass `meshplane check` in any mesh, with the standard pack on."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from meshplane.cli.app import main
+from meshplane.cli.governance import standard_pack
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _errors(root: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["check", str(root), "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    return [p for p in report["problems"] if p["severity"] == "error"]
+
+
+@pytest.mark.parametrize("kind", ["pharma", "media"])
+def test_a_new_product_passes_check_in_an_example_mesh_with_the_standard_pack(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / kind
+    shutil.copytree(EXAMPLES / kind, root, ignore=shutil.ignore_patterns(".meshplane", "data"))
+    for relative, text in standard_pack().items():  # the standard pack on, beside the mesh's own policies
+        target = root / "policies" / "standard" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    before = _errors(root, capsys)
+    domain = sorted(p.name for p in (root / "domains").iterdir())[0]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["new", "product", f"{domain}/trial_costs", "--mesh", str(root)])
+    assert done.value.code == 0
+    added = [p for p in _errors(root, capsys) if p not in before]
+    assert added == []
