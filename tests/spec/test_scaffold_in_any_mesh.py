@@ -40,3 +40,25 @@ def test_a_new_product_passes_check_in_an_example_mesh_with_the_standard_pack(
     assert done.value.code == 0
     added = [p for p in _errors(root, capsys) if p not in before]
     assert added == []
+
+
+def test_check_file_checks_the_mesh_holding_it_and_reports_that_files_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "pharma"
+    shutil.copytree(EXAMPLES / "pharma", root, ignore=shutil.ignore_patterns(".meshplane", "data"))
+    domain = sorted(p.name for p in (root / "domains").iterdir())[0]
+    broken = root / "domains" / domain / "domain.yaml"
+    broken.write_text(broken.read_text().replace("owner:", "owner_typo:"))
+    product = next((root / "domains").glob("*/*/product.odps.yaml"))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(["check", str(broken)])
+    captured = capsys.readouterr()
+    assert done.value.code == 1
+    assert f"domains/{domain}/domain.yaml:" in captured.err and "no mesh.yaml" not in captured.err
+    with pytest.raises(SystemExit) as done:
+        main(["check", str(product)])
+    captured = capsys.readouterr()
+    assert done.value.code == 0, captured.err
+    assert "ok: " in captured.out and "more error(s) elsewhere in the mesh" in captured.err

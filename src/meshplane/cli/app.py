@@ -83,10 +83,13 @@ def new_product_command(
 
 @app.command()
 def check(
-    path: Annotated[Path, typer.Argument(help="The mesh folder.")] = Path("."),
+    path: Annotated[Path, typer.Argument(help="The mesh folder, or a file or folder inside a mesh.")] = Path("."),
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
-    """Validate every file and reference of a mesh. Exit 0 clean, 1 problems found, 2 usage error."""
+    """Validate every file and reference of a mesh. Exit 0 clean, 1 problems found, 2 usage error.
+
+    Given a file or a folder inside a mesh, checks the mesh that holds it and reports that file's problems."""
+    path, only = _mesh_holding(path)
     report = check_mesh(path)
     if report.graph is not None:  # breaking contract changes without a major bump, against the catalog
         from meshplane.workspace.compatibility import breaking_change_problems
@@ -100,18 +103,42 @@ def check(
         from meshplane.workspace.repositories import own_problems
 
         report.problems = own_problems(report.root, report.problems)
+    elsewhere = 0
+    if only is not None:  # the problems of the file (or folder) asked about; the rest of the mesh is counted
+        mine = [p for p in report.problems if p.location.path.resolve().is_relative_to(only)]
+        elsewhere = sum(1 for p in report.problems if p.severity.value == "error") - sum(
+            1 for p in mine if p.severity.value == "error"
+        )
+        report.problems = mine
     if format is OutputFormat.json:
         out.print_json(json.dumps(report.as_json()))
     else:
         for problem in report.problems:
             err.print(problem.render(report.root), markup=False)
+        where = only.relative_to(report.root) if only is not None else report.root
         if report.ok:
             products = len(report.graph.products) if report.graph else 0
-            out.print(f"ok: {report.root.name}: {products} products, no errors", markup=False)
+            found = (
+                f"ok: {where}: no errors" if only is not None else f"ok: {where.name}: {products} products, no errors"
+            )
+            out.print(found, markup=False)
         else:
-            err.print(f"{len(report.errors)} error(s) in {report.root}", markup=False)
+            err.print(f"{len(report.errors)} error(s) in {where}", markup=False)
+        if elsewhere:
+            err.print(f"({elsewhere} more error(s) elsewhere in the mesh: meshplane check {report.root})", markup=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _mesh_holding(path: Path) -> tuple[Path, Path | None]:
+    """(the mesh folder to check, the file or folder inside it to report on, None for the whole mesh)."""
+    target = path.resolve()
+    if target.is_dir() and (target / "mesh.yaml").is_file():
+        return path, None
+    for folder in target.parents:
+        if (folder / "mesh.yaml").is_file():
+            return folder, target
+    return path, None  # not inside a mesh: check_mesh says so
 
 
 class LsKind(StrEnum):
