@@ -41,11 +41,12 @@ _MACROS = (
     " WHERE d.objoid = id AND d.objsubid = n LIMIT 1)",
     "CREATE MACRO pg_get_keywords() AS TABLE SELECT keyword_name AS word, 'U' AS catcode, keyword_category AS catdesc"
     " FROM duckdb_keywords()",
+    "CREATE MACRO to_regtype(name) AS (SELECT oid FROM pg_catalog.pg_type WHERE typname = name LIMIT 1)",
     "CREATE MACRO to_regclass(name) AS (SELECT oid FROM pg_catalog.pg_class WHERE relname = name LIMIT 1)",
 )
 _QUALIFIED_MACRO = re.compile(
     r"\bpg_catalog\s*\.\s*(pg_get_userbyid|pg_encoding_to_char|pg_backend_pid|pg_is_in_recovery|txid_current|"
-    r"pg_postmaster_start_time|pg_get_keywords|to_regclass)\b",
+    r"pg_postmaster_start_time|pg_get_keywords|to_regclass|to_regtype)\b",
     re.IGNORECASE,
 )
 

@@ -65,7 +65,7 @@ class Portal:
 
 
 _SET = re.compile(r"^SET\s+(?:SESSION\s+|LOCAL\s+)?([\w.]+)\s*(?:=|\bTO\b)\s*(.*?)\s*;?\s*$", re.IGNORECASE | re.DOTALL)
-_SHOW = re.compile(r"^SHOW\s+([\w.]+)\s*;?\s*$", re.IGNORECASE)
+_SHOW = re.compile(r"^SHOW\s+([\w.]+(?:\s+[\w.]+)*)\s*;?\s*$", re.IGNORECASE)
 
 
 class Session:
@@ -475,15 +475,23 @@ class Session:
         columns = len(portal.stream.schema)
         await self.send(m.message(b"H", struct.pack("!bh", 1 if binary else 0, columns)
                                   + struct.pack("!h", 1 if binary else 0) * columns))  # fmt: skip
-        if binary:
-            await self.send(m.message(b"d", b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)))
+        # binary: header, rows and trailer travel in whole CopyData messages (libpq readers, ADBC's among them,
+        # parse each message on its own), so the header goes with the first rows and the trailer with the last
+        header = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0) if binary else b""
+        pending: bytes | None = None
         loop = asyncio.get_running_loop()
         while (batch := await self.next_batch(portal)) is not None:
             rows = await loop.run_in_executor(self.server.pool, copy_binary_rows if binary else _copy_text, batch)
             portal.sent += batch.num_rows
-            await self.send(m.message(b"d", rows))
+            if pending is not None:
+                await self.send(m.message(b"d", pending))
+                pending = rows
+            else:
+                pending = header + rows
         if binary:
-            await self.send(m.message(b"d", struct.pack("!h", -1)))
+            await self.send(m.message(b"d", (header if pending is None else pending) + struct.pack("!h", -1)))
+        elif pending is not None:
+            await self.send(m.message(b"d", pending))
         await self.send(m.message(b"c") + m.command_complete(f"COPY {portal.sent}"))
         await self.close_portal(portal)
 
@@ -522,7 +530,7 @@ class Session:
             stream = self.cursors[statement.cursor].stream
             return stream.schema if stream is not None else None
         if statement.command == "SHOW" and show:
-            return pa.schema([(show.group(1).lower(), pa.string())])
+            return pa.schema([(_show_name(show.group(1)), pa.string())])
         return None
 
     async def session_command(self, portal: Portal, *, describe: bool, execute: bool) -> None:
@@ -532,7 +540,7 @@ class Session:
             show = _SHOW.match(statement.text)
             if not show:
                 raise WireError("42601", "write SHOW name")
-            name = show.group(1).lower()
+            name = _show_name(show.group(1))
             if describe and not portal.described:
                 portal.described = True
                 schema = self.session_schema(statement)
@@ -585,6 +593,12 @@ _DEFAULTS = {
     "lc_collate": "C", "lc_ctype": "C", "intervalstyle": "postgres", "application_name": "",
     "extra_float_digits": "1", "statement_timeout": "0", "bytea_output": "hex",
 }  # fmt: skip
+
+
+def _show_name(words: str) -> str:
+    """``SHOW transaction isolation level`` asks for ``transaction_isolation``."""
+    name = "_".join(words.lower().split())
+    return {"transaction_isolation_level": "transaction_isolation", "time_zone": "timezone"}.get(name, name)
 
 
 def _copy_text(batch: pa.RecordBatch) -> bytes:
