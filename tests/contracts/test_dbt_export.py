@@ -33,7 +33,7 @@ def dbt() -> Path:
     stamp = venv / ".installed"
     if not stamp.is_file() or stamp.read_text("utf-8") != lock.read_text("utf-8"):
         uv = Path(sys.executable).parent / "uv"
-        subprocess.run([str(uv), "venv", "--quiet", "--python", "3.11", str(venv)], check=True)
+        subprocess.run([str(uv), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
         subprocess.run(
             [str(uv), "pip", "sync", "--quiet", "--python", str(venv / "bin" / "python"), str(lock)], check=True
         )
