@@ -62,3 +62,21 @@ def test_check_file_checks_the_mesh_holding_it_and_reports_that_files_problems(
     captured = capsys.readouterr()
     assert done.value.code == 0, captured.err
     assert "ok: " in captured.out and "more error(s) elsewhere in the mesh" in captured.err
+
+
+def test_a_new_source_passes_check_and_needs_an_existing_domain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "pharma"
+    shutil.copytree(EXAMPLES / "pharma", root, ignore=shutil.ignore_patterns(".meshplane", "data"))
+    domain = sorted(p.name for p in (root / "domains").iterdir())[0]
+    before = _errors(root, capsys)
+    with pytest.raises(SystemExit) as done:
+        main(["new", "source", f"{domain}/site_visits", "--format", "parquet", "--mesh", str(root)])
+    assert done.value.code == 0
+    contract = root / "domains" / domain / "sources" / "site_visits.odcs.yaml"
+    assert f"id: {domain}.sources.site_visits" in contract.read_text()
+    assert [p for p in _errors(root, capsys) if p not in before] == []
+    with pytest.raises(SystemExit) as done:
+        main(["new", "source", "nowhere/site_visits", "--mesh", str(root)])
+    assert done.value.code == 2

@@ -66,6 +66,22 @@ def new_domain_command(
         out.print(f"created {path}")
 
 
+@new_app.command("source")
+def new_source_command(
+    address: Annotated[str, typer.Argument(help="DOMAIN/NAME of the new source.")],
+    file_format: Annotated[str, typer.Option("--format", help="parquet, csv or json.")] = "csv",
+    mesh: MeshPath = Path("."),
+) -> None:
+    """Scaffold a source contract: where a domain's raw files are and which columns they hold."""
+    from meshplane.spec.scaffold import new_source
+
+    domain, sep, name = address.replace(".", "/").partition("/")
+    if not sep or not name:
+        raise UsageError(f"{address!r}: write DOMAIN/NAME, e.g. podcasts/listens")
+    for path in new_source(mesh, domain, name, file_format):
+        out.print(f"created {path}")
+
+
 @new_app.command("product")
 def new_product_command(
     address: Annotated[str, typer.Argument(help="DOMAIN/NAME of the new product.")],

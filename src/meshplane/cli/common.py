@@ -41,7 +41,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-new_app = typer.Typer(help="Scaffold a domain or a data product.", no_args_is_help=True)
+new_app = typer.Typer(help="Scaffold a domain, a source or a data product.", no_args_is_help=True)
 app.add_typer(new_app, name="new")
 
 # Terminal control characters (C0 but tab and newline, DEL, C1) and bidirectional overrides: mesh text is

@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 from meshplane.errors import NotFound, UsageError
 from meshplane.spec.models import NAME_PATTERN
 
-__all__ = ["new_domain", "new_mesh", "new_product"]
+__all__ = ["new_domain", "new_mesh", "new_product", "new_source"]
 
 _MESH = Template("""\
 # The mesh: platform settings, connections (secrets come from environment variables) and teams.
@@ -212,3 +212,40 @@ def new_product(root: Path, domain: str, name: str) -> list[Path]:
         _write(folder / f"{name}.odcs.yaml", _CONTRACT.substitute(values)),
         _write(folder / f"{name}.sql", _TRANSFORM),
     ]
+
+
+_SOURCE = Template("""\
+apiVersion: v3.1.0
+kind: DataContract
+id: $domain.sources.$name
+name: $name
+version: 1.0.0
+status: active
+domain: $domain
+description:
+  purpose: Raw $name data as the $domain domain receives it; products read it through an input port.
+servers:
+  - server: local
+    type: local
+    path: data/$domain/$name/*.$format   # a glob relative to the mesh root
+    format: $format                      # parquet | csv | json
+schema:
+  - name: $name
+    physicalType: table
+    description: One row per $name record.
+    properties:
+      - name: id
+        logicalType: string
+        description: Identifier of the record; list every column the files hold.
+""")
+
+
+def new_source(root: Path, domain: str, name: str, file_format: str = "csv") -> list[Path]:
+    """A source contract (files under data/<domain>/<name>/) that passes check; edit its columns and path."""
+    _check_name("source", name)
+    if file_format not in ("parquet", "csv", "json"):
+        raise UsageError(f"--format {file_format!r}: write parquet, csv or json")
+    if not (root / "domains" / domain / "domain.yaml").is_file():
+        raise NotFound(f"no domain {domain!r}; run meshplane new domain {domain} first")
+    values = {"domain": domain, "name": name, "format": file_format}
+    return [_write(root / "domains" / domain / "sources" / f"{name}.odcs.yaml", _SOURCE.substitute(values))]
