@@ -314,6 +314,16 @@ CASES: list[Case] = [
         "domains/royalties/payouts/product.odps.yaml:1:1: error: not a valid ODPS data product: missing required field 'id' [odps-schema]",
     ),
     case(
+        "odps-missing-status",  # ODPS v1.0.0 requires it (v1.1.0, which did not, is no published version)
+        replace(PAYOUTS, "status: active\n", ""),
+        "domains/royalties/payouts/product.odps.yaml:1:1: error: not a valid ODPS data product: missing required field 'status' [odps-schema]",
+    ),
+    case(
+        "odps-unpublished-version",
+        replace(PAYOUTS, "apiVersion: v1.0.0", "apiVersion: v1.1.0"),
+        "domains/royalties/payouts/product.odps.yaml:1:1: error: not a valid ODPS data product: apiVersion 'v1.1.0' is not a supported ODPS version [odps-version]",
+    ),
+    case(
         "odps-port-unknown-field",
         replace(PAYOUTS, "    type: tables", "    type: tables\n    format: parquet"),
         "domains/royalties/payouts/product.odps.yaml:17:5: error: not a valid ODPS data product: unknown field 'format' in outputPorts[0] [odps-schema]",
