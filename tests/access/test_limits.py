@@ -69,3 +69,18 @@ def test_long_queries_of_one_user_never_hold_back_another(shared_gateway: QueryG
     for thread in threads:
         thread.join()
     assert sorted(finished) == ["rita0", "rita1", "rita2"]
+
+
+def test_results_are_bounded_in_bytes(mesh: Mesh, resolver: Any) -> None:
+    """A result that fits the query's memory row by row still may not flood the gateway's own process."""
+    limits = SandboxLimits(memory_limit="256MB", threads=1, timeout_seconds=30.0, max_result_bytes=8 * 2**20)
+    gateway = QueryGateway(limits=limits, on_query=mesh.log.append, object_store=mesh.store)
+    try:
+        with pytest.raises(QueryRejected, match="result is larger than 8 MB"):
+            gateway.run(f"SELECT repeat(CAST(range AS VARCHAR), 50000) FROM range(100), {R}", ANALYST, resolver,
+                        consumer_key=CONSUMER_KEY)  # fmt: skip
+        small = gateway.run(f"SELECT repeat('x', 1000) AS s FROM range(100), {R}", ANALYST, resolver,
+                            consumer_key=CONSUMER_KEY)  # fmt: skip
+        assert small.rows > 0
+    finally:
+        gateway.close()

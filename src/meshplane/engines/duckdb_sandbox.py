@@ -62,6 +62,8 @@ class SandboxLimits:
     threads: int = 2
     timeout_seconds: float = 30.0
     max_rows: int = 1_000_000
+    max_result_bytes: int = 512 * 2**20
+    """Arrow bytes one result may hold: it crosses to the caller's process, which serves other users."""
     headroom: str = "2GB"
     """Address space a query's child process may map beyond ``memory_limit`` (libraries, stacks, results)."""
     processes: int = 4
@@ -316,6 +318,7 @@ class SandboxStream:
         self._timed_out = threading.Event()
         self._cancelled = threading.Event()
         self.rows = 0
+        self.bytes = 0
         self._watchdog = _WATCHDOG.schedule(self._limits.timeout_seconds, self._on_deadline)
         self._batch_size = batch_size
         self._reader: pa.RecordBatchReader | None = None
@@ -357,9 +360,14 @@ class SandboxStream:
             self.close()
             raise self._stopped() or error from None
         self.rows += batch.num_rows
+        self.bytes += batch.nbytes
         if self.rows > self._limits.max_rows:
             self.close()
             raise ResultTooLarge(f"the result has more than {self._limits.max_rows} rows; add a LIMIT or aggregate")
+        if self.bytes > self._limits.max_result_bytes:
+            self.close()
+            raise ResultTooLarge(f"the result is larger than {self._limits.max_result_bytes // 2**20} MB; add a LIMIT, "
+                                 "aggregate or select fewer columns")  # fmt: skip
         if self._cancelled.is_set():  # cancelled between two batches: DuckDB had nothing to interrupt
             self.close()
             raise QueryCancelled("the query was cancelled")
