@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
 UV_VERSION := 0.13.9
+PORT ?= 8000
 
 .PHONY: demo test lint install install-demo lock
 
@@ -36,7 +37,7 @@ lock: | $(UV)
 
 demo:
 	@if [ -f $(VENV)/.test-installed ]; then $(MAKE) --no-print-directory install; else $(MAKE) --no-print-directory install-demo; fi
-	$(BIN)/meshplane demo demo-mesh
+	$(BIN)/meshplane demo demo-mesh --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check src tests bench examples

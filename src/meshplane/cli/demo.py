@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -63,17 +64,31 @@ def demo(
     directory.mkdir(parents=True, exist_ok=True)
     from meshplane.workspace import check_mesh
 
+    if serve:  # before minutes of work, not after: a busy port is refused at once
+        from meshplane.cli import serving
+
+        for p in (port, port + 1):
+            serving.assert_port_free("127.0.0.1", p)
     meshes = [_copy_example(name, directory) for name in EXAMPLES]
     for mesh in meshes:
+        started = time.perf_counter()
         _generate(mesh, scale)
+        generated = time.perf_counter()
         report = check_mesh(mesh)
         for problem in report.problems:
             err.print(problem.render(report.root), markup=False)
         if not report.ok:
             raise typer.Exit(1)
-        out.print(f"[bold]{mesh.name}[/bold]: {len(report.graph.products) if report.graph else 0} products check clean")
+        products = len(report.graph.products) if report.graph else 0
+        out.print(f"[bold]{mesh.name}[/bold]: data generated in {generated - started:.0f} s; {products} products "
+                  "check clean")  # fmt: skip
         build(selectors=None, mesh=mesh, full_refresh=False, jobs=2, engine=None, as_user=None)
+        out.print(f"[bold]{mesh.name}[/bold]: ready in {time.perf_counter() - started:.0f} s")
     if serve:
-        from meshplane.cli import serving
-
-        serving.serve_mesh(meshes[0], port=port, announce=True)
+        # The second mesh is served on the next port by a child process; the first in this one, until Ctrl-C.
+        second = serving.serve_in_background(meshes[1], port + 1)
+        try:
+            serving.serve_mesh(meshes[0], port=port, announce=True)
+        finally:
+            second.terminate()
+            second.wait(timeout=30)

@@ -11,6 +11,8 @@ import errno
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -93,7 +95,7 @@ def _demo_tokens(service: DiscoveryService) -> list[tuple[str, str, str]]:
     return tokens
 
 
-def _assert_port_free(host: str, port: int) -> None:
+def assert_port_free(host: str, port: int) -> None:
     """Refuse a busy port before printing any URL (uvicorn would only log an error after the banner)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
@@ -105,6 +107,22 @@ def _assert_port_free(host: str, port: int) -> None:
                     f"port {port} on {host} is already in use (another meshplane serve?); choose one with --port"
                 ) from None
             raise UsageError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
+def serve_in_background(path: Path, port: int) -> subprocess.Popen[bytes]:
+    """``meshplane serve`` for another mesh in a child process (the demo serves both examples); its URL and
+    a sign-in token per team (and one consumer) are printed here first."""
+    mesh, service = _discovery(path)
+    try:
+        mesh.publish()
+        out.print(f"[bold]meshplane portal[/bold] for {mesh.name}: http://127.0.0.1:{port}/")
+        for user, team, token in _demo_tokens(service):
+            out.print(f"  {user:<10} {team:<20} {token}")
+    finally:
+        mesh.close()
+    command = [sys.executable, "-c", "from meshplane.cli.app import main; main()", "serve", "--mesh", str(path),
+               "--port", str(port), "--dev", "--workers", "1"]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)
 
 
 def _start_scheduler(path: Path, interval: float) -> threading.Event:
@@ -143,7 +161,7 @@ def serve_mesh(path: Path, port: int = 8000, announce: bool = False, *, host: st
     """
     import uvicorn
 
-    _assert_port_free(host, port)
+    assert_port_free(host, port)
     mesh, service = _discovery(path)
     try:
         mesh.publish()
