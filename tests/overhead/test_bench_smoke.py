@@ -96,3 +96,10 @@ def test_spark(data: Path) -> None:
 def test_notify(data: Path) -> None:
     out = run("notify.py", "--products", "4", "--repeat", "1", data=data)
     assert "refused-dead-webhook" in out, out
+
+
+def test_wire(data: Path) -> None:
+    out = run("wire.py", "--rows", "1000", "--repeat", "1", "--queries", "3", "--connections", "4", "--seconds", "2",
+              data=data)  # fmt: skip
+    assert "psycopg over the wire protocol" in out and "meshplane / PostgreSQL" in out, out
+    assert "concurrent connections" in out and ", 0 errors" in out, out

@@ -34,6 +34,9 @@ def test_masked_and_filtered_exactly_as_meshplane_query(wire: Wire) -> None:
     raw = wire.mesh.read(EVENTS)
     raw_emails = {e for e in raw.column("listener_email").to_pylist() if e}
     assert not raw_emails & {r[2] for r in rows}  # hashed, never raw
+    with psycopg.connect(wire.dsn(CONSUMER)) as conn:  # a port as it is listed: schema."product.port"
+        listed = conn.execute('SELECT count(*) FROM royalties."creator_payouts.payout_lines"').fetchone()
+        assert listed == conn.execute("SELECT count(*) FROM royalties.creator_payouts.payout_lines").fetchone()
     with psycopg.connect(wire.dsn(OWNER)) as conn:  # the owner team reads unmasked
         owner_rows = conn.execute(MASKED).fetchall()
     assert {r[2] for r in owner_rows} <= raw_emails

@@ -64,6 +64,7 @@ class Portal:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+_PORT_NAMES = (Kind.DATA, Kind.COPY_OUT)  # statements whose schema."product.port" names become addresses
 _SET = re.compile(r"^SET\s+(?:SESSION\s+|LOCAL\s+)?([\w.]+)\s*(?:=|\bTO\b)\s*(.*?)\s*;?\s*$", re.IGNORECASE | re.DOTALL)
 _SHOW = re.compile(r"^SHOW\s+([\w.]+(?:\s+[\w.]+)*)\s*;?\s*$", re.IGNORECASE)
 
@@ -251,7 +252,8 @@ class Session:
                 await self.send(m.message(b"I"))
             for part in statements:
                 statement = classify(part)
-                portal = Portal(Prepared(statement, []), statement.text, [])
+                sql = bind_parameters(statement.text, []) if statement.kind in _PORT_NAMES else statement.text
+                portal = Portal(Prepared(statement, []), sql, [])
                 try:
                     await self.run_statement(portal, describe=True, max_rows=0)
                 finally:
@@ -293,7 +295,7 @@ class Session:
                                        formats[0] if len(formats) == 1 else formats[i] if formats else 0)
                       for i, v in enumerate(raw)]  # fmt: skip
             sql = bind_parameters(prepared.statement.text, values) if values else prepared.statement.text
-            if prepared.statement.kind is Kind.DATA:
+            if prepared.statement.kind in _PORT_NAMES:
                 sql = bind_parameters(sql, [])
         except (ValueError, IndexError, struct.error) as error:
             raise WireError("22P02", f"invalid parameter: {error}") from None

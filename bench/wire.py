@@ -1,0 +1,181 @@
+"""The PostgreSQL wire protocol: per-query overhead over the Python API, streaming throughput against
+PostgreSQL itself, and many concurrent connections.
+
+The wire server runs in this process over the governed gateway (its isolated child processes, masks and
+logging included) with an in-memory resolver over one generated Parquet port of N rows x 5 columns
+(integer, text, decimal, timestamp, boolean). Three measurements, one run:
+
+1. per-query overhead: the same small query through ``QueryGateway.run`` (Python API) and through psycopg
+   over the wire, interleaved; median milliseconds and the difference;
+2. streaming: ``SELECT *`` of the N rows read by psycopg over the wire, side by side with psycopg reading the
+   same rows from the local PostgreSQL server (127.0.0.1:5432, a scratch database created and dropped);
+3. concurrency: C connections each running small queries for S seconds; queries answered and errors.
+
+    .venv/bin/python bench/wire.py [--rows 1000000] [--repeat 3] [--connections 100] [--seconds 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psycopg
+from _common import DATA, footer, header
+
+from meshplane.access import PortColumn, QueryGateway, ReadablePort
+from meshplane.engines.duckdb_sandbox import SandboxLimits
+from meshplane.errors import AccessDenied
+from meshplane.sql import PortRef
+from meshplane.types import Principal
+from meshplane.wire import WireConfig, running
+from meshplane.workspace.access import PortSchema
+
+ADDRESS = "bench.events.events"
+USER = Principal("analyst", frozenset({"analysts"}))
+TOKEN = secrets.token_urlsafe(16)
+COLUMNS = (PortColumn("id", "BIGINT"), PortColumn("name", "VARCHAR"), PortColumn("amount", "DECIMAL(12,2)"),
+           PortColumn("at", "TIMESTAMP"), PortColumn("flag", "BOOLEAN"))  # fmt: skip
+SELECT = f"SELECT id, name, amount, at, flag FROM {ADDRESS}"
+SMALL = f"SELECT count(*) AS n, sum(amount) AS total FROM {ADDRESS} WHERE id < 100"
+ROWS_SQL = (
+    "SELECT range AS id, 'name-' || (range % 1000) AS name, CAST(range % 100000 AS DECIMAL(12,2)) / 100 AS amount,"
+    " TIMESTAMP '2024-01-01' + INTERVAL (range) SECOND AS at, range % 3 = 0 AS flag FROM range({rows})"
+)
+
+
+def generate(rows: int) -> Path:
+    path = DATA / f"wire-{rows}.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        duckdb.sql(f"COPY ({ROWS_SQL.format(rows=rows)}) TO '{path}' (FORMAT parquet)")
+    return path
+
+
+class Backend:
+    def __init__(self, gateway: QueryGateway, path: Path) -> None:
+        self.gateway, self.path = gateway, path
+
+    def resolve(self, ref: PortRef) -> ReadablePort:
+        if ref.address != ADDRESS:
+            raise AccessDenied(f"{ref.address} is not readable")
+        return ReadablePort(ADDRESS, "1.0.0", (str(self.path),), COLUMNS)
+
+    def authenticate(self, user: str, password: str) -> bool:
+        return user == USER.username and password == TOKEN
+
+    def readable_ports(self, user: str) -> list[PortSchema]:
+        schema = self.gateway.run(f"{SELECT} LIMIT 0", USER, self.resolve, consumer_key="k").table.schema
+        return [PortSchema(ADDRESS, "bench events", schema, {})]
+
+    def stream(self, user: str, sql: str) -> Any:
+        return self.gateway.stream(sql, USER, self.resolve, consumer_key="k")
+
+
+def timed(work: Any) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--queries", type=int, default=50, help="small queries per contender (overhead)")
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    started = header(f"PostgreSQL wire protocol: {args.rows} rows x 5 columns")
+    path = generate(args.rows)
+    limits = SandboxLimits(max_rows=max(args.rows, 1_000_000), timeout_seconds=300, processes=4, per_user=4)
+    gateway = QueryGateway(limits=limits)
+    backend = Backend(gateway, path)
+    with running(backend, WireConfig(port=0, workers=max(32, args.connections + 8))) as server:
+        dsn = f"host=127.0.0.1 port={server.port} user={USER.username} password={TOKEN} dbname=bench sslmode=disable"
+
+        # 1. per-query overhead, interleaved
+        api, wire = [], []
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for _ in range(args.queries):
+                api.append(timed(lambda: gateway.run(SMALL, USER, backend.resolve, consumer_key="k")))
+                wire.append(timed(lambda: conn.execute(SMALL).fetchall()))
+        a, w = statistics.median(api) * 1000, statistics.median(wire) * 1000
+        print(f"small query, Python API (QueryGateway.run)   median {a:8.2f} ms")
+        print(
+            f"small query, psycopg over the wire protocol  median {w:8.2f} ms   overhead {w - a:+.2f} ms ({w / a:.2f}x)"
+        )
+
+        # 2. streaming the whole port, side by side with PostgreSQL
+        database = f"i15_wire_bench_{secrets.token_hex(4)}"
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {database}")
+        try:
+            pg_dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={database}"
+            with psycopg.connect(pg_dsn, autocommit=True) as pg:
+                pg.execute(
+                    "CREATE TABLE events (id bigint, name text, amount numeric(12,2), at timestamp, flag boolean)"
+                )
+                reader = duckdb.sql(f"SELECT * FROM read_parquet('{path}')").to_arrow_reader(100_000)
+                with pg.cursor().copy("COPY events FROM STDIN") as copy:
+                    for batch in reader:
+                        for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                            copy.write_row(row)
+            wire_times, pg_times = [], []
+            for _ in range(args.repeat):
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    wire_times.append(timed(lambda conn=conn: conn.execute(SELECT).fetchall()))
+                with psycopg.connect(pg_dsn, autocommit=True) as pg:
+                    pg_times.append(
+                        timed(lambda pg=pg: pg.execute("SELECT id, name, amount, at, flag FROM events").fetchall())
+                    )
+        finally:
+            with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as admin:
+                admin.execute(f"DROP DATABASE IF EXISTS {database}")
+        mw, mp = statistics.median(wire_times), statistics.median(pg_times)
+        for who, seconds in (("meshplane (wire)", mw), ("PostgreSQL      ", mp)):
+            rate = args.rows / seconds
+            print(f"stream {args.rows} rows, psycopg from {who}  median {seconds:7.2f} s  {rate:12,.0f} rows/s")
+        print(f"meshplane / PostgreSQL: {mw / mp:.2f}x (target: within 2x)")
+
+        # 3. concurrency
+        counts, errors = [0] * args.connections, [0] * args.connections
+        messages: list[str] = []
+        stop = time.monotonic() + args.seconds
+
+        def client(index: int) -> None:
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    while time.monotonic() < stop:
+                        try:
+                            conn.execute(SMALL).fetchall()
+                            counts[index] += 1
+                        except psycopg.Error as error:
+                            errors[index] += 1
+                            messages.append(str(error))
+            except psycopg.Error as error:
+                errors[index] += 1
+                messages.append(str(error))
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.connections)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(
+            f"{args.connections} concurrent connections for {args.seconds:g} s: {sum(counts)} queries answered "
+            f"({sum(counts) / args.seconds:.1f}/s), {sum(errors)} errors"
+        )
+        for message in sorted(set(messages))[:5]:
+            print(f"  error: {message}")
+    gateway.close()
+    footer(started)
+
+
+if __name__ == "__main__":
+    main()
