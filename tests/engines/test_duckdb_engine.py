@@ -39,7 +39,7 @@ def test_is_an_engine_with_capabilities(engine: DuckDBEngine) -> None:
     assert isinstance(engine, Engine)
     caps = engine.capabilities
     assert caps.name == "duckdb" and caps.sql_dialect == "duckdb"
-    assert caps.in_process and caps.python_transforms and caps.reads_parquet_files and caps.parallel_builds
+    assert caps.python_transforms and caps.parallel_builds and "parquet" in caps.file_formats
 
 
 def test_stage_sql_binds_inputs_by_name(engine: DuckDBEngine, orders: FileRelation, tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ Independent products run in parallel; a product whose upstream failed is skipped
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import importlib.util
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +21,7 @@ from typing import Any, Protocol
 
 from meshplane.builds.inputs import bind_inputs
 from meshplane.builds.plan import BuildPlan, PlannedProduct, Reason, fingerprint_port, port_reasons
-from meshplane.engines.base import Engine, FileRelation, Relation, StagedResult
+from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
 from meshplane.errors import BuildError, ContractViolation, MeshError
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec, TransformSpec
@@ -176,6 +178,7 @@ class Builder:
     events: BuildEvents | None = None
     lock_timeout: float = 600.0
     _engines: dict[str, Engine] = field(default_factory=dict, init=False)
+    _serial: dict[int, threading.Lock] = field(default_factory=dict, init=False)  # engines without parallel_builds
 
     def current(self, port: Address, major: int) -> SnapshotInfo | None:
         return self.store.current(table_id_for(port, major))
@@ -194,11 +197,16 @@ class Builder:
         table: TableId,
         dialect: str | None = None,
     ) -> StagedResult:
+        _assert_capable(engine, port, inputs)
         out_dir = self.store.staging_dir(table, run_id)
+        serial = (
+            self._serial.setdefault(id(engine), threading.Lock()) if not engine.capabilities.parallel_builds else None
+        )
         try:
-            if port.transform.language == "sql":
-                return engine.stage_sql(port.transform.code, inputs, out_dir, dialect=dialect)
-            return engine.stage_python(load_transform(port.transform), inputs, out_dir)
+            with serial or contextlib.nullcontext():
+                if port.transform.language == "sql":
+                    return engine.stage_sql(port.transform.code, inputs, out_dir, dialect=dialect)
+                return engine.stage_python(load_transform(port.transform), inputs, out_dir)
         except MeshError as error:
             self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
             if type(error) is BuildError and str(port.transform.path) not in str(error):
@@ -415,6 +423,24 @@ def _describe(error: MeshError) -> str:
     if isinstance(error, ContractViolation) and error.failures:
         return f"{error}: {'; '.join(error.failures)}"
     return str(error)
+
+
+def _assert_capable(engine: Engine, port: OutputPortSpec, inputs: Mapping[str, Relation]) -> None:
+    """Refuse work the engine declares it cannot do, naming the port and the way out."""
+    caps = engine.capabilities
+    if port.transform.language != "sql" and not caps.python_transforms:
+        raise BuildError(
+            f"{port.transform.path}: the {caps.name} engine runs no Python transforms; "
+            "set the product's engine to duckdb or write the transform in SQL"
+        )
+    for name, relation in inputs.items():
+        if isinstance(relation, FileRelation) and relation.format not in caps.file_formats:
+            raise BuildError(
+                f"{port.transform.path}: input {name!r} is {relation.format} files, which the {caps.name} engine "
+                f"does not read (it reads {', '.join(sorted(caps.file_formats))})"
+            )
+        if isinstance(relation, ArrowRelation) and not caps.arrow_inputs:
+            raise BuildError(f"{port.transform.path}: the {caps.name} engine cannot take input {name!r} as Arrow")
 
 
 def _first_line(error: BaseException) -> str:

@@ -77,13 +77,11 @@ class StagedResult:
 class EngineCapabilities:
     name: str
     sql_dialect: str  # sqlglot dialect of SQL transforms and queries
-    python_transforms: bool = True
-    in_process: bool = True  # runs inside the Python process (no JVM, no server)
-    reads_parquet_files: bool = True  # scans published snapshots by their data files
-    file_formats: frozenset[str] = frozenset({"parquet", "csv", "json"})
-    arrow_inputs: bool = True  # accepts ArrowRelation inputs
-    parallel_builds: bool = True  # several stage_* calls may run at once on one engine (threads)
-    startup_seconds: float = 0.0  # rough cost of the first call, for schedulers
+    # Each flag is read by the builder (meshplane.builds.execute) before it hands the engine work:
+    python_transforms: bool = True  # runs `<port>.py` transforms; else a build of one fails, named
+    file_formats: frozenset[str] = frozenset({"parquet", "csv", "json"})  # FileRelation formats it reads
+    arrow_inputs: bool = True  # accepts ArrowRelation inputs (an empty published snapshot)
+    parallel_builds: bool = True  # several stage_* calls may run at once on one engine (threads); else serialised
 
 
 @runtime_checkable

@@ -74,8 +74,6 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
 }
-# Measured on a 2-core machine: local[2] starts in about 5 s warm, 15 s cold (FACTS.md).
-STARTUP_SECONDS = 6.0
 _PANDAS_WARNING = "PySpark does not yet fully support pandas"
 _WITH = "with_" if "with_" in exp.Select.arg_types else "with"  # sqlglot renamed the key in 28
 
@@ -191,8 +189,6 @@ class SparkEngine:
         self._capabilities = EngineCapabilities(
             name="spark",
             sql_dialect="spark",
-            in_process=False,
-            startup_seconds=STARTUP_SECONDS,
             # Each call binds its inputs under private view names; Spark schedules concurrent jobs.
             parallel_builds=True,
         )

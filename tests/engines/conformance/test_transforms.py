@@ -30,7 +30,7 @@ CUSTOMERS = ArrowRelation(pa.table({"customer": [0, 1, 2], "name": ["ann", "bob"
 def test_is_an_engine(engine: Engine) -> None:
     assert isinstance(engine, Engine)
     caps = engine.capabilities
-    assert caps.python_transforms and caps.reads_parquet_files and caps.arrow_inputs
+    assert caps.python_transforms and caps.arrow_inputs
     assert {"parquet", "csv", "json"} <= caps.file_formats
 
 
