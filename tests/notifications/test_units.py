@@ -78,3 +78,21 @@ def test_check_reports_subscriptions_to_unknown_channels_and_subscribers(tmp_pat
         "subscription to unknown channel 'governance-hoook'",
     ]
     assert all(p.location.path.name == "mesh.yaml" and p.location.line > 1 and p.hint for p in problems)
+
+
+def test_agreement_requests_are_told_as_agreements(tmp_path: Path) -> None:
+    """A product agreement (an access request carrying the consuming ``product``) is told to both products."""
+    from types import SimpleNamespace
+
+    root = tmp_path / "media"
+    shutil.copytree(ROOT / "examples" / "media", root, ignore=shutil.ignore_patterns("data", ".meshplane"))
+    agreement = SimpleNamespace(id="ag1", product="royalties.creator_payouts", port="films.streams.title_monthly",
+                                requester="julia", decided_by="fatima", note="contract ended", status=None)  # fmt: skip
+    with Mesh.open(root) as mesh:
+        mesh.access._tell(EventKind.ACCESS_REVOKED, agreement)  # as revoke() does
+        mesh.access._tell(EventKind.ACCESS_REQUESTED, agreement)  # as a request does
+        told = {r.kind: r for r in mesh.notifications.store.notifications()}
+    assert set(told) == {"agreement_revoked", "agreement_requested"}
+    revoked = told["agreement_revoked"]
+    assert {"product:royalties.creator_payouts", "product:films.streams", "team:films-team"} <= set(revoked.audience)
+    assert revoked.payload["details"]["actor"] == "fatima"

@@ -203,7 +203,21 @@ class AccessService:
             if found is None:
                 return
             request = found
-        NotificationService(self.graph, self.platform).emit(access_notice(self.graph, kind, request))
+        service = NotificationService(self.graph, self.platform)
+        consumer = getattr(request, "product", None)  # set on a product agreement (a product's request)
+        if consumer:
+            from meshplane.workspace.notices import agreement_notice
+
+            agreement = {EventKind.ACCESS_REQUESTED: EventKind.AGREEMENT_REQUESTED,
+                         EventKind.ACCESS_REVOKED: EventKind.AGREEMENT_REVOKED}.get(kind)  # fmt: skip
+            if agreement is not None:
+                actor = request.decided_by or request.requester
+                notice = agreement_notice(self.graph, agreement, consumer=Address.parse(consumer),
+                                          port=Address.parse(request.port), agreement_id=request.id, actor=actor,
+                                          note=request.note)  # fmt: skip
+                service.emit(notice)
+                return
+        service.emit(access_notice(self.graph, kind, request))
 
     def grants(self, user: str | None = None, port: str | None = None) -> list[Grant]:
         """Grants in force now."""
