@@ -76,6 +76,13 @@ def test_a_policy_linked_out_of_the_mesh(base_mesh: Path, tmp_path: Path, capsys
     assert code == 1
 
 
+def test_waivers_linked_out_of_the_mesh(base_mesh: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (base_mesh / "waivers.yaml").symlink_to(_outside(tmp_path, "waivers.yaml", f"# {CANARY}\nwaivers: []\n"))
+    code, output = _check(base_mesh, capsys)
+    assert "waivers.yaml: error: this is a symbolic link" in output and CANARY not in output
+    assert code == 1
+
+
 def test_terminal_output_escapes_control_characters(capsys: pytest.CaptureFixture[str]) -> None:
     assert isinstance(out, SafeConsole) and isinstance(err, SafeConsole)
     buffer = io.StringIO()

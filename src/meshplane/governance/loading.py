@@ -292,6 +292,9 @@ def load_waivers(spec: MeshSpec) -> tuple[list[Waiver], list[Problem]]:
     problems: list[Problem] = []
     if not path.is_file():
         return [], problems
+    escape = outside_mesh(path, spec.root)
+    if escape is not None:  # a waivers file that links out of the mesh is not read
+        return [], [escape]
     loaded = read_yaml(path)
     if isinstance(loaded, Problem):
         return [], [loaded]
