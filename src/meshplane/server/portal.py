@@ -25,6 +25,7 @@ from meshplane.server.auth import (
     token_of,
     verify_same_origin,
 )
+from meshplane.server.layout import LayoutUnavailable, layout_map, map_svg
 from meshplane.server.querying import QueryUnavailable, query_as
 from meshplane.types import Principal
 
@@ -187,13 +188,22 @@ def request_access(
 
 
 @router.get("/map", response_class=HTMLResponse)
-def mesh_map(request: Request, who: User) -> Response:
+def mesh_map(request: Request, who: User, focus: str = "") -> Response:
     service = discovery(request)
     grouped = [(d.name, [str(p) for p in sorted(service.graph.products) if p.domain == d.name])
                for d in service.graph.spec.domains]  # fmt: skip
     edges = product_edges(service.graph)
     cross = [e for e in edges if not e.source and e.cross_domain]
-    return _render(request, "map.html", who, svg=charts.mesh_map_svg(grouped, edges), cross=cross)
+    view = service.lineage(focus) if focus else None  # NotFound/UsageError for an unknown product: 404/400
+    upstream = {n.address for n in view.nodes if n.depth < 0 and n.kind == "product"} if view else set()
+    downstream = {n.address for n in view.nodes if n.depth > 0 and n.kind == "product"} if view else set()
+    try:
+        svg, note = map_svg(layout_map(grouped, edges), focus=focus or None, upstream=upstream,
+                            downstream=downstream), ""  # fmt: skip
+    except LayoutUnavailable as error:
+        svg, note = charts.mesh_map_svg(grouped, edges), str(error)
+    return _render(request, "map.html", who, svg=svg, note=note, cross=cross, focus=focus,
+                   upstream=sorted(upstream), downstream=sorted(downstream))  # fmt: skip
 
 
 @router.get("/requests", response_class=HTMLResponse)
