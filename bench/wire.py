@@ -1,9 +1,9 @@
 """The PostgreSQL wire protocol: per-query overhead over the Python API, streaming throughput against
 PostgreSQL itself, and many concurrent connections.
 
-The wire server runs in this process over the governed gateway (its isolated child processes, masks and
-logging included) with an in-memory resolver over one generated Parquet port of N rows x 5 columns
-(integer, text, decimal, timestamp, boolean). Three measurements, one run:
+The wire server runs in a process of its own (as under ``meshplane serve --pg``) over the governed gateway
+(its isolated query processes and masks included) with an in-memory resolver over one generated Parquet
+port of N rows x 5 columns (integer, text, decimal, timestamp, boolean). Three measurements, one run:
 
 1. per-query overhead: the same small query through ``QueryGateway.run`` (Python API) and through psycopg
    over the wire, interleaved; median milliseconds and the difference;
@@ -17,6 +17,7 @@ logging included) with an in-memory resolver over one generated Parquet port of 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import secrets
 import statistics
 import threading
@@ -38,7 +39,7 @@ from meshplane.workspace.access import PortSchema
 
 ADDRESS = "bench.events.events"
 USER = Principal("analyst", frozenset({"analysts"}))
-TOKEN = secrets.token_urlsafe(16)
+TOKEN = "bench-" + "wire-token"  # the same in the server process (spawned: module state is not shared)
 COLUMNS = (PortColumn("id", "BIGINT"), PortColumn("name", "VARCHAR"), PortColumn("amount", "DECIMAL(12,2)"),
            PortColumn("at", "TIMESTAMP"), PortColumn("flag", "BOOLEAN"))  # fmt: skip
 SELECT = f"SELECT id, name, amount, at, flag FROM {ADDRESS}"
@@ -77,6 +78,19 @@ class Backend:
         return self.gateway.stream(sql, USER, self.resolve, consumer_key="k")
 
 
+def _limits(rows: int) -> SandboxLimits:
+    return SandboxLimits(max_rows=max(rows, 1_000_000), timeout_seconds=300, processes=4, per_user=4)
+
+
+def serve(path: str, rows: int, workers: int, ports: Any, stop: Any) -> None:
+    """The server process: a wire server over its own gateway until ``stop`` is set."""
+    gateway = QueryGateway(limits=_limits(rows))
+    with running(Backend(gateway, Path(path)), WireConfig(port=0, workers=workers)) as server:
+        ports.put(server.port)
+        stop.wait()
+    gateway.close()
+
+
 def timed(work: Any) -> float:
     start = time.perf_counter()
     work()
@@ -93,11 +107,15 @@ def main() -> None:
     args = parser.parse_args()
     started = header(f"PostgreSQL wire protocol: {args.rows} rows x 5 columns")
     path = generate(args.rows)
-    limits = SandboxLimits(max_rows=max(args.rows, 1_000_000), timeout_seconds=300, processes=4, per_user=4)
-    gateway = QueryGateway(limits=limits)
+    gateway = QueryGateway(limits=_limits(args.rows))
     backend = Backend(gateway, path)
-    with running(backend, WireConfig(port=0, workers=max(32, args.connections + 8))) as server:
-        dsn = f"host=127.0.0.1 port={server.port} user={USER.username} password={TOKEN} dbname=bench sslmode=disable"
+    context = multiprocessing.get_context("spawn")
+    ports, halt = context.Queue(), context.Event()
+    server = context.Process(target=serve, args=(str(path), args.rows, max(32, args.connections + 8), ports, halt))
+    server.start()
+    try:
+        port = ports.get(timeout=120)
+        dsn = f"host=127.0.0.1 port={port} user={USER.username} password={TOKEN} dbname=bench sslmode=disable"
 
         # 1. per-query overhead, interleaved
         api, wire = [], []
@@ -173,6 +191,9 @@ def main() -> None:
         )
         for message in sorted(set(messages))[:5]:
             print(f"  error: {message}")
+    finally:
+        halt.set()
+        server.join(timeout=60)
     gateway.close()
     footer(started)
 
