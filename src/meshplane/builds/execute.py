@@ -38,6 +38,7 @@ __all__ = [
     "ProductOutcome",
     "Status",
     "load_transform",
+    "table_contract",
     "table_id_for",
 ]
 
@@ -265,7 +266,7 @@ class Builder:
                 fingerprint = fingerprint_port(self.graph, product, port, self._lookup, item.engine)
                 properties = {**fingerprint.properties(), "meshplane.contract_version": port.version}
                 publications.append(
-                    Publication(table, result.files, result.schema, properties, contract=_table_contract(port))
+                    Publication(table, result.files, result.schema, properties, contract=table_contract(port))
                 )
             # All ports of the product become visible together (one catalog transaction) or none does.
             snapshots = self.store.publish_all(publications, run_id=run_id)
@@ -448,7 +449,7 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
-def _table_contract(port: OutputPortSpec) -> TableContract:
+def table_contract(port: OutputPortSpec) -> TableContract:
     """What the port's contract says of its table's columns, for the Iceberg schema other engines read."""
     columns = port.contract.columns
     keyed = sorted((c for c in columns if c.primary_key), key=lambda c: (c.primary_key_position or 10_000, c.name))

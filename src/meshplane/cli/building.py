@@ -1,4 +1,4 @@
-"""`meshplane plan`, `build`, `runs` and `schedule`."""
+"""`meshplane plan`, `build`, `runs`, `schedule` and `maintain`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from meshplane.types import Address
 if TYPE_CHECKING:
     from meshplane.builds import BuildResult, ProductOutcome
 
-__all__ = ["build", "plan", "runs", "schedule"]
+__all__ = ["build", "maintain", "plan", "runs", "schedule"]
 
 SelectorArgs = Annotated[
     list[str] | None,
@@ -193,3 +193,34 @@ def publish(mesh: MeshPath = Path(".")) -> None:
     with open_mesh(mesh) as opened:
         opened.publish()
         out.print(f"published {len(opened.graph.products)} products to {opened.platform.catalog.url}")
+
+
+@app.command()
+def maintain(
+    selectors: SelectorArgs = None,
+    mesh: MeshPath = Path("."),
+    min_file_age: Annotated[
+        float, typer.Option(help="Never delete files younger than this many seconds (a build may be staging them).")
+    ] = 3600.0,
+    format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
+) -> None:
+    """Enforce contracts' retention, expire old snapshots (platform.history) and delete files nothing refers to."""
+    with open_mesh(mesh) as opened:
+        report = opened.maintain(selectors, min_file_age=min_file_age)
+    if format is OutputFormat.json:
+        out.print_json(json.dumps([p.as_dict() for p in report.ports]))
+    else:
+        rows = [
+            {
+                "port": str(p.port),
+                "retention": p.retention_problem
+                or (f"{p.retention.deleted_rows} row(s) deleted" if p.retention else "none declared"),
+                "expired snapshots": str(len(p.expiry.expired) if p.expiry else 0),
+                "files removed": str(p.expiry.removed_files if p.expiry else 0),
+                "error": p.error or "",
+            }
+            for p in report.ports
+        ]
+        print_rows(rows, format)
+    if not report.ok:
+        raise typer.Exit(1)

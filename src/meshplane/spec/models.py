@@ -26,6 +26,7 @@ __all__ = [
     "EmailChannel",
     "GlossaryConfig",
     "GlossaryTerm",
+    "HistoryConfig",
     "InputPortSpec",
     "MaskKind",
     "MeshConfig",
@@ -75,6 +76,14 @@ class SparkConfig(_Frozen):
     conf: dict[str, str] = Field(default_factory=dict)
 
 
+class HistoryConfig(_Frozen):
+    """``platform.history``: snapshots kept for time travel (``meshplane maintain`` expires the rest)."""
+
+    keep_snapshots: int = Field(default=10, ge=1, le=100_000)  # the newest N, whatever their age
+    keep_days: float = Field(default=7.0, ge=0)  # and every snapshot younger than this
+    maintain_schedule: str | None = "0 3 * * *"  # cron of the scheduler's maintenance round (None: never)
+
+
 class PlatformConfig(_Frozen):
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark: SparkConfig = Field(default_factory=SparkConfig)
@@ -87,6 +96,7 @@ class PlatformConfig(_Frozen):
     build_lease_seconds: float = Field(default=60.0, ge=1.0, le=86400.0)
     # API tokens expire this many days after they are created unless created with another expiry.
     token_days: int = Field(default=90, ge=1, le=3650)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
 
 
 class ConnectionConfig(_Frozen):

@@ -142,7 +142,8 @@ def live_data_files(table: Table, snapshot: Snapshot) -> tuple[str, ...]:
 
 
 def referenced_files(table: Table) -> set[str]:
-    """Every data file any retained snapshot refers to (each manifest is read once)."""
+    """Every data file some retained snapshot reads (each manifest is read once). A file a manifest lists as
+    deleted is not read by that snapshot: once the snapshots that read it are expired, nothing needs it."""
     seen: set[str] = set()
     files: set[str] = set()
     for snapshot in table.metadata.snapshots:
@@ -150,7 +151,7 @@ def referenced_files(table: Table) -> set[str]:
             if manifest.manifest_path in seen:
                 continue
             seen.add(manifest.manifest_path)
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
                 files.add(entry.data_file.file_path)
     return files
 

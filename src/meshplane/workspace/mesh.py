@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from meshplane.workspace.building import BuildService
     from meshplane.workspace.discovery import DiscoveryService
     from meshplane.workspace.governing import GovernanceService
+    from meshplane.workspace.lifecycle import LifecycleService, MaintenanceReport
     from meshplane.workspace.notifying import DeliveryReport, NotificationService
     from meshplane.workspace.platform import Platform
     from meshplane.workspace.quality import PortDiff, PortStatus, QualityService, TestReport
@@ -211,6 +212,12 @@ class Mesh:
             self.publish(checked=True, held_back=refused)
         if any(d.breaking for d in diffs):
             self._tell_breaking_changes(diffs, baseline_kept=set(refused) if not breaking else set(self.graph.products))
+        published = [o.address for o in result.outcomes if o.status.value == "success"]
+        if published:
+            # Each build ends with the contract's retention: expired rows go in a snapshot of their own.
+            for done in self.lifecycle.enforce_retention(published):
+                if done.error is not None:
+                    log.warning("retention of %s failed: %s", done.port, done.error)
         return result
 
     def _tell_breaking_changes(self, diffs: list[PortDiff], *, baseline_kept: set[Address]) -> None:
@@ -289,7 +296,10 @@ class Mesh:
         """Build what is due every ``interval`` seconds until ``stop()``; ``sleep`` may be an Event's wait."""
         from meshplane.builds.schedule import due_products, run_scheduler
 
+        maintained = {"at": datetime.now(UTC)}  # the first maintenance round is the schedule's next tick
+
         def find_due(now: datetime) -> list[DueProduct]:
+            self._maintain_when_due(now, maintained)
             due = due_products(self.graph, self.last_built, now)
             lag = max(((now - d.tick).total_seconds() for d in due), default=0.0)
             log_event("scheduler_round", due=[str(d.address) for d in due], lag_seconds=round(lag, 3))
@@ -313,6 +323,27 @@ class Mesh:
             return result
 
         run_scheduler(find_due, build_due, interval=interval, stop=stop, sleep=sleep)
+
+    def _maintain_when_due(self, now: datetime, maintained: dict[str, datetime]) -> None:
+        """The scheduler's maintenance round (``platform.history.maintain_schedule``), logged like builds."""
+        from meshplane.builds.schedule import previous_tick
+
+        cron = self.spec.config.platform.history.maintain_schedule
+        if cron is None or previous_tick(cron, now) <= maintained["at"]:
+            return
+        maintained["at"] = now
+        try:
+            report = self.maintain(now=now)
+        except MeshError as error:  # maintenance must not stop the scheduler
+            log.warning("maintenance round failed: %s", error)
+            return
+        log_event(
+            "maintenance",
+            ok=report.ok,
+            expired=sum(len(p.expiry.expired) for p in report.ports if p.expiry),
+            deleted_rows=sum(p.retention.deleted_rows for p in report.ports if p.retention),
+            errors=[f"{p.port}: {p.error}" for p in report.ports if p.error],
+        )
 
     def publish(self, *, checked: bool = False, held_back: Collection[Address] = ()) -> None:
         """Sync the specs into the catalog: domains, products, versions, ports, columns, glossary, lineage.
@@ -393,6 +424,20 @@ class Mesh:
             if edge.upstream_port is not None:
                 names[edge.input.name] = dbt_model_name(str(edge.upstream_port))
         return names
+
+    @cached_property
+    def lifecycle(self) -> LifecycleService:
+        """Retention, snapshot expiry and file clean-up (workspace/lifecycle.py)."""
+        from meshplane.workspace.lifecycle import LifecycleService
+
+        return LifecycleService(self.graph, self.platform)
+
+    def maintain(
+        self, selectors: list[str] | None = None, *, now: datetime | None = None, min_file_age: float = 3600.0
+    ) -> MaintenanceReport:
+        """``meshplane maintain``: retention, snapshot expiry and removal of unreferenced files."""
+        products = sorted({a.product_address for a in self.select(selectors)}, key=str)
+        return self.lifecycle.maintain(products, now=now, min_file_age=min_file_age)
 
     @cached_property
     def governance(self) -> GovernanceService:

@@ -1,0 +1,201 @@
+"""Bounded tables: retention deletes, snapshot expiry and removal of files nothing refers to.
+
+- :func:`delete_before` removes the rows whose date column is older than a cutoff, as one snapshot of its own
+  (an Iceberg OVERWRITE through :meth:`TableStore.publish`, so it is atomic like any publish). It carries the
+  previous snapshot's ``meshplane.*`` properties (the build fingerprint), so a plan still sees the port as up to
+  date. Rows whose date is null are kept: nothing says they are old. A file with no expired row is kept as it
+  is on a local warehouse; on object storage the remaining rows are rewritten (published files are remote).
+- :func:`expire_snapshots` drops old snapshots from the table metadata, keeping the current one, the newest
+  ``keep_last``, every one younger than ``keep_for`` and any the caller protects (pinned time-travel points),
+  then deletes the data folders, manifests and metadata files no retained snapshot needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meshplane.errors import StorageError
+from meshplane.storage.store import RUN_PROPERTY, TableStore
+from meshplane.storage.tables import TableContract, TableId
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = ["ExpiryReport", "RetentionReport", "delete_before", "expire_snapshots"]
+
+CUTOFF_PROPERTY = "meshplane.retention-cutoff"
+_KEPT_METADATA_FILES = 10  # previous metadata.json versions kept besides the current one
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    table_id: TableId
+    cutoff: datetime
+    deleted_rows: int
+    kept_rows: int
+    snapshot_id: int | None  # the retention snapshot (None: nothing was old enough)
+
+
+@dataclass(frozen=True)
+class ExpiryReport:
+    table_id: TableId
+    expired: tuple[int, ...]
+    retained: int
+    removed_files: int
+
+
+def delete_before(
+    store: TableStore,
+    table_id: TableId,
+    column: str,
+    cutoff: datetime,
+    *,
+    run_id: str,
+    contract: TableContract | None = None,
+) -> RetentionReport:
+    """Delete the rows whose ``column`` is older than ``cutoff`` in one snapshot (none if none is)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    current = store.current(table_id)
+    if current is None:
+        return RetentionReport(table_id, cutoff, 0, 0, None)
+    if column not in current.schema.names:
+        raise StorageError(f"{table_id}: retention column {column!r} is not a column of the table")
+    bound = _bound(current.schema.field(column).type, cutoff)
+    filesystem = store.remote.filesystem() if store.remote is not None else None
+    kept: list[Path] = []
+    rewrite: list[tuple[str, pa.Table]] = []
+    deleted = remaining = 0
+    for ref in current.data_files:
+        path = str(ref).removeprefix("s3://") if filesystem is not None else str(ref)
+        try:
+            dates = pq.read_table(path, columns=[column], filesystem=filesystem).column(0)
+        except OSError as exc:
+            raise StorageError(f"{table_id}: cannot read data file {ref}: {exc}") from exc
+        old = int(pc.sum(pc.less(dates, bound)).as_py() or 0)
+        deleted += old
+        remaining += len(dates) - old
+        if old == 0 and filesystem is None:
+            kept.append(Path(str(ref)))
+        elif old < len(dates):
+            rows = pq.read_table(path, filesystem=filesystem)
+            young = pc.or_kleene(pc.greater_equal(rows.column(column), bound), pc.is_null(rows.column(column)))
+            rewrite.append((Path(str(ref)).name, rows.filter(young)))
+    if deleted == 0:
+        return RetentionReport(table_id, cutoff, 0, remaining, None)
+    folder = store.staging_dir(table_id, run_id)
+    files = list(kept)
+    for name, rows in rewrite:
+        target = folder / name
+        pq.write_table(rows, target)
+        files.append(target)
+    properties = {k: v for k, v in current.properties.items() if k.startswith("meshplane.") and k != RUN_PROPERTY}
+    properties[CUTOFF_PROPERTY] = cutoff.isoformat()
+    try:
+        snapshot = store.publish(
+            table_id, files, current.schema, properties, run_id=run_id, contract=contract or TableContract()
+        )
+    except StorageError:
+        store.cleanup_staging(table_id, run_id)
+        raise
+    return RetentionReport(table_id, cutoff, deleted, remaining, snapshot.snapshot_id)
+
+
+def _bound(arrow_type: Any, cutoff: datetime) -> Any:
+    """The cutoff as a scalar comparable with the column (a date column compares with the cutoff's date)."""
+    import pyarrow as pa_module
+
+    if pa_module.types.is_date(arrow_type):
+        return pa_module.scalar(cutoff.date(), type=arrow_type)
+    if pa_module.types.is_timestamp(arrow_type):
+        moment = cutoff if arrow_type.tz is not None else cutoff.replace(tzinfo=None)
+        return pa_module.scalar(moment, type=arrow_type)
+    raise StorageError(f"a retention column must be a date or timestamp, not {arrow_type}")
+
+
+def expire_snapshots(
+    store: TableStore,
+    table_id: TableId,
+    *,
+    keep_last: int,
+    keep_for: timedelta,
+    now: datetime,
+    protect: Collection[int] = (),
+    min_file_age: float = 3600.0,
+) -> ExpiryReport:
+    """Expire the snapshots no rule keeps, then delete what only they referred to.
+
+    Files younger than ``min_file_age`` seconds are never deleted: a build still staging may own them.
+    """
+    with store.lock(table_id):
+        table = store._load(table_id)
+        if table is None:
+            return ExpiryReport(table_id, (), 0, 0)
+        snapshots = sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)
+        current = table.current_snapshot()
+        horizon = (now - keep_for).timestamp() * 1000
+        keep = {s.snapshot_id for s in snapshots[: max(keep_last, 1)]}
+        keep |= {s.snapshot_id for s in snapshots if s.timestamp_ms >= horizon}
+        keep |= set(protect) | ({current.snapshot_id} if current is not None else set())
+        expired = tuple(s.snapshot_id for s in snapshots if s.snapshot_id not in keep)
+        if expired:
+            table.maintenance.expire_snapshots().by_ids(list(expired)).commit()
+        table = store._load(table_id)
+    removed = len(store.cleanup_staging(table_id, min_age=min_file_age))
+    if table is not None:
+        removed += _remove_unreferenced_metadata(store, table, min_file_age)
+    return ExpiryReport(table_id, expired, len(keep & {s.snapshot_id for s in snapshots}), removed)
+
+
+def _remove_unreferenced_metadata(store: TableStore, table: Any, min_age: float) -> int:
+    """Manifest lists and manifests of expired snapshots, and metadata.json versions past the kept ones."""
+    from pyarrow import fs
+
+    needed: set[str] = {table.metadata_location}
+    needed |= {entry.metadata_file for entry in table.metadata.metadata_log[-_KEPT_METADATA_FILES:]}
+    for snapshot in table.metadata.snapshots:
+        needed.add(snapshot.manifest_list)
+        needed |= {manifest.manifest_path for manifest in snapshot.manifests(table.io)}
+    filesystem, root = _filesystem(store, table.location() + "/metadata")
+    try:
+        listing = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
+    except OSError as exc:
+        raise StorageError(f"cannot list {root}: {exc}") from exc
+    needed_paths = {_strip(uri) for uri in needed}
+    cutoff = time.time() - min_age
+    removed = 0
+    for info in listing:
+        if info.type != fs.FileType.File or _strip(info.path) in needed_paths:
+            continue
+        if not info.path.endswith((".avro", ".metadata.json")):
+            continue
+        if info.mtime is not None and info.mtime.timestamp() > cutoff:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            filesystem.delete_file(info.path)
+            removed += 1
+    return removed
+
+
+def _filesystem(store: TableStore, uri: str) -> tuple[Any, str]:
+    from pyarrow import fs
+
+    if store.remote is not None:
+        return store.remote.filesystem(), _strip(uri)
+    return fs.LocalFileSystem(), _strip(uri)
+
+
+def _strip(uri: str) -> str:
+    """A URI as the path its pyarrow file system takes (a bucket key, or a local path)."""
+    from urllib.parse import unquote, urlparse
+
+    if uri.startswith("s3://"):
+        return uri.removeprefix("s3://")
+    return unquote(urlparse(uri).path) if uri.startswith("file:") else uri
