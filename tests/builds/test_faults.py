@@ -84,3 +84,33 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+
+
+def _shows_published(root: Path) -> tuple[Path, Path]:
+    from meshplane.types import Address
+
+    with Mesh.open(root) as mesh:
+        assert mesh.build(["podcasts.shows"]).ok
+        snapshot = mesh.builds.current(Address.parse("podcasts.shows.shows"))
+        assert snapshot is not None
+        data = Path(snapshot.data_files[0])
+    metadata = sorted((root / ".meshplane/warehouse/podcasts/shows__shows__v1/metadata").glob("*.metadata.json"))
+    return metadata[-1], data
+
+
+def test_a_missing_data_file_is_named_not_reported_as_an_access_decision(cli: Any, root: Path) -> None:
+    _, data = _shows_published(root)
+    data.unlink()
+    result = cli("query", "--mesh", str(root), "--as", "alice", "SELECT count(*) FROM podcasts.shows.shows")
+    assert result.code == 1
+    assert f"data file {data} of podcasts.shows.shows" in result.stderr and "is missing" in result.stderr
+    assert "grant" not in result.stderr
+
+
+def test_a_corrupted_metadata_file_is_named(cli: Any, root: Path) -> None:
+    metadata, _ = _shows_published(root)
+    metadata.write_text("garbage{")
+    result = cli("build", "--mesh", str(root), "--full-refresh", "podcasts.shows")
+    assert result.code == 1
+    assert f"its Iceberg metadata file file://{metadata} is corrupted (Invalid JSON" in result.stderr
+    assert "internal error" not in result.stderr

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -310,6 +311,12 @@ class AccessPolicy:
             if ref.as_of_snapshot is not None or ref.as_of_timestamp is not None:
                 raise QueryRejected(f"{what} has no snapshot at the point in time asked for") from None
             raise QueryRejected(f"{what} has no published data yet; it must be built first") from None
+        for path in snapshot.data_files:  # a lost file is a storage fault, named, not an access decision
+            if not isinstance(path, str) and not Path(path).exists():
+                raise StorageError(
+                    f"data file {path} of {address} (snapshot {snapshot.snapshot_id}) is missing from the "
+                    f"warehouse; rebuild the port: meshplane build {address.product_address} --full-refresh"
+                )
         declared = set(_contract_columns(target))
         columns: list[PortColumn] = []
         for arrow_field in snapshot.schema:

@@ -332,6 +332,7 @@ class PointerSwap:
         """What SqlCatalog.commit_table does before its SQL: validate, then write the new metadata file."""
         from pyiceberg.catalog import Catalog
         from pyiceberg.exceptions import NoSuchTableError
+        from pyiceberg.exceptions import ValidationError as IcebergValidationError
         from pyiceberg.table import CommitTableResponse
 
         catalog = self._catalog
@@ -342,6 +343,9 @@ class PointerSwap:
             current: Table | None = catalog.load_table(identifier)
         except NoSuchTableError:
             current = None
+        except (ValueError, IcebergValidationError) as exc:  # the current metadata file is not table metadata
+            where = ".".join(identifier)
+            raise StorageError(f"{where}: its current Iceberg metadata file is corrupted ({_last_line(exc)})") from exc
         staged = catalog._update_and_stage_table(current, identifier, requirements, updates)
         catalog._write_metadata(metadata=staged.metadata, io=staged.io, metadata_path=staged.metadata_location)
         old = current.metadata_location if current is not None else None
@@ -380,3 +384,9 @@ class PointerSwap:
                     raise CommitFailedException(f"Table has been updated by another process: {namespace}.{name}")
             session.commit()
         self._pending.clear()
+
+
+def _last_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    found = next((line for line in lines if "Invalid JSON" in line), lines[0] if lines else "")
+    return found.split(" [type=", 1)[0]

@@ -437,6 +437,7 @@ class TableStore:
 
     def _load(self, table_id: TableId) -> Table | None:
         from pyiceberg.exceptions import NoSuchTableError
+        from pyiceberg.exceptions import ValidationError as IcebergValidationError
 
         location = self._metadata_location(table_id)
         if location is None:
@@ -449,6 +450,15 @@ class TableStore:
             table = self.catalog.load_table(table_id.identifier)
         except NoSuchTableError:
             return None
+        except FileNotFoundError as exc:
+            raise StorageError(f"{table_id}: its Iceberg metadata file {location} is missing") from exc
+        except (ValueError, IcebergValidationError) as exc:  # not table metadata (pydantic, JSON, pyiceberg)
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+            first = next((line for line in lines if "Invalid JSON" in line), lines[0]).split(" [type=", 1)[0]
+            raise StorageError(
+                f"{table_id}: its Iceberg metadata file {location} is corrupted ({first}); restore the file, "
+                "or rebuild the table after dropping it"
+            ) from exc
         self._loaded[table_id] = (table.metadata_location, table)
         return table
 
