@@ -168,3 +168,19 @@ def test_gate_functions_block_unversioned_breaking_changes(built: Path) -> None:
         gate(mesh.graph.products[Address.parse("shop.customers")])
         with pytest.raises(ContractViolation):
             gate(mesh.graph.products[ORDERS.product_address])
+
+
+def test_status_of_an_old_major_without_a_deprecation_date_says_what_to_set(
+    built: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshplane.cli.app import main
+
+    shop.write_orders(built, shop.LENIENT, version="2.0.0")  # no deprecationDate on the new major
+    with Mesh.open(built) as mesh:
+        assert mesh.build(["shop.orders"]).ok
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["status", "shop.orders", "--mesh", str(built)])
+    text = capsys.readouterr().out
+    assert "old major v1 (shop.orders__orders__v1): served until a deprecationDate is set" in text
+    assert "no deprecationDate set" not in text
