@@ -100,3 +100,32 @@ def test_meshplane_mcp_on_stdio(media: Mesh) -> None:
             assert refused.is_error and "kofi has no active grant" in refused.content[0].text
 
     anyio.run(session)
+
+
+def test_streamable_http_under_serve(media: Mesh) -> None:
+    import httpx
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    from server.helpers import start_server
+
+    token, _ = media.platform.catalog.writer.create_token("kofi", name="mcp over http")
+    process, base = start_server(media.root, dev=False)
+    try:
+        assert httpx.post(f"{base}/mcp/", json={}, timeout=30).status_code == 401  # no token, no agent
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def session() -> None:
+            async with (
+                httpx2.AsyncClient(headers=headers, timeout=60) as http,
+                Client(streamable_http_client(f"{base}/mcp/", http_client=http)) as client,
+            ):
+                found = await client.call_tool("search_products", {"text": "payout"})
+                assert not found.is_error and found.structured_content["result"]
+                refused = await client.call_tool("run_query", {"sql": f"SELECT * FROM {EVENTS}"})
+                assert refused.is_error and "kofi has no active grant" in refused.content[0].text
+
+        anyio.run(session)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

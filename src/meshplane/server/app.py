@@ -66,6 +66,16 @@ def _status_for(error: MeshError) -> int:
     return 400
 
 
+def _mcp_endpoint(mesh: Mesh) -> Any:
+    """The MCP endpoint for agents, when the ``mcp`` extra is installed."""
+    try:
+        from meshplane.agents.http import McpEndpoint
+
+        return McpEndpoint(mesh)
+    except ImportError:
+        return None
+
+
 def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None,
                queries: int | None = None) -> FastAPI:  # fmt: skip
     """The app for one opened mesh. ``dev_mode`` lets the portal's sign-in page switch users without a token;
@@ -78,7 +88,11 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads or DEFAULT_THREADS
         app.state.query_limiter = anyio.CapacityLimiter(queries or DEFAULT_QUERIES)
         app.state.user_limiters = {}  # username -> CapacityLimiter(api.QUERIES_PER_USER), made in this loop
-        yield
+        if agents is None:
+            yield
+            return
+        async with agents.session_manager.run():  # the MCP endpoint's sessions live as long as the app
+            yield
 
     app = FastAPI(
         lifespan=lifespan,
@@ -100,6 +114,9 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
     app.include_router(metrics.router)
     app.include_router(portal.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    agents = _mcp_endpoint(mesh)
+    if agents is not None:
+        app.mount("/mcp", agents, name="mcp")  # AI agents: streamable-HTTP MCP (meshplane.agents)
     app.add_middleware(BodyGuard)  # size limit and sign-in before any body is read
     app.add_middleware(RequestLog)
 
@@ -154,7 +171,8 @@ def check_rules(app: FastAPI) -> None:
             if len(rules) != 1:
                 methods = sorted(route.methods or ())
                 raise RuntimeError(f"route {methods} {route.path} declares {len(rules)} rules; use one allow()")
-        elif not (isinstance(route, Mount) and route.path == "/static"):
+        # /mcp authenticates every request itself (bearer token) and its tools act through the facade as that user
+        elif not (isinstance(route, Mount) and route.path in ("/static", "/mcp")):
             raise RuntimeError(f"route {getattr(route, 'path', route)!r} is not an API route with a declared rule")
 
 

@@ -48,7 +48,7 @@ class BodyGuard:
             return
         if not await self._authenticated(scope):
             path = str(scope.get("path", ""))
-            if path.startswith("/api/") or path == "/metrics":
+            if path.startswith(("/api/", "/mcp")) or path == "/metrics":
                 await _answer(send, 401, "sign in: send Authorization: Bearer <token> (meshplane token create USER)",
                               headers=[(b"www-authenticate", b"Bearer")])  # fmt: skip
             else:
