@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         port_column_lineage,
     )
     from meshplane.lineage.impact import Impact, impact_of
+    from meshplane.lineage.joins import JoinKey, join_keys
     from meshplane.lineage.products import (
         Direction,
         LineageNode,
@@ -35,6 +36,7 @@ __all__ = [
     "ColumnEdge",
     "Direction",
     "Impact",
+    "JoinKey",
     "LineageNode",
     "LineageView",
     "ProductEdge",
@@ -42,6 +44,7 @@ __all__ = [
     "columns_downstream",
     "columns_upstream",
     "impact_of",
+    "join_keys",
     "lineage_of",
     "port_column_lineage",
     "product_edges",
@@ -52,6 +55,7 @@ _HOMES = {
         ("ColumnEdge", "column_lineage", "columns_downstream", "columns_upstream", "port_column_lineage"), "columns"
     ),
     **dict.fromkeys(("Impact", "impact_of"), "impact"),
+    **dict.fromkeys(("JoinKey", "join_keys"), "joins"),
     **dict.fromkeys(("Direction", "LineageNode", "LineageView", "ProductEdge", "lineage_of", "product_edges"),
                     "products"),
 }  # fmt: skip

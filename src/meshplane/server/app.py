@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute, Mount
 
 from meshplane.errors import AccessDenied, CatalogError, MeshError, NotFound, QueryRejected, UsageError
-from meshplane.server import api, metrics, portal
+from meshplane.server import api, exploring, metrics, portal
 from meshplane.server.auth import AuthRequired, Forbidden, TokenCache, route_rule
 from meshplane.server.bodyguard import BodyGuard
 from meshplane.server.querying import QueryUnavailable
@@ -113,6 +113,7 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
     app.include_router(api.router)
     app.include_router(metrics.router)
     app.include_router(portal.router)
+    app.include_router(exploring.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     agents = _mcp_endpoint(mesh)
     if agents is not None:
