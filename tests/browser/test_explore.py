@@ -38,3 +38,22 @@ def test_mesh_map_zooms_pans_and_highlights(browser: Any, live_url: str) -> None
     assert page.locator("a.node-link.dim").count() > 0
     _shot(page, "map-focus")
     page.context.close()
+
+
+def test_glossary_and_impact_from_a_product_page(browser: Any, live_url: str) -> None:
+    page = _page(browser, live_url, "bilal")
+    page.goto(f"{live_url}/products/podcasts.listening_events")
+    page.locator('table.schema a[href="/glossary/show_id"]').first.click()
+    page.wait_for_url(re.compile(r"/glossary/show_id$"))
+    assert "royalties.creator_payouts.payout_lines" in page.inner_text("#term-joins")
+    _shot(page, "glossary")
+    page.goto(f"{live_url}/products/podcasts.listening_events")
+    page.click("#impact-listening_events")
+    page.wait_for_url(re.compile(r"/ports/podcasts\.listening_events\.listening_events/impact$"))
+    assert "royalties.creator_payouts" in page.inner_text("#readers")
+    page.select_option("#impact-column", "show_id")
+    page.click("form.inline button[type=submit]")
+    page.wait_for_url(re.compile(r"column=show_id"))
+    assert int(page.inner_text("#n-columns")) > 0
+    _shot(page, "impact")
+    page.context.close()
