@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute, Mount
 
 from meshplane.errors import AccessDenied, CatalogError, MeshError, NotFound, QueryRejected, UsageError
-from meshplane.server import api, exploring, metrics, portal
+from meshplane.server import api, exploring, metrics, oidc, portal
 from meshplane.server.auth import AuthRequired, Forbidden, TokenCache, route_rule
 from meshplane.server.bodyguard import BodyGuard
 from meshplane.server.querying import QueryUnavailable
@@ -77,9 +77,9 @@ def _mcp_endpoint(mesh: Mesh) -> Any:
 
 
 def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None,
-               queries: int | None = None) -> FastAPI:  # fmt: skip
+               queries: int | None = None, sso: oidc.OidcSettings | None = None) -> FastAPI:  # fmt: skip
     """The app for one opened mesh. ``dev_mode`` lets the portal's sign-in page switch users without a token;
-    ``threads`` sizes the thread pool that runs the (blocking) routes."""
+    ``threads`` sizes the thread pool that runs the (blocking) routes; ``sso`` adds OpenID Connect sign-in."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -108,12 +108,14 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
     app.state.discovery = DiscoveryService(mesh.graph, mesh.platform, access=mesh.access)
     app.state.tokens = TokenCache()
     app.state.dev_mode = dev_mode
+    app.state.oidc = oidc.OidcFlow(sso) if sso is not None else None
     app.state.query_limiter = anyio.CapacityLimiter(queries or DEFAULT_QUERIES)  # replaced in lifespan's loop
     app.state.user_limiters = {}
     app.include_router(api.router)
     app.include_router(metrics.router)
     app.include_router(portal.router)
     app.include_router(exploring.router)
+    app.include_router(oidc.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     agents = _mcp_endpoint(mesh)
     if agents is not None:
@@ -187,4 +189,4 @@ def app_from_env() -> FastAPI:
     if os.environ.get(PUBLISHED_ENV) != "1":
         mesh.publish()
     threads = int(os.environ.get(THREADS_ENV) or DEFAULT_THREADS)
-    return create_app(mesh, dev_mode=os.environ.get(DEV_ENV) == "1", threads=threads)
+    return create_app(mesh, dev_mode=os.environ.get(DEV_ENV) == "1", threads=threads, sso=oidc.OidcSettings.from_env())
