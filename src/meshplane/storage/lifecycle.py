@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshplane.errors import StorageError
-from meshplane.storage.store import RUN_PROPERTY, TableStore
+from meshplane.storage.store import METADATA_VERSIONS_KEPT, RUN_PROPERTY, TableStore
 from meshplane.storage.tables import TableContract, TableId
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["ExpiryReport", "RetentionReport", "delete_before", "expire_snapshots"]
 
 CUTOFF_PROPERTY = "meshplane.retention-cutoff"
-_KEPT_METADATA_FILES = 10  # previous metadata.json versions kept besides the current one
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ def _remove_unreferenced_metadata(store: TableStore, table: Any, min_age: float)
     from pyarrow import fs
 
     needed: set[str] = {table.metadata_location}
-    needed |= {entry.metadata_file for entry in table.metadata.metadata_log[-_KEPT_METADATA_FILES:]}
+    needed |= {entry.metadata_file for entry in table.metadata.metadata_log[-METADATA_VERSIONS_KEPT:]}
     for snapshot in table.metadata.snapshots:
         needed.add(snapshot.manifest_list)
         needed |= {manifest.manifest_path for manifest in snapshot.manifests(table.io)}

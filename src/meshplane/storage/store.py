@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["CATALOG_NAME", "TableStore"]
 
 CATALOG_NAME = "meshplane"
+METADATA_VERSIONS_KEPT = 10  # previous metadata.json files a table lists (and `meshplane maintain` keeps)
 # Summary keys meshplane writes into every snapshot it commits.
 RUN_PROPERTY = "meshplane.run-id"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -295,7 +296,9 @@ class TableStore:
                 table_id.identifier,
                 schema=schema,
                 location=self.table_uri(table_id),
-                properties={"format-version": "2"},
+                # The metadata log lists previous metadata files; every commit parses it, so a long one makes
+                # each commit slower (~170 Python calls per entry): keep only the versions maintain keeps.
+                properties={"format-version": "2", "write.metadata.previous-versions-max": str(METADATA_VERSIONS_KEPT)},
             )
             staged = type(staged)(staged._identifier, staged.metadata, staged.metadata_location, staged.io, swap)
             tx = ice.FastCreateTableTransaction(staged)
