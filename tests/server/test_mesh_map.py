@@ -3,6 +3,7 @@ a focused product lights its upstream and downstream."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -91,3 +92,18 @@ def test_map_page_highlights_upstream_and_downstream(client: TestClient, tokens:
 def test_map_script_is_served(client: TestClient) -> None:
     script = client.get("/static/map.js")
     assert script.status_code == 200 and "viewBox" in script.text
+
+
+@needs_dot
+def test_a_mesh_too_large_to_draw_whole_is_drawn_per_focus(client: TestClient, tokens: dict[str, str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from meshplane.server import portal
+
+    monkeypatch.setattr(portal, "MAP_MAX_PRODUCTS", 3)  # the media example has 9 products
+    whole = client.get("/map", headers=bearer(tokens, CONSUMER)).text
+    assert 'id="mesh-map"' not in whole and "too many to draw at once" in whole
+    focused = client.get("/map?focus=podcasts.listening_insights", headers=bearer(tokens, CONSUMER)).text
+    drawn = set(re.findall(r'data-product="([^"]+)"', focused))
+    assert drawn == {"podcasts.listening_insights", "podcasts.listening_events", "podcasts.catalog"}
+    product = client.get("/products/podcasts.listening_insights", headers=bearer(tokens, CONSUMER)).text
+    assert 'href="/map?focus=podcasts.listening_insights#map"' in product

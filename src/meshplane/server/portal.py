@@ -10,6 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from sqlglot import exp
 
 from meshplane.catalog import AccessRequestStatus, SearchKind
@@ -41,6 +42,8 @@ User = Annotated[Principal, allow(Rule.AUTHENTICATED)]
 Owner = Annotated[Principal, allow(Rule.OWNER)]
 SelfOrPlatform = Annotated[Principal, allow(Rule.SELF_OR_PLATFORM)]
 SameOrigin = Depends(verify_same_origin)
+
+MAP_MAX_PRODUCTS = 1500  # Graphviz lays out 1,500 products in about 2 s (once; cached); more are drawn per focus
 
 EXAMPLE_SQL = """-- Listening per rights holder: podcasts' listening events joined with royalties' rights holders
 SELECT r.rights_holder_name, e.listener_email, count(*) AS listens
@@ -190,19 +193,28 @@ def request_access(
 @router.get("/map", response_class=HTMLResponse)
 def mesh_map(request: Request, who: User, focus: str = "") -> Response:
     service = discovery(request)
-    grouped = [(d.name, [str(p) for p in sorted(service.graph.products) if p.domain == d.name])
-               for d in service.graph.spec.domains]  # fmt: skip
     edges = product_edges(service.graph)
     cross = [e for e in edges if not e.source and e.cross_domain]
     view = service.lineage(focus) if focus else None  # NotFound/UsageError for an unknown product: 404/400
     upstream = {n.address for n in view.nodes if n.depth < 0 and n.kind == "product"} if view else set()
     downstream = {n.address for n in view.nodes if n.depth > 0 and n.kind == "product"} if view else set()
-    try:
-        svg, note = map_svg(layout_map(grouped, edges), focus=focus or None, upstream=upstream,
-                            downstream=downstream), ""  # fmt: skip
-    except LayoutUnavailable as error:
-        svg, note = charts.mesh_map_svg(grouped, edges), str(error)
-    return _render(request, "map.html", who, svg=svg, note=note, cross=cross, focus=focus,
+    shown = None  # every product, unless the mesh is too large to draw whole: then the focus's lineage only
+    if len(service.graph.products) > MAP_MAX_PRODUCTS:
+        shown = {focus, *upstream, *downstream} if focus else set()
+    grouped = [(d.name, [str(p) for p in sorted(service.graph.products) if p.domain == d.name
+                         and (shown is None or str(p) in shown)]) for d in service.graph.spec.domains]  # fmt: skip
+    grouped = [(d, products) for d, products in grouped if products]
+    if shown == set():
+        many = len(service.graph.products)
+        svg, note = Markup(""), (f"This mesh has {many:,} products, too many to draw at once: open a product's "
+                                 "map (its product page links it) to see its upstream and downstream.")  # fmt: skip
+    else:
+        try:
+            svg, note = map_svg(layout_map(grouped, edges), focus=focus or None, upstream=upstream,
+                                downstream=downstream), ""  # fmt: skip
+        except LayoutUnavailable as error:
+            svg, note = charts.mesh_map_svg(grouped, edges), str(error)
+    return _render(request, "map.html", who, svg=svg, note=note, cross=cross[:500], focus=focus,
                    upstream=sorted(upstream), downstream=sorted(downstream))  # fmt: skip
 
 
