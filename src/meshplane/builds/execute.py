@@ -19,8 +19,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from meshplane.builds import increments
 from meshplane.builds.inputs import bind_inputs
-from meshplane.builds.plan import BuildPlan, PlannedProduct, Reason, fingerprint_port, port_reasons
+from meshplane.builds.plan import (
+    BuildPlan,
+    PlannedProduct,
+    PortRun,
+    Reason,
+    fingerprint_port,
+    port_reasons,
+    port_run,
+)
 from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
 from meshplane.errors import BuildError, ContractViolation, MeshError
 from meshplane.graph import MeshGraph
@@ -77,6 +86,7 @@ class PortOutcome:
     rows: int = 0
     snapshot_id: int | None = None
     checks: tuple[CheckOutcome, ...] = ()
+    run: str = "full"  # "append": ``rows`` are the increment's rows, appended to the published ones
 
 
 @dataclass(frozen=True)
@@ -231,21 +241,32 @@ class Builder:
         engine = self._engine(item.engine)
         inputs = bind_inputs(self.graph, item.address, self.current)
         staged: list[tuple[OutputPortSpec, TableId, StagedResult, tuple[CheckOutcome, ...]]] = []
+        runs: dict[str, PortRun] = {}
         published: set[TableId] = set()
         try:
             for port in product.output_ports:
                 address = Address(item.address.domain, item.address.product, port.name)
                 table = table_id_for(address, port.major)
-                result = self._stage(engine, port, inputs, run_id, table, product.custom.get("dialect"))
+                runs[port.name] = self._port_run(item, product, port, address)
+                current = self.current(address, port.major) if runs[port.name].kind == "append" else None
+                port_inputs, bounds = inputs, None
+                if port.refresh == "append":  # its transform reads the increment's bounds
+                    bounds = increments.bounds_relation(engine, port, current)
+                    port_inputs = {**inputs, increments.BOUNDS: bounds}
+                result = self._stage(engine, port, port_inputs, run_id, table, product.custom.get("dialect"))
                 staged.append((port, table, result, ()))
-                relation = FileRelation(paths=result.files, format="parquet")
-                checks = tuple(self.checker(port, engine, relation, result))
+                if current is None or bounds is None:
+                    checks = tuple(self.checker(port, engine, FileRelation(paths=result.files), result))
+                else:
+                    checks = self._check_increment(port, engine, result, current, bounds)
                 staged[-1] = (port, table, result, checks)
                 failed = [c for c in checks if c.blocking and not c.passed]
                 if failed:
                     # The failing checks go into the outcome too, so the run's check results are recorded.
                     ports = tuple(
-                        PortOutcome(Address(item.address.domain, item.address.product, p.name), 0, None, c)
+                        PortOutcome(
+                            Address(item.address.domain, item.address.product, p.name), 0, None, c, runs[p.name].kind
+                        )
                         for p, _, _, c in staged
                     )
                     return ProductOutcome(
@@ -264,16 +285,27 @@ class Builder:
             publications = []
             for port, table, result, _ in staged:
                 fingerprint = fingerprint_port(self.graph, product, port, self._lookup, item.engine)
-                properties = {**fingerprint.properties(), "meshplane.contract_version": port.version}
+                properties = {
+                    **fingerprint.properties(),
+                    "meshplane.contract_version": port.version,
+                    "meshplane.refresh": runs[port.name].kind,
+                }
                 publications.append(
-                    Publication(table, result.files, result.schema, properties, contract=table_contract(port))
+                    Publication(
+                        table,
+                        result.files,
+                        result.schema,
+                        properties,
+                        contract=table_contract(port),
+                        append=runs[port.name].kind == "append",
+                    )
                 )
             # All ports of the product become visible together (one catalog transaction) or none does.
             snapshots = self.store.publish_all(publications, run_id=run_id)
             published.update(table for _, table, _, _ in staged)
             outcomes = [
                 PortOutcome(Address(item.address.domain, item.address.product, port.name), result.row_count,
-                            snapshot.snapshot_id, checks)
+                            snapshot.snapshot_id, checks, runs[port.name].kind)
                 for (port, _, result, checks), snapshot in zip(staged, snapshots, strict=True)
             ]  # fmt: skip
         finally:
@@ -284,6 +316,41 @@ class Builder:
         return ProductOutcome(
             item.address, Status.SUCCESS, time.perf_counter() - started, run_id, tuple(outcomes), engine=item.engine
         )
+
+    def _port_run(self, item: PlannedProduct, product: ProductSpec, port: OutputPortSpec, address: Address) -> PortRun:
+        """Full or append, decided again under the product's lock (the table may have moved since planning)."""
+        if port.refresh != "append":
+            return PortRun("full", "refresh: full")
+        current = self._lookup(address, port.major)
+        wanted = fingerprint_port(self.graph, product, port, self._lookup, item.engine)
+        return port_run(port, current, port_reasons(current, wanted), item.full_refresh)
+
+    def _check_increment(
+        self,
+        port: OutputPortSpec,
+        engine: Engine,
+        result: StagedResult,
+        current: SnapshotInfo,
+        bounds: ArrowRelation,
+    ) -> tuple[CheckOutcome, ...]:
+        """Write-audit-publish for an increment: the watermark guard and row-level rules on the new rows, rules
+        about the whole table (unique, rowCount, foreign keys, SQL) on the published rows plus the new ones."""
+        new_rows, whole = increments.increment_relations(current, result)
+        outside = increments.watermark_violations(port, engine, new_rows, bounds)
+        guard = CheckOutcome(
+            rule_id=increments.WATERMARK_RULE,
+            passed=outside == 0,
+            blocking=True,
+            message=f"{port.watermark} after the last published value: new rows at or before it, or null = "
+            f"{outside}, must be 0",
+            metric="watermark",
+            column=port.watermark,
+            observed=outside,
+            threshold="= 0",
+        )
+        on_new = [c for c in self.checker(port, engine, new_rows, result) if increments.on_increment(c.metric)]
+        on_whole = [c for c in self.checker(port, engine, whole, result) if not increments.on_increment(c.metric)]
+        return (guard, *on_new, *on_whole)
 
     def _built_meanwhile(
         self, item: PlannedProduct, product: ProductSpec, run_id: str, started: float, waited: float

@@ -25,11 +25,13 @@ __all__ = [
     "BuildPlan",
     "PlannedProduct",
     "PortFingerprint",
+    "PortRun",
     "Reason",
     "SnapshotLookup",
     "fingerprint_port",
     "plan_build",
     "port_reasons",
+    "port_run",
 ]
 
 PROPERTY_PREFIX = "meshplane."
@@ -134,14 +136,49 @@ def fingerprint_port(
 
 
 @dataclass(frozen=True)
+class PortRun:
+    """Which kind of run a port gets (``full`` or ``append``) and why."""
+
+    kind: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.why})"
+
+
+def port_run(port: OutputPortSpec, current: Mapping[str, str] | None, reasons: set[Reason], forced: bool) -> PortRun:
+    """The one rule for full vs append: an append port appends only to a table built by the same transform,
+    contract and settings; anything else (first build, --full-refresh, a changed transform, contract or settings)
+    rebuilds it whole. A contract change rebuilds even when additive: the published rows were checked and
+    typed against the previous contract."""
+    if port.refresh != "append":
+        return PortRun("full", "refresh: full")
+    if current is None or Reason.NEW in reasons:
+        return PortRun("full", "first build")
+    if forced:
+        return PortRun("full", "--full-refresh")
+    for reason in (Reason.CODE_CHANGED, Reason.CONTRACT_CHANGED, Reason.SETTINGS_CHANGED):
+        if reason in reasons:
+            return PortRun("full", reason.value)
+    return PortRun("append", f"rows after the last published {port.watermark}")
+
+
+@dataclass(frozen=True)
 class PlannedProduct:
     address: Address
     reasons: tuple[Reason, ...]
     fingerprints: Mapping[str, PortFingerprint] = field(repr=False)
     engine: str = "duckdb"
+    runs: Mapping[str, PortRun] = field(default_factory=dict)  # output port name -> kind of run
+    full_refresh: bool = False  # append ports rebuild whole too (a forced build alone still appends)
 
     def as_json(self) -> dict[str, Any]:
-        return {"product": str(self.address), "reasons": [r.value for r in self.reasons], "engine": self.engine}
+        return {
+            "product": str(self.address),
+            "reasons": [r.value for r in self.reasons],
+            "engine": self.engine,
+            "runs": {name: {"kind": run.kind, "why": run.why} for name, run in self.runs.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -182,8 +219,12 @@ def plan_build(
     *,
     engine_for: Callable[[ProductSpec], str],
     full_refresh: bool = False,
+    force: bool = False,
 ) -> BuildPlan:
-    """Compare every selected product's fingerprints with its published snapshots, in build order."""
+    """Compare every selected product's fingerprints with its published snapshots, in build order.
+
+    ``force`` plans every selected product (a schedule's tick); ``full_refresh`` does too and rebuilds append
+    ports whole."""
     items: list[PlannedProduct] = []
     rebuilding: set[Address] = set()
     states: dict[str, Any] = {}
@@ -198,16 +239,20 @@ def plan_build(
     for address in selected:
         product = graph.products[address]
         engine = engine_for(product)
-        reasons: set[Reason] = {Reason.FORCED} if full_refresh else set()
+        reasons: set[Reason] = {Reason.FORCED} if full_refresh or force else set()
         fingerprints: dict[str, PortFingerprint] = {}
+        runs: dict[str, PortRun] = {}
         for port in product.output_ports:
             wanted = fingerprint_port(graph, product, port, cached, engine, states)
             fingerprints[port.name] = wanted
-            reasons |= port_reasons(cached(Address(address.domain, address.product, port.name), port.major), wanted)
+            current = cached(Address(address.domain, address.product, port.name), port.major)
+            found = port_reasons(current, wanted)
+            reasons |= found
+            runs[port.name] = port_run(port, current, found, full_refresh)
         if graph.upstream_products(address) & rebuilding:
             reasons.add(Reason.UPSTREAM_REBUILDING)
         if reasons:
             rebuilding.add(address)
             ordered = tuple(r for r in Reason if r in reasons)
-            items.append(PlannedProduct(address, ordered, fingerprints, engine))
+            items.append(PlannedProduct(address, ordered, fingerprints, engine, runs, full_refresh))
     return BuildPlan(tuple(items), tuple(selected))

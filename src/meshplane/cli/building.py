@@ -48,6 +48,9 @@ def plan(
         else:
             for item in result.items:
                 out.print(f"{item.address}  [dim]({item.engine})[/dim]  " + ", ".join(r.value for r in item.reasons))
+                for name, run in item.runs.items():
+                    if run.why != "refresh: full":  # only append ports say which kind of run they get
+                        out.print(f"  {name}: {run.kind} run ({run.why})", markup=False)
         if not selectors and report_blocked(opened.blocked, opened.root):
             raise typer.Exit(1)
 

@@ -22,6 +22,7 @@ from meshplane.contracts.plan import Check, CheckPlan
 __all__ = [
     "AGGREGATE_METRICS",
     "ROW_COUNT",
+    "ROW_METRICS",
     "SCHEMA_ONLY_METRICS",
     "CompiledPlan",
     "CompiledQuery",
@@ -34,6 +35,8 @@ SCHEMA_ONLY_METRICS = frozenset({"present", "type"})
 _PREDICATE_METRICS = frozenset(
     {"required", "nullValues", "missingValues", "invalidValues", "enum", "pattern", "range", "length"}
 )
+# Rules that hold row by row: checking an append run's new rows suffices; every other rule is about the table.
+ROW_METRICS = _PREDICATE_METRICS
 _DISTINCT_METRICS = frozenset({"unique", "duplicateValues", "primaryKey"})
 AGGREGATE_METRICS = _PREDICATE_METRICS | _DISTINCT_METRICS | {"rowCount"}
 _PLACEHOLDERS = {

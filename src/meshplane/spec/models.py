@@ -331,6 +331,17 @@ class OutputPortSpec(Located):
     def major(self) -> int:
         return int(self.version.split(".")[0])
 
+    @property
+    def refresh(self) -> str:
+        """How a build refreshes the port (``customProperties: refresh``): ``full`` or ``append``."""
+        return str(self.custom.get("refresh", "full"))
+
+    @property
+    def watermark(self) -> str | None:
+        """The column an ``append`` port's increments are bounded by (``customProperties: watermark``)."""
+        value = self.custom.get("watermark")
+        return None if value is None else str(value)
+
 
 @dataclass(frozen=True)
 class ProductSpec(Located):

@@ -10,6 +10,7 @@ from meshplane.spec.documents import check_semver, read_mapping
 from meshplane.spec.models import (
     NAME_PATTERN,
     AccessLevel,
+    ContractSpec,
     InputPortSpec,
     OutputPortSpec,
     ProductSpec,
@@ -17,7 +18,7 @@ from meshplane.spec.models import (
 )
 from meshplane.spec.paths import outside_mesh
 from meshplane.spec.schemas import validate_document
-from meshplane.spec.yamlsafe import YamlDocument
+from meshplane.spec.yamlsafe import JsonPath, YamlDocument
 from meshplane.types import Address, Problem, SourceLocation
 
 __all__ = ["PRODUCT_FILE", "PRODUCT_STATUSES", "read_product"]
@@ -163,6 +164,7 @@ def _load_output_port(
             )
         )
     check_semver(contract_doc, ("version",), contract.version, problems)
+    _check_refresh(document, path, custom, contract, problems)
     return OutputPortSpec(
         document=document,
         json_path=path,
@@ -338,6 +340,36 @@ def _check_orphans(folder: Path, ports: set[str], problems: list[Problem]) -> No
                     code="orphan-contract",
                 )
             )
+
+
+REFRESH_KINDS = ("full", "append")
+
+
+def _check_refresh(
+    document: YamlDocument, path: JsonPath, custom: dict[str, Any], contract: ContractSpec, problems: list[Problem]
+) -> None:
+    """``refresh: append`` needs a ``watermark`` naming a column of the port's contract."""
+    refresh = str(custom.get("refresh", "full"))
+    if refresh not in REFRESH_KINDS:
+        problems.append(
+            Problem(
+                custom_property_location(document, path, "refresh"),
+                f"unknown refresh {refresh!r}",
+                "use full (rebuild the table) or append (add the rows after the watermark)",
+                code="port-refresh",
+            )
+        )
+        return
+    watermark = custom.get("watermark")
+    if refresh == "append" and (watermark is None or contract.column(str(watermark)) is None):
+        problems.append(
+            Problem(
+                custom_property_location(document, path, "watermark" if watermark is not None else "refresh"),
+                f"an append port needs a watermark column of its contract, got {watermark!r}",
+                "add customProperties: [{property: watermark, value: <a column that grows with each new row>}]",
+                code="port-refresh",
+            )
+        )
 
 
 def _check_product_custom(document: YamlDocument, custom: dict[str, Any], problems: list[Problem]) -> None:

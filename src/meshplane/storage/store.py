@@ -259,8 +259,10 @@ class TableStore:
             tables = ", ".join(str(p.table_id) for p in publications)
             raise StorageError(f"{tables}: publish outcome unknown ({type(exc).__name__}: {exc})") from exc
         return [
-            self._published(table_id, table, producer, uris, local)
-            for (table_id, table, producer), (*_, uris, local) in zip(committed, prepared, strict=True)
+            self._published(table_id, table, producer, uris, local, publication.append)
+            for (table_id, table, producer), (*_, uris, local), publication in zip(
+                committed, prepared, publications, strict=True
+            )
         ]
 
     def _prepare(
@@ -306,9 +308,16 @@ class TableStore:
             ice.set_name_mapping(tx)
             table = tx._table
         metadata = tx.table_metadata
-        producer = ice.ReplaceAllFiles(
-            operation=ice.operation_for(metadata), transaction=tx, io=table.io, snapshot_properties=summary
-        )
+        producer: Any
+        if publication.append and metadata.current_snapshot() is not None:
+            # An increment: the parent's manifests are carried forward as they are, the new files added.
+            producer = ice.AppendFiles(
+                operation=ice.append_operation(), transaction=tx, io=table.io, snapshot_properties=summary
+            )
+        else:
+            producer = ice.ReplaceAllFiles(
+                operation=ice.operation_for(metadata), transaction=tx, io=table.io, snapshot_properties=summary
+            )
         for data_file in ice.to_data_files(table, metadata, uris):
             producer.append_data_file(data_file)
         try:
@@ -318,7 +327,7 @@ class TableStore:
         return table_id, tx, producer, uris, local
 
     def _published(
-        self, table_id: TableId, committed: Any, producer: Any, uris: list[str], local: list[str]
+        self, table_id: TableId, committed: Any, producer: Any, uris: list[str], local: list[str], append: bool
     ) -> SnapshotInfo:
         from pyiceberg.table import Table as IcebergTable
 
@@ -337,8 +346,11 @@ class TableStore:
             committed.config,
         )  # fmt: skip
         self._loaded[table_id] = (committed.metadata_location, table)
-        self._files[table_id, snapshot.snapshot_id] = paths
-        info = self._info(table_id, table, snapshot, files=paths)
+        if append:  # the snapshot's files are the parent's and these: read from its manifests on first use
+            info = self._info(table_id, table, snapshot)
+        else:
+            self._files[table_id, snapshot.snapshot_id] = paths
+            info = self._info(table_id, table, snapshot, files=paths)
         self._save_summaries([(table_id, committed.metadata_location, _summary_of(info))])
         self._save_read(table_id, committed.metadata_location, info)
         return info

@@ -58,6 +58,8 @@ class Publication:
     schema: pa.Schema
     properties: Mapping[str, str] = field(default_factory=dict)
     contract: TableContract | None = None
+    # False: the files replace the table's contents. True: they are added to the live files (an increment).
+    append: bool = False
 
 
 @dataclass(frozen=True)

@@ -231,7 +231,9 @@ class BuildService:
             return None
         return {**snapshot.properties, "meshplane.snapshot": str(snapshot.snapshot_id)}
 
-    def plan(self, selected: Sequence[Address], *, full_refresh: bool = False, engine: str | None = None) -> BuildPlan:
+    def plan(
+        self, selected: Sequence[Address], *, full_refresh: bool = False, force: bool = False, engine: str | None = None
+    ) -> BuildPlan:
         # One catalog query answers every port the plan compares: the selected products' own ports and
         # the upstream ports they read.
         tables: dict[tuple[Address, int], TableId] = {}
@@ -259,7 +261,9 @@ class BuildService:
                 return None
             return {**summary.properties, "meshplane.snapshot": str(summary.snapshot_id)}
 
-        return plan_build(self.graph, selected, lookup, engine_for=self.engine_for(engine), full_refresh=full_refresh)
+        return plan_build(
+            self.graph, selected, lookup, engine_for=self.engine_for(engine), full_refresh=full_refresh, force=force
+        )
 
     def build(
         self,

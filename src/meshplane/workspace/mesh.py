@@ -154,10 +154,16 @@ class Mesh:
     # --- build ----------------------------------------------------------------------------------
 
     def plan(
-        self, selectors: list[str] | None = None, *, full_refresh: bool = False, engine: str | None = None
+        self,
+        selectors: list[str] | None = None,
+        *,
+        full_refresh: bool = False,
+        force: bool = False,
+        engine: str | None = None,
     ) -> BuildPlan:
-        """What a build would do now, and why (empty when everything selected is up to date)."""
-        return self.builds.plan(self.select(selectors), full_refresh=full_refresh, engine=engine)
+        """What a build would do now, and why (empty when everything selected is up to date). ``force`` plans
+        every selected product; ``full_refresh`` also rebuilds append ports whole instead of appending."""
+        return self.builds.plan(self.select(selectors), full_refresh=full_refresh, force=force, engine=engine)
 
     def build(
         self,
@@ -283,7 +289,7 @@ class Mesh:
         if not due:
             return None
         selectors = [str(d.address) for d in due]
-        plan = self.plan(selectors, full_refresh=True)
+        plan = self.plan(selectors, force=True)  # a tick builds even an unchanged product; append ports append
         return self.build_plan(plan, trigger="schedule")
 
     def run_scheduler(
@@ -310,7 +316,7 @@ class Mesh:
             return due
 
         def build_due(due: list[Address]) -> BuildResult:
-            plan = self.plan([str(a) for a in due], full_refresh=True)
+            plan = self.plan([str(a) for a in due], force=True)
             result = self.build_plan(plan, trigger="schedule")
             failed = [str(o.address) for o in result.outcomes if o.status.value == "failed"]
             log_event(

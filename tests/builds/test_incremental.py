@@ -1,0 +1,230 @@
+"""Append ports: only the rows after the watermark are computed, checked (row rules on the increment, whole-table
+rules on the table as it would be) and appended as a new snapshot; a failing increment publishes nothing; the plan
+says which kind of run each append port gets and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshplane.builds import Status
+from meshplane.builds.execute import ProductOutcome
+from meshplane.types import Address
+from meshplane.workspace import Mesh
+
+from .meshes import write_events
+
+PRODUCT = "podcasts.listening_events"
+PORT = "podcasts.listening_events.listening_events"
+FOLDER = "domains/podcasts/listening_events"
+
+# Only the rows after the last published event_id (all of them on a full run, when start is NULL).
+APPEND_SQL = """\
+SELECT CAST(event_id AS VARCHAR) AS event_id, CAST(listener_id AS VARCHAR) AS listener_id,
+       CAST(show_id AS VARCHAR) AS show_id, CAST(seconds AS BIGINT) AS seconds
+FROM listens
+WHERE (SELECT start FROM increment_bounds) IS NULL OR CAST(event_id AS VARCHAR) > (SELECT start FROM increment_bounds)
+"""
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def _make_append(root: Path, *, watermark: str | None = "event_id", refresh: str = "append") -> None:
+    custom = f"      - {{property: refresh, value: {refresh}}}\n"
+    if watermark is not None:
+        custom += f"      - {{property: watermark, value: {watermark}}}\n"
+    _edit(
+        root / FOLDER / "product.odps.yaml",
+        f"    contractId: {PORT}\n",
+        f"    contractId: {PORT}\n    customProperties:\n{custom}",
+    )
+    (root / FOLDER / "listening_events.sql").write_text(APPEND_SQL)
+
+
+@pytest.fixture
+def append_root(root: Path) -> Path:
+    _make_append(root)
+    # Over 45 rows: true of the whole table after an increment of 10, never of the increment alone.
+    _edit(root / FOLDER / "listening_events.odcs.yaml", "mustBeGreaterThan: 0", "mustBeGreaterThan: 45")
+    write_events(root, 50)
+    return root
+
+
+def _build(root: Path, *, full_refresh: bool = False) -> ProductOutcome:
+    with Mesh.open(root) as mesh:
+        result = mesh.build([PRODUCT], full_refresh=full_refresh)
+    [outcome] = result.outcomes
+    return outcome
+
+
+def _table(root: Path) -> tuple[int, int, tuple[str, ...]]:
+    """The port's current snapshot id, rows and data files."""
+    with Mesh.open(root) as mesh:
+        snapshot = mesh.builds.current(Address.parse(PORT))
+        assert snapshot is not None
+        return snapshot.snapshot_id, snapshot.row_count, tuple(str(f) for f in snapshot.data_files)
+
+
+def _ids(root: Path) -> list[str]:
+    with Mesh.open(root) as mesh:
+        return sorted(mesh.read(PORT).column("event_id").to_pylist())
+
+
+def _plan_runs(cli: Any, root: Path, *args: str) -> dict[str, Any]:
+    result = cli("plan", PRODUCT, *args, "--mesh", str(root), "--format", "json")
+    assert result.code == 0, result.stdout + result.stderr
+    [item] = result.json()
+    runs: dict[str, Any] = item["runs"]["listening_events"]
+    return runs
+
+
+def test_an_append_build_computes_only_the_new_rows_and_keeps_the_published_files(append_root: Path) -> None:
+    first = _build(append_root)
+    assert first.status is Status.SUCCESS, first.error
+    assert [(p.rows, p.run) for p in first.ports] == [(50, "full")]
+    _, rows, files = _table(append_root)
+    assert rows == 50
+
+    write_events(append_root, 10, name="part-2.csv", start=50)
+    second = _build(append_root)
+    assert second.status is Status.SUCCESS, second.error
+    # The transform produced only the 10 new rows; the table holds all 60, the earlier files kept as they were.
+    assert [(p.rows, p.run) for p in second.ports] == [(10, "append")]
+    _, rows, appended = _table(append_root)
+    assert rows == 60
+    assert set(files) < set(appended)
+    assert _ids(append_root) == [f"E{i:06d}" for i in range(60)]
+
+
+def test_increment_checks_see_new_rows_for_row_rules_and_the_whole_table_for_table_rules(append_root: Path) -> None:
+    assert _build(append_root).status is Status.SUCCESS
+    write_events(append_root, 10, name="part-2.csv", start=50)
+    outcome = _build(append_root)
+    assert outcome.status is Status.SUCCESS, outcome.error
+    checks = {c.metric: c for c in outcome.ports[0].checks}
+    # rowCount > 45 holds on the would-be table (60 rows); on the 10 new rows alone it would have failed.
+    assert checks["rowCount"].passed
+    assert checks["rowCount"].observed == 60
+    assert checks["watermark"].passed
+    assert checks["watermark"].observed == 0
+    # Uniqueness is a rule about the table: checked over all 60 rows.
+    assert checks["unique"].passed
+
+
+def test_a_failing_increment_publishes_nothing(append_root: Path) -> None:
+    assert _build(append_root).status is Status.SUCCESS
+    before = _table(append_root)
+    write_events(append_root, 10, name="part-2.csv", start=50, bad=2)  # two rows with negative seconds
+    failed = _build(append_root)
+    assert failed.status is Status.FAILED
+    assert "contract check(s) failed" in (failed.error or "")
+    assert _table(append_root) == before
+    assert _ids(append_root) == [f"E{i:06d}" for i in range(50)]
+    # Fixed at the source: the next build appends the increment.
+    write_events(append_root, 10, name="part-2.csv", start=50)
+    fixed = _build(append_root)
+    assert fixed.status is Status.SUCCESS, fixed.error
+    assert [(p.rows, p.run) for p in fixed.ports] == [(10, "append")]
+    assert _table(append_root)[1] == 60
+
+
+def test_new_rows_at_or_before_the_watermark_fail_the_increment(root: Path) -> None:
+    # This transform lets late events through its bounds: appending them would misplace (or repeat) rows.
+    _make_append(root)
+    _edit(root / FOLDER / "listening_events.sql", "IS NULL OR", "IS NULL OR listener_id = 'LATE' OR")
+    assert _build(root).status is Status.SUCCESS
+    before = _table(root)
+    (root / "data/listens/part-2.csv").write_text(
+        "event_id,listener_id,show_id,seconds\nE000000x,LATE,S1,60\nE999999,L1,S1,60\n"
+    )
+    failed = _build(root)
+    assert failed.status is Status.FAILED
+    assert "rule increment.watermark" in (failed.error or "")
+    checks = {c.metric: c for c in failed.ports[0].checks}
+    assert checks["watermark"].observed == 1
+    assert checks["unique"].passed  # the late id is new: only the watermark guard catches it
+    assert _table(root) == before
+
+
+def test_plan_says_which_kind_of_run_and_why(cli: Any, append_root: Path) -> None:
+    assert _plan_runs(cli, append_root) == {"kind": "full", "why": "first build"}
+    assert _build(append_root).status is Status.SUCCESS
+    write_events(append_root, 10, name="part-2.csv", start=50)
+    assert _plan_runs(cli, append_root) == {"kind": "append", "why": "rows after the last published event_id"}
+    assert _plan_runs(cli, append_root, "--full-refresh") == {"kind": "full", "why": "--full-refresh"}
+    text = cli("plan", PRODUCT, "--mesh", str(append_root))
+    assert "listening_events: append run (rows after the last published event_id)" in text.stdout
+    _edit(append_root / FOLDER / "listening_events.sql", "FROM listens", "FROM listens AS listens")
+    assert _plan_runs(cli, append_root) == {"kind": "full", "why": "code changed"}
+    _edit(append_root / FOLDER / "listening_events.odcs.yaml", "mustBeGreaterThan: 45", "mustBeGreaterThan: 44")
+    assert _plan_runs(cli, append_root)["kind"] == "full"
+
+
+def test_full_refresh_and_a_changed_transform_rebuild_the_whole_table(append_root: Path) -> None:
+    assert _build(append_root).status is Status.SUCCESS
+    write_events(append_root, 10, name="part-2.csv", start=50)
+    assert _build(append_root).ports[0].run == "append"
+    refreshed = _build(append_root, full_refresh=True)
+    assert [(p.rows, p.run) for p in refreshed.ports] == [(60, "full")]
+    _, rows, files = _table(append_root)
+    assert rows == 60
+    _edit(append_root / FOLDER / "listening_events.sql", "FROM listens", "FROM listens AS listens")
+    rebuilt = _build(append_root)
+    assert [(p.rows, p.run) for p in rebuilt.ports] == [(60, "full")]
+    assert _ids(append_root) == [f"E{i:06d}" for i in range(60)]
+    assert not set(files) & set(_table(append_root)[2])  # the whole table was rewritten
+
+
+def test_a_scheduled_tick_appends(append_root: Path) -> None:
+    assert _build(append_root).status is Status.SUCCESS
+    write_events(append_root, 10, name="part-2.csv", start=50)
+    with Mesh.open(append_root) as mesh:
+        plan = mesh.plan([PRODUCT], force=True)
+        assert plan.items[0].runs["listening_events"].kind == "append"
+        result = mesh.build_plan(plan)
+    assert [(p.rows, p.run) for p in result.outcomes[0].ports] == [(10, "append")]
+
+
+@pytest.mark.parametrize(
+    ("refresh", "watermark", "message"),
+    [
+        ("merge", "event_id", "unknown refresh 'merge'"),
+        ("append", None, "an append port needs a watermark column of its contract, got None"),
+        ("append", "no_such_column", "an append port needs a watermark column of its contract, got 'no_such_column'"),
+    ],
+)
+def test_a_bad_refresh_setting_is_a_located_error(
+    cli: Any, root: Path, refresh: str, watermark: str | None, message: str
+) -> None:
+    _make_append(root, watermark=watermark, refresh=refresh)
+    result = cli("check", str(root))
+    assert result.code != 0
+    output = result.stdout + result.stderr
+    assert message in output
+    assert "product.odps.yaml:" in output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["staged", "before_commit", "mid_metadata"])
+def test_a_killed_append_build_leaves_the_table_as_it_was(append_root: Path, point: str) -> None:
+    from .test_crash import assert_consistent, start
+
+    assert _build(append_root).status is Status.SUCCESS
+    before = _table(append_root)
+    write_events(append_root, 10, name="part-2.csv", start=50)
+    process = start(append_root, point, PRODUCT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == -9, stderr
+    assert_consistent(append_root)
+    assert _table(append_root) == before
+    assert _ids(append_root) == [f"E{i:06d}" for i in range(50)]
+    # The next build appends the increment once.
+    recovered = _build(append_root)
+    assert [(p.rows, p.run) for p in recovered.ports] == [(10, "append")]
+    assert _ids(append_root) == [f"E{i:06d}" for i in range(60)]
