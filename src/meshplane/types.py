@@ -99,6 +99,8 @@ class Principal:
     teams: frozenset[str] = field(default_factory=frozenset)
     is_platform_admin: bool = False
     is_governance: bool = False
+    product: str | None = None
+    """Set when a product's build reads (``domain.product``): the principal is that product, not a person."""
 
 
 class EventKind(StrEnum):

@@ -25,6 +25,7 @@ from meshplane.catalog import QueryDecision
 from meshplane.errors import AccessDenied, MeshError, QueryRejected
 from meshplane.types import Address
 from meshplane.workspace import Mesh
+from meshplane.workspace.edges import agree_declared_as_owners
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "media"
 EVENTS = "podcasts.listening_events.listening_events"
@@ -56,6 +57,7 @@ def media(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         mesh = Mesh.open(root)
         if request.param == "s3":
             assert mesh.platform.object_store is not None
+        agree_declared_as_owners(mesh.graph, mesh.access)
         result = mesh.build()
         assert result.ok, [o.error for o in result.outcomes if o.error]
         yield mesh

@@ -23,6 +23,7 @@ import pytest
 
 from meshplane.builds import Status
 from meshplane.workspace import Mesh
+from meshplane.workspace.edges import agree_declared_as_owners
 
 pytestmark = [
     pytest.mark.spark,
@@ -49,6 +50,7 @@ def copy_example(name: str, tmp_path: Path) -> tuple[Path, Path]:
 
 def build(root: Path, engine: str) -> tuple[Mesh, list[str]]:
     mesh = Mesh.open(root)
+    agree_declared_as_owners(mesh.graph, mesh.access)
     result = mesh.build(engine=engine)
     failures = [f"{o.address}: {o.error}" for o in result.outcomes if o.status is not Status.SUCCESS]
     assert not failures, failures

@@ -18,6 +18,7 @@ import pytest
 from meshplane.builds import Status
 from meshplane.types import Address
 from meshplane.workspace import Mesh
+from meshplane.workspace.edges import agree_declared_as_owners
 
 pytestmark = [
     pytest.mark.spark,
@@ -65,6 +66,7 @@ def test_one_plan_builds_on_both_engines(mesh_root: Path) -> None:
         assert {a for a, e in engines.items() if e == "spark"} == spark_products
         assert set(engines.values()) == {"duckdb", "spark"}
 
+        agree_declared_as_owners(mesh.graph, mesh.access)
         result = mesh.build_plan(plan)
         failures = [f"{o.address}: {o.error}" for o in result.outcomes if o.status is not Status.SUCCESS]
         assert not failures, failures

@@ -122,9 +122,8 @@ description:
 team:
   name: sales-team
 inputPorts:
-  - name: customers
-    version: ^1.0.0
-    contractId: crm.customers.customers
+  - {customProperties: [{property: purpose, value: Order totals per customer}],
+     name: customers, version: ^1.0.0, contractId: crm.customers.customers}
 outputPorts:
   - name: orders
     description: One row per order.
@@ -165,8 +164,11 @@ slaProperties:
 }
 
 
-def write_mesh(root: Path, changes: dict[str, tuple[str, str] | str] | None = None) -> Path:
-    """Write the base mesh; ``changes`` maps a file to (old, new) text to replace, or to a whole new text."""
+def write_mesh(root: Path, changes: dict[str, tuple[str, str] | str] | None = None, *, agree: bool = True) -> Path:
+    """Write the base mesh; ``changes`` maps a file to (old, new) text to replace, or to a whole new text.
+
+    With ``agree``, sales.orders's agreement to read crm.customers is requested and approved when the mesh
+    opens (a mesh these changes break stays as written)."""
     files = dict(BASE_FILES)
     for relative, change in (changes or {}).items():
         if isinstance(change, tuple):
@@ -179,6 +181,16 @@ def write_mesh(root: Path, changes: dict[str, tuple[str, str] | str] | None = No
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, "utf-8")
+    if agree:
+        from meshplane.errors import MeshError
+        from meshplane.workspace import Mesh
+        from meshplane.workspace.edges import agree_declared_as_owners
+
+        try:
+            with Mesh.open(root) as mesh:
+                agree_declared_as_owners(mesh.graph, mesh.access)
+        except MeshError:
+            pass
     return root
 
 

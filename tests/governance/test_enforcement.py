@@ -12,6 +12,7 @@ from meshplane.catalog import RunStatus
 from meshplane.cli.app import main
 from meshplane.types import Address
 from meshplane.workspace import Mesh
+from meshplane.workspace.edges import agree_declared_as_owners
 
 from .conftest import write_mesh
 
@@ -41,7 +42,7 @@ def _cli(*argv: str) -> int:
 def test_check_exits_1_with_the_located_violation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = write_mesh(tmp_path / "shop", {
         "domains/crm/customers/customers.odcs.yaml": ("{property: mask, value: hash}", "{property: unit, value: x}"),
-    })  # fmt: skip
+    }, agree=False)  # fmt: skip
     assert _cli("check", str(root)) == 1
     printed = capsys.readouterr().err
     assert "domains/crm/customers/customers.odcs.yaml:20:9: error:" in printed
@@ -66,6 +67,17 @@ def test_examples_pass_the_pack_at_check(example: str, tmp_path: Path, capsys: p
     shutil.copytree(EXAMPLES / example, root, ignore=shutil.ignore_patterns(".meshplane", "data*"))
     if (EXAMPLES / example / "data").is_dir():
         shutil.copytree(EXAMPLES / example / "data", root / "data")
+    with Mesh.open(root) as mesh:  # a catalog: what the products are agreed to read is known
+        mesh.publish()
+    # without its agreements a product reading other domains' restricted ports fails the check, located
+    assert _cli("check", str(root), "--format", "json") == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert problems and {p["code"] for p in problems} == {"agreement"}
+    assert all(
+        p["path"].endswith("product.odps.yaml") and p["line"] and "agreement request" in p["fix"] for p in problems
+    )
+    with Mesh.open(root) as mesh:
+        assert agree_declared_as_owners(mesh.graph, mesh.access)
     assert _cli("check", str(root)) == 0, capsys.readouterr().err
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from meshplane.workspace import Mesh
+from meshplane.workspace.edges import agree_declared_as_owners
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "media"
 
@@ -30,6 +31,7 @@ def copy_media(target: Path, scale: float = 0.02, build: bool = True) -> Path:
                    capture_output=True)  # fmt: skip
     with Mesh.open(destination) as mesh:
         mesh.publish()
+        agree_declared_as_owners(mesh.graph, mesh.access)
         if build:
             result = mesh.build(jobs=1)
             assert result.ok, result

@@ -84,7 +84,7 @@ outputPorts:
     version: 1.0.0
     contractId: podcasts.listening_events.listening_events
     customProperties:
-      - {property: accessLevel, value: restricted}
+      - {property: accessLevel, value: public}
 customProperties:
   - {property: schedule, value: "0 * * * *"}
   - {property: engine, value: duckdb}

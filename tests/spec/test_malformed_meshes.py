@@ -403,7 +403,7 @@ CASES: list[Case] = [
     ),
     case(
         "port-bad-access-level",
-        replace(EVENTS, "value: restricted", "value: secret"),
+        replace(EVENTS, "value: public", "value: secret"),
         "domains/podcasts/listening_events/product.odps.yaml:20:33: error: unknown accessLevel 'secret' [access-level]",
     ),
     case(
@@ -598,7 +598,7 @@ CASES: list[Case] = [
         "several-problems",
         chain(
             replace(ROYALTIES_DOMAIN, "owner: royalties-team", "owner: finance-team"),
-            replace(EVENTS, "value: restricted", "value: secret"),
+            replace(EVENTS, "value: public", "value: secret"),
             replace(EVENTS_CONTRACT, "classification: pii", "classification: secret"),
             replace(PAYOUTS, "version: ^1.0.0", "version: ^3.0.0"),
             replace(

@@ -12,6 +12,8 @@ The rules, in one place:
   The governance team decides requests everywhere but owns nothing: it reads through grants like anyone.
 - **read**: :meth:`AccessPolicy.decide` (access level, grants, masks, row filters, query policies).
 - **request**: a declared user who does not own the port, for a ``restricted`` port.
+- **request an agreement** for a product (what its build may read): a member of the product's owner teams
+  or of the platform team, for a ``restricted`` port of another domain the product does not own.
 - **decide** (approve, deny, revoke): the owner teams, the contract's ``roles[].firstLevelApprovers``,
   and the governance team.
 - **build**: the owner team or the platform team.
@@ -39,6 +41,7 @@ class Action(StrEnum):
 
     READ = "read"
     REQUEST = "request"
+    REQUEST_AGREEMENT = "request_agreement"
     DECIDE = "decide"
     OWN = "own"
     BUILD = "build"
@@ -152,6 +155,29 @@ class AccessAuthority:
                            denied=False)  # fmt: skip
         return _YES
 
+    def may_request_agreement(self, principal: Principal, product: str, port: str) -> Verdict:
+        """Whether ``principal`` may ask for an agreement for ``product`` to read ``port`` in its builds."""
+        spec = self.policy.graph.products.get(Address.parse(product).product_address)
+        if spec is None:
+            return Verdict(False, f"no product {product} in this mesh", denied=False)
+        platform = self.directory.in_any(principal, (self.directory.platform_team,))
+        if not (self.owns(principal, product) or platform):
+            return Verdict(False, f"{principal.username} may not request agreements for {spec.address}: only its "
+                                  "owner team or the platform team may")  # fmt: skip
+        target = self.target(port)
+        reader = self.directory.product_principal(str(spec.address), self.policy.facts(spec.address).owner_team)
+        needs_none = f"{spec.address} needs no agreement to read {target.address}"
+        if self.policy.is_owner(reader, target):
+            return Verdict(False, f"{needs_none}: its owner team owns the port", denied=False)
+        if target.address.domain == spec.address.domain:
+            return Verdict(False, f"{needs_none}: it is in the same domain, whose policies apply", denied=False)
+        level = target.facts.access_level
+        if level == "public":
+            return Verdict(False, f"{needs_none}: the port is public (its reads are recorded)", denied=False)
+        if level == "private":
+            return Verdict(False, f"{target.address} is private to its domain; no agreement can be made for it")
+        return _YES
+
     def may_build(self, principal: Principal, product: str) -> Verdict:
         spec = self.policy.graph.products.get(Address.parse(product).product_address)
         if spec is None:
@@ -187,6 +213,9 @@ class AccessAuthority:
             return self.may_request(principal, subject)
         if action is Action.BUILD:
             return self.may_build(principal, subject)
+        if action is Action.REQUEST_AGREEMENT:  # subject: "<domain>.<product> <port>"
+            product, _, port = subject.partition(" ")
+            return self.may_request_agreement(principal, product, port)
         if action is Action.MINT_TOKEN:
             return self.may_mint_token(principal, subject)
         allowed = {

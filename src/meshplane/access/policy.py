@@ -36,7 +36,7 @@ from sqlglot import exp
 from meshplane.access.ownership import PortFacts, ProductFacts
 from meshplane.access.principals import Directory
 from meshplane.access.query_ports import MaskKind, PortColumn, PortResolver, ReadablePort
-from meshplane.catalog import CatalogReader, Grant
+from meshplane.catalog import PRODUCT_GRANTEE, CatalogReader, Grant
 from meshplane.errors import AccessDenied, MeshError, NotFound, QueryRejected, StorageError, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
@@ -53,6 +53,7 @@ __all__ = [
     "GovernanceHook",
     "PortTarget",
     "ReadDecision",
+    "agreement_command",
     "arrow_to_duckdb_type",
     "combine_row_filters",
     "request_hint",
@@ -93,6 +94,17 @@ class ReadDecision:
 
 def request_hint(address: str) -> str:
     return f"request access with: meshplane access request {address} --purpose '...'"
+
+
+def agreement_command(product: str, address: str, purpose: str | None = None, columns: Iterable[str] = ()) -> str:
+    """The exact command that requests a data usage agreement for ``product`` to read the port ``address``
+    (with the purpose and columns its input port declares, when it does)."""
+    import shlex
+
+    text = f"meshplane agreement request {product} {address} --purpose "
+    text += shlex.quote(purpose) if purpose else f"'<why {product} needs it>'"
+    names = list(columns)
+    return text + (f" --columns {shlex.quote(','.join(names))}" if names else "")
 
 
 class AccessPolicy:
@@ -186,7 +198,10 @@ class AccessPolicy:
         grants: tuple[Grant, ...] = ()
         columns: frozenset[str] | None = None
         row_filter: str | None = None
-        if not owner:
+        # A product of the port's own domain reads it under the domain's policies: no agreement is needed,
+        # masks and query-time policies still apply unless its team owns the port.
+        same_domain = principal.product is not None and principal.product.split(".")[0] == target.address.domain
+        if not owner and not same_domain:
             if level == "private":
                 raise AccessDenied(
                     f"{address} is private to the {' and '.join(target.owner_teams)} team; "
@@ -195,6 +210,12 @@ class AccessPolicy:
             if level == "restricted":
                 grants = tuple(self.catalog.grants(grantee=principal.username, port=address, active_at=at))
                 if not grants:
+                    if principal.product is not None:
+                        raise AccessDenied(
+                            f"{principal.product} has no approved agreement to read {address} (restricted); "
+                            + "request one with: "
+                            + agreement_command(principal.product, address)
+                        )
                     raise AccessDenied(
                         f"{address} is restricted and {principal.username} has no active grant; "
                         + request_hint(address)
@@ -212,8 +233,11 @@ class AccessPolicy:
         visible = tuple(c for c in declared if columns is None or c in columns)
         masks: dict[str, MaskKind] = {}
         if not owner:
+            # only an agreement may lift a mask, column by column, and only when it says so explicitly
+            unmasked = {c for g in grants if g.grantee.startswith(PRODUCT_GRANTEE) for c in g.unmasked}
             for name, kind in target.facts.masks.items():
-                masks[name] = _mask_kind(kind, address)
+                if name not in unmasked:
+                    masks[name] = _mask_kind(kind, address)
         if self.governance is not None:
             purpose = self._purpose(grants)
             grant_doc = _grant_doc(grants) if grants else None
@@ -461,6 +485,7 @@ def _grant_doc(grants: tuple[Grant, ...]) -> dict[str, Any]:
         "granted_by": first.granted_by,
         "columns": sorted({c for g in grants for c in g.columns}),
         "row_filter": first.row_filter if len(grants) == 1 else None,
+        "unmasked": sorted({c for g in grants for c in g.unmasked}),
         "expires_at": first.expires_at.isoformat() if first.expires_at else None,
     }
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from meshplane.catalog import PRODUCT_GRANTEE
 from meshplane.errors import AccessDenied, UsageError
 from meshplane.spec import MeshSpec
 from meshplane.types import Principal
@@ -93,8 +94,18 @@ class Directory:
         )
 
     def in_any(self, principal: Principal, teams: Iterable[str | None]) -> bool:
-        """Whether ``principal`` is a member of one of ``teams`` (checked against mesh.yaml, not the principal)."""
+        """Whether ``principal`` is a member of one of ``teams`` (checked against mesh.yaml, not the principal).
+
+        A product principal belongs to its owner team only (set by :meth:`product_principal` from the spec)."""
+        if principal.product is not None:
+            return any(team is not None and team in principal.teams for team in teams)
         return any(principal.username in self.members(team) for team in teams)
+
+    def product_principal(self, product: str, owner_team: str) -> Principal:
+        """The principal a product's build reads as: ``product:<domain>.<product>``, in its owner team only.
+
+        User names cannot contain a colon, so no person can be this principal."""
+        return Principal(username=PRODUCT_GRANTEE + product, teams=frozenset({owner_team}), product=product)
 
 
 def acting_user(explicit: str | None = None) -> str | None:

@@ -20,7 +20,6 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from meshplane.builds import increments
-from meshplane.builds.inputs import bind_inputs
 from meshplane.builds.plan import (
     BuildPlan,
     PlannedProduct,
@@ -42,6 +41,7 @@ __all__ = [
     "BuildResult",
     "Builder",
     "CheckOutcome",
+    "InputBinder",
     "PortChecker",
     "PortOutcome",
     "ProductOutcome",
@@ -141,6 +141,8 @@ class BuildResult:
         return self
 
 
+InputBinder = Callable[[ProductSpec], Mapping[str, Relation]]
+
 # Runs the contract's checks over a staged (or published) port; the workspace supplies the contracts layer.
 PortChecker = Callable[[OutputPortSpec, Engine, Relation, StagedResult | None], Sequence[CheckOutcome]]
 
@@ -185,6 +187,8 @@ class Builder:
     store: TableStore
     engine_factory: Callable[[str], Engine]
     checker: PortChecker
+    inputs: InputBinder
+    """Binds a product's input ports (the workspace's governed binder: every read through the access decision)."""
     gate: Callable[[ProductSpec], None] = lambda product: None
     events: BuildEvents | None = None
     lock_timeout: float = 600.0
@@ -239,7 +243,7 @@ class Builder:
         if built_meanwhile is not None:
             return built_meanwhile
         engine = self._engine(item.engine)
-        inputs = bind_inputs(self.graph, item.address, self.current)
+        inputs = self.inputs(product)
         staged: list[tuple[OutputPortSpec, TableId, StagedResult, tuple[CheckOutcome, ...]]] = []
         runs: dict[str, PortRun] = {}
         published: set[TableId] = set()

@@ -1,4 +1,7 @@
-"""Bind a product's input ports to engine relations: upstream snapshots and source data."""
+"""Source data as engine relations: the only raw reads of a build, declared in source contracts.
+
+Upstream ports are never bound here: the workspace binds them through the access decision
+(:mod:`meshplane.workspace.edges`)."""
 
 from __future__ import annotations
 
@@ -9,12 +12,12 @@ from pathlib import Path
 
 from meshplane.engines.base import ArrowRelation, FileRelation, Relation
 from meshplane.errors import BuildError
-from meshplane.graph import Edge, MeshGraph
+from meshplane.graph import MeshGraph
 from meshplane.spec import ContractSpec
 from meshplane.storage import SnapshotInfo
 from meshplane.types import Address
 
-__all__ = ["bind_inputs", "source_relation"]
+__all__ = ["source_relation"]
 
 CurrentSnapshot = Callable[[Address, int], SnapshotInfo | None]
 
@@ -60,23 +63,3 @@ def source_relation(graph: MeshGraph, source: ContractSpec) -> Relation:
     assert server.table is not None
     table = read_postgres_table(url, server.schema or "public", server.table)
     return ArrowRelation(table=table)
-
-
-def _edge_relation(graph: MeshGraph, edge: Edge, current: CurrentSnapshot) -> Relation:
-    if edge.source is not None:
-        return source_relation(graph, edge.source)
-    assert edge.upstream_port is not None
-    port = graph.ports[edge.upstream_port]
-    snapshot = current(edge.upstream_port, port.major)
-    if snapshot is None:
-        raise BuildError(
-            f"{edge.consumer}: input {edge.input.name!r} reads {edge.upstream_port}, which has never been published; "
-            f"build it first: meshplane build +{edge.consumer}"
-        )
-    if not snapshot.data_files:  # an empty snapshot has no files, but still has a schema
-        return ArrowRelation(table=snapshot.schema.empty_table())
-    return FileRelation(paths=snapshot.data_files, format="parquet")
-
-
-def bind_inputs(graph: MeshGraph, product: Address, current: CurrentSnapshot) -> dict[str, Relation]:
-    return {edge.input.name: _edge_relation(graph, edge, current) for edge in graph.edges[product]}

@@ -9,6 +9,7 @@ from meshplane.catalog.database import default_url
 from meshplane.catalog.reader import CatalogReader
 from meshplane.catalog.records import (
     CLASSIFICATION_ORDER,
+    PRODUCT_GRANTEE,
     AccessRequest,
     AccessRequestStatus,
     ApiToken,
@@ -43,6 +44,7 @@ from meshplane.catalog.writer import CatalogWriter
 
 __all__ = [
     "CLASSIFICATION_ORDER",
+    "PRODUCT_GRANTEE",
     "AccessRequest",
     "AccessRequestStatus",
     "ApiToken",

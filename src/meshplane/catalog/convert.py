@@ -98,7 +98,7 @@ def access_request(r: Row) -> AccessRequest:
         id=r["id"], requester=r["requester"], port=r["port"], purpose=r["purpose"],
         status=AccessRequestStatus(r["status"]), created_at=r["created_at"], columns=tuple(r["columns"]),
         until=r["until"], decided_by=r["decided_by"], decided_at=r["decided_at"],
-        row_filter=r["row_filter"], note=r["note"],
+        row_filter=r["row_filter"], note=r["note"], product=r["product"], unmasked=tuple(r["unmasked"] or ()),
     )  # fmt: skip
 
 
@@ -107,6 +107,7 @@ def grant(r: Row) -> Grant:
         id=r["id"], request_id=r["request_id"], grantee=r["grantee"], port=r["port"],
         granted_by=r["granted_by"], granted_at=r["granted_at"], columns=tuple(r["columns"]),
         row_filter=r["row_filter"], expires_at=r["expires_at"], revoked_at=r["revoked_at"],
+        unmasked=tuple(r["unmasked"] or ()),
     )  # fmt: skip
 
 

@@ -329,11 +329,14 @@ class CatalogReader:
         requester: str | None = None,
         ports: Iterable[str] | None = None,
         status: AccessRequestStatus | None = None,
+        product: str | None = None,
     ) -> list[AccessRequest]:
-        """Newest first; ``ports`` narrows to requests for any of them (an owner's inbox)."""
+        """Newest first; ``ports`` narrows to requests for any of them (an owner's inbox); ``product`` to the
+        agreement requests of one consuming product."""
         r = schema.access_requests
         where: Where = []
         _eq(where, r.c.requester, requester)
+        _eq(where, r.c.product, product)
         _eq(where, r.c.status, status.value if status else None)
         if ports is not None:
             where.append(r.c.port.in_(sorted(set(ports))))

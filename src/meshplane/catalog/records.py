@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "CLASSIFICATION_ORDER",
+    "PRODUCT_GRANTEE",
     "AccessRequest",
     "AccessRequestStatus",
     "ApiToken",
@@ -243,6 +244,10 @@ class SloEvaluation:
     evaluated_at: datetime | None = None
 
 
+PRODUCT_GRANTEE = "product:"
+"""Grantees of agreements are ``product:<domain>.<product>``; user names cannot contain a colon."""
+
+
 class AccessRequestStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
@@ -264,6 +269,15 @@ class AccessRequest:
     decided_at: datetime | None = None
     row_filter: str | None = None
     note: str = ""
+    product: str | None = None
+    """The consuming product of a data usage agreement (``domain.product``); None for a person's request."""
+    unmasked: tuple[str, ...] = ()
+    """Columns an agreement asks to read unmasked (only agreements may; policies may still forbid it)."""
+
+    @property
+    def grantee(self) -> str:
+        """Who the grant goes to: the requester, or ``product:<address>`` for an agreement."""
+        return PRODUCT_GRANTEE + self.product if self.product else self.requester
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +292,7 @@ class Grant:
     row_filter: str | None = None
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    unmasked: tuple[str, ...] = ()
 
     def active_at(self, when: datetime) -> bool:
         if self.revoked_at is not None and self.revoked_at <= when:

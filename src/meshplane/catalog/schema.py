@@ -243,6 +243,8 @@ access_requests = _table(
     sa.Column("decided_at", UtcDateTime),
     sa.Column("row_filter", Text),
     sa.Column("note", Text, nullable=False),
+    sa.Column("product", Str, index=True),  # the consuming product of an agreement; None for a person
+    sa.Column("unmasked", sa.JSON),  # columns an agreement reads unmasked
 )
 
 grants = _table(
@@ -257,6 +259,7 @@ grants = _table(
     sa.Column("granted_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime),
     sa.Column("revoked_at", UtcDateTime),
+    sa.Column("unmasked", sa.JSON),
 )
 
 # Append-only: the migration adds triggers that refuse UPDATE and DELETE.

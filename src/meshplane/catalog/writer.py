@@ -303,10 +303,14 @@ class CatalogWriter:
         *,
         columns: Sequence[str] = (),
         until: datetime | None = None,
+        product: str | None = None,
+        unmasked: Sequence[str] = (),
     ) -> AccessRequest:
+        """A pending request of ``requester``; with ``product`` it is that product's agreement request."""
         request = AccessRequest(
             id=secrets.token_hex(6), requester=requester, port=port, purpose=purpose,
             status=AccessRequestStatus.PENDING, created_at=convert.now(), columns=tuple(columns), until=until,
+            product=product, unmasked=tuple(unmasked),
         )  # fmt: skip
 
         def work(conn: Connection) -> AccessRequest:
@@ -314,11 +318,14 @@ class CatalogWriter:
                 sa.insert(schema.access_requests),
                 {"id": request.id, "requester": requester, "port": port, "purpose": purpose,
                  "columns": list(columns), "until": until, "status": request.status.value,
-                 "created_at": request.created_at, "note": ""},
+                 "created_at": request.created_at, "note": "", "product": product,
+                 "unmasked": list(unmasked) or None},
             )  # fmt: skip
             detail = {"request": request.id, "purpose": purpose, "columns": list(columns),
                       "until": until.isoformat() if until else None}  # fmt: skip
-            _audit(conn, requester, "access.request", port, detail)
+            if product:
+                detail.update(product=product, unmasked=list(unmasked))
+            _audit(conn, requester, "agreement.request" if product else "access.request", port, detail)
             return request
 
         return self._db.write(work)
@@ -332,15 +339,15 @@ class CatalogWriter:
             request = _decide(conn, request_id, AccessRequestStatus.APPROVED, decided_by, note, row_filter)
             at = request.decided_at or convert.now()
             row = {
-                "id": secrets.token_hex(6), "request_id": request.id, "grantee": request.requester,
+                "id": secrets.token_hex(6), "request_id": request.id, "grantee": request.grantee,
                 "port": request.port, "columns": list(request.columns), "row_filter": row_filter,
                 "granted_by": decided_by, "granted_at": at, "expires_at": request.until,
-                "revoked_at": None,
+                "revoked_at": None, "unmasked": list(request.unmasked) or None,
             }  # fmt: skip
             conn.execute(sa.insert(schema.grants), row)
-            detail = {"request": request.id, "grantee": request.requester, "row_filter": row_filter,
+            detail = {"request": request.id, "grantee": request.grantee, "row_filter": row_filter,
                       "note": note, "grant": row["id"]}  # fmt: skip
-            _audit(conn, decided_by, "access.approve", request.port, detail)
+            _audit(conn, decided_by, _action(request, "approve"), request.port, detail)
             return convert.grant(row)
 
         return self._db.write(work)
@@ -348,7 +355,7 @@ class CatalogWriter:
     def deny_access_request(self, request_id: str, decided_by: str, *, note: str = "") -> AccessRequest:
         def work(conn: Connection) -> AccessRequest:
             request = _decide(conn, request_id, AccessRequestStatus.DENIED, decided_by, note, None)
-            _audit(conn, decided_by, "access.deny", request.port, {"request": request.id, "note": note})
+            _audit(conn, decided_by, _action(request, "deny"), request.port, {"request": request.id, "note": note})
             return request
 
         return self._db.write(work)
@@ -363,7 +370,10 @@ class CatalogWriter:
                 sa.update(g).where(g.c.request_id == request_id, g.c.revoked_at.is_(None))
                 .values(revoked_at=request.decided_at)
             )  # fmt: skip
-            _audit(conn, revoked_by, "access.revoke", request.port, {"request": request.id, "note": note})
+            detail = {"request": request.id, "note": note}
+            if request.product:  # shown on the consuming product's page too
+                detail["product"] = request.product
+            _audit(conn, revoked_by, _action(request, "revoke"), request.port, detail)
             return request
 
         return self._db.write(work)
@@ -443,6 +453,10 @@ class CatalogWriter:
             return ids
 
         return self._db.write(work) if entries else []
+
+
+def _action(request: AccessRequest, verb: str) -> str:
+    return f"agreement.{verb}" if request.product else f"access.{verb}"
 
 
 def _audit(conn: Connection, actor: str, action: str, subject: str, detail: Mapping[str, Any]) -> AuditEvent:

@@ -115,6 +115,10 @@ def check(
         from meshplane.workspace.governing import governance_problems
 
         report.problems.extend(governance_problems(report.graph))
+    if report.graph is not None and report.ok:  # input ports reading other domains' ports without an agreement
+        from meshplane.workspace.edges import agreement_check  # (imports the catalog only when there is one)
+
+        report.problems.extend(agreement_check(report.graph))
     if report.spec is not None and report.spec.external_domains:
         from meshplane.workspace.repositories import own_problems
 
@@ -238,7 +242,17 @@ def _report_error(error: MeshError) -> None:
 
 def _register_commands() -> None:
     """Import the modules whose commands attach themselves to ``app``."""
-    from meshplane.cli import access, agents, building, contracts, demo, governance, notifying, serving  # noqa: F401
+    from meshplane.cli import (  # noqa: F401
+        access,
+        agents,
+        agreements,
+        building,
+        contracts,
+        demo,
+        governance,
+        notifying,
+        serving,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

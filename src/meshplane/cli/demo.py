@@ -52,6 +52,18 @@ def _generate(mesh: Path, scale: float) -> None:
         raise UsageError(f"{script} failed: {completed.stderr.strip().splitlines()[-1:] or completed.returncode}")
 
 
+def _agree(mesh: Path) -> None:
+    """The agreements the example products declare: each consuming team's owner asks, the producer's owner
+    approves (in a real mesh, two people deciding on `meshplane agreement request` / `approve`)."""
+    from meshplane.workspace import Mesh
+    from meshplane.workspace.edges import agree_declared_as_owners
+
+    with Mesh.open(mesh) as opened:
+        for request, requester, approver in agree_declared_as_owners(opened.graph, opened.access):
+            out.print(f"agreement {request.id}: {requester} asked for {request.product} to read {request.port}; "
+                      f"{approver} approved", markup=False)  # fmt: skip
+
+
 @app.command()
 def demo(
     directory: Annotated[Path, typer.Argument(help="Where to put the example meshes.")] = Path("demo-mesh"),
@@ -73,6 +85,7 @@ def demo(
     for mesh in meshes:
         started = time.perf_counter()
         _generate(mesh, scale)
+        _agree(mesh)
         generated = time.perf_counter()
         report = check_mesh(mesh)
         for problem in report.problems:

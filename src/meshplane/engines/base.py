@@ -21,6 +21,7 @@ __all__ = [
     "EngineCapabilities",
     "FileFormat",
     "FileRelation",
+    "GovernedRelation",
     "PythonTransform",
     "Relation",
     "StagedResult",
@@ -57,7 +58,17 @@ class ArrowRelation:
     table: pa.Table
 
 
-Relation = FileRelation | ArrowRelation
+@dataclass(frozen=True)
+class GovernedRelation:
+    """A port as one reader may see it: ``select`` is the access layer's governed SELECT (DuckDB dialect:
+    granted columns, masks, the row filter) over ``files``. Engines read the files only through it."""
+
+    select: str
+    files: tuple[Path, ...]
+    address: str = ""
+
+
+Relation = FileRelation | ArrowRelation | GovernedRelation
 
 # A Python transform: called with one keyword argument (a pyarrow.Table) per input; returns a
 # pyarrow Table or RecordBatchReader, a DuckDB relation, or a Polars or pandas DataFrame.

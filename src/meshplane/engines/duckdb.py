@@ -8,9 +8,11 @@ results are written with DuckDB's parallel Parquet writer straight into the stag
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +22,15 @@ from meshplane.engines.base import (
     ArrowRelation,
     EngineCapabilities,
     FileRelation,
+    GovernedRelation,
     PythonTransform,
     Relation,
     StagedResult,
 )
 from meshplane.engines.convert import to_arrow_table
-from meshplane.errors import BuildError
+from meshplane.engines.duckdb_sandbox import DuckDBSandbox, QueryInterrupted, SandboxLimits
+from meshplane.errors import BuildError, QueryRejected
+from meshplane.sql import bind_relations, parse_query, render
 from meshplane.storage.objectstore import S3Location
 
 if TYPE_CHECKING:
@@ -58,7 +63,10 @@ class DuckDBEngine:
         memory_limit: str | None = None,
         compression: str = "snappy",
         database: str = ":memory:",
-        object_store: S3Location | None = None,
+from meshplane.engines.duckdb_sandbox import DuckDBSandbox, QueryInterrupted, SandboxLimits
+from meshplane.errors import BuildError, QueryRejected
+from meshplane.sql import bind_relations, parse_query, render
+from meshplane.storage.objectstore import S3Location
     ) -> None:
         import duckdb
 
@@ -78,6 +86,11 @@ class DuckDBEngine:
             from meshplane.engines.objectstore import open_s3
 
             open_s3(self._con, object_store)
+        # Transforms run in the consumer queries' sandbox, one fresh database each, with the build's limits.
+        self._sandbox = DuckDBSandbox(
+            SandboxLimits(memory_limit=memory_limit or "", threads=threads or os.cpu_count() or 2,
+                          timeout_seconds=timeout_seconds, max_rows=0), prewarm=False,
+            object_store=object_store)  # fmt: skip
         self._capabilities = EngineCapabilities(name="duckdb", sql_dialect="duckdb")
 
     @property
@@ -89,29 +102,77 @@ class DuckDBEngine:
     def stage_sql(
         self, sql: str, inputs: Mapping[str, Relation], out_dir: Path, *, dialect: str | None = None
     ) -> StagedResult:
+        """Run the transform in a locked-down database (:mod:`meshplane.engines.duckdb_sandbox`): it reads its
+        inputs only as bound here (governed ports, declared sources) and writes only into ``out_dir``."""
         if dialect and dialect != "duckdb":
             # A product written for another engine (`dialect: spark`) still builds here, translated by sqlglot.
             import sqlglot
 
-            sql = sqlglot.transpile(sql, read=dialect, write="duckdb")[0]
+            try:
+                sql = sqlglot.transpile(sql, read=dialect, write="duckdb")[0]
+            except sqlglot.errors.SqlglotError as exc:
+                raise BuildError(f"SQL does not parse as {dialect}: {exc}") from exc
         _check_select(sql)
-        with self._session(inputs) as cur:
-            rel = self._run(cur, sql, what="SQL transform")
+        arrow: dict[str, pa.Table] = {}
+        relations: dict[str, exp.Query] = {}
+        files: list[str] = []
+        for index, (name, relation) in enumerate(inputs.items()):
+            relations[name], paths = _input_select(name, relation, f"__mesh_input_{index}", arrow)
+            files.extend(paths)
+        try:
+            text = render(bind_relations(parse_query(sql), relations))
+        except QueryRejected as exc:
+            raise BuildError(f"the SQL transform is refused: {exc}") from exc
+        with self._sandboxed(files, out_dir, arrow) as (cur, deadline), deadline:
+            rel = self._run(cur, text, what="SQL transform")
             return self._write(cur, rel, out_dir)
 
     def stage_python(self, fn: PythonTransform, inputs: Mapping[str, Relation], out_dir: Path) -> StagedResult:
-        with self._session({k: v for k, v in inputs.items() if isinstance(v, FileRelation)}) as cur:
-            tables = {
-                name: rel.table if isinstance(rel, ArrowRelation) else self._fetch(cur, name)
-                for name, rel in inputs.items()
-            }
-            name = getattr(fn, "__name__", "transform")
-            try:
-                result = fn(**tables)
-            except Exception as exc:
-                raise BuildError(f"Python transform {name}() raised {type(exc).__name__}: {exc}") from exc
-            table = to_arrow_table(result, name)
-            return self._write(cur, cur.from_arrow(table), out_dir)
+        tables = self.input_tables(inputs, out_dir)
+        name = getattr(fn, "__name__", "transform")
+        try:
+            result = fn(**tables)
+        except Exception as exc:
+            raise BuildError(f"Python transform {name}() raised {type(exc).__name__}: {exc}") from exc
+        return self.write_arrow(to_arrow_table(result, name), out_dir)
+
+    def input_tables(self, inputs: Mapping[str, Relation], out_dir: Path) -> dict[str, pa.Table]:
+        """Each input as the Arrow table a Python transform receives: governed ports read through their
+        governed SELECT in the sandbox, sources as declared."""
+        tables: dict[str, pa.Table] = {}
+        for name, relation in inputs.items():
+            if isinstance(relation, ArrowRelation):
+                tables[name] = relation.table
+                continue
+            arrow: dict[str, pa.Table] = {}
+            select, paths = _input_select(name, relation, "__mesh_input", arrow)
+            with self._sandboxed(paths, out_dir, arrow) as (cur, deadline), deadline:
+                tables[name] = self._run(cur, render(select), what=f"reading input {name!r}").to_arrow_table()
+        return tables
+
+    def write_arrow(self, table: pa.Table, out_dir: Path) -> StagedResult:
+        """Stage an Arrow table (a Python transform's result) as Parquet in ``out_dir``."""
+        with self._sandboxed([], out_dir, {"__mesh_result": table}) as (cur, deadline), deadline:
+            return self._write(cur, cur.table("__mesh_result"), out_dir)
+
+    @contextmanager
+    def _sandboxed(
+        self, files: Sequence[str], out_dir: Path, arrow: Mapping[str, pa.Table]
+    ) -> Iterator[tuple[duckdb.DuckDBPyConnection, AbstractContextManager[None]]]:
+        if self._con is None:
+            raise BuildError("the DuckDB engine is closed")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            cur = self._sandbox.connect(list(dict.fromkeys(files)), writable=out_dir)
+        except QueryRejected as exc:
+            raise BuildError(f"the build sandbox could not be set up: {exc}") from exc
+        try:
+            for name, table in arrow.items():
+                cur.register(name, table)
+            yield cur, _deadline(self._sandbox, cur)
+        finally:
+            cur.close()
+            shutil.rmtree(out_dir / ".spill", ignore_errors=True)
 
     def query(self, sql: str, relations: Mapping[str, Relation]) -> pa.Table:
         _check_select(sql)
@@ -119,6 +180,7 @@ class DuckDBEngine:
             return self._run(cur, sql, what="query").to_arrow_table()
 
     def close(self) -> None:
+        self._sandbox.close()
         if self._con is not None:
             self._con.close()
             self._con = None
@@ -163,15 +225,6 @@ class DuckDBEngine:
             raise BuildError(f"{what} returned no relation")
         return rel
 
-    @staticmethod
-    def _fetch(cur: duckdb.DuckDBPyConnection, name: str) -> pa.Table:
-        import duckdb
-
-        try:
-            return cur.table(name).to_arrow_table()
-        except duckdb.Error as exc:
-            raise BuildError(f"cannot read input {name!r}: {exc}") from exc
-
     def _write(self, cur: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, out_dir: Path) -> StagedResult:
         import duckdb
         import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
@@ -211,8 +264,17 @@ def _check_select(sql: str) -> None:
         raise BuildError(f"expected exactly one SELECT statement, got {kinds}")
 
 
-def _view_sql(name: str, relation: FileRelation) -> str:
-    """``CREATE TEMP VIEW "name" AS SELECT * FROM read_x([files], option := value, ...)``."""
+def _input_select(name: str, relation: Relation, arrow_name: str,
+                  arrow: dict[str, pa.Table]) -> tuple[exp.Query, tuple[str, ...]]:  # fmt: skip
+    """The subquery that reads one input, and the files it opens."""
+    if isinstance(relation, GovernedRelation):
+        try:
+            return parse_query(relation.select).assert_is(exp.Query), tuple(str(p) for p in relation.files)
+        except QueryRejected as exc:  # pragma: no cover - the access layer renders it
+            raise BuildError(f"input {name!r}: the governed read could not be prepared: {exc}") from exc
+    if isinstance(relation, ArrowRelation):
+        arrow[arrow_name] = relation.table
+        return exp.select("*").from_(exp.to_identifier(arrow_name, quoted=True)), ()
     reader = _READERS.get(relation.format)
     if reader is None:
         raise BuildError(f"input {name!r}: unsupported file format {relation.format!r}")
@@ -220,6 +282,12 @@ def _view_sql(name: str, relation: FileRelation) -> str:
     for key, value in relation.options.items():
         args.append(exp.PropertyEQ(this=exp.to_identifier(key), expression=_literal(value)))
     select = exp.select("*").from_(exp.Anonymous(this=reader, expressions=args))
+    return select, tuple(str(p) for p in relation.paths)
+
+
+def _view_sql(name: str, relation: FileRelation | GovernedRelation) -> str:
+    """``CREATE TEMP VIEW "name" AS <the input's select>`` (for the platform's own queries, e.g. checks)."""
+    select, _ = _input_select(name, relation, "", {})
     view = exp.Create(
         this=exp.to_identifier(name, quoted=True),
         kind="VIEW",
@@ -228,6 +296,15 @@ def _view_sql(name: str, relation: FileRelation) -> str:
         expression=select,
     )
     return view.sql("duckdb")
+
+
+@contextmanager
+def _deadline(sandbox: DuckDBSandbox, cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    try:
+        with sandbox.deadline(cur):
+            yield
+    except QueryInterrupted as exc:
+        raise BuildError(f"the transform was stopped: {exc}") from exc
 
 
 def _literal(value: object) -> exp.Expression:

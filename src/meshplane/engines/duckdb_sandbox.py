@@ -28,8 +28,9 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshplane.errors import EngineUnavailable, QueryRejected
@@ -80,18 +81,20 @@ def _duckdb() -> Any:
     return duckdb
 
 
-def _startup_config(limits: SandboxLimits) -> dict[str, str | bool | int]:
-    return {
+def _startup_config(limits: SandboxLimits, temp_directory: str = "") -> dict[str, str | bool | int]:
+    config: dict[str, str | bool | int] = {
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "allow_community_extensions": False,
         "allow_unsigned_extensions": False,
         "allow_persistent_secrets": False,
         "python_enable_replacements": False,
-        "temp_directory": "",
-        "memory_limit": limits.memory_limit,
+        "temp_directory": temp_directory,
         "threads": limits.threads,
     }
+    if limits.memory_limit:  # empty: DuckDB's default (80 % of RAM), as builds outside the sandbox had
+        config["memory_limit"] = limits.memory_limit
+    return config
 
 
 class _Watchdog:
@@ -212,8 +215,9 @@ class DuckDBSandbox:
         if prewarm:
             self._start_spare()
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        connection: duckdb.DuckDBPyConnection = _duckdb().connect(":memory:", config=_startup_config(self.limits))
+    def _open(self, temp_directory: str = "") -> duckdb.DuckDBPyConnection:
+        config = _startup_config(self.limits, temp_directory)
+        connection: duckdb.DuckDBPyConnection = _duckdb().connect(":memory:", config=config)
         if self.object_store is not None:
             from meshplane.engines.objectstore import open_s3
 
@@ -247,11 +251,17 @@ class DuckDBSandbox:
                 self._start_spare()
         return connection if connection is not None else self._open()
 
-    def connect(self, allowed_files: Sequence[str]) -> duckdb.DuckDBPyConnection:
-        """A fresh database that can read exactly ``allowed_files`` and nothing else, configuration locked."""
-        connection = self._take()
+    def connect(self, allowed_files: Sequence[str], *, writable: Path | None = None) -> duckdb.DuckDBPyConnection:
+        """A fresh database that can read exactly ``allowed_files`` and nothing else, configuration locked.
+
+        With ``writable`` (a build's staging folder) it may also write there, and spills to a folder inside it
+        instead of holding everything in memory."""
+        if writable is None:
+            connection = self._take()
+        else:
+            connection = self._open(str(writable / ".spill"))
         try:
-            _lock_down(connection, allowed_files)
+            _lock_down(connection, allowed_files, () if writable is None else (str(writable) + "/",))
         except BaseException:
             connection.close()
             raise
@@ -260,6 +270,27 @@ class DuckDBSandbox:
     def run(self, sql: str, allowed_files: Sequence[str]) -> pa.Table:
         """Run ``sql`` in a fresh locked-down database that may read only ``allowed_files``."""
         return self.execute(self.connect(allowed_files), sql)
+
+    @contextlib.contextmanager
+    def deadline(self, connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """Interrupt whatever runs on ``connection`` at the time limit (raised as QueryInterrupted)."""
+        timed_out = threading.Event()
+
+        def interrupt() -> None:
+            timed_out.set()
+            connection.interrupt()
+
+        watchdog = _WATCHDOG.schedule(self.limits.timeout_seconds, interrupt)
+        try:
+            yield
+        except Exception:
+            if timed_out.is_set():
+                raise QueryInterrupted(
+                    f"it ran longer than {self.limits.timeout_seconds:g} s and was stopped"
+                ) from None
+            raise
+        finally:
+            _WATCHDOG.cancel(watchdog)
 
     def execute(self, connection: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
         """Run ``sql`` on a connection from :meth:`connect`, then dispose of it; enforces time and rows."""
@@ -404,14 +435,17 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _lock_down(connection: duckdb.DuckDBPyConnection, allowed_files: Sequence[str]) -> None:
-    for path in allowed_files:
+def _lock_down(
+    connection: duckdb.DuckDBPyConnection, allowed_files: Sequence[str], writable: Sequence[str] = ()
+) -> None:
+    for path in (*allowed_files, *writable):
         if "\x00" in path:
             raise QueryRejected("the query sandbox could not be locked down")
     paths = "[" + ", ".join(_quote(path) for path in allowed_files) + "]"
+    folders = f"SET allowed_directories = [{', '.join(_quote(path) for path in writable)}]; " if writable else ""
     # one round trip, in this order; DuckDB runs the statements one by one and stops at the first failure
     connection.execute(
-        f"SET allowed_paths = {paths}; SET enable_external_access = false; SET lock_configuration = true"
+        f"SET allowed_paths = {paths}; {folders}SET enable_external_access = false; SET lock_configuration = true"
     )
     locked = connection.execute(
         "SELECT current_setting('lock_configuration'), current_setting('enable_external_access')"

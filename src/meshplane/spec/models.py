@@ -314,6 +314,10 @@ class InputPortSpec(Located):
     name: str
     version_range: str | None
     contract_id: str
+    purpose: str | None = None
+    """Why the product reads this input (``customProperties`` ``purpose``): an agreement request's purpose."""
+    columns: tuple[str, ...] = ()
+    """The columns it needs (``customProperties`` ``columns``): what an agreement request asks for."""
 
 
 @dataclass(frozen=True)

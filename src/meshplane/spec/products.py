@@ -280,6 +280,19 @@ def _load_product(
                 )
             )
             continue
+        input_custom = custom_properties(document, ("inputPorts", index), problems)
+        purpose = input_custom.get("purpose")
+        columns = input_custom.get("columns") or []
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            problems.append(
+                Problem(
+                    custom_property_location(document, ("inputPorts", index), "columns"),
+                    "the input port's columns must be a list of column names",
+                    "write {property: columns, value: [column_a, column_b]}",
+                    code="input-port",
+                )
+            )
+            columns = []
         inputs.append(
             InputPortSpec(
                 document=document,
@@ -287,6 +300,8 @@ def _load_product(
                 name=str(entry["name"]),
                 version_range=entry.get("version"),
                 contract_id=str(contract_id),
+                purpose=str(purpose).strip() if purpose else None,
+                columns=tuple(columns),
             )
         )
     outputs = [

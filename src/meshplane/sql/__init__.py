@@ -13,6 +13,7 @@ from meshplane.sql.guard import (
 )
 from meshplane.sql.parse import DIALECT, caret, parse_expression, parse_query, render
 from meshplane.sql.refs import PortRef, TableRef, find_port_refs
+from meshplane.sql.relations import bind_relations
 
 __all__ = [
     "ALLOWED_TABLE_FUNCTIONS",
@@ -22,6 +23,7 @@ __all__ = [
     "DIALECT",
     "PortRef",
     "TableRef",
+    "bind_relations",
     "caret",
     "find_port_refs",
     "guard_query",

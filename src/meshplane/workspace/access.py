@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from meshplane.access import QueryGateway, QueryResult
+from meshplane.access.agreements import Agreements, AgreementView
 from meshplane.access.authority import AccessAuthority
 from meshplane.access.gateway import Decision, QueryLogEntry, QueryStream
 from meshplane.access.ownership import OwnershipLedger, SpecChange
@@ -123,6 +124,10 @@ class AccessService:
         return AccessWorkflow(self.policy, self.directory, self.catalog.reader, self.catalog.writer, self.authority)
 
     @cached_property
+    def agreements(self) -> Agreements:
+        return Agreements(self.graph, self.policy, self.directory, self.catalog.reader, self.catalog.writer)
+
+    @cached_property
     def gateway(self) -> QueryGateway:
         return QueryGateway(limits=self.limits, on_query=self._log_query, object_store=self.platform.object_store)
 
@@ -218,6 +223,34 @@ class AccessService:
                 service.emit(notice)
                 return
         service.emit(access_notice(self.graph, kind, request))
+
+    def request_agreement(
+        self,
+        user: str,
+        product: str,
+        port: str,
+        purpose: str,
+        columns: Sequence[str] = (),
+        until: str | date | datetime | None = None,
+        unmasked: Sequence[str] = (),
+    ) -> AccessRequest:
+        """Ask, for ``product`` (its owner team's member ``user``), to read ``port`` in its builds.
+
+        The port's deciders approve, deny or revoke it like any request (:meth:`approve`)."""
+        self.flush()  # queued query events go first: the audit log stays in order
+        return self.agreements.request(user, product, port, purpose, columns, until, unmasked)
+
+    def request_declared_agreements(self, user: str, product: str | None = None) -> list[AccessRequest]:
+        """Request the agreements the input ports declare (``purpose``, ``columns``) and do not hold yet."""
+        self.flush()
+        return self.agreements.request_declared(user, product)
+
+    def list_agreements(self, product: str | None = None, port: str | None = None) -> list[AgreementView]:
+        return self.agreements.views(product=product, port=port)
+
+    def record_read(self, principal: str, port: str, decision: QueryDecision, reason: str) -> None:
+        """A build's read of a port (allowed or refused), in the query log like a consumer's query."""
+        self._record(principal, f"-- build input {port}", "", (port,), decision, None, 0.0, reason)
 
     def grants(self, user: str | None = None, port: str | None = None) -> list[Grant]:
         """Grants in force now."""

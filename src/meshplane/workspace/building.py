@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from meshplane.catalog import RunRecord
     from meshplane.lineage.openlineage import LineageEmitter
+    from meshplane.workspace.access import AccessService
     from meshplane.workspace.notifying import NotificationService
 
 log = logging.getLogger(__name__)
@@ -274,9 +275,11 @@ class BuildService:
         gate: Callable[[ProductSpec], None] | None = None,
         trigger: str = "manual",
         lock_timeout: float = 600.0,
+        access: AccessService,
     ) -> BuildResult:
         """Run ``plan``; a product another process is building is waited for up to ``lock_timeout`` seconds."""
         from meshplane.workspace.checking import port_checker
+        from meshplane.workspace.edges import GovernedInputs
 
         writer = self.platform.catalog.writer
         writer.mark_interrupted_runs()
@@ -285,6 +288,7 @@ class BuildService:
             store=self.platform.tables,
             engine_factory=self.make_engine,
             checker=port_checker(self.graph, self.platform),
+            inputs=GovernedInputs(self.graph, access),
             gate=gate or (lambda product: None),
             events=_RecordingEvents(self.platform, events, trigger, self.lineage, self.notifications),
             lock_timeout=lock_timeout,

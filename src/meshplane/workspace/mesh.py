@@ -211,7 +211,7 @@ class Mesh:
             # The planned products' contracts become the published baseline only once their build published.
             self.publish(checked=True, held_back=products)
         self.quality.retire_expired_majors()
-        result = self.builds.build(plan, jobs=jobs, events=events, gate=gates, trigger=trigger)
+        result = self.builds.build(plan, jobs=jobs, events=events, gate=gates, trigger=trigger, access=self.access)
         refused: list[Address] = []
         if not breaking and products:
             refused = [o.address for o in result.outcomes if not o.status.published]

@@ -68,9 +68,11 @@ def has_catalog(spec: MeshSpec) -> bool:
 class Platform:
     """Lazily opened stores of one mesh; one per process, shared between threads."""
 
-    def __init__(self, spec: MeshSpec) -> None:
+    def __init__(self, spec: MeshSpec, *, catalog_url: str | None = None) -> None:
         self.spec = spec
         self._lock = threading.Lock()
+        if catalog_url is not None:  # e.g. ``sqlite://`` (in memory): `check` without a catalog creates none
+            self.__dict__["catalog_url"] = catalog_url
 
     @cached_property
     def catalog_url(self) -> str:
