@@ -18,16 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from meshplane.access.policy import AccessPolicy, PortTarget, agreement_command
+from meshplane.access.authority import AccessAuthority
 from meshplane.access.principals import Directory
 from meshplane.access.workflow import AUTO_APPROVER, MAX_PURPOSE, parse_until
 from meshplane.catalog import PRODUCT_GRANTEE, AccessRequest, AccessRequestStatus, CatalogReader, CatalogWriter, Grant
-from meshplane.errors import AccessDenied, UsageError
+from meshplane.errors import UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.types import Address, Principal
 
-__all__ = ["AgreementView", "Agreements", "agreement_command", "product_principal"]
+__all__ = ["AgreementView", "Agreements", "product_principal"]
 
 
 def product_principal(directory: Directory, product: ProductSpec) -> Principal:
@@ -53,9 +53,11 @@ class AgreementView:
 class Agreements:
     """Requests and lists the agreements of one mesh's products."""
 
-    def __init__(self, graph: MeshGraph, policy: AccessPolicy, directory: Directory, reader: CatalogReader,
+    def __init__(self, graph: MeshGraph, authority: AccessAuthority, reader: CatalogReader,
                  writer: CatalogWriter) -> None:  # fmt: skip
         self.graph = graph
+        self.authority = authority
+        policy, directory = authority.policy, authority.directory
         self.policy = policy
         self.directory = directory
         self.reader = reader
@@ -84,12 +86,6 @@ class Agreements:
         """Ask, for ``product``, to read ``port`` in its builds; only its owner team (or the platform team) may."""
         actor = self.directory.principal(username)
         consumer = self.consumer(product)
-        owners = (consumer.team, self.directory.domain_owners.get(consumer.address.domain))
-        if not (self.directory.in_any(actor, owners) or actor.is_platform_admin):
-            raise AccessDenied(
-                f"{username} may not request agreements for {consumer.address}: only members of "
-                f"{consumer.team} (its owner team) or the platform team may"
-            )
         target = self.policy.target(port)
         address = str(target.address)
         edge = next((e for e in self.graph.edges[consumer.address] if e.upstream_port == target.address), None)
@@ -98,12 +94,10 @@ class Agreements:
                 f"{consumer.address} has no input port reading {address}; declare it under inputPorts: in "
                 f"{consumer.document.path.name} first"
             )
+        self.authority.may_request_agreement(actor, str(consumer.address), address).require()
         # what the input port declares (customProperties purpose, columns) is the default request
         purpose = purpose or edge.input.purpose or ""
         columns = columns or edge.input.columns
-        reason = self._needs_none(product_principal(self.directory, consumer), target)
-        if reason:
-            raise UsageError(f"{consumer.address} needs no agreement to read {address}: {reason}")
         purpose = (purpose or "").strip()
         if not purpose:
             raise UsageError("say why the product needs the data: --purpose TEXT")
@@ -124,6 +118,9 @@ class Agreements:
         expires = parse_until(until)
         pending = self.reader.access_requests(product=str(consumer.address), ports=[address],
                                               status=AccessRequestStatus.PENDING)  # fmt: skip
+        active = self.reader.grants(grantee=product_principal(self.directory, consumer).username, port=address)
+        if active and not wanted and not raw and expires is None:
+            raise UsageError(f"{consumer.address} already holds agreement {active[0].request_id} for {address}")
         if pending:
             raise UsageError(
                 f"{consumer.address} already has a pending agreement request {pending[0].id} for {address}"
@@ -143,37 +140,19 @@ class Agreements:
         made = []
         products = [self.consumer(product)] if product else list(self.graph.products.values())
         for consumer in products:
-            owners = (consumer.team, self.directory.domain_owners.get(consumer.address.domain))
-            if not (self.directory.in_any(actor, owners) or actor.is_platform_admin):
-                continue
             principal = product_principal(self.directory, consumer)
             for edge in self.graph.edges[consumer.address]:
                 if edge.upstream_port is None or not edge.input.purpose:
                     continue
-                target = self.policy.target(str(edge.upstream_port))
-                try:
-                    if self._needs_none(principal, target):
-                        continue
-                except AccessDenied:
+                address = str(edge.upstream_port)
+                if not self.authority.may_request_agreement(actor, str(consumer.address), address):
                     continue
-                address = str(target.address)
                 if self.reader.grants(grantee=principal.username, port=address) or self.reader.access_requests(
                     product=str(consumer.address), ports=[address], status=AccessRequestStatus.PENDING
                 ):
                     continue
                 made.append(self.request(username, str(consumer.address), address, edge.input.purpose))
         return made
-
-    def _needs_none(self, principal: Principal, target: PortTarget) -> str | None:
-        if self.policy.is_owner(principal, target):
-            return "its owner team owns the port"
-        if principal.product and principal.product.split(".")[0] == target.address.domain:
-            return "it is in the same domain, whose policies apply"
-        if target.facts.access_level == "public":
-            return "the port is public (its reads are still recorded)"
-        if target.facts.access_level == "private":
-            raise AccessDenied(f"{target.address} is private to its domain; no agreement can be made for it")
-        return None
 
     def views(self, *, product: str | None = None, port: str | None = None,
              now: datetime | None = None) -> list[AgreementView]:  # fmt: skip

@@ -30,6 +30,7 @@ from meshplane.builds.plan import (
     port_run,
 )
 from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
+from meshplane.engines.python_sandbox import PythonLimits, SandboxedTransform
 from meshplane.errors import BuildError, ContractViolation, MeshError
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec, TransformSpec
@@ -47,6 +48,7 @@ __all__ = [
     "ProductOutcome",
     "Status",
     "load_transform",
+    "python_transform",
     "table_contract",
     "table_id_for",
 ]
@@ -160,6 +162,35 @@ def table_id_for(port: Address, major: int) -> TableId:
     return TableId.for_port(port.domain, port.product, port.port, major)
 
 
+def python_transform(
+    transform: TransformSpec, engine: Engine, limits: PythonLimits | None = None
+) -> Callable[..., Any]:
+    """The callable an engine runs for a Python transform: the file's ``transform``, run in a confined child
+    process (:mod:`meshplane.engines.python_sandbox`), never imported into the platform process.
+
+    The one exception is a transform that asks for Spark DataFrames on an engine that hands them out: it needs
+    the engine's session, so it runs in the platform process (documented in docs/access.md)."""
+    if engine.capabilities.dataframe_transforms and _wants_dataframes(transform.code):
+        return load_transform(transform)
+    return SandboxedTransform(transform.path, transform.code, limits)
+
+
+def _wants_dataframes(code: str) -> bool:
+    """Whether the file's ``transform`` annotates a parameter as a (Spark) ``DataFrame``."""
+    import ast
+
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "transform":
+            arguments = [*node.args.args, *node.args.kwonlyargs, node.args.kwarg]
+            return any(a is not None and a.annotation is not None and "DataFrame" in ast.unparse(a.annotation)
+                       for a in arguments)  # fmt: skip
+    return False
+
+
 def load_transform(transform: TransformSpec) -> Callable[..., Any]:
     module_name = f"meshplane_transform_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(module_name, transform.path)
@@ -189,6 +220,7 @@ class Builder:
     checker: PortChecker
     inputs: InputBinder
     """Binds a product's input ports (the workspace's governed binder: every read through the access decision)."""
+    python_limits: PythonLimits = field(default_factory=PythonLimits)
     gate: Callable[[ProductSpec], None] = lambda product: None
     events: BuildEvents | None = None
     lock_timeout: float = 600.0
@@ -221,7 +253,7 @@ class Builder:
             with serial or contextlib.nullcontext():
                 if port.transform.language == "sql":
                     return engine.stage_sql(port.transform.code, inputs, out_dir, dialect=dialect)
-                return engine.stage_python(load_transform(port.transform), inputs, out_dir)
+                return engine.stage_python(python_transform(port.transform, engine, self.python_limits), inputs, out_dir)
         except MeshError as error:
             self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
             if type(error) is BuildError and str(port.transform.path) not in str(error):

@@ -64,7 +64,8 @@ class GovernedRelation:
     granted columns, masks, the row filter) over ``files``. Engines read the files only through it."""
 
     select: str
-    files: tuple[Path, ...]
+    files: tuple[str, ...]
+    """Local paths or ``s3://`` URIs, as the access decision listed them."""
     address: str = ""
 
 
@@ -93,6 +94,7 @@ class EngineCapabilities:
     file_formats: frozenset[str] = frozenset({"parquet", "csv", "json"})  # FileRelation formats it reads
     arrow_inputs: bool = True  # accepts ArrowRelation inputs (an empty published snapshot)
     parallel_builds: bool = True  # several stage_* calls may run at once on one engine (threads); else serialised
+    dataframe_transforms: bool = False  # hands Python transforms its own DataFrames when they ask (Spark)
 
 
 @runtime_checkable

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -29,7 +30,8 @@ from meshplane.engines.base import (
 )
 from meshplane.engines.convert import to_arrow_table
 from meshplane.engines.duckdb_sandbox import DuckDBSandbox, QueryInterrupted, SandboxLimits
-from meshplane.errors import BuildError, QueryRejected
+from meshplane.engines.limits import ProcessLimits, RemoteError, WorkerPool, parse_bytes
+from meshplane.errors import BuildError, LimitExceeded, MeshError, QueryRejected
 from meshplane.sql import bind_relations, parse_query, render
 from meshplane.storage.objectstore import S3Location
 
@@ -63,10 +65,8 @@ class DuckDBEngine:
         memory_limit: str | None = None,
         compression: str = "snappy",
         database: str = ":memory:",
-from meshplane.engines.duckdb_sandbox import DuckDBSandbox, QueryInterrupted, SandboxLimits
-from meshplane.errors import BuildError, QueryRejected
-from meshplane.sql import bind_relations, parse_query, render
-from meshplane.storage.objectstore import S3Location
+        object_store: S3Location | None = None,
+        timeout_seconds: float = 3600.0,
     ) -> None:
         import duckdb
 
@@ -88,10 +88,11 @@ from meshplane.storage.objectstore import S3Location
             open_s3(self._con, object_store)
         # Transforms run in the consumer queries' sandbox, one fresh database each, with the build's limits.
         self._sandbox = DuckDBSandbox(
-            SandboxLimits(memory_limit=memory_limit or "", threads=threads or os.cpu_count() or 2,
+            SandboxLimits(memory_limit=memory_limit or "4GB", threads=threads or os.cpu_count() or 2,
                           timeout_seconds=timeout_seconds, max_rows=0), prewarm=False,
             object_store=object_store)  # fmt: skip
         self._capabilities = EngineCapabilities(name="duckdb", sql_dialect="duckdb")
+        self._workers.prestart()  # the first transform finds a child ready
 
     @property
     def capabilities(self) -> EngineCapabilities:
@@ -123,15 +124,41 @@ from meshplane.storage.objectstore import S3Location
             text = render(bind_relations(parse_query(sql), relations))
         except QueryRejected as exc:
             raise BuildError(f"the SQL transform is refused: {exc}") from exc
-        with self._sandboxed(files, out_dir, arrow) as (cur, deadline), deadline:
-            rel = self._run(cur, text, what="SQL transform")
-            return self._write(cur, rel, out_dir)
+        return self._stage_isolated(text, files, arrow, out_dir)
+
+    def _stage_isolated(self, sql: str, files: Sequence[str], arrow: Mapping[str, pa.Table],
+                        out_dir: Path) -> StagedResult:  # fmt: skip
+        """Run the bound transform in a limited child process (memory, time), sandboxed there."""
+        import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+
+        limits = self._sandbox.limits
+        encoded = {name: _ipc(table) for name, table in arrow.items()}
+        args = (limits, sql, tuple(dict.fromkeys(files)), encoded, str(out_dir), self._compression,
+                self._sandbox.object_store)  # fmt: skip
+        try:
+            target = Path(self._workers.call("build", _stage_in_child, *args))
+        except LimitExceeded as exc:
+            raise BuildError(f"the SQL transform was stopped: {exc}") from None
+        except QueryInterrupted as exc:
+            raise BuildError(f"the SQL transform was stopped: {exc}") from None
+        except QueryRejected as exc:
+            raise BuildError(f"the build sandbox could not be set up: {exc}") from None
+        except RemoteError as exc:
+            raise BuildError(f"the SQL transform failed: {exc}") from None
+        metadata = pq.read_metadata(target)
+        return StagedResult(files=(target,), schema=metadata.schema.to_arrow_schema(), row_count=metadata.num_rows)
+
+    @property
+    def _workers(self) -> WorkerPool:
+        return _build_pool(self._sandbox.limits)
 
     def stage_python(self, fn: PythonTransform, inputs: Mapping[str, Relation], out_dir: Path) -> StagedResult:
         tables = self.input_tables(inputs, out_dir)
         name = getattr(fn, "__name__", "transform")
         try:
             result = fn(**tables)
+        except MeshError:  # the sandboxed transform says itself what failed
+            raise
         except Exception as exc:
             raise BuildError(f"Python transform {name}() raised {type(exc).__name__}: {exc}") from exc
         return self.write_arrow(to_arrow_table(result, name), out_dir)
@@ -226,29 +253,84 @@ from meshplane.storage.objectstore import S3Location
         return rel
 
     def _write(self, cur: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, out_dir: Path) -> StagedResult:
-        import duckdb
         import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
-        casts = {c: _PORTABLE[str(t)] for c, t in zip(rel.columns, rel.types, strict=True) if str(t) in _PORTABLE}
-        if casts:
-            items = [
-                exp.cast(exp.column(c, quoted=True), casts[c]).as_(c, quoted=True)
-                if c in casts
-                else exp.column(c, quoted=True)
-                for c in rel.columns
-            ]
-            rel = rel.project(*(duckdb.SQLExpression(item.sql("duckdb")) for item in items))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        target = out_dir / f"part-00000-{uuid.uuid4().hex}.parquet"
-        try:
-            # The relation API issues DuckDB's COPY ... TO ... (FORMAT parquet) without re-rendering
-            # the user's SQL; measured as fast as a hand-written COPY.
-            rel.to_parquet(str(target), compression=self._compression)  # type: ignore[arg-type]
-        except duckdb.Error as exc:
-            target.unlink(missing_ok=True)
-            raise BuildError(f"transform failed: {exc}") from exc
+        target = _write_parquet(cur, rel, out_dir, self._compression)
         metadata = pq.read_metadata(target)
         return StagedResult(files=(target,), schema=metadata.schema.to_arrow_schema(), row_count=metadata.num_rows)
+
+
+_POOLS: dict[SandboxLimits, WorkerPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _build_pool(limits: SandboxLimits) -> WorkerPool:
+    """The process's pool of limited children that run SQL transforms (shared by engines: a build, a test run
+    and the next build reuse warm children; each transform still gets a fresh sandboxed database)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(limits)
+        if pool is None:
+            memory = parse_bytes(limits.memory_limit) + parse_bytes(limits.headroom)
+            # the deadline is the sandbox's (DuckDB interrupts itself); the pool kills a child that does not stop
+            pool = _POOLS[limits] = WorkerPool(
+                ProcessLimits(memory_bytes=memory, wall_seconds=limits.timeout_seconds + 5.0),
+                max_workers=2, per_owner=2, keep_idle=2, idle_seconds=120.0)  # fmt: skip
+        return pool
+
+
+def _ipc(table: pa.Table) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _stage_in_child(limits: SandboxLimits, sql: str, files: tuple[str, ...], arrow: dict[str, bytes],
+                    out_dir: str, compression: str, object_store: S3Location | None = None) -> str:  # fmt: skip
+    """In a limited child process: run ``sql`` in a sandboxed database, write its result into ``out_dir``."""
+    import pyarrow as pa
+
+    sandbox = DuckDBSandbox(limits, prewarm=False, object_store=object_store)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cur = sandbox.connect(list(files), writable=out)
+    try:
+        for name, data in arrow.items():
+            cur.register(name, pa.ipc.open_stream(data).read_all())
+        with sandbox.deadline(cur):
+            rel = DuckDBEngine._run(cur, sql, what="SQL transform")
+            return str(_write_parquet(cur, rel, out, compression))
+    finally:
+        cur.close()
+        sandbox.close()
+        shutil.rmtree(out / ".spill", ignore_errors=True)
+
+
+def _write_parquet(cur: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation, out_dir: Path,
+                   compression: str) -> Path:  # fmt: skip
+    import duckdb
+
+    casts = {c: _PORTABLE[str(t)] for c, t in zip(rel.columns, rel.types, strict=True) if str(t) in _PORTABLE}
+    if casts:
+        items = [
+            exp.cast(exp.column(c, quoted=True), casts[c]).as_(c, quoted=True)
+            if c in casts
+            else exp.column(c, quoted=True)
+            for c in rel.columns
+        ]
+        rel = rel.project(*(duckdb.SQLExpression(item.sql("duckdb")) for item in items))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"part-00000-{uuid.uuid4().hex}.parquet"
+    try:
+        # The relation API issues DuckDB's COPY ... TO ... (FORMAT parquet) without re-rendering
+        # the user's SQL; measured as fast as a hand-written COPY.
+        rel.to_parquet(str(target), compression=compression)  # type: ignore[arg-type]
+    except duckdb.Error as exc:
+        target.unlink(missing_ok=True)
+        raise BuildError(f"transform failed: {exc}") from exc
+    return target
 
 
 def _check_select(sql: str) -> None:
@@ -269,7 +351,7 @@ def _input_select(name: str, relation: Relation, arrow_name: str,
     """The subquery that reads one input, and the files it opens."""
     if isinstance(relation, GovernedRelation):
         try:
-            return parse_query(relation.select).assert_is(exp.Query), tuple(str(p) for p in relation.files)
+            return parse_query(relation.select).assert_is(exp.Query), tuple(relation.files)
         except QueryRejected as exc:  # pragma: no cover - the access layer renders it
             raise BuildError(f"input {name!r}: the governed read could not be prepared: {exc}") from exc
     if isinstance(relation, ArrowRelation):

@@ -256,10 +256,7 @@ class DuckDBSandbox:
 
         With ``writable`` (a build's staging folder) it may also write there, and spills to a folder inside it
         instead of holding everything in memory."""
-        if writable is None:
-            connection = self._take()
-        else:
-            connection = self._open(str(writable / ".spill"))
+        connection = self._take() if writable is None else self._open(str(writable / ".spill"))
         try:
             _lock_down(connection, allowed_files, () if writable is None else (str(writable) + "/",))
         except BaseException:

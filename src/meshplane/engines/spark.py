@@ -49,7 +49,7 @@ from meshplane.engines.base import (
     StagedResult,
 )
 from meshplane.engines.convert import to_arrow_table
-from meshplane.errors import BuildError, EngineUnavailable
+from meshplane.errors import BuildError, EngineUnavailable, MeshError
 from meshplane.storage.objectstore import S3Location
 
 if TYPE_CHECKING:
@@ -191,6 +191,7 @@ class SparkEngine:
             sql_dialect="spark",
             # Each call binds its inputs under private view names; Spark schedules concurrent jobs.
             parallel_builds=True,
+            dataframe_transforms=True,
         )
 
     @property
@@ -215,6 +216,7 @@ class SparkEngine:
         """Run one SELECT (DuckDB's dialect unless ``dialect`` says otherwise) and stage its rows."""
         dialect = dialect or "duckdb"
         tree = _parse_select(sql, dialect)
+        _guard_transform(tree, inputs)
         with self._bound(inputs) as views:
             frame = self._sql(tree, views, what="SQL transform", dialect=dialect)
             return self._write(frame, out_dir)
@@ -227,6 +229,8 @@ class SparkEngine:
         }
         try:
             result = fn(**args)
+        except MeshError:  # the sandboxed transform says itself what failed
+            raise
         except Exception as exc:
             raise BuildError(f"Python transform {name}() raised {type(exc).__name__}: {exc}") from exc
         frame = result if _is_spark_frame(result) else self._from_arrow(to_arrow_table(result, name))
@@ -420,6 +424,27 @@ class SparkEngine:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+_SPARK_DENIED = frozenset({"reflect", "java_method", "try_reflect", "input_file_name", "input_file_block_start",
+                           "input_file_block_length", "current_user", "user", "session_user"})  # fmt: skip
+
+
+def _guard_transform(tree: exp.Expression, inputs: Mapping[str, Relation]) -> None:
+    """A transform names only its (already governed) inputs and CTEs: no path, table, catalog object, or
+    function that reads files, settings or the JVM -- the same guard as on DuckDB, plus Spark's own."""
+    from meshplane.errors import QueryRejected
+    from meshplane.sql import bind_relations
+    from meshplane.sql.guard import function_names
+
+    try:
+        bind_relations(tree.copy(), {name: exp.select("*").from_(exp.to_identifier(name)) for name in inputs})
+    except QueryRejected as exc:
+        raise BuildError(f"the SQL transform is refused: {exc}") from None
+    for node in tree.find_all(exp.Func):
+        denied = function_names(node) & _SPARK_DENIED
+        if denied:
+            raise BuildError(f"the SQL transform is refused: function {sorted(denied)[0]}() is not allowed")
 
 
 def _parse_select(sql: str, dialect: str) -> exp.Expression:

@@ -84,6 +84,17 @@ class HistoryConfig(_Frozen):
     maintain_schedule: str | None = "0 3 * * *"  # cron of the scheduler's maintenance round (None: never)
 
 
+class BuildLimitsConfig(_Frozen):
+    """Limits of one transform run (SQL and Python transforms run in limited child processes)."""
+
+    memory: str = Field(default="4GB", pattern=r"^\d+(\.\d+)?\s*([KMGT]i?B)?$")
+    timeout_seconds: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    cpu_seconds: int = Field(default=3600, ge=1)
+    """CPU seconds of one Python transform's process."""
+    confine_python: bool = True
+    """Python transforms run confined (Landlock, seccomp); off only where the kernel lacks Landlock."""
+
+
 class PlatformConfig(_Frozen):
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark: SparkConfig = Field(default_factory=SparkConfig)
@@ -97,6 +108,7 @@ class PlatformConfig(_Frozen):
     # API tokens expire this many days after they are created unless created with another expiry.
     token_days: int = Field(default=90, ge=1, le=3650)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    build_limits: BuildLimitsConfig = Field(default_factory=BuildLimitsConfig)
 
 
 class ConnectionConfig(_Frozen):

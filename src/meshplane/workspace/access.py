@@ -125,7 +125,7 @@ class AccessService:
 
     @cached_property
     def agreements(self) -> Agreements:
-        return Agreements(self.graph, self.policy, self.directory, self.catalog.reader, self.catalog.writer)
+        return Agreements(self.graph, self.authority, self.catalog.reader, self.catalog.writer)
 
     @cached_property
     def gateway(self) -> QueryGateway:

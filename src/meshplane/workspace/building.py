@@ -26,7 +26,7 @@ from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.storage import SnapshotInfo, SnapshotSummary, TableId
 from meshplane.types import Address
-from meshplane.workspace.engine_choice import engine_for, make_engine
+from meshplane.workspace.engine_choice import engine_for, make_engine, python_limits
 from meshplane.workspace.logs import log_event
 from meshplane.workspace.platform import Platform
 
@@ -289,6 +289,7 @@ class BuildService:
             engine_factory=self.make_engine,
             checker=port_checker(self.graph, self.platform),
             inputs=GovernedInputs(self.graph, access),
+            python_limits=python_limits(self.graph),
             gate=gate or (lambda product: None),
             events=_RecordingEvents(self.platform, events, trigger, self.lineage, self.notifications),
             lock_timeout=lock_timeout,

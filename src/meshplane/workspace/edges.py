@@ -13,8 +13,6 @@ that requests the missing agreement. Every read of another product's port is rec
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from meshplane.access.agreements import product_principal
 from meshplane.access.policy import agreement_command
 from meshplane.access.rewrite import port_relation
@@ -98,7 +96,7 @@ class GovernedInputs:
                     f"has never been published; build it first: meshplane build +{edge.consumer}"
                 ) from None
             access.record_read(principal.username, address, QueryDecision.ALLOWED, "")
-            bound[edge.input.name] = GovernedRelation(select, tuple(Path(f) for f in port.files), address)
+            bound[edge.input.name] = GovernedRelation(select, tuple(port.files), address)
         return bound
 
 

@@ -9,11 +9,13 @@ from pydantic import BaseModel
 
 from meshplane.engines import get_engine
 from meshplane.engines.base import Engine
+from meshplane.engines.limits import parse_bytes
+from meshplane.engines.python_sandbox import PythonLimits
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.storage.objectstore import S3Location
 
-__all__ = ["engine_for", "make_engine"]
+__all__ = ["engine_for", "make_engine", "python_limits"]
 
 
 def engine_for(graph: MeshGraph, override: str | None) -> Callable[[ProductSpec], str]:
@@ -33,4 +35,14 @@ def make_engine(graph: MeshGraph, name: str, object_store: S3Location | None = N
     options: dict[str, Any] = section.model_dump() if isinstance(section, BaseModel) else {}
     if object_store is not None:
         options["object_store"] = object_store
+    if name == "duckdb":  # transforms run in limited child processes under the mesh's build limits
+        limits = graph.spec.config.platform.build_limits
+        options.update(memory_limit=limits.memory, timeout_seconds=limits.timeout_seconds)
     return get_engine(name, **options)
+
+
+def python_limits(graph: MeshGraph) -> PythonLimits:
+    """The limits of a Python transform run, from mesh.yaml's ``platform.build_limits``."""
+    limits = graph.spec.config.platform.build_limits
+    return PythonLimits(memory_bytes=parse_bytes(limits.memory) + 2 * 2**30, cpu_seconds=limits.cpu_seconds,
+                        wall_seconds=limits.timeout_seconds, confined=limits.confine_python)  # fmt: skip

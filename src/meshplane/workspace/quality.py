@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshplane.builds import table_id_for
-from meshplane.builds.execute import load_transform
+from meshplane.builds.execute import python_transform
 from meshplane.builds.inputs import source_relation
 from meshplane.catalog import CheckResult as StoredCheck
 from meshplane.catalog import RunStatus, SloEvaluation
@@ -39,6 +39,7 @@ from meshplane.contracts.slo import (
     worst,
 )
 from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
+from meshplane.engines.python_sandbox import PythonLimits
 from meshplane.errors import BuildError, MeshError, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec
@@ -52,7 +53,7 @@ from meshplane.workspace.compatibility import (
     json_safe,
     ports_of,
 )
-from meshplane.workspace.engine_choice import engine_for, make_engine
+from meshplane.workspace.engine_choice import engine_for, make_engine, python_limits
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
@@ -241,6 +242,7 @@ class QualityService:
                         inputs,
                         self.platform.tables.staging_dir(table, run_id),
                         product.custom.get("dialect"),
+                        python_limits(self.graph),
                     )
                     staged_results[address] = result
                     relation: Relation = (
@@ -451,12 +453,17 @@ def _deprecation_date(spec: OutputPortSpec) -> date | None:
 
 
 def _stage(
-    engine: Engine, spec: OutputPortSpec, inputs: dict[str, Relation], out_dir: Path, dialect: str | None = None
+    engine: Engine,
+    spec: OutputPortSpec,
+    inputs: dict[str, Relation],
+    out_dir: Path,
+    dialect: str | None = None,
+    limits: PythonLimits | None = None,
 ) -> StagedResult:
     try:
         if spec.transform.language == "sql":
             return engine.stage_sql(spec.transform.code, inputs, out_dir, dialect=dialect)
-        return engine.stage_python(load_transform(spec.transform), inputs, out_dir)
+        return engine.stage_python(python_transform(spec.transform, engine, limits), inputs, out_dir)
     except MeshError:
         raise
     except Exception as error:  # user SQL or Python failed: a located build error, not a traceback

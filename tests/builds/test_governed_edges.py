@@ -1,0 +1,168 @@
+"""The newcomer's case: a product reading another domain's restricted port needs an agreement.
+
+Without one, `meshplane check` and the build fail with a located error and the command that requests it;
+with one, the transform sees the port exactly as the agreement allows (agreed columns, PII masked, agreed
+rows); revoking it blocks the next build and shows on both products' agreement lists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meshplane.builds import Status
+from meshplane.errors import AccessDenied, UsageError
+from meshplane.types import Address
+from meshplane.workspace import Mesh
+
+from .edges_mesh import RAW_EMAIL, ROW_FILTER, UNGRANTED, US_ROW, set_transform, write_edges_mesh
+
+PORT = "crm.customers.customers"
+RESULT = Address.parse("sales.reader.result")
+INPUT_LINE = 13  # `- name: customers` under inputPorts in domains/sales/reader/product.odps.yaml
+
+INSPECT = """\
+import json
+
+import pyarrow as pa
+
+
+def transform(customers: pa.Table) -> pa.Table:
+    seen = {"columns": customers.column_names, "rows": customers.to_pylist()}
+    return pa.table({"x": [json.dumps(seen)]})
+"""
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    root = write_edges_mesh(tmp_path / "shop")
+    with Mesh.open(root) as mesh:
+        result = mesh.build(["crm"])
+        assert result.ok, [o.error for o in result.outcomes]
+    return root
+
+
+@pytest.fixture
+def mesh(root: Path) -> Iterator[Mesh]:
+    with Mesh.open(root) as opened:
+        yield opened
+
+
+def _check(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, object]]]:
+    from meshplane.cli.app import main
+
+    capsys.readouterr()
+    try:
+        main(["check", str(root), "--format", "json"])
+        code = 0
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    return code, json.loads(capsys.readouterr().out)["problems"]
+
+
+def _build(root: Path) -> tuple[Status, str]:
+    with Mesh.open(root) as mesh:
+        [outcome] = mesh.build(["sales.reader"], full_refresh=True).outcomes
+        return outcome.status, outcome.error or ""
+
+
+def _seen(root: Path) -> dict[str, object]:
+    with Mesh.open(root) as mesh:
+        value = mesh.builds.read(RESULT)
+    seen: dict[str, object] = json.loads(value.column("x")[0].as_py())
+    return seen
+
+
+def test_without_an_agreement_check_and_build_fail_located(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, problems = _check(root, capsys)
+    assert code == 1
+    [problem] = [p for p in problems if p["code"] == "agreement"]
+    assert problem["path"] == "domains/sales/reader/product.odps.yaml" and problem["line"] == INPUT_LINE
+    assert "sales.reader has no approved agreement to read crm.customers.customers" in str(problem["message"])
+    assert str(problem["fix"]).startswith("meshplane agreement request sales.reader crm.customers.customers --purpose")
+
+    status, error = _build(root)
+    assert status is Status.FAILED
+    assert error.startswith(f"domains/sales/reader/product.odps.yaml:{INPUT_LINE}:5: input port 'customers'")
+    assert "meshplane agreement request sales.reader crm.customers.customers" in error
+    with Mesh.open(root) as mesh:
+        assert mesh.builds.current(RESULT) is None  # nothing was published
+
+
+def test_with_an_agreement_only_agreed_columns_and_rows_arrive_masked(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Mesh.open(root) as mesh:
+        with pytest.raises(AccessDenied, match="only its owner team or the platform team"):
+            mesh.access.request_agreement("carla", "sales.reader", PORT, "not mine")
+        request = mesh.access.request_agreement(
+            "sam", "sales.reader", PORT, "Order totals per customer", ["customer_id", "email", "country"]
+        )
+        assert request.product == "sales.reader" and request.status.value == "pending"
+        with pytest.raises(AccessDenied):
+            mesh.access.approve("sam", request.id)  # the consumer cannot approve its own agreement
+        grant = mesh.access.approve("carla", request.id, ROW_FILTER)
+        assert grant.grantee == "product:sales.reader"
+        with pytest.raises(UsageError, match="already holds agreement"):
+            mesh.access.request_agreement("sam", "sales.reader", PORT, "again")
+    assert _check(root, capsys)[0] == 0
+
+    set_transform(root, INSPECT, "py")
+    status, error = _build(root)
+    assert status is Status.SUCCESS, error
+    seen = _seen(root)
+    assert seen["columns"] == ["customer_id", "email", "country"]  # `name` was not agreed
+    rows = seen["rows"]
+    assert isinstance(rows, list)
+    assert {row["customer_id"] for row in rows} == {"c1", "c3"}  # the row filter drops the US row
+    assert all(len(row["email"]) == 64 and "@" not in row["email"] for row in rows)  # hashed
+    text = json.dumps(seen)
+    assert RAW_EMAIL not in text and UNGRANTED not in text and US_ROW not in text
+
+    # the SQL transform sees the same relation: the ungranted column does not exist
+    set_transform(root, "SELECT name AS x FROM customers\n", "sql")
+    status, error = _build(root)
+    assert status is Status.FAILED and "name" in error and UNGRANTED not in error
+
+
+def test_revoking_blocks_the_next_build_and_shows_on_both_sides(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Mesh.open(root) as mesh:
+        request = mesh.access.request_agreement("sam", "sales.reader", PORT, "Order totals", ["customer_id"])
+        mesh.access.approve("carla", request.id)
+    assert _build(root)[0] is Status.SUCCESS
+    with Mesh.open(root) as mesh:
+        mesh.access.revoke("carla", request.id, note="contract ended")
+        consumer_side = mesh.access.list_agreements(product="sales.reader")
+        producer_side = mesh.access.list_agreements(port=PORT)
+        assert [(v.id, v.state) for v in consumer_side] == [(request.id, "revoked")]
+        assert [(v.id, v.state) for v in producer_side] == [(request.id, "revoked")]
+        events = [e for e in mesh.access.audit_log() if e.action == "agreement.revoke"]
+        assert events and events[-1].detail["product"] == "sales.reader" and events[-1].subject == PORT
+
+    status, error = _build(root)
+    assert status is Status.FAILED
+    assert f"product.odps.yaml:{INPUT_LINE}:5" in error and "was revoked" in error
+    code, problems = _check(root, capsys)
+    assert code == 1 and any("was revoked" in str(p["message"]) for p in problems)
+
+
+def test_public_ports_need_no_agreement_but_their_reads_are_recorded(root: Path) -> None:
+    product = root / "domains/crm/customers/product.odps.yaml"
+    product.write_text(product.read_text().replace("value: restricted", "value: public"))
+    with Mesh.open(root) as mesh:  # loosening a port waits for its owner's approval
+        for change in mesh.access.spec_changes("crm.customers"):
+            mesh.access.approve_spec_change("carla", "crm.customers", change.id)
+        result = mesh.build(["sales.reader"], full_refresh=True)
+        assert result.ok, [o.error for o in result.outcomes]
+        reads = [e for e in mesh.access.query_log() if e.username == "product:sales.reader"]
+        assert reads and reads[-1].ports == (PORT,) and reads[-1].decision.value == "allowed"
+
+
+def test_a_private_port_of_another_domain_cannot_be_agreed(mesh: Mesh) -> None:
+    reader = mesh.root / "domains/sales/reader/product.odps.yaml"
+    reader.write_text(reader.read_text().replace("crm.customers.customers", "crm.notes.notes"))
+    with Mesh.open(mesh.root) as changed, pytest.raises(AccessDenied, match="private"):
+        changed.access.request_agreement("sam", "sales.reader", "crm.notes.notes", "notes please")
