@@ -166,3 +166,27 @@ def test_a_private_port_of_another_domain_cannot_be_agreed(mesh: Mesh) -> None:
     reader.write_text(reader.read_text().replace("crm.customers.customers", "crm.notes.notes"))
     with Mesh.open(mesh.root) as changed, pytest.raises(AccessDenied, match="private"):
         changed.access.request_agreement("sam", "sales.reader", "crm.notes.notes", "notes please")
+
+
+def test_classification_flows_downstream_located_at_the_column(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Mesh.open(root) as mesh:
+        request = mesh.access.request_agreement("sam", "sales.reader", PORT, "Order totals", ["customer_id", "email"])
+        mesh.access.approve("carla", request.id)
+    set_transform(root, "SELECT count(DISTINCT email)::VARCHAR AS x FROM customers WHERE email IS NOT NULL\n", "sql")
+    assert _check(root, capsys)[0] == 0  # a count of e-mail addresses is not an e-mail address
+    set_transform(root, "SELECT upper(email) AS x FROM customers\n", "sql")
+    code, problems = _check(root, capsys)
+    assert code == 1
+    [problem] = [p for p in problems if p["code"] == "classification-flows-downstream"]
+    assert problem["path"] == "domains/sales/reader/result.odcs.yaml" and problem["line"]
+    assert "crm.customers.customers.email" in str(problem["message"]) and "pii" in str(problem["fix"])
+    status, error = _build(root)
+    assert status is Status.FAILED and "classification-flows-downstream" in error
+    contract = root / "domains/sales/reader/result.odcs.yaml"
+    contract.write_text(contract.read_text().replace(
+        "        description: The x.\n",
+        "        description: The x.\n        classification: pii\n        customProperties:\n"
+        "          - {property: mask, value: hash}\n",
+    ))  # fmt: skip
+    # (classifying a published column is a breaking change; only the flow is asserted here)
+    assert not [p for p in _check(root, capsys)[1] if p["code"] == "classification-flows-downstream"]

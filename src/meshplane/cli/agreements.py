@@ -30,8 +30,12 @@ def _names(text: str | None) -> list[str]:
 def request(
     product: Annotated[str, typer.Argument(help="The consuming product, domain.product.")],
     port: Annotated[str, typer.Argument(help="The port it reads, domain.product.port.")],
-    purpose: Annotated[str, typer.Option("--purpose", help="Why the product needs the data (audited).")],
-    columns: Annotated[str | None, typer.Option("--columns", help="Only these columns, comma separated.")] = None,
+    purpose: Annotated[
+        str, typer.Option("--purpose", help="Why the product needs the data (audited); default: the input port's.")
+    ] = "",
+    columns: Annotated[
+        str | None, typer.Option("--columns", help="Only these columns, comma separated; default: the input port's.")
+    ] = None,
     unmasked: Annotated[
         str | None, typer.Option("--unmasked", help="Columns to read unmasked (policies may forbid it).")
     ] = None,

@@ -183,14 +183,17 @@ def evaluate(
     products: Iterable[Address] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     isolation: str = "auto",
+    upstream: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
 ) -> GovernanceReport:
     """Evaluate every policy enforced at ``point`` over the mesh (or the ``products`` given).
 
     ``published`` maps a port address to its published contract (for the ``diff`` field), ``quality`` a
-    port address to its quality results, ``waivers`` adds catalog waiver records to ``waivers.yaml``.
+    port address to its quality results, ``waivers`` adds catalog waiver records to ``waivers.yaml``,
+    ``upstream`` a column address to the sensitive classification its values come from (column lineage).
     """
     with paused_gc():
-        return _evaluate(graph, Point(point), now, published, quality, waivers, policies, products, timeout, isolation)
+        return _evaluate(graph, Point(point), now, published, quality, waivers, policies, products, timeout, isolation,
+                         upstream)  # fmt: skip
 
 
 def _evaluate(
@@ -204,6 +207,7 @@ def _evaluate(
     products: Iterable[Address] | None,
     timeout: float,
     isolation: str,
+    upstream: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
 ) -> GovernanceReport:
     now_text, today = _now(now)
     policy_set = (
@@ -223,7 +227,7 @@ def _evaluate(
     cel_policies = [p for p in policy_set.policies if point in p.model.points and p.subject is not Subject.QUERY]
     py_policies = [p for p in policy_set.python if point in p.points and p.subject is not Subject.QUERY]
     needed = {p.subject for p in cel_policies} | {Subject(p.subject) for p in py_policies}
-    inputs = build_inputs(graph, published=published, quality=quality, subjects=needed)
+    inputs = build_inputs(graph, published=published, quality=quality, subjects=needed, upstream=upstream)
     if products is not None:
         keep = {str(a.product_address) for a in products}
         keep_domains = {a.split(".")[0] for a in keep}

@@ -18,7 +18,7 @@ from open_data_contract_standard.model import OpenDataContractStandard
 
 from meshplane.governance.model import SCHEMA_VERSION, Subject
 from meshplane.graph.resolve import MeshGraph
-from meshplane.spec.models import ColumnSpec, ContractSpec, OutputPortSpec, ProductSpec
+from meshplane.spec.models import CLASSIFICATION_LEVELS, ColumnSpec, ContractSpec, OutputPortSpec, ProductSpec
 from meshplane.spec.yamlsafe import YamlDocument
 from meshplane.types import Address, Principal, SourceLocation
 
@@ -183,7 +183,12 @@ def _diff(port: OutputPortSpec, published: OpenDataContractStandard | None) -> d
 
 
 def column_doc(
-    column: ColumnSpec, port_address: str, port: OutputPortSpec | None, team: str, glossary: Mapping[str, Any]
+    column: ColumnSpec,
+    port_address: str,
+    port: OutputPortSpec | None,
+    team: str,
+    glossary: Mapping[str, Any],
+    upstream: tuple[str, tuple[str, ...]] | None = None,
 ) -> dict[str, Any]:
     term = glossary.get(column.semantic_type) if column.semantic_type else None
     snake, pii = _name_flags(column.name)
@@ -210,6 +215,12 @@ def column_doc(
         "is_identifier": is_identifier(column, port.contract if port else None),
         "name_is_snake_case": snake,
         "name_suggests_pii": pii,
+        # classification flows downstream: the sensitive input columns whose values this column carries
+        "upstream_classification": upstream[0] if upstream else None,
+        "upstream_columns": list(upstream[1]) if upstream else [],
+        "classification_at_least": list(CLASSIFICATION_LEVELS[CLASSIFICATION_LEVELS.index(upstream[0]) :])
+        if upstream
+        else [],
     }
 
 
@@ -323,6 +334,7 @@ def build_inputs(
     published: Mapping[str, OpenDataContractStandard] | None = None,
     quality: Mapping[str, Any] | None = None,
     subjects: Iterable[Subject] = tuple(Subject),
+    upstream: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
 ) -> dict[Subject, list[SubjectDoc]]:
     """Every input document of the mesh, by subject kind. ``published`` and ``quality`` are keyed by port address."""
     wanted = set(subjects)
@@ -423,7 +435,15 @@ def build_inputs(
                         SubjectDoc(
                             Subject.COLUMN,
                             f"{port_address}.{column.name}",
-                            partial(column_doc, column, port_address, port, product.team, glossary),
+                            partial(
+                                column_doc,
+                                column,
+                                port_address,
+                                port,
+                                product.team,
+                                glossary,
+                                (upstream or {}).get(f"{port_address}.{column.name}"),
+                            ),
                             column,
                             product.domain,
                             product_address,

@@ -216,6 +216,7 @@ class GovernanceService:
             policies=self.policy_set(),
             products=products,
             timeout=self.timeout if self.timeout is not None else _env_timeout(),
+            upstream=_upstream(self.graph),
         )
         if record:
             self.record(report)
@@ -288,17 +289,26 @@ def default_test_paths(root: Path | None) -> list[Path]:
     return paths
 
 
+def _upstream(graph: MeshGraph) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Column lineage's view of which published columns carry PII or restricted values."""
+    from meshplane.lineage.classification import classified_upstream
+
+    return classified_upstream(graph)
+
+
 def governance_problems(
     graph: MeshGraph, now: dt.datetime | dt.date | None = None, *, record: bool = True
 ) -> list[Problem]:
     """Check-time policy violations as located problems (code = policy id); uses the catalog only if it exists."""
     if not has_catalog(graph.spec):
-        return report_problems(evaluate(graph, Point.CHECK, now=_today(now), timeout=_env_timeout()))
+        return report_problems(
+            evaluate(graph, Point.CHECK, now=_today(now), timeout=_env_timeout(), upstream=_upstream(graph))
+        )
     platform = Platform(graph.spec)
     try:
         return report_problems(GovernanceService(graph, platform).evaluate(Point.CHECK, now=now, record=record))
     except CatalogError as error:
-        report = evaluate(graph, Point.CHECK, now=_today(now), timeout=_env_timeout())
+        report = evaluate(graph, Point.CHECK, now=_today(now), timeout=_env_timeout(), upstream=_upstream(graph))
         unchecked = Problem(graph.spec.config_document.locate(()),
                             f"cannot read published contracts and waivers from the catalog: {error}",
                             code="governance-unchecked", severity=Severity.WARNING)  # fmt: skip
