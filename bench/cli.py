@@ -40,6 +40,17 @@ OWNER = "amelie"
 TARGETS = {"check": 1.0, "plan": 1.0, "build (no-op)": 1.0, "query": 0.5}
 
 
+_AGREE = """\
+try:
+    from meshplane.workspace.edges import agree_declared_as_owners
+except ImportError:
+    raise SystemExit(0)
+from meshplane.workspace import Mesh
+with Mesh.open(".") as mesh:
+    agree_declared_as_owners(mesh.graph, mesh.access)
+"""
+
+
 def media_mesh(scale: float, src: Path | None = None) -> Path:
     """examples/media under the data folder, generated at ``scale`` and built (reused when already built) by
     this checkout, or by the one whose ``src`` folder is given."""
@@ -51,6 +62,8 @@ def media_mesh(scale: float, src: Path | None = None) -> Path:
     example = (ROOT if src is None else src.parent) / "examples" / "media"
     shutil.copytree(example, root, ignore=shutil.ignore_patterns("data", ".meshplane"))
     subprocess.run([sys.executable, "generate.py", "--scale", str(scale)], cwd=root, check=True, capture_output=True)
+    # the agreements the example declares (a checkout from before agreements has none to make)
+    subprocess.run([sys.executable, "-c", _AGREE], cwd=root, check=True, capture_output=True, env=_env(src))
     built = subprocess.run([*MESHPLANE, "build"], cwd=root, capture_output=True, text=True, env=_env(src))
     if built.returncode:
         raise SystemExit(f"building the media example failed:\n{built.stdout}\n{built.stderr}")

@@ -84,7 +84,7 @@ def child(root: Path, engine: str) -> None:
         # The build service without the governance gate: the bench mesh carries no descriptions or SLOs,
         # and the gate's cost is not what this measures.
         plan = mesh.builds.plan(mesh.select(None), full_refresh=True, engine=engine)
-        result = mesh.builds.build(plan, jobs=2)
+        result = mesh.builds.build(plan, jobs=2, access=mesh.access)
     seconds = time.perf_counter() - started
     failed = [f"{o.address}: {o.error}" for o in result.outcomes if o.error]
     report = {

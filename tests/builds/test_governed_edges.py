@@ -107,7 +107,7 @@ def test_with_an_agreement_only_agreed_columns_and_rows_arrive_masked(
         grant = mesh.access.approve("carla", request.id, ROW_FILTER)
         assert grant.grantee == "product:sales.reader"
         with pytest.raises(UsageError, match="already holds agreement"):
-            mesh.access.request_agreement("sam", "sales.reader", PORT, "again")
+            mesh.access.request_agreement("sam", "sales.reader", PORT, "again", ["customer_id", "email", "country"])
     assert _check(root, capsys)[0] == 0
 
     set_transform(root, INSPECT, "py")
@@ -190,3 +190,34 @@ def test_classification_flows_downstream_located_at_the_column(root: Path, capsy
     ))  # fmt: skip
     # (classifying a published column is a breaking change; only the flow is asserted here)
     assert not [p for p in _check(root, capsys)[1] if p["code"] == "classification-flows-downstream"]
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    from meshplane.cli.app import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_the_cli_requests_lists_approves_and_revokes(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mesh = ["--mesh", str(root)]
+    code, text = _cli(capsys, "agreement", "request", "sales.reader", PORT, "--purpose", "Order totals",
+                      "--columns", "customer_id,country", "--as", "sam", *mesh)  # fmt: skip
+    assert code == 0 and "pending" in text
+    agreement = text.split()[1].rstrip(":")
+    code, text = _cli(capsys, "agreement", "approve", agreement, "--as", "sam", *mesh)
+    assert code == 1 and "may not approve" in text  # the consumer's own team cannot approve it
+    code, text = _cli(capsys, "agreement", "approve", agreement, "--row-filter", ROW_FILTER, "--as", "carla", *mesh)
+    assert code == 0 and "product:sales.reader may read crm.customers.customers" in text
+    code, text = _cli(capsys, "agreement", "list", "sales.reader", "--format", "json", *mesh)
+    [listed] = json.loads(text)
+    assert listed["state"] == "approved" and listed["columns"] == "customer_id,country"
+    assert listed["row_filter"] == ROW_FILTER and listed["requested_by"] == "sam"
+    code, text = _cli(capsys, "agreement", "revoke", agreement, "--as", "carla", *mesh)
+    assert code == 0 and "next build is refused" in text

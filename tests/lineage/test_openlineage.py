@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from meshplane.workspace import Mesh
+from meshplane.workspace.edges import agree_declared_as_owners
 
 from .receiver import Receiver, receiver
 
@@ -76,6 +77,7 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with receiver() as got:
         root = _copy(request.param, tmp_path_factory.mktemp("ol"), got.url)
         with Mesh.open(root) as mesh:
+            agree_declared_as_owners(mesh.graph, mesh.access)
             result = mesh.build(jobs=2)
             assert result.ok, [o.error for o in result.outcomes if o.error]
         yield root, got

@@ -81,6 +81,9 @@ def test_query_and_plan_of_a_built_mesh_import_no_table_format(media: Path, tmp_
     built = tmp_path / "media"
     shutil.copytree(media, built)
     subprocess.run([sys.executable, "generate.py", "--scale", "0.01"], cwd=built, check=True, capture_output=True)
+    agree = ("from meshplane.workspace import Mesh\nfrom meshplane.workspace.edges import agree_declared_as_owners\n"
+             "with Mesh.open('.') as m:\n    agree_declared_as_owners(m.graph, m.access)\n")  # fmt: skip
+    subprocess.run([sys.executable, "-c", agree], cwd=built, check=True, capture_output=True)
     done = subprocess.run([sys.executable, "-m", "meshplane", "build"], cwd=built, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     loaded = imported(["query", "SELECT count(*) FROM podcasts.catalog.shows", "--as", "amelie"], built)

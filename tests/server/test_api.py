@@ -110,3 +110,22 @@ def test_bad_tokens_and_unknown_users(client: TestClient, tokens: dict[str, str]
     assert me["username"] == GOVERNANCE and me["governance"] is True
     made = client.post("/api/v1/tokens", headers=bearer(tokens, GOVERNANCE), json={"username": "mallory"})
     assert made.status_code == 404
+
+
+def test_agreements_over_rest(client: TestClient, tokens: dict[str, str]) -> None:
+    """The example's agreement shows to the consuming product's team and to the port's deciders; requesting one
+    for a product the caller does not own is refused, and a second request for a held agreement too."""
+    consumer, owner = bearer(tokens, CONSUMER), bearer(tokens, OWNER)
+    for who in (consumer, owner):  # raj is in royalties-team (the consumer), bilal in podcasts-team (the port)
+        listed = client.get("/api/v1/agreements?product=royalties.creator_payouts", headers=who).json()
+        assert [(a["product"], a["port"], a["status"]) for a in listed] == [
+            ("royalties.creator_payouts", PORT, "approved")]  # fmt: skip
+    assert (
+        client.get(f"/api/v1/agreements?port={PORT}", headers=owner).json()[0]["product"] == "royalties.creator_payouts"
+    )
+    refused = client.post("/api/v1/agreements", headers=owner,
+                          json={"product": "royalties.creator_payouts", "port": PORT})  # fmt: skip
+    assert refused.status_code == 403 and "owner team" in refused.json()["detail"]
+    held = client.post("/api/v1/agreements", headers=consumer,
+                       json={"product": "royalties.creator_payouts", "port": PORT})  # fmt: skip
+    assert held.status_code == 400 and "already holds agreement" in held.json()["detail"]

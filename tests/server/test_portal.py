@@ -69,3 +69,12 @@ def test_form_posts_with_the_session_cookie_need_the_form_token(client: TestClie
         assert client.post("/sql", data={"sql": sql, "csrf": _form_token(page)}).status_code == 200
     finally:
         client.cookies.clear()
+
+
+def test_agreements_show_on_both_products_pages(client: TestClient, tokens: dict[str, str]) -> None:
+    """raj (royalties-team) sees the agreement his product holds on both ends of the edge."""
+    for product in ("royalties.creator_payouts", "podcasts.listening_events"):
+        html = client.get(f"/products/{product}", headers=bearer(tokens, CONSUMER)).text
+        section = html.split('id="agreements"', 1)[1].split("</section>", 1)[0]
+        assert "royalties.creator_payouts" in section and "podcasts.listening_events.listening_events" in section
+        assert "approved" in section

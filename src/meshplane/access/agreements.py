@@ -119,8 +119,9 @@ class Agreements:
         pending = self.reader.access_requests(product=str(consumer.address), ports=[address],
                                               status=AccessRequestStatus.PENDING)  # fmt: skip
         active = self.reader.grants(grantee=product_principal(self.directory, consumer).username, port=address)
-        if active and not wanted and not raw and expires is None:
-            raise UsageError(f"{consumer.address} already holds agreement {active[0].request_id} for {address}")
+        same = [g for g in active if set(g.columns) == set(wanted) and set(g.unmasked) == set(raw)]
+        if same and expires is None:  # asking again for what it holds (a change of columns or expiry is new)
+            raise UsageError(f"{consumer.address} already holds agreement {same[0].request_id} for {address}")
         if pending:
             raise UsageError(
                 f"{consumer.address} already has a pending agreement request {pending[0].id} for {address}"
@@ -132,7 +133,8 @@ class Agreements:
             return self.reader.access_request(request.id) or request
         return request
 
-    def request_declared(self, username: str, product: str | None = None) -> list[AccessRequest]:
+    def request_declared(self, username: str, product: str | None = None,
+                         default_purpose: str | None = None) -> list[AccessRequest]:  # fmt: skip
         """Request every agreement the products' input ports declare (a purpose) and do not hold yet.
 
         Only products ``username`` may request for; ports already agreed or with a pending request are skipped."""
@@ -142,7 +144,8 @@ class Agreements:
         for consumer in products:
             principal = product_principal(self.directory, consumer)
             for edge in self.graph.edges[consumer.address]:
-                if edge.upstream_port is None or not edge.input.purpose:
+                purpose = edge.input.purpose or default_purpose
+                if edge.upstream_port is None or not purpose:
                     continue
                 address = str(edge.upstream_port)
                 if not self.authority.may_request_agreement(actor, str(consumer.address), address):
@@ -151,7 +154,7 @@ class Agreements:
                     product=str(consumer.address), ports=[address], status=AccessRequestStatus.PENDING
                 ):
                     continue
-                made.append(self.request(username, str(consumer.address), address, edge.input.purpose))
+                made.append(self.request(username, str(consumer.address), address, purpose))
         return made
 
     def views(self, *, product: str | None = None, port: str | None = None,

@@ -12,8 +12,7 @@ from typing import Annotated
 import typer
 
 from meshplane.cli.access import AsUser, _user, _when
-from meshplane.cli.common import MeshPath, OutputFormat, app, out, print_rows
-from meshplane.workspace import Mesh
+from meshplane.cli.common import MeshPath, OutputFormat, app, open_mesh, out, print_rows
 
 __all__ = ["agreement_app"]
 
@@ -45,7 +44,7 @@ def request(
 ) -> None:
     """Ask the port's owners for an agreement (a member of the product's owner team asks)."""
     user = _user(as_user)
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         made = opened.access.request_agreement(user, product, port, purpose, _names(columns), until, _names(unmasked))
     if made.status.value == "approved":
         out.print(f"agreement {made.id}: approved at once ({made.note or 'auto-approval'})", markup=False)
@@ -62,7 +61,7 @@ def list_agreements(
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
 ) -> None:
     """Agreements and agreement requests, newest first."""
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         views = opened.access.list_agreements(product, port)
     rows = [
         {
@@ -93,7 +92,7 @@ def approve(
 ) -> None:
     """Approve a pending agreement (the port's owners, the contract's approvers or the governance team)."""
     user = _user(as_user)
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         grant = opened.access.approve(user, agreement_id, row_filter, note)
     rows = f"rows where {grant.row_filter}" if grant.row_filter else "all rows"
     expiry = f", until {_when(grant.expires_at)} UTC" if grant.expires_at else ""
@@ -109,7 +108,7 @@ def deny(
 ) -> None:
     """Deny a pending agreement."""
     user = _user(as_user)
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         made = opened.access.deny(user, agreement_id, note)
     out.print(f"denied: agreement {made.id} for {made.product} to read {made.port}", markup=False)
 
@@ -123,6 +122,6 @@ def revoke(
 ) -> None:
     """Revoke an agreement: the consuming product's next build is refused until a new one is approved."""
     user = _user(as_user)
-    with Mesh.open(mesh) as opened:
+    with open_mesh(mesh) as opened:
         made = opened.access.revoke(user, agreement_id, note)
     out.print(f"revoked: {made.product} may no longer read {made.port}; its next build is refused", markup=False)

@@ -116,9 +116,12 @@ def check(
 
         report.problems.extend(governance_problems(report.graph))
     if report.graph is not None and report.ok:  # input ports reading other domains' ports without an agreement
-        from meshplane.workspace.edges import agreement_check  # (imports the catalog only when there is one)
+        from meshplane.workspace.platform import has_catalog
 
-        report.problems.extend(agreement_check(report.graph))
+        if has_catalog(report.graph.spec):  # agreements live in the catalog; check never creates one
+            from meshplane.workspace.edges import agreement_check
+
+            report.problems.extend(agreement_check(report.graph))
     if report.spec is not None and report.spec.external_domains:
         from meshplane.workspace.repositories import own_problems
 

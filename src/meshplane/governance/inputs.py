@@ -221,7 +221,26 @@ def column_doc(
         "classification_at_least": list(CLASSIFICATION_LEVELS[CLASSIFICATION_LEVELS.index(upstream[0]) :])
         if upstream
         else [],
+        "nested_classifications": _nested_classifications(port, column.name) if port else [],
     }
+
+
+def _nested_classifications(port: OutputPortSpec, name: str) -> list[str]:
+    """Classifications of a STRUCT column's nested fields (each field is masked by its own)."""
+    found: list[str] = []
+
+    def walk(props: Any) -> None:
+        for prop in props if isinstance(props, list) else []:
+            if isinstance(prop, Mapping):
+                if prop.get("classification"):
+                    found.append(str(prop["classification"]))
+                walk(prop.get("properties"))
+
+    for table in port.contract.raw.get("schema") or []:
+        for prop in (table.get("properties") or []) if isinstance(table, Mapping) else []:
+            if isinstance(prop, Mapping) and prop.get("name") == name:
+                walk(prop.get("properties"))
+    return found
 
 
 def _port_doc(

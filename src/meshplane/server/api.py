@@ -66,6 +66,15 @@ class AccessRequestIn(BaseModel):
     until: datetime | None = Field(default=None, description="When the grant expires (ISO 8601, with zone).")
 
 
+class AgreementIn(BaseModel):
+    product: str = Field(description="The consuming product, <domain>.<product>.")
+    port: str = Field(description="The port its build reads, <domain>.<product>.<port>.")
+    purpose: str = Field(default="", max_length=2000, description="Empty: the input port's declared purpose.")
+    columns: list[str] = Field(default_factory=list, description="Empty: the input port's declared columns.")
+    unmasked: list[str] = Field(default_factory=list, description="Columns to read unmasked (decided by people).")
+    until: datetime | None = Field(default=None, description="When the agreement expires (ISO 8601, with zone).")
+
+
 class DecisionIn(BaseModel):
     row_filter: str | None = Field(default=None, description="A predicate over the port's columns (approve only).")
     note: str = Field(default="", max_length=2000)
@@ -224,6 +233,20 @@ def governance_report(request: Request, who: User) -> Any:
 def create_request(request: Request, who: User, body: AccessRequestIn) -> Any:
     service = _svc(request)
     return _json(service.request_access(who, body.port, body.purpose, columns=body.columns, until=body.until))
+
+
+@router.post("/agreements", status_code=201, summary="Request an agreement for a product you own [authenticated]")
+def create_agreement(request: Request, who: User, body: AgreementIn) -> Any:
+    service = _svc(request)
+    made = service.request_agreement(who, body.product, body.port, body.purpose, columns=body.columns,
+                                     until=body.until, unmasked=body.unmasked)  # fmt: skip
+    return _json(made)
+
+
+@router.get("/agreements", summary="Agreements of a consuming product or for a port; decide them in the inbox "
+            "[authenticated]")  # fmt: skip
+def list_agreements(request: Request, who: User, product: str | None = None, port: str | None = None) -> Any:
+    return _json(_svc(request).agreements(who, product=product, port=port))
 
 
 @router.get("/access-requests", summary="The caller's own access requests [authenticated]")

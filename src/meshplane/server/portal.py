@@ -170,9 +170,14 @@ def product_page(request: Request, address: str, who: User, requested: str = "")
     samples = {p.address: _sample(request, who, p.address) for p in page.product.ports}
     mine = {r.port: r for r in service.requests_of(who) if r.status in (AccessRequestStatus.PENDING,
                                                                           AccessRequestStatus.APPROVED)}  # fmt: skip
+    # both sides of an edge: the agreements this product holds, and those held for its ports
+    agreements = service.agreements(who, product=page.product.address) + [
+        a for port in page.product.ports for a in service.agreements(who, port=port.address)
+    ]
     return _render(
         request, "product.html", who, page=page, samples=samples, mine=mine, requested=requested,
         lineage=charts.lineage_svg(page.lineage), owns=service.owns(who, page.product.address),
+        agreements=agreements,
     )  # fmt: skip
 
 

@@ -240,17 +240,20 @@ class AccessService:
         self.flush()  # queued query events go first: the audit log stays in order
         return self.agreements.request(user, product, port, purpose, columns, until, unmasked)
 
-    def request_declared_agreements(self, user: str, product: str | None = None) -> list[AccessRequest]:
-        """Request the agreements the input ports declare (``purpose``, ``columns``) and do not hold yet."""
+    def request_declared_agreements(self, user: str, product: str | None = None,
+                                    default_purpose: str | None = None) -> list[AccessRequest]:  # fmt: skip
+        """Request the agreements the input ports declare (``purpose``, ``columns``) and do not hold yet
+        (with ``default_purpose``, also those of input ports that declare none: all columns)."""
         self.flush()
-        return self.agreements.request_declared(user, product)
+        return self.agreements.request_declared(user, product, default_purpose)
 
     def list_agreements(self, product: str | None = None, port: str | None = None) -> list[AgreementView]:
         return self.agreements.views(product=product, port=port)
 
     def record_read(self, principal: str, port: str, decision: QueryDecision, reason: str) -> None:
         """A build's read of a port (allowed or refused), in the query log like a consumer's query."""
-        self._record(principal, f"-- build input {port}", "", (port,), decision, None, 0.0, reason)
+        # (the build's own OpenLineage run names its inputs: no query event for them)
+        self._record(principal, f"-- build input {port}", "", (port,), decision, None, 0.0, reason, emit=False)
 
     def grants(self, user: str | None = None, port: str | None = None) -> list[Grant]:
         """Grants in force now."""
@@ -368,7 +371,7 @@ class AccessService:
                      _DECISIONS[entry.decision], entry.rows, entry.duration_ms, entry.reason)  # fmt: skip
 
     def _record(self, user: str, statement: str, sql_hash: str, ports: tuple[str, ...], decision: QueryDecision,
-                rows: int | None, duration_ms: float, reason: str) -> None:  # fmt: skip
+                rows: int | None, duration_ms: float, reason: str, *, emit: bool = True) -> None:  # fmt: skip
         entry = CatalogQueryEntry(username=user, sql=statement, decision=decision, ports=ports,
                                   rows=rows if decision is QueryDecision.ALLOWED else None,
                                   duration_ms=round(duration_ms, 3), error=reason or None, sql_hash=sql_hash,
@@ -376,7 +379,7 @@ class AccessService:
         detail = {"decision": decision.value, "ports": list(ports), "rows": rows,
                   "duration_ms": round(duration_ms, 3), "reason": reason}  # fmt: skip
         self.query_log_writer.submit(entry, detail)  # the audit event gets the query id when written
-        if self._query_lineage is not None:
+        if emit and self._query_lineage is not None:
             at = entry.at or datetime.now(UTC)
             query_id = sql_hash[:16] + at.strftime("%H%M%S%f")
             self._query_lineage.emit_query(user, ports, query_id, decision is QueryDecision.ALLOWED, at, reason or None)

@@ -463,6 +463,25 @@ class DiscoveryService:
         self._port_spec(port)
         return self.access.request_access(principal.username, port, purpose, tuple(columns), until)
 
+    def request_agreement(
+        self, principal: Principal, product: str, port: str, purpose: str = "", *, columns: Iterable[str] = (),
+        until: datetime | None = None, unmasked: Iterable[str] = (),
+    ) -> AccessRequest:  # fmt: skip
+        """An agreement for ``product`` (the principal in its owner team) to read ``port`` in its builds."""
+        return self.access.request_agreement(principal.username, product, port, purpose, tuple(columns), until,
+                                             tuple(unmasked))  # fmt: skip
+
+    def agreements(self, principal: Principal, *, product: str | None = None,
+                   port: str | None = None) -> list[AccessRequest]:  # fmt: skip
+        """Agreement requests (any state) of one consuming product or for one port, as the authority lets the
+        principal see them: the consuming product's owners and the port's deciders."""
+        authority = self.access.authority
+        return [
+            view.request
+            for view in self.access.list_agreements(product, port)
+            if authority.owns(principal, view.product) or authority.may_decide(principal, view.request.port)
+        ]
+
     def approve(self, principal: Principal, request_id: str, *, row_filter: str | None = None,
                 note: str = "") -> Grant:  # fmt: skip
         try:

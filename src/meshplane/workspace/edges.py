@@ -119,7 +119,9 @@ def agreement_check(graph: MeshGraph) -> list[Problem]:
         platform.close()
 
 
-def agree_declared_as_owners(graph: MeshGraph, access: AccessService) -> list[tuple[AccessRequest, str, str]]:
+def agree_declared_as_owners(
+    graph: MeshGraph, access: AccessService, *, default_purpose: str | None = None
+) -> list[tuple[AccessRequest, str, str]]:
     """Request every agreement the input ports declare, as the consuming team's owner, and approve it as the
     producing team's owner: the examples' set-up (``meshplane demo``) and tests. Returns (request, requester,
     approver) for each agreement made."""
@@ -130,7 +132,7 @@ def agree_declared_as_owners(graph: MeshGraph, access: AccessService) -> list[tu
         requester = owners.get(product.team)
         if requester is None:
             continue
-        for request in access.request_declared_agreements(requester, str(product.address)):
+        for request in access.request_declared_agreements(requester, str(product.address), default_purpose):
             approver = owners.get(access.policy.target(request.port).owner_team)
             if approver is None:
                 continue

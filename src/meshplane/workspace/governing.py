@@ -216,7 +216,7 @@ class GovernanceService:
             policies=self.policy_set(),
             products=products,
             timeout=self.timeout if self.timeout is not None else _env_timeout(),
-            upstream=_upstream(self.graph),
+            upstream=_upstream(self.graph, self.platform),
         )
         if record:
             self.record(report)
@@ -289,11 +289,58 @@ def default_test_paths(root: Path | None) -> list[Path]:
     return paths
 
 
-def _upstream(graph: MeshGraph) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Column lineage's view of which published columns carry PII or restricted values."""
+_FLOW_SETTING = "classification_flow"
+
+
+def _flow_digest(graph: MeshGraph) -> str:
+    """A digest of everything classification flow depends on (the SQL and the inputs' sensitive columns of the
+    products reading a PII or restricted column); empty when no product reads one."""
+    import hashlib
+
+    parts: list[str] = []
+    for product in sorted(graph.products.values(), key=lambda p: str(p.address)):
+        inputs: list[str] = []
+        sensitive = False
+        for edge in graph.edges.get(product.address, ()):
+            upstream = graph.ports.get(edge.upstream_port) if edge.upstream_port is not None else None
+            contract = upstream.contract if upstream is not None else edge.source
+            if contract is None:
+                continue
+            for column in contract.columns:
+                inputs.append(f"{edge.input.name}:{contract.id}:{column.name}:{column.classification}")
+                sensitive = sensitive or column.classification in ("pii", "restricted")
+        if sensitive:
+            parts.append(str(product.address))
+            parts.extend(sorted(inputs))
+            parts.extend(
+                f"{port.name}:{port.transform.language}:{port.transform.code}" for port in product.output_ports
+            )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest() if parts else ""
+
+
+def _upstream(graph: MeshGraph, platform: Platform | None = None) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Column lineage's view of which published columns carry PII or restricted values.
+
+    The analysis (sqlglot's optimizer) runs only when what it depends on changed since the catalog last
+    stored its answer, so a build of unchanged specs does not pay for it."""
+    import json
+
+    digest = _flow_digest(graph)
+    if not digest:
+        return {}
+    if platform is not None:
+        stored = platform.catalog.reader.setting(_FLOW_SETTING)
+        if stored:
+            data = json.loads(stored)
+            if data.get("digest") == digest:
+                return {key: (level, tuple(sources)) for key, (level, sources) in data["flows"].items()}
     from meshplane.lineage.classification import classified_upstream
 
-    return classified_upstream(graph)
+    flows = classified_upstream(graph)
+    if platform is not None:
+        value = {"digest": digest, "flows": {key: [level, list(sources)] for key, (level, sources) in flows.items()}}
+        platform.catalog.writer.put_settings({_FLOW_SETTING: json.dumps(value)})
+    return flows
 
 
 def governance_problems(
