@@ -253,7 +253,9 @@ class Builder:
             with serial or contextlib.nullcontext():
                 if port.transform.language == "sql":
                     return engine.stage_sql(port.transform.code, inputs, out_dir, dialect=dialect)
-                return engine.stage_python(python_transform(port.transform, engine, self.python_limits), inputs, out_dir)
+                return engine.stage_python(
+                    python_transform(port.transform, engine, self.python_limits), inputs, out_dir
+                )
         except MeshError as error:
             self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
             if type(error) is BuildError and str(port.transform.path) not in str(error):

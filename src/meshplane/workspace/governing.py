@@ -322,10 +322,11 @@ def _upstream(graph: MeshGraph, platform: Platform | None = None) -> dict[str, t
     """Column lineage's view of which published columns carry PII or restricted values.
 
     The analysis (sqlglot's optimizer) runs only when what it depends on changed since the catalog last
-    stored its answer, so a build of unchanged specs does not pay for it."""
+    stored its answer, so a build of unchanged specs does not pay for it. A mesh without a catalog (a first
+    `meshplane check`, which stays free of the SQL parser) is analysed at its first build."""
     import json
 
-    digest = _flow_digest(graph)
+    digest = _flow_digest(graph) if platform is not None else ""
     if not digest:
         return {}
     if platform is not None:
