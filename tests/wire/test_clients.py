@@ -90,11 +90,6 @@ def test_sqlalchemy_and_pandas(wire: Wire) -> None:
         engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ADBC reads results as binary COPY and resolves their types from pg_type's "
-    "typreceive, which the DuckDB-backed catalog lacks: values arrive as opaque bytes",
-)
 def test_adbc_driver(wire: Wire) -> None:
     import adbc_driver_postgresql.dbapi as adbc
 

@@ -29,6 +29,14 @@ SERVER_VERSION = "16.0"
 VERSION_TEXT = f"PostgreSQL {SERVER_VERSION} (meshplane governed query server)"
 
 _MACROS = (
+    "CREATE TABLE meshplane_pg_type (oid INTEGER, typname VARCHAR, typtype VARCHAR, typbasetype INTEGER,"
+    " typarray INTEGER, typelem INTEGER, typrelid INTEGER, typreceive VARCHAR, typsend VARCHAR, typnamespace INTEGER,"
+    " typlen SMALLINT, typtypmod INTEGER, typnotnull BOOLEAN, typcollation INTEGER, typcategory VARCHAR,"
+    " typinput VARCHAR, typoutput VARCHAR, typdelim VARCHAR, typdefault VARCHAR)",
+    "INSERT INTO meshplane_pg_type (oid, typname, typtype, typbasetype, typarray, typelem, typrelid, typreceive,"
+    " typsend) VALUES {pg_types}",
+    "UPDATE meshplane_pg_type SET typlen = -1, typtypmod = -1, typnotnull = false, typcollation = 0,"
+    " typcategory = 'U', typinput = typname || 'in', typoutput = typname || 'out', typdelim = ','",
     "CREATE MACRO pg_get_userbyid(id) AS 'meshplane'",
     "CREATE MACRO pg_encoding_to_char(id) AS 'UTF8'",
     "CREATE MACRO pg_backend_pid() AS {pid}",
@@ -54,6 +62,26 @@ _QUALIFIED_MACRO = re.compile(
 _ALIASES = {"current_version": "version", "currentversion": "version"}
 
 
+def _pg_type_rows() -> str:
+    """``pg_type`` rows for the types this server sends (with arrays), in PostgreSQL's own oids and names."""
+    from meshplane.wire.values import _ARRAYS, _NAMES
+
+    receive = {"bool": "boolrecv", "bytea": "bytearecv", "int8": "int8recv", "int2": "int2recv", "int4": "int4recv",
+               "text": "textrecv", "json": "json_recv", "float4": "float4recv", "float8": "float8recv",
+               "varchar": "varcharrecv", "date": "date_recv", "time": "time_recv", "timestamp": "timestamp_recv",
+               "timestamptz": "timestamptz_recv", "interval": "interval_recv", "numeric": "numeric_recv",
+               "uuid": "uuid_recv"}  # fmt: skip
+    rows = []
+    for oid, name in sorted(_NAMES.items()):
+        recv = receive.get(name, name + "recv")
+        rows.append(
+            f"({oid}, '{name}', 'b', 0, {_ARRAYS.get(oid, 0)}, 0, 0, '{recv}', '{recv.replace('recv', 'send')}')"
+        )
+        if oid in _ARRAYS:
+            rows.append(f"({_ARRAYS[oid]}, '_{name}', 'b', 0, 0, {oid}, 0, 'array_recv', 'array_send')")
+    return ", ".join(rows)
+
+
 def _named(node: exp.Expr, value: exp.Expr, name: str) -> exp.Expr:
     """``value`` in place of ``node``, keeping PostgreSQL's column name when it is a selected column."""
     if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
@@ -65,6 +93,9 @@ def table_name(address: str, single_port: bool) -> tuple[str, str]:
     """``(schema, table)`` a port is listed as: its domain, and its product (or ``product.port``)."""
     domain, product, port = address.split(".")
     return domain, product if single_port else f"{product}.{port}"
+
+
+_PG_TYPES = _pg_type_rows()
 
 
 class CatalogQuery:
@@ -93,7 +124,7 @@ class CatalogQuery:
         for port in ports:
             product = port.address.rsplit(".", 1)[0]
             per_product[product] = per_product.get(product, 0) + 1
-        statements = [m.format(pid=self.pid) for m in _MACROS]
+        statements = [m.format(pid=self.pid, pg_types=_PG_TYPES) for m in _MACROS]
         schemas = sorted({port.address.split(".")[0] for port in ports})
         statements += [f"CREATE SCHEMA {exp.to_identifier(s, quoted=True).sql('duckdb')}" for s in schemas]
         connection.execute("; ".join(statements))
@@ -133,6 +164,20 @@ class CatalogQuery:
         }
 
         def replace(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Table) and node.name.lower() == "pg_type" and node.db.lower() in ("", "pg_catalog"):
+                # DuckDB's pg_type lacks text, json, arrays and typreceive (how drivers such as ADBC decode types)
+                table = exp.to_table("meshplane_pg_type")
+                table.set("alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier("pg_type")))
+                return table
+            if (
+                isinstance(node, exp.NEQ | exp.EQ)
+                and isinstance(node.this, exp.Column)
+                and node.this.name.lower() in ("typreceive", "typsend")
+                and isinstance(node.expression, exp.Literal)
+                and node.expression.this == "0"
+            ):
+                # regproc columns compare with 0 in PostgreSQL; here they hold the function's name
+                return node.__class__(this=node.this, expression=exp.Literal.string(""))
             qualified = isinstance(node, exp.Dot) and node.this.name.lower() == "pg_catalog"
             if qualified and isinstance(node.expression, exp.Func):
                 replaced = replace(node.expression)

@@ -262,7 +262,11 @@ class Session:
             if self.status == b"T":
                 self.status = b"E"
             await self.send(m.error_response(error.code, error.text, hint=error.hint))
-        await self.send(m.ready_for_query(self.status))
+        except (ValueError, TypeError, OverflowError, struct.error) as error:  # e.g. $1 in a simple query
+            if self.status == b"T":
+                self.status = b"E"
+            await self.send(m.error_response("42P02" if "parameter" in str(error) else "0A000", str(error)))
+        await self.send(m.ready_for_query(self.status))  # a simple query always ends ready for the next
 
     # --- extended query ---------------------------------------------------------------------------
 
@@ -479,21 +483,23 @@ class Session:
                                   + struct.pack("!h", 1 if binary else 0) * columns))  # fmt: skip
         # binary: header, rows and trailer travel in whole CopyData messages (libpq readers, ADBC's among them,
         # parse each message on its own), so the header goes with the first rows and the trailer with the last
+        # as PostgreSQL does: one CopyData message per row (binary readers such as ADBC's parse each message as
+        # one row), the file header in front of the first row, the trailer on its own
         header = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0) if binary else b""
-        pending: bytes | None = None
+        first = True
         loop = asyncio.get_running_loop()
         while (batch := await self.next_batch(portal)) is not None:
-            rows = await loop.run_in_executor(self.server.pool, copy_binary_rows if binary else _copy_text, batch)
-            portal.sent += batch.num_rows
-            if pending is not None:
-                await self.send(m.message(b"d", pending))
-                pending = rows
+            if binary:
+                rows = await loop.run_in_executor(self.server.pool, copy_binary_rows, batch)
+                if rows and first:
+                    rows[0], first = header + rows[0], False
+                data = b"".join(m.message(b"d", row) for row in rows)
             else:
-                pending = header + rows
+                data = m.message(b"d", await loop.run_in_executor(self.server.pool, _copy_text, batch))
+            portal.sent += batch.num_rows
+            await self.send(data)
         if binary:
-            await self.send(m.message(b"d", (header if pending is None else pending) + struct.pack("!h", -1)))
-        elif pending is not None:
-            await self.send(m.message(b"d", pending))
+            await self.send(m.message(b"d", (header if first else b"") + struct.pack("!h", -1)))
         await self.send(m.message(b"c") + m.command_complete(f"COPY {portal.sent}"))
         await self.close_portal(portal)
 

@@ -296,13 +296,13 @@ def encode_batch(batch: pa.RecordBatch, formats: Sequence[int] = ()) -> bytes:
     return data_rows(columns, batch.num_rows)
 
 
-def copy_binary_rows(batch: pa.RecordBatch) -> bytes:
-    """``batch`` as rows of PostgreSQL's binary COPY format (without the file header)."""
+def copy_binary_rows(batch: pa.RecordBatch) -> list[bytes]:
+    """``batch`` as rows of PostgreSQL's binary COPY format (without the file header), one item per row."""
     kinds = [pg_type(column.type) for column in batch.columns]
     values = [column.to_pylist() for column in batch.columns]
-    out = bytearray()
+    rows = []
     for row in range(batch.num_rows):
-        out += struct.pack("!h", len(kinds))
+        out = bytearray(struct.pack("!h", len(kinds)))
         for kind, column in zip(kinds, values, strict=True):
             value = column[row]
             if value is None:
@@ -310,7 +310,8 @@ def copy_binary_rows(batch: pa.RecordBatch) -> bytes:
             else:
                 encoded = _binary_value(value, kind) if kind.oid in _BINARY else _text_value(value, pa.null()).encode()
                 out += struct.pack("!i", len(encoded)) + encoded
-    return bytes(out)
+        rows.append(bytes(out))
+    return rows
 
 
 _BINARY = frozenset({16, 21, 23, 20, 700, 701, 1082, 1114, 1184, 1083, 1700, 17, 2950, 25, 1043, 114})
