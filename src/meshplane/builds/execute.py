@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from meshplane.builds import increments
 from meshplane.builds.plan import (
     BuildPlan,
     PlannedProduct,
@@ -266,6 +265,8 @@ class Builder:
             raise BuildError(f"{port.transform.path}: the transform failed: {_first_line(error)}") from error
 
     def _build_product(self, item: PlannedProduct, run_id: str, lease: Lease, waited: float) -> ProductOutcome:
+        from meshplane.builds import increments  # append ports only: it imports sqlglot
+
         started = time.perf_counter()
         product = self.graph.products[item.address]
         try:
@@ -373,6 +374,8 @@ class Builder:
     ) -> tuple[CheckOutcome, ...]:
         """Write-audit-publish for an increment: the watermark guard and row-level rules on the new rows, rules
         about the whole table (unique, rowCount, foreign keys, SQL) on the published rows plus the new ones."""
+        from meshplane.builds import increments  # append ports only: it imports sqlglot
+
         new_rows, whole = increments.increment_relations(current, result)
         outside = increments.watermark_violations(port, engine, new_rows, bounds)
         guard = CheckOutcome(
