@@ -348,12 +348,10 @@ class SandboxStream:
         self.rows = 0
         self.bytes = 0
         self._watchdog = _WATCHDOG.schedule(self._limits.timeout_seconds, self._on_deadline)
-        self._batch_size = batch_size
-        self._reader: pa.RecordBatchReader | None = None
         try:
-            # bound, not run: the query starts at the first read, once the caller can cancel it
-            self._relation = connection.sql(sql)
-            self.schema: pa.Schema = self._relation.limit(0).to_arrow_table().schema
+            # DuckDB streams the result: execute returns once the first rows exist, the rest come on reads
+            self._reader = connection.execute(sql).to_arrow_reader(batch_size=batch_size)
+            self.schema: pa.Schema = self._reader.schema
         except Exception as error:
             self.close()
             raise self._stopped() or error from None
@@ -378,8 +376,6 @@ class SandboxStream:
         if self._connection is None:
             raise StopIteration
         try:
-            if self._reader is None:
-                self._reader = self._relation.to_arrow_reader(batch_size=self._batch_size)
             batch = self._reader.read_next_batch()
         except StopIteration:
             self.close()
