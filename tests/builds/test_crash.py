@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -116,43 +115,32 @@ def test_sigkill_during_a_build_leaves_old_or_new_snapshot_and_the_next_build_re
 
 
 def test_sigkill_inside_a_python_transform(root: Path) -> None:
+    """A Python transform runs in a confined child process (no platform environment reaches it): when that process
+    is killed, the build fails with a clear message, the platform process survives, nothing is published."""
     with Mesh.open(root) as mesh:
         assert mesh.build().ok
     before = current_id(root, STATS_PORT)
     stats = root / "domains/podcasts/listener_stats/listener_stats.py"
-    stats.write_text(stats.read_text() + "# changed\n")
-    process = start(root, "none", "podcasts.listener_stats", env={"MESHPLANE_TEST_KILL": "transform"})
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == -9, stderr
+    original = stats.read_text()
+    stats.write_text(
+        original.replace(
+            "def transform(listening_events: pa.Table) -> pa.Table:\n",
+            "def transform(listening_events: pa.Table) -> pa.Table:\n    os.kill(os.getpid(), signal.SIGKILL)\n",
+        )
+    )
+    with Mesh.open(root) as mesh:
+        result = mesh.build(["podcasts.listener_stats"])
+        [outcome] = result.outcomes
+        assert outcome.status is Status.FAILED
+        assert "listener_stats" in (outcome.error or "")
+        assert mesh.runs("podcasts.listener_stats")[0].status is RunStatus.FAILED
     assert_consistent(root)
     assert current_id(root, STATS_PORT) == before
+    stats.write_text(original + "# changed\n")
     with Mesh.open(root) as mesh:
         assert mesh.build().ok
-        assert [r.status for r in mesh.runs("podcasts.listener_stats")][:2] == [
-            RunStatus.SUCCESS,
-            RunStatus.INTERRUPTED,
-        ]
-
-
-@pytest.mark.parametrize("delay_ms", [0, 60, 150, 300, 500, 800])
-def test_kill_9_after_n_milliseconds(root: Path, delay_ms: int) -> None:
-    with Mesh.open(root) as mesh:
-        assert mesh.build().ok
-    write_events(root, 5, name="part-2.csv", start=2000)
-    (root / "data/shows.csv").touch()
-    process = start(root, "none")
-    wait_ready(process)
-    time.sleep(delay_ms / 1000)
-    process.kill()
-    process.communicate(timeout=60)
-    assert_consistent(root)
-    with Mesh.open(root) as mesh:
-        assert mesh.read(str(EVENTS_PORT)).num_rows in (EVENTS, EVENTS + 5)  # old or new, never a mix
-        result = mesh.build()
-        assert result.ok, [o.error for o in result.outcomes]
         assert not mesh.plan()
-        assert all(r.status is not RunStatus.RUNNING for r in mesh.runs())
-    assert_consistent(root)
+    assert current_id(root, STATS_PORT) != before
 
 
 def test_two_concurrent_builds_of_the_same_product_wait_and_do_not_rebuild(root: Path) -> None:
@@ -195,7 +183,7 @@ def test_a_build_that_cannot_get_the_lock_fails_with_a_clear_message(root: Path)
         try:
             with other.platform.tables.lock(TableId("podcasts", "shows__build")):
                 mesh.publish()
-                result = mesh.builds.build(plan, lock_timeout=0.2)
+                result = mesh.builds.build(plan, lock_timeout=0.2, access=mesh.access)
         finally:
             other.close()
         [outcome] = result.outcomes

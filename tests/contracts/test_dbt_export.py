@@ -20,6 +20,7 @@ import yaml
 
 from meshplane.contracts.interop import export_contract
 from meshplane.workspace import Mesh
+from meshplane.workspace.edges import agree_declared_as_owners
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -48,6 +49,7 @@ def _copy_and_build(example: str, target: Path) -> Path:
     )
     subprocess.run([sys.executable, "generate.py", "--scale", "0.02"], cwd=destination, check=True, capture_output=True)
     with Mesh.open(destination) as mesh:
+        agree_declared_as_owners(mesh.graph, mesh.access)  # the agreements the example's input ports declare
         result = mesh.build(jobs=1)
         assert result.ok, result
     return destination

@@ -46,13 +46,13 @@ def mesh_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     for product, schedule in ON_SPARK.items():
         path = root / "domains" / product / "product.odps.yaml"
-        old = f"customProperties: [{{property: schedule, value: {schedule}}}]"
+        old = f"{{property: schedule, value: {schedule}}}]"
         text = path.read_text()
         assert old in text
         path.write_text(
             text.replace(
                 old,
-                f"customProperties: [{{property: schedule, value: {schedule}}}, {{property: engine, value: spark}}]",
+                f"{{property: schedule, value: {schedule}}}, {{property: engine, value: spark}}]",
             )
         )
     return root

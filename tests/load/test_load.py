@@ -20,7 +20,8 @@ pytestmark = pytest.mark.load
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "load.py"
 
 
-def test_fifty_clients_for_a_minute(tmp_path: Path) -> None:
+def test_fifty_clients_for_a_minute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH.parent))  # the bench scripts share bench/_common.py
     spec = importlib.util.spec_from_file_location("meshplane_bench_load", BENCH)
     assert spec is not None and spec.loader is not None
     driver = importlib.util.module_from_spec(spec)

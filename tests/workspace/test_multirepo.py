@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -95,6 +96,14 @@ def test_separate_repositories_on_one_platform(repos: dict[str, Path], tmp_path:
     _ok(run(podcasts, "check"))
     assert "podcasts.listening_events" in _ok(run(podcasts, "build"))
     _ok(run(films, "build"))
+    # royalties' build reads podcasts' restricted port: without an agreement, check stops at the input port.
+    refused = run(royalties, "check")
+    assert refused.returncode == 1 and "meshplane agreement request royalties.creator_payouts" in refused.stderr
+    asked = _ok(run(royalties, "agreement", "request", "royalties.creator_payouts", EVENTS, "--as", "julia"))
+    agreement_id = re.search(r"agreement (\S+): pending", asked)
+    assert agreement_id is not None, asked
+    # podcasts' owner decides from the podcasts repository: the agreement lives on the shared platform.
+    _ok(run(podcasts, "agreement", "approve", agreement_id.group(1), "--as", "amelie"))
     _ok(run(royalties, "check"))
     built = _ok(run(royalties, "build"))
     assert "royalties.creator_payouts" in built and "success" in built
