@@ -131,6 +131,8 @@ def test_with_an_agreement_only_agreed_columns_and_rows_arrive_masked(
 def test_revoking_blocks_the_next_build_and_shows_on_both_sides(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with Mesh.open(root) as mesh:
         request = mesh.access.request_agreement("sam", "sales.reader", PORT, "Order totals", ["customer_id"])
+        # The producer's owner hears of the request (the notification outbox, delivered elsewhere).
+        assert [n.kind for n in mesh.notifications.inbox("carla")] == ["agreement_requested"]
         mesh.access.approve("carla", request.id)
     assert _build(root)[0] is Status.SUCCESS
     with Mesh.open(root) as mesh:
@@ -139,6 +141,7 @@ def test_revoking_blocks_the_next_build_and_shows_on_both_sides(root: Path, caps
         producer_side = mesh.access.list_agreements(port=PORT)
         assert [(v.id, v.state) for v in consumer_side] == [(request.id, "revoked")]
         assert [(v.id, v.state) for v in producer_side] == [(request.id, "revoked")]
+        assert "agreement_revoked" in [n.kind for n in mesh.notifications.inbox("sam")]
         events = [e for e in mesh.access.audit_log() if e.action == "agreement.revoke"]
         assert events and events[-1].detail["product"] == "sales.reader" and events[-1].subject == PORT
 

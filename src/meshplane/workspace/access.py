@@ -238,14 +238,25 @@ class AccessService:
 
         The port's deciders approve, deny or revoke it like any request (:meth:`approve`)."""
         self.flush()  # queued query events go first: the audit log stays in order
-        return self.agreements.request(user, product, port, purpose, columns, until, unmasked)
+        request = self.agreements.request(user, product, port, purpose, columns, until, unmasked)
+        self._tell_requested(request)
+        return request
+
+    def _tell_requested(self, request: AccessRequest) -> None:
+        """Both products' teams hear of a new agreement (and of its decision when it was approved at once)."""
+        self._tell(EventKind.ACCESS_REQUESTED, request)
+        if request.status.value != "pending":
+            self._tell(EventKind.ACCESS_DECIDED, request)
 
     def request_declared_agreements(self, user: str, product: str | None = None,
                                     default_purpose: str | None = None) -> list[AccessRequest]:  # fmt: skip
         """Request the agreements the input ports declare (``purpose``, ``columns``) and do not hold yet
         (with ``default_purpose``, also those of input ports that declare none: all columns)."""
         self.flush()
-        return self.agreements.request_declared(user, product, default_purpose)
+        requests = self.agreements.request_declared(user, product, default_purpose)
+        for request in requests:
+            self._tell_requested(request)
+        return requests
 
     def list_agreements(self, product: str | None = None, port: str | None = None) -> list[AgreementView]:
         return self.agreements.views(product=product, port=port)
