@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-__all__ = ["Address", "EventKind", "Point", "Principal", "Problem", "Severity", "SourceLocation"]
+__all__ = ["TIME_UNIT_SECONDS", "Address", "EventKind", "Point", "Principal", "Problem", "Severity", "SourceLocation"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -120,3 +120,37 @@ class EventKind(StrEnum):
     BUILD_FAILED = "build_failed"
     QUALITY_CHECK_FAILED = "quality_check_failed"
     POLICY_VIOLATION = "policy_violation"
+
+
+# Seconds per time unit as contracts write them (slaProperties units): one table for SLO evaluation, contract
+# diffs and retention. A month is 30 days and a year 365.
+TIME_UNIT_SECONDS: dict[str, int] = {
+    "s": 1,
+    "sec": 1,
+    "secs": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "mins": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hrs": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "week": 604800,
+    "weeks": 604800,
+    "mo": 2_592_000,
+    "month": 2_592_000,
+    "months": 2_592_000,
+    "y": 31_536_000,
+    "yr": 31_536_000,
+    "year": 31_536_000,
+    "years": 31_536_000,
+}

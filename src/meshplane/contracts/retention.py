@@ -16,16 +16,10 @@ from datetime import timedelta
 from typing import Any
 
 from meshplane.spec.models import ContractSpec
+from meshplane.types import TIME_UNIT_SECONDS
 
 __all__ = ["Retention", "parse_period", "retention_of"]
 
-_DAY = 86_400
-_UNIT_SECONDS = {
-    "d": _DAY, "day": _DAY, "days": _DAY,
-    "w": 7 * _DAY, "week": 7 * _DAY, "weeks": 7 * _DAY,
-    "mo": 30 * _DAY, "month": 30 * _DAY, "months": 30 * _DAY,
-    "y": 365 * _DAY, "yr": 365 * _DAY, "year": 365 * _DAY, "years": 365 * _DAY,
-}  # fmt: skip
 # Calendar parts are counted as whole days (a year is 365 days, a month 30): retention deletes a little late,
 # never early.
 _ISO_PERIOD = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?$", re.IGNORECASE)
@@ -54,9 +48,9 @@ def parse_period(value: Any, unit: str | None = None) -> timedelta:
             years, months, weeks, days = (int(g or 0) for g in match.groups())
             return timedelta(days=years * 365 + months * 30 + weeks * 7 + days)
         raise ValueError(f"retention {value!r} is not an ISO-8601 period; write e.g. P400D or P25Y")
-    seconds = _UNIT_SECONDS.get((unit or "").strip().lower())
+    seconds = TIME_UNIT_SECONDS.get((unit or "").strip().lower())
     if seconds is None:
-        raise ValueError(f"retention unit {unit!r} is not one of d, w, mo, y")
+        raise ValueError(f"retention unit {unit!r} is not a time unit; use d, w, mo or y")
     try:
         amount = float(value)
     except (TypeError, ValueError):

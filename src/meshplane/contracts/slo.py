@@ -28,6 +28,8 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Any
 
+from meshplane.types import TIME_UNIT_SECONDS
+
 __all__ = [
     "AT_RISK_SHARE",
     "ColumnCompleteness",
@@ -70,36 +72,7 @@ _KINDS = {
     "availability": SloKind.AVAILABILITY,
     "uptime": SloKind.AVAILABILITY,
 }
-_SECONDS = {
-    "s": 1,
-    "sec": 1,
-    "secs": 1,
-    "second": 1,
-    "seconds": 1,
-    "m": 60,
-    "min": 60,
-    "mins": 60,
-    "minute": 60,
-    "minutes": 60,
-    "h": 3600,
-    "hr": 3600,
-    "hrs": 3600,
-    "hour": 3600,
-    "hours": 3600,
-    "d": 86400,
-    "day": 86400,
-    "days": 86400,
-    "w": 604800,
-    "week": 604800,
-    "weeks": 604800,
-    "mo": 2_592_000,
-    "month": 2_592_000,
-    "months": 2_592_000,
-    "y": 31_536_000,
-    "yr": 31_536_000,
-    "year": 31_536_000,
-    "years": 31_536_000,
-}
+_SECONDS = TIME_UNIT_SECONDS
 _ISO = re.compile(
     r"^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?"
     r"(?:(\d+(?:\.\d+)?)S)?)?$",

@@ -34,6 +34,8 @@ from open_data_contract_standard.model import (
     ServiceLevelAgreementProperty,
 )
 
+from meshplane.types import TIME_UNIT_SECONDS
+
 __all__ = ["Change", "ChangeKind", "ContractDiff", "diff_contracts", "requires_major_bump"]
 
 
@@ -569,33 +571,7 @@ def _rule(old: DataQuality, new: DataQuality, path: str, where: str, out: list[C
 
 
 # -- SLOs --------------------------------------------------------------------------------------------
-_SECONDS = {
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "seconds": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "minutes": 60,
-    "h": 3600,
-    "hr": 3600,
-    "hour": 3600,
-    "hours": 3600,
-    "d": 86400,
-    "day": 86400,
-    "days": 86400,
-    "w": 604800,
-    "week": 604800,
-    "weeks": 604800,
-    "mo": 2_592_000,
-    "month": 2_592_000,
-    "months": 2_592_000,
-    "y": 31_536_000,
-    "yr": 31_536_000,
-    "year": 31_536_000,
-    "years": 31_536_000,
-}
+_SECONDS = TIME_UNIT_SECONDS
 _LOWER_IS_BETTER = {"latency", "freshness", "frequency", "timetodetect", "timetonotify", "timetorepair", "ttr", "ttd"}
 _HIGHER_IS_BETTER = {"availability", "completeness", "retention", "throughput", "uptime", "coverage"}
 
