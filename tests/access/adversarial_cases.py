@@ -41,6 +41,12 @@ def three_rows(table: Any) -> None:
     assert table.num_rows == 3, "the row filter did not hold"
 
 
+def no_undeclared(table: Any) -> None:
+    """Neither the values nor the names of undeclared fields (conftest.UNDECLARED_FIELDS) come out."""
+    text = repr(table.schema) + repr(table.to_pylist())
+    assert "vault" not in text and "token" not in text, text[:500]
+
+
 def _cases(category: str, expect: str, *sqls: str, check: Callable[[Any], None] | None = None) -> list[Case]:
     return [Case(category, sql, expect, check) for sql in sqls]
 
@@ -422,6 +428,65 @@ CASES: list[Case] = [
         "SELECT CAST(contact.phone AS INT) FROM " + N,
         "SELECT error(contact.email) FROM " + N,
         "SELECT id FROM " + N + " WHERE address.geo.zone = 31337",  # the masked zone is text: may not compare
+    ),
+    # 12c'. LIST of STRUCT: each element's classified fields are masked however the list is reached
+    *_cases(
+        "nested_list",
+        "ok",
+        "SELECT * FROM " + N,
+        "SELECT visits FROM " + N,
+        "SELECT unnest(visits) FROM " + N,
+        "SELECT unnest(visits, recursive := true) FROM " + N,
+        "SELECT visits[1].email, visits[1].ip, visits[2]['email'] FROM " + N,
+        "SELECT u.* FROM (SELECT unnest(visits) AS u FROM " + N + ")",
+        "SELECT to_json(visits), CAST(visits AS VARCHAR) FROM " + N,
+        "SELECT flatten([visits, visits]) FROM " + N,
+        "SELECT list_extract(visits, 1).ip FROM " + N,
+        "SELECT array_to_string(list_transform(visits, lambda v: v.email), ',') FROM " + N,
+        "SELECT list_sort(visits) FROM " + N,
+        "SELECT string_agg(v.email, ',') FROM (SELECT unnest(visits) AS v FROM " + N + ")",
+        "SELECT json_extract_string(to_json(visits), '$[0].ip') FROM " + N,
+        "SELECT visits[1:2] FROM " + N,
+    ),
+    *_cases(
+        "nested_list",
+        "ok",
+        "SELECT id FROM " + N + " WHERE visits[1].email LIKE 'listcanary%'",
+        "SELECT id FROM " + N + " WHERE list_contains(list_transform(visits, lambda v: v.email), "
+        "'listcanarya@example.org')",
+        "SELECT id FROM " + N + " WHERE CAST(visits AS VARCHAR) LIKE '%LISTCANARY%'",
+        "SELECT id FROM " + N + " WHERE len(list_filter(visits, lambda v: v.ip LIKE 'LISTCANARY%')) > 0",
+        check=empty,
+    ),
+    *_cases(
+        "nested_list",
+        "either",
+        "SELECT CAST(visits[1].ip AS INT) FROM " + N,
+        "SELECT error(visits[1].email) FROM " + N,
+        "SELECT list_transform(visits, lambda v: CAST(v.email AS INT)) FROM " + N,
+    ),
+    # 12c''. fields the contract does not declare: not in the relation at all, however they are named
+    *_cases(
+        "undeclared",
+        "either",
+        "SELECT contact.vault FROM " + N,
+        "SELECT contact['vault'] FROM " + N,
+        "SELECT struct_extract(contact, 'vault') FROM " + N,
+        "SELECT visits[1].token FROM " + N,
+        "SELECT list_transform(visits, lambda v: v.token) FROM " + N,
+        "SELECT id FROM " + N + " WHERE contact.vault LIKE 'UNDECLARED%'",
+        "SELECT struct_extract(contact, 4) FROM " + N,
+        "SELECT (unnest(visits)).token FROM " + N,
+    ),
+    *_cases(
+        "undeclared",
+        "ok",
+        "SELECT unnest(contact), unnest(visits) FROM " + N,
+        "SELECT json_keys(to_json(contact)), json_keys(to_json(visits[1])) FROM " + N,
+        "SELECT to_json(contact), to_json(visits) FROM " + N,
+        "SELECT contact.*, COLUMNS(*) FROM " + N,
+        "SELECT typeof(contact), typeof(visits) FROM " + N,
+        check=no_undeclared,
     ),
     # 12d. samples: sampling reads the governed relation, never the rows the filter drops or raw values
     *_cases(

@@ -45,6 +45,8 @@ CANARIES = (
     "SALARYCANARY",
     "OLDSNAPCANARY",
     "CANARYKEY",
+    "LISTCANARY",
+    "UNDECLAREDCANARY",
 )
 ANALYST = Principal("rita", frozenset({"royalties-team"}))
 
@@ -86,23 +88,33 @@ SELECT * FROM (VALUES
 
 
 # Nested ODCS properties: masks on STRUCT fields (contact.email hashed, contact.phone partial), and a partial
-# mask on a whole STRUCT (address), which masks each of its fields, nested ones included.
+# mask on a whole STRUCT (address), which masks each of its fields, nested ones included. ``visits`` is a LIST
+# of STRUCT whose elements' fields are masked each (visits.email hashed, visits.ip partial). The files also
+# hold fields the contract does not declare (contact.vault, visits[].token): the port's types leave them out,
+# as the access policy does for every consumer but the owners, so no query may reach them.
 CONTACT_COLUMNS = (
     PortColumn("id", "INTEGER"),
     PortColumn("contact", "STRUCT(email VARCHAR, phone VARCHAR, city VARCHAR)"),
     PortColumn("address", "STRUCT(street VARCHAR, geo STRUCT(zone INTEGER, note VARCHAR))"),
+    PortColumn("visits", "STRUCT(email VARCHAR, ip VARCHAR, page VARCHAR)[]"),
 )
 CONTACT_MASKS = {
     "contact.email": MaskKind.HASH,
     "contact.phone": MaskKind.PARTIAL,
     "address": MaskKind.PARTIAL,
+    "visits.email": MaskKind.HASH,
+    "visits.ip": MaskKind.PARTIAL,
 }
+UNDECLARED_FIELDS = ("vault", "token")
 _CONTACTS_SQL = """
 SELECT * FROM (VALUES
- (1, {'email': 'canarystructc@example.org', 'phone': '+1 555 CANARYPHONE7', 'city': 'Lyon'},
-  {'street': '1 CANARYCITY Road', 'geo': {'zone': 31337, 'note': 'CANARYTAG gate'}}),
- (2, {'email': NULL, 'phone': NULL, 'city': 'Oslo'}, NULL)
-) AS t(id, contact, address)
+ (1, {'email': 'canarystructc@example.org', 'phone': '+1 555 CANARYPHONE7', 'city': 'Lyon',
+      'vault': 'UNDECLAREDCANARY-1'},
+  {'street': '1 CANARYCITY Road', 'geo': {'zone': 31337, 'note': 'CANARYTAG gate'}},
+  [{'email': 'listcanarya@example.org', 'ip': 'LISTCANARY-10.9.8.7', 'page': 'home', 'token': 'UNDECLAREDCANARY-2'},
+   {'email': 'listcanaryb@example.org', 'ip': NULL, 'page': 'shop', 'token': 'UNDECLAREDCANARY-3'}]),
+ (2, {'email': NULL, 'phone': NULL, 'city': 'Oslo', 'vault': 'UNDECLAREDCANARY-4'}, NULL, NULL)
+) AS t(id, contact, address, visits)
 """
 
 

@@ -1,8 +1,12 @@
-"""Nested ODCS properties (STRUCT fields) carry classification and masks like top-level columns.
+"""Nested ODCS properties (STRUCT fields, and the fields of a LIST of STRUCT's elements) carry classification
+and masks like top-level columns; fields the contract does not declare are not visible.
 
 The media example's listening events gain a ``listener`` STRUCT whose ``email`` field is ``pii`` (no mask
 declared: hashed by default) and whose ``ip`` field is masked ``partial``; an analyst holding a grant reads
-the struct with those fields masked, its ``country`` field as it is, and the owner reads it raw.
+the struct with those fields masked, its ``country`` field as it is, and the owner reads it raw. The
+transform also writes a ``tracking_id`` field the contract does not declare: only the owner sees it. A
+``plays`` LIST of STRUCT (ODCS ``logicalType: array`` with ``items.properties``) has a ``pii`` ``email`` field
+in each element, a ``device_ip`` field masked ``partial`` and an undeclared ``fingerprint`` field.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from meshplane.access.ownership import port_masks
+from meshplane.errors import MeshError
 from meshplane.types import Address
 from meshplane.workspace import Mesh
 
@@ -34,7 +39,26 @@ LISTENER = """      - name: listener
             description: Request address.
             customProperties: [{property: mask, value: partial}]
           - {name: country, logicalType: string, description: Country code.}
+      - name: plays
+        logicalType: array
+        physicalType: STRUCT(email VARCHAR, device_ip VARCHAR, seconds INTEGER)[]
+        description: The plays of the session as the player reported them.
+        items:
+          logicalType: object
+          properties:
+            - {name: email, logicalType: string, classification: pii, description: Account e-mail.}
+            - name: device_ip
+              logicalType: string
+              classification: pii
+              description: Address of the playing device.
+              customProperties: [{property: mask, value: partial}]
+            - {name: seconds, logicalType: integer, description: Seconds played.}
 """
+PLAYS_SQL = (
+    "    [{'email': lower(email), 'device_ip': client_ip, 'seconds': CAST(listened_seconds AS INTEGER),"
+    " 'fingerprint': 'FPCANARY-' || listener_id},\n"
+    "     {'email': lower(email), 'device_ip': client_ip, 'seconds': 1, 'fingerprint': 'FPCANARY'}] AS plays\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +69,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     sql.write_text(sql.read_text().replace(
         "    started_at_utc                AS started_at\n",
         "    started_at_utc                AS started_at,\n"
-        "    {'email': lower(email), 'ip': client_ip, 'country': upper(geo_country)} AS listener\n"))  # fmt: skip
+        "    {'email': lower(email), 'ip': client_ip, 'country': upper(geo_country),\n"
+        "     'tracking_id': 'TRACKCANARY-' || listener_id} AS listener,\n" + PLAYS_SQL))  # fmt: skip
     contract = root / FOLDER / "listening_events.odcs.yaml"
     text = contract.read_text()
     anchor = "      - name: listener_email\n"
@@ -80,3 +105,63 @@ def test_grant_holder_reads_masked_fields_owner_reads_raw(media: Mesh) -> None:
         assert analyst["country"] == owner["country"]
     fields = media.connect(as_user="raj").sql(f"SELECT listener.email AS e FROM {EVENTS} ORDER BY event_id LIMIT 20")
     assert fields.arrow.column("e").to_pylist() == [a["email"] for _, a in pairs]
+
+
+def test_contract_masks_name_fields_of_list_elements(media: Mesh) -> None:
+    masks = port_masks(media.graph.ports[Address.parse(EVENTS)].contract)
+    assert masks["plays.email"] == "hash" and masks["plays.device_ip"] == "partial"
+    assert "plays" not in masks and "plays.seconds" not in masks
+
+
+def test_undeclared_struct_fields_only_owner_sees(media: Mesh) -> None:
+    owner = media.connect(as_user="bilal").sql(f"SELECT listener, plays FROM {EVENTS} ORDER BY event_id LIMIT 5")
+    assert all(row["tracking_id"].startswith("TRACKCANARY") for row in owner.arrow.column("listener").to_pylist())
+    assert all(p["fingerprint"] for row in owner.arrow.column("plays").to_pylist() for p in row)
+    media.access.approve("amelie", media.access.request_access("raj", EVENTS, "undeclared fields").id)
+    raj = media.connect(as_user="raj")
+    seen = raj.sql(f"SELECT * FROM {EVENTS} ORDER BY event_id LIMIT 5").arrow
+    assert seen.schema.field("listener").type.names == ["email", "ip", "country"]
+    assert seen.schema.field("plays").type.value_type.names == ["email", "device_ip", "seconds"]
+    text = repr(seen.to_pylist()) + repr(raj.sql(f"SELECT to_json(listener), CAST(plays AS VARCHAR) FROM {EVENTS}"
+                                                 " LIMIT 5").arrow.to_pylist())  # fmt: skip
+    assert "CANARY" not in text and "tracking_id" not in text and "fingerprint" not in text
+    for probe in (f"SELECT listener.tracking_id FROM {EVENTS}", f"SELECT plays[1].fingerprint FROM {EVENTS}"):
+        with pytest.raises(MeshError) as refused:
+            raj.sql(probe)
+        assert "CANARY" not in str(refused.value)
+
+
+def test_list_of_struct_fields_masked_per_element(media: Mesh) -> None:
+    media.access.approve("amelie", media.access.request_access("raj", EVENTS, "plays").id)
+    query = f"SELECT event_id, plays FROM {EVENTS} ORDER BY event_id LIMIT 20"
+    raw = media.connect(as_user="bilal").sql(query).arrow.column("plays").to_pylist()
+    seen = media.connect(as_user="raj").sql(query).arrow.column("plays").to_pylist()
+    assert raw and len(raw) == len(seen)
+    for owner_plays, analyst_plays in zip(raw, seen, strict=True):
+        assert len(owner_plays) == len(analyst_plays) == 2
+        for owner, analyst in zip(owner_plays, analyst_plays, strict=True):
+            assert "@" in owner["email"] and analyst["email"] != owner["email"] and len(analyst["email"]) == 64
+            assert analyst["device_ip"].startswith("***") and analyst["device_ip"] != owner["device_ip"]
+            assert analyst["seconds"] == owner["seconds"]
+    unnested = media.connect(as_user="raj").sql(
+        f"SELECT u.email FROM (SELECT unnest(plays) AS u, event_id FROM {EVENTS}) ORDER BY event_id LIMIT 10"
+    )
+    assert all(len(e) == 64 for e in unnested.arrow.column("email").to_pylist())
+
+
+def test_partial_mask_on_a_list_masks_each_field(tmp_path: Path) -> None:
+    import duckdb
+
+    from meshplane.access import MaskKind, PortColumn, ReadablePort, rewrite_query
+
+    data = tmp_path / "plays.parquet"
+    duckdb.sql("SELECT [{'email': 'ana@example.org', 'seconds': 12345678, 'extra': 'HIDDENCANARY'}] AS plays"
+               ).write_parquet(str(data))  # fmt: skip
+
+    def resolve(ref: object) -> ReadablePort:
+        return ReadablePort(address=EVENTS, version="1.0.0", files=(str(data),), masks={"plays": MaskKind.PARTIAL},
+                            columns=(PortColumn("plays", "STRUCT(email VARCHAR, seconds INTEGER)[]"),))  # fmt: skip
+
+    sql = rewrite_query(f"SELECT plays FROM {EVENTS}", resolve, consumer_key="k").sql
+    # each field of each element masked, the undeclared field gone; not the list's text cast to a string
+    assert duckdb.sql(sql).fetchall() == [([{"email": "***@example.org", "seconds": "***5678"}],)]

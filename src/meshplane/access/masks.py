@@ -15,7 +15,7 @@ from sqlglot import exp
 from meshplane.access.query_ports import MaskKind
 from meshplane.errors import QueryRejected
 
-__all__ = ["REDACTED", "mask_column", "mask_expression"]
+__all__ = ["REDACTED", "has_struct", "mask_column", "mask_expression"]
 
 REDACTED = "***"
 _PARTIAL_MIN_LENGTH = 8
@@ -37,16 +37,41 @@ def mask_expression(kind: MaskKind, raw: exp.Expr, column_type: str, key: str) -
 def mask_column(
     raw: exp.Expr, column_type: str, kind: MaskKind | None, nested: Mapping[str, MaskKind], key: str
 ) -> exp.Expr:
-    """``raw`` as a consumer sees it: ``kind`` on the whole value, ``nested`` masks on STRUCT fields.
+    """``raw`` as a consumer sees it: exactly the fields ``column_type`` declares, with masks applied.
 
-    ``nested`` maps a field path below this column (``email``, ``geo.note``; lower case) to its mask. A STRUCT
-    with nested masks, or under a ``partial`` mask, is rebuilt field by field (a partial mask of a STRUCT
-    masks each of its fields, recursively); any other mask of a STRUCT replaces the whole value.
+    ``kind`` masks the whole value; ``nested`` maps a field path below this column (``email``, ``geo.note``;
+    lower case) to its mask. The path of a field inside the elements of a LIST of STRUCT skips the list
+    (``sessions.email`` is the ``email`` field of every element of ``sessions``). A value whose type holds a
+    STRUCT is always rebuilt field by field from ``column_type``, so fields the type does not name (fields the
+    contract does not declare) never reach the consumer, and each field gets its own mask; a ``partial`` mask
+    on a STRUCT or a LIST masks each of its fields or elements, recursively. Any other mask replaces the whole
+    value.
     """
-    if kind is None and not nested:
-        return raw
-    fields = _struct_fields(column_type) if (nested or kind is MaskKind.PARTIAL) else None
-    if fields is None or (kind is not None and kind is not MaskKind.PARTIAL):
+    return _masked(raw, column_type, kind, nested, key, 0)
+
+
+def has_struct(column_type: str) -> bool:
+    """Whether a value of ``column_type`` holds a STRUCT (itself, or inside a LIST)."""
+    data_type = _type_cached(column_type)
+    return any(node.this is exp.DataType.Type.STRUCT for node in data_type.find_all(exp.DataType))
+
+
+def _masked(
+    raw: exp.Expr, column_type: str, kind: MaskKind | None, nested: Mapping[str, MaskKind], key: str, depth: int
+) -> exp.Expr:
+    if kind is not None and kind is not MaskKind.PARTIAL:
+        return mask_expression(kind, raw, column_type, key)
+    data_type = _type_cached(column_type)
+    element = _list_element(data_type)
+    if element is not None and (kind is not None or nested or has_struct(element)):
+        # each element as its own value: the lambda's parameter is named per depth, so nested lists never
+        # shadow an outer element, and it only ever refers to its own element
+        name = f"__mesh_e{depth}"
+        body = _masked(exp.column(name, quoted=True), element, kind, nested, key, depth + 1)
+        lam = exp.Lambda(this=body, expressions=[exp.to_identifier(name, quoted=True)])
+        return _call("list_transform", raw, lam)
+    fields = _struct_fields(column_type)
+    if fields is None:
         return raw if kind is None else mask_expression(kind, raw, column_type, key)
     packed = []
     for name, field_type in fields:
@@ -55,11 +80,19 @@ def mask_column(
         field_kind = nested.get(lowered) or kind
         value = _call("struct_extract", raw.copy(), exp.Literal.string(name))
         packed.append(exp.PropertyEQ(this=exp.to_identifier(name, quoted=True),
-                                     expression=mask_column(value, field_type, field_kind, below, key)))  # fmt: skip
+                                     expression=_masked(value, field_type, field_kind, below, key, depth)))  # fmt: skip
     return exp.Case(
         ifs=[exp.If(this=exp.Is(this=raw.copy(), expression=exp.Null()), true=exp.Null())],
         default=_call("struct_pack", *packed),
     )
+
+
+def _list_element(data_type: exp.DataType) -> str | None:
+    """The DuckDB type of a LIST's (or fixed-size ARRAY's) elements; None for any other type."""
+    if data_type.this not in (exp.DataType.Type.ARRAY, exp.DataType.Type.LIST) or not data_type.expressions:
+        return None
+    inner = data_type.expressions[0]
+    return inner.sql("duckdb") if isinstance(inner, exp.DataType) else None
 
 
 def _struct_fields(column_type: str) -> list[tuple[str, str]] | None:

@@ -46,10 +46,12 @@ __all__ = [
     "SpecChange",
     "assert_may_build",
     "auto_approve_teams",
+    "declared_fields",
     "diff_facts",
     "facts_from_record",
     "facts_from_spec",
     "mask_strength",
+    "nested_properties",
     "port_masks",
 ]
 
@@ -193,31 +195,57 @@ def _approvers(contract: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(teams))
 
 
+def nested_properties(prop: Any) -> list[Any] | None:
+    """The ODCS properties nested below ``prop``: an ``object``'s ``properties`` (a STRUCT's fields), or the
+    ``properties`` of an ``array``'s ``items`` (the fields of each element of a LIST of STRUCT). None when
+    ``prop`` declares none."""
+    if not isinstance(prop, Mapping):
+        return None
+    children = prop.get("properties")
+    if isinstance(children, list):
+        return children
+    items = prop.get("items")
+    if isinstance(items, Mapping) and isinstance(items.get("properties"), list):
+        return list(items["properties"])
+    return None
+
+
+def _declared_mask(prop: Mapping[str, Any]) -> str | None:
+    """A property's mask: its declared one, else ``hash`` when its classification asks for one."""
+    for entry in reversed(prop.get("customProperties") or []):
+        if isinstance(entry, Mapping) and entry.get("property") == "mask" and entry.get("value"):
+            return str(entry["value"])
+    if str(prop.get("classification") or "") in MASKED_CLASSIFICATIONS:
+        return DEFAULT_MASK
+    return None
+
+
 def _masks_from_properties(properties: Iterable[Any], prefix: str = "") -> dict[str, str]:
-    """Masks of ODCS properties, nested ones (an ``object`` property's ``properties``: a STRUCT's fields)
-    under dotted names: ``profile.email``."""
+    """Masks of ODCS properties, nested ones (an ``object`` property's ``properties``: a STRUCT's fields; an
+    ``array`` property's ``items.properties``: the fields of each element) under dotted names:
+    ``profile.email``, ``sessions.ip``. An ``array``'s ``items`` classified or masked themselves (a list of
+    e-mail addresses) mask the whole list."""
     masks: dict[str, str] = {}
     for prop in properties:
         if not isinstance(prop, Mapping) or not prop.get("name"):
             continue
         name = prefix + str(prop["name"])
-        declared = None
-        for entry in prop.get("customProperties") or []:
-            if isinstance(entry, Mapping) and entry.get("property") == "mask" and entry.get("value"):
-                declared = str(entry["value"])
+        declared = _declared_mask(prop)
+        items = prop.get("items")
+        if declared is None and isinstance(items, Mapping):
+            declared = _declared_mask(items)
         if declared is not None:
             masks[name] = declared
-        elif str(prop.get("classification") or "") in MASKED_CLASSIFICATIONS:
-            masks[name] = DEFAULT_MASK
-        children = prop.get("properties")
-        if isinstance(children, list):
+        children = nested_properties(prop)
+        if children is not None:
             masks.update(_masks_from_properties(children, name + "."))
     return masks
 
 
 def port_masks(contract: ContractSpec) -> dict[str, str]:
     """The masks a contract asks for non-owners: declared masks, and ``hash`` for undeclared PII columns,
-    nested STRUCT fields included (``column.field``)."""
+    nested fields included (``column.field``: a STRUCT's fields and the fields of a LIST of STRUCT's
+    elements)."""
     masks: dict[str, str] = {}
     for column in contract.columns:
         if column.mask is not None:
@@ -226,11 +254,33 @@ def port_masks(contract: ContractSpec) -> dict[str, str]:
             masks[column.name] = DEFAULT_MASK
     for table in contract.raw.get("schema") or []:
         for prop in (table.get("properties") or []) if isinstance(table, Mapping) else []:
-            children = prop.get("properties") if isinstance(prop, Mapping) else None
-            if isinstance(children, list) and prop.get("name"):
+            if not isinstance(prop, Mapping) or not prop.get("name"):
+                continue
+            items = prop.get("items")
+            if prop["name"] not in masks and isinstance(items, Mapping) and _declared_mask(items) is not None:
+                masks[prop["name"]] = str(_declared_mask(items))
+            children = nested_properties(prop)
+            if children is not None:
                 masks.update(_masks_from_properties(children, f"{prop['name']}."))
         break  # a port contract describes one table
     return masks
+
+
+def declared_fields(contract: Mapping[str, Any]) -> dict[str, Any]:
+    """Column name -> its declared nested fields, for the gateway's projection: a dict of field name -> the
+    same below it, or None for a property that declares no nested properties (lower-case names)."""
+
+    def walk(properties: Iterable[Any]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for prop in properties:
+            if isinstance(prop, Mapping) and prop.get("name"):
+                children = nested_properties(prop)
+                found[str(prop["name"]).lower()] = None if children is None else walk(children)
+        return found
+
+    for table in contract.get("schema") or []:
+        return walk(table.get("properties") or []) if isinstance(table, Mapping) else {}
+    return {}
 
 
 def facts_from_spec(product: ProductSpec) -> ProductFacts:

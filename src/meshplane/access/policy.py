@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from meshplane.access.ownership import PortFacts, ProductFacts
+from meshplane.access.ownership import PortFacts, ProductFacts, declared_fields
 from meshplane.access.principals import Directory
 from meshplane.access.query_ports import MaskKind, PortColumn, PortResolver, ReadablePort
 from meshplane.catalog import PRODUCT_GRANTEE, CatalogReader, Grant
@@ -56,6 +56,7 @@ __all__ = [
     "agreement_command",
     "arrow_to_duckdb_type",
     "combine_row_filters",
+    "declared_type",
     "request_hint",
 ]
 
@@ -342,11 +343,17 @@ class AccessPolicy:
                     f"warehouse; rebuild the port: meshplane build {address.product_address} --full-refresh"
                 )
         declared = set(_contract_columns(target))
+        fields = declared_fields(target.port.contract.raw) if not decision.owner else {}
         columns: list[PortColumn] = []
         for arrow_field in snapshot.schema:
-            if not decision.owner and arrow_field.name not in declared:
-                continue  # undeclared columns carry no classification: only owners see them
-            columns.append(PortColumn(arrow_field.name, arrow_to_duckdb_type(arrow_field.type)))
+            data_type = arrow_field.type
+            if not decision.owner:
+                if arrow_field.name not in declared:
+                    continue  # undeclared columns carry no classification: only owners see them
+                data_type = declared_type(data_type, fields.get(arrow_field.name.lower()))
+                if data_type is None:
+                    continue  # a STRUCT none of whose fields the contract declares: nothing to show
+            columns.append(PortColumn(arrow_field.name, arrow_to_duckdb_type(data_type)))
         names = {c.name for c in columns}
         granted = None if decision.granted_columns is None else frozenset(decision.granted_columns & names)
         version = snapshot.properties.get("meshplane.contract_version") or (
@@ -527,6 +534,37 @@ def arrow_to_duckdb_type(data_type: pa.DataType) -> str:
         )
         return f"STRUCT({fields})"
     raise QueryRejected(f"a column has a type the gateway cannot govern ({data_type})")
+
+
+def declared_type(data_type: pa.DataType, fields: Mapping[str, Any] | None) -> pa.DataType | None:
+    """``data_type`` cut down to the nested fields the contract declares (``fields`` from
+    :func:`~meshplane.access.ownership.declared_fields`): a STRUCT keeps only its declared fields, in its own
+    order, the elements of a LIST the same, recursively; None when nothing of a STRUCT is declared.
+
+    Undeclared fields carry no classification, so, like undeclared columns, only owners see them.
+    """
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+    t = pa.types
+    if t.is_list(data_type) or t.is_large_list(data_type) or t.is_fixed_size_list(data_type):
+        inner = declared_type(data_type.value_type, fields)
+        if inner is None:
+            return None
+        return data_type if inner.equals(data_type.value_type) else pa.list_(inner)
+    if not t.is_struct(data_type):
+        return data_type
+    if not fields:  # an object whose fields the contract does not name
+        return None
+    kept = []
+    for i in range(data_type.num_fields):
+        child = data_type.field(i)
+        name = child.name.lower()
+        if name not in fields:
+            continue
+        inner = declared_type(child.type, fields[name])
+        if inner is not None:
+            kept.append(child.with_type(inner))
+    return pa.struct(kept) if kept else None
 
 
 class CachedGovernance:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from meshplane.access.masks import mask_column, mask_expression
+from meshplane.access.masks import has_struct, mask_column
 from meshplane.access.query_ports import MaskKind, PortResolver, ReadablePort
 from meshplane.errors import AccessDenied, MeshError, QueryRejected
 from meshplane.sql import (
@@ -122,16 +122,11 @@ def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
     for column in columns:
         raw = exp.column(column.name, table=RAW_ALIAS, quoted=True)
         name = column.name.lower()
-        kind = port.masks.get(name)
-        below = nested.get(name)
-        if below:  # masks on fields of a STRUCT column
+        kind, below = port.masks.get(name), nested.get(name, {})
+        if kind is None and not below and not has_struct(column.type):
+            value: exp.Expr = raw
+        else:  # masks, and STRUCTs (in LISTs too) rebuilt from their declared fields only
             value = mask_column(raw, column.type, kind, below, consumer_key)
-        elif kind is None:
-            value = raw
-        elif kind is MaskKind.PARTIAL and column.type.upper().startswith("STRUCT"):
-            value = mask_column(raw, column.type, kind, {}, consumer_key)  # each field, not the struct's text
-        else:
-            value = mask_expression(kind, raw, column.type, consumer_key)
         projections.append(exp.alias_(value, column.name, quoted=True, copy=False))
     select = exp.Select(expressions=projections)
     if port.files:
@@ -161,7 +156,8 @@ def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
 
 
 def _nested_masks(port: ReadablePort) -> dict[str, dict[str, MaskKind]]:
-    """Column -> {field path below it -> mask} from the port's dotted mask names (``profile.email``)."""
+    """Column -> {field path below it -> mask} from the port's dotted mask names (``profile.email``; a field
+    of the elements of a LIST of STRUCT is named the same way, ``sessions.email``)."""
     found: dict[str, dict[str, MaskKind]] = {}
     for name, kind in port.masks.items():
         column, dot, path = name.lower().partition(".")

@@ -226,20 +226,29 @@ def column_doc(
 
 
 def _nested_classifications(port: OutputPortSpec, name: str) -> list[str]:
-    """Classifications of a STRUCT column's nested fields (each field is masked by its own)."""
+    """Classifications of a column's nested fields (each field is masked by its own): a STRUCT's
+    ``properties``, and an ``array``'s ``items`` with their ``properties`` (a LIST of STRUCT's fields)."""
     found: list[str] = []
+
+    def below(prop: Mapping[str, Any]) -> None:
+        items = prop.get("items")
+        if isinstance(items, Mapping):
+            if items.get("classification"):
+                found.append(str(items["classification"]))
+            below(items)
+        walk(prop.get("properties"))
 
     def walk(props: Any) -> None:
         for prop in props if isinstance(props, list) else []:
             if isinstance(prop, Mapping):
                 if prop.get("classification"):
                     found.append(str(prop["classification"]))
-                walk(prop.get("properties"))
+                below(prop)
 
     for table in port.contract.raw.get("schema") or []:
         for prop in (table.get("properties") or []) if isinstance(table, Mapping) else []:
             if isinstance(prop, Mapping) and prop.get("name") == name:
-                walk(prop.get("properties"))
+                below(prop)
     return found
 
 
