@@ -206,8 +206,19 @@ def maintain(
         float, typer.Option(help="Never delete files younger than this many seconds (a build may be staging them).")
     ] = 3600.0,
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
+    relocate: Annotated[
+        bool,
+        typer.Option(
+            "--relocate",
+            help="After moving or copying the mesh folder: rewrite every table's Iceberg metadata so its paths "
+            "lie in this folder's warehouse (a new metadata version per table); nothing else is done.",
+        ),
+    ] = False,
 ) -> None:
     """Enforce contracts' retention, expire old snapshots (platform.history) and delete files nothing refers to."""
+    if relocate:
+        _relocate(mesh, format)
+        return
     with open_mesh(mesh) as opened:
         report = opened.maintain(selectors, min_file_age=min_file_age)
     if format is OutputFormat.json:
@@ -227,3 +238,19 @@ def maintain(
         print_rows(rows, format)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _relocate(mesh: Path, format: OutputFormat) -> None:
+    with open_mesh(mesh) as opened:
+        moved = opened.relocate()
+    rows = [
+        {"table": str(m.table_id), "snapshots": str(m.snapshots), "manifests": str(m.manifests),
+         "from": m.old_location, "to": m.new_location}
+        for m in moved
+    ]  # fmt: skip
+    if format is OutputFormat.json:
+        out.print_json(json.dumps(rows))
+    elif not rows:
+        out.print("every table already lies in this warehouse: nothing to relocate")
+    else:
+        print_rows(rows, format)

@@ -420,7 +420,27 @@ class TableStore:
         )
         if not rows:
             return None  # no row, or the catalog tables do not exist yet: nothing was ever published
-        return str(rows[0][0])
+        return self._here(table_id, str(rows[0][0]))
+
+    def moved_from(self, metadata_location: str) -> str | None:
+        """The table folder a metadata location names when it lies outside this (local) warehouse, else None:
+        the mesh folder was moved or copied and the table not yet relocated (``meshplane maintain --relocate``)."""
+        if self.remote is not None or not metadata_location.startswith("file:"):
+            return None
+        if metadata_location.startswith(self.location.rstrip("/") + "/"):
+            return None
+        return metadata_location.rsplit("/metadata/", 1)[0]
+
+    def _here(self, table_id: TableId, metadata_location: str) -> str:
+        """``metadata_location``, or StorageError when it lies outside the warehouse: reading it would read the
+        old folder's files (a copy) or fail on missing ones (a move)."""
+        old = self.moved_from(metadata_location)
+        if old is not None:
+            raise StorageError(
+                f"{table_id}: its Iceberg metadata is still at {old}, outside this warehouse ({self.location}): the "
+                "mesh folder was moved or copied; run: meshplane maintain --relocate"
+            )
+        return metadata_location
 
     def _select(self, sql: str, params: Mapping[str, object]) -> list[tuple[Any, ...]] | None:
         """The rows of one read-only lookup, or None when it failed (the catalog's tables do not exist yet).
@@ -598,6 +618,8 @@ class TableStore:
         if not rows:
             return None, None
         location, cached_location, snapshot_id, timestamp_ms, properties, schema, files = rows[0]
+        if location is not None:
+            self._here(table_id, str(location))
         if location is None or cached_location != location:
             return location, None
         import base64

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from meshplane.builds.schedule import DueProduct
     from meshplane.catalog import RunRecord
     from meshplane.spec import ProductSpec
+    from meshplane.storage.relocate import Relocation
     from meshplane.workspace.access import AccessService, Connection
     from meshplane.workspace.building import BuildService
     from meshplane.workspace.discovery import DiscoveryService
@@ -444,6 +445,13 @@ class Mesh:
         """``meshplane maintain``: retention, snapshot expiry and removal of unreferenced files."""
         products = sorted({a.product_address for a in self.select(selectors)}, key=str)
         return self.lifecycle.maintain(products, now=now, min_file_age=min_file_age)
+
+    def relocate(self) -> list[Relocation]:
+        """``meshplane maintain --relocate``: after the mesh folder moved (or was copied), rewrite each table's
+        Iceberg metadata so every path lies in this mesh's warehouse (a new metadata version per table)."""
+        from meshplane.storage.relocate import relocate_tables
+
+        return relocate_tables(self.platform.tables)
 
     @cached_property
     def governance(self) -> GovernanceService:
