@@ -68,7 +68,7 @@ def test_dead_runs_are_marked_interrupted_by_the_next_command(cli: Any, root: Pa
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     with sqlite3.connect(root / ".meshplane" / "catalog.db") as db:  # the run's process died (SIGKILL)
         db.execute("UPDATE mp_runs SET pid = ? WHERE run_id = 'deadbeef0001'", (int(gone.stdout),))
-    listed = cli("runs", "--mesh", str(root), "--format", "json").json()
+    listed = cli("runs", "--mesh", str(root), "--format", "json", "--as", "alice").json()  # podcasts' owner
     [run] = [r for r in listed if r["run_id"] == "deadbeef0001"]
     assert run["status"] == "interrupted"
     assert "process ended mid-run" in run["error"]

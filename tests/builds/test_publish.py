@@ -50,13 +50,18 @@ def test_contract_failure_keeps_the_previous_snapshot_and_says_which_rule_failed
         checks = mesh.platform.catalog.reader.check_results(run_id=failed.run_id)
         bad = [c for c in checks if not c.passed]
         assert [(c.metric, c.observed) for c in bad] == [("sql", 3.0)]
-    runs_json = cli("runs", "--mesh", str(root), "--format", "json").json()
+    # each team reads its own product's error; the other's is reduced to its kind (as in the REST API)
+    runs_json = cli("runs", "--mesh", str(root), "--format", "json", "--as", "alice").json()
     latest = {r["product"]: r for r in reversed(runs_json)}
     assert latest["podcasts.listening_events"]["status"] == "failed"
     assert "sql = 3, must be 0" in latest["podcasts.listening_events"]["error"]
     assert latest["podcasts.listening_events"]["snapshot"] == ""
     assert latest["royalties.payouts"]["status"] == "skipped"
+    assert latest["royalties.payouts"]["error"].startswith("the build failed")
+    runs_json = cli("runs", "--mesh", str(root), "--format", "json", "--as", "rita").json()
+    latest = {r["product"]: r for r in reversed(runs_json)}
     assert "upstream failed: podcasts.listening_events" in latest["royalties.payouts"]["error"]
+    assert "sql = 3" not in latest["podcasts.listening_events"]["error"]
     # The rejected run's staged files are gone; only the published run's folder is left.
     data = root / ".meshplane/warehouse/podcasts/listening_events__listening_events__v1/data"
     assert [p.name for p in data.iterdir()] == [before.data_files[0].parent.name]

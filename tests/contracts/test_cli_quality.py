@@ -156,6 +156,9 @@ def make_shop_mesh(root: Path) -> Path:
     mesh.mkdir()
     new_mesh(mesh, "shop")
     new_domain(mesh, "shop", None)
+    config = mesh / "mesh.yaml"  # sam owns the shop's products (failing rows and errors are the owners')
+    owners = "- name: shop-team\n    members: [{username: sam, role: owner}]"
+    config.write_text(config.read_text().replace("- name: shop-team\n    members: []", owners))
     customers = mesh / "domains" / "shop" / "customers"
     customers.mkdir(parents=True)
     (customers / "product.odps.yaml").write_text(PRODUCT.format(name="customers", version="1.0.0", inputs="[]"))
@@ -190,7 +193,7 @@ def _results(report: dict[str, Any], port: str) -> dict[str, dict[str, Any]]:
 
 
 def test_every_rule_type_catches_its_injected_violation(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, text, _ = run(capsys, "test", "shop.orders", "--mesh", str(built), "--format", "json")
+    code, text, _ = run(capsys, "test", "shop.orders", "--mesh", str(built), "--format", "json", "--as", "sam")
     assert code == 1
     results = _results(json.loads(text), "shop.orders.orders")
     expected = {
@@ -228,7 +231,7 @@ def test_every_rule_type_catches_its_injected_violation(built: Path, capsys: pyt
 
 
 def test_pii_values_are_masked_in_samples(built: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, text, _ = run(capsys, "test", "shop.orders", "--mesh", str(built), "--format", "json")
+    code, text, _ = run(capsys, "test", "shop.orders", "--mesh", str(built), "--format", "json", "--as", "sam")
     assert code == 1
     sample = _results(json.loads(text), "shop.orders.orders")["shop.orders.orders.orders.sql"]["sample"]
     # sql rules have no per-row sample; the duplicate key sample shows rows with a masked e-mail
@@ -279,9 +282,33 @@ def test_staged_checks_a_fresh_build_without_publishing(built: Path, capsys: pyt
 
 def test_never_published_port_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     mesh = make_shop_mesh(tmp_path)
-    code, _, errors = run(capsys, "test", "--mesh", str(mesh))
+    code, _, errors = run(capsys, "test", "--mesh", str(mesh), "--as", "sam")
     assert code == 1
     assert "never published" in errors
+
+
+def test_samples_and_errors_only_for_owners(built: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """``meshplane test`` shows failing rows through the REST API's decision: the owner sees them, a user who
+    does not own the port (declared or not, named or from the environment) sees the failures without rows."""
+    monkeypatch.delenv("MESHPLANE_USER", raising=False)
+    owner = json.loads(run(capsys, "test", "shop.orders", "--mesh", str(built), "--format", "json", "--as", "sam")[1])
+    assert _results(owner, "shop.orders.orders")["shop.orders.orders.email.nullValues"]["sample"]
+    for args, env in ((("--as", "admin"), None), ((), "admin"), ((), None), ((), "nobody-here")):
+        if env is not None:
+            monkeypatch.setenv("MESHPLANE_USER", env)
+        code, text, errors = run(capsys, "test", "shop.orders", "--mesh", str(built), "--format", "json", *args)
+        assert code == 1  # the failures are reported, only their rows are not
+        results = _results(json.loads(text), "shop.orders.orders")
+        assert results["shop.orders.orders.email.nullValues"]["passed"] is False
+        assert all(r["sample"] == [] for r in results.values()), (args, env)
+        assert "'bad'" not in text and '"bad"' not in text
+        assert "shown to the product's owner team only" in errors
+        monkeypatch.delenv("MESHPLANE_USER", raising=False)
+    fresh = built.parent / "fresh"
+    fresh.mkdir()
+    code, _, errors = run(capsys, "test", "--mesh", str(make_shop_mesh(fresh)), "--as", "admin")
+    assert code == 1 and "never published" not in errors and "the build failed" in errors
 
 
 # --- diff and the breaking-change gate ----------------------------------------------------------------

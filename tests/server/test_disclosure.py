@@ -7,6 +7,7 @@ quoting a value, both holding canaries; hannah and ivan (tv-team) own it, raj an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -83,3 +84,19 @@ def test_grant_holders_only_for_deciders(client: TestClient, mesh: Mesh) -> None
             assert ("kofi" in impact.json()["consumers"]) is sees, user
     finally:
         writer.revoke_access(request.id, "amelie")
+
+
+@pytest.mark.parametrize("user", OWNERS + OTHERS)
+def test_cli_runs_shows_errors_through_the_same_decision(mesh: Mesh, people: dict[str, dict[str, str]], user: str,
+                                                         client: TestClient, capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:  # fmt: skip
+    """``meshplane runs --as USER`` shows exactly what ``/api/v1/runs`` shows USER (one redaction rule)."""
+    from meshplane.cli.app import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["runs", PRODUCT, "--mesh", str(mesh.root), "--format", "json", "--as", user, "--limit", "10"])
+    assert not done.value.code
+    shown = {r["run_id"]: r["error"] for r in json.loads(capsys.readouterr().out)}
+    api = client.get(f"/api/v1/runs?product={PRODUCT}&limit=10", headers=people[user]).json()
+    assert shown == {r["run_id"]: (r["error"] or "")[:200] for r in api}
+    assert any(CANARY_ERROR in error for error in shown.values()) is (user in OWNERS)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable
+from typing import TypeVar
 
 from meshplane.catalog import CheckResult, RunRecord
+from meshplane.contracts.runner import CheckResult as CheckOutcome
 
-__all__ = ["OWNER_ONLY", "public_error", "run_for_viewer", "without_samples"]
+__all__ = ["OWNER_ONLY", "Result", "public_error", "run_for_viewer", "without_samples"]
 
 OWNER_ONLY = "details are shown to the product's owner team"
 
@@ -46,5 +48,15 @@ def run_for_viewer(run: RunRecord, *, owner: bool) -> RunRecord:
     return run if owner or not run.error else dataclasses.replace(run, error=public_error(run.error))
 
 
-def without_samples(results: Iterable[CheckResult]) -> tuple[CheckResult, ...]:
-    return tuple(dataclasses.replace(r, sample=()) if r.sample else r for r in results)
+Result = TypeVar("Result", CheckResult, CheckOutcome)
+
+
+def without_samples(results: Iterable[Result]) -> tuple[Result, ...]:
+    """Check results without their failing rows: stored ones (``sample``) and a test run's (``sample_rows``)."""
+    shown: list[Result] = []
+    for result in results:
+        if isinstance(result, CheckResult):
+            shown.append(dataclasses.replace(result, sample=()) if result.sample else result)
+        else:
+            shown.append(dataclasses.replace(result, sample_rows=()) if result.sample_rows else result)
+    return tuple(shown)

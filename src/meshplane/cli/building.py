@@ -11,7 +11,17 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from meshplane.cli.common import MeshPath, OutputFormat, app, err, open_mesh, out, print_rows, report_blocked
+from meshplane.cli.common import (
+    OWNER_DETAILS_HINT,
+    MeshPath,
+    OutputFormat,
+    app,
+    err,
+    open_mesh,
+    out,
+    print_rows,
+    report_blocked,
+)
 from meshplane.types import Address
 
 if TYPE_CHECKING:
@@ -146,10 +156,20 @@ def runs(
     mesh: MeshPath = Path("."),
     limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 50,
     format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="Show the runs as this user sees them (default $MESHPLANE_USER).")
+    ] = None,
 ) -> None:
-    """The build history: run id, product, start, end, status, rows, snapshot, error."""
+    """The build history: run id, product, start, end, status, rows, snapshot, error.
+
+    Error text is shown for the products the acting user owns; others' errors are reduced to their kind, as
+    in the REST API and the portal."""
     with open_mesh(mesh) as opened:
-        records = opened.runs(product, limit)
+        viewer = opened.access.viewer(as_user)
+        raw = opened.runs(product, limit)
+        records = opened.discovery.runs_shown_to(viewer, raw)
+        if any(shown.error != run.error for shown, run in zip(records, raw, strict=True)):
+            err.print(OWNER_DETAILS_HINT.format(user=viewer.username), markup=False)
         rows = [
             {
                 "run_id": r.run_id,

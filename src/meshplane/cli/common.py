@@ -114,6 +114,12 @@ def report_blocked(blocked: Mapping[str, tuple[Problem, ...]], root: Path) -> bo
     return True
 
 
+OWNER_DETAILS_HINT = (
+    "note: error text and failing rows are shown to the product's owner team only; {user} is not in it "
+    "(act as an owner with --as USER or MESHPLANE_USER)"
+)
+
+
 def open_mesh(path: Path, *, isolate: bool = False) -> Mesh:
     """Open the mesh at ``path`` (see :meth:`Mesh.open`). The workspace (specs, graph, sqlglot, ...) is imported
     here, on first use, so `meshplane --help` and each command import only what they run."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshplane.cli.common import MeshPath, OutputFormat, app, err, open_mesh, out, report_blocked
+from meshplane.cli.common import OWNER_DETAILS_HINT, MeshPath, OutputFormat, app, err, open_mesh, out, report_blocked
 from meshplane.errors import UsageError
 
 if TYPE_CHECKING:
@@ -146,10 +146,24 @@ def test(
     ] = False,
     engine: Annotated[str | None, typer.Option(help="Override each product's engine (with --staged).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report to a file.")] = None,
+    as_user: Annotated[
+        str | None, typer.Option("--as", help="Show the report as this user sees it (default $MESHPLANE_USER).")
+    ] = None,
 ) -> None:
-    """Run every port contract against its data; results go to the catalog. Exit 1 on an error-level failure."""
+    """Run every port contract against its data; results go to the catalog. Exit 1 on an error-level failure.
+
+    Failing rows and error text are shown for the ports the acting user owns, as in the REST API."""
     with open_mesh(mesh, isolate=True) as opened:
-        report = opened.test(selectors, staged=staged, engine=engine)
+        viewer = opened.access.viewer(as_user)
+        full = opened.test(selectors, staged=staged, engine=engine)
+        report = opened.discovery.test_report_for(viewer, full)
+        hidden = any(
+            shown.error != port.error
+            or any(r.sample_rows and not s.sample_rows for r, s in zip(port.results, shown.results, strict=True))
+            for port, shown in zip(full.ports, report.ports, strict=True)
+        )
+        if hidden:
+            err.print(OWNER_DETAILS_HINT.format(user=viewer.username), markup=False)
         blocked = not selectors and report_blocked(opened.blocked, opened.root)
     if format is TestFormat.junit:
         _write(junit_xml(report), output)

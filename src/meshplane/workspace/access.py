@@ -38,7 +38,7 @@ from meshplane.engines.duckdb_sandbox import SandboxLimits
 from meshplane.errors import AccessDenied, MeshError, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
-from meshplane.types import Address, EventKind
+from meshplane.types import Address, EventKind, Principal
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
@@ -113,6 +113,13 @@ class AccessService:
             return evaluate_query(doc, policies=policies)
 
         return CachedGovernance(evaluate, build_query_input, self.graph)
+
+    def viewer(self, user: str | None = None) -> Principal:
+        """Who a local command shows run errors and check samples to: ``user`` (``--as``), else
+        ``$MESHPLANE_USER``, else the operating-system user. A name ``mesh.yaml`` does not declare owns
+        nothing, so it sees what any non-owner sees (fail closed)."""
+        name = local_user(user)
+        return self.authority.known(name) or Principal(username=name, teams=frozenset())
 
     @cached_property
     def authority(self) -> AccessAuthority:

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from meshplane.access.disclosure import run_for_viewer, without_samples
+from meshplane.access.disclosure import Result, public_error, run_for_viewer, without_samples
 from meshplane.catalog import (
     AccessRequest,
     AccessRequestStatus,
@@ -55,6 +55,7 @@ from meshplane.workspace.platform import Platform
 if TYPE_CHECKING:
     from meshplane.access.authority import AccessAuthority
     from meshplane.workspace.access import AccessService
+    from meshplane.workspace.quality import TestReport
 
 __all__ = ["DiscoveryService", "ProductHealth", "ProductPage", "QualityPoint"]
 
@@ -351,13 +352,33 @@ class DiscoveryService:
 
     def runs_for(self, viewer: Principal, product: str | None = None, *, limit: int = 50) -> list[RunRecord]:
         """Runs, newest first; errors of products ``viewer`` does not own reduced to their kind."""
-        return [run_for_viewer(r, owner=self.authority.owns(viewer, r.product))
-                for r in self.reader.runs(product, limit=limit)]  # fmt: skip
+        return self.runs_shown_to(viewer, self.reader.runs(product, limit=limit))
+
+    def runs_shown_to(self, viewer: Principal, runs: Iterable[RunRecord]) -> list[RunRecord]:
+        """``runs`` as ``viewer`` may see them (the REST API's and the CLI's one rule)."""
+        return [run_for_viewer(r, owner=self.authority.owns(viewer, r.product)) for r in runs]
 
     def check_results_for(self, viewer: Principal, port: str, *, limit: int = 200) -> list[CheckResult]:
         """A port's check results; failing rows only for its owners."""
-        results = self.reader.check_results(port=port, limit=limit)
-        return results if self.authority.may_see_samples(viewer, port) else list(without_samples(results))
+        return self.checks_shown_to(viewer, port, self.reader.check_results(port=port, limit=limit))
+
+    def checks_shown_to(self, viewer: Principal, port: str, results: Iterable[Result]) -> list[Result]:
+        """Check results of ``port`` (stored, or a test run's) as ``viewer`` may see them: failing rows only
+        for its owners."""
+        found = list(results)
+        return found if self.authority.may_see_samples(viewer, port) else list(without_samples(found))
+
+    def test_report_for(self, viewer: Principal, report: TestReport) -> TestReport:
+        """``meshplane test``'s report as ``viewer`` may see it: the same decisions as the REST API's runs and
+        quality views (samples for the port's owners, error text for the product's owners)."""
+        ports = []
+        for port in report.ports:
+            shown = self.checks_shown_to(viewer, str(port.port), port.results)
+            error = port.error
+            if error and not self.authority.owns(viewer, str(port.port.product_address)):
+                error = public_error(error)
+            ports.append(replace(port, results=tuple(shown), error=error))
+        return replace(report, ports=tuple(ports))
 
     def domain_page_for(self, viewer: Principal, name: str) -> dict[str, Any]:
         page = self.domain_page(name)
