@@ -45,13 +45,15 @@ def _expected(rule: Rule, persona: str, route: APIRoute) -> bool:
         return persona == CONSUMER
     # OWNER: the podcasts owner and governance; without a resource in the path, any owner team's member
     # (the consumer owns royalties products, so their own inbox is open to them).
-    return persona in (OWNER, GOVERNANCE) or "{request_id}" not in route.path
+    resource = "{request_id}" in route.path or "{address}" in route.path
+    return persona in (OWNER, GOVERNANCE) or not resource
 
 
 def _url(route: APIRoute, request_id: str, token_id: str = "") -> str:
     port_paths = ("/ports/", "/contracts/")
     address = PORT if any(p in route.path for p in port_paths) else PRODUCT
-    values = {"address": address, "name": "podcasts", "request_id": request_id, "token_id": token_id}
+    values = {"address": address, "name": "podcasts", "request_id": request_id, "token_id": token_id,
+              "query_id": "0123456789abcdef"}  # fmt: skip
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], route.path)
 
 

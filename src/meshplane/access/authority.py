@@ -16,6 +16,8 @@ The rules, in one place:
   or of the platform team, for a ``restricted`` port of another domain the product does not own.
 - **decide** (approve, deny, revoke): the owner teams, the contract's ``roles[].firstLevelApprovers``,
   and the governance team.
+- **give up** (withdraw a request, give up a grant): its requester; an agreement also the consuming product's
+  owner teams and the platform team (those who may request it).
 - **build**: the owner team or the platform team.
 - **mint a token** for a user: that user, or a member of the platform team.
 - **see who holds grants** of a port (usage, impact): those who may decide on it (and each grantee their own).
@@ -177,6 +179,15 @@ class AccessAuthority:
         if level == "private":
             return Verdict(False, f"{target.address} is private to its domain; no agreement can be made for it")
         return _YES
+
+    def may_give_up(self, principal: Principal, requester: str, product: str | None = None) -> bool:
+        """Withdraw a request or give up its grant without deciding on the port: the requester; for an agreement
+        (``product``, the consuming product), also whoever may request agreements for that product."""
+        if principal.username == requester:
+            return True
+        if product is None:
+            return False
+        return self.owns(principal, product) or self.directory.in_any(principal, (self.directory.platform_team,))
 
     def may_build(self, principal: Principal, product: str) -> Verdict:
         spec = self.policy.graph.products.get(Address.parse(product).product_address)

@@ -171,10 +171,11 @@ class AccessWorkflow:
         return self.writer.deny_access_request(request_id, username, note=note)
 
     def revoke(self, username: str, request_id: str, note: str = "") -> AccessRequest:
-        """Revoke a grant (a decider) or withdraw one's own request or grant (the requester)."""
+        """Revoke a grant (a decider) or withdraw one's own request or grant (the requester; for an agreement, the
+        consuming product's owners too)."""
         principal = self.directory.principal(username)
         request = self._request(request_id)
-        if request.requester != username:
+        if not self.authority.may_give_up(principal, request.requester, request.product):
             self._assert_decider(principal, request, "revoke")
         if request.status not in (AccessRequestStatus.PENDING, AccessRequestStatus.APPROVED):
             raise UsageError(f"access request {request_id} is {request.status.value}; nothing to revoke")

@@ -352,3 +352,40 @@ delivery_attempts = _table(
     sa.Column("error", Text),
     sa.Column("seconds", sa.Float, nullable=False),
 )
+
+# --- the portal's workbench: each person's query history and saved queries, owners' annotations --------------
+
+# What a person ran from the SQL editor (the audit trail is mp_query_log, which nobody may clear; this history is
+# the person's own, kept short and clearable).
+query_history = _table(
+    "mp_query_history",
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", Str, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("sql_text", Text, nullable=False),
+    sa.Column("rows", sa.BigInteger),
+    sa.Column("duration_ms", sa.Float),
+    sa.Column("error", Text),
+    sa.Index("ix_mp_query_history_username_at", "username", "at"),
+)
+
+saved_queries = _table(
+    "mp_saved_queries",
+    sa.Column("id", Str, primary_key=True),
+    sa.Column("username", Str, nullable=False),
+    sa.Column("name", Str, nullable=False),
+    sa.Column("sql_text", Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("username", "name"),
+)
+
+# Descriptions and tags an owner edited in the portal: shown beside the product files' own values, never
+# written into them (``field`` is description or tags; ``value`` a string or a list of strings).
+product_annotations = _table(
+    "mp_annotations",
+    sa.Column("product", Str, primary_key=True),
+    sa.Column("field", Str, primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("author", Str, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

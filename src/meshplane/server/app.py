@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute, Mount
 
 from meshplane.errors import AccessDenied, CatalogError, MeshError, NotFound, QueryRejected, UsageError
-from meshplane.server import api, exploring, metrics, oidc, portal
+from meshplane.server import api, exploring, metrics, oidc, portal, workplace
 from meshplane.server.auth import AuthRequired, Forbidden, TokenCache, route_rule
 from meshplane.server.bodyguard import BodyGuard
 from meshplane.server.querying import QueryUnavailable
@@ -26,6 +26,7 @@ from meshplane.server.requests_log import RequestLog
 from meshplane.workspace import Mesh
 from meshplane.workspace.discovery import DiscoveryService
 from meshplane.workspace.logs import configure_json_logs
+from meshplane.workspace.workbench import Workbench
 
 __all__ = ["DEV_ENV", "MESH_ENV", "app_from_env", "create_app"]
 
@@ -106,6 +107,7 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
     )
     app.state.mesh = mesh
     app.state.discovery = DiscoveryService(mesh.graph, mesh.platform, access=mesh.access)
+    app.state.workbench = Workbench(mesh.platform.catalog.workbench, mesh.access)
     app.state.tokens = TokenCache()
     app.state.dev_mode = dev_mode
     app.state.oidc = oidc.OidcFlow(sso) if sso is not None else None
@@ -115,6 +117,7 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
     app.include_router(metrics.router)
     app.include_router(portal.router)
     app.include_router(exploring.router)
+    app.include_router(workplace.router)
     app.include_router(oidc.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     agents = _mcp_endpoint(mesh)

@@ -45,15 +45,6 @@ SameOrigin = Depends(verify_same_origin)
 
 MAP_MAX_PRODUCTS = 1500  # Graphviz lays out 1,500 products in about 2 s (once; cached); more are drawn per focus
 
-EXAMPLE_SQL = """-- Listening per rights holder: podcasts' listening events joined with royalties' rights holders
-SELECT r.rights_holder_name, e.listener_email, count(*) AS listens
-FROM podcasts.listening_events AS e
-JOIN podcasts.catalog.shows AS s ON s.show_id = e.show_id
-JOIN royalties.rights_holders.rights_holders AS r ON r.rights_holder_id = s.rights_holder_id
-GROUP BY ALL
-ORDER BY listens DESC
-LIMIT 20"""
-
 
 def _render(request: Request, name: str, who: Principal | None, status: int = 200, **context: Any) -> Response:
     service = discovery(request)
@@ -168,17 +159,26 @@ def product_page(request: Request, address: str, who: User, requested: str = "")
     service = discovery(request)
     page = service.product_page_for(who, address)
     samples = {p.address: _sample(request, who, p.address) for p in page.product.ports}
-    mine = {r.port: r for r in service.requests_of(who) if r.status in (AccessRequestStatus.PENDING,
-                                                                          AccessRequestStatus.APPROVED)}  # fmt: skip
+    # the person's own requests (an agreement they asked for on behalf of a product is not their access)
+    mine = {r.port: r for r in service.requests_of(who) if r.product is None and r.status in (
+        AccessRequestStatus.PENDING, AccessRequestStatus.APPROVED)}  # fmt: skip
     # both sides of an edge: the agreements this product holds, and those held for its ports
     agreements = service.agreements(who, product=page.product.address) + [
         a for port in page.product.ports for a in service.agreements(who, port=port.address)
     ]
+    owns = service.owns(who, page.product.address)
     return _render(
         request, "product.html", who, page=page, samples=samples, mine=mine, requested=requested,
-        lineage=charts.lineage_svg(page.lineage), owns=service.owns(who, page.product.address),
-        agreements=agreements,
+        lineage=charts.lineage_svg(page.lineage), owns=owns, agreements=agreements,
+        annotations=request.app.state.workbench.annotations(page.product.address),
+        may_annotate=owns or who.is_governance, inputs=_agreement_inputs(request, page.product.address) if owns else [],
     )  # fmt: skip
+
+
+def _agreement_inputs(request: Request, product: str) -> list[str]:
+    """Upstream ports of other domains this product reads: those its owners may ask an agreement for."""
+    return sorted({e.port for e in product_edges(discovery(request).graph)
+                   if e.downstream == product and not e.source and e.cross_domain})  # fmt: skip
 
 
 @router.post("/products/{address}/request", dependencies=[SameOrigin])
@@ -224,9 +224,10 @@ def mesh_map(request: Request, who: User, focus: str = "") -> Response:
 
 
 @router.get("/requests", response_class=HTMLResponse)
-def my_requests(request: Request, who: User) -> Response:
+def my_requests(request: Request, who: User, renewed: str = "") -> Response:
     service = discovery(request)
-    return _render(request, "requests.html", who, requests=service.requests_of(who), grants=service.grants_of(who))
+    own = [r for r in service.requests_of(who) if r.product is None]  # agreements live on their product's page
+    return _render(request, "requests.html", who, requests=own, grants=service.grants_of(who), renewed=renewed)
 
 
 @router.post("/requests/{request_id}/withdraw", dependencies=[SameOrigin])
@@ -235,7 +236,9 @@ def withdraw(request: Request, request_id: str, who: User) -> Response:
     found = service.reader.access_request(request_id)
     if found is None or found.requester != who.username:
         return error_page(request, 404, f"no access request {request_id} of yours")
+    # pending: withdrawn; approved: the grant given up (the workflow lets a requester revoke their own)
     service.revoke(who, request_id, note="withdrawn by the requester")
+    request.app.state.workbench.forget_schema(who)
     return _redirect("/requests")
 
 
@@ -263,23 +266,6 @@ def revoke_my_token(request: Request, token_id: str, who: SelfOrPlatform) -> Res
 @router.get("/governance", response_class=HTMLResponse)
 def governance(request: Request, who: User) -> Response:
     return _render(request, "governance.html", who, report=discovery(request).governance())
-
-
-@router.get("/sql", response_class=HTMLResponse)
-def sql_page(request: Request, who: User) -> Response:
-    return _render(request, "sql.html", who, sql=EXAMPLE_SQL, result=None, error="")
-
-
-@router.post("/sql", response_class=HTMLResponse, dependencies=[SameOrigin])
-def run_sql(request: Request, who: User, sql: Annotated[str, Form()]) -> Response:
-    try:
-        table = query_as(request.app.state.mesh, who, sql)
-    except MeshError as error:
-        return _render(request, "sql.html", who, status=400, sql=sql, result=None, error=str(error))
-    shown = table.slice(0, 500)
-    result = {"columns": table.column_names, "rows": [list(r.values()) for r in shown.to_pylist()],
-              "total": table.num_rows}  # fmt: skip
-    return _render(request, "sql.html", who, sql=sql, result=result, error="")
 
 
 # --- notifications: what concerns the signed-in user ------------------------------------------------------

@@ -1,0 +1,147 @@
+"""The portal's workbench: what a person may query (the SQL editor's schema browser and completion), their query
+history and saved queries, and the annotations owners write on their products.
+
+The schema comes from :meth:`AccessService.readable_ports`, which decides port by port with the same policy and
+rewrite as a query (masked columns keep their masked type, ungranted columns are absent), so the browser shows
+exactly what a ``SELECT *`` would. Who may annotate a product is asked of the access authority (its owners).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from meshplane.catalog.workbench import Annotation, HistoryEntry, SavedQuery
+from meshplane.errors import AccessDenied, UsageError
+from meshplane.types import Principal
+
+if TYPE_CHECKING:
+    from meshplane.catalog.workbench import WorkbenchStore
+    from meshplane.workspace.access import AccessService
+
+__all__ = ["MAX_TAGS", "BrowserPort", "Workbench"]
+
+SCHEMA_TTL_S = 30.0  # a new grant shows in the editor within this time (the page says so)
+MAX_NAME = 100
+MAX_SQL = 100_000
+MAX_DESCRIPTION = 4_000
+MAX_TAGS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserPort:
+    """A port in the editor's schema browser: its address and the columns the person may see, with types."""
+
+    address: str
+    description: str
+    columns: tuple[tuple[str, str], ...]  # (name, type as the query returns it)
+
+    @property
+    def domain(self) -> str:
+        return self.address.split(".")[0]
+
+    @property
+    def product(self) -> str:
+        return ".".join(self.address.split(".")[:2])
+
+
+class Workbench:
+    """One per opened mesh; thread-safe."""
+
+    def __init__(self, store: WorkbenchStore, access: AccessService) -> None:
+        self.store = store
+        self.access = access
+        self._lock = threading.Lock()
+        self._schemas: dict[str, tuple[float, tuple[BrowserPort, ...]]] = {}
+
+    # --- the schema browser ------------------------------------------------------------------------
+
+    def schema(self, principal: Principal) -> tuple[BrowserPort, ...]:
+        """The ports ``principal`` may query now and their visible columns (cached for a few seconds)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._schemas.get(principal.username)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        ports = tuple(
+            BrowserPort(p.address, p.description, tuple((f.name, str(f.type)) for f in p.schema))
+            for p in self.access.readable_ports(principal.username)
+        )
+        with self._lock:
+            if len(self._schemas) > 1_000:
+                self._schemas.clear()
+            self._schemas[principal.username] = (now + SCHEMA_TTL_S, ports)
+        return ports
+
+    def forget_schema(self, principal: Principal | None = None) -> None:
+        """Drop cached schemas (after a grant changed): one person's, or everyone's."""
+        with self._lock:
+            if principal is None:
+                self._schemas.clear()
+            else:
+                self._schemas.pop(principal.username, None)
+
+    @staticmethod
+    def completions(ports: Sequence[BrowserPort]) -> dict[str, Any]:
+        """What the editor completes: domains, products, ports (by address) and each port's columns."""
+        return {
+            "domains": sorted({p.domain for p in ports}),
+            "products": sorted({p.product for p in ports}),
+            "ports": {p.address: [name for name, _ in p.columns] for p in ports},
+        }
+
+    # --- history and saved queries -----------------------------------------------------------------
+
+    def record(self, principal: Principal, sql: str, *, rows: int | None, duration_ms: float | None,
+               error: str | None = None) -> None:  # fmt: skip
+        self.store.record(principal.username, sql[:MAX_SQL], rows=rows, duration_ms=duration_ms, error=error)
+
+    def history(self, principal: Principal, *, limit: int = 50) -> list[HistoryEntry]:
+        return self.store.history(principal.username, limit=limit)
+
+    def clear_history(self, principal: Principal) -> int:
+        return self.store.clear_history(principal.username)
+
+    def save(self, principal: Principal, name: str, sql: str) -> SavedQuery:
+        name, sql = name.strip(), sql.strip()
+        if not name or len(name) > MAX_NAME:
+            raise UsageError(f"name the query (1 to {MAX_NAME} characters)")
+        if not sql or len(sql) > MAX_SQL:
+            raise UsageError(f"a saved query holds 1 to {MAX_SQL:,} characters of SQL")
+        return self.store.save(principal.username, name, sql)
+
+    def saved(self, principal: Principal) -> list[SavedQuery]:
+        return self.store.saved(principal.username)
+
+    def delete_saved(self, principal: Principal, query_id: str) -> None:
+        if not self.store.delete_saved(principal.username, query_id):
+            raise UsageError(f"you have no saved query {query_id}")
+
+    # --- annotations -------------------------------------------------------------------------------
+
+    def annotations(self, product: str) -> dict[str, Annotation]:
+        return {a.field: a for a in self.store.annotations(product)}
+
+    def annotate(self, principal: Principal, product: str, *, description: str | None = None,
+                 tags: Sequence[str] | None = None) -> None:  # fmt: skip
+        """Set a product's annotated description and/or tags (empty: remove the annotation): its owners, and the
+        governance team (stewards curate descriptions)."""
+        authority = self.access.authority
+        if not (authority.owns(principal, product) or principal.is_governance):
+            teams = ", ".join(authority.owner_teams(product))
+            raise AccessDenied(f"only the owner teams of {product} ({teams}) may annotate it")
+        if description is not None:
+            text = description.strip()
+            if len(text) > MAX_DESCRIPTION:
+                raise UsageError(f"the description is longer than {MAX_DESCRIPTION:,} characters")
+            self.store.annotate(product, "description", text or None, principal.username)
+        if tags is not None:
+            cleaned = list(dict.fromkeys(t.strip().lstrip("#") for t in tags if t.strip().lstrip("#")))
+            bad = [t for t in cleaned if len(t) > 50 or any(c.isspace() for c in t)]
+            if bad or len(cleaned) > MAX_TAGS:
+                raise UsageError(f"tags are single words of at most 50 characters, at most {MAX_TAGS}; "
+                                 f"change: {', '.join(bad) or 'the number of tags'}")  # fmt: skip
+            self.store.annotate(product, "tags", cleaned or None, principal.username)

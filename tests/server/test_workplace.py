@@ -1,0 +1,198 @@
+"""The portal as a workplace: the SQL editor (schema browser of exactly what one may read, completion data,
+history and saved queries per person), a port's column lineage drawn, managing one's grants and agreements,
+and owners' annotations kept apart from the product files."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meshplane.workspace import Mesh
+from server.conftest import TestClient
+from server.helpers import CONSUMER, GOVERNANCE, OWNER, bearer
+
+STREAMS = "films.streams.streams"  # restricted, owned by films-team (fatima, gustav)
+EVENTS = "podcasts.listening_events.listening_events"
+NO_DOT = shutil.which("dot") is None
+
+
+@pytest.fixture
+def signed_in(client: TestClient, tokens: dict[str, str]) -> Iterator[TestClient]:
+    """The client with the consumer's portal session (cookie) instead of a bearer header."""
+    client.cookies.clear()
+    client.post("/login", data={"username": CONSUMER, "token": tokens[CONSUMER]}, follow_redirects=False)
+    yield client
+    client.cookies.clear()
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
+    assert found
+    return found.group(1)
+
+
+def _completions(page: str) -> dict[str, object]:
+    found = re.search(r'<script type="application/json" id="sql-schema">(.*?)</script>', page, re.S)
+    assert found
+    loaded: dict[str, object] = json.loads(found.group(1))
+    return loaded
+
+
+def test_schema_browser_lists_exactly_what_the_user_may_read(client: TestClient, mesh: Mesh,
+                                                             tokens: dict[str, str]) -> None:  # fmt: skip
+    page = client.get("/sql", headers=bearer(tokens, CONSUMER)).text
+    readable = {p.address: [f.name for f in p.schema] for p in mesh.access.readable_ports(CONSUMER)}
+    listed = set(re.findall(r'<details class="port-group" data-port="([^"]+)"', page))
+    assert listed == set(readable) and listed
+    assert STREAMS not in listed  # restricted, no grant: neither browsed nor completed
+    data = _completions(page)
+    assert data["ports"] == readable
+    assert "podcasts.catalog" in data["products"] and "podcasts" in data["domains"]  # type: ignore[operator]
+    assert STREAMS not in json.dumps(data)
+    # the owner of the streams sees it, with its columns
+    owner = _completions(client.get("/sql", headers=bearer(tokens, OWNER)).text)
+    assert EVENTS in owner["ports"]  # type: ignore[operator]
+
+
+def test_history_and_saved_queries_are_per_person(signed_in: TestClient, client: TestClient,
+                                                  tokens: dict[str, str]) -> None:  # fmt: skip
+    page = signed_in.get("/sql").text
+    csrf = _csrf(page)
+    sql = "SELECT count(*) AS shows FROM podcasts.catalog.shows"
+    ran = signed_in.post("/sql", data={"sql": sql, "csrf": csrf})
+    assert ran.status_code == 200 and 'class="result-scroll"' in ran.text and 'id="sql-result"' in ran.text
+    bad = signed_in.post("/sql", data={"sql": f"SELECT * FROM {STREAMS}", "csrf": csrf})
+    assert bad.status_code == 400 and 'id="sql-error"' in bad.text
+    history = bad.text.split('id="query-history"', 1)[1]
+    assert "podcasts.catalog.shows" in history and STREAMS in history and "failed" in history
+    entry = re.search(r'href="/sql\?history=(\d+)" title="SELECT count', history)
+    assert entry
+    assert sql in signed_in.get(f"/sql?history={entry.group(1)}").text  # reopened in the editor
+    others = client.get("/sql", headers=bearer(tokens, OWNER))
+    assert "podcasts.catalog.shows" not in others.text.split('id="query-history"', 1)[1]
+    assert client.get(f"/sql?history={entry.group(1)}", headers=bearer(tokens, OWNER)).status_code == 404
+
+    saved = signed_in.post("/sql/saved", data={"sql": sql, "name": "Shows count", "csrf": csrf},
+                           follow_redirects=False)  # fmt: skip
+    assert saved.status_code == 303
+    query_id = saved.headers["location"].split("saved=", 1)[1]
+    again = signed_in.post("/sql/saved", data={"sql": sql + " WHERE true", "name": "Shows count", "csrf": csrf},
+                           follow_redirects=False)  # fmt: skip
+    assert again.headers["location"].endswith(query_id)  # the same name replaces
+    opened = signed_in.get(f"/sql?saved={query_id}").text
+    assert "WHERE true" in opened and 'value="Shows count"' in opened
+    assert client.get(f"/sql?saved={query_id}", headers=bearer(tokens, OWNER)).status_code == 404
+    foreign = client.post(
+        f"/sql/saved/{query_id}/delete", headers={**bearer(tokens, OWNER), "origin": "http://testserver"}
+    )
+    assert foreign.status_code == 404
+    assert signed_in.post("/sql/saved", data={"sql": sql, "name": " ", "csrf": csrf}).status_code == 400
+    signed_in.post(f"/sql/saved/{query_id}/delete", data={"csrf": csrf})
+    assert f"saved={query_id}" not in signed_in.get("/sql").text
+    signed_in.post("/sql/history/clear", data={"csrf": csrf})
+    assert "Queries you run appear here" in signed_in.get("/sql").text
+
+
+@pytest.mark.skipif(NO_DOT, reason="Graphviz `dot` (apt-get install graphviz)")
+def test_port_page_draws_column_lineage(client: TestClient, tokens: dict[str, str]) -> None:
+    page = client.get(f"/ports/{EVENTS}", headers=bearer(tokens, CONSUMER))
+    assert page.status_code == 200
+    svg = page.text.split('<svg id="column-lineage-graph"', 1)[1].split("</svg>", 1)[0]
+    # a downstream column computed from show_id, drawn as a node with an arrow into it
+    assert "royalties.creator_payouts.payout_lines" in svg and 'class="edge"' in svg
+    assert "<title>podcasts.listening_events.listening_events.show_id</title>" in svg
+    one = client.get(f"/ports/{EVENTS}?column=show_id", headers=bearer(tokens, CONSUMER)).text
+    assert "#ffbf47" in one  # the chosen column stands out
+    assert client.get("/ports/podcasts.nope.nope", headers=bearer(tokens, CONSUMER)).status_code == 404
+    assert client.get("/ports/podcasts.listening_events", headers=bearer(tokens, CONSUMER)).status_code == 404
+
+
+def test_give_up_and_renew_a_grant(signed_in: TestClient, mesh: Mesh) -> None:
+    made = mesh.access.request_access(CONSUMER, STREAMS, "film royalties check")
+    mesh.access.approve("fatima", made.id)
+    page = signed_in.get("/requests").text
+    row = page.split(f'id="request-{made.id}"', 1)[1].split("</tr>", 1)[0]
+    assert "Give up" in row and "Renew" in row
+    csrf = _csrf(page)
+    renewed = signed_in.post(f"/requests/{made.id}/renew", data={"until": "2099-01-31", "csrf": csrf},
+                             follow_redirects=False)  # fmt: skip
+    assert renewed.status_code == 303
+    new_id = renewed.headers["location"].split("renewed=", 1)[1]
+    again = mesh.platform.catalog.reader.access_request(new_id)
+    assert again is not None and again.port == STREAMS and again.status.value == "pending"
+    assert again.until is not None and again.until.year == 2099 and f"renewal of {made.id}" in again.purpose
+    assert signed_in.post(f"/requests/{made.id}/withdraw", data={"csrf": csrf}).status_code == 200
+    assert not [g for g in mesh.access.grants(CONSUMER, STREAMS) if g.request_id == made.id]
+    assert mesh.platform.catalog.reader.access_request(made.id).status.value == "revoked"  # type: ignore[union-attr]
+    mesh.access.revoke(CONSUMER, new_id)
+    # someone else's request: nothing to renew
+    foreign = mesh.access.request_access("chen", STREAMS, "another person's")
+    assert signed_in.post(f"/requests/{foreign.id}/renew", data={"csrf": csrf}).status_code == 404
+    mesh.access.revoke("chen", foreign.id)
+
+
+def test_owners_give_up_renew_and_request_agreements(client: TestClient, mesh: Mesh, tokens: dict[str, str]) -> None:
+    consumer = "royalties.creator_payouts"
+    held = [a for a in mesh.access.list_agreements(consumer, EVENTS) if a.request.status.value == "approved"]
+    assert held
+    agreement = held[0].request
+    headers = {**bearer(tokens, CONSUMER), "origin": "http://testserver"}  # raj: royalties-team, its owners
+    page = client.get(f"/products/{consumer}", headers=headers).text
+    section = page.split('id="agreements"', 1)[1].split("</section>", 1)[0]
+    assert f"/agreements/{agreement.id}/give-up" in section and 'id="request-agreement"' in section
+    # the podcasts owner sees the agreement on their port's page, but may not give it up for royalties
+    assert client.post(f"/agreements/{agreement.id}/give-up", headers={**bearer(tokens, OWNER),
+                       "origin": "http://testserver"}).status_code == 404  # fmt: skip
+    try:
+        given = client.post(f"/agreements/{agreement.id}/give-up", headers=headers, follow_redirects=False)
+        assert given.status_code == 303, given.text
+        assert mesh.platform.catalog.reader.access_request(agreement.id).status.value == "revoked"  # type: ignore[union-attr]
+        renewed = client.post(f"/agreements/{agreement.id}/renew", headers=headers, data={"until": "2099-06-30"},
+                              follow_redirects=False)  # fmt: skip
+        assert renewed.status_code == 303, renewed.text
+        pending = [a for a in mesh.access.list_agreements(consumer, EVENTS) if a.request.status.value == "pending"]
+        assert len(pending) == 1 and pending[0].request.columns == agreement.columns
+        # a second request while one is pending is refused with the workflow's own message
+        refused = client.post(f"/products/{consumer}/agreements", headers=headers, data={"reads": EVENTS})
+        assert refused.status_code == 400 and "pending" in refused.text
+    finally:  # leave the agreement in force for the other tests' builds
+        for view in mesh.access.list_agreements(consumer, EVENTS):
+            if view.request.status.value == "pending":
+                mesh.access.approve("amelie", view.request.id)
+
+
+def test_owners_annotate_their_products_apart_from_the_files(client: TestClient, mesh: Mesh,
+                                                             tokens: dict[str, str]) -> None:  # fmt: skip
+    product = "podcasts.listening_events"
+    files = Path(mesh.spec.root) / "domains" / "podcasts" / "listening_events" / "product.odps.yaml"
+    before = files.read_text()
+    owner = {**bearer(tokens, OWNER), "origin": "http://testserver"}
+    consumer = {**bearer(tokens, CONSUMER), "origin": "http://testserver"}
+    assert client.post(f"/products/{product}/annotate", headers=consumer,
+                       data={"description": "not mine"}).status_code == 403  # fmt: skip
+    done = client.post(
+        f"/products/{product}/annotate",
+        headers=owner,
+        follow_redirects=False,
+        data={"description": "Bots are filtered since March.", "tags": "listening, #royalties"},
+    )
+    assert done.status_code == 303
+    page = client.get(f"/products/{product}", headers=bearer(tokens, CONSUMER)).text
+    note = page.split('id="annotation-description"', 1)[1].split("</div>", 1)[0]
+    assert "Annotation, not in the product files" in note and "Bots are filtered since March." in note
+    assert f"by {OWNER}" in note
+    tags = page.split('id="annotation-tags"', 1)[1].split("</div>", 1)[0]
+    assert "#listening" in tags and "#royalties" in tags
+    assert files.read_text() == before  # the product files never change
+    assert 'id="edit-annotations"' not in page  # the consumer is offered no editor
+    bad = client.post(f"/products/{product}/annotate", headers=owner, data={"description": "kept", "tags": "x" * 60})
+    assert bad.status_code == 400 and "tags are single words" in bad.text
+    steward = {**bearer(tokens, GOVERNANCE), "origin": "http://testserver"}
+    client.post(f"/products/{product}/annotate", headers=steward, data={"description": "", "tags": ""})
+    cleared = client.get(f"/products/{product}", headers=bearer(tokens, CONSUMER)).text
+    assert 'id="annotation-description"' not in cleared and 'id="annotation-tags"' not in cleared
