@@ -97,10 +97,50 @@ def test_one_aggregate_scan(engine: Engine, load: Load) -> None:
     assert len(engine.statements) == 2 and engine.statements[0].endswith("LIMIT 0")
 
 
-def test_separate_queries_only_for_sql_composite_and_fk(load: Load) -> None:
-    compiled = compile_sql(compile_plan(load("orders.odcs.yaml")), "orders")
-    kinds = sorted(q.check_id.rsplit(".", 1)[1] for q in compiled.queries)
-    assert kinds == ["duplicateValues", "foreignKey", "positive_quantity", "sql"]
+def test_separate_queries_only_for_fk_and_what_cannot_fold(load: Load) -> None:
+    """Counting sql rules and (on DuckDB) composite keys join the one scan; each keeps its own query for
+    when that scan fails. Spark keeps composite keys apart (its row values count NULL parts differently)."""
+    plan = compile_plan(load("orders.odcs.yaml"))
+    compiled = compile_sql(plan, "orders")
+    assert [q.check_id.rsplit(".", 1)[1] for q in compiled.queries] == ["foreignKey"]
+    assert sorted(q.check_id.rsplit(".", 1)[1] for q in compiled.folded) == [
+        "duplicateValues",
+        "positive_quantity",
+        "sql",
+    ]
+    assert {q.check_id for q in compiled.folded} <= {check_id for check_id, _ in compiled.measures}
+    assert "positive_quantity" not in compiled.unfolded_sql and '"quantity" <= 0' in compiled.aggregate_sql
+    spark = compile_sql(plan, "orders", dialect="spark")
+    assert sorted(q.check_id.rsplit(".", 1)[1] for q in spark.queries) == ["duplicateValues", "foreignKey"]
+
+
+def test_sql_rules_that_are_not_plain_counts_stay_apart(engine: Engine, load: Load) -> None:
+    contract = load("listening_events.odcs.yaml")
+    rules = [
+        {"type": "sql", "query": "SELECT COUNT(*) FROM {object} e WHERE e.seconds > 0", "mustBe": 0},  # alias
+        {"type": "sql", "query": "SELECT MAX(seconds) FROM {object}", "mustBeLessThan": 100},
+        {"type": "sql", "query": "SELECT COUNT(*) FROM {object} WHERE seconds > (SELECT 1)", "mustBe": 0},
+        {"type": "sql", "query": "SELECT COUNT(*) FROM {object} WHERE seconds > 3", "mustBe": 0},
+    ]
+    data = contract.model_dump(by_alias=True, exclude_none=True)
+    data["schema"][0]["quality"].extend(rules)
+    plan = compile_plan(OpenDataContractStandard.model_validate(data))
+    compiled = compile_sql(plan, "events")
+    assert len(compiled.queries) == 3 and len(compiled.folded) == 1
+    engine.table("events", "SELECT 'e1' AS event_id, 'x' AS listener_email, 'L1' AS listener_id, 5 AS seconds")
+    got = [r for r in run_checks(plan, "events", engine.query) if r.metric == "sql"]
+    assert [r.observed for r in got] == [1, 5, 1, 1]
+
+
+def test_one_scan_and_the_foreign_key_on_duckdb(engine: Engine, load: Load) -> None:
+    engine.table("orders", ORDERS_SQL)
+    engine.table("customers", "SELECT * FROM (VALUES (1), (2)) t(customer_id)")
+    plan = compile_plan(load("orders.odcs.yaml"))
+    schema = engine.con.execute("SELECT * FROM orders LIMIT 0").to_arrow_table().schema
+    engine.statements.clear()
+    run_checks(plan, "orders", engine.query, schema=schema, sample_limit=0)
+    assert len(engine.statements) == 2  # the aggregate (sql rules and the composite key in it), the FK anti-join
+    assert "GROUP BY" not in "".join(engine.statements)
 
 
 def test_composite_primary_key_and_lengths(engine: Engine, load: Load) -> None:
@@ -194,6 +234,7 @@ def _golden_text(load: Load, dialect: str) -> str:
     compiled = compile_sql(compile_plan(load("orders.odcs.yaml")), "orders", dialect=dialect)
     parts = [f"-- aggregate\n{compiled.aggregate_sql};"]
     parts += [f"-- {q.check_id}\n{q.sql};" for q in compiled.queries]
+    parts += [f"-- {q.check_id} (in the aggregate; alone when it fails)\n{q.sql};" for q in compiled.folded]
     return "\n\n".join(parts) + "\n"
 
 

@@ -91,9 +91,10 @@ def test_query_and_plan_of_a_built_mesh_import_no_table_format(media: Path, tmp_
     assert loaded & set(HEAVY) == set()
     loaded = imported(["check"], built)  # with a catalog: published contracts are compared, none compiled
     assert "meshplane.catalog" in loaded and loaded & {"pyarrow", "duckdb", *HEAVY} == set()
-    # Known regression (agreements): with a catalog, check asks the access decision about every input port,
-    # and meshplane.access imports the SQL parser at module level. Pinned here so the day it is fixed, this fails.
-    assert "sqlglot" in loaded
+    # With a catalog, check asks the access decision about every input port (the agreements): the decision
+    # parses no SQL, so neither the SQL parser nor the gateway loads.
+    assert "meshplane.access.policy" in loaded  # the probe asked the decision
+    assert loaded & {"sqlglot", "meshplane.access.gateway", "meshplane.sql"} == set()
     for command in (["plan"], ["build"]):
         loaded = imported(command, built)
         assert "meshplane.storage" in loaded  # the probe read the snapshot summaries

@@ -31,8 +31,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlglot import exp
-
 from meshplane.access.ownership import PortFacts, ProductFacts, declared_fields
 from meshplane.access.principals import Directory
 from meshplane.access.query_ports import MaskKind, PortColumn, PortResolver, ReadablePort
@@ -41,12 +39,13 @@ from meshplane.errors import AccessDenied, MeshError, NotFound, QueryRejected, S
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.spec.models import OutputPortSpec
-from meshplane.sql import PortRef, guard_row_filter, parse_expression, render
 from meshplane.storage import TableId, TableStore
 from meshplane.types import Address, Principal
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+    from meshplane.sql import PortRef
 
 __all__ = [
     "AccessPolicy",
@@ -467,6 +466,10 @@ def combine_row_filters(filters: list[str | None], columns: tuple[str, ...]) -> 
     """The union of several grants' row filters (None when one grant has none); each is guarded."""
     if any(f is None for f in filters) or not filters:
         return None
+    from sqlglot import exp  # a row filter is SQL; deciding without one (check) never loads the parser
+
+    from meshplane.sql import guard_row_filter, parse_expression, render
+
     trees: list[exp.Expr] = []
     for text in filters:
         assert text is not None

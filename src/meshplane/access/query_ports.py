@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePosixPath
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from meshplane.errors import QueryRejected
-from meshplane.sql import PortRef
+
+if TYPE_CHECKING:  # the SQL parser loads with the gateway, not with the access decision
+    from meshplane.sql import PortRef
 
 __all__ = ["MaskKind", "PortColumn", "PortResolver", "ReadablePort"]
 
@@ -82,5 +85,5 @@ class ReadablePort:
         return tuple(c for c in self.columns if granted is None or c.name.lower() in granted)
 
 
-PortResolver = Callable[[PortRef], ReadablePort]
+PortResolver = Callable[["PortRef"], ReadablePort]
 """Resolve one reference for the querying principal; raise AccessDenied when it may not read the port."""

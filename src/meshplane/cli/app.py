@@ -119,7 +119,7 @@ def check(
         from meshplane.workspace.platform import has_catalog
 
         if has_catalog(report.graph.spec):  # agreements live in the catalog; check never creates one
-            from meshplane.workspace.edges import agreement_check
+            from meshplane.workspace.agreeing import agreement_check
 
             report.problems.extend(agreement_check(report.graph))
     if report.spec is not None and report.spec.external_domains:

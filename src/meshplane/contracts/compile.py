@@ -2,9 +2,13 @@
 
 Every library metric and every single-column schema constraint of a table becomes one output column
 of ONE aggregate ``SELECT`` over the relation (``COUNT(*) FILTER (WHERE ...)``, ``COUNT(DISTINCT
-...)``); identical measurements are shared. Only ``sql`` rules, composite-key duplicates and foreign
-keys get queries of their own. Failing-row samples are cheap follow-up queries built on demand.
-Everything is a sqlglot tree rendered to the engine's dialect at the end.
+...)``); identical measurements are shared. A ``sql`` rule of the shape ``SELECT COUNT(*) FROM {object}
+WHERE <condition>`` joins that scan as ``COUNT(*) FILTER (WHERE <condition>)`` (the same number), and so
+do composite-key duplicates on DuckDB (``COUNT(*) - COUNT(DISTINCT (a, b))``, which counts the rows beyond
+the first of each key, NULLs grouped together, like the GROUP BY query); each folded check keeps its own
+query as well, for when the folded scan fails (a broken rule must fail only itself). Other ``sql`` rules,
+foreign keys and composite keys on other engines get queries of their own. Failing-row samples are cheap
+follow-up queries built on demand. Everything is a sqlglot tree rendered to the engine's dialect at the end.
 """
 
 from __future__ import annotations
@@ -59,7 +63,9 @@ class CompiledPlan:
     """The SQL for one plan on one relation, in one dialect.
 
     ``aggregate_sql`` is the single scan; ``measures`` maps each check id it serves to the output
-    column holding the check's failing-row count (``row_count`` for ``rowCount``).
+    column holding the check's failing-row count (``row_count`` for ``rowCount``). ``folded`` are the
+    checks measured in that scan that also have a query of their own; ``unfolded_sql`` is the scan
+    without them (both used only when the folded scan fails).
     """
 
     plan: CheckPlan
@@ -68,6 +74,8 @@ class CompiledPlan:
     aggregate_sql: str
     measures: tuple[tuple[str, str], ...]
     queries: tuple[CompiledQuery, ...]
+    folded: tuple[CompiledQuery, ...] = ()
+    unfolded_sql: str = ""
 
     def measure_of(self, check_id: str) -> str | None:
         return dict(self.measures).get(check_id)
@@ -146,7 +154,8 @@ def in_aggregate(check: Check) -> bool:
 
 
 def _alias(check: Check, taken: set[str]) -> str:
-    base = "row_count" if check.metric == "rowCount" else f"{check.columns[0]}__{check.metric}"
+    subject = "_".join(check.columns) or check.id.rsplit(".", 1)[-1]  # an object-level rule: its name
+    base = "row_count" if check.metric == "rowCount" else f"{subject}__{check.metric}"
     base = re.sub(r"[^A-Za-z0-9_]", "_", base).lower()
     alias, n = base, 2
     while alias in taken:
@@ -171,21 +180,71 @@ def compile_sql(
     taken = {ROW_COUNT}
     measures: list[tuple[str, str]] = []
     queries: list[CompiledQuery] = []
+    folded: list[CompiledQuery] = []
+    folded_projections: list[exp.Expr] = []
     for check in checks:
-        if not in_aggregate(check):
-            queries.append(CompiledQuery(check.id, _separate(check, table, dialect).sql(dialect=dialect)))
-            continue
-        expression = _measure(check, dialect)
+        expression: exp.Expr | None
+        if in_aggregate(check):
+            expression = _measure(check, dialect)
+        else:
+            separate = _separate(check, table, dialect)
+            expression = _folded(check, separate, table, dialect)
+            if expression is None:
+                queries.append(CompiledQuery(check.id, separate.sql(dialect=dialect)))
+                continue
+            folded.append(CompiledQuery(check.id, separate.sql(dialect=dialect)))
         key = expression.sql()
         if key not in by_sql:
             alias = _alias(check, taken)
             by_sql[key] = alias
-            projections.append(exp.alias_(expression, alias, quoted=True))
+            projection = exp.alias_(expression, alias, quoted=True)
+            (folded_projections if folded and folded[-1].check_id == check.id else projections).append(projection)
         measures.append((check.id, by_sql[key]))
-    aggregate = exp.select(*projections).from_(table.copy())
+    aggregate = exp.select(*projections, *folded_projections).from_(table.copy())
+    unfolded = exp.select(*projections).from_(table.copy()).sql(dialect=dialect, pretty=True) if folded else ""
     return CompiledPlan(
-        plan, relation, dialect, aggregate.sql(dialect=dialect, pretty=True), tuple(measures), tuple(queries)
+        plan,
+        relation,
+        dialect,
+        aggregate.sql(dialect=dialect, pretty=True),
+        tuple(measures),
+        tuple(queries),
+        tuple(folded),
+        unfolded,
     )
+
+
+# Clauses that keep a sql rule a plain count of the rows matching its WHERE.
+_COUNT_RULE_ARGS = frozenset({"expressions", "from_", "where"})
+
+
+def _folded(check: Check, separate: exp.Select, table: exp.Table, dialect: str) -> exp.Expr | None:
+    """The measure of a separate check inside the aggregate scan, when it has one with the same value."""
+    if check.foreign_key is not None:
+        return None
+    if check.query is None:  # a composite key's duplicates
+        if dialect != "duckdb" or check.metric not in _DISTINCT_METRICS:
+            return None  # DuckDB's row value (a, b) is counted with NULL parts; other engines differ
+        key = exp.Tuple(expressions=[_col(c) for c in check.columns])
+        distinct = exp.Count(this=exp.Distinct(expressions=[key]))
+        return exp.Sub(this=exp.Count(this=exp.Star()), expression=distinct)
+    if {k for k, v in separate.args.items() if v} - _COUNT_RULE_ARGS or len(separate.expressions) != 1:
+        return None
+    projection = separate.expressions[0]
+    if isinstance(projection, exp.Alias):
+        projection = projection.this
+    source = separate.args["from_"].this
+    where = separate.args.get("where")
+    if (
+        not isinstance(projection, exp.Count)
+        or not isinstance(projection.this, exp.Star)
+        or not isinstance(source, exp.Table)
+        or source.sql(dialect=dialect) != table.sql(dialect=dialect)  # the relation itself, no alias
+        or where is None
+        or where.find(exp.Select, exp.Subquery, exp.AggFunc, exp.Window, exp.Placeholder) is not None
+    ):
+        return None
+    return exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=where.this.copy()))
 
 
 def _separate(check: Check, table: exp.Table, dialect: str) -> exp.Select:

@@ -1,20 +1,21 @@
 """Run a check plan through a caller-given ``query_fn`` and judge the results.
 
 ``run_checks`` issues, in order: a zero-row schema probe (skipped when the caller passes the Arrow
-schema), the table's ONE aggregate scan, one query per ``sql`` rule, composite key and foreign key,
-and, only for failed checks, a follow-up returning up to five failing rows.
+schema), the table's ONE aggregate scan (with the ``sql`` rules and composite keys it can fold in), one
+query per other ``sql`` rule, composite key and foreign key, and, only for failed checks, a follow-up
+returning up to five failing rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from open_data_contract_standard.model import OpenDataContractStandard
 from sqlglot import exp
 
-from meshplane.contracts.compile import ROW_COUNT, CompiledPlan, compile_sql, relation_table
+from meshplane.contracts.compile import ROW_COUNT, CompiledPlan, CompiledQuery, compile_sql, relation_table
 from meshplane.contracts.custom import GE_ENGINES, INSTALL_HINT, great_expectations_installed, run_great_expectations
 from meshplane.contracts.plan import (
     Check,
@@ -320,13 +321,7 @@ def run_checks(
     compiled = compile_sql(plan, relation_name, dialect=dialect, only=runnable)
     row_count = _aggregate(plan, compiled, query_fn, by_id)
     for query in compiled.queries:
-        check = plan.by_id(query.check_id)
-        try:
-            value = _first_value(query_fn(query.sql))
-        except Exception as error:  # the rule's own SQL or its target failed: fail this check only
-            by_id[check.id] = _failed(plan, check, f"could not run: {error}")
-            continue
-        by_id[check.id] = _judge(plan, check, value, row_count)
+        _run_alone(plan, query, query_fn, row_count, by_id)
     _add_samples(plan, compiled, query_fn, by_id, sample_limit)
     ordered = [by_id[c.id] for c in plan.checks if c.id in by_id]
     ordered += [r for r in by_id.values() if r.metric == "undeclared"]
@@ -338,11 +333,48 @@ def _aggregate(plan: CheckPlan, compiled: CompiledPlan, query_fn: QueryFn, by_id
         return None
     if not compiled.measures and not any(plan.by_id(q.check_id).unit is Unit.PERCENT for q in compiled.queries):
         return None
-    row = query_fn(compiled.aggregate_sql).to_pylist()[0]
+    try:
+        row = query_fn(compiled.aggregate_sql).to_pylist()[0]
+    except Exception:
+        if not compiled.folded:
+            raise
+        # A folded rule broke the scan: scan without them, then each runs alone and fails only itself.
+        row = query_fn(compiled.unfolded_sql).to_pylist()[0]
+        row_count = int(row[ROW_COUNT])
+        alone = {q.check_id for q in compiled.folded}
+        _judge_measures(plan, compiled, row, row_count, by_id, skip=alone)
+        for query in compiled.folded:
+            _run_alone(plan, query, query_fn, row_count, by_id)
+        return row_count
     row_count = int(row[ROW_COUNT])
-    for check_id, alias in compiled.measures:
-        by_id[check_id] = _judge(plan, plan.by_id(check_id), row[alias], row_count)
+    _judge_measures(plan, compiled, row, row_count, by_id, skip=frozenset())
     return row_count
+
+
+def _judge_measures(
+    plan: CheckPlan,
+    compiled: CompiledPlan,
+    row: dict[str, Any],
+    row_count: int,
+    by_id: dict[str, CheckResult],
+    *,
+    skip: Set[str],
+) -> None:
+    for check_id, alias in compiled.measures:
+        if check_id not in skip:
+            by_id[check_id] = _judge(plan, plan.by_id(check_id), row[alias], row_count)
+
+
+def _run_alone(
+    plan: CheckPlan, query: CompiledQuery, query_fn: QueryFn, row_count: int | None, by_id: dict[str, CheckResult]
+) -> None:
+    check = plan.by_id(query.check_id)
+    try:
+        value = _first_value(query_fn(query.sql))
+    except Exception as error:  # the rule's own SQL or its target failed: fail this check only
+        by_id[check.id] = _failed(plan, check, f"could not run: {error}")
+        return
+    by_id[check.id] = _judge(plan, check, value, row_count)
 
 
 def _add_samples(

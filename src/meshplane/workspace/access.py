@@ -16,20 +16,17 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from meshplane.access import QueryGateway, QueryResult
-from meshplane.access.agreements import Agreements, AgreementView
-from meshplane.access.authority import AccessAuthority
+from meshplane.access.agreements import AgreementView
 from meshplane.access.gateway import Decision, QueryLogEntry, QueryStream
-from meshplane.access.ownership import OwnershipLedger, SpecChange
-from meshplane.access.policy import AccessPolicy, CachedGovernance
-from meshplane.access.principals import Directory, consumer_key, load_secret, local_user
+from meshplane.access.ownership import SpecChange
+from meshplane.access.principals import consumer_key, load_secret, local_user
 from meshplane.access.query_log import QueryLogWriter
-from meshplane.access.workflow import AccessWorkflow, RequestView
+from meshplane.access.workflow import RequestView
 from meshplane.catalog import (
     AccessRequest,
     AccessRequestStatus,
     ApiToken,
     AuditEvent,
-    CatalogStore,
     Grant,
     QueryDecision,
 )
@@ -39,6 +36,7 @@ from meshplane.errors import AccessDenied, MeshError, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.types import Address, EventKind, Principal
+from meshplane.workspace.decisions import AccessDecisions
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
@@ -66,53 +64,12 @@ _DECISIONS = {
 }
 
 
-class AccessService:
+class AccessService(AccessDecisions):
     """Access requests, grants, governed queries and ownership for one mesh."""
 
     def __init__(self, graph: MeshGraph, platform: Platform, *, limits: SandboxLimits | None = None) -> None:
-        self.graph = graph
-        self.platform = platform
+        super().__init__(graph, platform)
         self.limits = limits
-
-    # --- wiring -----------------------------------------------------------------------------------
-
-    @property
-    def catalog(self) -> CatalogStore:
-        return self.platform.catalog
-
-    @cached_property
-    def directory(self) -> Directory:
-        return Directory.from_spec(self.graph.spec)
-
-    @cached_property
-    def ledger(self) -> OwnershipLedger:
-        return OwnershipLedger(self.graph, self.directory, self.catalog.reader, self.catalog.writer)
-
-    @cached_property
-    def policy(self) -> AccessPolicy:
-        return AccessPolicy(
-            self.graph,
-            self.directory,
-            self.ledger.effective,
-            self.catalog.reader,
-            lambda: self.platform.tables,
-            governance=self._governance(),
-        )
-
-    def _governance(self) -> CachedGovernance:
-        from meshplane.governance import build_query_input, evaluate_query, load_policies
-        from meshplane.types import Severity
-
-        spec = self.graph.spec
-        policies = load_policies(spec.root, domains=[d.name for d in spec.domains], global_root=spec.governance_root)
-        broken = [p for p in policies.problems if p.severity is Severity.ERROR]
-
-        def evaluate(doc: Any) -> Any:
-            if broken:  # fail closed: a policy that does not load cannot allow anything
-                raise AccessDenied("the mesh's policies do not load; run meshplane check")
-            return evaluate_query(doc, policies=policies)
-
-        return CachedGovernance(evaluate, build_query_input, self.graph)
 
     def viewer(self, user: str | None = None) -> Principal:
         """Who a local command shows run errors and check samples to: ``user`` (``--as``), else
@@ -120,19 +77,6 @@ class AccessService:
         nothing, so it sees what any non-owner sees (fail closed)."""
         name = local_user(user)
         return self.authority.known(name) or Principal(username=name, teams=frozenset())
-
-    @cached_property
-    def authority(self) -> AccessAuthority:
-        """The one access authority: every surface (CLI, Python, REST, portal, builds) asks it."""
-        return AccessAuthority(self.directory, self.policy)
-
-    @cached_property
-    def workflow(self) -> AccessWorkflow:
-        return AccessWorkflow(self.policy, self.directory, self.catalog.reader, self.catalog.writer, self.authority)
-
-    @cached_property
-    def agreements(self) -> Agreements:
-        return Agreements(self.graph, self.authority, self.catalog.reader, self.catalog.writer)
 
     @cached_property
     def gateway(self) -> QueryGateway:

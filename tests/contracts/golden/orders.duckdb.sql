@@ -24,17 +24,22 @@ SELECT
     NOT "email" IS NULL AND NOT REGEXP_FULL_MATCH("email", '^[^@]+@[^@]+$')) AS "email__invalidvalues",
   COUNT(*) FILTER(WHERE
     "email" IS NULL OR "email" IN ('', 'n/a')) AS "email__missingvalues",
-  COUNT("quantity") - COUNT(DISTINCT "quantity") AS "quantity__duplicatevalues"
+  COUNT("quantity") - COUNT(DISTINCT "quantity") AS "quantity__duplicatevalues",
+  COUNT(*) FILTER(WHERE
+    "quantity" <= 0) AS "quantity__sql",
+  COUNT(*) - COUNT(DISTINCT ("customer_id", "created_at")) AS "customer_id_created_at__duplicatevalues",
+  COUNT(*) FILTER(WHERE
+    status = 'shipped' AND amount IS NULL) AS "sql__sql"
 FROM orders;
 
 -- sales.orders.orders.customer_id.foreignKey
 SELECT COUNT(*) AS "failing" FROM orders AS src WHERE NOT "src"."customer_id" IS NULL AND NOT EXISTS(SELECT 1 FROM customers AS tgt WHERE "tgt"."customer_id" = "src"."customer_id");
 
--- sales.orders.orders.quantity.positive_quantity
+-- sales.orders.orders.quantity.positive_quantity (in the aggregate; alone when it fails)
 SELECT COUNT(*) FROM orders WHERE "quantity" <= 0;
 
--- sales.orders.orders.customer_id+created_at.duplicateValues
+-- sales.orders.orders.customer_id+created_at.duplicateValues (in the aggregate; alone when it fails)
 SELECT COALESCE(SUM("n") - COUNT(*), 0) AS "failing" FROM (SELECT COUNT(*) AS "n" FROM orders GROUP BY "customer_id", "created_at" HAVING COUNT(*) > 1) AS dup;
 
--- sales.orders.orders.orders.sql
+-- sales.orders.orders.orders.sql (in the aggregate; alone when it fails)
 SELECT COUNT(*) FROM orders WHERE status = 'shipped' AND amount IS NULL;

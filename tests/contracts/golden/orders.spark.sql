@@ -24,17 +24,21 @@ SELECT
     NOT `email` IS NULL AND NOT `email` RLIKE '^(?:^[^@]+@[^@]+$)$') AS `email__invalidvalues`,
   COUNT(*) FILTER(WHERE
     `email` IS NULL OR `email` IN ('', 'n/a')) AS `email__missingvalues`,
-  COUNT(`quantity`) - COUNT(DISTINCT `quantity`) AS `quantity__duplicatevalues`
+  COUNT(`quantity`) - COUNT(DISTINCT `quantity`) AS `quantity__duplicatevalues`,
+  COUNT(*) FILTER(WHERE
+    `quantity` <= 0) AS `quantity__sql`,
+  COUNT(*) FILTER(WHERE
+    status = 'shipped' AND amount IS NULL) AS `sql__sql`
 FROM orders;
 
 -- sales.orders.orders.customer_id.foreignKey
 SELECT COUNT(*) AS `failing` FROM orders AS src WHERE NOT `src`.`customer_id` IS NULL AND NOT EXISTS(SELECT 1 FROM customers AS tgt WHERE `tgt`.`customer_id` = `src`.`customer_id`);
 
--- sales.orders.orders.quantity.positive_quantity
-SELECT COUNT(*) FROM orders WHERE `quantity` <= 0;
-
 -- sales.orders.orders.customer_id+created_at.duplicateValues
 SELECT COALESCE(SUM(`n`) - COUNT(*), 0) AS `failing` FROM (SELECT COUNT(*) AS `n` FROM orders GROUP BY `customer_id`, `created_at` HAVING COUNT(*) > 1) AS dup;
 
--- sales.orders.orders.orders.sql
+-- sales.orders.orders.quantity.positive_quantity (in the aggregate; alone when it fails)
+SELECT COUNT(*) FROM orders WHERE `quantity` <= 0;
+
+-- sales.orders.orders.orders.sql (in the aggregate; alone when it fails)
 SELECT COUNT(*) FROM orders WHERE status = 'shipped' AND amount IS NULL;
