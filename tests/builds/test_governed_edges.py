@@ -224,3 +224,38 @@ def test_the_cli_requests_lists_approves_and_revokes(root: Path, capsys: pytest.
     assert listed["row_filter"] == ROW_FILTER and listed["requested_by"] == "sam"
     code, text = _cli(capsys, "agreement", "revoke", agreement, "--as", "carla", *mesh)
     assert code == 0 and "next build is refused" in text
+
+
+def test_check_without_a_catalog_reports_the_missing_agreement(
+    tmp_path: Path, root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh clone, never built: no agreement can have been approved, so check reports the input port with
+    the command that requests one (the same problem as with a catalog), and creates no catalog."""
+    fresh = write_edges_mesh(tmp_path / "fresh")
+    code, problems = _check(fresh, capsys)
+    assert code == 1
+    [problem] = [p for p in problems if p["code"] == "agreement"]
+    assert problem["path"] == "domains/sales/reader/product.odps.yaml" and problem["line"] == INPUT_LINE
+    assert "sales.reader has no approved agreement to read crm.customers.customers" in str(problem["message"])
+    assert str(problem["fix"]).startswith("meshplane agreement request sales.reader crm.customers.customers --purpose")
+    assert not (fresh / ".meshplane").exists()  # no catalog, no state folder
+    [with_catalog] = [p for p in _check(root, capsys)[1] if p["code"] == "agreement"]
+    assert problem == with_catalog  # one rule, one wording, catalog or not
+
+
+def test_check_without_a_catalog_keeps_public_and_same_domain_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh = write_edges_mesh(tmp_path / "fresh")
+    customers = fresh / "domains/crm/customers/product.odps.yaml"
+    customers.write_text(customers.read_text().replace("value: restricted", "value: public"))
+    assert _check(fresh, capsys)[0] == 0  # a public port needs no agreement
+    customers.write_text(customers.read_text().replace("value: public", "value: restricted"))
+    # a product of the port's own domain reads under the domain's policies: no agreement
+    notes = fresh / "domains/crm/notes/product.odps.yaml"
+    notes.write_text(notes.read_text().replace("outputPorts:", "inputPorts:\n  - name: customers\n    version: ^1.0.0\n"
+                                               "    contractId: crm.customers.customers\noutputPorts:", 1))  # fmt: skip
+    code, problems = _check(fresh, capsys)
+    assert code == 1
+    assert [p["path"] for p in problems if p["severity"] == "error"] == ["domains/sales/reader/product.odps.yaml"]
+    assert not (fresh / ".meshplane").exists()

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from meshplane.access.levels import agreement_command, read_refusal, request_hint
 from meshplane.access.ownership import PortFacts, ProductFacts, declared_fields
 from meshplane.access.principals import Directory
 from meshplane.access.query_ports import MaskKind, PortColumn, PortResolver, ReadablePort
@@ -90,21 +91,6 @@ class ReadDecision:
     row_filter: str | None
     masks: Mapping[str, MaskKind] = field(default_factory=dict)
     grants: tuple[Grant, ...] = ()
-
-
-def request_hint(address: str) -> str:
-    return f"request access with: meshplane access request {address} --purpose '...'"
-
-
-def agreement_command(product: str, address: str, purpose: str | None = None, columns: Iterable[str] = ()) -> str:
-    """The exact command that requests a data usage agreement for ``product`` to read the port ``address``
-    (with the purpose and columns its input port declares, when it does)."""
-    import shlex
-
-    text = f"meshplane agreement request {product} {address} --purpose "
-    text += shlex.quote(purpose) if purpose else f"'<why {product} needs it>'"
-    names = list(columns)
-    return text + (f" --columns {shlex.quote(','.join(names))}" if names else "")
 
 
 class AccessPolicy:
@@ -198,37 +184,26 @@ class AccessPolicy:
         grants: tuple[Grant, ...] = ()
         columns: frozenset[str] | None = None
         row_filter: str | None = None
-        # A product of the port's own domain reads it under the domain's policies: no agreement is needed,
-        # masks and query-time policies still apply unless its team owns the port.
-        same_domain = principal.product is not None and principal.product.split(".")[0] == target.address.domain
-        if not owner and not same_domain:
-            if level == "private":
-                raise AccessDenied(
-                    f"{address} is private to the {' and '.join(target.owner_teams)} team; "
-                    f"{principal.username} may not read it"
-                )
-            if level == "restricted":
-                grants = tuple(self.catalog.grants(grantee=principal.username, port=address, active_at=at))
-                if not grants:
-                    if principal.product is not None:
-                        raise AccessDenied(
-                            f"{principal.product} has no approved agreement to read {address} (restricted); "
-                            + "request one with: "
-                            + agreement_command(principal.product, address)
-                        )
-                    raise AccessDenied(
-                        f"{address} is restricted and {principal.username} has no active grant; "
-                        + request_hint(address)
-                    )
-                moment = at or datetime.now(UTC)
-                for grant in grants:
-                    for ends in (grant.expires_at, grant.revoked_at):
-                        if ends is not None:
-                            valid_until = min(valid_until, now + (ends - moment).total_seconds())
-                columns = _granted_columns(grants)
-                row_filter = combine_row_filters([g.row_filter for g in grants], _contract_columns(target))
-            elif level != "public":
-                raise AccessDenied(f"{address} has an unknown access level; access is denied")
+        # The access level's rule (meshplane.access.levels): owners and products of the port's own domain need
+        # nothing (masks and query-time policies still apply to the latter), restricted ports a grant.
+        if (
+            not owner
+            and level == "restricted"
+            and not (principal.product is not None and principal.product.split(".")[0] == target.address.domain)
+        ):
+            grants = tuple(self.catalog.grants(grantee=principal.username, port=address, active_at=at))
+        refusal = read_refusal(address=address, level=level, reader=principal.username, product=principal.product,
+                               owner=owner, owner_teams=target.owner_teams, granted=bool(grants))  # fmt: skip
+        if refusal is not None:
+            raise AccessDenied(refusal)
+        if grants:
+            moment = at or datetime.now(UTC)
+            for grant in grants:
+                for ends in (grant.expires_at, grant.revoked_at):
+                    if ends is not None:
+                        valid_until = min(valid_until, now + (ends - moment).total_seconds())
+            columns = _granted_columns(grants)
+            row_filter = combine_row_filters([g.row_filter for g in grants], _contract_columns(target))
         declared = _contract_columns(target)
         visible = tuple(c for c in declared if columns is None or c in columns)
         masks: dict[str, MaskKind] = {}

@@ -118,10 +118,14 @@ def check(
     if report.graph is not None and report.ok:  # input ports reading other domains' ports without an agreement
         from meshplane.workspace.platform import has_catalog
 
-        if has_catalog(report.graph.spec):  # agreements live in the catalog; check never creates one
+        if has_catalog(report.graph.spec):  # agreements live in the catalog
             from meshplane.workspace.agreeing import agreement_check
 
             report.problems.extend(agreement_check(report.graph))
+        else:  # no catalog yet: no agreement was approved (check never creates one, nor loads its libraries)
+            from meshplane.workspace.edge_checks import agreement_problems_without_catalog
+
+            report.problems.extend(agreement_problems_without_catalog(report.graph))
     if report.spec is not None and report.spec.external_domains:
         from meshplane.workspace.repositories import own_problems
 

@@ -7,11 +7,11 @@ The same decision a build asks (:class:`~meshplane.workspace.edges.GovernedInput
 from __future__ import annotations
 
 from meshplane.access.agreements import product_principal
-from meshplane.access.policy import agreement_command
 from meshplane.errors import AccessDenied
 from meshplane.graph import Edge, MeshGraph
 from meshplane.types import Problem
 from meshplane.workspace.decisions import AccessDecisions
+from meshplane.workspace.edge_checks import agreement_problems_without_catalog, edge_problem
 
 __all__ = ["agreement_check", "agreement_problems", "refusal"]
 
@@ -19,8 +19,8 @@ __all__ = ["agreement_check", "agreement_problems", "refusal"]
 def refusal(access: AccessDecisions, edge: Edge, error: AccessDenied) -> Problem:
     assert edge.upstream_port is not None
     product, port = str(edge.consumer), str(edge.upstream_port)
-    message = f"input port {edge.input.name!r} may not read {port}: " + str(error).split("; request one with:")[0]
     lapsed = access.agreements.lapsed(product, port)
+    message = None
     if lapsed is not None:
         if lapsed.revoked_at is not None:
             message = f"input port {edge.input.name!r}: the agreement to read {port} was revoked on " \
@@ -28,10 +28,7 @@ def refusal(access: AccessDecisions, edge: Edge, error: AccessDenied) -> Problem
         elif lapsed.expires_at is not None:
             message = f"input port {edge.input.name!r}: the agreement to read {port} expired on " \
                       f"{lapsed.expires_at:%Y-%m-%d %H:%M} UTC"  # fmt: skip
-    hint = ""
-    if "agreement" in str(error) or lapsed:
-        hint = agreement_command(product, port, edge.input.purpose, edge.input.columns)
-    return Problem(edge.input.location(), message, hint, code="agreement")
+    return edge_problem(edge, str(error), lapsed=message, agreement="agreement" in str(error) or lapsed is not None)
 
 
 def agreement_problems(graph: MeshGraph, access: AccessDecisions) -> list[Problem]:
@@ -52,13 +49,13 @@ def agreement_problems(graph: MeshGraph, access: AccessDecisions) -> list[Proble
 def agreement_check(graph: MeshGraph) -> list[Problem]:
     """``meshplane check``: input ports without the agreement their build needs, against the catalog.
 
-    A mesh without a catalog yet (never published) holds no agreement and has nothing to read: check leaves
-    agreements to its first build, which refuses at the input port (check never creates a catalog, and
-    stays free of the catalog's database libraries)."""
+    A mesh without a catalog yet (never published) holds no approved agreement: every read that needs one is
+    reported (:func:`~meshplane.workspace.edge_checks.agreement_problems_without_catalog`); check never creates
+    a catalog."""
     from meshplane.workspace.platform import Platform, has_catalog
 
     if not has_catalog(graph.spec):
-        return []
+        return agreement_problems_without_catalog(graph)
     platform = Platform(graph.spec)
     access = AccessDecisions(graph, platform)
     try:
