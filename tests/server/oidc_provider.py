@@ -92,6 +92,7 @@ class Provider:
     client: Client
     codes: dict[str, Code]  # issued and not yet redeemed
     challenges: list[tuple[str | None, str | None]]  # (code_challenge, method) of every authorization
+    groups: dict[str, list[str]]  # username -> the groups its ID tokens list (the "groups" claim); set by tests
 
 
 def _app(issuer_box: list[str], client: Client, key: RSAKey, provider: dict[str, Any]) -> Flask:
@@ -135,7 +136,10 @@ def _app(issuer_box: list[str], client: Client, key: RSAKey, provider: dict[str,
             return {"alg": "RS256", "kid": key.kid or ""}
 
         def generate_user_info(self, user: str, scope: str) -> UserInfo:
-            return UserInfo(sub=f"sub-{user}", preferred_username=user, email=f"{user}@example.com")
+            info = UserInfo(sub=f"sub-{user}", preferred_username=user, email=f"{user}@example.com")
+            if user in provider["groups"]:
+                info["groups"] = provider["groups"][user]
+            return info
 
     server = AuthorizationServer(app, query_client=lambda cid: client if cid == client.client_id else None,
                                  save_token=lambda token, req: None)  # fmt: skip
@@ -173,13 +177,13 @@ def oidc_provider(redirect_uri: str, *, client_id: str = "meshplane", secret: st
     key = RSAKey.generate_key(2048, parameters={"kid": "test-key"}, private=True)
     client = Client(client_id, secret, redirect_uri)
     box: list[str] = [""]
-    state: dict[str, Any] = {"codes": {}, "challenges": []}
+    state: dict[str, Any] = {"codes": {}, "challenges": [], "groups": {}}
     server = make_server("127.0.0.1", 0, _app(box, client, key, state), threaded=True)
     box[0] = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Provider(box[0], client, state["codes"], state["challenges"])
+        yield Provider(box[0], client, state["codes"], state["challenges"], state["groups"])
     finally:
         server.shutdown()
         thread.join(timeout=5)

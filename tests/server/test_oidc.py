@@ -122,3 +122,47 @@ def test_settings_from_the_environment() -> None:
     found = OidcSettings.from_env({"MESHPLANE_OIDC_ISSUER": "https://id.example/", "MESHPLANE_OIDC_CLIENT_ID": "mesh",
                                    "MESHPLANE_OIDC_USER_CLAIM": "email"})  # fmt: skip
     assert found == OidcSettings("https://id.example", "mesh", "", "email")
+
+
+def test_groups_map_to_teams_until_the_next_sign_in(sso: TestClient, provider: Provider, mesh: Mesh) -> None:
+    """examples/media maps the provider's group podcast-producers onto podcasts-team: a person mesh.yaml does not
+    declare signs in through it, owns podcasts' products while the sign-in holds, and loses them with the group."""
+    assert "nadia" not in mesh.access.directory.users
+    provider.groups["nadia"] = ["podcast-producers", "some-unmapped-group"]
+    try:
+        location, _ = _to_provider(sso, "/inbox")
+        done = sso.get(_sign_in_at_provider(location, "nadia"), follow_redirects=False)
+        assert done.status_code == 200 and 'url=/inbox"' in done.text
+        inbox = sso.get("/inbox")
+        assert inbox.status_code == 200 and 'id="signed-in-user">nadia<' in inbox.text  # an owner's page
+        principal = mesh.access.authority.principal("nadia")
+        assert principal.teams == frozenset({"podcasts-team"})
+        assert mesh.access.authority.owns(principal, "podcasts.listening_events")
+        assert not mesh.access.authority.owns(principal, "royalties.creator_payouts")
+        sso.cookies.clear()
+        provider.groups["nadia"] = ["some-unmapped-group"]  # left the producers: the next sign-in says so
+        location, _ = _to_provider(sso)
+        refused = sso.get(_sign_in_at_provider(location, "nadia"), follow_redirects=False)
+        assert refused.status_code == 303 and "nadia%20is%20not%20a%20user" in refused.headers["location"]
+        assert mesh.access.authority.known("nadia") is None
+        assert mesh.platform.catalog.signin_teams.teams("nadia") == frozenset()
+    finally:
+        provider.groups.pop("nadia", None)
+        sso.cookies.clear()
+
+
+def test_teams_from_a_sign_in_end_with_it(mesh: Mesh) -> None:
+    """A recorded sign-in past its expiry gives no team; declared users keep their own teams beside mapped ones."""
+    from datetime import UTC, datetime, timedelta
+
+    store = mesh.platform.catalog.signin_teams
+    store.record("omar", ["royalties-team"], ["royalty-analysts"], datetime.now(UTC) - timedelta(seconds=1))
+    assert store.teams("omar") == frozenset()
+    until = datetime.now(UTC) + timedelta(hours=1)
+    teams = mesh.access.record_sign_in(CONSUMER, ["podcast-producers"], until)
+    try:
+        assert teams == frozenset({"podcasts-team"})
+        assert mesh.access.directory.teams_of(CONSUMER) == frozenset({"royalties-team", "podcasts-team"})
+    finally:
+        mesh.access.record_sign_in(CONSUMER, [], until)
+    assert mesh.access.directory.teams_of(CONSUMER) == frozenset({"royalties-team"})

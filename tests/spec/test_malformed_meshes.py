@@ -247,6 +247,15 @@ CASES: list[Case] = [
         "mesh.yaml:14:1: error: governance_team 'governance' is not a declared team [team]",
     ),
     case(
+        "mesh-sign-in-undeclared-team",
+        replace(
+            "mesh.yaml",
+            "governance_team: governance-guild",
+            "governance_team: governance-guild\nsign_in:\n  group_teams:\n    producers: podcast-crew",
+        ),
+        "mesh.yaml:17:5: error: sign_in maps group 'producers' to team 'podcast-crew', which is not declared [team]",
+    ),
+    case(
         "mesh-duplicate-team",
         replace(
             "mesh.yaml",

@@ -1,9 +1,10 @@
 """Who is who in a mesh: users and teams from ``mesh.yaml``, and each consumer's hashing key.
 
-A user is known when ``mesh.yaml`` names them, as a team member or in ``users``; everyone else is refused
-before any decision is made. A principal carries the teams it belongs to and whether it belongs to the
-mesh's governance or platform team. Nothing here is trusted from the caller: every principal is built from
-the mesh's own files.
+A user is known when ``mesh.yaml`` names them, as a team member or in ``users``, or when the company's identity
+provider put them in a team at their last sign-in (``sign_in: group_teams``, until that sign-in expires);
+everyone else is refused before any decision is made. A principal carries the teams it belongs to and whether
+it belongs to the mesh's governance or platform team. Nothing here is trusted from the caller: every principal
+is built from the mesh's own files and what the provider's verified ID token said at sign-in.
 
 The consumer key (the salt of the ``hash`` mask) is ``HMAC-SHA256(secret, username)``, where ``secret`` is
 32 random bytes kept in ``<mesh>/.meshplane/access.secret`` (created on first use, mode 0600): a consumer's
@@ -19,7 +20,7 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -55,9 +56,12 @@ class Directory:
     """domain name -> owner team"""
     governance_team: str | None = None
     platform_team: str | None = None
+    signed_in: Callable[[str], frozenset[str]] | None = None
+    """The teams the company's identity provider vouched for at a person's last sign-in, still in force
+    (``sign_in: group_teams`` in mesh.yaml, recorded in the catalog); None when mesh.yaml maps no group."""
 
     @classmethod
-    def from_spec(cls, spec: MeshSpec) -> Directory:
+    def from_spec(cls, spec: MeshSpec, *, signed_in: Callable[[str], frozenset[str]] | None = None) -> Directory:
         config = spec.config
         teams = {team.name: frozenset(m.username for m in team.members) for team in config.teams}
         users = frozenset(u.username for u in config.users).union(*teams.values())
@@ -67,16 +71,25 @@ class Directory:
             domain_owners=MappingProxyType({d.name: d.config.owner for d in spec.domains}),
             governance_team=config.governance_team,
             platform_team=config.platform_team,
+            signed_in=signed_in if config.sign_in.group_teams else None,
         )
 
+    def provided_teams(self, username: str) -> frozenset[str]:
+        """Declared teams the identity provider's groups give ``username`` now (empty without a mapping)."""
+        if self.signed_in is None or not _USERNAME.match(username):
+            return frozenset()
+        return frozenset(team for team in self.signed_in(username) if team in self.teams)
+
     def is_known(self, username: str) -> bool:
-        return username in self.users
+        return username in self.users or bool(self.provided_teams(username))
 
     def members(self, team: str | None) -> frozenset[str]:
+        """The team's members as mesh.yaml declares them (those the identity provider adds are not listed)."""
         return self.teams.get(team, frozenset()) if team else frozenset()
 
     def teams_of(self, username: str) -> frozenset[str]:
-        return frozenset(name for name, members in self.teams.items() if username in members)
+        declared = frozenset(name for name, members in self.teams.items() if username in members)
+        return declared | self.provided_teams(username)
 
     def principal(self, username: str) -> Principal:
         """The principal named ``username``; AccessDenied when ``mesh.yaml`` does not know them."""
@@ -99,7 +112,10 @@ class Directory:
         A product principal belongs to its owner team only (set by :meth:`product_principal` from the spec)."""
         if principal.product is not None:
             return any(team is not None and team in principal.teams for team in teams)
-        return any(principal.username in self.members(team) for team in teams)
+        if any(principal.username in self.members(team) for team in teams):
+            return True
+        provided = self.provided_teams(principal.username)
+        return any(team is not None and team in provided for team in teams)
 
     def product_principal(self, product: str, owner_team: str) -> Principal:
         """The principal a product's build reads as: ``product:<domain>.<product>``, in its owner team only.

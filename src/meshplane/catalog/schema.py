@@ -389,3 +389,14 @@ product_annotations = _table(
     sa.Column("author", Str, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# The teams the company's identity provider vouched for when a person last signed in (mesh.yaml's sign_in:
+# group_teams), in force until ``expires_at`` (the session's own expiry) or the next sign-in.
+signin_teams = _table(
+    "mp_signin_teams",
+    sa.Column("username", Str, primary_key=True),
+    sa.Column("teams", sa.JSON, nullable=False),
+    sa.Column("groups", sa.JSON, nullable=False),
+    sa.Column("signed_in_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)

@@ -10,7 +10,7 @@ from meshplane.catalog.database import Database, default_url
 from meshplane.catalog.metrics import MetricsStore
 from meshplane.catalog.notifications import NotificationStore
 from meshplane.catalog.reader import CatalogReader
-from meshplane.catalog.workbench import WorkbenchStore
+from meshplane.catalog.workbench import SignInTeams, WorkbenchStore
 from meshplane.catalog.writer import CatalogWriter
 
 __all__ = ["CatalogStore"]
@@ -30,6 +30,7 @@ class CatalogStore:
         self.notifications = NotificationStore(db)
         self.metrics = MetricsStore(db)
         self.workbench = WorkbenchStore(db)
+        self.signin_teams = SignInTeams(db)
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> CatalogStore:

@@ -1,5 +1,6 @@
-"""The portal's workbench in the catalog: each person's query history and saved queries, and the annotations
-owners write on their products in the portal (kept apart from the product files, and shown as such).
+"""The portal's workbench in the catalog: each person's query history and saved queries, the annotations
+owners write on their products in the portal (kept apart from the product files, and shown as such), and the
+teams the identity provider vouched for at a person's last sign-in.
 
 History is per person and bounded (:data:`HISTORY_KEPT` newest entries); it is not the audit trail, which is
 ``mp_query_log`` and is written by the gateway whatever surface ran the query.
@@ -8,6 +9,7 @@ History is per person and bounded (:data:`HISTORY_KEPT` newest entries); it is n
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +20,7 @@ from sqlalchemy.engine import Connection
 from meshplane.catalog import schema
 from meshplane.catalog.database import Database
 
-__all__ = ["HISTORY_KEPT", "Annotation", "HistoryEntry", "SavedQuery", "WorkbenchStore"]
+__all__ = ["HISTORY_KEPT", "Annotation", "HistoryEntry", "SavedQuery", "SignInTeams", "WorkbenchStore"]
 
 HISTORY_KEPT = 200  # per person; older entries are dropped as new ones arrive
 ANNOTATED_FIELDS = ("description", "tags")
@@ -143,3 +145,29 @@ class WorkbenchStore:
             query = query.where(table.c.product == product)
         with self._db.read() as conn:
             return [Annotation(r.product, r.field, r.value, r.author, r.updated_at) for r in conn.execute(query)]
+
+
+class SignInTeams:
+    """Per person: the teams the identity provider's groups mapped to at their last sign-in, until when."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def record(self, username: str, teams: Sequence[str], groups: Sequence[str], expires_at: datetime) -> None:
+        """Replace the person's teams (an empty list removes what an earlier sign-in gave them)."""
+        table = schema.signin_teams
+
+        def work(conn: Connection) -> None:
+            conn.execute(table.delete().where(table.c.username == username))
+            conn.execute(table.insert().values(username=username, teams=sorted(set(teams)), groups=list(groups),
+                                               signed_in_at=_now(), expires_at=expires_at))  # fmt: skip
+
+        self._db.write(work)
+
+    def teams(self, username: str, *, now: datetime | None = None) -> frozenset[str]:
+        """The teams in force for ``username`` (none once the sign-in that gave them expired)."""
+        table = schema.signin_teams
+        query = sa.select(table.c.teams).where(table.c.username == username, table.c.expires_at > (now or _now()))
+        with self._db.read() as conn:
+            found = conn.execute(query).scalar()
+        return frozenset(str(t) for t in found) if isinstance(found, list) else frozenset()

@@ -2,9 +2,12 @@
 
 Authlib's OAuth 2 client builds the authorization URL and exchanges the code; the ID token is verified with the
 provider's published keys (joserfc, which Authlib uses): issuer, audience, expiry and the nonce of this sign-in.
-The user is the mesh user named by a configured claim (``preferred_username`` by default); someone the mesh does
-not know is refused, never created. A session is an ordinary API token of that user (expiring, revocable, listed
-on their tokens page), so tools keep using tokens. Configuration comes from the environment of ``meshplane serve``:
+The user is the mesh user named by a configured claim (``preferred_username`` by default). With ``sign_in:
+group_teams`` in mesh.yaml, the groups the ID token lists (``groups_claim``) make the person a member of the
+mapped teams until this session expires (recorded in the catalog; the next sign-in replaces them): a person the
+mesh does not declare is known through those teams. Anyone else the mesh does not know is refused, never created.
+A session is an ordinary API token of that user (expiring, revocable, listed on their tokens page), so tools keep
+using tokens. Configuration comes from the environment of ``meshplane serve``:
 
     MESHPLANE_OIDC_ISSUER         https://login.example.com/realms/data   (its /.well-known/openid-configuration)
     MESHPLANE_OIDC_CLIENT_ID      meshplane
@@ -21,6 +24,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -179,9 +183,17 @@ def oidc_callback(request: Request, who: Anyone, state: str = "", code: str = ""
         return _back_to_login(f"sign-in failed: {error}")
     username = claims.get(flow.settings.user_claim)
     service = discovery(request)
+    config = service.graph.spec.config
+    until = datetime.now(UTC) + timedelta(days=config.platform.token_days)  # the session's and its teams' expiry
+    if isinstance(username, str) and username:
+        try:  # the groups the provider lists, mapped onto teams by mesh.yaml's sign_in: (nothing without one)
+            service.access.record_sign_in(username, claims.get(config.sign_in.groups_claim), until)
+        except UsageError as error:
+            return _back_to_login(f"sign-in failed: {error}")
+        service.forget_principal(username)
     if not isinstance(username, str) or service.principal(username) is None:
         return _back_to_login(f"{username or 'this account'} is not a user of this mesh; ask the platform team")
-    session, _ = service.access.create_token(username, name=f"portal sign-in ({flow.settings.name})")
+    session, _ = service.access.create_token(username, name=f"portal sign-in ({flow.settings.name})", expires_at=until)
     # A page, not a redirect: the session cookie is SameSite=Strict, which the browser would not send on a
     # redirect chain that began at the provider; a same-site navigation from here carries it.
     go = escape(target)

@@ -320,6 +320,16 @@ def _check_teams(document: YamlDocument, config: MeshConfig, problems: list[Prob
                     code="team",
                 )
             )
+    for group, team in config.sign_in.group_teams.items():
+        if team not in names:
+            problems.append(
+                Problem(
+                    document.locate(("sign_in", "group_teams", group)),
+                    f"sign_in maps group {group!r} to team {team!r}, which is not declared",
+                    "declare it under teams:, or map the group to one of: " + ", ".join(names),
+                    code="team",
+                )
+            )
     for key in ("governance_team", "platform_team"):
         value = getattr(config, key)
         if value is not None and value not in names:

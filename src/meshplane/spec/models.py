@@ -187,6 +187,16 @@ class NotificationsConfig(_Frozen):
     warn_days: int = Field(default=7, ge=1)  # "expiring soon" and "deprecation approaching" windows
 
 
+class SignInConfig(_Frozen):
+    """``sign_in:`` in mesh.yaml: how people signing in with the company's identity provider (OpenID Connect)
+    become members of the mesh's teams: the groups their ID token lists, mapped group by group onto teams."""
+
+    groups_claim: str = Field(default="groups", min_length=1, max_length=100)
+    """The ID token claim holding the person's groups (a list of names, or one name)."""
+    group_teams: dict[str, str] = Field(default_factory=dict)
+    """identity-provider group -> mesh team (declared under teams:)."""
+
+
 class MeshConfig(_Frozen):
     """``mesh.yaml``."""
 
@@ -206,6 +216,7 @@ class MeshConfig(_Frozen):
     platform_team: str | None = None
     openlineage: OpenLineageConfig | None = None
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    sign_in: SignInConfig = Field(default_factory=SignInConfig)
 
 
 class GlossaryTerm(_Frozen):

@@ -7,6 +7,8 @@ the SQL parser nor an engine. :class:`~meshplane.workspace.access.AccessService`
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -14,7 +16,7 @@ from meshplane.access.agreements import Agreements
 from meshplane.access.authority import AccessAuthority
 from meshplane.access.ownership import OwnershipLedger
 from meshplane.access.policy import AccessPolicy, CachedGovernance
-from meshplane.access.principals import Directory
+from meshplane.access.principals import Directory, acting_user
 from meshplane.access.workflow import AccessWorkflow
 from meshplane.catalog import CatalogStore
 from meshplane.errors import AccessDenied
@@ -22,6 +24,8 @@ from meshplane.graph import MeshGraph
 from meshplane.workspace.platform import Platform
 
 __all__ = ["AccessDecisions"]
+
+SIGNIN_TTL_S = 5.0  # how late a decision sees a new sign-in's teams (another process's cache)
 
 
 class AccessDecisions:
@@ -39,7 +43,39 @@ class AccessDecisions:
 
     @cached_property
     def directory(self) -> Directory:
-        return Directory.from_spec(self.graph.spec)
+        return Directory.from_spec(self.graph.spec, signed_in=self._signed_in_teams)
+
+    @cached_property
+    def _signin_cache(self) -> dict[str, tuple[float, frozenset[str]]]:
+        return {}
+
+    def _signed_in_teams(self, username: str) -> frozenset[str]:
+        """Teams the identity provider gave ``username`` at their last sign-in, read from the catalog at most
+        every few seconds per person (every decision asks; a new sign-in is seen by other processes this late)."""
+        now = time.monotonic()
+        hit = self._signin_cache.get(username)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        teams = self.catalog.signin_teams.teams(username)
+        if len(self._signin_cache) > 10_000:
+            self._signin_cache.clear()
+        self._signin_cache[username] = (now + SIGNIN_TTL_S, teams)
+        return teams
+
+    def record_sign_in(self, username: str, groups: object, expires_at: datetime) -> frozenset[str]:
+        """After the identity provider vouched for ``username`` (a verified ID token): map its ``groups`` claim
+        through mesh.yaml's ``sign_in: group_teams`` and record the teams, replacing an earlier sign-in's, until
+        ``expires_at``. Returns the teams; without a mapping in mesh.yaml records nothing."""
+        mapping = self.graph.spec.config.sign_in.group_teams
+        if not mapping:
+            return frozenset()
+        acting_user(username)  # a valid user name, or UsageError
+        names = [groups] if isinstance(groups, str) else list(groups) if isinstance(groups, list | tuple) else []
+        listed = [str(g) for g in names if isinstance(g, str | int)][:1000]
+        teams = frozenset(mapping[g] for g in listed if g in mapping)
+        self.catalog.signin_teams.record(username, sorted(teams), listed, expires_at)
+        self._signin_cache.pop(username, None)
+        return teams
 
     @cached_property
     def ledger(self) -> OwnershipLedger:

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["DiscoveryService", "ProductHealth", "ProductPage", "QualityPoint"]
 
 T = TypeVar("T")
+PRINCIPAL_TTL_S = 5.0
 
 
 class _Cache:
@@ -146,7 +147,7 @@ class DiscoveryService:
         self._searches = _Cache(size=2048, ttl=30.0)
         self._pages = _Cache(size=512, ttl=3.0)
         self._lineages = _Cache(size=1024, ttl=float("inf"))  # the graph never changes under an opened mesh
-        self._principals: dict[str, Principal | None] = {}
+        self._principals: dict[str, tuple[float, Principal | None]] = {}
         self._redacted: dict[str, tuple[ProductPage, ProductPage]] = {}  # address -> (page, as non-owners see it)
 
     @property
@@ -171,16 +172,23 @@ class DiscoveryService:
         ]  # fmt: skip
 
     def principal(self, username: str) -> Principal | None:
-        """The principal of a declared user; None for names the mesh does not know (memoized: the mesh's
-        teams do not change while it is open)."""
-        if username in self._principals:
-            return self._principals[username]
+        """The principal of a declared user; None for names the mesh does not know (memoized for a few
+        seconds: mesh.yaml's teams do not change while it is open, those an identity provider gives may)."""
+        now = time.monotonic()
+        hit = self._principals.get(username)
+        if hit is not None and hit[0] > now:
+            return hit[1]
         found = self.authority.known(username)
         with self._lock:
             if len(self._principals) > 10_000:
                 self._principals.clear()
-            self._principals[username] = found
+            self._principals[username] = (now + PRINCIPAL_TTL_S, found)
         return found
+
+    def forget_principal(self, username: str) -> None:
+        """Drop the memo of ``username`` (they just signed in: the teams their provider gave count at once)."""
+        with self._lock:
+            self._principals.pop(username, None)
 
     def owns(self, principal: Principal, address: str) -> bool:
         """Member of an owner team of the product or port (the governance team decides but owns nothing)."""
