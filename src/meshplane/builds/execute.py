@@ -28,7 +28,7 @@ from meshplane.builds.plan import (
     port_reasons,
     port_run,
 )
-from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
+from meshplane.engines.base import ArrowRelation, Engine, FileRelation, GovernedRelation, Relation, StagedResult
 from meshplane.engines.python_sandbox import PythonLimits, SandboxedTransform
 from meshplane.errors import BuildError, ContractViolation, MeshError
 from meshplane.graph import MeshGraph
@@ -144,8 +144,20 @@ class BuildResult:
 
 InputBinder = Callable[[ProductSpec], Mapping[str, Relation]]
 
-# Runs the contract's checks over a staged (or published) port; the workspace supplies the contracts layer.
-PortChecker = Callable[[OutputPortSpec, Engine, Relation, StagedResult | None], Sequence[CheckOutcome]]
+
+class PortChecker(Protocol):
+    """Runs the contract's checks over a staged (or published) port; the workspace supplies the contracts layer.
+    ``metrics`` keeps only the rules whose metric it accepts (an increment checks row rules on its new rows and
+    table rules on the whole table)."""
+
+    def __call__(
+        self,
+        spec: OutputPortSpec,
+        engine: Engine,
+        relation: Relation,
+        staged: StagedResult | None,
+        metrics: Callable[[str], bool] | None = None,
+    ) -> Sequence[CheckOutcome]: ...
 
 
 class BuildEvents(Protocol):
@@ -242,6 +254,8 @@ class Builder:
         run_id: str,
         table: TableId,
         dialect: str | None = None,
+        *,
+        bounds: GovernedRelation | None = None,
     ) -> StagedResult:
         _assert_capable(engine, port, inputs)
         out_dir = self.store.staging_dir(table, run_id)
@@ -251,7 +265,12 @@ class Builder:
         try:
             with serial or contextlib.nullcontext():
                 if port.transform.language == "sql":
-                    return engine.stage_sql(port.transform.code, inputs, out_dir, dialect=dialect)
+                    code = port.transform.code
+                    if bounds is not None:  # an append port: its bounds become constants the scan can prune by
+                        from meshplane.builds.increments import inline_bounds
+
+                        code = inline_bounds(code, dialect, bounds)
+                    return engine.stage_sql(code, inputs, out_dir, dialect=dialect)
                 return engine.stage_python(
                     python_transform(port.transform, engine, self.python_limits), inputs, out_dir
                 )
@@ -292,7 +311,9 @@ class Builder:
                 if port.refresh == "append":  # its transform reads the increment's bounds
                     bounds = increments.bounds_relation(engine, port, current)
                     port_inputs = {**inputs, increments.BOUNDS: bounds}
-                result = self._stage(engine, port, port_inputs, run_id, table, product.custom.get("dialect"))
+                result = self._stage(
+                    engine, port, port_inputs, run_id, table, product.custom.get("dialect"), bounds=bounds
+                )
                 staged.append((port, table, result, ()))
                 if current is None or bounds is None:
                     checks = tuple(self.checker(port, engine, FileRelation(paths=result.files), result))
@@ -370,7 +391,7 @@ class Builder:
         engine: Engine,
         result: StagedResult,
         current: SnapshotInfo,
-        bounds: ArrowRelation,
+        bounds: GovernedRelation,
     ) -> tuple[CheckOutcome, ...]:
         """Write-audit-publish for an increment: the watermark guard and row-level rules on the new rows, rules
         about the whole table (unique, rowCount, foreign keys, SQL) on the published rows plus the new ones."""
@@ -389,9 +410,31 @@ class Builder:
             observed=outside,
             threshold="= 0",
         )
-        on_new = [c for c in self.checker(port, engine, new_rows, result) if increments.on_increment(c.metric)]
-        on_whole = [c for c in self.checker(port, engine, whole, result) if not increments.on_increment(c.metric)]
-        return (guard, *on_new, *on_whole)
+
+        # Each run compiles only its rules (the whole table is not scanned for row rules); the schema's own
+        # findings (undeclared columns) come from both runs, so each result list is filtered as well.
+        def table_rule(metric: str) -> bool:
+            return not increments.on_increment(metric)
+
+        on_new = [c for c in self.checker(port, engine, new_rows, result, increments.on_increment)
+                  if increments.on_increment(c.metric)]  # fmt: skip
+        keys = increments.key_columns(port) if current.data_files else None
+        if not keys:
+            on_whole = [c for c in self.checker(port, engine, whole, result, table_rule) if table_rule(c.metric)]
+            return (guard, *on_new, *on_whole)
+        # Uniqueness on the new rows and the published rows sharing their keys (the published rows were unique
+        # when published); the other table rules (row count, foreign keys, SQL) on the whole table.
+        keyed = increments.keyed_relation(current, result, keys)
+        distinct = increments.counts_duplicates
+
+        def other_table_rule(metric: str) -> bool:
+            return table_rule(metric) and not distinct(metric)
+
+        on_whole = [
+            c for c in self.checker(port, engine, whole, result, other_table_rule) if other_table_rule(c.metric)
+        ]
+        on_keys = [c for c in self.checker(port, engine, keyed, result, distinct) if distinct(c.metric)]
+        return (guard, *on_new, *on_whole, *on_keys)
 
     def _built_meanwhile(
         self, item: PlannedProduct, product: ProductSpec, run_id: str, started: float, waited: float

@@ -9,10 +9,13 @@ increment, before anything is published.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlglot import exp
 
-from meshplane.contracts.compile import ROW_METRICS
-from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
+from meshplane.contracts.compile import DISTINCT_METRICS, ROW_METRICS
+from meshplane.contracts.plan import Unit, compile_plan
+from meshplane.engines.base import Engine, FileRelation, GovernedRelation, Relation, StagedResult
 from meshplane.spec import OutputPortSpec
 from meshplane.storage import SnapshotInfo
 
@@ -20,7 +23,11 @@ __all__ = [
     "BOUNDS",
     "WATERMARK_RULE",
     "bounds_relation",
+    "counts_duplicates",
     "increment_relations",
+    "inline_bounds",
+    "key_columns",
+    "keyed_relation",
     "on_increment",
     "watermark_violations",
 ]
@@ -31,16 +38,73 @@ _PUBLISHED = "__meshplane_published"
 _INCREMENT = "__meshplane_increment"
 
 
-def bounds_relation(engine: Engine, port: OutputPortSpec, current: SnapshotInfo | None) -> ArrowRelation:
-    """``increment_bounds(start)``: the watermark's maximum over ``current`` (None: a full run, start NULL)."""
+def bounds_relation(engine: Engine, port: OutputPortSpec, current: SnapshotInfo | None) -> GovernedRelation:
+    """``increment_bounds(start)``: the watermark's maximum over ``current`` (None: a full run, start NULL).
+
+    The bounds are one constant SELECT, not a table: the engine folds ``(SELECT start FROM increment_bounds)``
+    into the transform's filter and skips the Parquet row groups before it (an Arrow table would also cost
+    the sandboxed child an import of pandas on every build)."""
+    start: exp.Expression = exp.Null()
+    if current is not None and current.data_files:
+        assert port.watermark is not None  # the spec refuses an append port without one
+        query = exp.select(exp.Max(this=exp.column(port.watermark, quoted=True)).as_("start")).from_(_PUBLISHED)
+        relations: dict[str, Relation] = {_PUBLISHED: FileRelation(paths=current.data_files)}
+        table = engine.query(query.sql(dialect=engine.capabilities.sql_dialect), relations)
+        start = _literal(table.column(0)[0])
+    return GovernedRelation(select=exp.select(exp.alias_(start, "start")).sql("duckdb"), files=())
+
+
+def inline_bounds(sql: str, dialect: str | None, bounds: GovernedRelation) -> str:
+    """The transform with each ``(SELECT <column> FROM increment_bounds)`` replaced by the bound's value.
+
+    A constant lets the engine push the filter into the scan of its sources (Parquet row groups and files
+    before the watermark are skipped); through a scalar subquery, ``start IS NULL OR t > start`` read every
+    row of a year to append a day. Other uses of ``increment_bounds`` (a join) still read the relation."""
+    import sqlglot
+
+    values = {
+        projection.alias_or_name: projection.this if isinstance(projection, exp.Alias) else projection
+        for projection in sqlglot.parse_one(bounds.select, read="duckdb").assert_is(exp.Select).expressions
+    }
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect or "duckdb")
+    except sqlglot.errors.ParseError:
+        return sql  # the engine reports the transform's own syntax error
+
+    def constant(node: exp.Expression) -> exp.Expression:
+        if not isinstance(node, exp.Subquery) or not isinstance(node.this, exp.Select):
+            return node
+        select = node.this
+        source = select.args.get("from_") or select.args.get("from")
+        table = source.this if source is not None else None
+        plain = not any(select.args.get(k) for k in ("joins", "where", "group", "having", "limit", "with"))
+        if not (plain and isinstance(table, exp.Table) and table.name == BOUNDS and not table.db):
+            return node
+        if len(select.expressions) != 1 or select.expressions[0].alias_or_name not in values:
+            return node
+        return exp.paren(values[select.expressions[0].alias_or_name].copy())
+
+    return tree.transform(constant).sql(dialect=dialect or "duckdb")
+
+
+def _literal(value: Any) -> exp.Expression:
+    """An Arrow scalar as a typed SQL literal (DuckDB dialect, as GovernedRelation selects are)."""
     import pyarrow as pa
 
-    if current is None or not current.data_files:
-        return ArrowRelation(pa.table({"start": pa.nulls(1)}))
-    assert port.watermark is not None  # the spec refuses an append port without one
-    query = exp.select(exp.Max(this=exp.column(port.watermark, quoted=True)).as_("start")).from_(_PUBLISHED)
-    relations: dict[str, Relation] = {_PUBLISHED: FileRelation(paths=current.data_files)}
-    return ArrowRelation(engine.query(query.sql(dialect=engine.capabilities.sql_dialect), relations))
+    python = value.as_py()
+    if python is None:
+        return exp.Null()
+    kind = value.type
+    if pa.types.is_boolean(kind):
+        return exp.Boolean(this=bool(python))
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return exp.Literal.number(str(python))
+    if pa.types.is_timestamp(kind):
+        target = "TIMESTAMPTZ" if kind.tz else "TIMESTAMP"
+        return exp.cast(exp.Literal.string(python.isoformat()), exp.DataType.build(target, dialect="duckdb"))
+    if pa.types.is_date(kind):
+        return exp.cast(exp.Literal.string(python.isoformat()), exp.DataType.build("DATE"))
+    return exp.Literal.string(str(python))
 
 
 def increment_relations(current: SnapshotInfo, result: StagedResult) -> tuple[FileRelation, FileRelation]:
@@ -48,12 +112,56 @@ def increment_relations(current: SnapshotInfo, result: StagedResult) -> tuple[Fi
     return FileRelation(paths=result.files), FileRelation(paths=(*current.data_files, *result.files))
 
 
+def key_columns(port: OutputPortSpec) -> frozenset[str] | None:
+    """The columns the contract's uniqueness rules (unique, primaryKey, duplicateValues) count duplicates of;
+    None when one of them is a percentage (it needs the whole table's row count)."""
+    checks = [c for c in compile_plan(port.contract.odcs).checks if c.metric in DISTINCT_METRICS]
+    if any(c.unit is Unit.PERCENT for c in checks):
+        return None
+    return frozenset(column for check in checks for column in check.columns)
+
+
+def keyed_relation(current: SnapshotInfo, result: StagedResult, keys: frozenset[str]) -> GovernedRelation:
+    """The new rows and the published rows that share a key value with one of them.
+
+    The published rows passed the same uniqueness rules when they were published (an append run keeps the
+    contract), so every duplicate the table would have after the append has a new row in it: counting
+    duplicates here counts them in the whole table, while reading only the published key columns to find
+    the few rows that matter instead of hashing the whole table."""
+
+    def files(paths: tuple[Any, ...]) -> exp.Expression:
+        return exp.Anonymous(
+            this="read_parquet", expressions=[exp.Array(expressions=[exp.Literal.string(str(p)) for p in paths])]
+        )
+
+    new = exp.select("*").from_(files(result.files))
+    matching = [
+        exp.In(
+            this=exp.column(key, quoted=True),
+            query=exp.select(exp.column(key, quoted=True)).from_(files(result.files)).subquery(),
+        )
+        for key in sorted(keys)
+    ]
+    published = exp.select("*").from_(files(current.data_files)).where(exp.or_(*matching))
+    union = exp.union(new, published, distinct=False)
+    return GovernedRelation(
+        select=union.sql("duckdb"), files=tuple(str(p) for p in (*result.files, *current.data_files))
+    )
+
+
+def counts_duplicates(metric: str) -> bool:
+    """Whether a rule counts duplicate values (checked on :func:`keyed_relation` in an append run)."""
+    return metric in DISTINCT_METRICS
+
+
 def on_increment(metric: str) -> bool:
     """Whether a rule is checked on the increment (row-level) rather than on the whole table."""
     return metric in ROW_METRICS
 
 
-def watermark_violations(port: OutputPortSpec, engine: Engine, increment: FileRelation, bounds: ArrowRelation) -> int:
+def watermark_violations(
+    port: OutputPortSpec, engine: Engine, increment: FileRelation, bounds: GovernedRelation
+) -> int:
     """New rows at or before the published watermark, or without one: appending them would repeat or misplace rows."""
     assert port.watermark is not None
     column = exp.column(port.watermark, quoted=True)

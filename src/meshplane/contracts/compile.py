@@ -25,6 +25,7 @@ from meshplane.contracts.plan import Check, CheckPlan
 
 __all__ = [
     "AGGREGATE_METRICS",
+    "DISTINCT_METRICS",
     "ROW_COUNT",
     "ROW_METRICS",
     "SCHEMA_ONLY_METRICS",
@@ -43,6 +44,7 @@ _PREDICATE_METRICS = frozenset(
 ROW_METRICS = _PREDICATE_METRICS
 _DISTINCT_METRICS = frozenset({"unique", "duplicateValues", "primaryKey"})
 AGGREGATE_METRICS = _PREDICATE_METRICS | _DISTINCT_METRICS | {"rowCount"}
+DISTINCT_METRICS = _DISTINCT_METRICS
 _PLACEHOLDERS = {
     "object": ("${object}", "{object}", "${table}", "{table}", "${model}", "{model}"),
     "property": ("${property}", "{property}", "${column}", "{column}", "${field}", "{field}"),

@@ -6,7 +6,8 @@ the target's published snapshot, an input port, or a source.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -81,8 +82,10 @@ class ContractChecker:
         *,
         staged: dict[Address, StagedResult] | None = None,
         sample_limit: int = 5,
+        metrics: Callable[[str], bool] | None = None,
     ) -> list[CheckResult]:
-        """Every check of the port's contract on ``relation``; foreign keys read their target ports."""
+        """Every check of the port's contract on ``relation`` (those whose metric ``metrics`` keeps, when given);
+        foreign keys read their target ports."""
         references: dict[str, str] = {}
         relations: dict[str, Relation] = {CHECKED: relation}
         for n, target in enumerate(sorted(_relationship_targets(spec.contract.odcs))):
@@ -94,6 +97,8 @@ class ContractChecker:
                 references[target] = f"__meshplane_ref_{n}"
                 relations[references[target]] = bound
         plan = compile_plan(spec.contract.odcs, references=references)
+        if metrics is not None:  # an increment: row rules on the new rows, table rules on the whole table
+            plan = dataclasses.replace(plan, checks=tuple(c for c in plan.checks if metrics(c.metric)))
         results = run_checks(
             plan,
             CHECKED,
@@ -110,9 +115,15 @@ def port_checker(graph: MeshGraph, platform: Platform) -> PortChecker:
     checker = ContractChecker(graph, platform)
 
     def check(
-        spec: OutputPortSpec, engine: Engine, relation: Relation, staged: StagedResult | None
+        spec: OutputPortSpec,
+        engine: Engine,
+        relation: Relation,
+        staged: StagedResult | None,
+        metrics: Callable[[str], bool] | None = None,
     ) -> Sequence[CheckOutcome]:
-        results = checker.check(spec.contract.address, spec, engine, relation, staged.schema if staged else None)
+        results = checker.check(
+            spec.contract.address, spec, engine, relation, staged.schema if staged else None, metrics=metrics
+        )
         return [to_outcome(r) for r in results]
 
     return check

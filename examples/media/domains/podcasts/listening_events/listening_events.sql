@@ -1,4 +1,5 @@
--- Listening sessions from the hosting platform's log:
+-- Listening sessions from the hosting platform's log, appended day by day (refresh: append on started_at):
+--   * only the sessions after the last published one are read (all of them when the table is rebuilt);
 --   * the platform delivers at least once, so keep one row per event_id;
 --   * map vendor device names onto device families;
 --   * upper-case country codes;
@@ -23,4 +24,6 @@ SELECT
     CAST(episode_length_seconds AS INTEGER)                          AS episode_duration_seconds,
     started_at_utc                AS started_at
 FROM hosting_listens
+WHERE (SELECT start FROM increment_bounds) IS NULL
+   OR started_at_utc > (SELECT start FROM increment_bounds)
 QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY started_at_utc) = 1
