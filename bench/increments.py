@@ -63,6 +63,13 @@ def _mesh(scale: float, days_left: int) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="bench-increments-", dir=DATA if DATA.exists() else None))
     root = folder / "media"
     shutil.copytree(ROOT / "examples/media", root, ignore=shutil.ignore_patterns("data", ".meshplane"))
+    # Expiry on: keep the newest 10 snapshots whatever their age (the default also keeps a week of them).
+    settings = root / "mesh.yaml"
+    platform = "catalog_url_env: MESHPLANE_CATALOG_URL}"
+    assert platform in settings.read_text(), "examples/media/mesh.yaml changed: update the bench"
+    settings.write_text(
+        settings.read_text().replace(platform, platform[:-1] + ", history: {keep_snapshots: 10, keep_days: 0}}")
+    )
     through = LAST_DAY - timedelta(days=days_left)
     subprocess.run(
         [sys.executable, "generate.py", "--scale", str(scale), "--through", through.isoformat()],

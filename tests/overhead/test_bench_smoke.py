@@ -103,3 +103,10 @@ def test_wire(data: Path) -> None:
               data=data)  # fmt: skip
     assert "psycopg over the wire protocol" in out and "meshplane / PostgreSQL" in out, out
     assert "concurrent connections" in out and ", 0 errors" in out, out
+
+
+def test_increments(data: Path) -> None:
+    out = run("increments.py", "--scale", "0.01", "--repeat", "1", "--builds", "3", data=data)
+    assert "increment / full rebuild:" in out and "build, daily increment:" in out, out
+    assert "3 daily builds, each followed by maintain" in out and "(target at most 1.2x)" in out, out
+    assert "plan,  last 3 builds:" in out, out
