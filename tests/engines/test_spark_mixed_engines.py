@@ -80,3 +80,23 @@ def test_one_plan_builds_on_both_engines(mesh_root: Path) -> None:
         override = mesh.plan(["podcasts.listening_insights"], full_refresh=True, engine="duckdb")
         assert {item.engine for item in override.items} == {"duckdb"}
         assert Address.parse("podcasts.listening_insights") in {item.address for item in override.items}
+
+
+def test_a_python_transform_asking_for_spark_dataframes_is_refused(mesh_root: Path) -> None:
+    """Python transforms run confined on Spark too: one that asks for the engine's DataFrames is refused at its
+    parameter, before any of its code runs, and nothing is published (docs/access.md)."""
+    path = mesh_root / "domains/royalties/creator_payouts/monthly_payouts.py"
+    text = path.read_text()
+    assert "def transform(**inputs: pa.Table) -> pa.Table:" in text
+    path.write_text(text.replace("def transform(**inputs: pa.Table) -> pa.Table:",
+                                 "def transform(**inputs: DataFrame) -> pa.Table:  # noqa: F821"))  # fmt: skip
+    line = text[: text.index("def transform(")].count("\n") + 1
+    with Mesh.open(mesh_root) as mesh:
+        agree_declared_as_owners(mesh.graph, mesh.access)
+        result = mesh.build(["+royalties.creator_payouts"])
+        [outcome] = [o for o in result.outcomes if str(o.address) == "royalties.creator_payouts"]
+        assert outcome.status is Status.FAILED and outcome.engine == "spark"
+        assert f"monthly_payouts.py:{line}:17: transform() asks for a Spark DataFrame (inputs: DataFrame)" in (
+            outcome.error or ""
+        )
+        assert mesh.builds.current(Address.parse("royalties.creator_payouts.monthly_payouts")) is None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import importlib.util
 import threading
 import time
 import uuid
@@ -46,7 +45,6 @@ __all__ = [
     "PortOutcome",
     "ProductOutcome",
     "Status",
-    "load_transform",
     "python_transform",
     "table_contract",
     "table_id_for",
@@ -179,46 +177,43 @@ def python_transform(
     """The callable an engine runs for a Python transform: the file's ``transform``, run in a confined child
     process (:mod:`meshplane.engines.python_sandbox`), never imported into the platform process.
 
-    The one exception is a transform that asks for Spark DataFrames on an engine that hands them out: it needs
-    the engine's session, so it runs in the platform process (documented in docs/access.md)."""
-    if engine.capabilities.dataframe_transforms and _wants_dataframes(transform.code):
-        return load_transform(transform)
+    Its inputs reach the child as governed Arrow and its result comes back as Arrow, on every engine. A
+    transform that asks for Spark DataFrames (a parameter annotated ``DataFrame``) would need the engine's
+    session, which cannot enter the confined child: on an engine that hands out DataFrames it is refused,
+    located at the parameter, before any of its code runs (docs/access.md)."""
+    if engine.capabilities.dataframe_transforms:
+        asked = _dataframe_parameter(transform.code)
+        if asked is not None:
+            line, column, name = asked
+            raise BuildError(
+                f"{transform.path}:{line}:{column}: transform() asks for a Spark DataFrame ({name}); Python "
+                "transforms run confined in a separate process that receives its inputs as pyarrow Tables and "
+                "cannot hold the Spark session; fix: annotate the parameter as pyarrow.Table (or leave it "
+                "unannotated) and return an Arrow table, or write the port as a SQL transform (<port>.sql), "
+                "which Spark runs itself"
+            )
     return SandboxedTransform(transform.path, transform.code, limits)
 
 
-def _wants_dataframes(code: str) -> bool:
-    """Whether the file's ``transform`` annotates a parameter as a (Spark) ``DataFrame``."""
+def _dataframe_parameter(code: str) -> tuple[int, int, str] | None:
+    """(line, column, ``name: annotation``) of the first parameter of the file's ``transform`` annotated as a
+    ``DataFrame``, read from the syntax tree (the file is never imported here); None when there is none."""
     import ast
 
     try:
         tree = ast.parse(code)
     except SyntaxError:
-        return False
+        return None  # the confined child reports the syntax error with its line
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == "transform":
-            arguments = [*node.args.args, *node.args.kwonlyargs, node.args.kwarg]
-            return any(a is not None and a.annotation is not None and "DataFrame" in ast.unparse(a.annotation)
-                       for a in arguments)  # fmt: skip
-    return False
-
-
-def load_transform(transform: TransformSpec) -> Callable[..., Any]:
-    module_name = f"meshplane_transform_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(module_name, transform.path)
-    if spec is None or spec.loader is None:
-        raise BuildError(f"{transform.path}: cannot load the Python transform")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:  # user code: report it as a located build error
-        raise BuildError(
-            f"{transform.path}: importing the transform failed: {type(error).__name__}: {error}"
-        ) from error
-    function = getattr(module, "transform", None)
-    if not callable(function):
-        raise BuildError(f"{transform.path}: define a function `transform(**inputs)` returning an Arrow table")
-    result: Callable[..., Any] = function
-    return result
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "transform":
+            arguments = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs, node.args.vararg,
+                         node.args.kwarg]  # fmt: skip
+            for argument in arguments:
+                if argument is not None and argument.annotation is not None:
+                    annotation = ast.unparse(argument.annotation)
+                    if "DataFrame" in annotation:
+                        return argument.lineno, argument.col_offset + 1, f"{argument.arg}: {annotation}"
+    return None
 
 
 @dataclass

@@ -13,7 +13,9 @@ close. The JVM is stopped at interpreter exit or by :func:`stop_shared_context`.
   handed over as Arrow, like :class:`ArrowRelation` inputs.
 - **Python transforms** get ``pyarrow.Table`` inputs, except parameters annotated as a Spark
   ``DataFrame`` (``def transform(orders: DataFrame)``), which get one. They may return a Spark
-  DataFrame or anything :func:`to_arrow_table` accepts.
+  DataFrame or anything :func:`to_arrow_table` accepts. (Builds hand the engine only confined
+  transforms, which take and return Arrow; :func:`meshplane.builds.execute.python_transform` refuses a
+  transform file that asks for DataFrames. The DataFrame hand-over serves code calling the engine directly.)
 - **Output**: Parquet written by Spark into the staging folder, Iceberg-friendly (timestamps as
   microseconds, zoned ones adjusted to UTC; no INT96), coalesced to about ``target_file_bytes`` per file.
 - **Queries** (contract checks) are Spark SQL (``capabilities.sql_dialect``) and come back as Arrow.
