@@ -507,6 +507,9 @@ CASES: list[Case] = [
         "SELECT * FROM " + N + " USING SAMPLE 100%",
         "SELECT reservoir_quantile(balance, 0.99), approx_quantile(balance, 1.0) FROM " + C,
         "SELECT max(balance), max(notes), max(region) FROM " + C + " USING SAMPLE 100%",
+        "SELECT visits, contact FROM " + N + " USING SAMPLE 100%",
+        "SELECT unnest(visits) FROM " + N + " TABLESAMPLE 100%",
+        "SELECT * FROM " + N + " USING SAMPLE reservoir(10 ROWS) REPEATABLE (3)",
     ),
     # 12e. run errors: errors raised while running on hidden, masked, ungranted or nested values carry none
     *_cases(
@@ -524,6 +527,11 @@ CASES: list[Case] = [
         "SELECT CAST(ssn AS INT) FROM " + C,
         "SELECT regexp_matches(name, '(' ) FROM " + C,
         "SELECT list_extract(tags, CAST(notes AS INT)) FROM " + C,
+        "SELECT CAST(visits[1].ip AS DATE) FROM " + N,
+        "SELECT list_transform(visits, lambda v: CAST(v.page || v.email AS INT)) FROM " + N,
+        "SELECT CAST(contact.vault AS INT) FROM " + N,
+        "SELECT CAST(visits[1].token AS INT) FROM " + N,
+        "SELECT CAST(to_json(visits) AS INT) FROM " + N,
     ),
     # 13. quoting, comments and unicode
     *_cases(

@@ -165,3 +165,16 @@ def test_partial_mask_on_a_list_masks_each_field(tmp_path: Path) -> None:
     sql = rewrite_query(f"SELECT plays FROM {EVENTS}", resolve, consumer_key="k").sql
     # each field of each element masked, the undeclared field gone; not the list's text cast to a string
     assert duckdb.sql(sql).fetchall() == [([{"email": "***@example.org", "seconds": "***5678"}],)]
+
+
+def test_classified_fields_of_list_elements_count_for_the_flow_policy(media: Mesh) -> None:
+    """``classification-flows-downstream`` accepts a column whose nested fields carry the classification: the
+    fields of a LIST of STRUCT's elements (``items.properties``) count like a STRUCT's fields."""
+    from meshplane.governance.inputs import column_doc
+
+    port = media.graph.ports[Address.parse(EVENTS)]
+    plays = next(c for c in port.contract.columns if c.name == "plays")
+    listener = next(c for c in port.contract.columns if c.name == "listener")
+    upstream = ("pii", ("podcasts.sources.hosting_listens.email",))
+    assert column_doc(plays, EVENTS, port, "podcasts-team", {}, upstream)["nested_classifications"] == ["pii", "pii"]
+    assert column_doc(listener, EVENTS, port, "podcasts-team", {}, upstream)["nested_classifications"] == ["pii", "pii"]
