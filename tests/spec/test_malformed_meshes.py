@@ -484,7 +484,8 @@ CASES: list[Case] = [
             "  - name: other\n    physicalType: table\n    properties: [{name: x, logicalType: string}]\n"
             "  - name: payouts\n",
         ),
-        "domains/royalties/payouts/payouts.odcs.yaml:10:5: error: output port 'payouts' declares 2 tables; its transform builds one (other) [contract-schema]",
+        # several tables are one port with several tables, each with its own transform (payouts.<table>.sql)
+        "domains/royalties/payouts/product.odps.yaml:15:5: error: output port 'payouts' has 2 tables in its contract (other, payouts); payouts.sql builds one [transform]",
     ),
     case(
         "contract-no-columns",

@@ -39,6 +39,7 @@ from meshplane.catalog import PRODUCT_GRANTEE, CatalogReader, Grant
 from meshplane.errors import AccessDenied, MeshError, NotFound, QueryRejected, StorageError, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
+from meshplane.spec.contracts import snake_case
 from meshplane.spec.models import OutputPortSpec
 from meshplane.storage import TableId, TableStore
 from meshplane.types import Address, Principal
@@ -117,8 +118,30 @@ class AccessPolicy:
 
     # --- ports and owners -----------------------------------------------------------------------
 
+    def table_port(self, address: str) -> str:
+        """``domain.product.port.table`` (one table of a port whose contract has several) as the address of the
+        port spec that builds it (``domain.product.port`` or ``domain.product.port__table``); other addresses
+        unchanged."""
+        parts = address.strip().split(".")
+        if len(parts) != 4:
+            return address
+        domain, product_name, port_name, table = parts
+        product = self.graph.products.get(Address(domain, product_name))
+        if product is None:
+            raise NotFound(f"no product {domain}.{product_name} in this mesh")
+        tables = [p for p in product.output_ports if p.name == port_name or p.table_of == port_name]
+        for spec in tables:
+            if table in (spec.contract.table, snake_case(spec.contract.table)):
+                return f"{domain}.{product_name}.{spec.name}"
+        names = ", ".join(f"{domain}.{product_name}.{port_name}.{snake_case(p.contract.table)}" for p in tables)
+        raise NotFound(
+            f"no table {table!r} in port {domain}.{product_name}.{port_name}" + (f"; it has: {names}" if names else "")
+        )
+
     def target(self, address: str, facts: Mapping[Address, ProductFacts] | None = None) -> PortTarget:
-        """The port named ``domain.product.port`` (or ``domain.product`` of a single-port product)."""
+        """The port named ``domain.product.port`` (or ``domain.product`` of a single-port product, or
+        ``domain.product.port.table`` of a port whose contract has several tables)."""
+        address = self.table_port(address)
         try:
             parsed = Address.parse(address)
         except ValueError:
@@ -192,6 +215,10 @@ class AccessPolicy:
             and not (principal.product is not None and principal.product.split(".")[0] == target.address.domain)
         ):
             grants = tuple(self.catalog.grants(grantee=principal.username, port=address, active_at=at))
+            if target.port.table_of is not None and target.port.table_of != target.port.name:
+                # a grant on the port covers each of its tables (its first table is the port's address)
+                whole = str(Address(target.address.domain, target.address.product, target.port.table_of))
+                grants += tuple(self.catalog.grants(grantee=principal.username, port=whole, active_at=at))
         refusal = read_refusal(address=address, level=level, reader=principal.username, product=principal.product,
                                owner=owner, owner_teams=target.owner_teams, granted=bool(grants))  # fmt: skip
         if refusal is not None:
@@ -262,8 +289,8 @@ class AccessPolicy:
     def _port_key(self, address: str) -> tuple[str, str] | None:
         """``(port address, product address)`` of a reference, or None when :meth:`target` would refuse it."""
         try:
-            parsed = Address.parse(address)
-        except ValueError:
+            parsed = Address.parse(self.table_port(address))
+        except (ValueError, NotFound):
             return None
         if parsed.product is None:
             return None

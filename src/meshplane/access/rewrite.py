@@ -100,8 +100,14 @@ def _resolve(resolve: PortResolver, ref: PortRef) -> ReadablePort:
         raise AccessDenied(f"could not decide access to {ref.address}; access is denied") from None
     if not isinstance(port, ReadablePort):
         raise AccessDenied(f"could not decide access to {ref.address}; access is denied")
-    expected = ref.address if ref.address.count(".") == 2 else ref.address + "."
-    if not (port.address == expected or (expected.endswith(".") and port.address.startswith(expected))):
+    dots = ref.address.count(".")
+    expected = ref.address if dots == 2 else ref.address + "."
+    if dots == 3:  # domain.product.port.table: the port's first table, or its table port <port>__<table>
+        domain_product_port, table = ref.address.rsplit(".", 1)
+        allowed = port.address in (domain_product_port, f"{domain_product_port}__{table}")
+    else:
+        allowed = port.address == expected or (expected.endswith(".") and port.address.startswith(expected))
+    if not allowed:
         raise AccessDenied(f"the resolver answered {port.address} for {ref.address}; access is denied")
     if ref.version is not None and port.version.split(".")[0] != ref.version.removeprefix("v"):
         raise AccessDenied(f"{ref.address} has no readable version {ref.version}")

@@ -11,8 +11,9 @@ it::
           kwargs: {minValue: 1, maxValue: 100000}
 
 The port's rows are handed to Great Expectations as a pandas DataFrame (so this suits tables that fit in memory).
-Without the package the rule is reported "not executed", with that install hint. Soda rules are not run:
-soda-core cannot be installed beside meshplane's dependencies (it pins an older ruamel.yaml).
+Without the package the rule is reported "not executed", with that install hint. Soda rules are not run: no
+Soda package for DuckDB installs beside meshplane's dependencies (soda-duckdb 4.28 -> soda-core 4.28 pins
+ruamel.yaml<0.19, meshplane needs >=0.19.1; soda-core-duckdb 3.5.6 pins duckdb<1.1.0, meshplane needs >=1.5.5).
 """
 
 from __future__ import annotations

@@ -252,6 +252,13 @@ def _nested_classifications(port: OutputPortSpec, name: str) -> list[str]:
     return found
 
 
+def _table_doc(contract: ContractSpec) -> dict[str, Any]:
+    """The schema object of the table a port spec builds."""
+    schema = contract.raw.get("schema") or [{}]
+    table: dict[str, Any] = schema[contract.table_index] if contract.table_index < len(schema) else {}
+    return table
+
+
 def _port_doc(
     address: str,
     product: ProductSpec,
@@ -269,7 +276,9 @@ def _port_doc(
         "kind": "port",
         "address": address,
         "name": port.name,
-        "name_is_snake_case": bool(_SNAKE.match(port.name)),
+        # a table of a port with several tables is named <port>__<table> by meshplane: the port's name is the
+        # one its team wrote
+        "name_is_snake_case": bool(_SNAKE.match(port.table_of or port.name)),
         "version_is_semver": bool(_SEMVER.match(port.version)),
         "product": str(product.address),
         "domain": product.domain,
@@ -280,13 +289,14 @@ def _port_doc(
         "access_level": port.access_level.value,
         "contract": {
             "id": contract.id,
+            "port": f"{product.address}.{port.table_of or port.name}",
             "version": contract.version,
             "status": str(contract.raw.get("status") or ""),
             "table": contract.table,
             "column_count": len(contract.columns),
             "has_description": bool(description),
-            "quality_rule_count": len(contract.raw.get("schema", [{}])[0].get("quality") or [])
-            + sum(len(c.get("quality") or []) for c in contract.raw.get("schema", [{}])[0].get("properties") or []),
+            "quality_rule_count": len(_table_doc(contract).get("quality") or [])
+            + sum(len(c.get("quality") or []) for c in _table_doc(contract).get("properties") or []),
         },
         "sla": _sla(contract),
         "roles": roles,

@@ -298,8 +298,9 @@ class TableSpec(Located):
 class ContractSpec(Located):
     """An ODCS document: a port's contract or a source's.
 
-    ``tables`` holds every table-like schema object; ``table`` and ``columns`` are the first one, the table a
-    port's transform produces (a port builds one table: see :func:`meshplane.spec.products`).
+    ``tables`` holds every table-like schema object; ``table``, ``columns`` and ``table_index`` (its position in
+    ``schema``) are the one table a port spec builds: the first, or, for a contract with several tables, the one
+    its table port builds (see :attr:`OutputPortSpec.table_of`).
     """
 
     id: str
@@ -311,6 +312,7 @@ class ContractSpec(Located):
     custom: dict[str, Any]
     server: SourceServer | None = None
     tables: tuple[TableSpec, ...] = ()
+    table_index: int = 0
 
     @property
     def address(self) -> Address:
@@ -353,6 +355,10 @@ class OutputPortSpec(Located):
     contract: ContractSpec
     transform: TransformSpec
     custom: dict[str, Any]
+    table_of: str | None = None
+    """Set on each table of an ODPS output port whose contract has several tables: that port's name. Its first
+    table keeps the port's name and address; each further table is the port ``<port>__<table>`` (queryable as
+    ``<domain>.<product>.<port>.<table>`` too), with its own transform ``<port>.<table>.sql|.py``."""
 
     @property
     def major(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,11 @@ def _output_port(
     folder: Path,
     problems: list[Problem],
     unloaded: set[str],
-) -> OutputPortSpec | None:
-    port = _load_output_port(document, index, entry, product, folder, problems)
-    if port is None:
+) -> list[OutputPortSpec]:
+    ports = _load_output_port(document, index, entry, product, folder, problems)
+    if not ports:
         unloaded.add(f"{product}.{entry.get('name')}")
-    return port
+    return ports
 
 
 def _load_output_port(
@@ -82,7 +83,8 @@ def _load_output_port(
     product: Address,
     folder: Path,
     problems: list[Problem],
-) -> OutputPortSpec | None:
+) -> list[OutputPortSpec]:
+    """The port's table (a list of one), or one port spec per table when its contract has several."""
     path = ("outputPorts", index)
     name = str(entry.get("name"))
     if not NAME_PATTERN.match(name):
@@ -94,7 +96,7 @@ def _load_output_port(
                 code="port-name",
             )
         )
-        return None
+        return []
     expected = f"{product}.{name}"
     contract_id = entry.get("contractId")
     if contract_id != expected:
@@ -130,29 +132,42 @@ def _load_output_port(
                 code="port-contract",
             )
         )
-        return None
+        return []
     contract_doc = read_mapping(contract_path, problems)
     if contract_doc is None:
-        return None
+        return []
     schema_problems = validate_document(contract_doc, "odcs", "ODCS data contract")
     problems.extend(schema_problems)
     if schema_problems:
-        return None
+        return []
     contract = read_contract(contract_doc, expected, is_source=False, problems=problems)
     if contract is not None and len(contract.tables) > 1:
-        extra = contract.tables[1]
-        problems.append(
-            Problem(
-                contract_doc.locate(extra.json_path),
-                f"output port {name!r} declares {len(contract.tables)} tables; its transform builds one "
-                f"({contract.table})",
-                "give each further table an output port of its own (its own contract and transform)",
-                code="contract-schema",
-            )
-        )
+        _check_port_version(document, path, entry, contract, problems)
+        return _table_ports(document, path, entry, name, expected, access, custom, contract, folder, problems)
     transform = _transform(folder, name, document, path, problems)
     if contract is None or transform is None:
-        return None
+        return []
+    _check_port_version(document, path, entry, contract, problems)
+    _check_refresh(document, path, custom, contract, problems)
+    return [
+        OutputPortSpec(
+            document=document,
+            json_path=path,
+            name=name,
+            version=contract.version,
+            contract_id=expected,
+            description=entry.get("description"),
+            access_level=access,
+            contract=contract,
+            transform=transform,
+            custom=custom,
+        )
+    ]
+
+
+def _check_port_version(
+    document: YamlDocument, path: JsonPath, entry: dict[str, Any], contract: ContractSpec, problems: list[Problem]
+) -> None:
     version = str(entry.get("version") or contract.version)
     if entry.get("version") is not None and version != contract.version:
         problems.append(
@@ -163,20 +178,72 @@ def _load_output_port(
                 code="port-version",
             )
         )
-    check_semver(contract_doc, ("version",), contract.version, problems)
-    _check_refresh(document, path, custom, contract, problems)
-    return OutputPortSpec(
-        document=document,
-        json_path=path,
-        name=name,
-        version=contract.version,
-        contract_id=expected,
-        description=entry.get("description"),
-        access_level=access,
-        contract=contract,
-        transform=transform,
-        custom=custom,
-    )
+    check_semver(contract.document, ("version",), contract.version, problems)
+
+
+def _table_ports(
+    document: YamlDocument,
+    path: JsonPath,
+    entry: dict[str, Any],
+    name: str,
+    expected: str,
+    access: AccessLevel,
+    custom: dict[str, Any],
+    contract: ContractSpec,
+    folder: Path,
+    problems: list[Problem],
+) -> list[OutputPortSpec]:
+    """One port spec per table of a contract with several: the first keeps the port's name, each further one
+    is ``<port>__<table>``; each table has its own transform, ``<port>.<table>.sql`` or ``.py``."""
+    ports: list[OutputPortSpec] = []
+    taken = _port_names(document.data) - {name}
+    single = [f for f in (folder / f"{name}.sql", folder / f"{name}.py") if f.is_file()]
+    if single:
+        files = ", ".join(f"{name}.{snake_case(t.name)}{single[0].suffix}" for t in contract.tables)
+        problems.append(
+            Problem(
+                document.locate(path),
+                f"output port {name!r} has {len(contract.tables)} tables in its contract "
+                f"({', '.join(t.name for t in contract.tables)}); {single[0].name} builds one",
+                f"give each table its own transform: {files} (or keep one table in {contract.path.name})",
+                code="transform",
+            )
+        )
+        return []
+    for position, table in enumerate(contract.tables):
+        part = snake_case(table.name)
+        port_name = name if position == 0 else f"{name}__{part}"
+        if port_name in taken or any(p.name == port_name for p in ports):
+            problems.append(
+                Problem(
+                    contract.document.locate((*table.json_path, "name")),
+                    f"table {table.name!r} of port {name!r} would be the port {port_name!r}, which already exists",
+                    "rename the table (its physicalName) or the other port",
+                    code="contract-schema",
+                )
+            )
+            continue
+        transform = _transform(folder, f"{name}.{part}", document, path, problems)
+        if transform is None:
+            continue
+        spec = replace(contract, table=table.name, columns=table.columns, table_index=int(table.json_path[1]))
+        _check_refresh(document, path, custom, spec, problems)
+        ports.append(
+            OutputPortSpec(
+                document=document,
+                json_path=path,
+                name=port_name,
+                version=contract.version,
+                contract_id=expected,
+                description=entry.get("description"),
+                access_level=access,
+                contract=spec,
+                transform=transform,
+                custom=custom,
+                table_of=name,
+            )
+        )
+    return ports if len(ports) == len(contract.tables) else []
 
 
 def read_product(
@@ -307,7 +374,7 @@ def _load_product(
     outputs = [
         port
         for index, entry in enumerate(data.get("outputPorts") or [])
-        if (port := _output_port(document, index, entry, address, folder, problems, unloaded)) is not None
+        for port in _output_port(document, index, entry, address, folder, problems, unloaded)
     ]
     if not data.get("outputPorts"):
         problems.append(

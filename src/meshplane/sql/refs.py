@@ -1,8 +1,9 @@
 """Table references in a consumer query: port addresses, optional versions, optional time travel.
 
 A port is named by its address, ``domain.product.port`` (sqlglot reads the three parts as
-catalog.db.table), or ``domain.product`` for a product's single port; a trailing ``vN`` part pins a major
-version (``podcasts.listening_events.listening_events.v1``). Time travel uses the ``AT`` clause or the
+catalog.db.table), or ``domain.product`` for a product's single port; one table of a port whose contract has
+several is ``domain.product.port.table``; a trailing ``vN`` part pins a major version
+(``podcasts.listening_events.listening_events.v1``). Time travel uses the ``AT`` clause or the
 SQL:2011 ``FOR SYSTEM_TIME AS OF`` clause, both parsed by sqlglot's DuckDB dialect::
 
     FROM podcasts.listening_events.listening_events AT (VERSION => 4127)          -- a snapshot id
@@ -116,9 +117,9 @@ def _port_ref(node: exp.Table, parts: list[str]) -> PortRef:
     version: str | None = None
     if len(parts) >= 3 and _VERSION.match(parts[-1]):
         version = parts.pop()
-    if len(parts) not in (2, 3):
+    if len(parts) not in (2, 3, 4):
         raise QueryRejected(
-            "a port address has two or three parts (domain.product[.port]) and an optional version (.v1)"
+            "a port address has two to four parts (domain.product[.port[.table]]) and an optional version (.v1)"
         )
     if parts[0] in RESERVED_SCHEMAS:
         raise QueryRejected(f"{parts[0]!r} is a system schema, not a domain; catalog tables are not readable")

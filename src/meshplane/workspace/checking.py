@@ -88,7 +88,7 @@ class ContractChecker:
         foreign keys read their target ports."""
         references: dict[str, str] = {}
         relations: dict[str, Relation] = {CHECKED: relation}
-        for n, target in enumerate(sorted(_relationship_targets(spec.contract.odcs))):
+        for n, target in enumerate(sorted(_relationship_targets(spec.contract.odcs, spec.contract.table_index))):
             if target == spec.contract.table:
                 references[target] = CHECKED
                 continue
@@ -96,7 +96,7 @@ class ContractChecker:
             if bound is not None:
                 references[target] = f"__meshplane_ref_{n}"
                 relations[references[target]] = bound
-        plan = compile_plan(spec.contract.odcs, references=references)
+        plan = compile_plan(spec.contract.odcs, table_index=spec.contract.table_index, references=references)
         if metrics is not None:  # an increment: row rules on the new rows, table rules on the whole table
             plan = dataclasses.replace(plan, checks=tuple(c for c in plan.checks if metrics(c.metric)))
         results = run_checks(
@@ -154,13 +154,13 @@ def observed_number(value: object) -> float | None:
     return None
 
 
-def _relationship_targets(contract: OpenDataContractStandard) -> set[str]:
+def _relationship_targets(contract: OpenDataContractStandard, table_index: int = 0) -> set[str]:
     """Table parts of the foreign keys of the port's table (``customers`` of ``customers.id``)."""
     objects = contract.schema_ or []
-    if not objects:
+    if len(objects) <= table_index:
         return set()
-    rels = [r for p in objects[0].properties or [] for r in p.relationships or []]
-    rels += list(objects[0].relationships or [])
+    rels = [r for p in objects[table_index].properties or [] for r in p.relationships or []]
+    rels += list(objects[table_index].relationships or [])
     targets: set[str] = set()
     for rel in rels:
         for ref in [rel.to] if isinstance(rel.to, str) else list(rel.to or []):

@@ -375,7 +375,9 @@ class QualityService:
             return []
         latest = [c for c in stored if c.run_id == stored[0].run_id]
         try:
-            units = {c.id: c.unit for c in compile_plan(spec.contract.odcs).checks}
+            units = {
+                c.id: c.unit for c in compile_plan(spec.contract.odcs, table_index=spec.contract.table_index).checks
+            }
         except PlanError:
             units = {}
         found: list[ColumnCompleteness] = []
