@@ -29,7 +29,7 @@ from meshplane.builds.plan import (
 )
 from meshplane.engines.base import ArrowRelation, Engine, FileRelation, GovernedRelation, Relation, StagedResult
 from meshplane.engines.python_sandbox import PythonLimits, SandboxedTransform
-from meshplane.errors import BuildError, ContractViolation, MeshError
+from meshplane.errors import BuildError, ContractViolation, MeshError, StorageError
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec, TransformSpec
 from meshplane.storage import Lease, Publication, SnapshotInfo, TableContract, TableId, TableStore
@@ -364,10 +364,13 @@ class Builder:
                 for (port, _, result, checks), snapshot in zip(staged, snapshots, strict=True)
             ]  # fmt: skip
         finally:
-            # Published files live where they were staged; only unpublished staging folders are removed.
+            # Published files live where they were staged; only unpublished staging folders are removed. A
+            # folder that cannot be removed now must not hide why the build failed: `meshplane maintain` and the
+            # next build's cleanup remove orphans later.
             for _, table, _, _ in staged:
                 if table not in published:
-                    self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
+                    with contextlib.suppress(StorageError):
+                        self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
         return ProductOutcome(
             item.address, Status.SUCCESS, time.perf_counter() - started, run_id, tuple(outcomes), engine=item.engine
         )

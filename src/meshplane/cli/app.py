@@ -255,6 +255,7 @@ def _register_commands() -> None:
         agreements,
         building,
         contracts,
+        credentials,
         demo,
         governance,
         notifying,

@@ -30,6 +30,7 @@ import math
 import re
 import shutil
 import sys
+import tempfile
 import threading
 import uuid
 import warnings
@@ -52,7 +53,7 @@ from meshplane.engines.base import (
 )
 from meshplane.engines.convert import to_arrow_table
 from meshplane.errors import BuildError, EngineUnavailable, MeshError
-from meshplane.storage.objectstore import S3Location
+from meshplane.storage.objectstore import S3Location, is_remote
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -176,11 +177,10 @@ class SparkEngine:
         target_file_bytes: int = 256 * 1024 * 1024,
         object_store: S3Location | None = None,
     ) -> None:
-        if object_store is not None:
-            raise EngineUnavailable(
-                f"engine: spark cannot read the warehouse at {object_store.uri} yet (Spark needs hadoop-aws for "
-                "s3a://, which is not installed); build these products with engine: duckdb"
-            )
+        # Spark has no S3 client here (hadoop-aws is not installed): published inputs on S3 are copied to local
+        # Parquet by DuckDB (httpfs, the warehouse's credentials) before Spark reads them, and Spark's output is
+        # staged locally like every engine's; the platform publishes it to the bucket.
+        self._object_store = object_store
         self._master = master
         self._conf = {**DEFAULT_CONF, **{str(k): str(v) for k, v in (conf or {}).items()}}
         self._target_file_bytes = target_file_bytes
@@ -226,17 +226,19 @@ class SparkEngine:
     def stage_python(self, fn: PythonTransform, inputs: Mapping[str, Relation], out_dir: Path) -> StagedResult:
         name = getattr(fn, "__name__", "transform")
         wants_spark = _spark_parameters(fn, inputs)
-        args: dict[str, Any] = {
-            key: self._frame(key, rel) if key in wants_spark else self._arrow(key, rel) for key, rel in inputs.items()
-        }
-        try:
-            result = fn(**args)
-        except MeshError:  # the sandboxed transform says itself what failed
-            raise
-        except Exception as exc:
-            raise BuildError(f"Python transform {name}() raised {type(exc).__name__}: {exc}") from exc
-        frame = result if _is_spark_frame(result) else self._from_arrow(to_arrow_table(result, name))
-        return self._write(frame, out_dir)
+        with self._scratch() as scratch:
+            args: dict[str, Any] = {
+                key: self._frame(key, rel, scratch) if key in wants_spark else self._arrow(key, rel)
+                for key, rel in inputs.items()
+            }
+            try:
+                result = fn(**args)
+            except MeshError:  # the sandboxed transform says itself what failed
+                raise
+            except Exception as exc:
+                raise BuildError(f"Python transform {name}() raised {type(exc).__name__}: {exc}") from exc
+            frame = result if _is_spark_frame(result) else self._from_arrow(to_arrow_table(result, name))
+            return self._write(frame, out_dir)
 
     def query(self, sql: str, relations: Mapping[str, Relation], *, dialect: str | None = None) -> pa.Table:
         """A read-only query in Spark SQL (or ``dialect``), returned as Arrow."""
@@ -272,24 +274,41 @@ class SparkEngine:
         """Register each input as a temporary view with a private name; yield {input name: view name}."""
         token = uuid.uuid4().hex[:10]
         views: dict[str, str] = {}
-        try:
-            for name, relation in inputs.items():
-                view = f"__mp_{token}_{re.sub(r'[^0-9A-Za-z_]', '_', name)}"
-                self._frame(name, relation).createOrReplaceTempView(view)
-                views[name] = view
-            yield views
-        finally:
-            for view in views.values():
-                with suppress(Exception):  # a view that cannot be dropped dies with its session
-                    self.session.catalog.dropTempView(view)
+        with self._scratch() as scratch:
+            try:
+                for name, relation in inputs.items():
+                    view = f"__mp_{token}_{re.sub(r'[^0-9A-Za-z_]', '_', name)}"
+                    self._frame(name, relation, scratch).createOrReplaceTempView(view)
+                    views[name] = view
+                yield views
+            finally:
+                for view in views.values():
+                    with suppress(Exception):  # a view that cannot be dropped dies with its session
+                        self.session.catalog.dropTempView(view)
 
-    def _frame(self, name: str, relation: Relation) -> DataFrame:
+    @contextmanager
+    def _scratch(self) -> Iterator[Path]:
+        """A local folder for inputs copied out of object storage; it lives as long as the lazy frames reading
+        it (until the call's result is written), then goes."""
+        folder = Path(tempfile.mkdtemp(prefix="meshplane-spark-inputs-"))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _frame(self, name: str, relation: Relation, scratch: Path) -> DataFrame:
         try:
             if isinstance(relation, FileRelation) and relation.format == "parquet":
+                paths = [str(p) for p in relation.paths]
+                if any(is_remote(p) for p in paths):
+                    local = self._duckdb_engine().stage_sql(
+                        "SELECT * FROM input", {"input": relation}, scratch / uuid.uuid4().hex
+                    )
+                    return self.session.read.parquet(*(str(p) for p in local.files))
                 reader = self.session.read
                 if relation.options.get("union_by_name"):
                     reader = reader.option("mergeSchema", "true")
-                return reader.parquet(*(str(p) for p in relation.paths))
+                return reader.parquet(*paths)
             return self._from_arrow(self._arrow(name, relation))
         except BuildError:
             raise
@@ -300,11 +319,16 @@ class SparkEngine:
         """An input as Arrow, read by DuckDB exactly as the DuckDB engine reads it."""
         if isinstance(relation, ArrowRelation):
             return relation.table
-        if self._duckdb is None:
-            from meshplane.engines.duckdb import DuckDBEngine
+        return self._duckdb_engine().query("SELECT * FROM input", {"input": relation})
 
-            self._duckdb = DuckDBEngine(threads=2)
-        return self._duckdb.query("SELECT * FROM input", {"input": relation})
+    def _duckdb_engine(self) -> DuckDBEngine:
+        """The DuckDB engine that reads inputs Spark cannot (other formats, objects on S3)."""
+        with self._lock:
+            if self._duckdb is None:
+                from meshplane.engines.duckdb import DuckDBEngine
+
+                self._duckdb = DuckDBEngine(threads=2, object_store=self._object_store)
+            return self._duckdb
 
     def _from_arrow(self, table: pa.Table) -> DataFrame:
         from pyspark.sql.pandas.types import from_arrow_schema

@@ -365,8 +365,8 @@ class PointerSwap:
         """Switch every staged pointer in one transaction; CommitFailedException if any table moved."""
         from pyiceberg.catalog.sql import IcebergTables
         from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
-        from sqlalchemy import insert, update
-        from sqlalchemy.exc import IntegrityError
+        from sqlalchemy import insert, select, update
+        from sqlalchemy.exc import IntegrityError, ProgrammingError
         from sqlalchemy.orm import Session
 
         catalog = self._catalog
@@ -378,21 +378,34 @@ class PointerSwap:
                         session.execute(insert(IcebergTables).values(**row))
                     except IntegrityError as exc:
                         raise TableAlreadyExistsError(f"Table {namespace}.{name} already exists") from exc
+                    except ProgrammingError as exc:  # PostgreSQL's row-level security (storage.credentials)
+                        raise _not_this_builders(namespace, name) from exc
                     continue
+                this_table = (
+                    IcebergTables.catalog_name == catalog.name,
+                    IcebergTables.table_namespace == namespace,
+                    IcebergTables.table_name == name,
+                )
                 result: Any = session.execute(
                     update(IcebergTables)
-                    .where(
-                        IcebergTables.catalog_name == catalog.name,
-                        IcebergTables.table_namespace == namespace,
-                        IcebergTables.table_name == name,
-                        IcebergTables.metadata_location == old,
-                    )
+                    .where(*this_table, IcebergTables.metadata_location == old)
                     .values(metadata_location=new, previous_metadata_location=old)
                 )
                 if result.rowcount < 1:
+                    still = session.execute(select(IcebergTables.metadata_location).where(*this_table)).scalar()
+                    if still == old:  # visible and unmoved, yet not updated: row-level security refused it
+                        raise _not_this_builders(namespace, name)
                     raise CommitFailedException(f"Table has been updated by another process: {namespace}.{name}")
             session.commit()
         self._pending.clear()
+
+
+def _not_this_builders(namespace: str, name: str) -> StorageError:
+    return StorageError(
+        f"{namespace}.{name}: this builder's catalog role may not publish the {namespace} domain's tables "
+        f"(row-level security, see `meshplane platform grant-builder`); build {namespace} with its own "
+        "domain's credentials"
+    )
 
 
 def _last_line(error: BaseException) -> str:

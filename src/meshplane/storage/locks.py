@@ -146,7 +146,7 @@ class LeaseManager:
     def _now(self, conn: Connection) -> str:
         return _NOW.get(conn.dialect.name, _NOW["postgresql"])
 
-    def _ensure_table(self) -> None:
+    def ensure_table(self) -> None:
         if self._ready:
             return
         import sqlalchemy as sa
@@ -156,7 +156,7 @@ class LeaseManager:
         self._ready = True
 
     def _acquire(self, key: str, timeout: float) -> Lease:
-        self._ensure_table()
+        self.ensure_table()
         lease = Lease(key, uuid.uuid4().hex, self)
         deadline = time.monotonic() + max(timeout, 0.0)
         while True:

@@ -116,6 +116,12 @@ class TableStore:
 
     # --- lifecycle -------------------------------------------------------------------------------
 
+    def create_shared_tables(self) -> None:
+        """Create now the tables otherwise made on first use (Iceberg pointers, build leases), e.g. so that
+        builder roles can be granted rights on them before their first build."""
+        _ = self.catalog
+        self._locks.ensure_table()
+
     @property
     def catalog(self) -> SqlCatalog:
         """pyiceberg's SQL catalog (created on first use: importing pyiceberg costs ~0.4 s)."""
@@ -816,7 +822,10 @@ class TableStore:
             newest = max((i.mtime.timestamp() for i in files if i.mtime is not None), default=0.0)
             if run_id is None and newest > cutoff:
                 continue  # may belong to a build still uploading
-            filesystem.delete_dir(folder)
+            try:
+                filesystem.delete_dir(folder)
+            except OSError as exc:
+                raise StorageError(f"{table_id}: cannot delete the unpublished run folder {folder}: {exc}") from exc
 
     def _referenced_folders(self, table_id: TableId) -> set[Path | str]:
         from meshplane.storage import _iceberg as ice

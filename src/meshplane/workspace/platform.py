@@ -7,7 +7,7 @@ import os
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshplane.errors import CatalogUnavailable, StorageError, UsageError
 from meshplane.spec import MeshSpec
@@ -143,6 +143,24 @@ class Platform:
             lease_seconds=self.spec.config.platform.build_lease_seconds,
             scratch=self.warehouse,
         )
+
+    def builder_s3_policy(self, domain: str) -> dict[str, Any]:
+        """The IAM policy of ``domain``'s builder key: read the warehouse, write only below its domain."""
+        from meshplane.storage.credentials import s3_builder_policy
+
+        if self.object_store is None:
+            raise UsageError(
+                "platform.warehouse is a local folder: per-domain storage keys need the warehouse in a bucket "
+                "(platform.warehouse: s3://BUCKET/PREFIX)"
+            )
+        return s3_builder_policy(self.object_store, domain)
+
+    def grant_builder(self, domain: str, role: str) -> list[str]:
+        """Let the PostgreSQL ``role`` publish ``domain``'s tables, and only those (row-level security)."""
+        from meshplane.storage.credentials import grant_builder
+
+        self.tables.create_shared_tables()
+        return grant_builder(self.catalog_url, domain, role)
 
     def close(self) -> None:
         if "tables" in self.__dict__:
