@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from server.helpers import copy_media, start_server, stop_server
+from server.oidc_provider import Provider, oidc_provider
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -38,3 +40,27 @@ def browser() -> Iterator[object]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def sso_url(live_mesh: Path) -> Iterator[tuple[str, Provider]]:
+    """A second server over the same mesh, without dev sign-in, with an OpenID Connect provider on loopback."""
+    with oidc_provider("http://placeholder/") as provider:
+        settings = {"MESHPLANE_OIDC_ISSUER": provider.url, "MESHPLANE_OIDC_CLIENT_ID": provider.client.client_id,
+                    "MESHPLANE_OIDC_CLIENT_SECRET": provider.client.client_secret,
+                    "MESHPLANE_OIDC_NAME": "Example ID"}  # fmt: skip
+        saved = {k: os.environ.get(k) for k in settings}
+        os.environ.update(settings)  # start_server passes its environment to the child server
+        try:
+            process, url = start_server(live_mesh, dev=False)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key)
+                else:
+                    os.environ[key] = value
+        provider.client.redirect_uri = f"{url}/login/oidc/callback"  # registered once the port is known
+        try:
+            yield url, provider
+        finally:
+            stop_server(process)

@@ -77,7 +77,6 @@ def test_consumer_queries_across_domains_and_sees_masks(browser: Any, live_url: 
     analyst = _page(browser, live_url, "raj")
     analyst.goto(f"{live_url}/sql")
     analyst.click("#run-sql")  # the prefilled example joins podcasts and royalties
-    _shot(analyst, "sql")
     analyst.wait_for_selector("#sql-result", timeout=20_000)
     headers = [h.strip() for h in analyst.locator("#sql-result thead th").all_inner_texts()]
     emails = analyst.locator(f"#sql-result tbody tr td:nth-child({headers.index('listener_email') + 1})")

@@ -104,7 +104,8 @@ def test_port_page_draws_column_lineage(client: TestClient, tokens: dict[str, st
     assert page.status_code == 200
     svg = page.text.split('<svg id="column-lineage-graph"', 1)[1].split("</svg>", 1)[0]
     # a downstream column computed from show_id, drawn as a node with an arrow into it
-    assert "royalties.creator_payouts.payout_lines" in svg and 'class="edge"' in svg
+    assert "royalties.creator_payouts.payout_lines" in svg and 'class="col-edge"' in svg
+    assert "podcasts.sources.hosting_listens (source)" in svg  # upstream raw data, marked as such
     assert "<title>podcasts.listening_events.listening_events.show_id</title>" in svg
     one = client.get(f"/ports/{EVENTS}?column=show_id", headers=bearer(tokens, CONSUMER)).text
     assert "#ffbf47" in one  # the chosen column stands out
@@ -126,6 +127,8 @@ def test_give_up_and_renew_a_grant(signed_in: TestClient, mesh: Mesh) -> None:
     again = mesh.platform.catalog.reader.access_request(new_id)
     assert again is not None and again.port == STREAMS and again.status.value == "pending"
     assert again.until is not None and again.until.year == 2099 and f"renewal of {made.id}" in again.purpose
+    listed = signed_in.get("/requests").text.split(f'id="request-{new_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>2099-01-31</td>" in listed  # the last day with access, as asked
     assert signed_in.post(f"/requests/{made.id}/withdraw", data={"csrf": csrf}).status_code == 200
     assert not [g for g in mesh.access.grants(CONSUMER, STREAMS) if g.request_id == made.id]
     assert mesh.platform.catalog.reader.access_request(made.id).status.value == "revoked"  # type: ignore[union-attr]

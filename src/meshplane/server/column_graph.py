@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -25,7 +25,7 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _source(port: str, edges: Iterable[ColumnEdge], column: str | None) -> str:
+def _source(port: str, edges: Iterable[ColumnEdge], column: str | None, ports: Collection[str]) -> str:
     columns: dict[str, set[str]] = {}
     pairs = set()
     for e in edges:
@@ -38,7 +38,7 @@ def _source(port: str, edges: Iterable[ColumnEdge], column: str | None) -> str:
              'fontsize=11, height=0.28, margin="0.08,0.02"];', 'edge [color="#8c97ad", arrowsize=0.6];']  # fmt: skip
     for index, (owner, names) in enumerate(sorted(columns.items())):
         here = owner == port
-        is_port = owner.count(".") == 2
+        is_port = owner in ports  # else a source contract (raw data)
         style = 'style="rounded,filled"; fillcolor="#dfe8ff"; color="#2454d6";' if here else (
             'style="rounded,filled"; fillcolor="#eef1f7"; color="#d8dde6";' if is_port else
             'style="rounded,filled,dashed"; fillcolor="#f6f7fa"; color="#9aa3b5";')  # fmt: skip
@@ -70,10 +70,15 @@ def _run_dot(source: str) -> str:
     svg = done.stdout.decode()
     svg = svg[svg.index("<svg") :]  # drop the XML prologue and doctype
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
-    return svg.replace("<svg ", '<svg id="column-lineage-graph" class="graph columns" role="img" '
+    # dot's own class names would pick up the mesh map's styles (.node, .edge): give them the graph's own
+    for name in ("node", "edge", "cluster"):
+        svg = svg.replace(f'class="{name}"', f'class="col-{name}"')
+    return svg.replace("<svg ", '<svg id="column-lineage-graph" class="columns" role="img" '
                        'aria-label="Column lineage: which columns each column is computed from" ', 1)  # fmt: skip
 
 
-def column_lineage_svg(port: str, edges: Iterable[ColumnEdge], column: str | None = None) -> Markup:
-    """The drawn graph of ``edges`` around ``port`` (its columns highlighted, ``column`` most)."""
-    return Markup(_run_dot(_source(port, edges, column)))
+def column_lineage_svg(port: str, edges: Iterable[ColumnEdge], ports: Collection[str],
+                       column: str | None = None) -> Markup:  # fmt: skip
+    """The drawn graph of ``edges`` around ``port`` (its columns highlighted, ``column`` most); ``ports`` are the
+    mesh's output ports (anything else an edge names is a source)."""
+    return Markup(_run_dot(_source(port, edges, column, ports)))

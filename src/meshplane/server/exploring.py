@@ -50,7 +50,8 @@ def port_page(request: Request, address: str, who: User, column: str = "") -> Re
     edges = service.column_lineage(subject)  # NotFound / UsageError for an unknown port: 404 / 400
     note = ""
     try:
-        graph = column_lineage_svg(address, edges, column or None) if edges else Markup("")
+        ports = {str(p) for p in service.graph.ports}
+        graph = column_lineage_svg(address, edges, ports, column or None) if edges else Markup("")
     except LayoutUnavailable as error:
         graph, note = Markup(""), str(error)
     return _render(request, "port.html", who, port=address, columns=service.columns_of(address), edges=edges,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -36,6 +36,9 @@ router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 templates.env.globals["Bar"] = charts.Bar
 templates.env.filters["bars"] = charts.bars
+# An expiry is the first instant without access (a date "until 2099-12-31" ends at 2100-01-01 00:00 UTC):
+# pages show the last day with access.
+templates.env.filters["last_day"] = lambda moment: (moment - timedelta(microseconds=1)).strftime("%Y-%m-%d")
 
 Anyone = Annotated[Principal | None, allow(Rule.PUBLIC)]
 User = Annotated[Principal, allow(Rule.AUTHENTICATED)]
