@@ -259,3 +259,26 @@ def test_check_without_a_catalog_keeps_public_and_same_domain_rules(
     assert code == 1
     assert [p["path"] for p in problems if p["severity"] == "error"] == ["domains/sales/reader/product.odps.yaml"]
     assert not (fresh / ".meshplane").exists()
+
+
+def test_a_staged_test_reads_its_inputs_through_the_same_decision(root: Path) -> None:
+    """``meshplane test --staged`` runs the transform like a build: without an agreement it is refused at the
+    input port; with one, the staged transform sees the agreed columns and rows, masked; and a result staged
+    in the same run reaches only its own team's products (it has passed no access decision)."""
+    # the transform shows what it received in its error (the staged result is discarded, the error is not)
+    set_transform(root, "import pyarrow as pa\n\n\ndef transform(customers: pa.Table) -> pa.Table:\n"
+                        "    raise ValueError(repr(customers.to_pylist()))\n", "py")  # fmt: skip
+    with Mesh.open(root) as mesh:
+        [port] = mesh.test(["sales.reader"], staged=True).ports
+        assert port.error is not None and "no approved agreement to read crm.customers.customers" in port.error
+        assert port.error.startswith(f"domains/sales/reader/product.odps.yaml:{INPUT_LINE}:5: input port")
+        request = mesh.access.request_agreement("sam", "sales.reader", PORT, "totals", ["customer_id", "email"])
+        mesh.access.approve("carla", request.id, ROW_FILTER)
+    with Mesh.open(root) as mesh:
+        [port] = mesh.test(["sales.reader"], staged=True).ports
+        seen = port.error or ""
+        assert "ValueError" in seen and "'customer_id': 'c1'" in seen, seen
+        assert RAW_EMAIL not in seen and UNGRANTED not in seen and US_ROW not in seen and "'name'" not in seen
+        assert mesh.builds.current(RESULT) is None  # nothing was published
+        [both] = [p for p in mesh.test(["+sales.reader"], staged=True).ports if p.port == RESULT]
+        assert both.error is not None and "staged in this run" in both.error and "crm.customers" in both.error

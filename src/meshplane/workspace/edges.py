@@ -13,6 +13,8 @@ that requests the missing agreement. Every read of another product's port is rec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from meshplane.access.agreements import product_principal
 from meshplane.access.rewrite import port_relation
 from meshplane.builds.inputs import source_relation
@@ -22,6 +24,7 @@ from meshplane.errors import AccessDenied, BuildError, QueryRejected
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.sql import PortRef, render
+from meshplane.types import Address
 from meshplane.workspace.access import AccessService
 from meshplane.workspace.agreeing import refusal
 
@@ -36,6 +39,13 @@ class GovernedInputs:
         self.access = access
 
     def __call__(self, product: ProductSpec) -> dict[str, Relation]:
+        return self.bind(product)
+
+    def bind(self, product: ProductSpec, staged: Mapping[Address, Relation] | None = None) -> dict[str, Relation]:
+        """Each input of ``product``; ``staged``: upstream ports built (not published) in this run, as
+        ``meshplane test --staged`` has them. A staged result has passed no access decision, so only products
+        whose team owns the upstream port (who read it raw anyway) read it; any other reader is refused,
+        located, with how to test it instead."""
         access = self.access
         principal = product_principal(access.directory, product)
         resolver = access.policy.resolver(principal)
@@ -48,6 +58,16 @@ class GovernedInputs:
                 continue
             assert edge.upstream_port is not None
             address = str(edge.upstream_port)
+            if staged is not None and edge.upstream_port in staged:
+                if not access.policy.is_owner(principal, access.policy.target(address)):
+                    raise BuildError(
+                        f"{edge.input.location().render(root)}: input port {edge.input.name!r} reads {address}, "
+                        f"staged in this run: an unpublished result is read only by its own team's products; "
+                        f"publish it first (meshplane build {edge.upstream_port.product_address}), then test "
+                        f"{product.address} without selecting it"
+                    )
+                bound[edge.input.name] = staged[edge.upstream_port]
+                continue
             try:
                 port = resolver(PortRef(address))
                 select = render(port_relation(port, key))

@@ -383,9 +383,10 @@ class Mesh:
 
     @cached_property
     def quality(self) -> QualityService:
+        from meshplane.workspace.edges import GovernedInputs
         from meshplane.workspace.quality import QualityService
 
-        return QualityService(self.graph, self.platform)
+        return QualityService(self.graph, self.platform, GovernedInputs(self.graph, self.access))
 
     def test(
         self, selectors: list[str] | None = None, *, staged: bool = False, engine: str | None = None

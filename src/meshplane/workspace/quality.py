@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from meshplane.builds import table_id_for
 from meshplane.builds.execute import python_transform
-from meshplane.builds.inputs import source_relation
 from meshplane.catalog import CheckResult as StoredCheck
 from meshplane.catalog import RunStatus, SloEvaluation
 from meshplane.contracts.plan import PlanError, Unit, compile_plan
@@ -58,6 +57,8 @@ from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from meshplane.workspace.edges import GovernedInputs
 
 __all__ = [
     "OldMajor", "PortDiff", "PortStatus", "PortTest", "QualityService", "TestReport",
@@ -164,6 +165,9 @@ class PortStatus:
 class QualityService:
     graph: MeshGraph
     platform: Platform
+    inputs: GovernedInputs | None = None
+    """Binds a staged test's inputs through the access decision, as a build does (``test(staged=True)``
+    is refused without it: a transform never reads another product's port raw)."""
 
     @cached_property
     def checker(self) -> ContractChecker:
@@ -279,20 +283,15 @@ class QualityService:
         return found
 
     def _staged_inputs(self, product: Address, staged: dict[Address, StagedResult]) -> dict[str, Relation]:
-        inputs: dict[str, Relation] = {}
-        for edge in self.graph.edges[product]:
-            if edge.source is not None:
-                inputs[edge.input.name] = source_relation(self.graph, edge.source)
-                continue
-            assert edge.upstream_port is not None
-            relation = self.checker.port_relation(edge.upstream_port, staged)
-            if relation is None:
-                raise BuildError(
-                    f"{product}: input {edge.input.name!r} reads {edge.upstream_port}, which has never "
-                    f"been published; build it first or select it too: meshplane test +{product} --staged"
-                )
-            inputs[edge.input.name] = relation
-        return inputs
+        """The product's inputs for a staged test: upstream ports through the access decision (as a build reads
+        them), staged ones of this run only for their own team's products (:meth:`GovernedInputs.bind`)."""
+        if self.inputs is None:
+            raise BuildError(f"{product}: a staged test reads its inputs through the access decision; use Mesh.test")
+        relations: dict[Address, Relation] = {
+            port: FileRelation(paths=result.files) if result.files else ArrowRelation(result.schema.empty_table())
+            for port, result in staged.items()
+        }
+        return self.inputs.bind(self.graph.products[product], relations)
 
     def _record(self, run_id: str, tests: Sequence[PortTest]) -> None:
         writer = self.platform.catalog.writer
