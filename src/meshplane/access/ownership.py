@@ -252,23 +252,30 @@ def port_masks(contract: ContractSpec) -> dict[str, str]:
             masks[column.name] = column.mask.value
         elif column.classification in MASKED_CLASSIFICATIONS:
             masks[column.name] = DEFAULT_MASK
-    for table in contract.raw.get("schema") or []:
-        for prop in (table.get("properties") or []) if isinstance(table, Mapping) else []:
-            if not isinstance(prop, Mapping) or not prop.get("name"):
-                continue
-            items = prop.get("items")
-            if prop["name"] not in masks and isinstance(items, Mapping) and _declared_mask(items) is not None:
-                masks[prop["name"]] = str(_declared_mask(items))
-            children = nested_properties(prop)
-            if children is not None:
-                masks.update(_masks_from_properties(children, f"{prop['name']}."))
-        break  # a port contract describes one table
+    for prop in _table_properties(contract.raw, contract.table_index):
+        if not isinstance(prop, Mapping) or not prop.get("name"):
+            continue
+        items = prop.get("items")
+        if prop["name"] not in masks and isinstance(items, Mapping) and _declared_mask(items) is not None:
+            masks[prop["name"]] = str(_declared_mask(items))
+        children = nested_properties(prop)
+        if children is not None:
+            masks.update(_masks_from_properties(children, f"{prop['name']}."))
     return masks
 
 
-def declared_fields(contract: Mapping[str, Any]) -> dict[str, Any]:
+def _table_properties(contract: Mapping[str, Any], table_index: int) -> list[Any]:
+    """The properties of the table a port spec builds (``schema[table_index]``: a contract may hold several)."""
+    schema = contract.get("schema") or []
+    table = schema[table_index] if isinstance(schema, list) and 0 <= table_index < len(schema) else None
+    properties = table.get("properties") if isinstance(table, Mapping) else None
+    return properties if isinstance(properties, list) else []
+
+
+def declared_fields(contract: Mapping[str, Any], table_index: int = 0) -> dict[str, Any]:
     """Column name -> its declared nested fields, for the gateway's projection: a dict of field name -> the
-    same below it, or None for a property that declares no nested properties (lower-case names)."""
+    same below it, or None for a property that declares no nested properties (lower-case names), for the
+    table ``schema[table_index]``."""
 
     def walk(properties: Iterable[Any]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -278,9 +285,7 @@ def declared_fields(contract: Mapping[str, Any]) -> dict[str, Any]:
                 found[str(prop["name"]).lower()] = None if children is None else walk(children)
         return found
 
-    for table in contract.get("schema") or []:
-        return walk(table.get("properties") or []) if isinstance(table, Mapping) else {}
-    return {}
+    return walk(_table_properties(contract, table_index))
 
 
 def facts_from_spec(product: ProductSpec) -> ProductFacts:

@@ -344,7 +344,8 @@ class AccessPolicy:
                     f"warehouse; rebuild the port: meshplane build {address.product_address} --full-refresh"
                 )
         declared = set(_contract_columns(target))
-        fields = declared_fields(target.port.contract.raw) if not decision.owner else {}
+        contract = target.port.contract
+        fields = declared_fields(contract.raw, contract.table_index) if not decision.owner else {}
         columns: list[PortColumn] = []
         for arrow_field in snapshot.schema:
             data_type = arrow_field.type

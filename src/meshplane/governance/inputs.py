@@ -245,10 +245,9 @@ def _nested_classifications(port: OutputPortSpec, name: str) -> list[str]:
                     found.append(str(prop["classification"]))
                 below(prop)
 
-    for table in port.contract.raw.get("schema") or []:
-        for prop in (table.get("properties") or []) if isinstance(table, Mapping) else []:
-            if isinstance(prop, Mapping) and prop.get("name") == name:
-                below(prop)
+    for prop in _table_doc(port.contract).get("properties") or []:
+        if isinstance(prop, Mapping) and prop.get("name") == name:
+            below(prop)
     return found
 
 
