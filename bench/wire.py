@@ -30,6 +30,7 @@ import psycopg
 from _common import DATA, footer, header
 
 from meshplane.access import PortColumn, QueryGateway, ReadablePort
+from meshplane.catalog.tokens import scram_verifier
 from meshplane.engines.duckdb_sandbox import SandboxLimits
 from meshplane.errors import AccessDenied
 from meshplane.sql import PortRef
@@ -69,6 +70,9 @@ class Backend:
 
     def authenticate(self, user: str, password: str) -> bool:
         return user == USER.username and password == TOKEN
+
+    def scram_verifiers(self, user: str) -> list[str]:
+        return [scram_verifier(TOKEN, b"bench-wire-salt")] if user == USER.username else []
 
     def readable_ports(self, user: str) -> list[PortSchema]:
         schema = self.gateway.run(f"{SELECT} LIMIT 0", USER, self.resolve, consumer_key="k").table.schema

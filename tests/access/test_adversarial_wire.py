@@ -19,6 +19,7 @@ from test_adversarial import leaks, substitute
 from conftest import ANALYST, CONSUMER_KEY, Mesh
 from meshplane.access import QueryGateway
 from meshplane.access.gateway import QueryStream
+from meshplane.catalog.tokens import scram_verifier
 from meshplane.sql import PortRef
 from meshplane.wire import WireConfig, running
 from meshplane.wire.statements import Kind, classify
@@ -37,6 +38,9 @@ class GatewayBackend:
 
     def authenticate(self, user: str, password: str) -> bool:
         return user == ANALYST.username and password == TOKEN
+
+    def scram_verifiers(self, user: str) -> list[str]:
+        return [scram_verifier(TOKEN, b"adversarial-salt")] if user == ANALYST.username else []
 
     def readable_ports(self, user: str) -> Sequence[PortSchema]:
         found = []

@@ -78,7 +78,7 @@ def test_browse_lists_only_readable_ports_with_comments(wire: Wire) -> None:
     assert contract is not None
     described = {c.name: c.description for c in contract.columns}
     assert comment is not None and comment[0] == described["country_code"]
-    assert types["listener_email"] == "VARCHAR"  # the hash mask's type, as the consumer sees it
+    assert types["listener_email"] == "character varying"  # the hash mask's type as PostgreSQL names it
 
 
 def test_session_commands_and_catalog_functions(wire: Wire) -> None:

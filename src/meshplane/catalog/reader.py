@@ -406,6 +406,18 @@ class CatalogReader:
             return None
         return str(row["username"])
 
+    def scram_verifiers(self, username: str, *, at: datetime | None = None) -> list[str]:
+        """SCRAM-SHA-256 verifiers of ``username``'s tokens in force (neither revoked nor expired)."""
+        t = schema.api_tokens
+        when = at or convert.now()
+        with self._db.read() as conn:
+            rows = conn.execute(
+                sa.select(t.c.scram_verifier, t.c.expires_at)
+                .where(t.c.username == username, t.c.scram_verifier.is_not(None), t.c.revoked_at.is_(None))
+                .order_by(t.c.created_at)
+            ).all()  # fmt: skip
+        return [str(r.scram_verifier) for r in rows if r.expires_at is None or r.expires_at > when]
+
     def tokens(self, *, username: str | None = None) -> list[ApiToken]:
         t = schema.api_tokens
         where: Where = []

@@ -29,7 +29,7 @@ from meshplane.catalog.records import (
     RunStatus,
     SloEvaluation,
 )
-from meshplane.catalog.tokens import new_token
+from meshplane.catalog.tokens import new_token, scram_salt, scram_verifier
 from meshplane.errors import CatalogError
 
 __all__ = ["CatalogWriter"]
@@ -384,12 +384,20 @@ class CatalogWriter:
         """A new token for ``username``: the plaintext (shown once, never stored) and its metadata."""
         token = new_token()
         info = ApiToken(token.id, username, name, convert.now(), expires_at)
+        t = schema.api_tokens
 
         def work(conn: Connection) -> None:
+            # the user's SCRAM salt is shared by all their tokens (see meshplane.catalog.tokens)
+            known = conn.execute(
+                sa.select(t.c.scram_verifier).where(t.c.username == username, t.c.scram_verifier.is_not(None))
+                .order_by(t.c.created_at).limit(1)
+            ).scalar()  # fmt: skip
+            salt = scram_salt(known) if known else secrets.token_bytes(16)
             conn.execute(
-                sa.insert(schema.api_tokens),
+                sa.insert(t),
                 {"id": token.id, "username": username, "name": name, "salt": token.salt,
-                 "token_hash": token.token_hash, "created_at": info.created_at, "expires_at": expires_at},
+                 "token_hash": token.token_hash, "created_at": info.created_at, "expires_at": expires_at,
+                 "scram_verifier": scram_verifier(token.plaintext, salt)},
             )  # fmt: skip
             _audit(conn, actor or username, "token.create", username, {"token": token.id, "name": name})
 

@@ -95,6 +95,14 @@ class BuildLimitsConfig(_Frozen):
     """Python transforms run confined (Landlock, seccomp); off only where the kernel lacks Landlock."""
 
 
+class WireSettings(_Frozen):
+    """The PostgreSQL wire protocol of ``meshplane serve --pg``."""
+
+    auth: Literal["scram-sha-256", "password"] = "scram-sha-256"
+    """scram-sha-256: clients prove they hold an API token without sending it (tokens made before SCRAM
+    verifiers existed cannot); password: the token is sent as a cleartext password (TLS off loopback)."""
+
+
 class PlatformConfig(_Frozen):
     engine: Literal["duckdb", "spark"] = "duckdb"
     spark: SparkConfig = Field(default_factory=SparkConfig)
@@ -109,6 +117,7 @@ class PlatformConfig(_Frozen):
     token_days: int = Field(default=90, ge=1, le=3650)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     build_limits: BuildLimitsConfig = Field(default_factory=BuildLimitsConfig)
+    wire: WireSettings = Field(default_factory=WireSettings)
 
 
 class ConnectionConfig(_Frozen):

@@ -1,17 +1,19 @@
 """The system catalog a PostgreSQL client browses: domains as schemas, readable ports as tables.
 
-Each catalog query runs on a fresh, locked-down DuckDB database of the query sandbox that holds one empty
-table per port the user may read now (decided by the workspace like any query: masked and ungranted columns
-appear as the user would see them), with the contracts' descriptions as table and column comments. DuckDB
-answers ``pg_catalog`` and ``information_schema`` queries over those tables itself; the PostgreSQL
-functions it lacks are defined as macros, and ``version()`` and friends return PostgreSQL's answers. The
-database holds no rows and may read no file, so a catalog query cannot reach data.
+Each catalog query runs on a fresh, locked-down DuckDB database of the query sandbox that holds
+PostgreSQL's own catalog relations (``pg_class``, ``pg_attribute``, ``information_schema.columns``, ... with
+all of PostgreSQL's columns, see :mod:`~meshplane.wire.pg_relations`) filled with the rows of the ports the
+user may read now (:mod:`~meshplane.wire.pg_rows`: decided by the workspace like any query, so masked and
+ungranted columns appear as the user would see them, with the contracts' descriptions as comments). The
+query is rewritten as a tree: catalog relations become those tables, PostgreSQL's catalog functions
+(``format_type``, ``pg_get_indexdef``, ``col_description``, regclass casts, ...) become macros over them.
+The database holds no data and may read no file, so a catalog query cannot reach data.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
@@ -19,90 +21,89 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from meshplane.engines.duckdb_sandbox import DuckDBSandbox, SandboxStream
+from meshplane.wire.pg_relations import RELATIONS
+from meshplane.wire.pg_rows import CatalogRows, catalog_rows, table_name
 
 if TYPE_CHECKING:
     from meshplane.workspace.access import PortSchema
 
-__all__ = ["SERVER_VERSION", "CatalogQuery", "table_name"]
+__all__ = ["SERVER_VERSION", "CatalogQuery", "UndefinedObject", "table_name"]
 
 SERVER_VERSION = "16.0"
 VERSION_TEXT = f"PostgreSQL {SERVER_VERSION} (meshplane governed query server)"
+_SCHEMAS = {"pg_catalog": "mp_pg", "information_schema": "mp_is"}
+_HELPERS = {
+    "mp.regclass": "mp_name VARCHAR, mp_oid BIGINT, mp_display VARCHAR",
+    "mp.types": "mp_oid BIGINT, mp_display VARCHAR, mp_name VARCHAR",
+    "mp.definitions": "mp_oid BIGINT, mp_definition VARCHAR, mp_columns VARCHAR[]",
+    "mp.descriptions": "mp_oid BIGINT, mp_sub INTEGER, mp_text VARCHAR",
+}
+"""Lookup tables of the macros; their column names are unlike any a client writes, as a macro's argument
+(``oid``, ``attnum``) is substituted into its subquery and must not bind to the subquery's own columns."""
 
 _MACROS = (
-    "CREATE TABLE meshplane_pg_type (oid INTEGER, typname VARCHAR, typtype VARCHAR, typbasetype INTEGER,"
-    " typarray INTEGER, typelem INTEGER, typrelid INTEGER, typreceive VARCHAR, typsend VARCHAR, typnamespace INTEGER,"
-    " typlen SMALLINT, typtypmod INTEGER, typnotnull BOOLEAN, typcollation INTEGER, typcategory VARCHAR,"
-    " typinput VARCHAR, typoutput VARCHAR, typdelim VARCHAR, typdefault VARCHAR)",
-    "INSERT INTO meshplane_pg_type (oid, typname, typtype, typbasetype, typarray, typelem, typrelid, typreceive,"
-    " typsend) VALUES {pg_types}",
-    "UPDATE meshplane_pg_type SET typlen = -1, typtypmod = -1, typnotnull = false, typcollation = 0,"
-    " typcategory = 'U', typinput = typname || 'in', typoutput = typname || 'out', typdelim = ','",
     "CREATE MACRO pg_get_userbyid(id) AS 'meshplane'",
     "CREATE MACRO pg_encoding_to_char(id) AS 'UTF8'",
     "CREATE MACRO pg_backend_pid() AS {pid}",
     "CREATE MACRO pg_is_in_recovery() AS false",
     "CREATE MACRO txid_current() AS 1",
     "CREATE MACRO pg_postmaster_start_time() AS TIMESTAMPTZ '2000-01-01 00:00:00+00'",
-    "CREATE MACRO obj_description1(id) AS (SELECT description FROM pg_catalog.pg_description d WHERE d.objoid = id"
-    " AND d.objsubid = 0 LIMIT 1)",
-    "CREATE MACRO col_description1(id, n) AS (SELECT description FROM pg_catalog.pg_description d"
-    " WHERE d.objoid = id AND d.objsubid = n LIMIT 1)",
+    "CREATE MACRO pg_my_temp_schema() AS 0",
+    "CREATE MACRO pg_relation_is_publishable(id) AS false",
+    "CREATE MACRO pg_is_other_temp_schema(id) AS false",
+    "CREATE MACRO pg_relation_size(id) AS 0",
+    "CREATE MACRO pg_total_relation_size(id) AS 0",
+    "CREATE MACRO pg_table_size(id) AS 0",
+    "CREATE MACRO pg_indexes_size(id) AS 0",
+    "CREATE MACRO pg_size_pretty(n) AS CAST(n AS VARCHAR) || ' bytes'",
+    "CREATE MACRO current_schemas(implicit) AS ['pg_catalog', 'public']",
+    "CREATE MACRO quote_ident(name) AS CASE WHEN regexp_full_match(name, '[a-z_][a-z0-9_$]*') THEN name"
+    " ELSE '\"' || replace(name, '\"', '\"\"') || '\"' END",
+    "CREATE MACRO mp_obj_description(id) AS (SELECT mp_text FROM mp.descriptions WHERE mp_oid = id AND mp_sub = 0"
+    " LIMIT 1)",
+    "CREATE MACRO mp_col_description(id, n) AS (SELECT mp_text FROM mp.descriptions WHERE mp_oid = id AND mp_sub = n"
+    " LIMIT 1)",
+    "CREATE MACRO mp_format_type(id, modifier) AS CASE"
+    " WHEN id = 1700 AND modifier > 4"
+    " THEN 'numeric(' || ((modifier - 4) >> 16) || ',' || ((modifier - 4) & 65535) || ')'"
+    " WHEN id = 1043 AND modifier > 4 THEN 'character varying(' || (modifier - 4) || ')'"
+    " ELSE coalesce((SELECT mp_display FROM mp.types WHERE mp_oid = id), '???') END",
+    "CREATE MACRO mp_regclass(text) AS (SELECT mp_oid FROM mp.regclass WHERE mp_name = text LIMIT 1)",
+    "CREATE MACRO mp_regclass_name(id) AS coalesce((SELECT mp_display FROM mp.regclass WHERE mp_oid = id LIMIT 1),"
+    " CAST(id AS VARCHAR))",
+    "CREATE MACRO mp_regtype(text) AS (SELECT mp_oid FROM mp.types WHERE mp_name = text OR mp_display = text LIMIT 1)",
+    "CREATE MACRO mp_definition(id) AS (SELECT mp_definition FROM mp.definitions WHERE mp_oid = id)",
+    "CREATE MACRO mp_index_column(id, n) AS CASE WHEN n = 0 THEN mp_definition(id)"
+    " ELSE (SELECT mp_columns[n] FROM mp.definitions WHERE mp_oid = id) END",
     "CREATE MACRO pg_get_keywords() AS TABLE SELECT keyword_name AS word, 'U' AS catcode, keyword_category AS catdesc"
     " FROM duckdb_keywords()",
-    "CREATE MACRO to_regtype(name) AS (SELECT oid FROM pg_catalog.pg_type WHERE typname = name LIMIT 1)",
-    "CREATE MACRO to_regclass(name) AS (SELECT oid FROM pg_catalog.pg_class WHERE relname = name LIMIT 1)",
+    "CREATE MACRO array_upper(a, d) AS len(a)",
+    # information_schema._pg_expandarray: the elements of an array with their positions, (x, n)
+    "CREATE MACRO mp_expandarray(a) AS list_transform(range(1, len(a) + 1), mp_i -> {{'x': a[mp_i], 'n': mp_i}})",
+    "CREATE MACRO array_lower(a, d) AS CASE WHEN len(a) > 0 THEN 1 END",
 )
-_QUALIFIED_MACRO = re.compile(
-    r"\bpg_catalog\s*\.\s*(pg_get_userbyid|pg_encoding_to_char|pg_backend_pid|pg_is_in_recovery|txid_current|"
-    r"pg_postmaster_start_time|pg_get_keywords|to_regclass|to_regtype)\b",
-    re.IGNORECASE,
-)
-
-
 _ALIASES = {"current_version": "version", "currentversion": "version"}
+_TRUE = {"has_table_privilege", "has_schema_privilege", "has_database_privilege", "has_column_privilege",
+         "has_any_column_privilege", "has_function_privilege", "pg_table_is_visible", "pg_type_is_visible",
+         "pg_function_is_visible", "pg_collation_is_visible"}  # fmt: skip
+_NULL = {"pg_get_expr", "pg_get_viewdef", "pg_get_triggerdef", "pg_get_ruledef", "pg_get_partkeydef",
+         "pg_get_statisticsobjdef_columns", "pg_get_function_arguments", "pg_get_function_result",
+         "pg_get_function_identity_arguments", "pg_get_serial_sequence", "shobj_description",
+         "pg_get_partition_constraintdef", "pg_get_functiondef"}  # fmt: skip
+_ZERO_BASED = {"indkey", "indclass", "indoption", "indcollation", "proargtypes"}
+"""int2vector and oidvector columns: PostgreSQL subscripts them from 0, DuckDB lists from 1."""
+_QUALIFIED_CALL = re.compile(r"(?<![\w.])\"?pg_catalog\"?\s*\.\s*(\"?)(\w+)\1\s*\(", re.IGNORECASE)
 
 
-def _pg_type_rows() -> str:
-    """``pg_type`` rows for the types this server sends (with arrays), in PostgreSQL's own oids and names."""
-    from meshplane.wire.values import _ARRAYS, _NAMES
-
-    receive = {"bool": "boolrecv", "bytea": "bytearecv", "int8": "int8recv", "int2": "int2recv", "int4": "int4recv",
-               "text": "textrecv", "json": "json_recv", "float4": "float4recv", "float8": "float8recv",
-               "varchar": "varcharrecv", "date": "date_recv", "time": "time_recv", "timestamp": "timestamp_recv",
-               "timestamptz": "timestamptz_recv", "interval": "interval_recv", "numeric": "numeric_recv",
-               "uuid": "uuid_recv"}  # fmt: skip
-    rows = []
-    for oid, name in sorted(_NAMES.items()):
-        recv = receive.get(name, name + "recv")
-        rows.append(
-            f"({oid}, '{name}', 'b', 0, {_ARRAYS.get(oid, 0)}, 0, 0, '{recv}', '{recv.replace('recv', 'send')}')"
-        )
-        if oid in _ARRAYS:
-            rows.append(f"({_ARRAYS[oid]}, '_{name}', 'b', 0, 0, {oid}, 0, 'array_recv', 'array_send')")
-    return ", ".join(rows)
-
-
-def _named(node: exp.Expr, value: exp.Expr, name: str) -> exp.Expr:
-    """``value`` in place of ``node``, keeping PostgreSQL's column name when it is a selected column."""
-    if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
-        return exp.alias_(value, name)
-    return value
-
-
-def table_name(address: str, single_port: bool) -> tuple[str, str]:
-    """``(schema, table)`` a port is listed as: its domain, and its product (or ``product.port``)."""
-    domain, product, port = address.split(".")
-    return domain, product if single_port else f"{product}.{port}"
-
-
-_PG_TYPES = _pg_type_rows()
+class UndefinedObject(Exception):
+    """A catalog relation this server does not have (SQLSTATE 42P01)."""
 
 
 class CatalogQuery:
     """Runs catalog queries for one user over the ports they may read."""
 
     def __init__(self, sandbox: DuckDBSandbox, *, user: str, database: str, pid: int,
-                 settings: dict[str, str]) -> None:  # fmt: skip
+                 settings: Mapping[str, str]) -> None:  # fmt: skip
         self.sandbox = sandbox
         self.user = user
         self.database = database
@@ -110,49 +111,64 @@ class CatalogQuery:
         self.settings = settings
 
     def run(self, text: str, ports: Sequence[PortSchema]) -> SandboxStream:
-        sql = self.translate(text)
+        sql, relations = self.translate_with_relations(text)
         connection = self.sandbox.connect([])
         try:
-            self._populate(connection, ports)
+            self._populate(
+                connection,
+                catalog_rows(ports, database=self.database, user=self.user, settings=self.settings),
+                relations,
+            )
         except BaseException:
             connection.close()
             raise
         return self.sandbox.stream(connection, sql)
 
-    def _populate(self, connection: Any, ports: Sequence[PortSchema]) -> None:
-        per_product: dict[str, int] = {}
-        for port in ports:
-            product = port.address.rsplit(".", 1)[0]
-            per_product[product] = per_product.get(product, 0) + 1
-        statements = [m.format(pid=self.pid, pg_types=_PG_TYPES) for m in _MACROS]
-        schemas = sorted({port.address.split(".")[0] for port in ports})
-        statements += [f"CREATE SCHEMA {exp.to_identifier(s, quoted=True).sql('duckdb')}" for s in schemas]
-        connection.execute("; ".join(statements))
-        for port in ports:
-            schema, table = table_name(port.address, per_product[port.address.rsplit(".", 1)[0]] == 1)
-            target = exp.table_(exp.to_identifier(table, quoted=True), db=exp.to_identifier(schema, quoted=True))
-            connection.from_arrow(port.schema.empty_table()).create(target.sql("duckdb"))
-            comments = []
-            if port.description:
-                comments.append(exp.Comment(this=target, kind="TABLE", expression=exp.Literal.string(port.description)))
-            for column, text in port.comments.items():
-                if column in port.schema.names:
-                    node = exp.column(exp.to_identifier(column, quoted=True), table=target.this, db=target.args["db"])
-                    comments.append(exp.Comment(this=node, kind="COLUMN", expression=exp.Literal.string(text)))
-            if comments:
-                connection.execute("; ".join(c.sql("duckdb") for c in comments))
+    def _populate(self, connection: Any, rows: CatalogRows, relations: set[str]) -> None:
+        wanted = relations
+        statements = ["CREATE SCHEMA mp", "CREATE SCHEMA mp_pg", "CREATE SCHEMA mp_is"]
+        for relation, columns in [*_HELPERS.items(), *((r, RELATIONS[r]) for r in sorted(wanted))]:
+            target = _target(relation)
+            definitions = [c.rsplit(" ", 1) for c in columns.split(", ")]
+            columns_of = [exp.ColumnDef(this=exp.to_identifier(name, quoted=True),
+                                        kind=exp.DataType.build(kind, dialect="duckdb"))
+                          for name, kind in definitions]  # fmt: skip
+            create = exp.Create(this=exp.Schema(this=target, expressions=columns_of), kind="TABLE")
+            statements.append(create.sql("duckdb"))
+            names = [name for name, _ in definitions]
+            values = rows.rows.get(relation, [])
+            if values:
+                tuples = [exp.tuple_(*(exp.convert(row.get(name)) for name in names)) for row in values]
+                insert = exp.insert(exp.Values(expressions=tuples), target,
+                                    columns=[exp.to_identifier(n, quoted=True) for n in names])  # fmt: skip
+                statements.append(insert.sql("duckdb"))
+        statements += [m.format(pid=self.pid) for m in _MACROS]
+        connection.execute(";\n".join(statements))
 
     def translate(self, text: str) -> str:
         """The DuckDB SQL of a PostgreSQL catalog query (PostgreSQL's answers for session functions)."""
+        return self.translate_with_relations(text)[0]
+
+    def translate_with_relations(self, text: str) -> tuple[str, set[str]]:
+        """The DuckDB SQL of a catalog query, and the catalog relations it reads."""
         text = re.sub(r"OPERATOR\(pg_catalog\.([^)]+)\)", r"\1", text)
         text = re.sub(r"\s+COLLATE\s+(pg_catalog\.)?\"?(default|C)\"?", "", text, flags=re.IGNORECASE)
-        text = _QUALIFIED_MACRO.sub(r"\1", text)
-        text = re.sub(r"::\s*pg_catalog\.", "::", text)
+        text = _QUALIFIED_CALL.sub(r"\2(", text)
+        text = re.sub(r"(::|\bAS\s+)\s*\"?pg_catalog\"?\s*\.\s*", r"\1", text, flags=re.IGNORECASE)
         try:
             tree = sqlglot.parse_one(text, read="postgres")
         except SqlglotError:
-            return text
-        constants = {
+            return text, set()
+        relations: set[str] = set()
+        try:
+            # names first (relations and qualified columns), then the expressions that use them
+            tree = tree.transform(lambda node: _names(node, relations))
+            return tree.transform(self._replace).sql("duckdb"), relations
+        except SqlglotError:
+            return text, relations
+
+    def _constants(self) -> dict[str, str]:
+        return {
             "version": VERSION_TEXT,
             "current_schema": "public",
             "current_database": self.database,
@@ -163,55 +179,143 @@ class CatalogQuery:
             "user": self.user,
         }
 
-        def replace(node: exp.Expr) -> exp.Expr:
-            if isinstance(node, exp.Table) and node.name.lower() == "pg_type" and node.db.lower() in ("", "pg_catalog"):
-                # DuckDB's pg_type lacks text, json, arrays and typreceive (how drivers such as ADBC decode types)
-                table = exp.to_table("meshplane_pg_type")
-                table.set("alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier("pg_type")))
-                return table
-            if (
-                isinstance(node, exp.NEQ | exp.EQ)
-                and isinstance(node.this, exp.Column)
-                and node.this.name.lower() in ("typreceive", "typsend")
-                and isinstance(node.expression, exp.Literal)
-                and node.expression.this == "0"
-            ):
-                # regproc columns compare with 0 in PostgreSQL; here they hold the function's name
-                return node.__class__(this=node.this, expression=exp.Literal.string(""))
-            qualified = isinstance(node, exp.Dot) and node.this.name.lower() == "pg_catalog"
-            if qualified and isinstance(node.expression, exp.Func):
-                replaced = replace(node.expression)
-                if isinstance(node.parent, exp.Select) and node.arg_key == "expressions" and replaced is not \
-                        node.expression and not isinstance(replaced, exp.Alias):  # fmt: skip
-                    return exp.alias_(replaced, node.expression.name.lower() or "?column?")
-                return replaced
-            if isinstance(node, exp.Func):
-                name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-                name = _ALIASES.get(name, name)
-                if name in constants and not node.args.get("expressions"):
-                    return _named(node, exp.Literal.string(constants[name]), name)
-                if name == "current_setting":
-                    key = node.args.get("expressions") or [node.this]
-                    if key and isinstance(key[0], exp.Literal):
-                        return exp.Literal.string(self.settings.get(str(key[0].this).lower(), ""))
-                if name == "obj_description" and len(node.expressions) == 1:
-                    return exp.Anonymous(this="obj_description1", expressions=node.expressions)
-                if name == "col_description" and len(node.expressions) == 2:
-                    return _named(node, exp.Anonymous(this="col_description1", expressions=node.expressions), name)
-                if name in ("has_table_privilege", "has_schema_privilege", "has_database_privilege",
-                            "pg_table_is_visible"):  # fmt: skip
-                    return exp.true()
-            if isinstance(node, exp.Column) and not node.table and node.name.lower() in ("current_user", "user") \
-                    and not node.this.quoted:  # fmt: skip
-                return exp.Literal.string(self.user)
-            if isinstance(node, exp.Cast) and isinstance(node.to, exp.ObjectIdentifier):
-                if node.to.name.upper() == "REGCLASS" and isinstance(node.this, exp.Literal) and node.this.is_string:
-                    return exp.Anonymous(this="to_regclass", expressions=[node.this])
-                inner: exp.Expr = node.this  # oids are plain integers here
-                return inner
-            return node
+    def _replace(self, node: exp.Expr) -> exp.Expr:
+        new = self._rewrite(node)
+        # transform() does not descend into a replacement: visit the original parts it carries
+        return node if new is node else new.transform(self._replace)
 
-        try:
-            return tree.transform(replace).sql("duckdb")
-        except SqlglotError:
-            return text
+    def _rewrite(self, node: exp.Expr) -> exp.Expr:
+        if (
+            isinstance(node, exp.NEQ | exp.EQ)
+            and isinstance(node.this, exp.Column)
+            and node.this.name.lower() in ("typreceive", "typsend")
+            and isinstance(node.expression, exp.Literal)
+            and node.expression.this == "0"
+        ):
+            # regproc columns compare with 0 in PostgreSQL; here they hold the function's name
+            return node.__class__(this=node.this, expression=exp.Literal.string(""))
+        if isinstance(node, exp.EQ) and isinstance(node.expression, exp.Any) \
+                and not isinstance(node.expression.this, exp.Subquery | exp.Select):  # fmt: skip
+            # x = ANY(array): DuckDB's ANY takes a subquery
+            return exp.Anonymous(this="list_contains", expressions=[node.expression.this, node.this])
+        if isinstance(node, exp.Bracket) and isinstance(node.this, exp.Column) \
+                and node.this.name.lower() in _ZERO_BASED and len(node.expressions) == 1:  # fmt: skip
+            index = exp.Add(this=exp.Paren(this=node.expressions[0]), expression=exp.Literal.number(1))
+            return exp.Anonymous(this="list_extract", expressions=[node.this, index])
+        if isinstance(node, exp.Cast) and isinstance(node.to, exp.ObjectIdentifier | exp.DataType):
+            return _cast(node)
+        if isinstance(node, exp.Func):
+            return self._function(node)
+        if isinstance(node, exp.Column) and not node.table and node.name.lower() in ("current_user", "user") \
+                and not node.this.quoted:  # fmt: skip
+            return exp.Literal.string(self.user)
+        return node
+
+    def _function(self, node: exp.Func) -> exp.Expr:
+        name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+        name = _ALIASES.get(name, name)
+        if isinstance(node, exp.Anonymous):
+            args = list(node.expressions)
+        else:
+            args = [a for a in (node.args.get("this"), *node.args.get("expressions", [])) if isinstance(a, exp.Expr)]
+        constants = self._constants()
+        if name in constants and not node.args.get("expressions"):
+            return _named(node, exp.Literal.string(constants[name]), name)
+        if name == "current_setting" and args:
+            key = args[0].this if isinstance(args[0], exp.Cast) else args[0]
+            if isinstance(key, exp.Literal):
+                return exp.Literal.string(self.settings.get(str(key.this).lower(), ""))
+        if name == "obj_description" and args:
+            return _named(node, exp.Anonymous(this="mp_obj_description", expressions=args[:1]), name)
+        if name == "col_description" and len(args) == 2:
+            return _named(node, exp.Anonymous(this="mp_col_description", expressions=args), name)
+        if name == "format_type" and len(args) == 2:
+            return _named(node, exp.Anonymous(this="mp_format_type", expressions=args), name)
+        if name == "pg_get_constraintdef" and args:
+            return _named(node, exp.Anonymous(this="mp_definition", expressions=args[:1]), name)
+        if name == "pg_get_indexdef" and args:
+            column = args[1] if len(args) > 1 else exp.Literal.number(0)
+            return _named(node, exp.Anonymous(this="mp_index_column", expressions=[args[0], column]), name)
+        if name in ("to_regclass", "to_regtype"):
+            return _named(node, exp.Anonymous(this=f"mp_{name[3:]}", expressions=args[:1]), name)
+        if name == "_pg_expandarray" and len(args) == 1:
+            return exp.Unnest(expressions=[exp.Anonymous(this="mp_expandarray", expressions=args)])
+        if name == "json_build_object":
+            return exp.Anonymous(this="json_object", expressions=args)
+        if name in _TRUE:
+            return _named(node, exp.true(), name)
+        if name in _NULL:
+            return _named(node, exp.cast(exp.null(), "VARCHAR"), name)
+        return node
+
+
+def _names(node: exp.Expr, relations: set[str]) -> exp.Expr:
+    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func) and node.this.name.lower() in _SCHEMAS:
+        return node.expression.transform(lambda inner: _names(inner, relations))  # pg_catalog.f(...) is f(...)
+    if isinstance(node, exp.Table):
+        return _relation(node, relations)
+    if isinstance(node, exp.Column) and node.db.lower() in _SCHEMAS:
+        # pg_catalog.pg_namespace.nspname (SQLAlchemy's spelling): the relation is aliased by its name
+        column = node.copy()
+        column.set("db", None)
+        return column
+    return node
+
+
+def _target(relation: str) -> exp.Table:
+    schema, _, name = relation.partition(".")
+    return exp.table_(exp.to_identifier(name, quoted=True), db=exp.to_identifier(_SCHEMAS.get(schema, schema)))
+
+
+def _relation(node: exp.Table, relations: set[str]) -> exp.Expr:
+    """A catalog relation becomes its table here (``pg_class`` and ``pg_catalog.pg_class`` alike)."""
+    if isinstance(node.this, exp.Func):
+        alias = node.args.get("alias")
+        if isinstance(alias, exp.TableAlias) and alias.this and not alias.columns:
+            # a set-returning function's alias also names its column in PostgreSQL (generate_series(...) s)
+            alias.set("columns", [alias.this.copy()])
+        return node
+    if node.catalog:
+        return node
+    schema, name = node.db.lower(), node.name.lower()
+    if not schema and name.startswith("pg_"):
+        schema = "pg_catalog"
+    if schema not in _SCHEMAS:
+        return node
+    relation = f"{schema}.{name}"
+    if relation not in RELATIONS:
+        raise UndefinedObject(f'relation "{relation}" does not exist')
+    relations.add(relation)
+    table = _target(relation)
+    table.set("alias", node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(name)))
+    return table
+
+
+def _cast(node: exp.Cast) -> exp.Expr:
+    """Casts to PostgreSQL's object identifier types: a name becomes an oid, an oid prints as its name."""
+    to = node.to
+    kind = (to.name if isinstance(to, exp.ObjectIdentifier) else to.sql("postgres")).lower().split(".")[-1].strip('"')
+    if kind not in ("regclass", "regtype", "regproc", "regprocedure", "oid", "regnamespace", "regrole", "regoper"):
+        return node
+    value = node.this
+    if isinstance(value, exp.Literal) and value.is_string:
+        if kind == "regclass":
+            return exp.Anonymous(this="mp_regclass", expressions=[value])
+        if kind == "regtype":
+            return exp.Anonymous(this="mp_regtype", expressions=[value])
+        return value
+    printed = isinstance(node.parent, exp.Cast) or (
+        isinstance(node.parent, exp.Select) and node.arg_key == "expressions"
+    )
+    if kind == "regclass" and printed:  # shown, or cast on to text: the table's name
+        return _named(node, exp.Anonymous(this="mp_regclass_name", expressions=[value]), "oid")
+    if kind == "regtype" and printed:
+        return _named(node, exp.Anonymous(this="mp_format_type", expressions=[value, exp.Literal.number(-1)]), "oid")
+    return value if isinstance(value, exp.Expr) else node  # oids are plain integers here
+
+
+def _named(node: exp.Expr, value: exp.Expr, name: str) -> exp.Expr:
+    """``value`` in place of ``node``, keeping PostgreSQL's column name when it is a selected column."""
+    if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
+        return exp.alias_(value, name)
+    return value

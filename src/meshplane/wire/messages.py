@@ -119,6 +119,18 @@ def authentication_cleartext() -> bytes:
     return message(b"R", struct.pack("!i", 3))
 
 
+def authentication_sasl(mechanisms: Sequence[str]) -> bytes:
+    return message(b"R", struct.pack("!i", 10) + b"".join(_cstr(m) for m in mechanisms) + b"\x00")
+
+
+def authentication_sasl_continue(data: bytes) -> bytes:
+    return message(b"R", struct.pack("!i", 11) + data)
+
+
+def authentication_sasl_final(data: bytes) -> bytes:
+    return message(b"R", struct.pack("!i", 12) + data)
+
+
 def parameter_status(name: str, value: str) -> bytes:
     return message(b"S", _cstr(name) + _cstr(value))
 

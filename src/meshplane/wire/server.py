@@ -14,13 +14,14 @@ import concurrent.futures
 import contextlib
 import ipaddress
 import itertools
+import secrets
 import ssl
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from meshplane.engines.duckdb_sandbox import DuckDBSandbox, SandboxLimits
 from meshplane.errors import UsageError
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["MeshBackend", "ResultStream", "WireBackend", "WireConfig", "WireServer", "running"]
 
 DEFAULT_PORT = 5433
+WireAuth = Literal["scram-sha-256", "password"]
 
 
 class ResultStream(Protocol):
@@ -52,6 +54,7 @@ class WireBackend(Protocol):
     """What the wire server asks about users, ports and queries."""
 
     def authenticate(self, user: str, password: str) -> bool: ...
+    def scram_verifiers(self, user: str) -> Sequence[str]: ...
     def readable_ports(self, user: str) -> Sequence[PortSchema]: ...
     def stream(self, user: str, sql: str) -> ResultStream: ...
 
@@ -64,6 +67,9 @@ class MeshBackend:
 
     def authenticate(self, user: str, password: str) -> bool:
         return bool(password) and self.mesh.access.user_for_token(password) == user
+
+    def scram_verifiers(self, user: str) -> Sequence[str]:
+        return self.mesh.access.scram_verifiers(user)
 
     def readable_ports(self, user: str) -> Sequence[PortSchema]:
         return self.mesh.access.readable_ports(user)
@@ -84,6 +90,8 @@ class WireConfig:
     """Threads that run queries and encode rows (DuckDB releases the GIL while it works)."""
     catalog_ttl: float = 5.0
     """Seconds a user's list of readable ports is reused by catalog queries (queries are always decided anew)."""
+    auth: WireAuth = "scram-sha-256"
+    """How a client proves it holds the user's API token: SCRAM-SHA-256, or the token as a cleartext password."""
 
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.tls_cert is None:
@@ -122,6 +130,8 @@ class WireServer:
         self._ports: dict[str, tuple[float, Sequence[PortSchema]]] = {}
         self._server: asyncio.Server | None = None
         self.port = self.config.port
+        self.mock_key = secrets.token_bytes(32)
+        """Derives the SCRAM salt shown for users without a verifier, stable while the server runs."""
 
     def readable_ports(self, user: str) -> Sequence[PortSchema]:
         with self._lock:
@@ -229,11 +239,14 @@ class BackgroundServer:
 
 def serve_in_background(path: Path, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                         tls_cert: Path | None = None, tls_key: Path | None = None) -> BackgroundServer:  # fmt: skip
-    """Open the mesh at ``path`` and serve PostgreSQL clients for it (what ``meshplane serve --pg`` runs)."""
+    """Open the mesh at ``path`` and serve PostgreSQL clients for it (what ``meshplane serve --pg`` runs).
+
+    How clients authenticate is the mesh's setting ``platform.wire.auth`` (mesh.yaml)."""
     from meshplane.workspace import Mesh
 
     mesh = Mesh.open(path)
-    config = WireConfig(host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+    auth = mesh.graph.spec.config.platform.wire.auth
+    config = WireConfig(host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, auth=auth)
     try:
         return BackgroundServer(mesh, running(MeshBackend(mesh), config))
     except BaseException:

@@ -12,6 +12,7 @@ import asyncio
 import re
 import secrets
 import struct
+from collections import ChainMap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from meshplane.engines.duckdb_sandbox import QueryCancelled, QueryInterrupted, ResultTooLarge
 from meshplane.errors import AccessDenied, MeshError, QueryRejected
 from meshplane.wire import messages as m
-from meshplane.wire.catalog import SERVER_VERSION, CatalogQuery
+from meshplane.wire.auth import MECHANISM, ScramExchange
+from meshplane.wire.catalog import SERVER_VERSION, CatalogQuery, UndefinedObject
 from meshplane.wire.statements import Kind, Statement, bind_parameters, classify, split_statements
 from meshplane.wire.values import copy_binary_rows, decode_parameter, encode_batch, field_specs
 
@@ -160,19 +162,15 @@ class Session:
             await self.send(m.error_response("28000", "this server accepts only TLS connections",
                                              severity="FATAL", hint="connect with sslmode=require"))  # fmt: skip
             return False
-        await self.send(m.authentication_cleartext())
-        kind, password_body = await self.reader.message()
-        if kind != b"p":
-            raise m.ProtocolViolation("expected a password message")
-        password = password_body.rstrip(b"\x00").decode("utf-8", "replace")
-        if not self.user or not await self.call(self.server.backend.authenticate, self.user, password):
+        scram = self.server.config.auth == "scram-sha-256"
+        if not await (self.scram() if scram else self.cleartext()):
             await self.send(m.error_response("28P01", f'password authentication failed for user "{self.user}"',
                                              severity="FATAL", hint="the password is a meshplane API token: "
                                              "meshplane token create USER"))  # fmt: skip
             return False
         self.pid = self.server.register(self)
         self.catalog = CatalogQuery(self.server.catalog_sandbox, user=self.user, database=database, pid=self.pid,
-                                    settings=self.settings)  # fmt: skip
+                                    settings=ChainMap(self.settings, _DEFAULTS))  # fmt: skip
         self.settings.setdefault("application_name", "")
         status = {
             "server_version": SERVER_VERSION, "server_encoding": "UTF8", "client_encoding": "UTF8",
@@ -182,6 +180,40 @@ class Session:
         }  # fmt: skip
         out = m.authentication_ok() + b"".join(m.parameter_status(k, v) for k, v in status.items())
         await self.send(out + m.backend_key_data(self.pid, self.secret) + m.ready_for_query(b"I"))
+        return True
+
+    async def password_message(self) -> bytes:
+        kind, body = await self.reader.message()
+        if kind != b"p":
+            raise m.ProtocolViolation("expected a password message")
+        return body
+
+    async def cleartext(self) -> bool:
+        """The token sent as a cleartext password (over TLS, or on loopback)."""
+        await self.send(m.authentication_cleartext())
+        password = (await self.password_message()).rstrip(b"\x00").decode("utf-8", "replace")
+        return bool(self.user) and await self.call(self.server.backend.authenticate, self.user, password)
+
+    async def scram(self) -> bool:
+        """SCRAM-SHA-256: the client proves it holds one of the user's tokens without sending it."""
+        import scramp  # type: ignore[import-untyped, unused-ignore]
+
+        await self.send(m.authentication_sasl([MECHANISM]))
+        initial = m.Body(await self.password_message())
+        mechanism, size = initial.cstring(), initial.int32()
+        if mechanism != MECHANISM or size < 0:
+            raise m.ProtocolViolation(f"expected a {MECHANISM} initial response")
+        verifiers = await self.call(self.server.backend.scram_verifiers, self.user) if self.user else []
+        exchange = ScramExchange(verifiers, mock_key=self.server.mock_key, user=self.user)
+        try:
+            first = exchange.server_first(initial.raw(size).decode("utf-8"))
+        except (scramp.ScramException, UnicodeDecodeError) as error:
+            raise m.ProtocolViolation(f"invalid SCRAM message: {error}") from None
+        await self.send(m.authentication_sasl_continue(first.encode()))
+        final = exchange.server_final((await self.password_message()).decode("utf-8", "replace"))
+        if final is None or not self.user:
+            return False
+        await self.send(m.authentication_sasl_final(final.encode()))
         return True
 
     async def cleanup(self) -> None:
@@ -600,6 +632,7 @@ _DEFAULTS = {
     "default_transaction_read_only": "on", "search_path": '"$user", public', "max_identifier_length": "63",
     "lc_collate": "C", "lc_ctype": "C", "intervalstyle": "postgres", "application_name": "",
     "extra_float_digits": "1", "statement_timeout": "0", "bytea_output": "hex",
+    "default_table_access_method": "heap", "max_index_keys": "32",
 }  # fmt: skip
 
 
@@ -625,6 +658,8 @@ def _wire_error(error: Exception, *, catalog: bool) -> WireError:
     """The SQLSTATE and message a client gets (the gateway's errors are already sanitised)."""
     if isinstance(error, WireError):
         return error
+    if isinstance(error, UndefinedObject):
+        return WireError("42P01", str(error))
     if isinstance(error, QueryCancelled):
         return WireError("57014", "canceling statement due to user request")
     if isinstance(error, QueryInterrupted):

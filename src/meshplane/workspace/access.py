@@ -242,6 +242,10 @@ class AccessService(AccessDecisions):
         username = self.catalog.reader.verify_token(token)
         return username if username is not None and self.directory.is_known(username) else None
 
+    def scram_verifiers(self, user: str) -> list[str]:
+        """SCRAM-SHA-256 verifiers of ``user``'s tokens in force (none for a user the mesh does not know)."""
+        return self.catalog.reader.scram_verifiers(user) if self.directory.is_known(user) else []
+
     def audit_log(self, **filters: Any) -> list[AuditEvent]:
         self.flush()
         return self.catalog.reader.audit_log(**filters)
@@ -320,7 +324,9 @@ class AccessService(AccessDecisions):
             except Exception:  # the engine could not describe it: not listed rather than a failed catalog
                 continue
             comments = {c.name: c.description for c in record.columns if c.description}
-            found.append(PortSchema(record.address, record.description, schema, comments))
+            primary = tuple(c.name for c in record.columns if c.primary_key)
+            required = frozenset(c.name for c in record.columns if c.required)
+            found.append(PortSchema(record.address, record.description, schema, comments, primary, required))
         return found
 
     def connect(self, user: str, *, on_close: Callable[[], None] | None = None) -> Connection:
@@ -409,6 +415,10 @@ class PortSchema:
     description: str
     schema: pa.Schema
     comments: Mapping[str, str]
+    primary_key: tuple[str, ...] = ()
+    """The contract's primary-key columns, in order (metadata: SQL clients show them as a table's key)."""
+    required: frozenset[str] = frozenset()
+    """Columns the contract declares required (never null)."""
 
 
 class ResultTable:
