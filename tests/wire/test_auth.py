@@ -120,7 +120,7 @@ def test_cleartext_over_tls_and_tokens_without_a_verifier(wire: Wire, cleartext:
                                                           plain: WireServer) -> None:  # fmt: skip
     legacy, info = wire.mesh.access.create_token(OWNER, name="made before SCRAM verifiers")
     t = schema.api_tokens
-    wire.mesh.platform.catalog._db.write(  # as a token made before migration 0006 is
+    wire.mesh.platform.catalog._db.write(  # as a token made before migration 0008 is
         lambda conn: conn.execute(sa.update(t).where(t.c.id == info.id).values(scram_verifier=None))
     )
     assert scram_login(plain.port, OWNER, legacy)["C"] == "28P01"

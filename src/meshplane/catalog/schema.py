@@ -283,7 +283,7 @@ api_tokens = _table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime),
     sa.Column("revoked_at", UtcDateTime),
-    sa.Column("scram_verifier", Str),  # SCRAM-SHA-256 verifier for PostgreSQL clients (migration 0006)
+    sa.Column("scram_verifier", Str),  # SCRAM-SHA-256 verifier for PostgreSQL clients (migration 0008)
 )
 
 query_log = _table(
