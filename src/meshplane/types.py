@@ -120,6 +120,7 @@ class EventKind(StrEnum):
     BUILD_FAILED = "build_failed"
     QUALITY_CHECK_FAILED = "quality_check_failed"
     POLICY_VIOLATION = "policy_violation"
+    ANOMALY_DETECTED = "anomaly_detected"
 
 
 # Seconds per time unit as contracts write them (slaProperties units): one table for SLO evaluation, contract

@@ -212,6 +212,24 @@ class AccessAuthority:
         """Who holds grants on ``port`` is shown to those who decide them; one's own grant to oneself."""
         return grantee == principal.username or self.may_decide(principal, port)
 
+    def readable_values(self, principal: Principal, port: str) -> frozenset[str] | None:
+        """The columns of ``port`` whose values ``principal`` may see in a summary of all its rows (a profile's
+        min, max, top values, histograms): None for its owners (every column); otherwise the columns they may
+        query unmasked, and none when they may not read the port or read it through a row filter (a summary of
+        every row would show values of rows they cannot query)."""
+        if self.owns(principal, port):
+            return None
+        try:
+            target = self.target(port)
+            decision = self.policy.decide(principal, target)
+        except MeshError:
+            return frozenset()
+        if decision.row_filter:
+            return frozenset()
+        declared = [c.name for c in target.port.contract.columns]
+        granted = decision.granted_columns
+        return frozenset(c for c in declared if (granted is None or c in granted) and c not in decision.masks)
+
     def may_see_samples(self, principal: Principal, port: str) -> bool:
         """Failing rows of a port's checks are raw data: its owners only."""
         return self.owns(principal, port)

@@ -13,10 +13,10 @@ import re
 from collections.abc import Iterable
 from typing import TypeVar
 
-from meshplane.catalog import CheckResult, RunRecord
+from meshplane.catalog import CheckResult, ProfileRecord, RunRecord
 from meshplane.contracts.runner import CheckResult as CheckOutcome
 
-__all__ = ["OWNER_ONLY", "Result", "public_error", "run_for_viewer", "without_samples"]
+__all__ = ["OWNER_ONLY", "Result", "profile_for_viewer", "public_error", "run_for_viewer", "without_samples"]
 
 OWNER_ONLY = "details are shown to the product's owner team"
 
@@ -46,6 +46,16 @@ def public_error(text: str | None) -> str | None:
 
 def run_for_viewer(run: RunRecord, *, owner: bool) -> RunRecord:
     return run if owner or not run.error else dataclasses.replace(run, error=public_error(run.error))
+
+
+def profile_for_viewer(profile: ProfileRecord, readable: frozenset[str] | None) -> ProfileRecord:
+    """A port's profile as a viewer sees it: min, max, top values and histograms only of the columns whose values
+    the viewer may read (``readable``, from the access authority; None: every column); counts of all."""
+    if readable is None:
+        return profile
+    hidden: dict[str, object] = {"min": None, "max": None, "top": [], "histogram": [], "withheld": True}
+    columns = tuple(c if c.get("name") in readable else {**c, **hidden} for c in profile.columns)
+    return dataclasses.replace(profile, columns=columns)
 
 
 Result = TypeVar("Result", CheckResult, CheckOutcome)

@@ -12,7 +12,7 @@ import heapq
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -41,6 +41,7 @@ __all__ = [
     "Builder",
     "CheckOutcome",
     "InputBinder",
+    "PortCheck",
     "PortChecker",
     "PortOutcome",
     "ProductOutcome",
@@ -86,6 +87,7 @@ class PortOutcome:
     snapshot_id: int | None = None
     checks: tuple[CheckOutcome, ...] = ()
     run: str = "full"  # "append": ``rows`` are the increment's rows, appended to the published ones
+    profile: Mapping[str, Any] | None = None  # the published table's profile (JSON), measured with the checks
 
 
 @dataclass(frozen=True)
@@ -143,10 +145,18 @@ class BuildResult:
 InputBinder = Callable[[ProductSpec], Mapping[str, Relation]]
 
 
+@dataclass(frozen=True)
+class PortCheck:
+    """A port's check outcomes and, when asked for, its profile (JSON) measured in the same scan."""
+
+    checks: tuple[CheckOutcome, ...]
+    profile: Mapping[str, Any] | None = None
+
+
 class PortChecker(Protocol):
     """Runs the contract's checks over a staged (or published) port; the workspace supplies the contracts layer.
     ``metrics`` keeps only the rules whose metric it accepts (an increment checks row rules on its new rows and
-    table rules on the whole table)."""
+    table rules on the whole table); ``profile`` also measures the port's profile in the same scan."""
 
     def __call__(
         self,
@@ -155,7 +165,9 @@ class PortChecker(Protocol):
         relation: Relation,
         staged: StagedResult | None,
         metrics: Callable[[str], bool] | None = None,
-    ) -> Sequence[CheckOutcome]: ...
+        *,
+        profile: bool = False,
+    ) -> PortCheck: ...
 
 
 class BuildEvents(Protocol):
@@ -294,6 +306,7 @@ class Builder:
         engine = self._engine(item.engine)
         inputs = self.inputs(product)
         staged: list[tuple[OutputPortSpec, TableId, StagedResult, tuple[CheckOutcome, ...]]] = []
+        profiles: dict[str, Mapping[str, Any] | None] = {}
         runs: dict[str, PortRun] = {}
         published: set[TableId] = set()
         try:
@@ -311,9 +324,10 @@ class Builder:
                 )
                 staged.append((port, table, result, ()))
                 if current is None or bounds is None:
-                    checks = tuple(self.checker(port, engine, FileRelation(paths=result.files), result))
+                    checked = self.checker(port, engine, FileRelation(paths=result.files), result, profile=True)
                 else:
-                    checks = self._check_increment(port, engine, result, current, bounds)
+                    checked = self._check_increment(port, engine, result, current, bounds)
+                checks, profiles[port.name] = checked.checks, checked.profile
                 staged[-1] = (port, table, result, checks)
                 failed = [c for c in checks if c.blocking and not c.passed]
                 if failed:
@@ -360,7 +374,7 @@ class Builder:
             published.update(table for _, table, _, _ in staged)
             outcomes = [
                 PortOutcome(Address(item.address.domain, item.address.product, port.name), result.row_count,
-                            snapshot.snapshot_id, checks, runs[port.name].kind)
+                            snapshot.snapshot_id, checks, runs[port.name].kind, profiles.get(port.name))
                 for (port, _, result, checks), snapshot in zip(staged, snapshots, strict=True)
             ]  # fmt: skip
         finally:
@@ -390,7 +404,7 @@ class Builder:
         result: StagedResult,
         current: SnapshotInfo,
         bounds: GovernedRelation,
-    ) -> tuple[CheckOutcome, ...]:
+    ) -> PortCheck:
         """Write-audit-publish for an increment: the watermark guard and row-level rules on the new rows, rules
         about the whole table (unique, rowCount, foreign keys, SQL) on the published rows plus the new ones."""
         from meshplane.builds import increments  # append ports only: it imports sqlglot
@@ -410,16 +424,18 @@ class Builder:
         )
 
         # Each run compiles only its rules (the whole table is not scanned for row rules); the schema's own
-        # findings (undeclared columns) come from both runs, so each result list is filtered as well.
+        # findings (undeclared columns) come from both runs, so each result list is filtered as well. The whole
+        # table's scan also measures its profile (published rows and the new ones).
         def table_rule(metric: str) -> bool:
             return not increments.on_increment(metric)
 
-        on_new = [c for c in self.checker(port, engine, new_rows, result, increments.on_increment)
+        on_new = [c for c in self.checker(port, engine, new_rows, result, increments.on_increment).checks
                   if increments.on_increment(c.metric)]  # fmt: skip
         keys = increments.key_columns(port) if current.data_files else None
         if not keys:
-            on_whole = [c for c in self.checker(port, engine, whole, result, table_rule) if table_rule(c.metric)]
-            return (guard, *on_new, *on_whole)
+            whole_check = self.checker(port, engine, whole, result, table_rule, profile=True)
+            on_whole = [c for c in whole_check.checks if table_rule(c.metric)]
+            return PortCheck((guard, *on_new, *on_whole), whole_check.profile)
         # Uniqueness on the new rows and the published rows sharing their keys (the published rows were unique
         # when published); the other table rules (row count, foreign keys, SQL) on the whole table.
         keyed = increments.keyed_relation(current, result, keys)
@@ -428,11 +444,10 @@ class Builder:
         def other_table_rule(metric: str) -> bool:
             return table_rule(metric) and not distinct(metric)
 
-        on_whole = [
-            c for c in self.checker(port, engine, whole, result, other_table_rule) if other_table_rule(c.metric)
-        ]
-        on_keys = [c for c in self.checker(port, engine, keyed, result, distinct) if distinct(c.metric)]
-        return (guard, *on_new, *on_whole, *on_keys)
+        whole_check = self.checker(port, engine, whole, result, other_table_rule, profile=True)
+        on_whole = [c for c in whole_check.checks if other_table_rule(c.metric)]
+        on_keys = [c for c in self.checker(port, engine, keyed, result, distinct).checks if distinct(c.metric)]
+        return PortCheck((guard, *on_new, *on_whole, *on_keys), whole_check.profile)
 
     def _built_meanwhile(
         self, item: PlannedProduct, product: ProductSpec, run_id: str, started: float, waited: float

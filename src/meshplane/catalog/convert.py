@@ -15,6 +15,7 @@ from meshplane.catalog.records import (
     CheckResult,
     Grant,
     PolicyResult,
+    ProfileRecord,
     QueryDecision,
     QueryLogEntry,
     RunRecord,
@@ -33,6 +34,7 @@ __all__ = [
     "json_value",
     "now",
     "policy_result",
+    "profile",
     "query_entry",
     "run",
     "slo_evaluation",
@@ -75,6 +77,13 @@ def check_result(r: Row) -> CheckResult:
         rule_id=r["rule_id"], port=r["port"], passed=bool(r["passed"]), metric=r["metric"],
         column=r["column_name"], observed=r["observed"], threshold=r["threshold"],
         severity=r["severity"], sample=tuple(r["sample"]), run_id=r["run_id"],
+    )  # fmt: skip
+
+
+def profile(r: Row) -> ProfileRecord:
+    return ProfileRecord(
+        port=r["port"], run_id=r["run_id"], profiled_at=r["profiled_at"], row_count=int(r["row_count"]),
+        columns=tuple(r["columns"] or ()),
     )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from meshplane.catalog.records import (
     PortRecord,
     PortUsage,
     ProductRecord,
+    ProfileRecord,
     QueryLogEntry,
     RunRecord,
     RunStatus,
@@ -264,6 +265,53 @@ class CatalogReader:
             rows = conn.execute(sa.select(c).where(*where).order_by(order).limit(limit)).mappings()
             return [convert.check_result(row) for row in rows]
 
+    def profiles(self, port: str, *, limit: int = 200, since: datetime | None = None) -> list[ProfileRecord]:
+        """A port's profiles, newest first."""
+        f = schema.profiles
+        where: Where = [f.c.port == port]
+        if since is not None:
+            where.append(f.c.profiled_at >= since)
+        query = sa.select(f).where(*where).order_by(f.c.profiled_at.desc(), f.c.id.desc()).limit(limit)
+        with self._db.read() as conn:
+            return [convert.profile(row) for row in conn.execute(query).mappings()]
+
+    def profile_history(self, ports: Iterable[str], *, per_port: int = 120) -> dict[str, list[ProfileRecord]]:
+        """The newest ``per_port`` profiles of each port (newest first), in one query."""
+        f = schema.profiles
+        wanted = sorted(set(ports))
+        if not wanted:
+            return {}
+        rank = sa.func.row_number().over(partition_by=f.c.port, order_by=(f.c.profiled_at.desc(), f.c.id.desc()))
+        inner = sa.select(f, rank.label("mp_rank")).where(f.c.port.in_(wanted)).subquery()
+        query = sa.select(*(inner.c[col.name] for col in f.columns)).where(inner.c.mp_rank <= per_port).order_by(
+            inner.c.port, inner.c.mp_rank)  # fmt: skip
+        found: dict[str, list[ProfileRecord]] = {p: [] for p in wanted}
+        with self._db.read() as conn:
+            for row in conn.execute(query).mappings():
+                found[row["port"]].append(convert.profile(row))
+        return found
+
+    def compliance_trend(self, *, limit: int = 30) -> list[tuple[str, datetime, dict[str, int]]]:
+        """The newest ``limit`` policy evaluations, oldest first: (evaluation, when, {outcome: results})."""
+        p = schema.policy_results
+        latest = (
+            sa.select(p.c.evaluation_id, sa.func.max(p.c.evaluated_at).label("at"))
+            .group_by(p.c.evaluation_id)
+            .order_by(sa.func.max(p.c.evaluated_at).desc())
+            .limit(limit)
+            .subquery()
+        )
+        query = (
+            sa.select(latest.c.evaluation_id, latest.c.at, p.c.outcome, sa.func.count())
+            .join(p, p.c.evaluation_id == latest.c.evaluation_id)
+            .group_by(latest.c.evaluation_id, latest.c.at, p.c.outcome)
+        )
+        found: dict[str, tuple[datetime, dict[str, int]]] = {}
+        with self._db.read() as conn:
+            for evaluation, at, outcome, count in conn.execute(query).tuples():
+                found.setdefault(evaluation, (at, {}))[1][outcome] = int(count)
+        return sorted(((e, at, counts) for e, (at, counts) in found.items()), key=lambda item: item[1])
+
     def policy_results(
         self, *, evaluation_id: str | None = None, subject: str | None = None, limit: int = 1000
     ) -> list[PolicyResult]:
@@ -489,6 +537,7 @@ class CatalogReader:
             sa.select(sa.func.max(c.c.id)).scalar_subquery(),
             sa.select(sa.func.max(s.c.id)).scalar_subquery(),
             sa.select(sa.func.max(p.c.id)).scalar_subquery(),
+            sa.select(sa.func.max(schema.profiles.c.id)).scalar_subquery(),
         )
         with self._db.read() as conn:
             return tuple(conn.execute(sa.select(*parts)).one())

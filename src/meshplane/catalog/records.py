@@ -222,6 +222,28 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ProfileRecord:
+    """A port's profile as one build measured it: ``columns`` are JSON objects (name, kind, sensitive, nulls,
+    distinct, min, max, top ``[[value, rows]]``, histogram ``[[low, high, rows]]``), in the table's order."""
+
+    port: str
+    run_id: str
+    profiled_at: datetime
+    row_count: int
+    columns: tuple[JsonObject, ...] = ()
+
+    def column(self, name: str) -> JsonObject | None:
+        return next((c for c in self.columns if c.get("name") == name), None)
+
+    def null_share(self, name: str) -> float | None:
+        """The share of rows where ``name`` is null (None: no rows, or no such column)."""
+        found = self.column(name)
+        if found is None or not self.row_count:
+            return None
+        return float(found.get("nulls") or 0) / self.row_count
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyResult:
     policy_id: str
     subject: str

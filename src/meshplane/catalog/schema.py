@@ -203,6 +203,17 @@ check_results = _table(
     sa.Column("sample", sa.JSON, nullable=False),
 )
 
+profiles = _table(
+    "mp_profiles",
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", Str, sa.ForeignKey("mp_runs.run_id"), nullable=False, index=True),
+    sa.Column("port", Str, nullable=False),
+    sa.Column("profiled_at", UtcDateTime, nullable=False),
+    sa.Column("row_count", sa.BigInteger, nullable=False),
+    sa.Column("columns", sa.JSON, nullable=False),
+    sa.Index("ix_mp_profiles_port_profiled_at", "port", "profiled_at"),
+)
+
 policy_results = _table(
     "mp_policy_results",
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

@@ -24,6 +24,7 @@ from meshplane.catalog.records import (
     Grant,
     MeshSnapshot,
     PolicyResult,
+    ProfileRecord,
     QueryLogEntry,
     RunRecord,
     RunStatus,
@@ -51,6 +52,14 @@ def _check_rows(run_id: str, results: Iterable[CheckResult]) -> list[dict[str, A
          "metric": c.metric, "observed": c.observed, "threshold": c.threshold, "passed": c.passed,
          "severity": c.severity, "sample": [convert.json_value(s) for s in c.sample]}
         for c in results
+    ]  # fmt: skip
+
+
+def _profile_rows(profiles: Iterable[ProfileRecord]) -> list[dict[str, Any]]:
+    return [
+        {"run_id": p.run_id, "port": p.port, "profiled_at": p.profiled_at, "row_count": p.row_count,
+         "columns": [convert.json_value(c) for c in p.columns]}
+        for p in profiles
     ]  # fmt: skip
 
 
@@ -197,13 +206,15 @@ class CatalogWriter:
         error: str | None = None,
         ended_at: datetime | None = None,
         check_results: Iterable[CheckResult] = (),
+        profiles: Iterable[ProfileRecord] = (),
     ) -> RunRecord:
-        """End a running run; refuses runs that are unknown or already ended. ``check_results`` are stored
-        in the same transaction (as :meth:`record_check_results` would)."""
+        """End a running run; refuses runs that are unknown or already ended. ``check_results`` and the ports'
+        ``profiles`` are stored in the same transaction (as :meth:`record_check_results` would)."""
         if status is RunStatus.RUNNING:
             raise ValueError("finish_run needs a final status, not 'running'")
         r = schema.runs
         checks = _check_rows(run_id, check_results)
+        measured = _profile_rows(profiles)
 
         def work(conn: Connection) -> RunRecord:
             updated = conn.execute(
@@ -224,6 +235,8 @@ class CatalogWriter:
                 raise CatalogError(f"run {run_id!r} already ended as {row['status']}")
             if checks:
                 _insert_many(conn, schema.check_results, checks)
+            if measured:
+                _insert_many(conn, schema.profiles, measured)
             return convert.run(row)
 
         return self._db.write(work)
@@ -264,6 +277,12 @@ class CatalogWriter:
         rows = _check_rows(run_id, results)
         if rows:
             self._db.write(lambda conn: _insert_many(conn, schema.check_results, rows))
+
+    def record_profiles(self, profiles: Iterable[ProfileRecord]) -> None:
+        """Store port profiles of runs already recorded (a build stores its own through :meth:`finish_run`)."""
+        rows = _profile_rows(profiles)
+        if rows:
+            self._db.write(lambda conn: _insert_many(conn, schema.profiles, rows))
 
     def record_policy_results(
         self, evaluation_id: str, results: Iterable[PolicyResult], *, evaluated_at: datetime | None = None

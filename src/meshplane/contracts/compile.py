@@ -14,7 +14,7 @@ follow-up queries built on demand. Everything is a sqlglot tree rendered to the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,9 +167,15 @@ def _alias(check: Check, taken: set[str]) -> str:
 
 
 def compile_sql(
-    plan: CheckPlan, relation: str, *, dialect: str = "duckdb", only: Iterable[str] | None = None
+    plan: CheckPlan,
+    relation: str,
+    *,
+    dialect: str = "duckdb",
+    only: Iterable[str] | None = None,
+    extra: Sequence[tuple[str, exp.Expr]] = (),
 ) -> CompiledPlan:
-    """Compile ``plan`` against ``relation``; ``only`` restricts to these check ids."""
+    """Compile ``plan`` against ``relation``; ``only`` restricts to these check ids. ``extra`` adds
+    (alias, aggregate) columns to the one scan (the port's profile, :mod:`meshplane.contracts.profile`)."""
     wanted = None if only is None else set(only)
     checks = [
         c
@@ -202,6 +208,11 @@ def compile_sql(
             projection = exp.alias_(expression, alias, quoted=True)
             (folded_projections if folded and folded[-1].check_id == check.id else projections).append(projection)
         measures.append((check.id, by_sql[key]))
+    for alias, expression in extra:
+        if alias in taken:
+            raise ValueError(f"extra aggregate {alias!r} clashes with a check's measure")
+        taken.add(alias)
+        projections.append(exp.alias_(expression, alias, quoted=True))
     aggregate = exp.select(*projections, *folded_projections).from_(table.copy())
     unfolded = exp.select(*projections).from_(table.copy()).sql(dialect=dialect, pretty=True) if folded else ""
     return CompiledPlan(

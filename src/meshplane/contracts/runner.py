@@ -8,7 +8,7 @@ returning up to five failing rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Collection, Sequence, Set
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +26,14 @@ from meshplane.contracts.plan import (
     Unit,
     compile_plan,
 )
+from meshplane.contracts.profile import PortProfile, finish_profile, profile_columns, profile_projections
 from meshplane.contracts.types import logical_compatible, physical_compatible
 from meshplane.types import Severity
 
 if TYPE_CHECKING:  # pyarrow only in annotations: contract plans are compiled by `check` without it
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["NOT_EXECUTED", "CheckResult", "QueryFn", "check_schema", "run_checks"]
+__all__ = ["NOT_EXECUTED", "CheckResult", "QueryFn", "check_and_profile", "check_schema", "run_checks"]
 
 QueryFn = Callable[[str], "pa.Table"]
 _COUNTING = {
@@ -294,6 +295,25 @@ def run_checks(
     columns missing from the data fail without touching the engine; queries of their own that
     raise (a broken ``sql`` rule, a missing foreign-key target) fail their check only.
     """
+    results, _ = check_and_profile(
+        plan, relation_name, query_fn, dialect=dialect, schema=schema, sample_limit=sample_limit
+    )
+    return results
+
+
+def check_and_profile(
+    plan: CheckPlan,
+    relation_name: str,
+    query_fn: QueryFn,
+    *,
+    dialect: str = "duckdb",
+    schema: pa.Schema | None = None,
+    sample_limit: int = 5,
+    profile: bool = False,
+    sensitive: Collection[str] = (),
+) -> tuple[list[CheckResult], PortProfile | None]:
+    """:func:`run_checks`, and with ``profile`` the relation's profile, measured in the checks' aggregate scan;
+    the values of the ``sensitive`` columns are never profiled (their null counts are)."""
     if schema is None:
         probe = exp.select("*").from_(relation_table(relation_name, dialect)).limit(0)
         schema = query_fn(probe.sql(dialect=dialect)).schema
@@ -318,20 +338,33 @@ def run_checks(
             by_id[check.id] = _failed(plan, check, f"column {', '.join(missing)} missing from the data")
         else:
             runnable.append(check.id)
-    compiled = compile_sql(plan, relation_name, dialect=dialect, only=runnable)
-    row_count = _aggregate(plan, compiled, query_fn, by_id)
+    columns = profile_columns(schema, frozenset(sensitive)) if profile else ()
+    compiled = compile_sql(plan, relation_name, dialect=dialect, only=runnable, extra=profile_projections(columns))
+    aggregate: dict[str, Any] = {}
+    row_count = _aggregate(plan, compiled, query_fn, by_id, aggregate, force=profile)
     for query in compiled.queries:
         _run_alone(plan, query, query_fn, row_count, by_id)
     _add_samples(plan, compiled, query_fn, by_id, sample_limit)
     ordered = [by_id[c.id] for c in plan.checks if c.id in by_id]
     ordered += [r for r in by_id.values() if r.metric == "undeclared"]
-    return ordered
+    if not profile:
+        return ordered, None
+    found = finish_profile(columns, aggregate, row_count or 0, relation_name, query_fn, dialect=dialect, schema=schema)
+    return ordered, found
 
 
-def _aggregate(plan: CheckPlan, compiled: CompiledPlan, query_fn: QueryFn, by_id: dict[str, CheckResult]) -> int | None:
-    if not compiled.measures and not compiled.queries:
-        return None
-    if not compiled.measures and not any(plan.by_id(q.check_id).unit is Unit.PERCENT for q in compiled.queries):
+def _aggregate(
+    plan: CheckPlan,
+    compiled: CompiledPlan,
+    query_fn: QueryFn,
+    by_id: dict[str, CheckResult],
+    into: dict[str, Any],
+    *,
+    force: bool = False,
+) -> int | None:
+    """Run the one aggregate scan when something needs it (``force``: the profile does); its row goes ``into``."""
+    needed = bool(compiled.measures) or any(plan.by_id(q.check_id).unit is Unit.PERCENT for q in compiled.queries)
+    if not needed and not force:
         return None
     try:
         row = query_fn(compiled.aggregate_sql).to_pylist()[0]
@@ -340,12 +373,14 @@ def _aggregate(plan: CheckPlan, compiled: CompiledPlan, query_fn: QueryFn, by_id
             raise
         # A folded rule broke the scan: scan without them, then each runs alone and fails only itself.
         row = query_fn(compiled.unfolded_sql).to_pylist()[0]
+        into.update(row)
         row_count = int(row[ROW_COUNT])
         alone = {q.check_id for q in compiled.folded}
         _judge_measures(plan, compiled, row, row_count, by_id, skip=alone)
         for query in compiled.folded:
             _run_alone(plan, query, query_fn, row_count, by_id)
         return row_count
+    into.update(row)
     row_count = int(row[ROW_COUNT])
     _judge_measures(plan, compiled, row, row_count, by_id, skip=frozenset())
     return row_count

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute, Mount
 
 from meshplane.errors import AccessDenied, CatalogError, MeshError, NotFound, QueryRejected, UsageError
-from meshplane.server import api, exploring, metrics, oidc, portal, workplace
+from meshplane.server import api, exploring, metrics, oidc, portal, profiling, workplace
 from meshplane.server.auth import AuthRequired, Forbidden, TokenCache, route_rule
 from meshplane.server.bodyguard import BodyGuard
 from meshplane.server.querying import QueryUnavailable
@@ -114,6 +114,7 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
     app.state.query_limiter = anyio.CapacityLimiter(queries or DEFAULT_QUERIES)  # replaced in lifespan's loop
     app.state.user_limiters = {}
     app.include_router(api.router)
+    app.include_router(profiling.router)
     app.include_router(metrics.router)
     app.include_router(portal.router)
     app.include_router(exploring.router)

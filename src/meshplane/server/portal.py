@@ -16,7 +16,7 @@ from sqlglot import exp
 from meshplane.catalog import AccessRequestStatus, SearchKind
 from meshplane.errors import AccessDenied, CatalogError, MeshError, UsageError
 from meshplane.lineage import product_edges
-from meshplane.server import charts
+from meshplane.server import charts, profile_pages
 from meshplane.server.auth import (
     SESSION_COOKIE,
     Rule,
@@ -175,6 +175,8 @@ def product_page(request: Request, address: str, who: User, requested: str = "")
         lineage=charts.lineage_svg(page.lineage), owns=owns, agreements=agreements,
         annotations=request.app.state.workbench.annotations(page.product.address),
         may_annotate=owns or who.is_governance, inputs=_agreement_inputs(request, page.product.address) if owns else [],
+        quality_trend=profile_pages.quality_trend(page.history),
+        **profile_pages.product_profiles(service, who, page.product.address),
     )  # fmt: skip
 
 
@@ -268,7 +270,9 @@ def revoke_my_token(request: Request, token_id: str, who: SelfOrPlatform) -> Res
 
 @router.get("/governance", response_class=HTMLResponse)
 def governance(request: Request, who: User) -> Response:
-    return _render(request, "governance.html", who, report=discovery(request).governance())
+    service = discovery(request)
+    return _render(request, "governance.html", who, report=service.governance(),
+                   compliance=profile_pages.compliance_context(service))  # fmt: skip
 
 
 # --- notifications: what concerns the signed-in user ------------------------------------------------------

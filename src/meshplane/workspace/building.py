@@ -74,7 +74,7 @@ class _RecordingEvents:
             self.forward.started(product, run_id, engine)
 
     def finished(self, outcome: ProductOutcome) -> None:
-        from meshplane.catalog import CheckResult, RunRecord, RunStatus
+        from meshplane.catalog import CheckResult, ProfileRecord, RunRecord, RunStatus
         from meshplane.lineage.redaction import redact  # on use: the lineage package imports sqlglot
         from meshplane.workspace.checking import observed_number  # on use: plan needs no contract checker
 
@@ -120,7 +120,14 @@ class _RecordingEvents:
                 for port in outcome.ports
                 for c in port.checks
             ]
-            # One transaction for the run's end and its check results.
+            at = datetime.now(UTC)
+            profiles = [
+                ProfileRecord(str(port.port), outcome.run_id, at, int(port.profile.get("rows") or 0),
+                              tuple(port.profile.get("columns") or ()))
+                for port in outcome.ports
+                if port.profile is not None and port.snapshot_id is not None and outcome.status is Status.SUCCESS
+            ]  # fmt: skip
+            # One transaction for the run's end, its check results and the published ports' profiles.
             writer.finish_run(
                 outcome.run_id,
                 statuses[outcome.status],
@@ -128,9 +135,20 @@ class _RecordingEvents:
                 snapshot_id=snapshot,
                 error=outcome.error,
                 check_results=results,
+                ended_at=at,
+                profiles=profiles,
             )
             if self.lineage is not None:
                 _emit_finished(self.lineage, outcome)
+            if self.notifications is not None and profiles:
+                from meshplane.workspace.profiling import ProfileService
+
+                try:
+                    ProfileService(self.notifications.graph, self.platform).notify(
+                        [p.port for p in profiles], outcome.run_id, self.notifications
+                    )
+                except Exception as error:  # judging the history must never fail the build it reports on
+                    log.warning("anomalies of %s not judged: %s", outcome.address, error)
             if self.notifications is not None and outcome.status is Status.FAILED:
                 from meshplane.workspace.notices import build_notices
 

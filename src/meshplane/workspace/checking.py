@@ -7,17 +7,18 @@ the target's published snapshot, an input port, or a source.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from open_data_contract_standard.model import OpenDataContractStandard
 
-from meshplane.builds import CheckOutcome, PortChecker, table_id_for
+from meshplane.builds import CheckOutcome, PortCheck, PortChecker, table_id_for
 from meshplane.builds.inputs import source_relation
 from meshplane.contracts.plan import compile_plan
-from meshplane.contracts.runner import NOT_EXECUTED, CheckResult, run_checks
+from meshplane.contracts.profile import PortProfile
+from meshplane.contracts.runner import NOT_EXECUTED, CheckResult, check_and_profile
 from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec
@@ -27,7 +28,7 @@ from meshplane.workspace.platform import Platform
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["CHECKED", "ContractChecker", "observed_number", "port_checker", "to_outcome"]
+__all__ = ["CHECKED", "ContractChecker", "observed_number", "port_checker", "sensitive_columns", "to_outcome"]
 
 CHECKED = "__meshplane_checked"
 _MASKED_CLASSES = {"confidential", "pii", "restricted"}
@@ -86,6 +87,25 @@ class ContractChecker:
     ) -> list[CheckResult]:
         """Every check of the port's contract on ``relation`` (those whose metric ``metrics`` keeps, when given);
         foreign keys read their target ports."""
+        return self.check_and_profile(
+            port, spec, engine, relation, schema, staged=staged, sample_limit=sample_limit, metrics=metrics
+        )[0]
+
+    def check_and_profile(
+        self,
+        port: Address,
+        spec: OutputPortSpec,
+        engine: Engine,
+        relation: Relation,
+        schema: pa.Schema | None,
+        *,
+        staged: dict[Address, StagedResult] | None = None,
+        sample_limit: int = 5,
+        metrics: Callable[[str], bool] | None = None,
+        profile: bool = False,
+    ) -> tuple[list[CheckResult], PortProfile | None]:
+        """:meth:`check`, and with ``profile`` the port's profile from the same scan (sensitive columns by
+        counts only)."""
         references: dict[str, str] = {}
         relations: dict[str, Relation] = {CHECKED: relation}
         for n, target in enumerate(sorted(_relationship_targets(spec.contract.odcs, spec.contract.table_index))):
@@ -99,15 +119,17 @@ class ContractChecker:
         plan = compile_plan(spec.contract.odcs, table_index=spec.contract.table_index, references=references)
         if metrics is not None:  # an increment: row rules on the new rows, table rules on the whole table
             plan = dataclasses.replace(plan, checks=tuple(c for c in plan.checks if metrics(c.metric)))
-        results = run_checks(
+        results, found = check_and_profile(
             plan,
             CHECKED,
             lambda sql: engine.query(sql, relations),
             dialect=engine.capabilities.sql_dialect,
             schema=schema,
             sample_limit=sample_limit,
+            profile=profile,
+            sensitive=sensitive_columns(spec),
         )
-        return [_masked(spec, r) for r in results]
+        return [_masked(spec, r) for r in results], found
 
 
 def port_checker(graph: MeshGraph, platform: Platform) -> PortChecker:
@@ -120,11 +142,19 @@ def port_checker(graph: MeshGraph, platform: Platform) -> PortChecker:
         relation: Relation,
         staged: StagedResult | None,
         metrics: Callable[[str], bool] | None = None,
-    ) -> Sequence[CheckOutcome]:
-        results = checker.check(
-            spec.contract.address, spec, engine, relation, staged.schema if staged else None, metrics=metrics
+        *,
+        profile: bool = False,
+    ) -> PortCheck:
+        results, found = checker.check_and_profile(
+            spec.contract.address,
+            spec,
+            engine,
+            relation,
+            staged.schema if staged else None,
+            metrics=metrics,
+            profile=profile,
         )
-        return [to_outcome(r) for r in results]
+        return PortCheck(tuple(to_outcome(r) for r in results), found.as_json() if found is not None else None)
 
     return check
 
@@ -169,13 +199,19 @@ def _relationship_targets(contract: OpenDataContractStandard, table_index: int =
     return targets
 
 
-def _masked(spec: OutputPortSpec, result: CheckResult) -> CheckResult:
-    """Failing-row samples never show sensitive columns (masked or classified confidential and above)."""
-    hidden = {
+def sensitive_columns(spec: OutputPortSpec) -> frozenset[str]:
+    """Columns whose values never leave a build: masked, or classified confidential and above. Failing-row
+    samples show them as ``***``; profiles count their nulls and nothing else."""
+    return frozenset(
         c.name
         for c in spec.contract.columns
         if c.mask is not None or (c.classification or "").lower() in _MASKED_CLASSES
-    }
+    )
+
+
+def _masked(spec: OutputPortSpec, result: CheckResult) -> CheckResult:
+    """Failing-row samples never show sensitive columns (masked or classified confidential and above)."""
+    hidden = sensitive_columns(spec)
     if not result.sample_rows or not hidden:
         return result
     rows = tuple(

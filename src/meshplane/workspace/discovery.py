@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,6 +30,7 @@ from meshplane.catalog import (
     PortRecord,
     PortUsage,
     ProductRecord,
+    ProfileRecord,
     RunRecord,
     RunStatus,
     SearchResults,
@@ -51,6 +52,7 @@ from meshplane.lineage import (
 )
 from meshplane.types import Address, Principal
 from meshplane.workspace.platform import Platform
+from meshplane.workspace.profiling import ProfileService, ProfileView, for_viewer
 
 if TYPE_CHECKING:
     from meshplane.access.authority import AccessAuthority
@@ -445,6 +447,46 @@ class DiscoveryService:
             approvers={p.address: self.approvers_of(p.address) for p in product.ports},
             policy=tuple(reader.policy_results(subject=product_address, limit=50)),
         )  # fmt: skip
+
+    # --- profiles, anomalies, trends ---------------------------------------------------------------------
+
+    @cached_property
+    def profiling(self) -> ProfileService:
+        return ProfileService(self.graph, self.platform)
+
+    def profile_view(self, product: str) -> ProfileView:
+        """The product's ports' latest profiles, history and anomalies (owner view), recomputed when the
+        catalog's history changes or after a few seconds (whether a build is overdue depends on the time)."""
+        address = self._product_address(product)
+        ports = [f"{address}.{p.name}" for p in self.graph.products[address].output_ports]
+        return self._pages.get(("profiles", str(address)), self.reader.history_version(),
+                               lambda: self.profiling.view(ports, now=datetime.now(UTC)))  # fmt: skip
+
+    def profiles_for(self, viewer: Principal, product: str) -> Mapping[str, ProfileRecord]:
+        """The latest profile of each port as ``viewer`` may see it: values (min, max, top values, histograms) of
+        the columns the access authority lets them read unmasked over every row; counts of all."""
+        view = self.profile_view(product)
+        readable = {port: self.authority.readable_values(viewer, port) for port in view.latest}
+        return for_viewer(view, readable)
+
+    def profile_history_for(self, viewer: Principal, port: str, *, limit: int = 120) -> list[ProfileRecord]:
+        """A port's profiles, oldest first, as ``viewer`` may see them."""
+        from meshplane.access.disclosure import profile_for_viewer
+
+        self._port_spec(port)
+        readable = self.authority.readable_values(viewer, port)
+        return [profile_for_viewer(p, readable) for p in self.profiling.history(port, limit=limit)]
+
+    def compliance_trend(self, *, limit: int = 30) -> list[dict[str, Any]]:
+        """Governance over time: each of the newest ``limit`` policy evaluations (oldest first) with its
+        outcome counts and the share of results that pass (waived counts as passing)."""
+        trend = []
+        for evaluation, at, counts in self.reader.compliance_trend(limit=limit):
+            total = sum(counts.values())
+            passing = counts.get("pass", 0) + counts.get("waived", 0)
+            trend.append({"evaluation": evaluation, "at": at, "counts": counts, "total": total,
+                          "compliance": passing / total if total else 1.0})  # fmt: skip
+        return trend
 
     def masks(self, port: PortRecord) -> dict[str, str]:
         """Column -> mask kind, from the contract's column ``customProperties``."""

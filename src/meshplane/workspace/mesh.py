@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
     from meshplane.builds import BuildEvents, BuildPlan, BuildResult
     from meshplane.builds.schedule import DueProduct
-    from meshplane.catalog import RunRecord
+    from meshplane.catalog import ProfileRecord, RunRecord
+    from meshplane.contracts.anomalies import Anomaly
     from meshplane.spec import ProductSpec
     from meshplane.storage.relocate import Relocation
     from meshplane.workspace.access import AccessService, Connection
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from meshplane.workspace.lifecycle import LifecycleService, MaintenanceReport
     from meshplane.workspace.notifying import DeliveryReport, NotificationService
     from meshplane.workspace.platform import Platform
+    from meshplane.workspace.profiling import ProfileService
     from meshplane.workspace.quality import PortDiff, PortStatus, QualityService, TestReport
 
 log = logging.getLogger(__name__)
@@ -378,6 +380,40 @@ class Mesh:
         except ValueError as error:
             raise UsageError(str(error)) from None
         return self.builds.read(address, snapshot_id=snapshot_id, as_of=as_of)
+
+    # --- profiles and anomalies (workspace/profiling.py): the owner's view; people see theirs via discovery ---
+
+    @cached_property
+    def profiling(self) -> ProfileService:
+        from meshplane.workspace.profiling import ProfileService
+
+        return ProfileService(self.graph, self.platform)
+
+    def _port(self, port: str) -> str:
+        try:
+            address = Address.parse(port)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        if address not in self.graph.ports:
+            raise NotFound(f"no port {port}; `meshplane ls ports` lists them")
+        return str(address)
+
+    def profile(self, port: str) -> ProfileRecord | None:
+        """The port's latest profile (None before its first build): row count and, per column, nulls, a distinct
+        estimate, min/max, top values and a histogram (sensitive columns: counts only)."""
+        history = self.profiling.history(self._port(port), limit=1)
+        return history[-1] if history else None
+
+    def profiles(self, port: str, *, limit: int = 120) -> list[ProfileRecord]:
+        """The port's profiles, oldest first (one per successful build)."""
+        return self.profiling.history(self._port(port), limit=limit)
+
+    def anomalies(self, selectors: list[str] | None = None, *, now: datetime | None = None) -> list[Anomaly]:
+        """Anomalies of the selected products' ports against their own history, newest first; with ``now``,
+        also ports whose next build is overdue."""
+        ports = [f"{a}.{p.name}" for a in self.select(selectors) for p in self.graph.products[a].output_ports]
+        view = self.profiling.view(ports, now=now)
+        return sorted(view.anomalies, key=lambda a: a.at, reverse=True)
 
     # --- quality: contract tests, SLOs, breaking changes (workspace/quality.py) ------------------------
 

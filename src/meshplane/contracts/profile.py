@@ -1,0 +1,297 @@
+"""Profile a port's rows: row count, null share, distinct estimate, min/max, top values and histograms.
+
+The scalar measures (nulls, ``approx_count_distinct``, min, max) are extra output columns of the contract
+checks' ONE aggregate scan (:func:`profile_projections`, added by :func:`~meshplane.contracts.compile.compile_sql`).
+Distributions need that scan's answers (a histogram's bins come from min and max; top values are worth a
+GROUP BY only for columns with few distinct values), so each is one small follow-up query.
+
+Sensitive columns (masked, or classified confidential and above) are profiled only by counts: their nulls.
+No value of theirs (min, max, top value, histogram bin) is ever computed, so none can be stored or shown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlglot import exp
+
+from meshplane.contracts.compile import relation_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = [
+    "ColumnKind",
+    "ColumnProfile",
+    "PortProfile",
+    "ProfileColumn",
+    "finish_profile",
+    "profile_columns",
+    "profile_projections",
+]
+
+ColumnKind = Literal["numeric", "date", "text", "boolean", "other"]
+PREFIX = "__profile_"
+TOP_VALUES = 10
+BINS = 12
+MAX_COLUMNS = 60  # a very wide table is profiled on its first columns: the scan stays one pass of bounded width
+TOP_MAX_DISTINCT = 200  # beyond this many distinct values a top-10 tells little and the GROUP BY costs a lot
+_VALUE_TEXT = 120  # top values are cut to this many characters (a free-text column is not meant to be dumped)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileColumn:
+    """A column to profile: its name, what kind of values it holds, and whether its values are sensitive."""
+
+    name: str
+    kind: ColumnKind
+    sensitive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnProfile:
+    name: str
+    kind: ColumnKind
+    sensitive: bool
+    nulls: int
+    distinct: int | None = None
+    min: Any = None  # JSON-safe: a number, an ISO date/time, a string, a bool
+    max: Any = None
+    top: tuple[tuple[str, int], ...] = ()
+    histogram: tuple[tuple[Any, Any, int], ...] = ()  # (low, high, rows); dates as ISO text
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "sensitive": self.sensitive,
+            "nulls": self.nulls,
+            "distinct": self.distinct,
+            "min": self.min,
+            "max": self.max,
+            "top": [list(t) for t in self.top],
+            "histogram": [list(b) for b in self.histogram],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PortProfile:
+    rows: int
+    columns: tuple[ColumnProfile, ...] = field(default_factory=tuple)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rows": self.rows, "columns": [c.as_json() for c in self.columns]}
+
+
+def _kind(data_type: pa.DataType) -> ColumnKind:
+    import pyarrow as pa
+
+    if pa.types.is_boolean(data_type):
+        return "boolean"
+    if pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_decimal(data_type):
+        return "numeric"
+    if pa.types.is_date(data_type) or pa.types.is_timestamp(data_type):
+        return "date"
+    if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
+        return "text"
+    return "other"
+
+
+def profile_columns(schema: pa.Schema, sensitive: frozenset[str] | set[str]) -> tuple[ProfileColumn, ...]:
+    """The schema's columns (the first :data:`MAX_COLUMNS`) with their kinds; ``sensitive`` names the columns
+    whose values must not be profiled."""
+    return tuple(ProfileColumn(f.name, _kind(f.type), f.name in sensitive) for f in list(schema)[:MAX_COLUMNS])
+
+
+def _col(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
+
+
+def _alias(index: int, stat: str) -> str:
+    return f"{PREFIX}{index}_{stat}"
+
+
+def profile_projections(columns: Sequence[ProfileColumn]) -> list[tuple[str, exp.Expr]]:
+    """(alias, aggregate) pairs to add to the checks' aggregate scan."""
+    found: list[tuple[str, exp.Expr]] = []
+    for i, column in enumerate(columns):
+        col = _col(column.name)
+        found.append((_alias(i, "nulls"), exp.Sub(this=exp.Count(this=exp.Star()), expression=exp.Count(this=col))))
+        if column.sensitive or column.kind == "other":
+            continue  # counts only: nothing derived from a sensitive value is computed
+        found.append((_alias(i, "distinct"), exp.ApproxDistinct(this=col.copy())))
+        if column.kind in ("numeric", "date", "text"):
+            found.append((_alias(i, "min"), exp.Min(this=col.copy())))
+            found.append((_alias(i, "max"), exp.Max(this=col.copy())))
+    return found
+
+
+def _json_value(value: Any) -> Any:
+    """Values as JSON keeps them: numbers stay numbers, dates and times become ISO text."""
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo is None else value.astimezone(UTC)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _epoch(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return moment.timestamp()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _edges(low: float, high: float, step: float | None) -> list[float]:
+    """Bin edges over [low, high]: at most about :data:`BINS` bins; with ``step`` (1 for integers, 86,400 s
+    for dates) bin widths are whole multiples of it, so no bin splits a value."""
+    span = high - low
+    if span <= 0:
+        return [low, high]
+    width = span / BINS
+    if step is not None:
+        width = max(1.0, math.ceil(width / step)) * step
+    count = max(1, math.ceil(span / width)) if step is not None else BINS
+    if step is not None and low + count * width <= high:
+        count += 1  # the top value gets a bin of its own edge
+    return [low + k * width for k in range(count + 1)]
+
+
+def _histogram_sql(
+    column: ProfileColumn, low: float, width: float, bins: int, table: exp.Table, dialect: str, is_date: bool
+) -> str:
+    value: exp.Expr = _col(column.name)
+    if column.kind == "date":
+        # dates become midnight UTC timestamps; timestamps (with or without zone) give their epoch seconds
+        moment = exp.Cast(this=value, to=exp.DataType.build("timestamp")) if is_date else value
+        value = exp.TimeToUnix(this=moment)
+    else:
+        value = exp.Cast(this=value, to=exp.DataType.build("double"))
+    index = exp.Floor(this=exp.Div(this=exp.Paren(this=exp.Sub(this=value, expression=exp.convert(low))),
+                                   expression=exp.convert(width)))  # fmt: skip
+    clamped = exp.Least(this=index, expressions=[exp.convert(bins - 1)])
+    bucket = exp.Cast(this=clamped, to=exp.DataType.build("int"))
+    select = (
+        exp.select(exp.alias_(bucket, "bin", quoted=True), exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
+        .from_(table.copy())
+        .where(exp.not_(_col(column.name).is_(exp.null())))
+        .group_by(exp.column("bin", quoted=True))
+    )
+    return select.sql(dialect=dialect)
+
+
+def _top_sql(column: ProfileColumn, table: exp.Table, dialect: str) -> str:
+    text = exp.Cast(this=_col(column.name), to=exp.DataType.build("text"))
+    count = exp.Count(this=exp.Star())
+    select = (
+        exp.select(exp.alias_(text, "value", quoted=True), exp.alias_(count, "n", quoted=True))
+        .from_(table.copy())
+        .where(exp.not_(_col(column.name).is_(exp.null())))
+        .group_by(text.copy())
+        .order_by(exp.Ordered(this=count.copy(), desc=True), exp.Ordered(this=text.copy()))
+        .limit(TOP_VALUES)
+    )
+    return select.sql(dialect=dialect)
+
+
+def _edge(value: float, kind: ColumnKind, is_date: bool) -> Any:
+    """A bin edge as JSON keeps it: a number, a date, or an ISO time."""
+    if kind != "date":
+        return round(value, 6)
+    moment = datetime.fromtimestamp(value, tz=UTC)
+    return moment.date().isoformat() if is_date else moment.isoformat()
+
+
+def finish_profile(
+    columns: Sequence[ProfileColumn],
+    aggregate: Mapping[str, Any],
+    row_count: int,
+    relation: str,
+    query_fn: Callable[[str], pa.Table],
+    *,
+    dialect: str = "duckdb",
+    schema: pa.Schema | None = None,
+) -> PortProfile:
+    """Turn the aggregate row into column profiles, then run the distribution queries.
+
+    A distribution query that fails leaves that column without its chart (a profile is a courtesy: it never
+    fails a build)."""
+    import pyarrow as pa
+
+    table = relation_table(relation, dialect)
+    types = {f.name: f.type for f in schema} if schema is not None else {}
+    profiles: list[ColumnProfile] = []
+    for i, column in enumerate(columns):
+        nulls = int(aggregate.get(_alias(i, "nulls")) or 0)
+        distinct_raw = aggregate.get(_alias(i, "distinct"))
+        distinct = None if distinct_raw is None else int(distinct_raw)
+        low, high = aggregate.get(_alias(i, "min")), aggregate.get(_alias(i, "max"))
+        top: tuple[tuple[str, int], ...] = ()
+        histogram: tuple[tuple[Any, Any, int], ...] = ()
+        non_null = row_count - nulls
+        if not column.sensitive and non_null > 0:
+            try:
+                if column.kind in ("text", "boolean") and (distinct or 0) <= TOP_MAX_DISTINCT:
+                    rows = query_fn(_top_sql(column, table, dialect)).to_pylist()
+                    top = tuple((str(r["value"])[:_VALUE_TEXT], int(r["n"])) for r in rows)
+                    if top and top[0][1] == 1:
+                        top = ()  # every value is unique: a top ten of ones says nothing
+                elif column.kind in ("numeric", "date"):
+                    histogram = _histogram(column, low, high, types.get(column.name), table, dialect, query_fn, pa)
+            except Exception:  # a distribution the engine cannot compute: the counts still stand
+                top, histogram = (), ()
+        profiles.append(
+            ColumnProfile(
+                column.name, column.kind, column.sensitive, nulls, distinct,
+                _json_value(low), _json_value(high), top, histogram,
+            )
+        )  # fmt: skip
+    return PortProfile(row_count, tuple(profiles))
+
+
+def _histogram(
+    column: ProfileColumn,
+    low: Any,
+    high: Any,
+    data_type: pa.DataType | None,
+    table: exp.Table,
+    dialect: str,
+    query_fn: Callable[[str], pa.Table],
+    pa: Any,
+) -> tuple[tuple[Any, Any, int], ...]:
+    lo, hi = _epoch(low), _epoch(high)
+    if lo is None or hi is None:
+        return ()
+    is_date = data_type is not None and pa.types.is_date(data_type)
+    integral = column.kind == "date" or (data_type is not None and pa.types.is_integer(data_type))
+    edges = _edges(lo, hi, 86_400.0 if is_date else 1.0 if integral else None)
+    bins = len(edges) - 1
+    width = (edges[1] - edges[0]) if bins >= 1 and edges[1] > edges[0] else 1.0
+    counts = [0] * max(bins, 1)
+    for row in query_fn(_histogram_sql(column, lo, width, max(bins, 1), table, dialect, is_date)).to_pylist():
+        index = min(max(int(row["bin"]), 0), len(counts) - 1)
+        counts[index] += int(row["n"])
+    if bins < 1:
+        return ((_edge(lo, column.kind, is_date), _edge(hi, column.kind, is_date), counts[0]),)
+    return tuple(
+        (_edge(edges[k], column.kind, is_date), _edge(edges[k + 1], column.kind, is_date), counts[k])
+        for k in range(bins)
+    )

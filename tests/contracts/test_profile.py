@@ -1,0 +1,143 @@
+"""Profiles measured with the contract checks: exact values on a small known table, sensitive columns by counts
+only, and the scalar measures in the checks' one aggregate scan."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import yaml
+from open_data_contract_standard.model import OpenDataContractStandard
+
+from meshplane.contracts.plan import compile_plan
+from meshplane.contracts.runner import check_and_profile, run_checks
+
+CONTRACT = """
+apiVersion: v3.1.0
+kind: DataContract
+id: shop.orders.orders
+name: orders
+version: 1.0.0
+status: active
+schema:
+  - name: orders
+    properties:
+      - {name: order_id, logicalType: integer, required: true, unique: true}
+      - {name: status, logicalType: string}
+      - {name: amount, logicalType: number}
+      - {name: ordered_on, logicalType: date}
+      - {name: email, logicalType: string, classification: pii}
+    quality:
+      - {metric: rowCount, mustBeGreaterThan: 0}
+"""
+
+TABLE = pa.table(
+    {
+        "order_id": pa.array([1, 2, 3, 4, 5, 6, 7, 8], pa.int64()),
+        "status": ["paid", "paid", "paid", "open", "open", "void", None, None],
+        "amount": pa.array([10.0, 20.0, 20.0, 30.0, 40.0, 50.0, 60.0, None], pa.float64()),
+        "ordered_on": [
+            date(2026, 1, 1),
+            date(2026, 1, 1),
+            date(2026, 1, 2),
+            date(2026, 1, 3),
+            date(2026, 1, 5),
+            date(2026, 1, 8),
+            date(2026, 1, 9),
+            date(2026, 1, 12),
+        ],
+        "email": ["a@x.io", "b@x.io", None, "c@x.io", "zed@x.io", "d@x.io", "e@x.io", "f@x.io"],
+    }
+)
+
+
+def _plan() -> Any:
+    return compile_plan(OpenDataContractStandard.model_validate(yaml.safe_load(CONTRACT)))
+
+
+def _engine(table: pa.Table) -> tuple[list[str], Any]:
+    con = duckdb.connect()
+    con.register("orders", table)
+    seen: list[str] = []
+
+    def query(sql: str) -> pa.Table:
+        seen.append(sql)
+        return con.execute(sql).to_arrow_table()
+
+    return seen, query
+
+
+def _by_name(profile: Any) -> dict[str, Any]:
+    return {c.name: c for c in profile.columns}
+
+
+def test_profile_values_on_a_known_table() -> None:
+    _, query = _engine(TABLE)
+    results, profile = check_and_profile(_plan(), "orders", query, profile=True, sensitive={"email"})
+    assert profile is not None and all(r.passed for r in results)
+    assert profile.rows == 8
+    cols = _by_name(profile)
+    assert [c.kind for c in profile.columns] == ["numeric", "text", "numeric", "date", "text"]
+
+    status = cols["status"]
+    assert (status.nulls, status.distinct, status.min, status.max) == (2, 3, "open", "void")
+    assert status.top == (("paid", 3), ("open", 2), ("void", 1))  # by count, then value
+    assert status.histogram == ()
+
+    amount = cols["amount"]
+    assert (amount.nulls, amount.min, amount.max) == (1, 10.0, 60.0)
+    assert amount.distinct is not None and abs(amount.distinct - 6) <= 2  # an estimate (HyperLogLog)
+    assert sum(b[2] for b in amount.histogram) == 7  # every non-null value in exactly one bin
+    assert amount.histogram[0][0] == 10.0 and amount.histogram[-1][1] == 60.0
+    assert amount.histogram[-1][2] == 1  # the maximum falls in the last bin, not past it
+    two_twenties = [b for b in amount.histogram if b[0] <= 20.0 < b[1]]
+    assert two_twenties and two_twenties[0][2] == 2
+
+    order_id = cols["order_id"]
+    assert (order_id.nulls, order_id.min, order_id.max) == (0, 1, 8)
+    # integers: whole-number bins, one value each here
+    assert [b[2] for b in order_id.histogram] == [1] * 8
+    assert order_id.top == ()
+
+    day = cols["ordered_on"]
+    assert (day.min, day.max) == ("2026-01-01", "2026-01-12")
+    assert day.histogram[0][0] == "2026-01-01"
+    assert sum(b[2] for b in day.histogram) == 8
+    assert day.histogram[0][2] == 2  # two orders on the first day, nothing splits a day
+
+
+def test_sensitive_columns_are_counted_never_valued() -> None:
+    seen, query = _engine(TABLE)
+    _, profile = check_and_profile(_plan(), "orders", query, profile=True, sensitive={"email"})
+    assert profile is not None
+    email = _by_name(profile)["email"]
+    assert email.sensitive and email.nulls == 1
+    assert (email.distinct, email.min, email.max, email.top, email.histogram) == (None, None, None, (), ())
+    # and no query the profile ran reads a value of it: the column appears only inside count()
+    for sql in seen:
+        stripped = sql.replace('COUNT("email")', "")
+        assert '"email"' not in stripped, sql
+    assert "zed@x.io" not in repr(profile.as_json())
+
+
+def test_scalar_measures_share_the_checks_scan() -> None:
+    seen, query = _engine(TABLE)
+    check_and_profile(_plan(), "orders", query, profile=True, sensitive={"email"})
+    scans = [sql for sql in seen if "APPROX_COUNT_DISTINCT" in sql.upper()]
+    assert len(scans) == 1
+    # the same statement measures the contract's checks (row count, uniqueness) and the profile
+    assert '"row_count"' in scans[0] and "order_id__unique" in scans[0].lower() and "__profile_" in scans[0]
+    # beyond it: the schema probe, then one distribution query per profiled column with values
+    assert len(seen) == 1 + 1 + 4
+    without, plain_query = _engine(TABLE)
+    assert run_checks(_plan(), "orders", plain_query) and not any("__profile_" in sql for sql in without)
+
+
+def test_an_empty_table_profiles_to_counts() -> None:
+    _, query = _engine(TABLE.slice(0, 0))
+    results, profile = check_and_profile(_plan(), "orders", query, profile=True)
+    assert profile is not None and profile.rows == 0
+    assert all(c.histogram == () and c.top == () and c.nulls == 0 for c in profile.columns)
+    assert not next(r for r in results if r.metric == "rowCount").passed
