@@ -212,6 +212,32 @@ class AccessAuthority:
         """Who holds grants on ``port`` is shown to those who decide them; one's own grant to oneself."""
         return grantee == principal.username or self.may_decide(principal, port)
 
+    def decidable_ports(self, principal: Principal) -> list[str]:
+        """Every port of the mesh whose requests ``principal`` may decide, from one read of the facts in force
+        (what :meth:`may_decide` answers port by port)."""
+        facts = self.policy.all_facts()
+        found = []
+        for address in self.policy.graph.ports:
+            try:
+                target = self.policy.target(str(address), facts)
+            except MeshError:
+                continue
+            if self.policy.may_decide(principal, target):
+                found.append(str(address))
+        return found
+
+    def owned_products(self, principal: Principal) -> set[str]:
+        """The products ``principal`` owns (what :meth:`owns` answers one by one), from one read of the facts."""
+        domain_owners = self.directory.domain_owners
+        return {
+            str(a) for a, f in self.policy.all_facts().items()
+            if self.directory.in_any(principal, tuple(t for t in (f.owner_team, domain_owners.get(a.domain)) if t))
+        }  # fmt: skip
+
+    def owns_any(self, principal: Principal) -> bool:
+        """Whether ``principal`` is in an owner team of some product."""
+        return bool(self.owned_products(principal))
+
     def readable_values(self, principal: Principal, port: str) -> frozenset[str] | None:
         """The columns of ``port`` whose values ``principal`` may see in a summary of all its rows (a profile's
         min, max, top values, histograms): None for its owners (every column); otherwise the columns they may

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -394,6 +395,8 @@ class OwnershipLedger:
         self.directory = directory
         self.reader = reader
         self.writer = writer
+        self._lock = threading.Lock()
+        self._all: tuple[int | None, Mapping[Address, ProductFacts]] | None = None
 
     def _product(self, product: str | Address) -> ProductSpec:
         try:
@@ -432,8 +435,10 @@ class OwnershipLedger:
     def effective(self, product: str | Address) -> ProductFacts:
         """The facts in force: the spec's, except unapproved loosening changes keep their baseline value."""
         spec = self._product(product)
+        return self._in_force(spec, self._baseline(str(spec.address)))
+
+    def _in_force(self, spec: ProductSpec, baseline: _Baseline | None) -> ProductFacts:
         facts = facts_from_spec(spec)
-        baseline = self._baseline(str(spec.address))
         if baseline is None:
             return facts
         changes = diff_facts(baseline.facts, facts)
@@ -443,6 +448,30 @@ class OwnershipLedger:
                 if change.id not in approved:
                     facts = _revert(facts, baseline.facts, change)
         return facts
+
+    def effective_all(self) -> Mapping[Address, ProductFacts]:
+        """:meth:`effective` of every product of the mesh, from one read of the baselines (and one per product
+        with a change), kept until the audit log changes (anything appended to it: a baseline, an approval)."""
+        stamp = self.reader.audit_stamp()
+        with self._lock:
+            if self._all is not None and self._all[0] == stamp:
+                return self._all[1]
+        events = self.reader.latest_audit_events(BASELINE_ACTION)
+        missing = [str(a) for a in self.graph.products if str(a) not in events]
+        records = {r.address: r for r in self.reader.products()} if missing else {}
+        found: dict[Address, ProductFacts] = {}
+        for address, spec in self.graph.products.items():
+            event = events.get(str(address))
+            if event is not None:
+                baseline: _Baseline | None = _Baseline(ProductFacts.from_json(event.detail), event.id or 0)
+            else:
+                record = records.get(str(address))
+                baseline = _Baseline(facts_from_record(record), 0) if record is not None else None
+            found[address] = self._in_force(spec, baseline)
+        view = MappingProxyType(found)
+        with self._lock:
+            self._all = (stamp, view)
+        return view
 
     def may_approve(self, principal: Principal, product: str | Address) -> bool:
         """The current (baseline) owner team, or the governance team."""

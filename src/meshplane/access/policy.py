@@ -105,8 +105,10 @@ class AccessPolicy:
         catalog: CatalogReader,
         tables: Callable[[], TableStore],
         governance: GovernanceHook | None = None,
+        all_facts: Callable[[], Mapping[Address, ProductFacts]] | None = None,
     ) -> None:
         self.graph = graph
+        self._all_facts = all_facts
         self.directory = directory
         self._facts = facts
         self.catalog = catalog
@@ -176,6 +178,12 @@ class AccessPolicy:
     def facts(self, product: Address) -> ProductFacts:
         """The facts in force for ``product`` (a pending spec change is not)."""
         return self._facts(product)
+
+    def all_facts(self) -> Mapping[Address, ProductFacts]:
+        """The facts in force for every product, read at once when the source can (else product by product)."""
+        if self._all_facts is not None:
+            return self._all_facts()
+        return {address: self._facts(address) for address in self.graph.products}
 
     def is_owner(self, principal: Principal, target: PortTarget) -> bool:
         return self.directory.in_any(principal, target.owner_teams)

@@ -249,6 +249,40 @@ class CatalogReader:
         with self._db.read() as conn:
             return [convert.run(row) for row in conn.execute(query).mappings()]
 
+    def runs_of(self, products: Iterable[str] | None = None, *, per_product: int = 20) -> dict[str, list[RunRecord]]:
+        """The newest ``per_product`` runs of each product (of ``products``, or of all), newest first, in one
+        query."""
+        r = schema.runs
+        rank = sa.func.row_number().over(partition_by=r.c.product, order_by=(r.c.started_at.desc(), r.c.run_id))
+        inner = sa.select(r, rank.label("mp_rank"))
+        wanted = None if products is None else sorted(set(products))
+        if wanted is not None:
+            if not wanted:
+                return {}
+            inner = inner.where(r.c.product.in_(wanted))
+        sub = inner.subquery()
+        query = sa.select(*(sub.c[col.name] for col in r.columns)).where(sub.c.mp_rank <= per_product).order_by(
+            sub.c.product, sub.c.mp_rank)  # fmt: skip
+        found: dict[str, list[RunRecord]] = {p: [] for p in wanted or ()}
+        with self._db.read() as conn:
+            for row in conn.execute(query).mappings():
+                found.setdefault(row["product"], []).append(convert.run(row))
+        return found
+
+    def failed_checks_of(self, run_ids: Iterable[str]) -> dict[str, int]:
+        """Failed check results per run, for many runs in one query (runs without failures are left out)."""
+        c = schema.check_results
+        wanted = sorted(set(run_ids))
+        if not wanted:
+            return {}
+        query = (
+            sa.select(c.c.run_id, sa.func.count())
+            .where(c.c.run_id.in_(wanted), c.c.passed.is_(False))
+            .group_by(c.c.run_id)
+        )
+        with self._db.read() as conn:
+            return {run_id: int(n) for run_id, n in conn.execute(query).tuples()}
+
     def check_results(
         self, *, run_id: str | None = None, port: str | None = None, limit: int = 1000,
         ports: Iterable[str] | None = None,
@@ -437,6 +471,25 @@ class CatalogReader:
         with self._db.read() as conn:
             rows = conn.execute(sa.select(a).where(*where).order_by(a.c.id.desc()).limit(limit)).mappings()
             return [convert.audit_event(row) for row in rows]
+
+    def latest_audit_events(self, action: str, subjects: Iterable[str] | None = None) -> dict[str, AuditEvent]:
+        """The newest event of ``action`` per subject (of ``subjects``, or of every subject), in one query."""
+        a = schema.audit_log
+        newest = sa.select(sa.func.max(a.c.id)).where(a.c.action == action)
+        if subjects is not None:
+            wanted = sorted(set(subjects))
+            if not wanted:
+                return {}
+            newest = newest.where(a.c.subject.in_(wanted))
+        query = sa.select(a).where(a.c.id.in_(newest.group_by(a.c.subject).scalar_subquery()))
+        with self._db.read() as conn:
+            return {row["subject"]: convert.audit_event(row) for row in conn.execute(query).mappings()}
+
+    def audit_stamp(self) -> int | None:
+        """The newest audit event's id: changes whenever anything is appended to the audit log (one index read)."""
+        a = schema.audit_log
+        with self._db.read() as conn:
+            return conn.execute(sa.select(sa.func.max(a.c.id))).scalar_one_or_none()
 
     def verify_token(self, token: str, *, at: datetime | None = None) -> str | None:
         """The username a token belongs to, or None if it is malformed, unknown, revoked or expired."""

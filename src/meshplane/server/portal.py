@@ -51,17 +51,18 @@ MAP_MAX_PRODUCTS = 1500  # Graphviz lays out 1,500 products in about 2 s (once; 
 
 def _render(request: Request, name: str, who: Principal | None, status: int = 200, **context: Any) -> Response:
     service = discovery(request)
-    inbox = len(service.inbox(who)) if who is not None and _is_decider(request, who) else 0
+    decider = who is not None and _is_decider(request, who)
+    inbox = len(service.inbox(who)) if who is not None and decider else 0
     session = request.cookies.get(SESSION_COOKIE)
     base = {"who": who, "mesh": service.graph.spec.config, "dev_mode": request.app.state.dev_mode,
-            "inbox_count": inbox, "is_decider": who is not None and _is_decider(request, who),
+            "inbox_count": inbox, "is_decider": decider,
             "csrf": csrf_token(session) if session else ""}  # fmt: skip
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
 
 
 def _is_decider(request: Request, who: Principal) -> bool:
     service = discovery(request)
-    return who.is_governance or any(service.owns(who, str(p)) for p in service.graph.products)
+    return who.is_governance or service.authority.owns_any(who)
 
 
 def error_page(request: Request, status: int, message: str) -> Response:

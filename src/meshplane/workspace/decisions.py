@@ -90,6 +90,7 @@ class AccessDecisions:
             self.catalog.reader,
             lambda: self.platform.tables,
             governance=self._governance(),
+            all_facts=self.ledger.effective_all,
         )
 
     def _governance(self) -> CachedGovernance:

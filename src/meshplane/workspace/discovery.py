@@ -279,6 +279,26 @@ class DiscoveryService:
             raise NotFound(f"no port {port}; `meshplane ls ports` lists them")
         return spec
 
+    def health_of(self, products: list[ProductRecord]) -> dict[str, ProductHealth]:
+        """:meth:`health` of many products in three catalog queries (runs, SLO evaluations, failed checks)."""
+        every_run = self.reader.runs_of(None if len(products) > 500 else [p.address for p in products], per_product=20)
+        slo = self.reader.slo_evaluations_of([port.address for p in products for port in p.ports], per_port=4)
+        successes = {}
+        for p in products:
+            finished = [r for r in every_run.get(p.address, []) if r.status is not RunStatus.RUNNING]
+            success = next((r for r in finished if r.status is RunStatus.SUCCESS), None)
+            if success is not None:
+                successes[p.address] = success.run_id
+        failed = self.reader.failed_checks_of(successes.values())
+        return {
+            p.address: self._health(
+                p, every_run.get(p.address, []),
+                failed=failed.get(successes[p.address], 0) if p.address in successes else None,
+                breached=sum(1 for port in p.ports for e in slo.get(port.address, []) if e.status == "breached"),
+            )
+            for p in products
+        }  # fmt: skip
+
     def health(self, product: ProductRecord, runs: list[RunRecord] | None = None) -> ProductHealth:
         runs = runs if runs is not None else self.reader.runs(product.address, limit=20)
         latest = self.reader.slo_evaluations_of([p.address for p in product.ports], per_port=4)
@@ -307,7 +327,7 @@ class DiscoveryService:
     def overview(self) -> dict[str, Any]:
         """The home page: domains with their products and health, and mesh-wide counts."""
         products = self.reader.products()
-        health = {p.address: self.health(p) for p in products}
+        health = self.health_of(products)
         by_domain: dict[str, list[ProductRecord]] = defaultdict(list)
         for p in products:
             by_domain[p.domain].append(p)
@@ -392,8 +412,9 @@ class DiscoveryService:
 
     def domain_page_for(self, viewer: Principal, name: str) -> dict[str, Any]:
         page = self.domain_page(name)
+        owned = self.authority.owned_products(viewer)
         health = {
-            address: h if h.last_run is None or self.authority.owns(viewer, address)
+            address: h if h.last_run is None or address in owned
             else replace(h, last_run=run_for_viewer(h.last_run, owner=False))
             for address, h in page["health"].items()
         }  # fmt: skip
@@ -503,7 +524,7 @@ class DiscoveryService:
         if domain is None:
             raise NotFound(f"no domain {name}")
         products = self.reader.products(domain=name)
-        return {"domain": domain, "products": products, "health": {p.address: self.health(p) for p in products}}
+        return {"domain": domain, "products": products, "health": self.health_of(products)}
 
     def governance(self) -> dict[str, Any]:
         """The latest policy evaluation as a compliance matrix (policy x subject) plus its waivers."""
@@ -572,7 +593,7 @@ class DiscoveryService:
         """Requests the principal may decide (all of them for the governance team)."""
         if principal.is_governance:
             return self.reader.access_requests(status=status)
-        ports = [str(p) for p in self.graph.ports if self.can_decide(principal, str(p))]
+        ports = self.authority.decidable_ports(principal)
         return self.reader.access_requests(ports=ports, status=status) if ports else []
 
     def requests_of(self, principal: Principal) -> list[AccessRequest]:
