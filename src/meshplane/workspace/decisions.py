@@ -19,7 +19,7 @@ from meshplane.access.policy import AccessPolicy, CachedGovernance
 from meshplane.access.principals import Directory, acting_user
 from meshplane.access.workflow import AccessWorkflow
 from meshplane.catalog import CatalogStore
-from meshplane.errors import AccessDenied
+from meshplane.errors import AccessDenied, MeshError
 from meshplane.graph import MeshGraph
 from meshplane.workspace.platform import Platform
 
@@ -120,3 +120,23 @@ class AccessDecisions:
     @cached_property
     def agreements(self) -> Agreements:
         return Agreements(self.graph, self.authority, self.catalog.reader, self.catalog.writer)
+
+    def browsable_ports(self, user: str) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+        """Every port ``user`` may query now, as ``(address, description, ((column, type), ...))``: the SQL
+        editor's schema browser and completion. Decided by the access decision alone, port by port (no engine,
+        no data read): only granted columns, each masked one typed as its mask, e.g. ``masked (hash)``."""
+        principal = self.directory.principal(user)
+        found = []
+        for record in self.catalog.reader.ports():
+            try:
+                decision = self.policy.decide(principal, self.policy.target(record.address))
+            except MeshError:
+                continue  # not readable by this user: not listed
+            granted, masks = decision.granted_columns, decision.masks
+            columns = tuple(
+                (c.name, f"masked ({masks[c.name]})" if c.name in masks else (c.physical_type or c.logical_type))
+                for c in record.columns
+                if granted is None or c.name in granted
+            )
+            found.append((record.address, record.description, columns))
+        return found

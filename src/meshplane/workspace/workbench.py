@@ -1,9 +1,9 @@
 """The portal's workbench: what a person may query (the SQL editor's schema browser and completion), their query
 history and saved queries, and the annotations owners write on their products.
 
-The schema comes from :meth:`AccessService.readable_ports`, which decides port by port with the same policy and
-rewrite as a query (masked columns keep their masked type, ungranted columns are absent), so the browser shows
-exactly what a ``SELECT *`` would. Who may annotate a product is asked of the access authority (its owners).
+The schema comes from :meth:`AccessDecisions.browsable_ports`: the access decision a query gets, port by port
+(ungranted columns absent, masked columns marked with their mask), without running the engine, so the page stays
+quick however many ports the mesh has. Who may annotate a product is asked of the access authority (its owners).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class BrowserPort:
 
     address: str
     description: str
-    columns: tuple[tuple[str, str], ...]  # (name, type as the query returns it)
+    columns: tuple[tuple[str, str], ...]  # (name, contract type or "masked (KIND)")
 
     @property
     def domain(self) -> str:
@@ -66,10 +66,7 @@ class Workbench:
             hit = self._schemas.get(principal.username)
         if hit is not None and hit[0] > now:
             return hit[1]
-        ports = tuple(
-            BrowserPort(p.address, p.description, tuple((f.name, str(f.type)) for f in p.schema))
-            for p in self.access.readable_ports(principal.username)
-        )
+        ports = tuple(BrowserPort(*found) for found in self.access.browsable_ports(principal.username))
         with self._lock:
             if len(self._schemas) > 1_000:
                 self._schemas.clear()
