@@ -7,6 +7,7 @@ started or installed first, so any skip there means a suite silently did not run
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -15,6 +16,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,28 +75,45 @@ class S3Server:
         return name
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    """A real S3 HTTP API on 127.0.0.1 (``moto[server]``), on a port the OS picked."""
+def start_moto_server(extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """moto's S3 (and IAM) HTTP API on 127.0.0.1, on a port the OS picked: the process and its endpoint."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, **(extra_env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("moto_server did not start (pip install 'moto[server]')") from None
+            time.sleep(0.1)
+
+
+def split_repos_module() -> Any:
+    """examples/media/split_repos.py, loaded as a module (it is a script of the example, not a package)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / "media" / "split_repos.py"
+    spec = importlib.util.spec_from_file_location("split_repos", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 HTTP API on 127.0.0.1 (``moto[server]``), on a port the OS picked."""
+    process, endpoint = start_moto_server()
     try:
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start (pip install 'moto[server]')") from None
-                time.sleep(0.1)
-        yield S3Server(f"http://127.0.0.1:{port}")
+        yield S3Server(endpoint)
     finally:
         process.terminate()
         process.wait(timeout=30)

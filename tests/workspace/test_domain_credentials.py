@@ -10,13 +10,10 @@ with the wrong catalog role the database refuses the table pointer; either way t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import split_repos_module, start_moto_server
 
 from meshplane.storage import TableId
 
@@ -98,27 +96,9 @@ def iam_s3() -> Iterator[IamS3]:
     """An S3 API on loopback that checks every request against IAM (moto: INITIAL_NO_AUTH_ACTION_COUNT)."""
     import boto3  # type: ignore[import-untyped, unused-ignore]
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     # The first three requests (creating the platform team's IAM user, its policy and its key) run unsigned.
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+    process, endpoint = start_moto_server({"INITIAL_NO_AUTH_ACTION_COUNT": "3"})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "moto_server did not start"
-                time.sleep(0.1)
         iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x",
                            aws_secret_access_key="x")  # fmt: skip
         iam.create_user(UserName="platform")
@@ -150,14 +130,6 @@ def catalog_db() -> Iterator[tuple[str, str]]:
             for domain in DOMAINS:
                 conn.execute(f'DROP ROLE IF EXISTS "{domain}_ci_{suffix}"')
                 conn.execute(f'DROP ROLE IF EXISTS "meshplane_publishes_{domain}@{name}"')
-
-
-def _split_module() -> Any:
-    spec = importlib.util.spec_from_file_location("split_repos", EXAMPLE / "split_repos.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _env(s3: IamS3, key: Key, catalog_url: str) -> dict[str, str]:
@@ -199,7 +171,7 @@ def test_each_domains_credentials_publish_only_that_domain(
     data = tmp_path / "data"
     subprocess.run([sys.executable, str(EXAMPLE / "generate.py"), "--scale", "0.01", "--out", str(data)],
                    check=True, capture_output=True)  # fmt: skip
-    repos: dict[str, Path] = _split_module().split(tmp_path / "repos", f"s3://{bucket}/media", data)
+    repos: dict[str, Path] = split_repos_module().split(tmp_path / "repos", f"s3://{bucket}/media", data)
     platform = _env(iam_s3, iam_s3.platform, owner_url)
 
     # The platform team publishes governance and sets up each domain's builder: an IAM key and a catalog role.

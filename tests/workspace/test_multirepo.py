@@ -12,7 +12,6 @@ person-style grant (request, owner's approval), and the masks apply to what he r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import split_repos_module
 
 from meshplane.storage import TableId
 from meshplane.workspace import Mesh
@@ -36,14 +36,6 @@ EVENTS = "podcasts.listening_events.listening_events"
 EVENTS_CONTRACT = "domains/podcasts/listening_events/listening_events.odcs.yaml"
 PAYOUTS = "domains/royalties/creator_payouts/product.odps.yaml"
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def _split_module() -> Any:
-    spec = importlib.util.spec_from_file_location("split_repos", EXAMPLE / "split_repos.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -75,7 +67,7 @@ def repos(tmp_path: Path, s3_env: Any, catalog_url: str) -> dict[str, Path]:
         capture_output=True,
     )
     bucket = s3_env.create_bucket("org")
-    split: dict[str, Path] = _split_module().split(tmp_path / "repos", f"s3://{bucket}/media", data, git=True)
+    split: dict[str, Path] = split_repos_module().split(tmp_path / "repos", f"s3://{bucket}/media", data, git=True)
     return split
 
 
