@@ -51,8 +51,10 @@ def plan(
     with open_mesh(mesh, isolate=True) as opened:
         result = opened.plan(selectors, full_refresh=full_refresh, engine=engine)
         if format is OutputFormat.json:
-            # Plain JSON: machines read it, and Rich's highlighter costs seconds on large plans.
-            print(json.dumps(result.as_json(), indent=2))
+            # Plain JSON, one product per line: machines read it, and both Rich's highlighter and the
+            # json module's indenting encoder (pure Python) cost seconds on a plan of 10,000 products.
+            items = [json.dumps(item) for item in result.as_json()]
+            print("[\n  " + ",\n  ".join(items) + "\n]" if items else "[]")
         elif not result:
             out.print("up to date: nothing to build")
         else:

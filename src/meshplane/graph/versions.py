@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 import semver
 
@@ -81,6 +82,11 @@ def matches(version: str, range_text: str | None) -> bool:
     """True when ``version`` satisfies every comparator of ``range_text`` (None or empty: anything)."""
     if range_text is None or not str(range_text).strip():
         return True
+    return _matches(str(version), str(range_text))
+
+
+@lru_cache(maxsize=4096)  # a large mesh repeats a few ranges and versions on thousands of input ports
+def _matches(version: str, range_text: str) -> bool:
     target = semver.Version.parse(version)
     # A comparator may be separated from its version by spaces (">= 1.2"); keep each token as written,
     # so an error quotes the author's own text.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -120,8 +121,13 @@ def read_model(document: YamlDocument, model: type[_Model], label: str, problems
         return None
 
 
+@lru_cache(maxsize=1024)  # thousands of files repeat a few versions (1.0.0)
+def _valid_semver(text: str) -> bool:
+    return bool(semver.Version.is_valid(text))
+
+
 def check_semver(document: YamlDocument, key: tuple[str | int, ...], value: Any, problems: list[Problem]) -> None:
-    if not semver.Version.is_valid(str(value)):
+    if not _valid_semver(str(value)):
         problems.append(
             Problem(
                 document.locate(key),

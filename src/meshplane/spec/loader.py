@@ -68,7 +68,9 @@ def _source(path: Path, expected: str, problems: list[Problem]) -> ContractSpec 
     return read_contract(document, expected, is_source=True, problems=problems)
 
 
-# Parsed spec files, reused while their bytes are unchanged (only where the mesh already keeps state).
+# Parsed spec files, reused while their bytes are unchanged: in the mesh's local state folder when it has one
+# (a local catalog or warehouse), and for a large mesh in any case: a monorepo with a PostgreSQL catalog and
+# a remote warehouse keeps no other state, yet parsing its 30,000 files is most of every `plan` there.
 PARSE_CACHE = Path(".meshplane") / "cache" / "specs.marshal"
 
 
@@ -109,6 +111,7 @@ def _spec_files(root: Path) -> list[Path]:
     found: list[Path] = []
     domains = root / "domains"
     try:
+        domains_linked = domains.is_symlink()
         for domain in sorted(os.scandir(domains), key=lambda e: e.name):
             if not domain.is_dir():
                 continue
@@ -116,25 +119,26 @@ def _spec_files(root: Path) -> list[Path]:
                 if entry.is_file() and entry.name == "domain.yaml":
                     found.append(Path(entry.path))
                 elif entry.is_dir():
+                    linked = domains_linked or domain.is_symlink() or entry.is_symlink()
                     found.extend(
                         Path(e.path)
                         for e in sorted(os.scandir(entry.path), key=lambda e: e.name)
-                        if e.name.endswith(".yaml") and e.is_file() and outside_mesh(e.path, root) is None
+                        if e.name.endswith(".yaml")
+                        and e.is_file()
+                        # resolving every path costs a system call per folder level: only a link can lead out
+                        and (not (linked or e.is_symlink()) or outside_mesh(e.path, root) is None)
                     )
     except OSError:
         return found
     return found
 
 
-def _parse_workers(root: Path) -> tuple[list[Path] | None, int]:
-    """The files to parse in parallel and how many workers, when it pays off and forking is safe here."""
+def _parse_workers(files: list[Path]) -> int:
+    """How many processes parse ``files`` (a first load): several when it pays off and forking is safe here."""
     cpus = min(os.cpu_count() or 1, 4)
     if cpus < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
-        return None, 1  # forking a process with other threads running could copy a held lock
-    files = _spec_files(root)
-    if len(files) < PARALLEL_PARSE_FILES:
-        return None, 1
-    return files, cpus
+        return 1  # forking a process with other threads running could copy a held lock
+    return cpus if len(files) >= PARALLEL_PARSE_FILES else 1
 
 
 def load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:
@@ -147,7 +151,15 @@ def load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:
     with _collector_paused() as loading:
         cache_file = root / PARSE_CACHE
         persist = (root / PARSE_CACHE.parts[0]).is_dir()
-        prefill, workers = (None, 1) if cache_file.is_file() else _parse_workers(root)
+        prefill: list[Path] | None = None
+        workers = 1
+        if not persist or not cache_file.is_file():
+            files = _spec_files(root)
+            if len(files) >= PARALLEL_PARSE_FILES:  # a large mesh: worth a state folder of its own
+                persist = persist or _state_folder(root / PARSE_CACHE.parts[0])
+                if not cache_file.is_file():
+                    workers = _parse_workers(files)
+                    prefill = files if workers > 1 else None
         with within_mesh(root):
             if persist or prefill:
                 with parse_cache(cache_file, persist=persist, prefill=prefill, workers=workers):
@@ -156,6 +168,19 @@ def load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:
                 result = _load_mesh(root, overlay)
         loading.freeze = result.spec is not None and len(result.spec.products) >= FREEZE_PRODUCTS
         return result
+
+
+def _state_folder(folder: Path) -> bool:
+    """Create the mesh's local state folder, ignored by git on its own (like ``.pytest_cache``): a repository
+    whose ``.gitignore`` does not name ``.meshplane/`` stays clean. False when the mesh folder is read-only."""
+    try:
+        folder.mkdir()
+        (folder / ".gitignore").write_text("# meshplane's local state (parse cache); never committed\n*\n")
+    except FileExistsError:
+        return folder.is_dir()
+    except OSError:
+        return False
+    return True
 
 
 def _load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:

@@ -9,6 +9,7 @@ located problem, and its target is not read. :func:`within_mesh` sets the root f
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,16 +20,52 @@ from meshplane.types import Problem, SourceLocation
 __all__ = ["outside_mesh", "within_mesh"]
 
 _ROOT: ContextVar[str | None] = ContextVar("meshplane_mesh_root", default=None)
+# Real paths of the folders seen during one load: a mesh of 10,000 products reads 30,000 files in 10,000
+# folders, and resolving each file's path from the file system root (os.path.realpath) costs a system
+# call per level of every path.
+_FOLDERS: ContextVar[dict[str, str] | None] = ContextVar("meshplane_mesh_folders", default=None)
 
 
 @contextmanager
 def within_mesh(root: Path) -> Iterator[None]:
     """Refuse, while loading the mesh at ``root``, to read any file whose real path is outside it."""
     token = _ROOT.set(os.path.realpath(root))
+    folders = _FOLDERS.set({})
     try:
         yield
     finally:
+        _FOLDERS.reset(folders)
         _ROOT.reset(token)
+
+
+def _real_folder(folder: str, known: dict[str, str]) -> str:
+    real = known.get(folder)
+    if real is None:
+        parent, name = os.path.split(folder)
+        if not name or parent == folder:
+            real = os.path.realpath(folder)
+        else:
+            real = _real_path(folder, _real_folder(parent, known))
+        known[folder] = real
+    return real
+
+
+def _real_path(path: str, real_parent: str) -> str:
+    """``os.path.realpath(path)`` given its folder's real path: one ``lstat`` unless ``path`` is a link."""
+    try:
+        linked = stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        linked = True  # missing or unreadable: let realpath say what it says of such a path
+    return os.path.realpath(path) if linked else os.path.join(real_parent, os.path.basename(path))
+
+
+def _realpath(path: Path | str) -> str:
+    text = os.fspath(path)
+    known = _FOLDERS.get()
+    parts = text.split(os.sep)
+    if known is None or not os.path.isabs(text) or "." in parts or ".." in parts or "" in parts[1:]:
+        return os.path.realpath(text)
+    return _real_path(text, _real_folder(os.path.dirname(text), known))
 
 
 def outside_mesh(path: Path | str, root: Path | str | None = None) -> Problem | None:
@@ -36,7 +73,7 @@ def outside_mesh(path: Path | str, root: Path | str | None = None) -> Problem | 
     base = os.path.realpath(root) if root is not None else _ROOT.get()
     if base is None:
         return None
-    real = os.path.realpath(path)
+    real = _realpath(path)
     if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
         return None
     return Problem(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -411,8 +412,13 @@ def _port_names(data: dict[str, Any]) -> set[str]:
 
 
 def _check_orphans(folder: Path, ports: set[str], problems: list[Problem]) -> None:
-    for contract in sorted(folder.glob("*.odcs.yaml")):
-        port = contract.name.removesuffix(".odcs.yaml")
+    try:  # one directory listing (Path.glob costs ten times as much, once per product of a large mesh)
+        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".odcs.yaml"))
+    except OSError:
+        names = []
+    for name in names:
+        contract = folder / name
+        port = name.removesuffix(".odcs.yaml")
         if port not in ports:
             problems.append(
                 Problem(
