@@ -297,7 +297,7 @@ def facts_from_spec(product: ProductSpec) -> ProductFacts:
             auto_approve=auto_approve_teams(port),
             approvers=_approvers(port.contract.raw),
         )
-        for port in product.output_ports
+        for port in (*product.output_ports, *product.described_ports)
     }
     return ProductFacts(str(product.address), product.team, MappingProxyType(ports))
 
@@ -307,7 +307,15 @@ def facts_from_record(record: ProductRecord) -> ProductFacts:
     ports: dict[str, PortFacts] = {}
     for port in record.ports:
         schema = port.contract.get("schema") or [{}]
-        properties = schema[0].get("properties") or [] if isinstance(schema[0], Mapping) else []
+        # a table of a port with several tables records its port's whole contract: its own schema object is
+        # the one declaring its columns
+        names = {c.name for c in port.columns}
+        table = next(
+            (o for o in schema if isinstance(o, Mapping) and names
+             and {str(p.get("name")) for p in o.get("properties") or [] if isinstance(p, Mapping)} == names),
+            schema[0],
+        )  # fmt: skip
+        properties = table.get("properties") or [] if isinstance(table, Mapping) else []
         ports[port.address.rsplit(".", 1)[-1]] = PortFacts(
             access_level=port.access_level,
             masks=MappingProxyType(_masks_from_properties(properties)),

@@ -335,6 +335,11 @@ class AccessPolicy:
         """The snapshot ``ref`` asks for, read as ``decision`` allows."""
         target = decision.target
         address = target.address
+        if target.port.kind != "tables":
+            raise QueryRejected(
+                f"{address} is a {target.port.kind} port: meshplane catalogues and governs it but does not serve "
+                "its data; read it where its contract's servers say"
+            )
         major = target.port.major if ref.version is None else int(ref.version.removeprefix("v"))
         assert address.product is not None and address.port is not None
         table_id = TableId.for_port(address.domain, address.product, address.port, major)

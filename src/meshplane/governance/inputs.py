@@ -523,7 +523,9 @@ def build_query_input(
 ) -> dict[str, Any]:
     """The ``query`` input document for one port read by one principal (the access layer calls this)."""
     address = Address.parse(str(port))
-    spec = graph.ports[address]
+    spec = graph.ports.get(address) or graph.products[address.product_address].output(address.port or "")
+    if spec is None:
+        raise KeyError(str(address))  # the access layer denies: no such port
     owner = graph.owner_of(address)
     glossary = {t.name: t for t in graph.spec.glossary.terms}
     read = [c for c in spec.contract.columns if columns is None or c.name in columns]

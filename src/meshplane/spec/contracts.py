@@ -172,9 +172,12 @@ def _server_custom(entry: dict[str, Any], name: str) -> Any:
 
 
 def read_contract(
-    document: YamlDocument, expected_id: str, *, is_source: bool, problems: list[Problem]
+    document: YamlDocument, expected_id: str, *, is_source: bool, problems: list[Problem], described: bool = False
 ) -> ContractSpec | None:
-    """A schema-valid ODCS document as a ContractSpec; meshplane's rules add located problems."""
+    """A schema-valid ODCS document as a ContractSpec; meshplane's rules add located problems.
+
+    ``described``: the contract of a port meshplane does not build (a topic, an API): its columns are the
+    properties of its first schema object that has any, whatever its physicalType, and it needs none."""
     data = document.data
     contract_id = str(data.get("id"))
     if contract_id != expected_id:
@@ -203,8 +206,8 @@ def read_contract(
             problems.append(Problem(document.locate(loc), f"invalid contract: {item['msg']}", code="odcs-model"))
         return None
     schema = data.get("schema") or []
-    tables = _tables(document, schema, problems)
-    if not tables and not is_source:
+    tables = _described(document, schema, problems) if described else _tables(document, schema, problems)
+    if not tables and not is_source and not described:
         if any(_is_table(entry, len(schema) == 1) for entry in schema):
             return None  # its tables have no columns: reported
         # A port's transform produces a table; a topic or API contract describes what meshplane does not build.
@@ -212,7 +215,8 @@ def read_contract(
             Problem(
                 document.locate(("schema",)),
                 "the contract describes no table (a schema object with physicalType table and properties)",
-                "describe the port's table under schema:, with its columns under properties:",
+                "describe the port's table under schema:, with its columns under properties: (or, for a port "
+                "meshplane does not build, such as a Kafka topic or an API, give the output port type: topic or api)",
                 code="contract-schema",
             )
         )
@@ -233,6 +237,22 @@ def read_contract(
         server=server,
         tables=tuple(tables),
     )
+
+
+def _described(document: YamlDocument, schema: list[Any], problems: list[Problem]) -> list[TableSpec]:
+    """The schema objects with properties of a contract describing what meshplane does not build."""
+    found: list[TableSpec] = []
+    for position, entry in enumerate(schema):
+        if not isinstance(entry, dict) or not entry.get("properties"):
+            continue
+        columns = tuple(
+            _column(document, ("schema", position, "properties", index), prop, problems)
+            for index, prop in enumerate(entry["properties"])
+            if isinstance(prop, dict)
+        )
+        name = str(entry.get("physicalName") or entry.get("name"))
+        found.append(TableSpec(document=document, json_path=("schema", position), name=name, columns=columns))
+    return found
 
 
 def _is_table(entry: Any, alone: bool) -> bool:

@@ -364,6 +364,10 @@ class OutputPortSpec(Located):
     contract: ContractSpec
     transform: TransformSpec
     custom: dict[str, Any]
+    kind: str = "tables"
+    """The ODPS output port's ``type``. A port of another type (``topic``, ``api``, ...) is described by its
+    contract and is catalogued, searchable and governed, but meshplane neither builds nor serves it: it is one
+    of :attr:`ProductSpec.described_ports`, never of ``output_ports``, and has no transform."""
     table_of: str | None = None
     """Set on each table of an ODPS output port whose contract has several tables: that port's name. Its first
     table keeps the port's name and address; each further table is the port ``<port>__<table>`` (queryable as
@@ -401,7 +405,10 @@ class ProductSpec(Located):
     team: str
     input_ports: tuple[InputPortSpec, ...]
     output_ports: tuple[OutputPortSpec, ...]
+    """The ports meshplane builds (tables)."""
     custom: dict[str, Any]
+    described_ports: tuple[OutputPortSpec, ...] = ()
+    """Ports of another kind (a Kafka topic, an API): catalogued and governed, not built (see ``kind``)."""
 
     @property
     def raw(self) -> dict[str, Any]:
@@ -423,7 +430,7 @@ class ProductSpec(Located):
         return str(value) if value else None
 
     def output(self, name: str) -> OutputPortSpec | None:
-        return next((p for p in self.output_ports if p.name == name), None)
+        return next((p for p in (*self.output_ports, *self.described_ports) if p.name == name), None)
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,26 @@ def _load_output_port(
     problems.extend(schema_problems)
     if schema_problems:
         return []
-    contract = read_contract(contract_doc, expected, is_source=False, problems=problems)
+    kind = str(entry.get("type") or "tables")
+    contract = read_contract(contract_doc, expected, is_source=False, problems=problems, described=kind != "tables")
+    if contract is not None and kind != "tables":
+        _check_port_version(document, path, entry, contract, problems)
+        # Described, not built: no transform. The placeholder names the contract, the file that defines the port.
+        return [
+            OutputPortSpec(
+                document=document,
+                json_path=path,
+                name=name,
+                version=contract.version,
+                contract_id=expected,
+                description=entry.get("description"),
+                access_level=access,
+                contract=contract,
+                transform=TransformSpec(path=contract.path, language="sql", code=""),
+                custom=custom,
+                kind=kind,
+            )
+        ]
     if contract is not None and len(contract.tables) > 1:
         _check_port_version(document, path, entry, contract, problems)
         return _table_ports(document, path, entry, name, expected, access, custom, contract, folder, problems)
@@ -372,11 +391,12 @@ def _load_product(
                 columns=tuple(columns),
             )
         )
-    outputs = [
+    ports = [
         port
         for index, entry in enumerate(data.get("outputPorts") or [])
         for port in _output_port(document, index, entry, address, folder, problems, unloaded)
     ]
+    outputs = [p for p in ports if p.kind == "tables"]
     if not data.get("outputPorts"):
         problems.append(
             Problem(
@@ -404,6 +424,7 @@ def _load_product(
         input_ports=tuple(inputs),
         output_ports=tuple(outputs),
         custom=custom,
+        described_ports=tuple(p for p in ports if p.kind != "tables"),
     )
 
 

@@ -68,7 +68,7 @@ def _highest_access(ports: Iterable[PortRecord]) -> str:
 
 
 def _product(product: ProductSpec) -> ProductRecord:
-    ports = tuple(_port(product, p) for p in product.output_ports)
+    ports = tuple(_port(product, p) for p in (*product.output_ports, *product.described_ports))
     description = " ".join(
         text for key in ("purpose", "usage", "limitations") if (text := product.description.get(key))
     )
