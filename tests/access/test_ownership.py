@@ -100,8 +100,9 @@ def test_removing_a_mask_or_widening_grants_needs_approval(root: Path) -> None:
     edit(
         root,
         PRODUCT_FILE,
-        "[{property: accessLevel, value: restricted}]",
-        "[{property: accessLevel, value: restricted}, {property: autoApprove, value: [royalties-team]}]",
+        "      - {property: accessLevel, value: restricted}\n",
+        "      - {property: accessLevel, value: restricted}\n"
+        "      - {property: autoApprove, value: [royalties-team]}\n",
     )
     with Mesh.open(root) as mesh:
         changes = mesh.access.spec_changes(PRODUCT)

@@ -85,7 +85,7 @@ def _column(name: str, logical: str = "string", extra: str = "") -> str:
 PII = "        classification: pii\n        customProperties:\n          - {property: mask, value: hash}\n"
 
 CUSTOMERS_SQL = f"""\
-SELECT * FROM (VALUES
+SELECT *, TIMESTAMP '2026-11-30 09:00:00' AS signed_up_at FROM (VALUES
     ('c1', '{UNGRANTED}', '{RAW_EMAIL}', 'FR'),
     ('{US_ROW}', 'Nobody', 'canary.pii.us@example.com', 'US'),
     ('c3', 'Other', 'someone@example.org', 'DE')
@@ -102,7 +102,8 @@ def write_edges_mesh(root: Path, *, timeout: float = 60, cpu: int = 60) -> Path:
     }
     products = [
         ("crm", "customers", "customers", "crm-team", "restricted", "",
-         _column("customer_id") + _column("name") + _column("email", extra=PII) + _column("country")),
+         _column("customer_id") + _column("name") + _column("email", extra=PII) + _column("country")
+         + _column("signed_up_at", "timestamp")),
         ("crm", "notes", "notes", "crm-team", "private", "", _column("note")),
         ("sales", "reader", "result", "sales-team", "public",
          "inputPorts:\n  - name: customers\n    version: ^1.0.0\n    contractId: crm.customers.customers\n",
@@ -116,6 +117,9 @@ def write_edges_mesh(root: Path, *, timeout: float = 60, cpu: int = 60) -> Path:
         files[f"{folder}/{port}.odcs.yaml"] = _CONTRACT.format(
             domain=domain, name=name, port=port, team=team, properties=properties
         )
+    # The PII port's retention (P400D) counts from signed_up_at, so builds enforce it (the pii-retention policy).
+    contract = "domains/crm/customers/customers.odcs.yaml"
+    files[contract] = files[contract].replace("schema:\n", "slaDefaultElement: customers.signed_up_at\nschema:\n", 1)
     files["domains/crm/customers/customers.sql"] = CUSTOMERS_SQL
     files["domains/crm/notes/notes.sql"] = f"SELECT '{PRIVATE}' AS note\n"
     files["domains/sales/reader/result.sql"] = "SELECT customer_id AS x FROM customers\n"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from meshplane.builds.execute import table_id_for
-from meshplane.contracts.retention import parse_period
 from meshplane.errors import MeshError
+from meshplane.spec.retention import parse_period
 from meshplane.types import Address
 from meshplane.workspace import Mesh
 

@@ -64,7 +64,7 @@ CUSTOMERS_SQL = "SELECT * FROM (VALUES (1, 'FR'), (2, 'DE'), (3, 'IT')) t(custom
 # Row 5 is the only row breaking each rule: null email, empty status, status 'lost', order id 'bad',
 # a duplicate line key, a negative amount and customer 9, who does not exist.
 ORDERS_SQL = """\
-SELECT * FROM (VALUES
+SELECT *, TIMESTAMP '2026-12-01 10:00:00' AS placed_at FROM (VALUES
   ('O001', 1, 'placed',  10.0, 'a@x.io', 1),
   ('O002', 2, 'shipped', 20.0, 'b@x.io', 1),
   ('O003', 3, 'placed',  30.0, 'c@x.io', 1),
@@ -84,6 +84,7 @@ version: {version}
 status: active
 domain: shop
 dataProduct: orders
+slaDefaultElement: orders.placed_at
 slaProperties:
   - {{property: latency, value: 30, unit: m}}
   - {{property: frequency, value: 1, unit: h}}
@@ -105,6 +106,7 @@ LENIENT = """\
       - {name: email, logicalType: string, physicalType: VARCHAR, customProperties: [{property: mask, value: hash}],
          classification: pii}
       - {name: line, logicalType: integer, physicalType: INTEGER}
+      - {name: placed_at, logicalType: timestamp, physicalType: TIMESTAMP}
 """
 
 STRICT = """\
@@ -133,6 +135,7 @@ STRICT = """\
           - {metric: nullValues, mustBe: 0}
           - {metric: nullValues, unit: percent, mustBeLessThan: 10, severity: warning}
       - {name: line, logicalType: integer, physicalType: INTEGER}
+      - {name: placed_at, logicalType: timestamp, physicalType: TIMESTAMP}
     quality:
       - {metric: rowCount, mustBeGreaterThan: 10}
       - {metric: duplicateValues, arguments: {properties: [order_id, line]}, mustBe: 0}

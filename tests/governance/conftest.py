@@ -100,6 +100,10 @@ schema:
       - name: country
         logicalType: string
         description: Country of residence.
+      - name: last_seen_at
+        logicalType: timestamp
+        description: When the customer last signed in; retention counts from it.
+slaDefaultElement: customers.last_seen_at
 slaProperties:
   - {property: latency, value: 1, unit: h}
   - {property: frequency, value: 1, unit: d}
@@ -108,7 +112,10 @@ roles:
 customProperties:
   - {property: retention, value: P400D}
 """,
-    "domains/crm/customers/customers.sql": "SELECT 'c1' AS customer_id, 'a@b.c' AS email, 'FR' AS country\n",
+    "domains/crm/customers/customers.sql": (
+        "SELECT 'c1' AS customer_id, 'a@b.c' AS email, 'FR' AS country,"
+        " TIMESTAMP '2026-11-30 09:00:00' AS last_seen_at\n"
+    ),
     "domains/sales/orders/product.odps.yaml": """\
 apiVersion: v1.0.0
 kind: DataProduct

@@ -209,7 +209,7 @@ def test_python_policies(mesh_root: Path) -> None:
     policies = load_policies(mesh_root, extra=[_NoCountries(), _Broken()], include_plugins=False)
     report = evaluate(graph_of(mesh_root), "check", now=NOW, policies=policies)
     assert [v.address for v in report.violations if v.policy == "no-countries"] == ["crm.customers.customers.country"]
-    assert len([v for v in report.violations if v.policy == "broken"]) == 6  # every column, fail closed
+    assert len([v for v in report.violations if v.policy == "broken"]) == 7  # every column, fail closed
 
 
 def test_query_hook_masks_and_requires_purpose(mesh_root: Path) -> None:

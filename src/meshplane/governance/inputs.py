@@ -19,6 +19,7 @@ from open_data_contract_standard.model import OpenDataContractStandard
 from meshplane.governance.model import SCHEMA_VERSION, Subject
 from meshplane.graph.resolve import MeshGraph
 from meshplane.spec.models import CLASSIFICATION_LEVELS, ColumnSpec, ContractSpec, OutputPortSpec, ProductSpec
+from meshplane.spec.retention import retention_of
 from meshplane.spec.yamlsafe import YamlDocument
 from meshplane.types import Address, Principal, SourceLocation
 
@@ -301,6 +302,7 @@ def _port_doc(
         "roles": roles,
         "approvers": sorted({a for r in roles for a in r["first_level_approvers"]}),
         "retention": str(contract.custom["retention"]) if contract.custom.get("retention") is not None else None,
+        **_retention(contract),
         "classifications": classes,
         "has_pii": "pii" in classes or "restricted" in classes,
         "masked_columns": [c.name for c in contract.columns if c.mask is not None],
@@ -310,6 +312,17 @@ def _port_doc(
         "quality": _plain(quality) if quality is not None else {"available": False},
         "consumers": sorted(consumers),
     }
+
+
+def _retention(contract: ContractSpec) -> dict[str, Any]:
+    """Whether the contract's retention is enforced (a period and a dated column), and if not, why."""
+    try:
+        retention = retention_of(contract)
+    except ValueError as error:
+        return {"retention_enforced": False, "retention_problem": str(error)}
+    if retention is None:
+        return {"retention_enforced": False, "retention_problem": "no retention declared"}
+    return {"retention_enforced": retention.enforced, "retention_problem": retention.problem}
 
 
 def _product_doc(graph: MeshGraph, product: ProductSpec, teams: set[str]) -> dict[str, Any]:

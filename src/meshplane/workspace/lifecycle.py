@@ -1,6 +1,6 @@
 """Lifecycle use cases: retention on every build, and ``meshplane maintain`` (retention, snapshot expiry, orphan files).
 
-Retention comes from the contract (:mod:`meshplane.contracts.retention`); how much history each table keeps comes
+Retention comes from the contract (:mod:`meshplane.spec.retention`); how much history each table keeps comes
 from ``platform.history`` in mesh.yaml. Every retention delete and every expiry is written to the audit log.
 """
 
@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from meshplane.builds.execute import table_contract, table_id_for
-from meshplane.contracts.retention import retention_of
 from meshplane.errors import MeshError
 from meshplane.graph import MeshGraph
+from meshplane.spec.retention import retention_of
 from meshplane.storage.lifecycle import ExpiryReport, RetentionReport, delete_before, expire_snapshots
 from meshplane.types import Address
 from meshplane.workspace.platform import Platform
