@@ -8,7 +8,8 @@ port of N rows x 5 columns (integer, text, decimal, timestamp, boolean). Three m
 1. per-query overhead: the same small query through ``QueryGateway.run`` (Python API) and through psycopg
    over the wire, interleaved; median milliseconds and the difference;
 2. streaming: ``SELECT *`` of the N rows read by psycopg over the wire, side by side with psycopg reading the
-   same rows from the local PostgreSQL server (127.0.0.1:5432, a scratch database created and dropped);
+   same rows from the local PostgreSQL server (127.0.0.1:5432, database test: a scratch table created and
+   dropped);
 3. concurrency: C connections each running small queries for S seconds; queries answered and errors.
 
     .venv/bin/python bench/wire.py [--rows 1000000] [--repeat 3] [--connections 100] [--seconds 60]
@@ -134,31 +135,29 @@ def main() -> None:
         )
 
         # 2. streaming the whole port, side by side with PostgreSQL
-        database = f"i15_wire_bench_{secrets.token_hex(4)}"
-        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {database}")
+        table = f"wire_bench_{secrets.token_hex(4)}"  # a scratch table of its own in the test database
+        pg_dsn = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+        with psycopg.connect(pg_dsn, autocommit=True) as pg:
+            pg.execute(f"CREATE TABLE {table} (id bigint, name text, amount numeric(12,2), at timestamp, flag boolean)")
         try:
-            pg_dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={database}"
             with psycopg.connect(pg_dsn, autocommit=True) as pg:
-                pg.execute(
-                    "CREATE TABLE events (id bigint, name text, amount numeric(12,2), at timestamp, flag boolean)"
-                )
                 reader = duckdb.sql(f"SELECT * FROM read_parquet('{path}')").to_arrow_reader(100_000)
-                with pg.cursor().copy("COPY events FROM STDIN") as copy:
+                with pg.cursor().copy(f"COPY {table} FROM STDIN") as copy:
                     for batch in reader:
                         for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
                             copy.write_row(row)
+                pg.execute(f"VACUUM ANALYZE {table}")
             wire_times, pg_times = [], []
             for _ in range(args.repeat):
                 with psycopg.connect(dsn, autocommit=True) as conn:
                     wire_times.append(timed(lambda conn=conn: conn.execute(SELECT).fetchall()))
                 with psycopg.connect(pg_dsn, autocommit=True) as pg:
                     pg_times.append(
-                        timed(lambda pg=pg: pg.execute("SELECT id, name, amount, at, flag FROM events").fetchall())
+                        timed(lambda pg=pg: pg.execute(f"SELECT id, name, amount, at, flag FROM {table}").fetchall())
                     )
         finally:
-            with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {database}")
+            with psycopg.connect(pg_dsn, autocommit=True) as pg:
+                pg.execute(f"DROP TABLE IF EXISTS {table}")
         mw, mp = statistics.median(wire_times), statistics.median(pg_times)
         for who, seconds in (("meshplane (wire)", mw), ("PostgreSQL      ", mp)):
             rate = args.rows / seconds
