@@ -134,6 +134,7 @@ def main() -> None:
                 "search": "/search?q=p00001",
                 "domain": f"/domains/{domain}",
                 "product": f"/products/{focus}",
+                "port (lineage)": f"/ports/{port}",
                 "impact": f"/ports/{port}/impact",
                 "glossary": "/glossary",
                 "map (focus)": f"/map?focus={focus}",

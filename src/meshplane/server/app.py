@@ -26,7 +26,6 @@ from meshplane.server.requests_log import RequestLog
 from meshplane.workspace import Mesh
 from meshplane.workspace.discovery import DiscoveryService
 from meshplane.workspace.logs import configure_json_logs
-from meshplane.workspace.workbench import Workbench
 
 __all__ = ["DEV_ENV", "MESH_ENV", "app_from_env", "create_app"]
 
@@ -107,7 +106,7 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
     )
     app.state.mesh = mesh
     app.state.discovery = DiscoveryService(mesh.graph, mesh.platform, access=mesh.access)
-    app.state.workbench = Workbench(mesh.platform.catalog.workbench, mesh.access)
+    app.state.workbench = mesh.workbench
     app.state.tokens = TokenCache()
     app.state.dev_mode = dev_mode
     app.state.oidc = oidc.OidcFlow(sso) if sso is not None else None

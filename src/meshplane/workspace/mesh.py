@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from meshplane.workspace.platform import Platform
     from meshplane.workspace.profiling import ProfileService
     from meshplane.workspace.quality import PortDiff, PortStatus, QualityService, TestReport
+    from meshplane.workspace.workbench import Workbench
 
 log = logging.getLogger(__name__)
 
@@ -504,6 +505,13 @@ class Mesh:
         from meshplane.workspace.access import AccessService
 
         return AccessService(self.graph, self.platform)
+
+    @cached_property
+    def workbench(self) -> Workbench:
+        """The portal's workbench: the SQL editor's schema, query history, saved queries, annotations."""
+        from meshplane.workspace.workbench import Workbench
+
+        return Workbench(self.platform.catalog.workbench, self.access)
 
     @cached_property
     def discovery(self) -> DiscoveryService:
