@@ -224,6 +224,17 @@ def tpch_mesh(root: Path, data: Path) -> dict[str, str]:
     for (domain, name), (inputs, sql, columns) in DERIVED.items():
         _product(root, domain, name, inputs, sql, columns)
         sqls[name] = sql
+    # TPC-H's customers and suppliers have no column that dates a row, so no retention can be enforced on them:
+    # the governance guild waives pii-retention for them, as a real mesh would for such a table.
+    _write(
+        root / "waivers.yaml",
+        "waivers:\n"
+        + "".join(
+            f"  - {{policy: pii-retention, subject: {subject}, approver: gina, expires: 2099-12-31,\n"
+            "     reason: TPC-H rows carry no date that retention could count from}\n"
+            for subject in ("customers", "supply.supplier")
+        ),
+    )
     return sqls
 
 

@@ -62,7 +62,9 @@ schema:
           authoritativeDefinitions: [{{type: semanticType, url: "glossary:record_id"}}]}}
       - {{name: email, logicalType: string, classification: pii, description: Mail.,
           customProperties: [{{property: mask, value: hash}}]}}
-{columns}slaProperties:
+      - {{name: created_at, logicalType: timestamp, description: When the record was created.}}
+{columns}slaDefaultElement: main.created_at
+slaProperties:
   - {{property: latency, value: 1, unit: h}}
   - {{property: frequency, value: 1, unit: d}}
 roles:
