@@ -5,12 +5,16 @@ a query is told where the data is not."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
+from typer.testing import CliRunner
 
+from meshplane.cli.app import _register_commands
+from meshplane.cli.common import app as cli_app
 from meshplane.errors import AccessDenied, QueryRejected
 from meshplane.server import create_app
 from meshplane.spec.scaffold import new_domain, new_mesh, new_product
@@ -71,6 +75,15 @@ def test_described_not_built(mesh_root: Path) -> None:
         assert (topic.kind, topic.contract.table) == ("topic", "orders")
         assert [c.name for c in topic.contract.columns] == ["cust_id", "prod_id", "qty"]
         assert mesh.plan().as_json() == []  # nothing left to build: the topic is not a table
+
+
+def test_listed_among_the_ports(mesh_root: Path) -> None:
+    _register_commands()
+    done = CliRunner().invoke(cli_app, ["ls", "ports", "--mesh", str(mesh_root), "--format", "json"])
+    assert done.exit_code == 0, done.output
+    rows = {row["port"]: row for row in json.loads(done.output)}
+    assert rows[TOPIC] == {"port": TOPIC, "version": "0.0.1", "access": "restricted", "columns": "3"}
+    assert "sales.orders.orders" in rows
 
 
 def test_catalogued_searchable_and_shown_in_the_portal(mesh_root: Path) -> None:

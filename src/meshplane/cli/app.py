@@ -182,6 +182,8 @@ def ls_command(
     select: Selectors = None,
 ) -> None:
     """List the mesh's products, domains or ports."""
+    from meshplane.types import Address
+
     opened = open_mesh(mesh)
     graph = opened.graph
     chosen = set(opened.select(select))
@@ -202,7 +204,7 @@ def ls_command(
                 "version": p.version,
                 "status": p.status,
                 "owner": p.team,
-                "ports": ", ".join(port.name for port in p.output_ports),
+                "ports": ", ".join(port.name for port in (*p.output_ports, *p.described_ports)),
             }
             for a, p in sorted(graph.products.items())
             if a in chosen
@@ -215,9 +217,14 @@ def ls_command(
                 "access": port.access_level.value,
                 "columns": str(len(port.contract.columns)),
             }
-            for a, port in sorted(graph.ports.items())
+            for a, port in sorted(
+                [*graph.ports.items(),
+                 *((Address(a.domain, a.product, d.name), d) for a, p in graph.products.items()
+                   for d in p.described_ports)],  # ports it does not build (topics, APIs) are ports all the same
+                key=lambda item: item[0],
+            )
             if a.product_address in chosen
-        ]
+        ]  # fmt: skip
     print_rows(rows, format)
 
 
