@@ -118,3 +118,32 @@ def test_postgres_as_the_catalog(tmp_path: Path, catalog_db: str, cli: Any) -> N
         assert mesh.runs("podcasts.shows")[0].status is RunStatus.INTERRUPTED
         assert mesh.builds.current(Address.parse("royalties.payouts.payouts")) is not None
         assert not mesh.plan()
+
+
+def test_a_postgres_source_is_fingerprinted_by_content(
+    tmp_path: Path, pg_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A schedule rebuilds a product reading PostgreSQL only when the table changed: an insert, an update and a
+    delete each make the plan rebuild it; an unchanged table leaves the plan empty."""
+    import psycopg
+
+    root = write_mesh(tmp_path / "mesh", postgres_source=("MESHPLANE_TEST_HOSTING_DB", pg_table))
+    monkeypatch.setenv("MESHPLANE_TEST_HOSTING_DB", ADMIN)
+    with Mesh.open(root) as mesh:
+        assert mesh.build().ok
+        assert not mesh.plan()
+    changes = [
+        f"INSERT INTO {pg_table} VALUES ('E999999', 'L00000001', 'S1', 61)",
+        f"UPDATE {pg_table} SET seconds = seconds + 1 WHERE event_id = 'E000001'",
+        f"DELETE FROM {pg_table} WHERE event_id = 'E000002'",
+    ]
+    for change in changes:
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(change)
+        with Mesh.open(root) as mesh:
+            [item, *_] = mesh.plan().items
+            assert str(item.address) == "podcasts.listening_events" and "source data changed" in item.reasons, change
+            assert mesh.build().ok
+            assert not mesh.plan(), change
+    with Mesh.open(root) as mesh:
+        assert mesh.read(EVENTS_PORT).num_rows == EVENTS  # one row added, one deleted

@@ -58,11 +58,14 @@ def _digest(value: Any) -> str:
 
 
 def _source_state(graph: MeshGraph, edge: Edge) -> Any:
-    """Files: their names, sizes and modification times; a database table cannot be fingerprinted cheaply."""
+    """Files: their names, sizes and modification times. A PostgreSQL table: its row count and the largest value
+    of the source contract's ``watermark`` column, or its newest row version (see ``postgres_fingerprint``)."""
     assert edge.source is not None
     server = edge.source.server
     if server is None:
         return None
+    if server.type == "postgres" and server.table is not None:
+        return _postgres_state(graph, edge)
     if server.type == "local" and server.path is not None:
         pattern = str(graph.spec.root / server.path)
         states = []
@@ -74,6 +77,28 @@ def _source_state(graph: MeshGraph, edge: Edge) -> Any:
             states.append((os.path.relpath(name, graph.spec.root), stat.st_size, stat.st_mtime_ns))
         return states
     return {"server": server.name, "table": server.table}
+
+
+def _postgres_state(graph: MeshGraph, edge: Edge) -> Any:
+    assert edge.source is not None and edge.source.server is not None
+    server = edge.source.server
+    state: dict[str, Any] = {"server": server.name, "table": server.table}
+    connection = graph.spec.config.connections.get(server.name)
+    url = os.environ.get(connection.env) if connection is not None else None
+    if not url:
+        return state  # the build says which variable to set; nothing to compare until then
+    from meshplane.engines.sources import postgres_fingerprint
+    from meshplane.errors import BuildError
+
+    watermark = edge.source.custom.get("watermark")
+    assert server.table is not None
+    try:
+        state["content"] = postgres_fingerprint(
+            url, server.schema or "public", server.table, None if watermark is None else str(watermark)
+        )
+    except BuildError as error:  # unreachable now: plan a build, which reports the error
+        state["content"] = f"unavailable: {error}"
+    return state
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import psycopg
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["file_source", "postgres_source", "read_postgres_table"]
+__all__ = ["file_source", "postgres_fingerprint", "postgres_source", "read_postgres_table"]
 
 _FORMATS: tuple[FileFormat, ...] = ("parquet", "csv", "json")
 _SUFFIXES: dict[str, tuple[str, ...]] = {
@@ -125,6 +125,31 @@ def read_postgres_table(url: str, schema: str, table: str, *, columns: Sequence[
     except psycopg.Error as exc:
         raise BuildError(f"cannot read PostgreSQL table {schema}.{table}: {_redact(str(exc), url)}") from exc
     return _parse_csv(buffer.getvalue(), described)
+
+
+def postgres_fingerprint(url: str, schema: str, table: str, watermark: str | None = None) -> str:
+    """What ``schema.table`` holds now, cheaply: its row count and the largest ``watermark`` value, or without
+    a declared watermark the newest row version (``max(xmin)``: every insert and update writes a newer one, a
+    delete lowers the count). Two equal fingerprints mean the table was not changed in between; it reads no
+    rows beyond one aggregate the server answers from the table."""
+    import psycopg
+    from psycopg import sql
+
+    target = sql.Identifier(schema, table)
+    newest = (
+        sql.SQL("max({})::text").format(sql.Identifier(watermark))
+        if watermark
+        else sql.SQL("max(xmin::text::bigint)::text")
+    )
+    query = sql.SQL("SELECT count(*), {} FROM {}").format(newest, target)
+    try:
+        with psycopg.connect(_libpq_url(url), autocommit=True) as conn:
+            conn.execute("SET TimeZone TO 'UTC'")
+            row = conn.execute(query).fetchone()
+    except psycopg.Error as exc:
+        raise BuildError(f"cannot fingerprint PostgreSQL table {schema}.{table}: {_redact(str(exc), url)}") from exc
+    assert row is not None
+    return f"{row[0]}:{row[1]}"
 
 
 def _describe(
