@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
+from typer.testing import CliRunner
 
+from meshplane.cli.app import _register_commands
+from meshplane.cli.common import app as cli_app
 from meshplane.errors import AccessDenied, MeshError
 from meshplane.spec.scaffold import new_domain, new_mesh, new_product
 from meshplane.workspace import Mesh
@@ -98,6 +101,18 @@ def test_each_table_is_built_checked_and_published(mesh_root: Path) -> None:
         }
         assert "sales.orders.orders.order_lines.order_lines.rowCount" in checks
         assert not any("record_id" in c for c in checks)  # the first table's rules are not the second's
+
+
+def test_table_shaped_exports_render_the_ports_own_table(mesh_root: Path) -> None:
+    _register_commands()
+    runner = CliRunner()
+    ddl = runner.invoke(cli_app, ["contract", "export", "sales.orders.orders__order_lines", "--mesh", str(mesh_root),
+                                  "--format", "sql-ddl"])  # fmt: skip
+    assert ddl.exit_code == 0, ddl.output
+    assert "order_lines" in ddl.output and "amount" in ddl.output and "record_id" not in ddl.output
+    first = runner.invoke(cli_app, ["contract", "export", "sales.orders.orders", "--mesh", str(mesh_root),
+                                    "--format", "sql-ddl"])  # fmt: skip
+    assert "record_id" in first.output and "amount" not in first.output
 
 
 def test_a_failing_table_keeps_every_table_of_the_port_unpublished(mesh_root: Path, tmp_path: Path) -> None:

@@ -287,9 +287,10 @@ def export_command(
 
     with open_mesh(mesh) as opened:
         contract = opened.contract(port)
+        table_index = opened.table_index(port)
         references = opened.dbt_references(port) if format is ExportFormat.dbt else None
     try:
-        text = export_contract(contract, format.value, references=references)
+        text = export_contract(contract, format.value, table_index=table_index, references=references)
     except ValueError as error:
         raise UsageError(str(error)) from None
     _write(text, output)

@@ -453,6 +453,15 @@ class Mesh:
             raise NotFound(f"no port or source contract {port}")
         return source.odcs
 
+    def table_index(self, port: str) -> int:
+        """Which schema object of its contract an output port builds (a further table of a contract with several
+        tables is its own port): what table-shaped exports (SQL DDL, JSON Schema, dbt) render."""
+        try:
+            spec = self.graph.ports.get(Address.parse(port))
+        except ValueError:
+            return 0
+        return spec.contract.table_index if spec is not None else 0
+
     def dbt_references(self, port: str) -> dict[str, str]:
         """dbt model names of the tables a port's foreign keys point at: a sibling port, or the upstream port of
         the input port of that name (``<domain>__<product>__<port>``, as the dbt export names models)."""
