@@ -148,6 +148,9 @@ class DiscoveryService:
         # (search index, history); the TTL bounds how stale usage counts and requests may look.
         self._searches = _Cache(size=2048, ttl=30.0)
         self._pages = _Cache(size=512, ttl=3.0)
+        # The home page summarises every product: kept until the history or the index changes (a run, a sync),
+        # at most 10 s (pending requests).
+        self._overview = _Cache(size=1, ttl=10.0)
         self._lineages = _Cache(size=1024, ttl=float("inf"))  # the graph never changes under an opened mesh
         self._principals: dict[str, tuple[float, Principal | None]] = {}
         self._redacted: dict[str, tuple[ProductPage, ProductPage]] = {}  # address -> (page, as non-owners see it)
@@ -325,7 +328,12 @@ class DiscoveryService:
                              failed_checks, breached)  # fmt: skip
 
     def overview(self) -> dict[str, Any]:
-        """The home page: domains with their products and health, and mesh-wide counts."""
+        """The home page: domains with their products and health, and mesh-wide counts (recomputed when the
+        catalog's history or search index changes, or after 10 s)."""
+        stamp = (self.reader.history_version(), self.reader.search_version())
+        return self._overview.get("overview", stamp, self._compute_overview)
+
+    def _compute_overview(self) -> dict[str, Any]:
         products = self.reader.products()
         health = self.health_of(products)
         by_domain: dict[str, list[ProductRecord]] = defaultdict(list)
