@@ -228,3 +228,34 @@ def test_a_killed_append_build_leaves_the_table_as_it_was(append_root: Path, poi
     recovered = _build(append_root)
     assert [(p.rows, p.run) for p in recovered.ports] == [(10, "append")]
     assert _ids(append_root) == [f"E{i:06d}" for i in range(60)]
+
+
+# --- not built yet (issue 17): merge and partitions refresh, the contract's partitioning as the Iceberg spec ---
+
+
+@pytest.mark.xfail(strict=True, reason="refresh: merge (upsert by the primary key, deletes by a flag) is not built yet")
+def test_a_merge_port_upserts_the_changed_rows_by_primary_key(root: Path) -> None:
+    _make_append(root, refresh="merge")
+    assert _build(root).status is Status.SUCCESS
+    (root / "data/listens/part-2.csv").write_text("event_id,listener_id,show_id,seconds\nE000001,L1,S1,999\n")
+    outcome = _build(root)
+    assert [(p.rows, p.run) for p in outcome.ports] == [(1, "merge")]
+    with Mesh.open(root) as mesh:
+        table = mesh.read(PORT)
+    assert table.num_rows == 50
+    assert dict(zip(table["event_id"].to_pylist(), table["seconds"].to_pylist(), strict=True))["E000001"] == 999
+
+
+@pytest.mark.xfail(strict=True, reason="the contract's partitioning does not become the Iceberg partition spec yet")
+def test_the_contracts_partitioning_becomes_the_iceberg_partition_spec(root: Path) -> None:
+    _edit(
+        root / FOLDER / "listening_events.odcs.yaml",
+        "      - {name: show_id, logicalType: string, required: true}",
+        "      - {name: show_id, logicalType: string, required: true, partitioned: true, partitionKeyPosition: 1}",
+    )
+    assert _build(root).status is Status.SUCCESS
+    with Mesh.open(root) as mesh:
+        snapshot = mesh.builds.current(Address.parse(PORT))
+        assert snapshot is not None
+        table = mesh.platform.tables.catalog.load_table(snapshot.table_id.identifier)  # type: ignore[union-attr]
+    assert [field.name for field in table.spec().fields] == ["show_id"]
