@@ -178,3 +178,31 @@ def test_classified_fields_of_list_elements_count_for_the_flow_policy(media: Mes
     upstream = ("pii", ("podcasts.sources.hosting_listens.email",))
     assert column_doc(plays, EVENTS, port, "podcasts-team", {}, upstream)["nested_classifications"] == ["pii", "pii"]
     assert column_doc(listener, EVENTS, port, "podcasts-team", {}, upstream)["nested_classifications"] == ["pii", "pii"]
+
+
+def test_declared_type_keeps_only_declared_fields() -> None:
+    """The projection's type rule: declared fields only (names matched case-insensitively), in the data's own
+    order, through lists; a STRUCT of which nothing is declared is not shown at all."""
+    import pyarrow as pa
+
+    from meshplane.access.ownership import declared_fields
+    from meshplane.access.policy import declared_type
+
+    contract = {"schema": [{"properties": [
+        {"name": "listener", "logicalType": "object", "properties": [{"name": "Email"}, {"name": "geo", "properties": [
+            {"name": "zone"}]}]},
+        {"name": "plays", "logicalType": "array", "items": {"logicalType": "object", "properties": [{"name": "ip"}]}},
+        {"name": "blob", "logicalType": "object"},
+        {"name": "tags", "logicalType": "array", "items": {"logicalType": "string"}},
+    ]}]}  # fmt: skip
+    fields = declared_fields(contract)
+    listener = pa.struct([("secret", pa.string()), ("email", pa.string()),
+                          ("geo", pa.struct([("zone", pa.int32()), ("note", pa.string())]))])  # fmt: skip
+    assert declared_type(listener, fields["listener"]) == pa.struct(
+        [("email", pa.string()), ("geo", pa.struct([("zone", pa.int32())]))]
+    )
+    plays = pa.list_(pa.struct([("ip", pa.string()), ("token", pa.string())]))
+    assert declared_type(plays, fields["plays"]) == pa.list_(pa.struct([("ip", pa.string())]))
+    assert declared_type(pa.struct([("x", pa.string())]), fields["blob"]) is None  # nothing of it declared
+    assert declared_type(pa.list_(pa.string()), fields["tags"]) == pa.list_(pa.string())
+    assert declared_type(pa.int64(), None) == pa.int64()
