@@ -1,6 +1,7 @@
 """The system catalog a PostgreSQL client browses: domains as schemas, readable ports as tables.
 
-Each catalog query runs on a fresh, locked-down DuckDB database of the query sandbox that holds
+Catalog queries run on a locked-down DuckDB database of the query sandbox (one per session, refilled when
+the user's readable ports change; each query reads a cursor of its own) that holds
 PostgreSQL's own catalog relations (``pg_class``, ``pg_attribute``, ``information_schema.columns``, ... with
 all of PostgreSQL's columns, see :mod:`~meshplane.wire.pg_relations`) filled with the rows of the ports the
 user may read now (:mod:`~meshplane.wire.pg_rows`: decided by the workspace like any query, so masked and
@@ -13,6 +14,7 @@ The database holds no data and may read no file, so a catalog query cannot reach
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -109,41 +111,70 @@ class CatalogQuery:
         self.database = database
         self.pid = pid
         self.settings = settings
+        self._lock = threading.Lock()
+        self._base: Any = None
+        self._ports: Sequence[PortSchema] | None = None
+        self._rows: CatalogRows | None = None
+        self._created: set[str] = set()
 
     def run(self, text: str, ports: Sequence[PortSchema]) -> SandboxStream:
+        """Start a catalog query; it reads its own cursor of the session's catalog database."""
         sql, relations = self.translate_with_relations(text)
+        with self._lock:
+            base = self._database(ports)
+            for relation in sorted(relations - self._created):
+                self._create(base, relation, RELATIONS[relation])
+            cursor = base.cursor()
+        return self.sandbox.stream(cursor, sql)
+
+    def _database(self, ports: Sequence[PortSchema]) -> Any:
+        """The catalog database of ``ports``: filled once per list of readable ports (the server caches that
+        list for ``catalog_ttl`` seconds), with each relation created when a query first reads it."""
+        if self._base is not None and self._ports is ports:
+            return self._base
+        self.close()
         connection = self.sandbox.connect([])
         try:
-            self._populate(
-                connection,
-                catalog_rows(ports, database=self.database, user=self.user, settings=self.settings),
-                relations,
-            )
+            self._rows = catalog_rows(ports, database=self.database, user=self.user, settings=self.settings)
+            connection.execute("CREATE SCHEMA mp; CREATE SCHEMA mp_pg; CREATE SCHEMA mp_is")
+            for relation, columns in _HELPERS.items():
+                self._create(connection, relation, columns)
+            connection.execute(";\n".join(m.format(pid=self.pid) for m in _MACROS))
         except BaseException:
             connection.close()
             raise
-        return self.sandbox.stream(connection, sql)
+        self._base, self._ports, self._created = connection, ports, set()
+        return connection
 
-    def _populate(self, connection: Any, rows: CatalogRows, relations: set[str]) -> None:
-        wanted = relations
-        statements = ["CREATE SCHEMA mp", "CREATE SCHEMA mp_pg", "CREATE SCHEMA mp_is"]
-        for relation, columns in [*_HELPERS.items(), *((r, RELATIONS[r]) for r in sorted(wanted))]:
-            target = _target(relation)
-            definitions = [c.rsplit(" ", 1) for c in columns.split(", ")]
-            columns_of = [exp.ColumnDef(this=exp.to_identifier(name, quoted=True),
-                                        kind=exp.DataType.build(kind, dialect="duckdb"))
-                          for name, kind in definitions]  # fmt: skip
-            create = exp.Create(this=exp.Schema(this=target, expressions=columns_of), kind="TABLE")
-            statements.append(create.sql("duckdb"))
+    def _create(self, connection: Any, relation: str, columns: str) -> None:
+        import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+        target = _target(relation)
+        definitions = [c.rsplit(" ", 1) for c in columns.split(", ")]
+        columns_of = [exp.ColumnDef(this=exp.to_identifier(name, quoted=True),
+                                    kind=exp.DataType.build(kind, dialect="duckdb"))
+                      for name, kind in definitions]  # fmt: skip
+        connection.execute(exp.Create(this=exp.Schema(this=target, expressions=columns_of), kind="TABLE").sql("duckdb"))
+        values = self._rows.rows.get(relation, []) if self._rows is not None else []
+        if values:
             names = [name for name, _ in definitions]
-            values = rows.rows.get(relation, [])
-            if values:
-                tuples = [exp.tuple_(*(exp.convert(row.get(name)) for name in names)) for row in values]
-                insert = exp.insert(exp.Values(expressions=tuples), target,
-                                    columns=[exp.to_identifier(n, quoted=True) for n in names])  # fmt: skip
-                statements.append(insert.sql("duckdb"))
-        statements += [m.format(pid=self.pid) for m in _MACROS]
-        connection.execute(";\n".join(statements))
+            # one Arrow table per relation (DuckDB casts each column to the table's type): a VALUES list of
+            # hundreds of rows rendered as SQL would cost far more than the query
+            table = pa.table({name: [row.get(name) for row in values] for name in names})
+            insert = exp.insert(exp.select("*").from_("rows"), target,
+                                columns=[exp.to_identifier(n, quoted=True) for n in names])  # fmt: skip
+            connection.register("rows", table)
+            try:
+                connection.execute(insert.sql("duckdb"))
+            finally:
+                connection.unregister("rows")
+        self._created.add(relation)
+
+    def close(self) -> None:
+        """Close the session's catalog database (a new list of readable ports, or the session's end)."""
+        base, self._base, self._ports, self._rows = self._base, None, None, None
+        if base is not None:
+            base.close()
 
     def translate(self, text: str) -> str:
         """The DuckDB SQL of a PostgreSQL catalog query (PostgreSQL's answers for session functions)."""

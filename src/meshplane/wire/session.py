@@ -222,6 +222,8 @@ class Session:
             await self.close_portal(portal)
         self.portals.clear()
         self.cursors.clear()
+        if self.catalog is not None:
+            self.catalog.close()
         self.server.unregister(self)
         if not self.writer.is_closing():
             self.writer.close()
