@@ -103,6 +103,31 @@ def raw_sandbox(mesh: Mesh) -> Iterator[DuckDBSandbox]:
 LOCKDOWN_CASES = [case for case in CASES if case.category != "limits"]
 
 
+def test_a_warm_database_stays_locked_after_every_case(raw_sandbox: DuckDBSandbox, mesh: Mesh) -> None:
+    """Every case, guard bypassed, on one kept database of one user (connect_warm): nothing leaks, and none of
+    them loosens it for the next query of that user."""
+    allowed = [mesh.path("regions")]
+    for case in LOCKDOWN_CASES:
+        sql = substitute(case.sql, mesh)
+        connection = raw_sandbox.connect_warm("rita", allowed)
+        try:
+            text = dump(raw_sandbox.execute(connection, sql))
+        except Exception as error:  # DuckDB's own, unsanitised errors
+            text = str(error)
+        assert not leaks(text, sql), (case.id, text[:500])
+    connection = raw_sandbox.connect_warm("rita", allowed)
+    settings = connection.execute(
+        "SELECT current_setting('lock_configuration'), current_setting('enable_external_access'), "
+        "current_setting('allowed_paths')"
+    ).fetchone()
+    connection.close()
+    assert settings is not None and settings[0] is True and settings[1] is False
+    assert list(settings[2]) == allowed
+    other = raw_sandbox.connect_warm("olga", allowed)  # another user never shares rita's database
+    assert other.execute("SELECT count(*) FROM duckdb_tables()").fetchone() == (0,)
+    other.close()
+
+
 @pytest.mark.parametrize("case", LOCKDOWN_CASES, ids=[case.id for case in LOCKDOWN_CASES])
 def test_lockdown_alone(case: Case, raw_sandbox: DuckDBSandbox, mesh: Mesh) -> None:
     """The guard is bypassed: the raw SQL runs with only the canary-free regions file allowed."""

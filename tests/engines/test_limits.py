@@ -179,3 +179,76 @@ def test_a_prestarted_child_serves_the_next_pool() -> None:
         assert (limits, ()) not in module._SPARES
     finally:
         pool.close()
+
+
+class Counting:
+    """In a child: chunks of one number each until cancelled (then the cancellation error)."""
+
+    def __init__(self, stop_after: int | None) -> None:
+        from meshplane.engines.limits import on_cancel
+
+        self.n = 0
+        self.stop_after = stop_after
+        self.exhausted = False
+        self.summary = "counted"
+        self.cancelled = threading.Event()
+        on_cancel(self.cancelled.set)
+
+    def __iter__(self) -> Counting:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.stop_after is None:  # works until cancelled, like a long query
+            if not self.cancelled.wait(60):
+                return b"timeout"
+            raise UsageError(f"cancelled in {os.getpid()}")
+        self.n += 1
+        self.exhausted = self.n >= self.stop_after
+        return str(self.n).encode()
+
+
+def counting(stop_after: int | None) -> Counting:
+    return Counting(stop_after)
+
+
+def test_a_stream_comes_in_chunks_and_a_cancel_stops_its_work_in_the_same_child() -> None:
+    pool = WorkerPool(ProcessLimits(wall_seconds=60), max_workers=1, per_owner=1)
+    try:
+        with pool.stream("a", counting, 3) as stream:
+            chunks = [stream.next_chunk(), stream.next_chunk(), stream.next_chunk()]
+            assert chunks == [b"1", b"2", b"3"] and stream.done and stream.summary == "counted"
+            assert stream.next_chunk() is None
+        assert pool.running("a") == 0  # the child went back at the end
+        worker = pool.call("a", pid)
+        stream = pool.stream("a", counting, None)
+        threading.Timer(0.2, stream.cancel).start()
+        with pytest.raises(UsageError, match=f"cancelled in {worker}"):
+            stream.next_chunk()
+        assert pool.running("a") == 0 and pool.call("b", pid) == worker  # the same child serves on
+    finally:
+        pool.close()
+
+
+def test_closing_a_stream_early_frees_its_child_for_the_next_call() -> None:
+    pool = WorkerPool(ProcessLimits(wall_seconds=60), max_workers=1, per_owner=1)
+    try:
+        stream = pool.stream("a", counting, 1000)
+        assert stream.next_chunk() == b"1"
+        stream.close()
+        assert pool.running("a") == 0
+        assert pool.call("b", double, 21) == 42  # one child only: it was given back
+    finally:
+        pool.close()
+
+
+def test_a_stream_past_its_wall_time_loses_its_child() -> None:
+    pool = WorkerPool(ProcessLimits(wall_seconds=0.3), max_workers=1, per_owner=1)
+    try:
+        first = pool.call("a", pid)
+        stream = pool.stream("a", counting, None)
+        with pytest.raises(LimitExceeded) as stopped:
+            stream.next_chunk()
+        assert stopped.value.limit == "time" and pool.running("a") == 0
+        assert pool.call("a", pid) != first  # a new child
+    finally:
+        pool.close()

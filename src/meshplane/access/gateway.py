@@ -19,14 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlglot import exp
 
 from meshplane.access.query_errors import QueryFailed, sanitize_engine_error
 from meshplane.access.query_ports import PortResolver
 from meshplane.access.rewrite import RewrittenQuery, rewrite_query
-from meshplane.engines.duckdb_isolated import IsolatedSandbox
+from meshplane.engines.duckdb_isolated import IsolatedSandbox, IsolatedStream
 from meshplane.engines.duckdb_sandbox import SandboxLimits
 from meshplane.errors import AccessDenied, MeshError, QueryRejected
 from meshplane.sql import parse_query, render
@@ -91,6 +91,8 @@ class QueryLogEntry:
 
 QueryLogger = Callable[[QueryLogEntry], None]
 
+T = TypeVar("T")
+
 _PARSED_SIZE = 256
 _PARSED_MAX_TEXT = 20_000
 
@@ -116,64 +118,46 @@ class QueryGateway:
         return rewrite_query(sql, resolver, consumer_key=consumer_key)
 
     def run(self, sql: str, principal: Principal, resolver: PortResolver, *, consumer_key: str) -> QueryResult:
-        """Run ``sql`` as ``principal``; raises QueryRejected, AccessDenied or QueryFailed (sanitised)."""
-        started_at = datetime.now(UTC)
-        start = time.perf_counter()
-        statement = ""
-        ports: tuple[PortRead, ...] = ()
-        decision = Decision.REJECTED
-        reason = ""
-        rows = 0
-        try:
-            tree, statement = self._parse(sql)
-            decision = Decision.DENIED
-            rewritten = rewrite_query(tree, resolver, consumer_key=consumer_key)
-            ports = tuple(PortRead(p.address, p.version, p.snapshot_id) for p in rewritten.ports)
-            decision = Decision.FAILED
-            table, engine_ms = self._execute(principal.username, rewritten, consumer_key)
-            overhead_ms = _ms(start) - engine_ms
-            rows = table.num_rows
-            decision = Decision.ALLOWED
-            duration_ms = _ms(start)
-            return QueryResult(table, ports, rows, duration_ms, overhead_ms, engine_ms=engine_ms)
-        except AccessDenied as error:
-            decision, reason = Decision.DENIED, str(error)
-            raise
-        except QueryRejected as error:
-            if decision is Decision.DENIED:  # the SQL parsed but the rewrite refused it
-                decision = Decision.REJECTED
-            reason = str(error)
-            raise
-        except MeshError as error:
-            reason = str(error)
-            raise
-        except Exception:
-            reason = "internal error"
-            raise QueryFailed("the gateway failed to run the query; it was not run") from None
-        finally:
-            if self._on_query is not None:
-                self._on_query(
-                    QueryLogEntry(
-                        principal=principal.username,
-                        statement=statement,
-                        sql_sha256=hashlib.sha256(sql.encode("utf-8", "replace")).hexdigest(),
-                        ports=ports,
-                        rows=rows,
-                        duration_ms=_ms(start),
-                        decision=decision,
-                        reason=reason,
-                        started_at=started_at,
-                    )
-                )
+        """Run ``sql`` as ``principal``; raises QueryRejected, AccessDenied or QueryFailed (sanitised).
+
+        The result is capped (``SandboxLimits.max_rows`` and ``max_result_bytes``): it is held whole here."""
+        stream = self.stream(sql, principal, resolver, consumer_key=consumer_key, capped=True)
+        with stream:
+            stream.read_all()
+        result = stream.result
+        assert result is not None
+        return result
 
     def stream(self, sql: str, principal: Principal, resolver: PortResolver, *, consumer_key: str,
-               batch_size: int = 65_536) -> QueryStream:  # fmt: skip
-        """:meth:`run`'s decision and result, handed out batch by batch (the wire protocol's entry point).
+               capped: bool = False) -> QueryStream:  # fmt: skip
+        """:meth:`run`'s decisions, with the result handed out batch by batch as the child process makes it.
 
-        The query runs in the isolated child process to its end (bounded by the row cap), then the batches
-        are handed out; :meth:`QueryStream.cancel` stops the hand-out, not a query still running.
+        A refused query raises at once (logged); an allowed one is logged when its stream ends or closes, with
+        the rows handed out. ``capped=False`` (the wire protocol, which holds no result whole) lifts the row
+        cap; the time and memory limits hold either way. :meth:`QueryStream.cancel` stops the query in its
+        child process at once.
         """
-        return QueryStream(self.run(sql, principal, resolver, consumer_key=consumer_key), batch_size)
+        book = _Bookkeeping(self._on_query, principal.username, sql)
+        try:
+            tree, book.statement = self._parse(sql)
+            book.decision = Decision.DENIED
+            rewritten = rewrite_query(tree, resolver, consumer_key=consumer_key)
+            book.ports = tuple(PortRead(p.address, p.version, p.snapshot_id) for p in rewritten.ports)
+            book.decision = Decision.FAILED
+            secrets = (consumer_key, *rewritten.files)
+            try:
+                inner = self.sandbox.stream(principal.username, rewritten.sql, rewritten.files, capped=capped)
+            except QueryRejected:
+                raise
+            except Exception as error:
+                raise sanitize_engine_error(error, secrets=secrets) from None
+            return QueryStream(inner, book, secrets)
+        except MeshError as error:
+            book.fail(error)
+            raise
+        except Exception as error:
+            book.fail(error)
+            raise QueryFailed("the gateway failed to run the query; it was not run") from None
 
     def _parse(self, sql: str) -> tuple[exp.Expr, str]:
         """A private copy of the parsed tree (to rewrite in place) and the statement's fingerprint.
@@ -195,51 +179,141 @@ class QueryGateway:
                         self._parsed.popitem(last=False)
         return hit[0].copy(), hit[1]
 
-    def _execute(self, owner: str, rewritten: RewrittenQuery, key: str) -> tuple[pa.Table, float]:
-        secrets = (key, *rewritten.files)
-        try:
-            return self.sandbox.run(owner, rewritten.sql, rewritten.files)
-        except QueryRejected:
-            raise
-        except Exception as error:
-            raise sanitize_engine_error(error, secrets=secrets) from None
-
     def close(self) -> None:
         """Stop the sandbox's idle child processes."""
         self.sandbox.close()
 
 
-class QueryStream:
-    """An allowed query's result as record batches: ``schema``, iteration, ``cancel()`` and ``close()``."""
+class _Bookkeeping:
+    """One query attempt's log entry, written exactly once: when it is refused, fails, ends or is closed."""
 
-    def __init__(self, result: QueryResult, batch_size: int) -> None:
-        self.result = result
-        self.schema: pa.Schema = result.table.schema
-        self.ports = result.ports
-        self._batches = iter(result.table.to_batches(max_chunksize=batch_size))
-        self._cancelled = False
+    def __init__(self, on_query: QueryLogger | None, principal: str, sql: str) -> None:
+        self.on_query = on_query
+        self.principal = principal
+        self.sql = sql
+        self.started_at = datetime.now(UTC)
+        self.start = time.perf_counter()
+        self.statement = ""
+        self.ports: tuple[PortRead, ...] = ()
+        self.decision = Decision.REJECTED
+        self._lock = threading.Lock()
+        self._written = False
+
+    def fail(self, error: BaseException) -> None:
+        """Log a failure; ``error`` is what the caller gets (sanitised already, or replaced by QueryFailed)."""
+        if isinstance(error, AccessDenied):
+            self.decision = Decision.DENIED
+        elif isinstance(error, QueryRejected) and self.decision is Decision.DENIED:
+            self.decision = Decision.REJECTED  # the SQL parsed but the rewrite refused it
+        reason = str(error) if isinstance(error, MeshError) else "internal error"
+        self.write(self.decision, 0, reason)
+
+    def write(self, decision: Decision, rows: int, reason: str) -> None:
+        with self._lock:
+            if self._written:
+                return
+            self._written = True
+        if self.on_query is not None:
+            self.on_query(
+                QueryLogEntry(
+                    principal=self.principal,
+                    statement=self.statement,
+                    sql_sha256=hashlib.sha256(self.sql.encode("utf-8", "replace")).hexdigest(),
+                    ports=self.ports,
+                    rows=rows,
+                    duration_ms=_ms(self.start),
+                    decision=decision,
+                    reason=reason,
+                    started_at=self.started_at,
+                )
+            )
+
+
+class QueryStream:
+    """An allowed query's result as record batches: ``schema``, iteration, ``cancel()`` and ``close()``.
+
+    Read by one thread; ``cancel()`` may come from any thread and stops the query in its child process at
+    once (the reader gets QueryCancelled). ``close()`` before the end frees the child at once and logs the
+    query as failed with the rows handed out so far; ``result`` is set once the end was read.
+    """
+
+    def __init__(self, inner: IsolatedStream, book: _Bookkeeping, secrets: tuple[str, ...]) -> None:
+        self._inner = inner
+        self._book = book
+        self._secrets = secrets
+        self.ports = book.ports
+        self.rows = 0
+        self.result: QueryResult | None = None
         self.on_close: Callable[[], None] | None = None
+        self._cancelled = False
+        self._batches: list[pa.RecordBatch] | None = None
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The result's schema; waits for the query to produce its first rows (its errors raise here)."""
+        schema: pa.Schema = self._guarded(lambda: self._inner.schema)
+        return schema
+
+    def _guarded(self, read: Callable[[], T]) -> T:
+        """``read()`` from the query's child, its failure logged and sanitised."""
+        try:
+            return read()
+        except (StopIteration, QueryRejected) as error:
+            if isinstance(error, QueryRejected):
+                self._book.write(Decision.FAILED, self.rows, str(error))
+            raise
+        except Exception as error:
+            failure = sanitize_engine_error(error, secrets=self._secrets)
+            self._book.write(Decision.FAILED, self.rows, str(failure))
+            raise failure from None
 
     def __iter__(self) -> QueryStream:
         return self
 
     def __next__(self) -> pa.RecordBatch:
-        if self._cancelled:
-            from meshplane.engines.duckdb_sandbox import QueryCancelled
+        try:
+            batch = self._guarded(lambda: next(self._inner))
+        except StopIteration:
+            self._end()
+            raise
+        self.rows += batch.num_rows
+        if self._batches is not None:
+            self._batches.append(batch)
+        return batch
 
-            raise QueryCancelled("the query was cancelled")
-        return next(self._batches)
+    def _end(self) -> None:
+        import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+        if self.result is not None:
+            return
+        duration_ms = _ms(self._book.start)
+        engine_ms = self._inner.engine_ms
+        table = pa.Table.from_batches(self._batches or [], schema=self.schema)
+        self.result = QueryResult(table, self.ports, self.rows, duration_ms, duration_ms - engine_ms,
+                                  engine_ms=engine_ms)  # fmt: skip
+        self._book.write(Decision.ALLOWED, self.rows, "")
 
     def read_all(self) -> pa.Table:
+        """The rest of the result as one table (held whole: use it on capped streams)."""
+        self._batches = []
+        for _ in self:
+            pass
+        assert self.result is not None
         return self.result.table
 
     def cancel(self) -> None:
         self._cancelled = True
+        self._inner.cancel()
 
     def close(self) -> None:
-        self._batches = iter(())
-        if self.on_close is not None:
-            self.on_close()
+        try:
+            self._inner.close()
+        finally:
+            if self.result is None:
+                what = "cancelled by its client" if self._cancelled else "closed by its client"
+                self._book.write(Decision.FAILED, self.rows, f"the query was {what} after {self.rows} rows")
+            if self.on_close is not None:
+                self.on_close()
 
     def __enter__(self) -> QueryStream:
         return self

@@ -20,7 +20,10 @@ The API is small on purpose; the query gateway and the build sandbox both use it
 - :func:`prestart` -- start a child early, for the next pool with the same limits;
 - :class:`WorkerPool` -- long-lived limited children shared fairly between owners (users): ``pool.call(owner,
   fn, *args)``; one owner never holds more than ``per_owner`` children, and when every child is busy the
-  waiting owner with the fewest running calls goes first.
+  waiting owner with the fewest running calls goes first. ``pool.stream(owner, fn, *args)`` hands out a
+  result in chunks (:class:`RemoteStream`) as the child makes them, one chunk ahead, so neither side holds
+  it whole; it can be cancelled from any thread (the child's :func:`on_cancel` callback runs at once, the
+  child stays and serves the next call), and closing it early frees the child at once.
 
 ``fn`` and its arguments cross the boundary by pickle: ``fn`` must be a module-level function. Exceptions
 come back as they were raised when they pickle, else as :class:`RemoteError` (kind and message).
@@ -29,10 +32,12 @@ come back as they were raised when they pickle, else as :class:`RemoteError` (ki
 from __future__ import annotations
 
 import contextlib
+import heapq
 import itertools
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -45,10 +50,23 @@ from typing import Any, TypeVar
 
 from meshplane.errors import LimitExceeded, MeshError
 
-__all__ = ["ProcessLimits", "RemoteError", "WorkerPool", "parse_bytes", "prestart", "run_limited"]
+__all__ = [
+    "WATCHDOG",
+    "ProcessLimits",
+    "RemoteError",
+    "RemoteStream",
+    "Watchdog",
+    "WorkerPool",
+    "on_cancel",
+    "parse_bytes",
+    "prestart",
+    "run_limited",
+]
 
 T = TypeVar("T")
 
+_START_SECONDS = 120.0
+"""How long a child may take to start (a busy machine); its calls' time limits count from after."""
 _GRACE_SECONDS = 2.0
 """How long past its deadline a child may take to stop by itself (DuckDB interrupts) before it is killed."""
 
@@ -95,6 +113,107 @@ class RemoteError(MeshError):
         return (RemoteError, (self.kind, self.message))
 
 
+class Watchdog:
+    """One thread for every deadline of the process (queries, streams): a heap of (deadline, id), earliest first.
+
+    :meth:`cancel` and the firing both run under one lock, so once ``cancel`` returns the callback cannot
+    run any more (a query that finished is never interrupted afterwards).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, seconds: float, callback: Callable[[], None]) -> int:
+        with self._cond:
+            handle = next(self._ids)
+            self._callbacks[handle] = callback
+            heapq.heappush(self._heap, (time.monotonic() + seconds, handle))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="meshplane-sandbox-watchdog", daemon=True)
+                self._thread.start()
+            elif self._heap[0][1] == handle:
+                self._cond.notify()
+        return handle
+
+    def cancel(self, handle: int) -> None:
+        with self._cond:
+            self._callbacks.pop(handle, None)  # its heap entry is dropped when it comes up
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][1] not in self._callbacks:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                deadline, handle = self._heap[0]
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                callback = self._callbacks.pop(handle)
+                with contextlib.suppress(Exception):  # interrupt() of a closing connection
+                    callback()
+
+
+WATCHDOG = Watchdog()
+"""The process's one deadline thread."""
+
+_CALLS = itertools.count(1)
+"""Ids of calls, unique in the parent: a cancel names the call it means, never a later one."""
+
+
+class _CancelHook:
+    """In a child: the call running now and what cancels it (the control thread fires it)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.call = 0
+        self.callback: Callable[[], None] | None = None
+        self.cancelled = False
+        self.early = 0
+        """A call cancelled before this process began it (the cancel overtook the request)."""
+
+
+_HOOK = _CancelHook()
+
+
+def _begin_call(call_id: int) -> None:
+    with _HOOK.lock:
+        _HOOK.call, _HOOK.callback, _HOOK.cancelled = call_id, None, _HOOK.early == call_id
+
+
+def _cancel_call(call_id: int) -> None:
+    with _HOOK.lock:
+        if call_id > _HOOK.call:  # ids grow: this call is on its way
+            _HOOK.early = call_id
+            return
+        if call_id != _HOOK.call:
+            return
+        _HOOK.cancelled = True
+        callback = _HOOK.callback
+    if callback is not None:
+        with contextlib.suppress(Exception):
+            callback()
+
+
+def on_cancel(callback: Callable[[], None]) -> None:
+    """In a child, during a call: run ``callback`` (from another thread) when the parent cancels this call;
+    at once when it already did."""
+    with _HOOK.lock:
+        _HOOK.callback = callback
+        fire = _HOOK.cancelled
+    if fire:
+        with contextlib.suppress(Exception):
+            callback()
+
+
 def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     env = {key: os.environ[key] for key in _ENV_KEPT if key in os.environ}
     # the child imports what the parent can: meshplane first, then the parent's own import path
@@ -113,13 +232,19 @@ class _Child:
     process: subprocess.Popen[bytes]
     requests: Connection
     replies: Connection
+    control: int
+    """Write end of the control pipe: 8-byte ids of calls to cancel."""
     calls: int = 0
+    control_lock: threading.Lock = field(default_factory=threading.Lock)
+    ready: bool = False
+    """The child said it finished starting (interpreter, preloaded modules); its calls' clocks start then."""
     idle_since: float = field(default_factory=time.monotonic)
 
     @classmethod
     def start(cls, limits: ProcessLimits, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> _Child:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
+        control_read, control_write = os.pipe()
         argv = [
             sys.executable,
             "-s",  # no user site-packages; PYTHONPATH stays (the child imports meshplane from it)
@@ -127,34 +252,70 @@ class _Child:
             "meshplane.engines._worker",
             str(request_read),
             str(reply_write),
+            str(control_read),
             str(limits.memory_bytes or 0),
             str(limits.cpu_seconds or 0),
         ]
         try:
             process = subprocess.Popen(
                 argv,
-                pass_fds=(request_read, reply_write),
+                pass_fds=(request_read, reply_write, control_read),
                 stdin=subprocess.DEVNULL,
                 env=_child_env(env),
                 cwd=cwd,
                 close_fds=True,
                 start_new_session=True,  # a Ctrl-C in the parent's terminal does not reach the child
             )
+        except BaseException:
+            os.close(control_write)
+            raise
         finally:
             os.close(request_read)
             os.close(reply_write)
-        return cls(process, Connection(request_write, readable=False), Connection(reply_read, writable=False))
+            os.close(control_read)
+        requests = Connection(request_write, readable=False)
+        return cls(process, requests, Connection(reply_read, writable=False), control_write)
 
-    def call(self, limits: ProcessLimits, function: Callable[..., T], args: tuple[Any, ...]) -> T:
-        """Send one call and wait for its reply; kills the child when it outlives its deadline or dies."""
-        self.calls += 1
+    def wait_ready(self) -> None:
+        """Wait for the child to finish starting, so a busy machine's slow start does not eat a call's time."""
+        if self.ready:
+            return
         try:
-            self.requests.send((function, args))
+            if self.replies.poll(_START_SECONDS) and self.replies.recv() == ("ready", None):
+                self.ready = True
+                return
+        except (EOFError, OSError):
+            pass
+        self.kill()
+        raise LimitExceeded("the worker process did not start", limit="process")
+
+    def send(self, kind: str, function: Callable[..., Any], args: tuple[Any, ...]) -> int:
+        """Start one call (``"call"`` or ``"stream"``); its id."""
+        self.calls += 1
+        call_id = next(_CALLS)
+        try:
+            self.requests.send((kind, call_id, function, args))
         except (BrokenPipeError, OSError):
             self.kill()
             raise LimitExceeded("the worker process stopped before the work started", limit="process") from None
+        return call_id
+
+    def cancel(self, call_id: int) -> None:
+        """Ask the child to cancel ``call_id`` (ignored when it is no longer running); any thread."""
+        with self.control_lock, contextlib.suppress(OSError):  # the child is gone already
+            if self.control >= 0:
+                os.write(self.control, struct.pack("!q", call_id))
+
+    def call(self, limits: ProcessLimits, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """Send one call and wait for its reply; kills the child when it outlives its deadline or dies."""
+        self.wait_ready()
+        self.send("call", function, args)
         deadline = None if limits.wall_seconds is None else limits.wall_seconds + _GRACE_SECONDS
-        if not self.replies.poll(deadline):
+        return self.receive(limits, deadline)  # type: ignore[no-any-return]
+
+    def receive(self, limits: ProcessLimits, timeout: float | None, *, expect: str = "ok") -> Any:
+        """The next reply's value (``expect`` is its status); raises what the child raised or a LimitExceeded."""
+        if not self.replies.poll(None if timeout is None else max(timeout, 0.0)):
             self.kill()
             raise LimitExceeded(f"stopped after {limits.wall_seconds:g} s (time limit)", limit="time")
         try:
@@ -169,8 +330,11 @@ class _Child:
                 raise LimitExceeded("stopped: the work ran out of memory", limit="memory") from None
             raise LimitExceeded(f"the worker process stopped (exit code {code})", limit="process") from None
         self.idle_since = time.monotonic()
-        if status == "ok":
-            return value  # type: ignore[no-any-return]
+        if status == expect:
+            return value
+        if status != "error":  # pragma: no cover - a child speaks this protocol or is not a child
+            self.kill()
+            raise LimitExceeded(f"the worker process answered {status!r}", limit="process")
         if isinstance(value, MemoryError):
             raise LimitExceeded("stopped: the work exceeded its memory limit", limit="memory")
         raise value
@@ -186,14 +350,25 @@ class _Child:
         code = self.process.wait()
         for end in (self.requests, self.replies):
             end.close()
+        with self.control_lock:
+            if self.control >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self.control)
+                self.control = -1
         return code
+
+    def signal_kill(self) -> None:
+        """SIGKILL the child from any thread; the thread that talks to it sees it gone and cleans up."""
+        with contextlib.suppress(OSError):
+            if self.process.poll() is None:
+                self.process.kill()
 
     def stop(self) -> None:
         """Ask the child to finish, then make sure it did."""
         if self.process.poll() is None:
             try:
                 self.requests.send(None)
-                self.process.wait(timeout=2.0)
+                self.process.wait(timeout=_GRACE_SECONDS)
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.kill()
@@ -247,6 +422,125 @@ def run_limited(
         return child.call(limits, function, args)
     finally:
         child.stop()
+
+
+class RemoteStream:
+    """A result a child hands out in chunks of bytes; read by one thread, cancelled or closed from any.
+
+    The first chunk is read when the stream opens (errors of the work surface there). :meth:`next_chunk`
+    asks for the next; the wall-clock limit covers the whole stream, reading included, and a stream still
+    open at its deadline loses its child. :meth:`cancel` interrupts the work in the child (the reader then
+    gets the work's own cancellation error); :meth:`close` before the end tells the child to drop the rest
+    and gives it back to the pool, or kills it when it does not answer within a short grace.
+    """
+
+    def __init__(self, pool: WorkerPool, owner: str, child: _Child, limits: ProcessLimits, call_id: int) -> None:
+        self._pool = pool
+        self._owner = owner
+        self._child: _Child | None = child
+        self._limits = limits
+        self._call = call_id
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._asked = True  # the child sends the first chunk unasked
+        self._expired = False
+        self.summary: Any = None
+        """What the work reported at its end (e.g. how long the engine ran)."""
+        self._timer: int | None = None
+        if limits.wall_seconds is not None:
+            self._timer = WATCHDOG.schedule(limits.wall_seconds + _GRACE_SECONDS, self._expire)
+
+    @property
+    def done(self) -> bool:
+        return self._child is None
+
+    def _remaining(self) -> float | None:
+        if self._limits.wall_seconds is None:
+            return None
+        return self._limits.wall_seconds + _GRACE_SECONDS - (time.monotonic() - self._started)
+
+    def next_chunk(self) -> bytes | None:
+        """The next chunk, or None at the end; raises what the work raised, or LimitExceeded."""
+        with self._lock:
+            child = self._child
+            if child is None:
+                if self._expired:
+                    raise LimitExceeded(f"stopped after {self._limits.wall_seconds:g} s (time limit)", limit="time")
+                return None
+            try:
+                if not self._asked:
+                    child.requests.send("next")
+                self._asked = False
+                data, done, summary = child.receive(self._limits, self._remaining(), expect="chunk")
+            except LimitExceeded:
+                self._finish(keep=False)
+                if self._expired:
+                    raise LimitExceeded(
+                        f"stopped after {self._limits.wall_seconds:g} s (time limit)", limit="time"
+                    ) from None
+                raise
+            except (BrokenPipeError, OSError):
+                self._finish(keep=False)
+                raise LimitExceeded("the worker process stopped", limit="process") from None
+            except MeshError:
+                self._finish(keep=True)  # the work failed; the child is fine
+                raise
+            except BaseException:
+                self._finish(keep=child.alive)
+                raise
+            if done:
+                self.summary = summary
+                self._finish(keep=True)
+            return data  # type: ignore[no-any-return]
+
+    def cancel(self) -> None:
+        """Interrupt the work in the child now (any thread); the child stays for the next call."""
+        child = self._child
+        if child is not None:
+            child.cancel(self._call)
+
+    def close(self) -> None:
+        """Stop the stream; before its end the child drops the rest (or is killed when it does not answer)."""
+        self.cancel()  # a chunk being made stops now instead of after its work
+        with self._lock:
+            child = self._child
+            if child is None:
+                return
+            keep = False
+            try:
+                if self._asked:  # the child is still making the chunk it was asked for: read and drop it
+                    child.receive(self._limits, _GRACE_SECONDS, expect="chunk")
+                child.requests.send("close")
+                keep = child.receive(self._limits, _GRACE_SECONDS, expect="closed") is None
+            except Exception:  # any failure here: the child is not trusted with the next call
+                keep = False
+            self._finish(keep=keep and child.alive)
+
+    def _finish(self, *, keep: bool) -> None:
+        child, self._child = self._child, None
+        if self._timer is not None:
+            WATCHDOG.cancel(self._timer)
+        if child is not None:
+            self._pool._release(self._owner, child if keep and child.calls < self._pool.recycle_after else None, child)
+
+    def _expire(self) -> None:
+        """At the deadline: the child goes, whatever it was doing (a reader waiting for it sees it gone)."""
+        child = self._child
+        if child is None:
+            return
+        self._expired = True
+        child.signal_kill()
+        if self._lock.acquire(blocking=False):  # nobody is reading: hand the slot back now
+            try:
+                self._finish(keep=False)
+            finally:
+                self._lock.release()
+
+    def __enter__(self) -> RemoteStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class WorkerPool:
@@ -323,6 +617,28 @@ class WorkerPool:
             raise
         finally:
             self._release(owner, child if ok and child.alive and child.calls < self.recycle_after else None, child)
+
+    def running(self, owner: str) -> int:
+        """How many children ``owner`` holds now (running calls and open streams)."""
+        with self._cond:
+            return self._running.get(owner, 0)
+
+    def stream(self, owner: str, function: Callable[..., Any], *args: Any,
+               limits: ProcessLimits | None = None) -> RemoteStream:  # fmt: skip
+        """``function(*args)`` in a child returns an iterator of ``bytes``: its chunks, handed out one at a time.
+
+        The iterator may carry ``exhausted`` (True once the last chunk was taken, so the end needs no extra
+        round trip) and ``summary`` (sent with the last chunk). The child is ``owner``'s until the stream ends.
+        """
+        limits = limits or self.limits
+        child = self._acquire(owner)
+        try:
+            child.wait_ready()
+            call_id = child.send("stream", function, args)
+        except BaseException:
+            self._release(owner, None, child)
+            raise
+        return RemoteStream(self, owner, child, limits, call_id)
 
     def _acquire(self, owner: str) -> _Child:
         with self._cond:

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from meshplane.engines.duckdb_sandbox import DuckDBSandbox, SandboxLimits
+from meshplane.engines.duckdb_isolated import IsolatedSandbox
+from meshplane.engines.duckdb_sandbox import DuckDBSandbox, SandboxLimits, SandboxStream
 from meshplane.errors import UsageError
+from meshplane.wire.catalog import CatalogQuery
 from meshplane.wire.session import Session
 
 if TYPE_CHECKING:
@@ -37,12 +39,24 @@ __all__ = ["MeshBackend", "ResultStream", "WireBackend", "WireConfig", "WireServ
 
 DEFAULT_PORT = 5433
 WireAuth = Literal["scram-sha-256", "password"]
+CATALOG_LIMITS = SandboxLimits(memory_limit="256MB", threads=1, timeout_seconds=30.0, max_rows=100_000,
+                               headroom="1GB", processes=2, per_user=1)  # fmt: skip
+"""Limits of one catalog query (its worker processes are apart from the data queries')."""
+
+
+def _open_catalog(sandbox: DuckDBSandbox, user: str, database: str, pid: int, settings: dict[str, str], text: str,
+                  ports: tuple[PortSchema, ...]) -> SandboxStream:  # fmt: skip
+    """In a catalog worker: the catalog query of ``user`` over ``ports``, started on this worker's sandbox."""
+    return CatalogQuery(sandbox, user=user, database=database, pid=pid, settings=settings).run(text, ports)
 
 
 class ResultStream(Protocol):
-    """A running query: its schema, then record batches; cancel() from any thread, close() when done."""
+    """A running query: its schema, then record batches; cancel() from any thread, close() when done.
 
-    schema: pa.Schema
+    ``schema`` may wait for the query's first rows (read it on a worker thread, never on the event loop)."""
+
+    @property
+    def schema(self) -> pa.Schema: ...
 
     def __iter__(self) -> Iterator[pa.RecordBatch]: ...
     def __next__(self) -> pa.RecordBatch: ...
@@ -75,7 +89,8 @@ class MeshBackend:
         return self.mesh.access.readable_ports(user)
 
     def stream(self, user: str, sql: str) -> ResultStream:
-        return self.mesh.access.stream(user, sql)
+        # nothing on the wire holds a result whole: the row cap gives way, the time and memory limits hold
+        return self.mesh.access.stream(user, sql, capped=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +137,11 @@ class WireServer:
         self.plaintext_allowed = self.ssl_context is None
         """Without TLS the server is reachable from this machine only (loopback), like local trust."""
         self.pool = concurrent.futures.ThreadPoolExecutor(self.config.workers, thread_name_prefix="meshplane-wire")
-        self.catalog_sandbox = DuckDBSandbox(SandboxLimits(memory_limit="256MB", threads=1, timeout_seconds=10.0,
-                                                           max_rows=100_000), prewarm=False)  # fmt: skip
+        # Catalog queries hold no data, but anything a user types may run in them (SELECT 1, version(), also
+        # SELECT len(range(2000000000))): they run in limited worker processes like data queries, never here.
+        # ``catalog_sandbox`` only describes the catalog database; the workers build it (_open_catalog).
+        self.catalog_sandbox = DuckDBSandbox(CATALOG_LIMITS, prewarm=False)
+        self.catalog_workers = IsolatedSandbox(CATALOG_LIMITS, preload=(__name__,))
         self._sessions: dict[int, Session] = {}
         self._pids = itertools.count(10_000)
         self._lock = threading.Lock()
@@ -143,6 +161,11 @@ class WireServer:
             self._ports[user] = (time.monotonic(), ports)
         return ports
 
+    def catalog_stream(self, catalog: CatalogQuery, text: str, ports: Sequence[PortSchema]) -> ResultStream:
+        """Start a catalog query of ``catalog``'s user in a catalog worker process."""
+        args = (catalog.user, catalog.database, catalog.pid, dict(catalog.settings), text, tuple(ports))
+        return self.catalog_workers.open(catalog.user, _open_catalog, *args)
+
     def register(self, session: Session) -> int:
         with self._lock:
             pid = next(self._pids)
@@ -159,6 +182,16 @@ class WireServer:
             session = self._sessions.get(pid)
         if session is not None and session.secret == secret:
             session.cancel()
+
+    def cancel_own(self, user: str, pid: int) -> bool:
+        """``pg_cancel_backend(pid)``: cancel the running query of ``user``'s session ``pid`` (as PostgreSQL lets
+        a role cancel its own backends); False when there is no such session of this user."""
+        with self._lock:
+            session = self._sessions.get(pid)
+        if session is None or session.user != user:
+            return False
+        session.cancel()
+        return True
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, self.config.host, self.config.port)
@@ -185,6 +218,7 @@ class WireServer:
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.catalog_sandbox.close()
+        self.catalog_workers.close()
 
 
 @contextlib.contextmanager

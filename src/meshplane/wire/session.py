@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlglot import exp
+
 from meshplane.engines.duckdb_sandbox import QueryCancelled, QueryInterrupted, ResultTooLarge
 from meshplane.errors import AccessDenied, MeshError, QueryRejected
 from meshplane.wire import messages as m
@@ -67,6 +69,8 @@ class Portal:
 
 
 _PORT_NAMES = (Kind.DATA, Kind.COPY_OUT)  # statements whose schema."product.port" names become addresses
+_CANCEL_BACKEND = re.compile(r"^\s*SELECT\s+(?:pg_catalog\s*\.\s*)?pg_cancel_backend\s*\(\s*(\d+)\s*\)\s*;?\s*$",
+                             re.IGNORECASE)  # fmt: skip
 _SET = re.compile(r"^SET\s+(?:SESSION\s+|LOCAL\s+)?([\w.]+)\s*(?:=|\bTO\b)\s*(.*?)\s*;?\s*$", re.IGNORECASE | re.DOTALL)
 _SHOW = re.compile(r"^SHOW\s+([\w.]+(?:\s+[\w.]+)*)\s*;?\s*$", re.IGNORECASE)
 
@@ -458,11 +462,17 @@ class Session:
     async def open(self, portal: Portal) -> None:
         statement = portal.prepared.statement
         self.cancel_requested = False
+        cancel_backend = _CANCEL_BACKEND.match(portal.sql) if statement.kind is Kind.CATALOG else None
         try:
-            if statement.kind is Kind.CATALOG:
+            if cancel_backend is not None:  # answered by the server itself: it cancels a session, runs no SQL
+                done = self.server.cancel_own(self.user, int(cancel_backend.group(1)))
+                portal.stream = _Answer("pg_cancel_backend", done)
+            elif statement.kind is Kind.CATALOG:
                 assert self.catalog is not None
-                ports = await self.call(self.server.readable_ports, self.user)
-                portal.stream = await self.call(self.catalog.run, portal.sql, ports)
+                # a query of no table (SELECT 1, version()) needs no list of ports: deciding it costs a trip
+                # to a worker per port
+                ports = await self.call(self.server.readable_ports, self.user) if _names_tables(portal.sql) else ()
+                portal.stream = await self.call(self.server.catalog_stream, self.catalog, portal.sql, ports)
             else:
                 portal.stream = await self.call(self.server.backend.stream, self.user, portal.sql)
         except Exception as error:
@@ -470,6 +480,13 @@ class Session:
         self.current = portal.stream
         if self.cancel_requested:
             portal.stream.cancel()
+        # the query runs in its worker process until its first rows exist: a cancel request or a client that
+        # goes away meanwhile reaches it there (self.current), not after it ended
+        try:
+            await self.call(_schema_of, portal.stream)
+        except Exception as error:
+            await self.close_portal(portal)
+            raise _wire_error(error, catalog=statement.kind is Kind.CATALOG) from None
 
     async def next_batch(self, portal: Portal) -> pa.RecordBatch | None:
         if portal.pending is not None:
@@ -642,6 +659,44 @@ def _show_name(words: str) -> str:
     """``SHOW transaction isolation level`` asks for ``transaction_isolation``."""
     name = "_".join(words.lower().split())
     return {"transaction_isolation_level": "transaction_isolation", "time_zone": "timezone"}.get(name, name)
+
+
+class _Answer:
+    """A one-value result the server computes itself (no SQL runs for it)."""
+
+    def __init__(self, name: str, value: bool) -> None:
+        import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+        table = pa.table({name: pa.array([value], pa.bool_())})
+        self.schema: pa.Schema = table.schema
+        self._batches = iter(table.to_batches())
+
+    def __iter__(self) -> _Answer:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        return next(self._batches)
+
+    def cancel(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._batches = iter(())
+
+
+def _names_tables(sql: str) -> bool:
+    """Whether ``sql`` names any table (True when it does not parse: the catalog database reports it)."""
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    try:
+        return any(True for _ in sqlglot.parse_one(sql, read="postgres").find_all(exp.Table))
+    except SqlglotError:
+        return True
+
+
+def _schema_of(stream: ResultStream) -> pa.Schema:
+    return stream.schema
 
 
 def _copy_text(batch: pa.RecordBatch) -> bytes:

@@ -272,11 +272,12 @@ class AccessService(AccessDecisions):
             # out (the flush raises). Concurrent queries share one write transaction.
             self.flush()
 
-    def stream(self, user: str, sql: str, *, batch_size: int = 65_536) -> QueryStream:
+    def stream(self, user: str, sql: str, *, capped: bool = True) -> QueryStream:
         """Start ``sql`` as ``user`` through the governed gateway; its batches are read as DuckDB makes them.
 
         The same decisions as :meth:`query`. A refused query is logged and raises at once; an allowed one is
-        logged when the stream is closed (with the rows handed out), and closing flushes the log.
+        logged when the stream ends or is closed (with the rows handed out), and closing flushes the log.
+        ``capped=False`` lifts the row cap for a reader that holds no result whole (the wire protocol).
         """
         try:
             principal = self.directory.principal(user)
@@ -288,7 +289,7 @@ class AccessService(AccessDecisions):
         resolver = self.policy.resolver(principal)
         try:
             stream = self.gateway.stream(sql, principal, resolver, consumer_key=self.consumer_key(user),
-                                         batch_size=batch_size)  # fmt: skip
+                                         capped=capped)  # fmt: skip
         except BaseException:
             self.flush()
             raise
@@ -493,11 +494,12 @@ class Connection:
             raise UsageError("the connection is closed")
         return ResultTable(self._service.query(self.user, text))
 
-    def stream(self, text: str, *, batch_size: int = 65_536) -> QueryStream:
-        """Start one read-only query and read its Arrow batches as they come (close the stream when done)."""
+    def stream(self, text: str) -> QueryStream:
+        """Start one read-only query and read its Arrow batches as they come (close the stream when done);
+        the row cap of :meth:`sql` holds."""
         if self._closed:
             raise UsageError("the connection is closed")
-        return self._service.stream(self.user, text, batch_size=batch_size)
+        return self._service.stream(self.user, text)
 
     def close(self) -> None:
         if not self._closed:
