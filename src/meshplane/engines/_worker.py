@@ -49,7 +49,7 @@ def _portable(error: BaseException) -> BaseException:
 
 def _control(fd: int) -> None:
     """Cancel the running call when the parent names it on the control pipe."""
-    from meshplane.engines.limits import _cancel_call
+    from meshplane.engines.cancel import _cancel_call
 
     while True:
         try:
@@ -110,7 +110,7 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import importlib
 
-    from meshplane.engines.limits import _begin_call
+    from meshplane.engines.cancel import _begin_call
 
     requests = Connection(request_fd, writable=False)
     replies = Connection(reply_fd, readable=False)

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshplane.engines.limits import WATCHDOG as _WATCHDOG
+from meshplane.engines.deadlines import WATCHDOG as _WATCHDOG
 from meshplane.errors import EngineUnavailable, QueryRejected
 from meshplane.storage.objectstore import S3Location
 

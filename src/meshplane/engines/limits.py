@@ -32,7 +32,6 @@ come back as they were raised when they pickle, else as :class:`RemoteError` (ki
 from __future__ import annotations
 
 import contextlib
-import heapq
 import itertools
 import os
 import re
@@ -48,6 +47,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
+from meshplane.engines.cancel import on_cancel
+from meshplane.engines.deadlines import GRACE_SECONDS, START_SECONDS, WATCHDOG, Watchdog
+from meshplane.engines.remote_stream import RemoteStream
 from meshplane.errors import LimitExceeded, MeshError
 
 __all__ = [
@@ -64,11 +66,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-_START_SECONDS = 120.0
-"""How long a child may take to start (a busy machine); its calls' time limits count from after."""
-_GRACE_SECONDS = 2.0
-"""How long past its deadline a child may take to stop by itself (DuckDB interrupts) before it is killed."""
 
 _ENV_KEPT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HOME", "SYSTEMROOT")
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
@@ -113,105 +110,8 @@ class RemoteError(MeshError):
         return (RemoteError, (self.kind, self.message))
 
 
-class Watchdog:
-    """One thread for every deadline of the process (queries, streams): a heap of (deadline, id), earliest first.
-
-    :meth:`cancel` and the firing both run under one lock, so once ``cancel`` returns the callback cannot
-    run any more (a query that finished is never interrupted afterwards).
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int]] = []
-        self._callbacks: dict[int, Callable[[], None]] = {}
-        self._ids = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def schedule(self, seconds: float, callback: Callable[[], None]) -> int:
-        with self._cond:
-            handle = next(self._ids)
-            self._callbacks[handle] = callback
-            heapq.heappush(self._heap, (time.monotonic() + seconds, handle))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="meshplane-sandbox-watchdog", daemon=True)
-                self._thread.start()
-            elif self._heap[0][1] == handle:
-                self._cond.notify()
-        return handle
-
-    def cancel(self, handle: int) -> None:
-        with self._cond:
-            self._callbacks.pop(handle, None)  # its heap entry is dropped when it comes up
-
-    def _run(self) -> None:
-        with self._cond:
-            while True:
-                while self._heap and self._heap[0][1] not in self._callbacks:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._cond.wait()
-                    continue
-                deadline, handle = self._heap[0]
-                wait = deadline - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                heapq.heappop(self._heap)
-                callback = self._callbacks.pop(handle)
-                with contextlib.suppress(Exception):  # interrupt() of a closing connection
-                    callback()
-
-
-WATCHDOG = Watchdog()
-"""The process's one deadline thread."""
-
 _CALLS = itertools.count(1)
 """Ids of calls, unique in the parent: a cancel names the call it means, never a later one."""
-
-
-class _CancelHook:
-    """In a child: the call running now and what cancels it (the control thread fires it)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.call = 0
-        self.callback: Callable[[], None] | None = None
-        self.cancelled = False
-        self.early = 0
-        """A call cancelled before this process began it (the cancel overtook the request)."""
-
-
-_HOOK = _CancelHook()
-
-
-def _begin_call(call_id: int) -> None:
-    with _HOOK.lock:
-        _HOOK.call, _HOOK.callback, _HOOK.cancelled = call_id, None, _HOOK.early == call_id
-
-
-def _cancel_call(call_id: int) -> None:
-    with _HOOK.lock:
-        if call_id > _HOOK.call:  # ids grow: this call is on its way
-            _HOOK.early = call_id
-            return
-        if call_id != _HOOK.call:
-            return
-        _HOOK.cancelled = True
-        callback = _HOOK.callback
-    if callback is not None:
-        with contextlib.suppress(Exception):
-            callback()
-
-
-def on_cancel(callback: Callable[[], None]) -> None:
-    """In a child, during a call: run ``callback`` (from another thread) when the parent cancels this call;
-    at once when it already did."""
-    with _HOOK.lock:
-        _HOOK.callback = callback
-        fire = _HOOK.cancelled
-    if fire:
-        with contextlib.suppress(Exception):
-            callback()
 
 
 def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -281,7 +181,7 @@ class _Child:
         if self.ready:
             return
         try:
-            if self.replies.poll(_START_SECONDS) and self.replies.recv() == ("ready", None):
+            if self.replies.poll(START_SECONDS) and self.replies.recv() == ("ready", None):
                 self.ready = True
                 return
         except (EOFError, OSError):
@@ -310,7 +210,7 @@ class _Child:
         """Send one call and wait for its reply; kills the child when it outlives its deadline or dies."""
         self.wait_ready()
         self.send("call", function, args)
-        deadline = None if limits.wall_seconds is None else limits.wall_seconds + _GRACE_SECONDS
+        deadline = None if limits.wall_seconds is None else limits.wall_seconds + GRACE_SECONDS
         return self.receive(limits, deadline)  # type: ignore[no-any-return]
 
     def receive(self, limits: ProcessLimits, timeout: float | None, *, expect: str = "ok") -> Any:
@@ -322,7 +222,7 @@ class _Child:
             status, value = self.replies.recv()
         except (EOFError, OSError):
             with contextlib.suppress(subprocess.TimeoutExpired):  # it is exiting: read its real exit status
-                self.process.wait(timeout=_GRACE_SECONDS)
+                self.process.wait(timeout=GRACE_SECONDS)
             code = self.kill()
             if limits.cpu_seconds is not None and code in (-signal.SIGXCPU, -signal.SIGKILL):
                 raise LimitExceeded(f"stopped after {limits.cpu_seconds} CPU seconds", limit="cpu") from None
@@ -368,7 +268,7 @@ class _Child:
         if self.process.poll() is None:
             try:
                 self.requests.send(None)
-                self.process.wait(timeout=_GRACE_SECONDS)
+                self.process.wait(timeout=GRACE_SECONDS)
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.kill()
@@ -422,125 +322,6 @@ def run_limited(
         return child.call(limits, function, args)
     finally:
         child.stop()
-
-
-class RemoteStream:
-    """A result a child hands out in chunks of bytes; read by one thread, cancelled or closed from any.
-
-    The first chunk is read when the stream opens (errors of the work surface there). :meth:`next_chunk`
-    asks for the next; the wall-clock limit covers the whole stream, reading included, and a stream still
-    open at its deadline loses its child. :meth:`cancel` interrupts the work in the child (the reader then
-    gets the work's own cancellation error); :meth:`close` before the end tells the child to drop the rest
-    and gives it back to the pool, or kills it when it does not answer within a short grace.
-    """
-
-    def __init__(self, pool: WorkerPool, owner: str, child: _Child, limits: ProcessLimits, call_id: int) -> None:
-        self._pool = pool
-        self._owner = owner
-        self._child: _Child | None = child
-        self._limits = limits
-        self._call = call_id
-        self._lock = threading.Lock()
-        self._started = time.monotonic()
-        self._asked = True  # the child sends the first chunk unasked
-        self._expired = False
-        self.summary: Any = None
-        """What the work reported at its end (e.g. how long the engine ran)."""
-        self._timer: int | None = None
-        if limits.wall_seconds is not None:
-            self._timer = WATCHDOG.schedule(limits.wall_seconds + _GRACE_SECONDS, self._expire)
-
-    @property
-    def done(self) -> bool:
-        return self._child is None
-
-    def _remaining(self) -> float | None:
-        if self._limits.wall_seconds is None:
-            return None
-        return self._limits.wall_seconds + _GRACE_SECONDS - (time.monotonic() - self._started)
-
-    def next_chunk(self) -> bytes | None:
-        """The next chunk, or None at the end; raises what the work raised, or LimitExceeded."""
-        with self._lock:
-            child = self._child
-            if child is None:
-                if self._expired:
-                    raise LimitExceeded(f"stopped after {self._limits.wall_seconds:g} s (time limit)", limit="time")
-                return None
-            try:
-                if not self._asked:
-                    child.requests.send("next")
-                self._asked = False
-                data, done, summary = child.receive(self._limits, self._remaining(), expect="chunk")
-            except LimitExceeded:
-                self._finish(keep=False)
-                if self._expired:
-                    raise LimitExceeded(
-                        f"stopped after {self._limits.wall_seconds:g} s (time limit)", limit="time"
-                    ) from None
-                raise
-            except (BrokenPipeError, OSError):
-                self._finish(keep=False)
-                raise LimitExceeded("the worker process stopped", limit="process") from None
-            except MeshError:
-                self._finish(keep=True)  # the work failed; the child is fine
-                raise
-            except BaseException:
-                self._finish(keep=child.alive)
-                raise
-            if done:
-                self.summary = summary
-                self._finish(keep=True)
-            return data  # type: ignore[no-any-return]
-
-    def cancel(self) -> None:
-        """Interrupt the work in the child now (any thread); the child stays for the next call."""
-        child = self._child
-        if child is not None:
-            child.cancel(self._call)
-
-    def close(self) -> None:
-        """Stop the stream; before its end the child drops the rest (or is killed when it does not answer)."""
-        self.cancel()  # a chunk being made stops now instead of after its work
-        with self._lock:
-            child = self._child
-            if child is None:
-                return
-            keep = False
-            try:
-                if self._asked:  # the child is still making the chunk it was asked for: read and drop it
-                    child.receive(self._limits, _GRACE_SECONDS, expect="chunk")
-                child.requests.send("close")
-                keep = child.receive(self._limits, _GRACE_SECONDS, expect="closed") is None
-            except Exception:  # any failure here: the child is not trusted with the next call
-                keep = False
-            self._finish(keep=keep and child.alive)
-
-    def _finish(self, *, keep: bool) -> None:
-        child, self._child = self._child, None
-        if self._timer is not None:
-            WATCHDOG.cancel(self._timer)
-        if child is not None:
-            self._pool._release(self._owner, child if keep and child.calls < self._pool.recycle_after else None, child)
-
-    def _expire(self) -> None:
-        """At the deadline: the child goes, whatever it was doing (a reader waiting for it sees it gone)."""
-        child = self._child
-        if child is None:
-            return
-        self._expired = True
-        child.signal_kill()
-        if self._lock.acquire(blocking=False):  # nobody is reading: hand the slot back now
-            try:
-                self._finish(keep=False)
-            finally:
-                self._lock.release()
-
-    def __enter__(self) -> RemoteStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class WorkerPool:
