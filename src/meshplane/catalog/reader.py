@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -602,17 +603,11 @@ class CatalogReader:
         and when an audit event is recorded about any of ``subjects`` (products: their ownership baselines
         and the approvals of their spec changes). A subject without any audit event has ``None`` in the stamp.
         """
-        g, a = schema.grants, schema.audit_log
         wanted = sorted(set(subjects))
-        mine = sa.select(g).where(g.c.grantee == grantee).subquery()
-        grants = sa.select(
-            sa.func.count(), sa.func.count(mine.c.revoked_at), sa.func.max(mine.c.granted_at),
-            sa.func.max(mine.c.revoked_at), sa.func.min(mine.c.expires_at), sa.func.max(mine.c.expires_at),
-        )  # fmt: skip
-        events = sa.select(a.c.subject, sa.func.max(a.c.id)).where(a.c.subject.in_(wanted)).group_by(a.c.subject)
+        grants, events = _access_stamp_statements()
         with self._db.read() as conn:
-            stamp = tuple(conn.execute(grants).one())
-            found = dict(conn.execute(events).tuples().all()) if wanted else {}
+            stamp = tuple(conn.execute(grants, {"grantee": grantee}).one())
+            found: dict[str, object] = dict(conn.execute(events, {"subjects": wanted}).tuples().all()) if wanted else {}
         return (*stamp, tuple((subject, found.get(subject)) for subject in wanted))
 
     def search_version(self) -> str:
@@ -635,3 +630,18 @@ class CatalogReader:
         """
         with self._db.read() as conn:
             return search.search(conn, self._search, text, filters or {}, limit, offset)
+
+
+@functools.cache
+def _access_stamp_statements() -> tuple[sa.Executable, sa.Executable]:
+    """:meth:`CatalogReader.access_version`'s two statements, built once: every governed query reads the stamp,
+    and building the expressions cost more than running them."""
+    g, a = schema.grants, schema.audit_log
+    mine = sa.select(g).where(g.c.grantee == sa.bindparam("grantee")).subquery()
+    grants = sa.select(
+        sa.func.count(), sa.func.count(mine.c.revoked_at), sa.func.max(mine.c.granted_at),
+        sa.func.max(mine.c.revoked_at), sa.func.min(mine.c.expires_at), sa.func.max(mine.c.expires_at),
+    )  # fmt: skip
+    subjects: sa.BindParameter[str] = sa.bindparam("subjects", expanding=True)
+    events = sa.select(a.c.subject, sa.func.max(a.c.id)).where(a.c.subject.in_(subjects)).group_by(a.c.subject)
+    return grants, events

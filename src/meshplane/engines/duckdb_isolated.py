@@ -74,6 +74,8 @@ class _Chunks:
 
     def __init__(self, sandbox: DuckDBSandbox, connection: duckdb.DuckDBPyConnection | None,
                  sql: str | SandboxStream, capped: bool) -> None:  # fmt: skip
+        self._sandbox = sandbox
+        self._failed = False
         self.exhausted = False
         self.summary: float | None = None
         self._sent_schema = False
@@ -131,6 +133,9 @@ class _Chunks:
                 start = time.perf_counter()
                 try:
                     batch = next(stream, None)
+                except BaseException:
+                    self._failed = True
+                    raise
                 finally:
                     self._engine += time.perf_counter() - start
                 if batch is None:
@@ -145,6 +150,8 @@ class _Chunks:
     def close(self) -> None:
         if self._stream is not None:
             self._stream.close()
+        if self._connection is not None:
+            self._sandbox.release_warm(self._connection, failed=self._failed or not self.exhausted)
 
 
 def _stream_in_child(limits: SandboxLimits, store: S3Location | None, capped: bool, opener: Opener,
@@ -161,6 +168,7 @@ def _stream_in_child(limits: SandboxLimits, store: S3Location | None, capped: bo
         return _Chunks(sandbox, connection, sql, capped)
     except BaseException:
         sandbox._dispose(connection)
+        sandbox.release_warm(connection, failed=True)
         raise
 
 

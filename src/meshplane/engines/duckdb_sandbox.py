@@ -167,6 +167,7 @@ class DuckDBSandbox:
         self._spare_ready: threading.Event | None = None
         self._housekeeper = _Housekeeper()
         self._closed = False
+        self._warm_keys: dict[int, tuple[str, frozenset[str]]] = {}
         self._warm: OrderedDict[tuple[str, frozenset[str]], duckdb.DuckDBPyConnection] = OrderedDict()
         _LIVE.add(self)
         if prewarm:
@@ -237,7 +238,20 @@ class DuckDBSandbox:
                     self._warm[key] = database
                 while len(self._warm) > _WARM_DATABASES:
                     self._housekeeper.submit(self._warm.popitem(last=False)[1].close)
-        return database.cursor()
+        cursor = database.cursor()
+        with self._lock:
+            self._warm_keys[id(cursor)] = key
+        return cursor
+
+    def release_warm(self, connection: duckdb.DuckDBPyConnection, *, failed: bool) -> None:
+        """Close a connection from :meth:`connect_warm`; after a failed query its database goes too (a query
+        that ran out of memory or was interrupted may leave it in a state the next one should not inherit)."""
+        with self._lock:
+            key = self._warm_keys.pop(id(connection), None)
+            database = self._warm.pop(key, None) if failed and key is not None else None
+        self._housekeeper.submit(connection.close)
+        if database is not None:
+            self._housekeeper.submit(database.close)
 
     def run(self, sql: str, allowed_files: Sequence[str]) -> pa.Table:
         """Run ``sql`` in a fresh locked-down database that may read only ``allowed_files``."""

@@ -109,6 +109,8 @@ class TableStore:
         self._files: dict[tuple[TableId, int], tuple[DataFileRef, ...]] = {}
         self._namespace_guard = threading.Lock()
         self._light: Engine | None = None  # SQL-only access before pyiceberg is needed
+        self._reads_local = threading.local()
+        self._read_conns: list[Any] = []  # the light path's sqlite3 connections, closed with the store
         self._sqlite_path = _sqlite_file(catalog_url)
         self._summaries_ready = False
         self._reads_ready = False
@@ -163,6 +165,11 @@ class TableStore:
     def close(self) -> None:
         self._locks.close()
         with self._guard:
+            for conn in self._read_conns:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            self._read_conns.clear()
+            self._reads_local = threading.local()
             if self._catalog is not None:
                 self._catalog.engine.dispose()
                 self._catalog = None
@@ -459,15 +466,23 @@ class TableStore:
             import sqlite3
             from urllib.parse import quote
 
+            # One connection per thread, kept: opening one costs ~0.6 ms of CPU, a lookup ~0.01 ms (every governed
+            # query reads a snapshot pointer). A SELECT outside a transaction sees the latest commit.
+            conn = getattr(self._reads_local, "conn", None)
             try:
-                uri = f"file:{quote(self._sqlite_path)}?mode=rw"  # never create the file: SQLAlchemy decides that
-                with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30.0)) as conn:
-                    return conn.execute(sql, dict(params)).fetchall()
+                if conn is None:
+                    uri = f"file:{quote(self._sqlite_path)}?mode=rw"  # never create the file: SQLAlchemy decides that
+                    conn = sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=False)
+                    self._reads_local.conn = conn
+                    with self._guard:
+                        self._read_conns.append(conn)
+                return conn.execute(sql, dict(params)).fetchall()
             except sqlite3.OperationalError as exc:
                 if "no such table" in str(exc):
                     return None
+                self._reads_local.conn = None
             except sqlite3.Error:
-                pass
+                self._reads_local.conn = None
         import sqlalchemy as sa
 
         try:
