@@ -194,7 +194,8 @@ def test_a_scheduled_tick_appends(append_root: Path) -> None:
 @pytest.mark.parametrize(
     ("refresh", "watermark", "message"),
     [
-        ("merge", "event_id", "unknown refresh 'merge'"),
+        ("upsert", "event_id", "unknown refresh 'upsert'"),
+        ("merge", "event_id", "a merge port upserts by its contract's primary key, and the contract declares none"),
         ("append", None, "an append port needs a watermark column of its contract, got None"),
         ("append", "no_such_column", "an append port needs a watermark column of its contract, got 'no_such_column'"),
     ],
@@ -233,17 +234,76 @@ def test_a_killed_append_build_leaves_the_table_as_it_was(append_root: Path, poi
 # --- not built yet (issue 17): merge and partitions refresh, the contract's partitioning as the Iceberg spec ---
 
 
-@pytest.mark.xfail(strict=True, reason="refresh: merge (upsert by the primary key, deletes by a flag) is not built yet")
-def test_a_merge_port_upserts_the_changed_rows_by_primary_key(root: Path) -> None:
-    _make_append(root, refresh="merge")
-    assert _build(root).status is Status.SUCCESS
-    (root / "data/listens/part-2.csv").write_text("event_id,listener_id,show_id,seconds\nE000001,L1,S1,999\n")
-    outcome = _build(root)
-    assert [(p.rows, p.run) for p in outcome.ports] == [(1, "merge")]
+MERGE_SQL = """\
+SELECT CAST(event_id AS VARCHAR) AS event_id, CAST(listener_id AS VARCHAR) AS listener_id,
+       CAST(show_id AS VARCHAR) AS show_id, CAST(seconds AS BIGINT) AS seconds,
+       CAST(changed AS BIGINT) AS changed, CAST(gone AS BOOLEAN) AS gone
+FROM listens
+WHERE (SELECT start FROM increment_bounds) IS NULL OR changed > (SELECT start FROM increment_bounds)
+QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY changed DESC) = 1
+"""
+
+
+def _listens(root: Path, name: str, rows: list[tuple[str, int, int, bool]]) -> None:
+    """Rows of the listens source with the time each was last changed and whether it was deleted."""
+    lines = ["event_id,listener_id,show_id,seconds,changed,gone"]
+    lines += [f"{event},L1,S1,{seconds},{changed},{str(gone).lower()}" for event, seconds, changed, gone in rows]
+    (root / "data/listens" / name).write_text("\n".join(lines) + "\n")
+
+
+def _make_merge(root: Path) -> None:
+    _make_append(root, watermark="changed", refresh="merge")
+    _edit(
+        root / FOLDER / "product.odps.yaml",
+        "      - {property: watermark, value: changed}\n",
+        "      - {property: watermark, value: changed}\n      - {property: deleteFlag, value: gone}\n",
+    )
+    contract = root / FOLDER / "listening_events.odcs.yaml"
+    _edit(contract, "{name: event_id, logicalType: string, required: true, unique: true}",
+          "{name: event_id, logicalType: string, required: true, unique: true, primaryKey: true}")  # fmt: skip
+    _edit(contract, "      - {name: show_id, logicalType: string, required: true}\n",
+          "      - {name: show_id, logicalType: string, required: true}\n"
+          "      - {name: changed, logicalType: integer, required: true}\n"
+          "      - {name: gone, logicalType: boolean}\n")  # fmt: skip
+    (root / FOLDER / "listening_events.sql").write_text(MERGE_SQL)
+    for old in (root / "data/listens").glob("*.csv"):
+        old.unlink()
+    _listens(root, "part-1.csv", [(f"E{i:06d}", 60 + i, 1, False) for i in range(50)])
+
+
+def test_a_merge_port_upserts_changed_rows_by_primary_key_and_deletes_flagged_ones(cli: Any, root: Path) -> None:
+    _make_merge(root)
+    assert cli("check", str(root)).code == 0
+    first = _build(root)
+    assert first.status is Status.SUCCESS, first.error
+    assert [(p.rows, p.run) for p in first.ports] == [(50, "full")]
+    # Changed at time 2: E000001 listened longer, E000002 deleted, E000050 new.
+    _listens(root, "part-2.csv", [("E000001", 999, 2, False), ("E000002", 0, 2, True), ("E000050", 7, 2, False)])
+    assert _plan_runs(cli, root) == {
+        "kind": "merge",
+        "why": "rows changed after the last published changed, upserted by event_id",
+    }
+    merged = _build(root)
+    assert merged.status is Status.SUCCESS, merged.error
+    assert [(p.rows, p.run) for p in merged.ports] == [(3, "merge")]  # the transform computed the 3 changed rows
     with Mesh.open(root) as mesh:
         table = mesh.read(PORT)
-    assert table.num_rows == 50
-    assert dict(zip(table["event_id"].to_pylist(), table["seconds"].to_pylist(), strict=True))["E000001"] == 999
+    seconds = dict(zip(table["event_id"].to_pylist(), table["seconds"].to_pylist(), strict=True))
+    assert len(seconds) == table.num_rows == 50  # 50 - 1 deleted + 1 new
+    assert seconds["E000001"] == 999 and "E000002" not in seconds and seconds["E000050"] == 7
+    assert seconds["E000003"] == 63  # untouched rows stay as published
+    checks = {c.metric: c for c in merged.ports[0].checks}
+    assert checks["rowCount"].observed == 50 and checks["unique"].passed and checks["watermark"].passed
+
+
+def test_a_failing_merge_publishes_nothing(root: Path) -> None:
+    _make_merge(root)
+    assert _build(root).status is Status.SUCCESS
+    before = _table(root)
+    _listens(root, "part-2.csv", [("E000001", -5, 2, False)])  # negative seconds break a row rule
+    failed = _build(root)
+    assert failed.status is Status.FAILED and "contract check(s) failed" in (failed.error or "")
+    assert _table(root) == before
 
 
 @pytest.mark.xfail(strict=True, reason="the contract's partitioning does not become the Iceberg partition spec yet")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from meshplane.builds.plan import (
@@ -308,23 +309,29 @@ class Builder:
         staged: list[tuple[OutputPortSpec, TableId, StagedResult, tuple[CheckOutcome, ...]]] = []
         profiles: dict[str, Mapping[str, Any] | None] = {}
         runs: dict[str, PortRun] = {}
+        rows: dict[str, int] = {}  # rows the transform computed (a merge publishes more: the whole table)
         published: set[TableId] = set()
         try:
             for port in product.output_ports:
                 address = Address(item.address.domain, item.address.product, port.name)
                 table = table_id_for(address, port.major)
                 runs[port.name] = self._port_run(item, product, port, address)
-                current = self.current(address, port.major) if runs[port.name].kind == "append" else None
+                kind = runs[port.name].kind
+                current = self.current(address, port.major) if kind in ("append", "merge") else None
                 port_inputs, bounds = inputs, None
-                if port.refresh == "append":  # its transform reads the increment's bounds
+                if port.incremental:  # its transform reads the increment's bounds
                     bounds = increments.bounds_relation(engine, port, current)
                     port_inputs = {**inputs, increments.BOUNDS: bounds}
                 result = self._stage(
                     engine, port, port_inputs, run_id, table, product.custom.get("dialect"), bounds=bounds
                 )
                 staged.append((port, table, result, ()))
+                rows[port.name] = result.row_count
                 if current is None or bounds is None:
                     checked = self.checker(port, engine, FileRelation(paths=result.files), result, profile=True)
+                elif kind == "merge":
+                    result, checked = self._merge(engine, port, current, result, bounds, run_id, table)
+                    staged[-1] = (port, table, result, ())
                 else:
                     checked = self._check_increment(port, engine, result, current, bounds)
                 checks, profiles[port.name] = checked.checks, checked.profile
@@ -373,7 +380,7 @@ class Builder:
             snapshots = self.store.publish_all(publications, run_id=run_id)
             published.update(table for _, table, _, _ in staged)
             outcomes = [
-                PortOutcome(Address(item.address.domain, item.address.product, port.name), result.row_count,
+                PortOutcome(Address(item.address.domain, item.address.product, port.name), rows[port.name],
                             snapshot.snapshot_id, checks, runs[port.name].kind, profiles.get(port.name))
                 for (port, _, result, checks), snapshot in zip(staged, snapshots, strict=True)
             ]  # fmt: skip
@@ -391,11 +398,63 @@ class Builder:
 
     def _port_run(self, item: PlannedProduct, product: ProductSpec, port: OutputPortSpec, address: Address) -> PortRun:
         """Full or append, decided again under the product's lock (the table may have moved since planning)."""
-        if port.refresh != "append":
+        if not port.incremental:
             return PortRun("full", "refresh: full")
         current = self._lookup(address, port.major)
         wanted = fingerprint_port(self.graph, product, port, self._lookup, item.engine)
         return port_run(port, current, port_reasons(current, wanted), item.full_refresh)
+
+    def _merge(
+        self,
+        engine: Engine,
+        port: OutputPortSpec,
+        current: SnapshotInfo,
+        increment: StagedResult,
+        bounds: GovernedRelation,
+        run_id: str,
+        table: TableId,
+    ) -> tuple[StagedResult, PortCheck]:
+        """A merge run, copy on write: the table after upserting the increment by the primary key (and deleting
+        the keys its deleteFlag marks) is staged whole, then audited: the watermark guard and row rules on the
+        increment's kept rows, the table rules on the merged table. Only the merged files get published."""
+        from meshplane.builds import increments
+
+        published, changed = "__meshplane_published", "__meshplane_increment"
+        relations: dict[str, Relation] = {changed: FileRelation(paths=increment.files)}
+        if current.data_files:
+            relations[published] = FileRelation(paths=current.data_files)
+        sql = increments.merge_sql(port, published if current.data_files else None, changed)
+        try:
+            merged = engine.stage_sql(sql, relations, self.store.staging_dir(table, run_id))
+        except MeshError:
+            raise
+        except Exception as error:  # an engine error: report, never a traceback
+            raise BuildError(f"{port.transform.path}: merging the increment failed: {_first_line(error)}") from error
+        outside = increments.watermark_violations(port, engine, FileRelation(paths=increment.files), bounds)
+        guard = CheckOutcome(
+            rule_id=increments.WATERMARK_RULE,
+            passed=outside == 0,
+            blocking=True,
+            message=f"{port.watermark} after the last published value: changed rows at or before it, or null = "
+            f"{outside}, must be 0",
+            metric="watermark",
+            column=port.watermark,
+            observed=outside,
+            threshold="= 0",
+        )
+
+        def table_rule(metric: str) -> bool:
+            return not increments.on_increment(metric)
+
+        live = increments.live_rows(port, increment)
+        on_new = [c for c in self.checker(port, engine, live, increment, increments.on_increment).checks
+                  if increments.on_increment(c.metric)]  # fmt: skip
+        whole = self.checker(port, engine, FileRelation(paths=merged.files), merged, table_rule, profile=True)
+        on_whole = [c for c in whole.checks if table_rule(c.metric)]
+        for path in increment.files:  # computed and checked; the merged files replace it
+            with contextlib.suppress(OSError):
+                Path(path).unlink()
+        return merged, PortCheck((guard, *on_new, *on_whole), whole.profile)
 
     def _check_increment(
         self,

@@ -28,6 +28,8 @@ __all__ = [
     "inline_bounds",
     "key_columns",
     "keyed_relation",
+    "live_rows",
+    "merge_sql",
     "on_increment",
     "watermark_violations",
 ]
@@ -152,6 +154,41 @@ def keyed_relation(current: SnapshotInfo, result: StagedResult, keys: frozenset[
 def counts_duplicates(metric: str) -> bool:
     """Whether a rule counts duplicate values (checked on :func:`keyed_relation` in an append run)."""
     return metric in DISTINCT_METRICS
+
+
+def _files(paths: tuple[Any, ...]) -> exp.Expression:
+    return exp.Anonymous(
+        this="read_parquet", expressions=[exp.Array(expressions=[exp.Literal.string(str(p)) for p in paths])]
+    )
+
+
+def merge_sql(port: OutputPortSpec, published: str | None, increment: str) -> str:
+    """The table after a merge run (DuckDB dialect): the published rows whose primary key the increment does
+    not name, then the increment's rows, less those its ``deleteFlag`` marks (their keys are deleted). Without
+    published rows (``published`` None), the increment's kept rows."""
+    upserts = exp.select(exp.Star()).from_(exp.to_table(increment))
+    if port.delete_flag is not None:
+        flag = exp.column(port.delete_flag, quoted=True)
+        upserts = upserts.where(exp.Not(this=exp.Is(this=flag, expression=exp.true())))
+    if published is None:
+        return upserts.sql("duckdb")
+    keys = [c.name for c in port.contract.columns if c.primary_key]
+    match = exp.and_(
+        *(exp.EQ(this=exp.column(k, "i", quoted=True), expression=exp.column(k, "p", quoted=True)) for k in keys)
+    )
+    same_key = exp.select(exp.Literal.number(1)).from_(exp.to_table(increment).as_("i")).where(match)
+    kept = exp.select(exp.Star()).from_(exp.to_table(published).as_("p")).where(exp.Not(this=exp.Exists(this=same_key)))
+    return exp.union(kept, upserts, distinct=False).sql("duckdb")
+
+
+def live_rows(port: OutputPortSpec, result: StagedResult) -> Relation:
+    """An increment's rows that stay in the table (a merge's rows marked deleted are checked by no row rule)."""
+    if port.delete_flag is None:
+        return FileRelation(paths=result.files)
+    flag = exp.column(port.delete_flag, quoted=True)
+    kept = exp.Not(this=exp.Is(this=flag, expression=exp.true()))
+    select = exp.select(exp.Star()).from_(_files(result.files)).where(kept)
+    return GovernedRelation(select=select.sql("duckdb"), files=tuple(str(p) for p in result.files))
 
 
 def on_increment(metric: str) -> bool:

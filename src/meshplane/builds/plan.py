@@ -162,7 +162,7 @@ def fingerprint_port(
 
 @dataclass(frozen=True)
 class PortRun:
-    """Which kind of run a port gets (``full`` or ``append``) and why."""
+    """Which kind of run a port gets (``full``, ``append`` or ``merge``) and why."""
 
     kind: str
     why: str
@@ -176,7 +176,7 @@ def port_run(port: OutputPortSpec, current: Mapping[str, str] | None, reasons: s
     contract and settings; anything else (first build, --full-refresh, a changed transform, contract or settings)
     rebuilds it whole. A contract change rebuilds even when additive: the published rows were checked and
     typed against the previous contract."""
-    if port.refresh != "append":
+    if not port.incremental:
         return PortRun("full", "refresh: full")
     if current is None or Reason.NEW in reasons:
         return PortRun("full", "first build")
@@ -185,6 +185,9 @@ def port_run(port: OutputPortSpec, current: Mapping[str, str] | None, reasons: s
     for reason in (Reason.CODE_CHANGED, Reason.CONTRACT_CHANGED, Reason.SETTINGS_CHANGED):
         if reason in reasons:
             return PortRun("full", reason.value)
+    if port.refresh == "merge":
+        keys = ", ".join(c.name for c in port.contract.columns if c.primary_key)
+        return PortRun("merge", f"rows changed after the last published {port.watermark}, upserted by {keys}")
     return PortRun("append", f"rows after the last published {port.watermark}")
 
 

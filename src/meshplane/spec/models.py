@@ -379,8 +379,19 @@ class OutputPortSpec(Located):
 
     @property
     def refresh(self) -> str:
-        """How a build refreshes the port (``customProperties: refresh``): ``full`` or ``append``."""
+        """How a build refreshes the port (``customProperties: refresh``): ``full``, ``append`` or ``merge``."""
         return str(self.custom.get("refresh", "full"))
+
+    @property
+    def incremental(self) -> bool:
+        """Whether a build computes only the rows after the watermark (``append`` or ``merge``)."""
+        return self.refresh in ("append", "merge")
+
+    @property
+    def delete_flag(self) -> str | None:
+        """A ``merge`` port's boolean column marking rows to delete (``customProperties: deleteFlag``)."""
+        value = self.custom.get("deleteFlag")
+        return None if value is None else str(value)
 
     @property
     def watermark(self) -> str | None:

@@ -451,31 +451,56 @@ def _check_orphans(folder: Path, ports: set[str], problems: list[Problem]) -> No
             )
 
 
-REFRESH_KINDS = ("full", "append")
+REFRESH_KINDS = ("full", "append", "merge")
 
 
 def _check_refresh(
     document: YamlDocument, path: JsonPath, custom: dict[str, Any], contract: ContractSpec, problems: list[Problem]
 ) -> None:
-    """``refresh: append`` needs a ``watermark`` naming a column of the port's contract."""
+    """``refresh: append`` needs a ``watermark`` naming a column of the port's contract; ``merge`` also needs the
+    contract's primary key (the rows it upserts by) and, when it names one, a boolean ``deleteFlag`` column."""
     refresh = str(custom.get("refresh", "full"))
     if refresh not in REFRESH_KINDS:
         problems.append(
             Problem(
                 custom_property_location(document, path, "refresh"),
                 f"unknown refresh {refresh!r}",
-                "use full (rebuild the table) or append (add the rows after the watermark)",
+                "use full (rebuild the table), append (add the rows after the watermark) or merge (upsert the rows "
+                "changed after the watermark by the primary key)",
                 code="port-refresh",
             )
         )
         return
     watermark = custom.get("watermark")
-    if refresh == "append" and (watermark is None or contract.column(str(watermark)) is None):
+    if refresh != "full" and (watermark is None or contract.column(str(watermark)) is None):
         problems.append(
             Problem(
                 custom_property_location(document, path, "watermark" if watermark is not None else "refresh"),
-                f"an append port needs a watermark column of its contract, got {watermark!r}",
-                "add customProperties: [{property: watermark, value: <a column that grows with each new row>}]",
+                f"an {refresh} port needs a watermark column of its contract, got {watermark!r}",
+                "add customProperties: [{property: watermark, value: <a column that grows with each new or "
+                "changed row>}]",
+                code="port-refresh",
+            )
+        )
+    if refresh != "merge":
+        return
+    if not any(c.primary_key for c in contract.columns):
+        problems.append(
+            Problem(
+                custom_property_location(document, path, "refresh"),
+                "a merge port upserts by its contract's primary key, and the contract declares none",
+                "mark the key columns primaryKey: true in the port's contract",
+                code="port-refresh",
+            )
+        )
+    flag = custom.get("deleteFlag")
+    column = contract.column(str(flag)) if flag is not None else None
+    if flag is not None and (column is None or (column.logical_type or "").lower() != "boolean"):
+        problems.append(
+            Problem(
+                custom_property_location(document, path, "deleteFlag"),
+                f"deleteFlag {flag!r} is not a boolean column of the port's contract",
+                "name a column with logicalType: boolean that is true on rows to delete",
                 code="port-refresh",
             )
         )
