@@ -16,16 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from open_data_contract_standard.model import OpenDataContractStandard, SchemaObject, SchemaProperty
-from ruamel.yaml import YAML
 
-from meshplane.contracts.dcs import dcs_to_odcs
 from meshplane.errors import SpecError
 from meshplane.spec.schemas import ODCS_LATEST, ODCS_VERSIONS, odcs_schema, schema_errors, validate_document
 from meshplane.spec.yamlsafe import YamlDocument, parse_yaml_text
-from meshplane.spec.yamlwrite import dump_portable
 from meshplane.types import Problem, SourceLocation
 
 if TYPE_CHECKING:  # sqlglot and the dbt export load when a DDL or dbt export is asked for, not to read a contract
+    from ruamel.yaml import YAML
     from sqlglot import exp
 
 __all__ = [
@@ -109,13 +107,18 @@ def _load_yaml(text: str) -> Any:
 
 
 def _yaml() -> YAML:
+    from ruamel.yaml import YAML  # only a Data Contract Specification file is read with it
+
     return YAML(typ="safe", pure=True)
 
 
 def load_contract(text: str, *, source: Path | None = None, validate: bool = True) -> OpenDataContractStandard:
     """Read ODCS v3 YAML or JSON into the official model, checking it against the official schema of its
     apiVersion (problems located at their line)."""
-    parsed = parse_yaml_text(source or Path("<contract>"), text)
+    return _load_parsed(parse_yaml_text(source or Path("<contract>"), text), source, validate)
+
+
+def _load_parsed(parsed: YamlDocument | Problem, source: Path | None, validate: bool) -> OpenDataContractStandard:
     if isinstance(parsed, Problem):
         raise SpecError([parsed])
     if not isinstance(parsed.data, dict):
@@ -142,8 +145,15 @@ def import_contract_with_notes(
         source, text = path_or_text, path_or_text.read_text("utf-8")
     else:
         text = path_or_text
-    document = _load_yaml(text)
-    if isinstance(document, dict) and "dataContractSpecification" in document:
+    parsed = parse_yaml_text(source or Path("<contract>"), text)  # ODCS (most files): parsed once, located
+    if (
+        isinstance(parsed, YamlDocument)
+        and isinstance(parsed.data, dict)
+        and "dataContractSpecification" in parsed.data
+    ):
+        from meshplane.contracts.dcs import dcs_to_odcs
+
+        document = _load_yaml(text)
         if status is not None and not (document.get("info") or {}).get("status"):
             document = {**document, "info": {**(document.get("info") or {}), "status": status}}
         conversion = dcs_to_odcs(document)
@@ -165,7 +175,7 @@ def import_contract_with_notes(
         if validate:
             validate_odcs(converted, source)
         return OpenDataContractStandard.model_validate(converted), conversion.not_carried
-    return load_contract(text, source=source, validate=validate), []
+    return _load_parsed(parsed, source, validate), []
 
 
 def _document(contract: OpenDataContractStandard) -> dict[str, Any]:
@@ -194,6 +204,8 @@ def export_contract(
         document = _document(contract)
         document["apiVersion"] = declared_version(document)
         validate_odcs(document)
+        from meshplane.spec.yamlwrite import dump_portable
+
         return dump_portable(document)
     objects = contract.schema_ or []
     if not 0 <= table_index < len(objects):
@@ -205,6 +217,7 @@ def export_contract(
         return _ddl(obj).sql(dialect="duckdb", pretty=True) + ";\n"
     if fmt == "dbt":
         from meshplane.contracts.dbt import dbt_schema
+        from meshplane.spec.yamlwrite import dump_portable
 
         return dump_portable(dbt_schema(contract, table_index, _LOGICAL_SQL, references))
     raise ValueError(f"unknown export format {fmt!r}; use odcs, jsonschema, sql-ddl, dbt or dbt-macro")
