@@ -200,3 +200,21 @@ def test_jdbc_database_metadata(wire: Wire, tmp_path: Path) -> None:
     assert "key event_id|listening_events_pkey" in lines
     assert f"table listening_events|{record.description}" in lines
     assert not [line for line in lines if line.startswith("foreign ")]
+
+
+def test_catalog_follows_the_session_and_open_cursors_survive(wire: Wire) -> None:
+    settings = "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'application_name'"
+    with psycopg.connect(wire.dsn(CONSUMER)) as conn:
+        conn.execute("SET application_name = 'before'")
+        assert conn.execute(settings).fetchone() == ("before",)
+        with conn.transaction(), conn.cursor(name="columns") as cursor:
+            cursor.itersize = 2
+            cursor.execute("SELECT attname FROM pg_catalog.pg_attribute ORDER BY attrelid, attnum")
+            first = cursor.fetchmany(2)
+            conn.execute("SET application_name = 'after'")  # the session's catalog is made anew ...
+            assert conn.execute(settings).fetchone() == ("after",)
+            rest = cursor.fetchall()  # ... and the cursor opened before still reads the one it started on
+        assert (
+            len(first) == 2
+            and len(first) + len(rest) == conn.execute("SELECT count(*) FROM pg_catalog.pg_attribute").fetchone()[0]
+        )  # type: ignore[index]

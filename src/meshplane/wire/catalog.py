@@ -1,7 +1,7 @@
 """The system catalog a PostgreSQL client browses: domains as schemas, readable ports as tables.
 
-Catalog queries run on a locked-down DuckDB database of the query sandbox (one per session, refilled when
-the user's readable ports change; each query reads a cursor of its own) that holds
+Catalog queries run on a locked-down DuckDB database of the query sandbox (one per session, made anew when
+what the user may read changes; each query reads a cursor of its own) that holds
 PostgreSQL's own catalog relations (``pg_class``, ``pg_attribute``, ``information_schema.columns``, ... with
 all of PostgreSQL's columns, see :mod:`~meshplane.wire.pg_relations`) filled with the rows of the ports the
 user may read now (:mod:`~meshplane.wire.pg_rows`: decided by the workspace like any query, so masked and
@@ -113,7 +113,8 @@ class CatalogQuery:
         self.settings = settings
         self._lock = threading.Lock()
         self._base: Any = None
-        self._ports: Sequence[PortSchema] | None = None
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._retired: list[Any] = []
         self._rows: CatalogRows | None = None
         self._created: set[str] = set()
 
@@ -128,11 +129,14 @@ class CatalogQuery:
         return self.sandbox.stream(cursor, sql)
 
     def _database(self, ports: Sequence[PortSchema]) -> Any:
-        """The catalog database of ``ports``: filled once per list of readable ports (the server caches that
-        list for ``catalog_ttl`` seconds), with each relation created when a query first reads it."""
-        if self._base is not None and self._ports is ports:
+        """The catalog database of ``ports``: refilled only when what the user may read (or a setting) changed,
+        with each relation created when a query first reads it."""
+        fingerprint = _fingerprint(ports, self.settings)
+        if self._base is not None and self._fingerprint == fingerprint:
             return self._base
-        self.close()
+        if self._base is not None:  # its cursors may still be read (an open portal): closed with the session
+            self._retired.append(self._base)
+            self._base = None
         connection = self.sandbox.connect([])
         try:
             self._rows = catalog_rows(ports, database=self.database, user=self.user, settings=self.settings)
@@ -143,7 +147,7 @@ class CatalogQuery:
         except BaseException:
             connection.close()
             raise
-        self._base, self._ports, self._created = connection, ports, set()
+        self._base, self._fingerprint, self._created = connection, fingerprint, set()
         return connection
 
     def _create(self, connection: Any, relation: str, columns: str) -> None:
@@ -171,10 +175,11 @@ class CatalogQuery:
         self._created.add(relation)
 
     def close(self) -> None:
-        """Close the session's catalog database (a new list of readable ports, or the session's end)."""
-        base, self._base, self._ports, self._rows = self._base, None, None, None
-        if base is not None:
-            base.close()
+        """Close the session's catalog databases (at the session's end)."""
+        databases = [*self._retired, *([self._base] if self._base is not None else [])]
+        self._base, self._fingerprint, self._rows, self._retired = None, None, None, []
+        for database in databases:
+            database.close()
 
     def translate(self, text: str) -> str:
         """The DuckDB SQL of a PostgreSQL catalog query (PostgreSQL's answers for session functions)."""
@@ -291,6 +296,13 @@ def _names(node: exp.Expr, relations: set[str]) -> exp.Expr:
         column.set("db", None)
         return column
     return node
+
+
+def _fingerprint(ports: Sequence[PortSchema], settings: Mapping[str, str]) -> tuple[Any, ...]:
+    """What the catalog's rows are made of: the catalog database is refilled only when this changes."""
+    described = tuple((p.address, p.description, str(p.schema), tuple(sorted(p.comments.items())), p.primary_key,
+                       tuple(sorted(p.required))) for p in ports)  # fmt: skip
+    return described, tuple(sorted(settings.items()))
 
 
 def _target(relation: str) -> exp.Table:
