@@ -65,10 +65,10 @@ def _mesh(scale: float, days_left: int) -> Path:
     shutil.copytree(ROOT / "examples/media", root, ignore=shutil.ignore_patterns("data", ".meshplane"))
     # Expiry on: keep the newest 10 snapshots whatever their age (the default also keeps a week of them).
     settings = root / "mesh.yaml"
-    platform = "catalog_url_env: MESHPLANE_CATALOG_URL}"
-    assert platform in settings.read_text(), "examples/media/mesh.yaml changed: update the bench"
+    platform = "\nplatform: {"
+    assert platform in settings.read_text(), "examples/media/mesh.yaml has no flow-style platform: update the bench"
     settings.write_text(
-        settings.read_text().replace(platform, platform[:-1] + ", history: {keep_snapshots: 10, keep_days: 0}}")
+        settings.read_text().replace(platform, platform + "history: {keep_snapshots: 10, keep_days: 0}, ", 1)
     )
     through = LAST_DAY - timedelta(days=days_left)
     subprocess.run(

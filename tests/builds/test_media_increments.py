@@ -77,6 +77,9 @@ def test_a_new_day_appends_only_that_day(media: Path) -> None:
     day = _distinct_events(_day_file(media))
     # The transform computed the new day's sessions only (re-deliveries removed), and they were appended.
     assert [(p.rows, p.run) for p in outcome.ports] == [(day, "append")]
+    # The run profiles the rows it added (profiling the year would cost every day a scan of it).
+    profile = outcome.ports[0].profile
+    assert profile is not None and profile["rows"] == day
     _, rows, files = _table(media)
     assert rows == before_rows + day
     assert set(before_files) < set(files)
