@@ -18,6 +18,7 @@ import secrets
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +45,28 @@ CATALOG_LIMITS = SandboxLimits(memory_limit="256MB", threads=1, timeout_seconds=
 """Limits of one catalog query (its worker processes are apart from the data queries')."""
 
 
+_SESSIONS: OrderedDict[tuple[str, str, int], tuple[CatalogQuery, tuple[PortSchema, ...]]] = OrderedDict()
+"""In a catalog worker: the catalog of the sessions it served last, with the ports it was filled from (a
+session's next query over the same ports reuses its catalog database, as it would in the server)."""
+_SESSIONS_KEPT = 16
+
+
 def _open_catalog(sandbox: DuckDBSandbox, user: str, database: str, pid: int, settings: dict[str, str], text: str,
                   ports: tuple[PortSchema, ...]) -> SandboxStream:  # fmt: skip
-    """In a catalog worker: the catalog query of ``user`` over ``ports``, started on this worker's sandbox."""
-    return CatalogQuery(sandbox, user=user, database=database, pid=pid, settings=settings).run(text, ports)
+    """In a catalog worker: the catalog query of ``user``'s session ``pid`` over ``ports``, on this worker."""
+    key = (user, database, pid)
+    kept = _SESSIONS.pop(key, None)
+    if kept is not None and kept[0].sandbox is sandbox and kept[1] == ports:
+        catalog, ports = kept[0], kept[1]  # the very list the catalog database was filled from
+        catalog.settings = settings
+    else:
+        if kept is not None:
+            kept[0].close()
+        catalog = CatalogQuery(sandbox, user=user, database=database, pid=pid, settings=settings)
+    _SESSIONS[key] = (catalog, ports)
+    while len(_SESSIONS) > _SESSIONS_KEPT:
+        _SESSIONS.popitem(last=False)[1][0].close()
+    return catalog.run(text, ports)
 
 
 class ResultStream(Protocol):
