@@ -26,10 +26,13 @@ The rules, in one place:
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from meshplane.access.ownership import assert_may_build
+from meshplane.access.ownership import ProductFacts, assert_may_build
 from meshplane.access.policy import AccessPolicy, PortTarget
 from meshplane.access.principals import Directory
 from meshplane.errors import AccessDenied, MeshError, NotFound, UsageError
@@ -74,9 +77,12 @@ _YES = Verdict(True)
 
 
 class AccessAuthority:
-    """Every access decision of one mesh; thread-safe (it holds no state of its own)."""
+    """Every access decision of one mesh; thread-safe. It keeps only per-principal views of the facts in force
+    (owned products, decidable ports), each dropped when the facts change."""
 
     def __init__(self, directory: Directory, policy: AccessPolicy) -> None:
+        self._lock = threading.Lock()
+        self._views: dict[tuple[str, str, frozenset[str]], tuple[object, Any]] = {}
         self.directory = directory
         self.policy = policy
 
@@ -212,27 +218,49 @@ class AccessAuthority:
         """Who holds grants on ``port`` is shown to those who decide them; one's own grant to oneself."""
         return grantee == principal.username or self.may_decide(principal, port)
 
+    def _per_principal(self, kind: str, principal: Principal, compute: Callable[[Any], Any]) -> Any:
+        """``compute(facts)`` for ``principal``, kept while the facts in force are the same object (the ledger
+        hands out a new one whenever the audit log changes)."""
+        facts = self.policy.all_facts()
+        key = (kind, principal.username, principal.teams)
+        with self._lock:
+            hit = self._views.get(key)
+            if hit is not None and hit[0] is facts:
+                return hit[1]
+        value = compute(facts)
+        with self._lock:
+            if len(self._views) > 4096:
+                self._views.clear()
+            self._views[key] = (facts, value)
+        return value
+
     def decidable_ports(self, principal: Principal) -> list[str]:
         """Every port of the mesh whose requests ``principal`` may decide, from one read of the facts in force
-        (what :meth:`may_decide` answers port by port)."""
-        facts = self.policy.all_facts()
-        found = []
-        for address in self.policy.graph.ports:
-            try:
-                target = self.policy.target(str(address), facts)
-            except MeshError:
-                continue
-            if self.policy.may_decide(principal, target):
-                found.append(str(address))
-        return found
+        (what :meth:`may_decide` answers port by port, through the same :meth:`AccessPolicy.deciders_of`)."""
+
+        def compute(facts: Mapping[Address, ProductFacts]) -> list[str]:
+            found = []
+            for address, product in facts.items():
+                owners = (product.owner_team, self.directory.domain_owners.get(address.domain))
+                owner_teams = tuple(t for t in dict.fromkeys(owners) if t)
+                for name, port in product.ports.items():
+                    if self.directory.in_any(principal, self.policy.deciders_of(owner_teams, port.approvers)):
+                        found.append(f"{address}.{name}")
+            return found
+
+        return list(self._per_principal("decide", principal, compute))
 
     def owned_products(self, principal: Principal) -> set[str]:
         """The products ``principal`` owns (what :meth:`owns` answers one by one), from one read of the facts."""
         domain_owners = self.directory.domain_owners
-        return {
-            str(a) for a, f in self.policy.all_facts().items()
-            if self.directory.in_any(principal, tuple(t for t in (f.owner_team, domain_owners.get(a.domain)) if t))
-        }  # fmt: skip
+
+        def compute(facts: Mapping[Address, ProductFacts]) -> frozenset[str]:
+            return frozenset(
+                str(a) for a, f in facts.items()
+                if self.directory.in_any(principal, tuple(t for t in (f.owner_team, domain_owners.get(a.domain)) if t))
+            )  # fmt: skip
+
+        return set(self._per_principal("own", principal, compute))
 
     def owns_any(self, principal: Principal) -> bool:
         """Whether ``principal`` is in an owner team of some product."""

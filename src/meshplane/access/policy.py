@@ -190,7 +190,11 @@ class AccessPolicy:
 
     def deciders(self, target: PortTarget) -> tuple[str, ...]:
         """The teams whose members may approve, deny or revoke access to ``target``."""
-        teams = (*target.owner_teams, *target.facts.approvers, self.directory.governance_team)
+        return self.deciders_of(target.owner_teams, target.facts.approvers)
+
+    def deciders_of(self, owner_teams: Iterable[str], approvers: Iterable[str]) -> tuple[str, ...]:
+        """:meth:`deciders` from a port's owner teams and approvers (for many ports without their targets)."""
+        teams = (*owner_teams, *approvers, self.directory.governance_team)
         return tuple(t for t in dict.fromkeys(teams) if t)
 
     def may_decide(self, principal: Principal, target: PortTarget) -> bool:
