@@ -12,6 +12,8 @@ PORT ?= 8000
 # command otherwise compiles each module it imports again, when the environment sets
 # PYTHONDONTWRITEBYTECODE or site-packages is read-only (about half a second of every command).
 export UV_COMPILE_BYTECODE := 1
+# meshplane itself is installed editable (its modules stay in src/): compile them once at install too.
+COMPILE_SRC = $(BIN)/python -m compileall -q src
 
 .PHONY: demo test lint install install-demo lock
 
@@ -23,11 +25,13 @@ $(UV):
 $(VENV)/.demo-installed: requirements/demo.lock pyproject.toml | $(UV)
 	$(UV) pip sync --quiet --python $(BIN)/python requirements/demo.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(COMPILE_SRC)
 	touch $@
 
 $(VENV)/.test-installed: requirements/test.lock pyproject.toml | $(UV)
 	$(UV) pip sync --quiet --python $(BIN)/python requirements/test.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+	$(COMPILE_SRC)
 	rm -f $(VENV)/.demo-installed
 	touch $@
 
