@@ -359,7 +359,13 @@ class TableStore:
             committed.config,
         )  # fmt: skip
         self._loaded[table_id] = (committed.metadata_location, table)
-        if append:  # the snapshot's files are the parent's and these: read from its manifests on first use
+        parent = self._files.get((table_id, snapshot.parent_snapshot_id)) if append else None
+        if append and parent is not None:
+            # An APPEND snapshot's live files are its parent's and the new ones: no manifest needs reading (a
+            # daily append spent half its publish reading the year's manifests back).
+            self._files[table_id, snapshot.snapshot_id] = (*parent, *paths)
+            info = self._info(table_id, table, snapshot, files=(*parent, *paths))
+        elif append:  # the parent's files are not known here: read the snapshot's manifests on first use
             info = self._info(table_id, table, snapshot)
         else:
             self._files[table_id, snapshot.snapshot_id] = paths
