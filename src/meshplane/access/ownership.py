@@ -404,7 +404,7 @@ class OwnershipLedger:
         self.reader = reader
         self.writer = writer
         self._lock = threading.Lock()
-        self._all: tuple[int | None, Mapping[Address, ProductFacts]] | None = None
+        self._all: tuple[tuple[object, ...], Mapping[Address, ProductFacts]] | None = None
 
     def _product(self, product: str | Address) -> ProductSpec:
         try:
@@ -459,8 +459,10 @@ class OwnershipLedger:
 
     def effective_all(self) -> Mapping[Address, ProductFacts]:
         """:meth:`effective` of every product of the mesh, from one read of the baselines (and one per product
-        with a change), kept until the audit log changes (anything appended to it: a baseline, an approval)."""
-        stamp = self.reader.audit_stamp()
+        with a change), kept until a baseline or an approval is appended to the audit log (queries' own audit
+        events do not change ownership)."""
+        # a product without a baseline yet takes its facts from the catalog's published record: a sync changes it
+        stamp = (*self.reader.audit_stamp((BASELINE_ACTION, SPEC_APPROVE_ACTION)), self.reader.search_version())
         with self._lock:
             if self._all is not None and self._all[0] == stamp:
                 return self._all[1]

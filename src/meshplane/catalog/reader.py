@@ -486,11 +486,16 @@ class CatalogReader:
         with self._db.read() as conn:
             return {row["subject"]: convert.audit_event(row) for row in conn.execute(query).mappings()}
 
-    def audit_stamp(self) -> int | None:
-        """The newest audit event's id: changes whenever anything is appended to the audit log (one index read)."""
+    def audit_stamp(self, actions: Iterable[str] | None = None) -> tuple[int | None, ...]:
+        """The newest audit event's id, of each of ``actions`` (or of all): changes whenever such an event is
+        appended (an index read each)."""
         a = schema.audit_log
+        if actions is None:
+            parts = [sa.select(sa.func.max(a.c.id)).scalar_subquery()]
+        else:
+            parts = [sa.select(sa.func.max(a.c.id)).where(a.c.action == act).scalar_subquery() for act in actions]
         with self._db.read() as conn:
-            return conn.execute(sa.select(sa.func.max(a.c.id))).scalar_one_or_none()
+            return tuple(conn.execute(sa.select(*parts)).one())
 
     def verify_token(self, token: str, *, at: datetime | None = None) -> str | None:
         """The username a token belongs to, or None if it is malformed, unknown, revoked or expired."""

@@ -282,6 +282,7 @@ audit_log = _table(
     sa.Column("action", Str, nullable=False),
     sa.Column("subject", Str, nullable=False, index=True),
     sa.Column("detail", sa.JSON, nullable=False),
+    sa.Index("ix_mp_audit_log_action_id", "action", "id"),
 )
 
 api_tokens = _table(
