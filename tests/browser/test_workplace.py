@@ -34,6 +34,12 @@ def _sso_page(browser: Any, url: str, provider: Provider, user: str, target: str
     return page
 
 
+def _open_domain(page: Any, domain: str) -> None:
+    """Open a domain in the SQL editor's schema browser and wait until its ports have loaded."""
+    page.click(f'#schema-tree details[data-domain="{domain}"] > summary')
+    page.wait_for_selector(f'#schema-tree details[data-domain="{domain}"][data-loaded="yes"]', state="attached")
+
+
 def test_explore_and_query_with_completion(browser: Any, sso_url: tuple[str, Provider]) -> None:
     url, provider = sso_url
     page = _sso_page(browser, url, provider, "raj", "/glossary")
@@ -56,7 +62,10 @@ def test_explore_and_query_with_completion(browser: Any, sso_url: tuple[str, Pro
 
     # the SQL editor: the schema browser lists what raj may read; completion writes the port's address
     page.goto(f"{url}/sql")
+    assert page.locator("#schema-tree details[data-port]").count() == 0  # ports load when a domain is opened
+    _open_domain(page, "podcasts")
     assert page.locator('#schema-tree details[data-port="podcasts.catalog.shows"]').count() == 1
+    _open_domain(page, "films")
     assert page.locator(f'#schema-tree details[data-port="{STREAMS}"]').count() == 0  # no grant: not listed
     editor = page.locator("#sql")
     editor.fill("")
@@ -88,6 +97,13 @@ def test_explore_and_query_with_completion(browser: Any, sso_url: tuple[str, Pro
     editor.fill("SELECT s. FROM podcasts.catalog.shows AS s")  # columns through the alias the query gives a port
     editor.evaluate("e => { e.setSelectionRange(9, 9); e.dispatchEvent(new Event('input')); }")
     page.wait_for_selector('#sql-complete li[data-value="s.show_id"]')
+    editor.fill("SELECT * FROM films.streams.")  # completion offers the granted port, not the ungranted one
+    editor.evaluate("e => { e.setSelectionRange(28, 28); e.dispatchEvent(new Event('input')); }")
+    page.wait_for_selector('#sql-complete li[data-value="films.streams.title_monthly"]')
+    assert page.locator(f'#sql-complete li[data-value="{STREAMS}"]').count() == 0
+    editor.fill("SELECT s. FROM podcasts.catalog.shows AS s")
+    editor.evaluate("e => { e.setSelectionRange(9, 9); e.dispatchEvent(new Event('input')); }")
+    page.wait_for_selector('#sql-complete li[data-value="s.show_id"]')
     _shot(page, "sql")
     page.context.close()
 
@@ -116,6 +132,7 @@ def test_manage_a_grant(browser: Any, sso_url: tuple[str, Provider], live_mesh: 
     page.wait_for_url(re.compile(r"/requests$"))
     assert "revoked" in page.locator(f"#request-{request_id}").inner_text()
     page.goto(f"{url}/sql")
+    _open_domain(page, "films")
     assert page.locator(f'#schema-tree details[data-port="{STREAMS}"]').count() == 0
     page.context.close()
 

@@ -4,21 +4,26 @@ and owners' annotations kept apart from the product files."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from meshplane.server import create_app
 from meshplane.workspace import Mesh
+from meshplane.workspace.workbench import COMPLETIONS
 from server.conftest import TestClient
 from server.helpers import CONSUMER, GOVERNANCE, OWNER, bearer
 
 STREAMS = "films.streams.streams"  # restricted, owned by films-team (fatima, gustav)
 EVENTS = "podcasts.listening_events.listening_events"
 NO_DOT = shutil.which("dot") is None
+BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 @pytest.fixture
@@ -43,34 +48,92 @@ def _completions(page: str) -> dict[str, object]:
     return loaded
 
 
+def _browsed(client: TestClient, headers: dict[str, str], domain: str) -> dict[str, list[list[str]]]:
+    """What the schema browser shows when ``domain`` is opened: port address -> [[column, type], ...]."""
+    answer = client.get(f"/sql/schema/{domain}", headers=headers)
+    assert answer.status_code == 200
+    return {p["address"]: p["columns"] for p in answer.json()["ports"]}
+
+
 def test_schema_browser_lists_exactly_what_the_user_may_read(client: TestClient, mesh: Mesh,
                                                              tokens: dict[str, str]) -> None:  # fmt: skip
     page = client.get("/sql", headers=bearer(tokens, CONSUMER)).text
     readable = {p.address: [f.name for f in p.schema] for p in mesh.access.readable_ports(CONSUMER)}
-    listed = set(re.findall(r'<details class="port-group" data-port="([^"]+)"', page))
-    assert listed == set(readable) and listed
-    assert STREAMS not in listed  # restricted, no grant: neither browsed nor completed
-    data = _completions(page)
-    assert data["ports"] == readable
-    assert "podcasts.catalog" in data["products"] and "podcasts" in data["domains"]  # type: ignore[operator]
-    assert STREAMS not in json.dumps(data)
+    domains = set(re.findall(r'<details class="domain-group" data-domain="([^"]+)"', page))
+    assert domains == {d.name for d in mesh.platform.catalog.reader.domains()} and "films" in domains
+    assert 'data-port="' not in page  # the page decides nothing: ports come when a domain is opened
+    browsed: dict[str, list[list[str]]] = {}
+    for domain in domains:
+        browsed |= _browsed(client, bearer(tokens, CONSUMER), domain)
+    assert {a: [c[0] for c in cols] for a, cols in browsed.items()} == readable and readable
+    assert STREAMS not in browsed  # restricted, no grant: neither browsed nor completed
+    assert "podcasts" in _completions(page)["domains"]  # type: ignore[operator]
+    films = client.get("/sql/complete?prefix=films.", headers=bearer(tokens, CONSUMER)).json()
+    assert STREAMS not in films["ports"] and set(films["ports"]) == {a for a in readable if a.startswith("films.")}
+    assert client.get(f"/sql/columns/{STREAMS}", headers=bearer(tokens, CONSUMER)).json()["ports"] == []
+    podcasts = client.get("/sql/complete?prefix=podcasts.cat", headers=bearer(tokens, CONSUMER)).json()
+    assert podcasts["products"] == ["podcasts.catalog"] and "podcasts.catalog.shows" in podcasts["ports"]
+    assert all(p.startswith("podcasts.cat") for p in podcasts["ports"]) and podcasts["complete"]
+    named = client.get("/sql/columns/podcasts.catalog.shows", headers=bearer(tokens, CONSUMER)).json()["ports"]
+    assert [c[0] for c in named[0]["columns"]] == readable["podcasts.catalog.shows"]
     # the owner of the listening events sees them, every column unmasked; a consumer with a grant sees the
     # e-mail addresses masked, as the access decision says
-    owner = client.get("/sql", headers=bearer(tokens, OWNER)).text
-    assert EVENTS in _completions(owner)["ports"]  # type: ignore[operator]
-    events = owner.split(f'data-port="{EVENTS}"', 1)[1].split("</details>", 1)[0]
-    assert 'listener_email</button> <span class="muted">VARCHAR' in events
+    owner = _browsed(client, bearer(tokens, OWNER), "podcasts")
+    assert ["listener_email", "VARCHAR"] in owner[EVENTS]
     made = mesh.access.request_access("kofi", EVENTS, "browse")  # kofi: royalties engineer
     mesh.access.approve("amelie", made.id)
     try:
-        kofi = client.get("/sql", headers={"Authorization": f"Bearer {mesh.access.create_token('kofi')[0]}"}).text
-        events = kofi.split(f'data-port="{EVENTS}"', 1)[1].split("</details>", 1)[0]
+        kofi = _browsed(client, {"Authorization": f"Bearer {mesh.access.create_token('kofi')[0]}"}, "podcasts")
         decision = mesh.access.policy.decide(mesh.access.directory.principal("kofi"), mesh.access.policy.target(EVENTS))
         assert "listener_email" in decision.masks
         for column, kind in decision.masks.items():
-            assert f'{column}</button> <span class="muted">masked ({kind})' in events
+            assert [column, f"masked ({kind})"] in kofi[EVENTS]
     finally:
         mesh.access.revoke("amelie", made.id)
+
+
+def test_sql_page_decides_no_port_on_render(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a mesh of many ports the editor page asks the access decision about none of them; opening a domain
+    asks about that domain's ports only, completion about the ports matching what was typed, at most a bound."""
+    monkeypatch.syspath_prepend(str(BENCH))  # the bench's mesh generator, and its helpers beside it
+    spec = importlib.util.spec_from_file_location("meshplane_bench_build", BENCH / "build.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    build.generated_mesh(tmp_path / "generated", 240, per_domain=80)  # 3 domains of 80 products, a port each
+    with Mesh.open(tmp_path / "generated") as many:
+        many.publish()
+        policy = many.access.policy
+        decided: list[str] = []
+        decide = policy.decide
+
+        def counted(principal: Any, target: Any, **kwargs: Any) -> Any:
+            decided.append(str(target.address))
+            return decide(principal, target, **kwargs)
+
+        monkeypatch.setattr(policy, "decide", counted)
+        headers = {"Authorization": f"Bearer {many.access.create_token('u_d000')[0]}"}
+        with TestClient(create_app(many, dev_mode=True), base_url="http://testserver") as web:
+            page = web.get("/sql", headers=headers)
+            assert page.status_code == 200 and decided == []
+            assert re.findall(r'data-domain="([^"]+)"', page.text) == ["d000", "d001", "d002"]
+            assert "80 products, 80 ports" in page.text
+            ports = _browsed(web, headers, "d001")
+            assert len(decided) == 80 and all(a.startswith("d001.") for a in decided)
+            assert len(ports) == 80  # tiny products are public: all readable
+            decided.clear()
+            found = web.get("/sql/complete?prefix=d002.p0017", headers=headers).json()
+            assert found["ports"] == [f"d002.p0017{n}.p0017{n}" for n in range(10)] and found["complete"]
+            assert len(decided) == 10  # only the ports matching the prefix
+            decided.clear()
+            bounded = web.get("/sql/complete?prefix=d002.", headers=headers).json()
+            assert len(bounded["ports"]) == COMPLETIONS and not bounded["complete"]
+            assert len(decided) == COMPLETIONS  # stops at the bound, not at the domain's 80
+            decided.clear()
+            assert web.get("/sql/complete?prefix=d0", headers=headers).json()["ports"] == [] and decided == []
+            decided.clear()
+            web.get("/sql/columns/d000.p00003", headers=headers)  # a product: its ports
+            assert decided == ["d000.p00003.p00003"]
 
 
 def test_history_and_saved_queries_are_per_person(signed_in: TestClient, client: TestClient,

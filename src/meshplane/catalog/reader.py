@@ -122,11 +122,26 @@ class CatalogReader:
             for r in rows
         ]
 
-    def ports(self, *, product: str | None = None) -> list[PortRecord]:
+    def ports(self, *, product: str | None = None, prefix: str | None = None) -> list[PortRecord]:
+        """Ports with their columns, in address order; ``prefix``: only those whose address starts with it
+        (``"podcasts."`` is one domain's)."""
         where: Where = []
         _eq(where, schema.ports.c.product, product)
+        if prefix:
+            where.append(schema.ports.c.address.startswith(prefix, autoescape=True))
         with self._db.read() as conn:
             return self._ports_where(conn, where)
+
+    def port_counts(self) -> dict[str, tuple[int, int]]:
+        """Per domain: how many products and output ports the catalog holds (one grouped read)."""
+        p, po = schema.products, schema.ports
+        query = (
+            sa.select(p.c.domain, sa.func.count(sa.distinct(p.c.address)), sa.func.count(po.c.address))
+            .select_from(p.outerjoin(po, po.c.product == p.c.address))
+            .group_by(p.c.domain)
+        )
+        with self._db.read() as conn:
+            return {str(d): (int(products), int(ports)) for d, products, ports in conn.execute(query)}
 
     def port(self, address: str) -> PortRecord | None:
         with self._db.read() as conn:

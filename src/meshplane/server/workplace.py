@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
@@ -20,7 +20,7 @@ from meshplane.server.auth import Rule, allow, discovery
 from meshplane.server.portal import SameOrigin, _redirect, _render, error_page
 from meshplane.server.querying import query_as
 from meshplane.types import Principal
-from meshplane.workspace.workbench import Workbench
+from meshplane.workspace.workbench import COMPLETIONS, BrowserPort, Workbench
 
 __all__ = ["EXAMPLE_SQL", "RESULT_ROWS", "router"]
 
@@ -51,14 +51,44 @@ def workbench(request: Request) -> Workbench:
 
 def _editor(request: Request, who: Principal, *, sql: str, result: dict[str, Any] | None = None, error: str = "",
             status: int = 200, saved_name: str = "") -> Response:  # fmt: skip
+    """The page lists only the domains (catalog counts, no access decision): a domain's readable ports come from
+    ``/sql/schema/{domain}`` when it is opened, completion from ``/sql/complete`` and ``/sql/columns/{address}``."""
     bench = workbench(request)
-    ports = bench.schema(who)
-    # The completion data goes into the page as JSON in a <script type="application/json"> element; "</" is
+    domains = bench.domains()
+    # The domain names go into the page as JSON in a <script type="application/json"> element; "</" is
     # escaped so no name can close the element.
-    completions = Markup(json.dumps(bench.completions(ports)).replace("</", "<\\/"))
-    return _render(request, "sql.html", who, status=status, sql=sql, result=result, error=error, ports=ports,
+    completions = Markup(json.dumps({"domains": [d.name for d in domains]}).replace("</", "<\\/"))
+    return _render(request, "sql.html", who, status=status, sql=sql, result=result, error=error, domains=domains,
                    completions=completions, history=bench.history(who, limit=30), saved=bench.saved(who),
                    saved_name=saved_name)  # fmt: skip
+
+
+def _port_json(port: BrowserPort) -> dict[str, Any]:
+    return {"address": port.address, "description": port.description, "columns": [list(c) for c in port.columns]}
+
+
+@router.get("/sql/schema/{domain}")
+def domain_schema(request: Request, domain: str, who: User) -> dict[str, Any]:
+    """The ports of one domain the person may read, with their visible columns (the schema browser opening it)."""
+    ports = workbench(request).domain_schema(who, domain)
+    return {"domain": domain, "ports": [_port_json(p) for p in ports]}
+
+
+@router.get("/sql/columns/{address}")
+def named_columns(request: Request, address: str, who: User) -> dict[str, Any]:
+    """The port a query names (or a product's ports) as the person may read it: completion of its columns."""
+    ports = workbench(request).named_ports(who, address)
+    return {"address": address, "ports": [_port_json(p) for p in ports]}
+
+
+@router.get("/sql/complete")
+def complete(request: Request, who: User, prefix: Annotated[str, Query(max_length=300)] = "") -> dict[str, Any]:
+    """Products and ports the person may read whose address starts with ``prefix`` (at most COMPLETIONS ports,
+    decided only for ports matching it); ``complete`` is false when more may exist."""
+    ports = workbench(request).complete(who, prefix)
+    products = sorted({p.product for p in ports if p.product.startswith(prefix)})
+    return {"prefix": prefix, "products": products, "ports": [p.address for p in ports],
+            "complete": len(ports) < COMPLETIONS}  # fmt: skip
 
 
 @router.get("/sql", response_class=HTMLResponse)

@@ -121,14 +121,20 @@ class AccessDecisions:
     def agreements(self) -> Agreements:
         return Agreements(self.graph, self.authority, self.catalog.reader, self.catalog.writer)
 
-    def browsable_ports(self, user: str) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
-        """Every port ``user`` may query now, as ``(address, description, ((column, type), ...))``: the SQL
-        editor's schema browser and completion. Decided by the access decision alone, port by port (no engine,
-        no data read): only granted columns, each masked one typed as its mask, e.g. ``masked (hash)``."""
+    def browsable_ports(
+        self, user: str, *, prefix: str = "", limit: int | None = None
+    ) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+        """The ports ``user`` may query now whose address starts with ``prefix`` (``"podcasts."``: one domain's),
+        as ``(address, description, ((column, type), ...))``, at most ``limit`` of them: the SQL editor's schema
+        browser and completion. Decided by the access decision alone, port by port, only for the ports matching
+        the prefix and only until ``limit`` are found (no engine, no data read): only granted columns, each
+        masked one typed as its mask, e.g. ``masked (hash)``."""
         principal = self.directory.principal(user)
         facts = self.ledger.effective_all()  # every product's facts in force, in one read (not one per port)
-        found = []
-        for record in self.catalog.reader.ports():
+        found: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
+        for record in self.catalog.reader.ports(prefix=prefix or None):
+            if limit is not None and len(found) >= limit:
+                break
             try:
                 decision = self.policy.decide(principal, self.policy.target(record.address, facts))
             except MeshError:

@@ -2,8 +2,10 @@
 history and saved queries, and the annotations owners write on their products.
 
 The schema comes from :meth:`AccessDecisions.browsable_ports`: the access decision a query gets, port by port
-(ungranted columns absent, masked columns marked with their mask), without running the engine, so the page stays
-quick however many ports the mesh has. Who may annotate a product is asked of the access authority (its owners).
+(ungranted columns absent, masked columns marked with their mask), without running the engine. The editor page
+itself lists only the domains (catalog counts); a domain's ports are decided when the person opens it, completion
+decides only ports matching what was typed (a bounded number), so the page stays quick however many ports the
+mesh has. Who may annotate a product is asked of the access authority (its owners).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from meshplane.catalog.workbench import Annotation, HistoryEntry, SavedQuery
 from meshplane.errors import AccessDenied, UsageError
@@ -22,13 +24,24 @@ if TYPE_CHECKING:
     from meshplane.catalog.workbench import WorkbenchStore
     from meshplane.workspace.access import AccessService
 
-__all__ = ["MAX_TAGS", "BrowserPort", "Workbench"]
+__all__ = ["COMPLETIONS", "MAX_TAGS", "BrowserDomain", "BrowserPort", "Workbench"]
 
 SCHEMA_TTL_S = 30.0  # a new grant shows in the editor within this time (the page says so)
 MAX_NAME = 100
 MAX_SQL = 100_000
 MAX_DESCRIPTION = 4_000
 MAX_TAGS = 20
+COMPLETIONS = 50  # ports one completion request answers at most
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserDomain:
+    """A domain in the editor's schema browser before it is opened: catalog counts, nothing decided yet."""
+
+    name: str
+    title: str
+    products: int
+    ports: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,23 +68,69 @@ class Workbench:
         self.store = store
         self.access = access
         self._lock = threading.Lock()
-        self._schemas: dict[str, tuple[float, tuple[BrowserPort, ...]]] = {}
+        # (user, domain) -> (expiry, the domain's ports that user may read)
+        self._schemas: dict[tuple[str, str], tuple[float, tuple[BrowserPort, ...]]] = {}
 
     # --- the schema browser ------------------------------------------------------------------------
 
-    def schema(self, principal: Principal) -> tuple[BrowserPort, ...]:
-        """The ports ``principal`` may query now and their visible columns (cached for a few seconds)."""
+    def domains(self) -> list[BrowserDomain]:
+        """Every domain with how many products and ports the catalog holds: catalog reads, no access decision
+        (the editor page lists these; a domain's readable ports are decided when it is opened)."""
+        reader = self.access.catalog.reader
+        counts = reader.port_counts()
+        return [BrowserDomain(d.name, d.title, *counts.get(d.name, (0, 0))) for d in reader.domains()]
+
+    def domain_schema(self, principal: Principal, domain: str) -> tuple[BrowserPort, ...]:
+        """The ports of ``domain`` that ``principal`` may query now and their visible columns (cached for a few
+        seconds per person and domain): the access decision for that domain's ports only."""
+        key = (principal.username, domain)
         now = time.monotonic()
         with self._lock:
-            hit = self._schemas.get(principal.username)
+            hit = self._schemas.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        ports = tuple(BrowserPort(*found) for found in self.access.browsable_ports(principal.username))
+        found = self.access.browsable_ports(principal.username, prefix=f"{domain}.")
+        ports = tuple(BrowserPort(*p) for p in found)
         with self._lock:
-            if len(self._schemas) > 1_000:
+            if len(self._schemas) > 10_000:
                 self._schemas.clear()
-            self._schemas[principal.username] = (now + SCHEMA_TTL_S, ports)
+            self._schemas[key] = (now + SCHEMA_TTL_S, ports)
         return ports
+
+    def _cached(self, principal: Principal, domain: str) -> tuple[BrowserPort, ...] | None:
+        with self._lock:
+            hit = self._schemas.get((principal.username, domain))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def named_ports(self, principal: Principal, address: str) -> list[BrowserPort]:
+        """The ports a query's ``FROM a.b.c`` or ``FROM a.b`` names (a port, or a product's ports) as the browser
+        shows them to ``principal``; those they may not read are absent. Decided for those ports alone, unless
+        their domain was opened a moment ago."""
+        if "." not in address:
+            return []  # a domain is not a relation a query can name
+
+        def named(port: BrowserPort) -> bool:
+            return port.address == address or port.address.startswith(f"{address}.")
+
+        cached = self._cached(principal, address.split(".", 1)[0])
+        if cached is not None:
+            return [p for p in cached if named(p)]
+        found = (BrowserPort(*p) for p in self.access.browsable_ports(principal.username, prefix=address))
+        return [p for p in found if named(p)]
+
+    def complete(self, principal: Principal, prefix: str, *, limit: int = COMPLETIONS) -> list[BrowserPort]:
+        """Up to ``limit`` ports ``principal`` may query whose address starts with ``prefix``, which names a domain
+        (``podcasts.cat``; completion of product and port names): decided only for ports matching the prefix, and
+        only until ``limit`` are found.
+        A domain opened in the browser a moment ago answers from its cached decisions."""
+        domain, dot, _ = prefix.partition(".")
+        if not dot:
+            return []  # until a domain is named every port would match: the page lists the domains instead
+        cached = self._cached(principal, domain)
+        if cached is not None:
+            return [p for p in cached if p.address.startswith(prefix)][:limit]
+        found = self.access.browsable_ports(principal.username, prefix=prefix, limit=limit)
+        return [BrowserPort(*p) for p in found]
 
     def forget_schema(self, principal: Principal | None = None) -> None:
         """Drop cached schemas (after a grant changed): one person's, or everyone's."""
@@ -79,16 +138,8 @@ class Workbench:
             if principal is None:
                 self._schemas.clear()
             else:
-                self._schemas.pop(principal.username, None)
-
-    @staticmethod
-    def completions(ports: Sequence[BrowserPort]) -> dict[str, Any]:
-        """What the editor completes: domains, products, ports (by address) and each port's columns."""
-        return {
-            "domains": sorted({p.domain for p in ports}),
-            "products": sorted({p.product for p in ports}),
-            "ports": {p.address: [name for name, _ in p.columns] for p in ports},
-        }
+                for key in [k for k in self._schemas if k[0] == principal.username]:
+                    del self._schemas[key]
 
     # --- history and saved queries -----------------------------------------------------------------
 

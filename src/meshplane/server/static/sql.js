@@ -1,21 +1,46 @@
-// meshplane SQL editor: completion of domains, products, ports and columns (only what the person may read,
-// as the page lists it), and insertion from the schema browser. The form works without this file.
+// meshplane SQL editor: the schema browser and completion of domains, products, ports and columns (only what the
+// person may read). The page lists the domains; a domain's ports come from /sql/schema/DOMAIN when it is opened,
+// product and port names from /sql/complete?prefix=... as they are typed, and the columns of the ports a query
+// names from /sql/columns/ADDRESS: the server decides each, for those ports only. The form works without this file.
 (function () {
   "use strict";
   var area = document.getElementById("sql");
   var list = document.getElementById("sql-complete");
   var data = document.getElementById("sql-schema");
+  var tree = document.getElementById("schema-tree");
   if (!area || !list || !data) { return; }
   var schema = JSON.parse(data.textContent || "{}");
-  var ports = schema.ports || {};
+  var ports = {};      // port address -> its column names, as the server decided them for this person
+  var named = {};      // product or port address a query names -> the readable ports it stands for
+  var names = {};      // readable product and port addresses learnt so far -> "product" | "port"
+  var answered = {};   // completion prefix asked -> true when the answer was complete (nothing more matches)
+  var asked = {};      // URLs requested (each once per page)
   var KEYWORDS = ["SELECT", "FROM", "WHERE", "JOIN", "LEFT JOIN", "GROUP BY", "ORDER BY", "LIMIT", "HAVING",
     "COUNT(*)", "DISTINCT", "AS", "ON", "AND", "OR", "DESC", "ASC"];
-  var choices = [], chosen = 0, start = 0;
+  var choices = [], chosen = 0, start = 0, wanted = null;
 
   function unique(values) {
     var seen = {}, out = [];
     values.forEach(function (v) { if (!seen[v.text]) { seen[v.text] = true; out.push(v); } });
     return out;
+  }
+
+  // Ask the server once per URL; when the answer comes, learn it and refresh the open completion.
+  function ask(url, learn) {
+    if (asked[url]) { return; }
+    asked[url] = true;
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (answer) { if (answer) { learn(answer); refresh(); } })
+      .catch(function () { asked[url] = false; });
+  }
+
+  function learnPorts(found) {
+    found.forEach(function (port) {
+      ports[port.address] = port.columns.map(function (c) { return c[0]; });
+      names[port.address] = "port";
+      names[port.address.split(".").slice(0, 2).join(".")] = "product";
+    });
   }
 
   // Aliases written in the query: "FROM a.b.c AS x" / "JOIN a.b x" -> x stands for that address.
@@ -28,31 +53,52 @@
     return found;
   }
 
-  // The columns of an address: a port's own, or every port's of a product.
+  // The columns of an address a query names: a port's own, or every port's of a product (asked for once).
   function columnsOf(address) {
-    if (ports[address]) { return ports[address]; }
+    if (address.indexOf(".") < 0) { return []; }
+    if (!named[address]) {
+      ask("/sql/columns/" + encodeURIComponent(address), function (answer) {
+        learnPorts(answer.ports);
+        named[address] = answer.ports.map(function (p) { return p.address; });
+      });
+      return [];
+    }
     var out = [];
-    Object.keys(ports).forEach(function (p) { if (p.indexOf(address + ".") === 0) { out = out.concat(ports[p]); } });
+    named[address].forEach(function (p) { out = out.concat(ports[p] || []); });
     return out;
+  }
+
+  // Product and port names starting with a prefix that names a domain: known already when a shorter prefix's
+  // answer was complete, otherwise asked for (a bounded answer, decided by the server for matching ports only).
+  function namesFor(lower) {
+    var covered = Object.keys(answered).some(function (p) { return answered[p] && lower.indexOf(p) === 0; });
+    if (!covered) {
+      ask("/sql/complete?prefix=" + encodeURIComponent(lower), function (answer) {
+        answer.products.forEach(function (a) { names[a] = "product"; });
+        answer.ports.forEach(function (a) { names[a] = "port"; });
+        answered[answer.prefix] = answer.complete;
+      });
+    }
+    return Object.keys(names).sort().filter(function (a) { return a.toLowerCase().indexOf(lower) === 0; })
+      .map(function (a) { return { text: a, kind: names[a] }; });
   }
 
   function candidates(word, text) {
     var lower = word.toLowerCase(), dot = word.lastIndexOf("."), found = [];
     if (dot >= 0) {
-      var head = word.slice(0, dot), tail = lower.slice(dot + 1), named = aliases(text)[head];
-      (schema.products || []).concat(Object.keys(ports)).forEach(function (a) {
-        if (a.toLowerCase().indexOf(lower) === 0) { found.push({ text: a, kind: ports[a] ? "port" : "product" }); }
-      });
-      if (named) {
-        columnsOf(named).forEach(function (c) {
+      var head = word.slice(0, dot), tail = lower.slice(dot + 1), used = aliases(text), alias = used[head];
+      var domain = lower.split(".")[0];
+      if ((schema.domains || []).indexOf(domain) >= 0) { found = found.concat(namesFor(lower)); }
+      if (alias) {
+        columnsOf(alias).forEach(function (c) {
           if (c.toLowerCase().indexOf(tail) === 0) { found.push({ text: head + "." + c, kind: "column" }); }
         });
       }
     } else {
       (schema.domains || []).forEach(function (d) { if (d.indexOf(lower) === 0) { found.push({ text: d, kind: "domain" }); } });
-      var used = aliases(text);
-      Object.keys(used).forEach(function (key) {
-        columnsOf(used[key]).forEach(function (c) {
+      var inQuery = aliases(text);
+      Object.keys(inQuery).forEach(function (key) {
+        columnsOf(inQuery[key]).forEach(function (c) {
           if (c.toLowerCase().indexOf(lower) === 0) { found.push({ text: c, kind: "column" }); }
         });
       });
@@ -76,7 +122,14 @@
     return point;
   }
 
-  function close() { list.hidden = true; choices = []; area.removeAttribute("aria-activedescendant"); }
+  function close() { list.hidden = true; choices = []; wanted = null; area.removeAttribute("aria-activedescendant"); }
+
+  // An answer arrived: show it if the person is still asking for completion of the same word.
+  function refresh() {
+    if (wanted === null || document.activeElement !== area) { return; }
+    var before = area.value.slice(0, area.selectionStart), match = /[A-Za-z_][\w.]*$/.exec(before);
+    if ((match ? match[0] : "") === wanted.word) { open(wanted.force); }
+  }
 
   function render() {
     list.innerHTML = "";
@@ -101,7 +154,8 @@
     if (!word && !force) { close(); return; }
     start = area.selectionStart - word.length;
     choices = candidates(word, area.value);
-    if (!choices.length) { close(); return; }
+    if (!choices.length) { close(); wanted = { word: word, force: force }; return; }
+    wanted = { word: word, force: force };
     chosen = 0;
     var point = caretPoint();
     list.style.left = Math.min(point.left, area.clientWidth - 200) + "px";
@@ -139,11 +193,62 @@
     }
   });
 
-  // The schema browser inserts a name at the caret.
-  document.querySelectorAll("button.insert").forEach(function (button) {
-    button.addEventListener("click", function (event) {
+  // The schema browser: a domain's ports are asked for when it is opened; a name is inserted at the caret.
+  function portGroup(port) {
+    var group = document.createElement("details"), summary = document.createElement("summary");
+    group.className = "port-group"; group.dataset.port = port.address;
+    summary.textContent = port.address.split(".").slice(1).join(".");
+    group.appendChild(summary);
+    var cols = document.createElement("ul"); cols.className = "plain cols-list";
+    function item(text, type, title) {
+      var li = document.createElement("li"), button = document.createElement("button");
+      button.type = "button"; button.className = "insert"; button.dataset.insert = text; button.textContent = text;
+      if (title) { button.title = title; }
+      li.appendChild(button);
+      if (type) { var kind = document.createElement("span"); kind.className = "muted"; kind.textContent = type; li.appendChild(document.createTextNode(" ")); li.appendChild(kind); }
+      cols.appendChild(li);
+    }
+    item(port.address, "", "Insert the port's address");
+    port.columns.forEach(function (c) { item(c[0], c[1], ""); });
+    group.appendChild(cols);
+    return group;
+  }
+
+  function openDomain(group) {
+    var holder = group.querySelector(".domain-ports"), domain = group.dataset.domain;
+    if (!holder || group.dataset.loaded) { return; }
+    group.dataset.loaded = "asked";
+    fetch("/sql/schema/" + encodeURIComponent(domain), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { if (!response.ok) { throw new Error(response.status); } return response.json(); })
+      .then(function (answer) {
+        learnPorts(answer.ports);
+        holder.innerHTML = "";
+        answer.ports.forEach(function (port) { holder.appendChild(portGroup(port)); });
+        if (!answer.ports.length) {
+          var none = document.createElement("p"); none.className = "muted small";
+          none.textContent = "Nothing you may read here yet: request access to a port from its product page.";
+          holder.appendChild(none);
+        }
+        group.dataset.loaded = "yes";
+      })
+      .catch(function () {
+        holder.innerHTML = "";
+        var failed = document.createElement("p"); failed.className = "notice bad small";
+        failed.textContent = "Could not load this domain's ports; close and open it again.";
+        holder.appendChild(failed);
+        delete group.dataset.loaded;
+      });
+  }
+
+  if (tree) {
+    tree.querySelectorAll("details.domain-group").forEach(function (group) {
+      group.addEventListener("toggle", function () { if (group.open) { openDomain(group); } });
+    });
+    tree.addEventListener("click", function (event) {
+      var button = event.target.closest ? event.target.closest("button.insert") : null;
+      if (!button) { return; }
       event.preventDefault();
       insert(button.dataset.insert, area.selectionStart);
     });
-  });
+  }
 })();
