@@ -139,6 +139,11 @@ def main() -> None:
                 "glossary": "/glossary",
                 "map (focus)": f"/map?focus={focus}",
                 "sql": "/sql",
+                # the editor's lazy parts: completion and a named port's columns decide only the matching ports
+                # (uncached); opening a domain decides that domain's ports (first request; then cached per person)
+                "sql complete": f"/sql/complete?prefix={focus[:-1]}",
+                "sql columns": f"/sql/columns/{port}",
+                "sql domain": f"/sql/schema/{domain}",
                 "governance": "/governance",
                 "requests": "/requests",
                 "inbox": "/inbox",
