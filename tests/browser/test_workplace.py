@@ -101,6 +101,8 @@ def test_explore_and_query_with_completion(browser: Any, sso_url: tuple[str, Pro
     editor.evaluate("e => { e.setSelectionRange(28, 28); e.dispatchEvent(new Event('input')); }")
     page.wait_for_selector('#sql-complete li[data-value="films.streams.title_monthly"]')
     assert page.locator(f'#sql-complete li[data-value="{STREAMS}"]').count() == 0
+    _open_domain(page, "podcasts")  # for the screenshot: a domain opened, a port's columns with their types
+    page.click('#schema-tree details[data-port="podcasts.catalog.shows"] > summary')
     editor.fill("SELECT s. FROM podcasts.catalog.shows AS s")
     editor.evaluate("e => { e.setSelectionRange(9, 9); e.dispatchEvent(new Event('input')); }")
     page.wait_for_selector('#sql-complete li[data-value="s.show_id"]')
