@@ -35,15 +35,19 @@ BUILD_KINDS = {
 }  # fmt: skip
 ACCESS_KINDS = {EventKind.ACCESS_REQUESTED, EventKind.ACCESS_DECIDED, EventKind.ACCESS_EXPIRING,
                 EventKind.ACCESS_REVOKED}  # fmt: skip
+PROFILE_KINDS = {EventKind.ANOMALY_DETECTED}
 
 
-def _shop_helpers() -> ModuleType:
-    path = ROOT / "tests" / "contracts" / "test_cli_quality.py"
-    spec = importlib.util.spec_from_file_location("shop_mesh_helpers_notify", path)
+def _load_test_module(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _shop_helpers() -> ModuleType:
+    return _load_test_module(ROOT / "tests" / "contracts" / "test_cli_quality.py", "shop_mesh_helpers_notify")
 
 
 shop = _shop_helpers()
@@ -209,8 +213,34 @@ def test_access_events_reach_the_requester_and_the_owners(media: Path) -> None:
     assert requested["details"]["purpose"] == "film royalties"  # type: ignore[index]
 
 
+def test_an_anomaly_reaches_a_subscribed_webhook(tmp_path: Path) -> None:
+    """A build whose row count drops against the port's own weekly history: anomaly_detected, delivered signed."""
+    from builds.meshes import EVENTS, write_events, write_mesh
+    from meshplane.workspace.edges import agree_declared_as_owners
+
+    history = _load_test_module(ROOT / "tests" / "workspace" / "test_profiles_anomalies.py", "profile_history")
+    with receiver() as got:
+        root = write_mesh(tmp_path / "mesh")
+        with (root / "mesh.yaml").open("a") as handle:
+            handle.write(notifications_yaml(got.url, "    - {subscriber: team:podcasts-team, events: "
+                                                     "[anomaly_detected], channel: hook}\n"))  # fmt: skip
+        with Mesh.open(root) as mesh:
+            mesh.publish()
+            agree_declared_as_owners(mesh.graph, mesh.access)
+            assert mesh.build([f"+{history.PRODUCT}"]).ok
+            first = mesh.profile(history.PORT)
+            assert first is not None
+            history._history(mesh, first)
+            write_events(root, rows=EVENTS // 4)
+            assert mesh.build([history.PRODUCT]).ok
+            deliver_all(mesh)
+        bodies = signed_bodies(got)
+    assert {EventKind(b["kind"]) for b in bodies} == PROFILE_KINDS
+    assert bodies[0]["details"]["metric"] == "row_count"  # type: ignore[index]
+
+
 def test_every_event_kind_is_covered() -> None:
-    assert set(EventKind) == BUILD_KINDS | ACCESS_KINDS
+    assert set(EventKind) == BUILD_KINDS | ACCESS_KINDS | PROFILE_KINDS
 
 
 # --- retries, backoff, the delivery log ---------------------------------------------------------------
