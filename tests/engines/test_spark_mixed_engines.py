@@ -145,7 +145,8 @@ def test_spark_reads_published_files_from_s3_through_local_copies(s3_env: S3Serv
     with location.filesystem().open_output_stream(location.key_of(uri)) as out:
         pq.write_table(pa.table({"id": [1, 2, 3], "amount": [10.0, 20.0, 30.5]}), out)
 
-    with SparkEngine(master="local[1]", object_store=location) as engine:
+    # The default master: one process holds one Spark context, which earlier tests may have started.
+    with SparkEngine(object_store=location) as engine:
         staged = engine.stage_sql(
             "SELECT count(*) AS n, sum(amount) AS total FROM orders",
             {"orders": FileRelation(paths=(uri,))},
