@@ -134,7 +134,8 @@ def test_spark_parquet_reader_over_the_data_files_matches_the_iceberg_schema(bui
 
     seen = _independent(built)
     paths = [urlparse(uri).path for uri in seen["files"]]
-    with SparkEngine(master="local[1]", conf={"spark.sql.shuffle.partitions": "1"}) as engine:
+    # The default master: one process holds one Spark context, which earlier tests may have started.
+    with SparkEngine(conf={"spark.sql.shuffle.partitions": "1"}) as engine:
         frame = engine.session.read.parquet(*paths)
         fields = [(f.name, f.dataType.simpleString()) for f in frame.schema.fields]
         rows = sorted(tuple(r) for r in frame.collect())
