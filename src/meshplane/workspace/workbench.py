@@ -68,8 +68,8 @@ class Workbench:
         self.store = store
         self.access = access
         self._lock = threading.Lock()
-        # (user, domain) -> (expiry, the domain's ports that user may read)
-        self._schemas: dict[tuple[str, str], tuple[float, tuple[BrowserPort, ...]]] = {}
+        # (user, domain) -> (expiry, the user's access stamp then, the domain's ports that user may read)
+        self._schemas: dict[tuple[str, str], tuple[float, tuple[object, ...], tuple[BrowserPort, ...]]] = {}
 
     # --- the schema browser ------------------------------------------------------------------------
 
@@ -83,24 +83,28 @@ class Workbench:
     def domain_schema(self, principal: Principal, domain: str) -> tuple[BrowserPort, ...]:
         """The ports of ``domain`` that ``principal`` may query now and their visible columns (cached for a few
         seconds per person and domain): the access decision for that domain's ports only."""
-        key = (principal.username, domain)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._schemas.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        cached = self._cached(principal, domain)
+        if cached is not None:
+            return cached
+        stamp = self._stamp(principal)
         found = self.access.browsable_ports(principal.username, prefix=f"{domain}.")
         ports = tuple(BrowserPort(*p) for p in found)
         with self._lock:
             if len(self._schemas) > 10_000:
                 self._schemas.clear()
-            self._schemas[key] = (now + SCHEMA_TTL_S, ports)
+            self._schemas[principal.username, domain] = (time.monotonic() + SCHEMA_TTL_S, stamp, ports)
         return ports
+
+    def _stamp(self, principal: Principal) -> tuple[object, ...]:
+        """Changes when a grant of ``principal`` is made or revoked: a cached decision is then taken again."""
+        return self.access.catalog.reader.access_version(principal.username, ())
 
     def _cached(self, principal: Principal, domain: str) -> tuple[BrowserPort, ...] | None:
         with self._lock:
             hit = self._schemas.get((principal.username, domain))
-        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+        if hit is None or hit[0] <= time.monotonic() or hit[1] != self._stamp(principal):
+            return None
+        return hit[2]
 
     def named_ports(self, principal: Principal, address: str) -> list[BrowserPort]:
         """The ports a query's ``FROM a.b.c`` or ``FROM a.b`` names (a port, or a product's ports) as the browser
