@@ -53,7 +53,7 @@ def _url(route: APIRoute, request_id: str, token_id: str = "") -> str:
     port_paths = ("/ports/", "/contracts/")
     address = PORT if any(p in route.path for p in port_paths) else PRODUCT
     values = {"address": address, "name": "podcasts", "request_id": request_id, "token_id": token_id,
-              "query_id": "0123456789abcdef"}  # fmt: skip
+              "query_id": "0123456789abcdef", "domain": "podcasts"}  # fmt: skip
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], route.path)
 
 
