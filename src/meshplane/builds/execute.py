@@ -432,17 +432,7 @@ class Builder:
         except Exception as error:  # an engine error: report, never a traceback
             raise BuildError(f"{port.transform.path}: merging the increment failed: {_first_line(error)}") from error
         outside = increments.watermark_violations(port, engine, FileRelation(paths=increment.files), bounds)
-        guard = CheckOutcome(
-            rule_id=increments.WATERMARK_RULE,
-            passed=outside == 0,
-            blocking=True,
-            message=f"{port.watermark} after the last published value: changed rows at or before it, or null = "
-            f"{outside}, must be 0",
-            metric="watermark",
-            column=port.watermark,
-            observed=outside,
-            threshold="= 0",
-        )
+        guard = _watermark_guard(port, outside, "changed")
 
         def table_rule(metric: str) -> bool:
             return not increments.on_increment(metric)
@@ -471,17 +461,7 @@ class Builder:
 
         new_rows, whole = increments.increment_relations(current, result)
         outside = increments.watermark_violations(port, engine, new_rows, bounds)
-        guard = CheckOutcome(
-            rule_id=increments.WATERMARK_RULE,
-            passed=outside == 0,
-            blocking=True,
-            message=f"{port.watermark} after the last published value: new rows at or before it, or null = "
-            f"{outside}, must be 0",
-            metric="watermark",
-            column=port.watermark,
-            observed=outside,
-            threshold="= 0",
-        )
+        guard = _watermark_guard(port, outside, "new")
 
         # Each run compiles only its rules (the whole table is not scanned for row rules); the schema's own
         # findings (undeclared columns) come from both runs, so each result list is filtered as well. The whole
@@ -684,4 +664,21 @@ def table_contract(port: OutputPortSpec) -> TableContract:
         required=frozenset(c.name for c in columns if c.required or c.primary_key),
         identifiers=tuple(c.name for c in keyed),
         docs={c.name: c.description for c in columns if c.description},
+    )
+
+
+def _watermark_guard(port: OutputPortSpec, outside: int, rows: str) -> CheckOutcome:
+    """The blocking check that an increment's ``rows`` (new or changed) all lie after the published watermark."""
+    from meshplane.builds import increments
+
+    return CheckOutcome(
+        rule_id=increments.WATERMARK_RULE,
+        passed=outside == 0,
+        blocking=True,
+        message=f"{port.watermark} after the last published value: {rows} rows at or before it, or null = "
+        f"{outside}, must be 0",
+        metric="watermark",
+        column=port.watermark,
+        observed=outside,
+        threshold="= 0",
     )
