@@ -118,6 +118,7 @@ class EventKind(StrEnum):
     SLO_AT_RISK = "slo_at_risk"
     SLO_BREACHED = "slo_breached"
     BUILD_FAILED = "build_failed"
+    BUILD_OVERDUE = "build_overdue"
     QUALITY_CHECK_FAILED = "quality_check_failed"
     POLICY_VIOLATION = "policy_violation"
     ANOMALY_DETECTED = "anomaly_detected"

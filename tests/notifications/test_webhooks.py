@@ -36,6 +36,7 @@ BUILD_KINDS = {
 ACCESS_KINDS = {EventKind.ACCESS_REQUESTED, EventKind.ACCESS_DECIDED, EventKind.ACCESS_EXPIRING,
                 EventKind.ACCESS_REVOKED}  # fmt: skip
 PROFILE_KINDS = {EventKind.ANOMALY_DETECTED}
+SCHEDULE_KINDS = {EventKind.BUILD_OVERDUE}  # test_overdue.py
 
 
 def _load_test_module(path: Path, name: str) -> ModuleType:
@@ -240,7 +241,7 @@ def test_an_anomaly_reaches_a_subscribed_webhook(tmp_path: Path) -> None:
 
 
 def test_every_event_kind_is_covered() -> None:
-    assert set(EventKind) == BUILD_KINDS | ACCESS_KINDS | PROFILE_KINDS
+    assert set(EventKind) == BUILD_KINDS | ACCESS_KINDS | PROFILE_KINDS | SCHEDULE_KINDS
 
 
 # --- retries, backoff, the delivery log ---------------------------------------------------------------

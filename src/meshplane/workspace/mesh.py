@@ -250,7 +250,7 @@ class Mesh:
         if scan:
             from meshplane.workspace.reminders import scan as scan_reminders
 
-            scan_reminders(self.notifications, now)
+            scan_reminders(self.notifications, now, last_built=self.last_built)
         return self.notifications.deliver(now)
 
     def run_deliverer(
@@ -309,8 +309,18 @@ class Mesh:
         maintained = {"at": datetime.now(UTC)}  # the first maintenance round is the schedule's next tick
 
         def find_due(now: datetime) -> list[DueProduct]:
+            from meshplane.workspace.reminders import tell_overdue
+
             self._maintain_when_due(now, maintained)
-            due = due_products(self.graph, self.last_built, now)
+            built: dict[Address, datetime | None] = {}
+
+            def last_built(address: Address) -> datetime | None:  # once per product and round
+                if address not in built:
+                    built[address] = self.last_built(address)
+                return built[address]
+
+            due = due_products(self.graph, last_built, now)
+            tell_overdue(self.notifications, last_built, now)  # builds that failed or a scheduler that was down
             lag = max(((now - d.tick).total_seconds() for d in due), default=0.0)
             log_event("scheduler_round", due=[str(d.address) for d in due], lag_seconds=round(lag, 3))
             try:

@@ -1,24 +1,61 @@
 """Time-based notifications, found by a periodic scan (``meshplane notify deliver`` and ``meshplane serve``
-run it): access expiring soon, deprecation dates approaching, SLOs at risk or breached. Each is told once
-(a dedupe key per grant, old major and SLO state per day)."""
+run it): access expiring soon, deprecation dates approaching, SLOs at risk or breached, scheduled builds
+overdue. Each is told once (a dedupe key per grant, old major, SLO state per day, and overdue period)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from meshplane.builds.schedule import OverdueProduct, overdue_products
 from meshplane.notifications import Notification, user
 from meshplane.types import Address, EventKind
 from meshplane.workspace.notifying import NotificationService
 from meshplane.workspace.quality import QualityService
 
-__all__ = ["scan"]
+__all__ = ["overdue_notice", "scan", "tell_overdue"]
+
+LastBuilt = Callable[[Address], datetime | None]
 
 
-def scan(service: NotificationService, now: datetime | None = None) -> int:
-    """Access expiring soon, deprecation dates approaching, SLOs at risk or breached: each told once."""
+def overdue_notice(service: NotificationService, overdue: OverdueProduct) -> Notification:
+    """A scheduled product whose build is overdue, told once per overdue period (its key is the first missed
+    tick, or ``never`` for a product never built): to its owners and its ports' consumers."""
+    product = service.graph.products[overdue.address]
+    audience = set(service.owners(overdue.address))
+    for port in product.output_ports:
+        audience |= service.consumers(Address(overdue.address.domain, overdue.address.product, port.name))
+    built = overdue.last_built.isoformat() if overdue.last_built else None
+    since = f"last built {built[:16].replace('T', ' ')} UTC" if built else "never built"
+    return Notification(
+        EventKind.BUILD_OVERDUE,
+        str(overdue.address),
+        f"{overdue.address}: scheduled build overdue ({since}; the {overdue.missed:%Y-%m-%d %H:%M} UTC tick "
+        f"of '{overdue.schedule}' has no successful build)",
+        frozenset(audience),
+        {
+            "product": str(overdue.address),
+            "schedule": overdue.schedule,
+            "missed_tick": overdue.missed.isoformat(),
+            "last_built": built,
+            "overdue_seconds": round(overdue.overdue_for.total_seconds(), 3),
+        },
+        dedupe_key=f"build_overdue:{overdue.address}:{overdue.missed.isoformat() if built else 'never'}",
+    )
+
+
+def tell_overdue(service: NotificationService, last_built: LastBuilt, now: datetime | None = None) -> int:
+    """Scheduled products overdue at ``now`` (``last_built``: the scheduler's own answer), each period told once."""
     at = now or datetime.now(UTC)
+    return sum(service.emitted(overdue_notice(service, o)) for o in overdue_products(service.graph, last_built, at))
+
+
+def scan(service: NotificationService, now: datetime | None = None, *, last_built: LastBuilt | None = None) -> int:
+    """Access expiring soon, deprecation dates approaching, SLOs at risk or breached, and (given
+    ``last_built``, the scheduler's own answer) scheduled builds overdue: each told once."""
+    at = now or datetime.now(UTC)
+    emitted = tell_overdue(service, last_built, at) if last_built is not None else 0
     window = timedelta(days=service.config.warn_days)
-    emitted = 0
     for grant in service.platform.catalog.reader.grants(active_at=at):
         if grant.expires_at is not None and grant.expires_at - at <= window:
             port = Address.parse(grant.port)
