@@ -1,7 +1,7 @@
 """Build benchmark: TPC-H as a mesh vs plain DuckDB, and per-product overhead on generated meshes.
 
     .venv/bin/python bench/build.py [--sf 1] [--repeat 3] [--tiny 1000] [--plan 1000 10000] [--skip-tpch]
-                                    [--dbt PATH | --no-dbt]
+                                    [--dbt PATH | --no-dbt] [--reference [REV]]
 
 1. TPC-H SF<N> (tpch extension wheel; Parquet cached in bench/.data/sf<N>/, existing files reused) laid out as
    a mesh: sales (orders, lineitem), customers (customer, nation, region), supply (part, supplier, partsupp)
@@ -14,6 +14,12 @@
 3. ``meshplane plan --format json`` as a whole process on generated meshes of 1,000 and 10,000 products:
    the first run (nothing under .meshplane/ yet) and the next ones (spec files unchanged, parse cache warm),
    interleaved with ``dbt parse --no-partial-parse`` of the same models (up to 1,000).
+4. With ``--reference REV`` (off by default and in CI): the same TPC-H mesh built by a checkout of REV (a git
+   worktree in a temporary folder, its own ``PYTHONPATH``, this venv) and by this tree, alternating, each build
+   timed inside its own process (the same driver for both): the ratio this tree / REV. REV defaults to
+   ``8098ad4``, the last commit before the build sandbox that builds (b068f99 landed the sandbox; its parent
+   3bee01a does not import). Both sides run ``Mesh.build(jobs=2)`` on a fresh ``.meshplane``; the reference
+   has no agreements yet, so it reads other domains' ports raw.
 Every measurement runs ``--repeat`` times and prints its median, min and max; the header and footer give the
 machine, the load average before and after, and the commit. dbt comes from ``--dbt PATH`` or is installed
 into ``bench/.venv-dbt`` on first use (``--no-dbt`` leaves it out). The machine is noisy: compare the ratios
@@ -23,6 +29,7 @@ printed in one run; for before/after, run two checkouts side by side (PYTHONPATH
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -276,6 +283,67 @@ def meshplane_build(root: Path, jobs: int = 2) -> tuple[float, int]:
     return seconds, len(result.outcomes)
 
 
+REFERENCE = "8098ad4"
+"""The last commit before the build sandbox (b068f99) whose build runs: its parent 3bee01a fails to import."""
+
+# One build in a fresh process, timed inside it (imports and interpreter start are left out on both sides).
+_DRIVER = """
+import shutil, sys, time
+from pathlib import Path
+from meshplane.workspace import Mesh
+root = Path(sys.argv[1])
+shutil.rmtree(root / ".meshplane", ignore_errors=True)
+started = time.perf_counter()
+with Mesh.open(root) as mesh:
+    result = mesh.build(jobs=2)
+seconds = time.perf_counter() - started
+if not result.ok:
+    raise SystemExit("; ".join(f"{o.address}: {o.error}" for o in result.outcomes if o.error))
+print(f"{seconds:.6f} {len(result.outcomes)}")
+"""
+
+
+def build_in_process(root: Path, src: Path) -> tuple[float, int]:
+    """One build of ``root`` by the sources under ``src`` (``PYTHONPATH``), this interpreter, a fresh process."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    done = subprocess.run([sys.executable, "-c", _DRIVER, str(root)], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the build with {src} failed: {(done.stderr or done.stdout)[-2000:]}")
+    seconds, products = done.stdout.split()[-2:]
+    return float(seconds), int(products)
+
+
+def bench_reference(sf: float, repeat: int, rev: str) -> None:
+    """The TPC-H mesh built by a checkout of ``rev`` and by this tree, alternating; the ratio of medians."""
+    from _common import ROOT
+
+    data = generate(sf)
+    with tempfile.TemporaryDirectory(prefix="mp-bench-ref-") as tmp:
+        checkout = Path(tmp) / "reference"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(checkout), rev],
+                       check=True, capture_output=True)  # fmt: skip
+        try:
+            ours_root, theirs_root = Path(tmp) / "ours" / "tpch", Path(tmp) / "theirs" / "tpch"
+            tpch_mesh(ours_root, data)
+            tpch_mesh(theirs_root, data)
+            contenders = {"this tree": (ours_root, ROOT / "src"), f"reference {rev}": (theirs_root, checkout / "src")}
+            for root, src in contenders.values():  # warm the page cache and each side's bytecode
+                build_in_process(root, src)
+            times: dict[str, list[float]] = {name: [] for name in contenders}
+            for i in range(repeat):  # alternating, and each round starting with the other side
+                order = list(contenders) if i % 2 == 0 else list(reversed(contenders))
+                for name in order:
+                    times[name].append(build_in_process(*contenders[name])[0])
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)],
+                           capture_output=True)  # fmt: skip
+    ours, theirs = (statistics.median(t) for t in times.values())
+    print(f"\nTPC-H SF{sf:g} mesh, this tree vs {rev} (before the build sandbox), alternating, median of {repeat}")
+    for name, values in times.items():
+        print(f"  {name:<24} {statistics.median(values):7.2f} s  (min {min(values):.2f}, max {max(values):.2f})")
+    print(f"  this tree / reference    {ours / theirs:5.2f}x  (target at most 1.1x)")
+
+
 def bench_tpch(sf: float, repeat: int) -> None:
     data = generate(sf)
     with tempfile.TemporaryDirectory(prefix="mp-bench-") as tmp:
@@ -454,11 +522,17 @@ def main() -> None:
     parser.add_argument("--skip-tpch", action="store_true")
     parser.add_argument("--dbt", help="dbt executable with the duckdb adapter (default: bench/.venv-dbt, created)")
     parser.add_argument("--no-dbt", action="store_true", help="leave dbt out")
+    parser.add_argument(
+        "--reference", nargs="?", const=REFERENCE, default=None, metavar="REV",
+        help=f"also build the TPC-H mesh with a checkout of REV, alternating with this tree (default {REFERENCE})",
+    )  # fmt: skip
     args = parser.parse_args()
     started = header("build: TPC-H mesh vs plain DuckDB; tiny products and plan vs dbt")
     dbt = None if args.no_dbt else ensure_dbt(args.dbt)
     if not args.skip_tpch:
         bench_tpch(args.sf, args.repeat)
+    if args.reference:
+        bench_reference(args.sf, args.repeat, args.reference)
     if args.tiny:
         bench_tiny(args.tiny, args.repeat, dbt)
     if args.plan:
