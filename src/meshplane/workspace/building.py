@@ -301,12 +301,13 @@ class BuildService:
 
         writer = self.platform.catalog.writer
         writer.mark_interrupted_runs()
+        inputs = GovernedInputs(self.graph, access)
         builder = Builder(
             graph=self.graph,
             store=self.platform.tables,
             engine_factory=self.make_engine,
-            checker=port_checker(self.graph, self.platform),
-            inputs=GovernedInputs(self.graph, access),
+            checker=port_checker(self.graph, self.platform, inputs.reference),
+            inputs=inputs,
             python_limits=python_limits(self.graph),
             gate=gate or (lambda product: None),
             events=_RecordingEvents(self.platform, events, trigger, self.lineage, self.notifications),

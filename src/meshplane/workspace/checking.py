@@ -1,43 +1,85 @@
 """Contract checks on a port's rows, shared by builds (before publish) and ``meshplane test``.
 
 Foreign keys are bound to their target ports: the staged result of the same run when there is one, else
-the target's published snapshot, an input port, or a source.
+the target's published snapshot, an input port, or a source. A port of another product is read as the checked
+product may read it (:data:`ReferenceReader`, the build's governed edges: its agreement's columns, masks and
+row filter), or the check is refused with a located error on the relationship; a target column it may not read,
+or reads masked, cannot be compared and is refused the same way. Against a row-filtered target the check says
+so in its result; a failure while it reads another product's port keeps only the failure's kind.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from open_data_contract_standard.model import OpenDataContractStandard
 
+from meshplane.access.query_errors import sanitize_engine_error
 from meshplane.builds import CheckOutcome, PortCheck, PortChecker, table_id_for
 from meshplane.builds.inputs import source_relation
 from meshplane.contracts.plan import compile_plan
 from meshplane.contracts.profile import PortProfile
 from meshplane.contracts.runner import NOT_EXECUTED, CheckResult, check_and_profile
 from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
+from meshplane.errors import BuildError
 from meshplane.graph import MeshGraph
-from meshplane.spec import OutputPortSpec
-from meshplane.types import Address
+from meshplane.spec import OutputPortSpec, ProductSpec
+from meshplane.types import Address, SourceLocation
 from meshplane.workspace.platform import Platform
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["CHECKED", "ContractChecker", "observed_number", "port_checker", "sensitive_columns", "to_outcome"]
+__all__ = [
+    "CHECKED",
+    "ContractChecker",
+    "ReferenceRead",
+    "ReferenceReader",
+    "observed_number",
+    "port_checker",
+    "sensitive_columns",
+    "to_outcome",
+]
 
 CHECKED = "__meshplane_checked"
 _MASKED_CLASSES = {"confidential", "pii", "restricted"}
+_LOCATION_STEP = re.compile(r"([A-Za-z_]+)(?:\[(\d+)\])?")
+
+
+@dataclass(frozen=True)
+class ReferenceRead:
+    """A foreign key's target port as the checked product may read it."""
+
+    relation: Relation
+    columns: frozenset[str] | None = None
+    """The columns it may read (lower case); None: every column."""
+    masked: frozenset[str] = frozenset()
+    """Columns it reads masked (lower case): their values cannot be compared with raw ones."""
+    filtered: bool = False
+    """A row filter hides some of the port's rows from it."""
+    reader: str = ""
+    """Who reads, when it is another product's port: the consuming product's principal."""
+    address: str = ""
+    """The port read."""
+
+
+ReferenceReader = Callable[[ProductSpec, Address, SourceLocation, "Relation | None"], "ReferenceRead | None"]
+"""``(checked product, target port, where the relationship is written, the target's result staged in this run)``
+-> the target as the product may read it, None when it was never published; raises a located BuildError when
+the access decision refuses the read."""
 
 
 @dataclass
 class ContractChecker:
     graph: MeshGraph
     platform: Platform
+    reader: ReferenceReader | None = None
+    """Reads other products' ports through the access decision; without one such a foreign key is refused."""
 
     def port_relation(self, port: Address, staged: dict[Address, StagedResult]) -> Relation | None:
         """A port's rows: staged in this run, else its published snapshot (None: never published)."""
@@ -54,24 +96,47 @@ class ContractChecker:
             else ArrowRelation(snapshot.schema.empty_table())
         )
 
-    def _target_relation(self, port: Address, target: str, staged: dict[Address, StagedResult]) -> Relation | None:
-        """A foreign key's target: a port address, a sibling port, or an input port of the product."""
+    def _target_port(self, port: Address, target: str) -> tuple[Address | None, Relation | None]:
+        """A foreign key's target: a port address, a sibling port, or an input port of the product (a port, or a
+        declared source's relation)."""
         try:
             named = Address.parse(target)
         except ValueError:
             named = None
         if named is not None and named.port is not None and named in self.graph.ports:
-            return self.port_relation(named, staged)
+            return named, None
         sibling = Address(port.domain, port.product, target)
         if sibling in self.graph.ports:
-            return self.port_relation(sibling, staged)
+            return sibling, None
         for edge in self.graph.edges.get(port.product_address, ()):
             if edge.input.name == target:
                 if edge.upstream_port is not None:
-                    return self.port_relation(edge.upstream_port, staged)
+                    return edge.upstream_port, None
                 if edge.source is not None:
-                    return source_relation(self.graph, edge.source)
-        return None
+                    return None, source_relation(self.graph, edge.source)
+        return None, None
+
+    def _target_read(self, port: Address, target: str, where: SourceLocation,
+                     staged: dict[Address, StagedResult]) -> ReferenceRead | None:  # fmt: skip
+        """The target's rows as ``port``'s product may read them (its own product's ports raw)."""
+        address, source = self._target_port(port, target)
+        if address is None:
+            return ReferenceRead(source) if source is not None else None
+        if address.product_address == port.product_address:
+            relation = self.port_relation(address, staged)
+            return ReferenceRead(relation) if relation is not None else None
+        product = self.graph.products[port.product_address]
+        if self.reader is None:  # fail closed: another product's rows are read through the access decision only
+            raise BuildError(
+                f"{where.render(self.graph.spec.root)}: the foreign key to {target} reads {address}, another "
+                f"product's port, which {product.address} may read only through the access decision; check it "
+                "with meshplane test or a build"
+            )
+        result = staged.get(address)
+        relation = None
+        if result is not None:
+            relation = FileRelation(paths=result.files) if result.files else ArrowRelation(result.schema.empty_table())
+        return self.reader(product, address, where, relation)
 
     def check(
         self,
@@ -108,33 +173,64 @@ class ContractChecker:
         counts only)."""
         references: dict[str, str] = {}
         relations: dict[str, Relation] = {CHECKED: relation}
-        for n, target in enumerate(sorted(_relationship_targets(spec.contract.odcs, spec.contract.table_index))):
+        governed: dict[str, tuple[str, ReferenceRead]] = {}  # relation name -> (target, read) of other products
+        targets = _relationship_targets(spec.contract.odcs, spec.contract.table_index)
+        for n, target in enumerate(sorted(targets)):
             if target == spec.contract.table:
                 references[target] = CHECKED
                 continue
-            bound = self._target_relation(port, target, staged or {})
+            where = spec.contract.location("schema", spec.contract.table_index, *targets[target])
+            bound = self._target_read(port, target, where, staged or {})
             if bound is not None:
                 references[target] = f"__meshplane_ref_{n}"
-                relations[references[target]] = bound
+                relations[references[target]] = bound.relation
+                if bound.reader:
+                    governed[references[target]] = (target, bound)
         plan = compile_plan(spec.contract.odcs, table_index=spec.contract.table_index, references=references)
         if metrics is not None:  # an increment: row rules on the new rows, table rules on the whole table
             plan = dataclasses.replace(plan, checks=tuple(c for c in plan.checks if metrics(c.metric)))
+        root = self.graph.spec.root
+        fks = [(c, governed[c.foreign_key.target_relation]) for c in plan.checks
+               if c.foreign_key is not None and c.foreign_key.target_relation in governed]  # fmt: skip
+        for check, (target, read) in fks:
+            assert check.foreign_key is not None
+            shown = spec.contract.location(*_json_path(check.location)).render(root)
+            _comparable(shown, check.foreign_key.target_columns, target, read)
+
+        def query(sql: str) -> pa.Table:
+            try:
+                return engine.query(sql, relations)
+            except Exception as error:
+                if not any(name in sql for name in governed):
+                    raise
+                # it read another product's port: its values (DuckDB quotes them) stay out of the message
+                raise sanitize_engine_error(error.__cause__ or error) from None
+
         results, found = check_and_profile(
             plan,
             CHECKED,
-            lambda sql: engine.query(sql, relations),
+            query,
             dialect=engine.capabilities.sql_dialect,
             schema=schema,
             sample_limit=sample_limit,
             profile=profile,
             sensitive=sensitive_columns(spec),
         )
+        notes = {
+            check.id: f"; checked against the rows of {read.address} that {read.reader} may read: its row filter "
+            "hides the others, so a key found only there counts as missing"
+            for check, (_, read) in fks
+            if read.filtered
+        }
+        results = [dataclasses.replace(r, message=r.message + notes[r.check_id]) if r.check_id in notes else r
+                   for r in results]  # fmt: skip
         return [_masked(spec, r) for r in results], found
 
 
-def port_checker(graph: MeshGraph, platform: Platform) -> PortChecker:
-    """The build's contract checker, with foreign keys bound to their target ports' published snapshots."""
-    checker = ContractChecker(graph, platform)
+def port_checker(graph: MeshGraph, platform: Platform, reader: ReferenceReader | None = None) -> PortChecker:
+    """The build's contract checker, with foreign keys bound to their target ports' published snapshots (other
+    products' ports through ``reader``, the access decision)."""
+    checker = ContractChecker(graph, platform, reader)
 
     def check(
         spec: OutputPortSpec,
@@ -184,19 +280,54 @@ def observed_number(value: object) -> float | None:
     return None
 
 
-def _relationship_targets(contract: OpenDataContractStandard, table_index: int = 0) -> set[str]:
-    """Table parts of the foreign keys of the port's table (``customers`` of ``customers.id``)."""
+def _relationship_targets(contract: OpenDataContractStandard, table_index: int = 0) -> dict[str, tuple[str | int, ...]]:
+    """Table parts of the foreign keys of the port's table (``customers`` of ``customers.id``), each with the key
+    path (below its schema object) of the first relationship naming it."""
     objects = contract.schema_ or []
     if len(objects) <= table_index:
-        return set()
-    rels = [r for p in objects[table_index].properties or [] for r in p.relationships or []]
-    rels += list(objects[table_index].relationships or [])
-    targets: set[str] = set()
-    for rel in rels:
+        return {}
+    rels: list[tuple[tuple[str | int, ...], Any]] = [
+        (("properties", i, "relationships", j), r)
+        for i, p in enumerate(objects[table_index].properties or [])
+        for j, r in enumerate(p.relationships or [])
+    ]
+    rels += [(("relationships", j), r) for j, r in enumerate(objects[table_index].relationships or [])]
+    targets: dict[str, tuple[str | int, ...]] = {}
+    for path, rel in rels:
         for ref in [rel.to] if isinstance(rel.to, str) else list(rel.to or []):
             if "/" not in ref and "." in ref:
-                targets.add(ref.rpartition(".")[0])
+                targets.setdefault(ref.rpartition(".")[0], path)
     return targets
+
+
+def _json_path(location: str) -> tuple[str | int, ...]:
+    """A check's location (``schema[0].properties[2].relationships[0]``) as a key path of its contract file."""
+    steps: list[str | int] = []
+    for name, index in _LOCATION_STEP.findall(location):
+        steps.append(name)
+        if index:
+            steps.append(int(index))
+    return tuple(steps)
+
+
+def _comparable(where: str, columns: tuple[str, ...], target: str, read: ReferenceRead) -> None:
+    """Refuse, located, a foreign key into another product's port on columns the product may not read or reads
+    masked: their values could not be compared (the message names columns, never values)."""
+    unread = [c for c in columns if read.columns is not None and c.lower() not in read.columns]
+    masked = [c for c in columns if c.lower() in read.masked]
+    if unread:
+        readable = ", ".join(sorted(read.columns or ())) or "none"
+        raise BuildError(
+            f"{where}: the foreign key to {target} compares column(s) {', '.join(unread)} of {read.address}, which "
+            f"{read.reader} may not read (it may read: {readable}); ask for them in its agreement (--columns) or "
+            "remove the relationship"
+        )
+    if masked:
+        raise BuildError(
+            f"{where}: the foreign key to {target} compares column(s) {', '.join(masked)} of {read.address}, which "
+            f"{read.reader} reads masked: masked values cannot be compared; an agreement may grant them unmasked "
+            f"(--unmasked {','.join(masked)}), or remove the relationship"
+        )
 
 
 def sensitive_columns(spec: OutputPortSpec) -> frozenset[str]:

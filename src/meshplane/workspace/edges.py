@@ -6,7 +6,8 @@ person's query and becomes the same governed SELECT (:func:`meshplane.access.rew
 columns, masks, row filter), which the engine runs in its sandbox; a declared source is read as its contract
 says. A read the decision refuses fails the build with a located error on the input port and the command
 that requests the missing agreement. Every read of another product's port is recorded in the query log
-(as the product's principal), so public ports show their consumers too.
+(as the product's principal), so public ports show their consumers too. A contract's foreign key into another
+product's port reads it the same way (:meth:`GovernedInputs.reference`).
 
 :func:`meshplane.workspace.agreeing.agreement_problems` is ``meshplane check``'s view of the same decisions.
 """
@@ -16,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from meshplane.access.agreements import product_principal
+from meshplane.access.levels import agreement_command
+from meshplane.access.query_ports import PortResolver, ReadablePort
 from meshplane.access.rewrite import port_relation
 from meshplane.builds.inputs import source_relation
 from meshplane.catalog import AccessRequest, QueryDecision
@@ -24,9 +27,10 @@ from meshplane.errors import AccessDenied, BuildError, QueryRejected
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.sql import PortRef, render
-from meshplane.types import Address
+from meshplane.types import Address, SourceLocation
 from meshplane.workspace.access import AccessService
 from meshplane.workspace.agreeing import refusal
+from meshplane.workspace.checking import ReferenceRead
 
 __all__ = ["GovernedInputs", "agree_declared_as_owners"]
 
@@ -69,8 +73,7 @@ class GovernedInputs:
                 bound[edge.input.name] = staged[edge.upstream_port]
                 continue
             try:
-                port = resolver(PortRef(address))
-                select = render(port_relation(port, key))
+                port, select = self._governed(resolver, key, address)
             except AccessDenied as error:
                 access.record_read(principal.username, address, QueryDecision.DENIED, str(error))
                 problem = refusal(access, edge, error)
@@ -84,6 +87,63 @@ class GovernedInputs:
             access.record_read(principal.username, address, QueryDecision.ALLOWED, "")
             bound[edge.input.name] = GovernedRelation(select, tuple(port.files), address)
         return bound
+
+    @staticmethod
+    def _governed(resolver: PortResolver, key: str, address: str) -> tuple[ReadablePort, str]:
+        """The port as the resolver's principal may read it, and its governed SELECT."""
+        port = resolver(PortRef(address))
+        return port, render(port_relation(port, key))
+
+    def reference(self, product: ProductSpec, port: Address, where: SourceLocation,
+                  staged: Relation | None = None) -> ReferenceRead | None:  # fmt: skip
+        """Another product's port as a foreign key of ``product``'s contract (written at ``where``) reads it: as
+        the product's input ports read theirs (its agreement's columns, masks and row filter; recorded in the query
+        log), a result staged in this run only by its own team's products. None when it was never published; a
+        read the decision refuses is a located BuildError naming the agreement that is missing."""
+        access = self.access
+        principal = product_principal(access.directory, product)
+        address, shown = str(port), where.render(self.graph.spec.root)
+        target = access.policy.target(address)
+        if staged is not None:
+            if not access.policy.is_owner(principal, target):
+                raise BuildError(
+                    f"{shown}: the foreign key reads {address}, staged in this run: an unpublished result is read "
+                    f"only by its own team's products; publish it first (meshplane build {port.product_address})"
+                )
+            return ReferenceRead(staged, reader=principal.username, address=address)
+        try:
+            resolver, key = access.policy.resolver(principal), access.consumer_key(principal.username)
+            readable, select = self._governed(resolver, key, address)
+        except AccessDenied as error:
+            access.record_read(principal.username, address, QueryDecision.DENIED, str(error))
+            lapsed = access.agreements.lapsed(str(product.address), address)
+            why = str(error).split("; request one with:")[0]
+            if lapsed is not None and lapsed.revoked_at is not None:
+                why = f"the agreement of {product.address} to read {address} was revoked on " \
+                      f"{lapsed.revoked_at:%Y-%m-%d %H:%M} UTC"  # fmt: skip
+            elif lapsed is not None and lapsed.expires_at is not None:
+                why = f"the agreement of {product.address} to read {address} expired on " \
+                      f"{lapsed.expires_at:%Y-%m-%d %H:%M} UTC"  # fmt: skip
+            fix = ""
+            if "agreement" in str(error) or lapsed is not None:  # an agreement is made for an input port
+                edge = next((e for e in self.graph.edges[product.address] if e.upstream_port == port), None)
+                declare = "" if edge is not None else f"declare an input port reading {address} under inputPorts: " \
+                    f"in {product.path.name}, then "  # fmt: skip
+                purpose, columns = (edge.input.purpose, edge.input.columns) if edge is not None else (None, ())
+                fix = f"; fix: {declare}{agreement_command(str(product.address), address, purpose, columns)}"
+            raise BuildError(f"{shown}: the foreign key reads {address}, which {product.address} may not read: "
+                             f"{why}{fix}") from None  # fmt: skip
+        except QueryRejected:  # never published (or not a table): the check fails as with no target
+            return None
+        access.record_read(principal.username, address, QueryDecision.ALLOWED, "")
+        return ReferenceRead(
+            GovernedRelation(select, tuple(readable.files), address),
+            columns=frozenset(c.name.lower() for c in readable.visible_columns()),
+            masked=frozenset(name.split(".", 1)[0] for name in readable.masks),
+            filtered=readable.row_filter is not None,
+            reader=principal.username,
+            address=address,
+        )
 
 
 def agree_declared_as_owners(

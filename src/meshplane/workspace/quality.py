@@ -171,7 +171,7 @@ class QualityService:
 
     @cached_property
     def checker(self) -> ContractChecker:
-        return ContractChecker(self.graph, self.platform)
+        return ContractChecker(self.graph, self.platform, self.inputs.reference if self.inputs is not None else None)
 
     def ports_of(self, products: Iterable[Address]) -> list[tuple[Address, OutputPortSpec]]:
         return ports_of(self.graph, products)
