@@ -141,3 +141,42 @@ def test_an_empty_table_profiles_to_counts() -> None:
     assert profile is not None and profile.rows == 0
     assert all(c.histogram == () and c.top == () and c.nulls == 0 for c in profile.columns)
     assert not next(r for r in results if r.metric == "rowCount").passed
+
+
+def test_one_value_columns_profile_from_the_aggregate_alone() -> None:
+    """A column holding one value (or one row) needs no distribution query: the aggregate scan answers, and the
+    answer is the one a distribution query gives."""
+    from meshplane.contracts import profile as profiling
+
+    constant = pa.table(
+        {
+            "order_id": pa.array([7, 7, 7], pa.int64()),
+            "status": ["paid", "paid", None],
+            "amount": pa.array([2.5, 2.5, 2.5], pa.float64()),
+            "ordered_on": [date(2026, 1, 3)] * 3,
+            "email": ["a@x.io", None, None],
+        }
+    )
+    seen, query = _engine(constant)
+    _, found = check_and_profile(_plan(), "orders", query, profile=True, sensitive={"email"})
+    assert found is not None
+    cols = _by_name(found)
+    assert cols["order_id"].histogram == ((7, 7, 3),)
+    assert cols["amount"].histogram == ((2.5, 2.5, 3),)
+    assert cols["ordered_on"].histogram == (("2026-01-03", "2026-01-03", 3),)
+    assert cols["status"].top == (("paid", 2),)  # text: its top values are still queried
+    distribution = [sql for sql in seen if 'AS "bin"' in sql or 'AS "value"' in sql]
+    assert len(distribution) == 1 and '"status"' in distribution[0]
+    # the same bins the histogram query computes for them
+    table = profiling.relation_table("orders", "duckdb")
+    for name, data_type in (("order_id", pa.int64()), ("amount", pa.float64()), ("ordered_on", pa.date32())):
+        column = next(c for c in profiling.profile_columns(constant.schema, frozenset()) if c.name == name)
+        low = constant.column(name)[0].as_py()
+        assert cols[name].histogram == profiling._histogram(column, low, low, data_type, table, "duckdb", query, pa)
+
+    one_row, one_query = _engine(TABLE.slice(2, 1))
+    _, single = check_and_profile(_plan(), "orders", one_query, profile=True, sensitive={"email"})
+    assert single is not None and single.rows == 1
+    assert not [sql for sql in one_row if 'AS "bin"' in sql or 'AS "value"' in sql]  # the checks' scan only
+    assert _by_name(single)["amount"].histogram == ((20.0, 20.0, 1),)
+    assert _by_name(single)["status"].top == ()  # one value seen once says nothing, as before

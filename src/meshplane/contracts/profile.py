@@ -247,7 +247,12 @@ def finish_profile(
         top: tuple[tuple[str, int], ...] = ()
         histogram: tuple[tuple[Any, Any, int], ...] = ()
         non_null = row_count - nulls
-        if not column.sensitive and non_null > 0:
+        if not column.sensitive and non_null > 0 and _known_without_query(column, non_null, low, high):
+            # One row, or one value throughout: the aggregate scan already answered what a distribution query
+            # would find (the value's one bin; a top list of one value seen once, which is left out).
+            if column.kind in ("numeric", "date"):
+                histogram = _one_bin(column, low, non_null, types.get(column.name), pa)
+        elif not column.sensitive and non_null > 0:
             try:
                 if column.kind in ("text", "boolean") and (distinct or 0) <= TOP_MAX_DISTINCT:
                     rows = query_fn(_top_sql(column, table, dialect)).to_pylist()
@@ -265,6 +270,30 @@ def finish_profile(
             )
         )  # fmt: skip
     return PortProfile(row_count, tuple(profiles))
+
+
+def _known_without_query(column: ProfileColumn, non_null: int, low: Any, high: Any) -> bool:
+    """Whether the column's distribution follows from the aggregate row alone: one non-null row, or numbers and
+    dates whose minimum is their maximum (text is left to its query: a collation may call different texts
+    equal)."""
+    if non_null == 1:
+        return True
+    if column.kind not in ("numeric", "date"):
+        return False
+    lo, hi = _epoch(low), _epoch(high)
+    return lo is not None and lo == hi
+
+
+def _one_bin(
+    column: ProfileColumn, value: Any, rows: int, data_type: pa.DataType | None, pa: Any
+) -> tuple[tuple[Any, Any, int], ...]:
+    """The histogram of a column whose non-null values are all ``value``: one bin holding ``rows``, the bin
+    :func:`_histogram` finds for it."""
+    edge = _epoch(value)
+    if edge is None:
+        return ()
+    is_date = data_type is not None and pa.types.is_date(data_type)
+    return ((_edge(edge, column.kind, is_date), _edge(edge, column.kind, is_date), rows),)
 
 
 def _histogram(
