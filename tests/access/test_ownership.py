@@ -125,3 +125,25 @@ def test_tightening_needs_no_approval(root: Path) -> None:
     edit(root, PRODUCT_FILE, "value: private}", "value: restricted}")
     with Mesh.open(root) as mesh:  # going back is a loosening now
         assert [c.kind for c in mesh.access.spec_changes(PRODUCT)] == [ChangeKind.ACCESS_LEVEL]
+
+
+def test_baselines_of_many_new_products_are_those_recorded_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mesh with many products lacking a baseline reads the catalog's products once and writes every baseline
+    in one transaction: the same events as recording them product by product."""
+    from meshplane.access import ownership
+
+    recorded: list[list[tuple[str, str, str]]] = []
+    for one_by_one in (1_000, 0):
+        monkeypatch.setattr(ownership, "_ONE_BY_ONE", one_by_one)
+        target = tmp_path / f"media{one_by_one}"
+        shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("data", ".meshplane", "__pycache__"))
+        with Mesh.open(target) as mesh:
+            mesh.access.ensure_baselines("paolo")
+            events = mesh.platform.catalog.reader.audit_log(action=ownership.BASELINE_ACTION, limit=1_000)
+            recorded.append(sorted((e.actor, e.subject, repr(sorted(e.detail.items()))) for e in events))
+            products = len(mesh.graph.products)
+    assert recorded[0] == recorded[1]
+    assert len(recorded[0]) == products > 1
+    assert all("('reason', 'first seen')" in detail for _, _, detail in recorded[0])

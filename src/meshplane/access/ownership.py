@@ -58,6 +58,7 @@ __all__ = [
 
 BASELINE_ACTION = "spec.baseline"
 SPEC_APPROVE_ACTION = "spec.approve"
+_ONE_BY_ONE = 20  # products without a baseline up to which each one's catalog record is read by itself
 ACCESS_ORDER: tuple[str, ...] = ("public", "restricted", "private")
 """Access levels from open to closed."""
 MASKED_CLASSIFICATIONS = frozenset({"pii", "restricted"})
@@ -519,15 +520,20 @@ class OwnershipLedger:
     def ensure_baselines(self, actor: str, products: Sequence[ProductSpec] | None = None) -> None:
         """Give every product without a baseline event one: the catalog's published facts, else its spec."""
         recorded = {e.subject for e in self.reader.audit_log(action=BASELINE_ACTION, limit=1_000_000)}
-        for spec in products if products is not None else self.graph.products.values():
-            address = str(spec.address)
-            if address in recorded:
-                continue
-            record = self.reader.product(address)
-            if record is not None:
-                self.record_baseline(spec, actor=actor, reason="published", facts=facts_from_record(record))
-            else:
-                self.record_baseline(spec, actor=actor, reason="first seen")
+        chosen = products if products is not None else self.graph.products.values()
+        missing = [spec for spec in chosen if str(spec.address) not in recorded]
+        if len(missing) > _ONE_BY_ONE:  # a new mesh: one read of the catalog's products, not one per product
+            records = {r.address: r for r in self.reader.products()}
+            published = {str(s.address): records.get(str(s.address)) for s in missing}
+        else:
+            published = {str(s.address): self.reader.product(str(s.address)) for s in missing}
+        events: list[tuple[str, str, str, Mapping[str, Any]]] = []
+        for spec in missing:
+            record = published[str(spec.address)]
+            facts = facts_from_record(record) if record is not None else facts_from_spec(spec)
+            reason = "published" if record is not None else "first seen"
+            events.append((actor, BASELINE_ACTION, str(spec.address), {**facts.as_json(), "reason": reason}))
+        self.writer.append_audits(events)  # one transaction, however many products are new
 
     def assert_approved(self, product: str | Address, *, actor: str) -> None:
         """The build gate: refuse while a loosening change waits; advance the baseline when clean."""

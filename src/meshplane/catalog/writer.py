@@ -314,6 +314,12 @@ class CatalogWriter:
     ) -> AuditEvent:
         return self._db.write(lambda conn: _audit(conn, actor, action, subject, detail or {}))
 
+    def append_audits(self, events: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> list[AuditEvent]:
+        """Several audit events, (actor, action, subject, detail) each, in order and in one transaction."""
+        if not events:
+            return []
+        return self._db.write(lambda conn: [_audit(conn, *event) for event in events])
+
     def create_access_request(
         self,
         requester: str,
