@@ -5,15 +5,18 @@
 Generates the tiny-product mesh of bench/build.py (100 products per domain), publishes it into a fresh SQLite
 catalog, builds one product for real (so its page has a profile and sample rows) and records a history the
 size of a busy platform's: one finished run per product with check results, 60 daily runs with profiles for
-the product whose page is measured, and 10 policy evaluations over every product. Then each page is requested
-``--rounds`` times in-process (FastAPI's TestClient: the server's time, without a network) after a first
-request (printed too: the page's caches cold); prints median and max per page and the catalog queries each
-ran. The machine is shared: the load average is printed before and after.
+the product whose page is measured, and 10 policy evaluations over every product. Then the server starts
+(``create_app`` and its lifespan's warm-up, timed per step: start-up is reported on its own, not hidden) and
+each page is requested once (cold: its first request after start-up) and then ``--rounds`` times
+in-process (FastAPI's TestClient: the server's time, without a network); prints the cold time beside the
+median and max of the warm requests and the catalog queries each ran. A page meets the target only when both
+its cold and its median time do. The machine is shared: the load average is printed before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import statistics
@@ -152,13 +155,22 @@ def main() -> None:
                 "api profile": f"/api/v1/ports/{port}/profile",
             }
             counter = _Counter(mesh.platform.catalog.writer._db.engine)
-            app = create_app(mesh, dev_mode=True)
-            print(
-                f"\n{'page':16} {'first ms':>8} {'median ms':>10} {'max ms':>8} {'queries':>8}  "
-                f"(target < {TARGET_MS:.0f} ms; first: the page's first request, caches cold)"
-            )
             logging.disable(logging.INFO)  # request logs would drown the table (and cost time of their own)
-            with TestClient(app, base_url="http://testserver") as client:
+            started = time.perf_counter()
+            app = create_app(mesh, dev_mode=True)
+            created = 1000 * (time.perf_counter() - started)
+            stack = contextlib.ExitStack()
+            started = time.perf_counter()
+            client = stack.enter_context(TestClient(app, base_url="http://testserver"))  # the lifespan's start-up
+            warmed = 1000 * (time.perf_counter() - started)
+            steps = ", ".join(f"{k} {v:,.0f}" for k, v in getattr(app.state, "warm_up", {}).items())
+            print(f"\nserver start-up (mesh open and published): create_app {created:,.0f} ms, lifespan warm-up "
+                  f"{warmed:,.0f} ms ({steps} ms)")  # fmt: skip
+            print(
+                f"\n{'page':16} {'cold ms':>8} {'median ms':>10} {'max ms':>8} {'queries':>8}  "
+                f"(target < {TARGET_MS:.0f} ms cold and median; cold: the page's first request after start-up)"
+            )
+            with stack:
                 for name, url in pages.items():
                     t = time.perf_counter()
                     first = client.get(url, headers=headers)
@@ -173,7 +185,7 @@ def main() -> None:
                         queries.append(counter.count - before)
                         assert response.status_code == 200, url
                     median = statistics.median(times)
-                    verdict = "ok" if median < TARGET_MS else "SLOW"
+                    verdict = "ok" if median < TARGET_MS and cold < TARGET_MS else "SLOW"
                     print(f"{name:16} {cold:8.1f} {median:10.1f} {max(times):8.1f} {statistics.median(queries):8.0f}  "
                           f"{verdict}")  # fmt: skip
 

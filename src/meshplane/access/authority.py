@@ -27,6 +27,7 @@ The rules, in one place:
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -76,6 +77,13 @@ class Verdict:
 _YES = Verdict(True)
 
 
+@dataclass(frozen=True, slots=True)
+class _TeamIndex:
+    owns: Mapping[str, frozenset[str]]  # team -> products it owns
+    decides: Mapping[str, frozenset[str]]  # team -> ports whose requests it decides
+    ports: tuple[str, ...]  # every port, in the facts' order
+
+
 class AccessAuthority:
     """Every access decision of one mesh; thread-safe. It keeps only per-principal views of the facts in force
     (owned products, decidable ports), each dropped when the facts change."""
@@ -83,6 +91,7 @@ class AccessAuthority:
     def __init__(self, directory: Directory, policy: AccessPolicy) -> None:
         self._lock = threading.Lock()
         self._views: dict[tuple[str, str, frozenset[str]], tuple[object, Any]] = {}
+        self._team_index: tuple[object, _TeamIndex] | None = None
         self.directory = directory
         self.policy = policy
 
@@ -234,31 +243,55 @@ class AccessAuthority:
             self._views[key] = (facts, value)
         return value
 
+    def _by_team(self, facts: Mapping[Address, ProductFacts]) -> _TeamIndex:
+        """The facts in force indexed by team, once per facts object (a change hands out a new one): which
+        products each team owns (owner team or domain owner, as :meth:`owns`) and which ports it decides (the
+        teams :meth:`AccessPolicy.deciders_of` names). A person's views are then unions over their teams."""
+        with self._lock:
+            if self._team_index is not None and self._team_index[0] is facts:
+                return self._team_index[1]
+        owns: dict[str, set[str]] = defaultdict(set)
+        decides: dict[str, set[str]] = defaultdict(set)
+        ports: list[str] = []
+        for address, product in facts.items():
+            owners = (product.owner_team, self.directory.domain_owners.get(address.domain))
+            owner_teams = tuple(t for t in dict.fromkeys(owners) if t)
+            for team in owner_teams:
+                owns[team].add(str(address))
+            for name, port in product.ports.items():
+                ports.append(f"{address}.{name}")
+                for team in self.policy.deciders_of(owner_teams, port.approvers):
+                    decides[team].add(ports[-1])
+        index = _TeamIndex({t: frozenset(v) for t, v in owns.items()}, {t: frozenset(v) for t, v in decides.items()},
+                           tuple(ports))  # fmt: skip
+        with self._lock:
+            self._team_index = (facts, index)
+        return index
+
+    def _teams(self, principal: Principal) -> frozenset[str]:
+        """The teams ``principal`` is a member of, as :meth:`Directory.in_any` counts them: a product principal's
+        own (its owner team), a person's declared in mesh.yaml and given by the identity provider."""
+        if principal.product is not None:
+            return principal.teams
+        return self.directory.teams_of(principal.username)
+
     def decidable_ports(self, principal: Principal) -> list[str]:
         """Every port of the mesh whose requests ``principal`` may decide, from one read of the facts in force
         (what :meth:`may_decide` answers port by port, through the same :meth:`AccessPolicy.deciders_of`)."""
 
         def compute(facts: Mapping[Address, ProductFacts]) -> list[str]:
-            found = []
-            for address, product in facts.items():
-                owners = (product.owner_team, self.directory.domain_owners.get(address.domain))
-                owner_teams = tuple(t for t in dict.fromkeys(owners) if t)
-                for name, port in product.ports.items():
-                    if self.directory.in_any(principal, self.policy.deciders_of(owner_teams, port.approvers)):
-                        found.append(f"{address}.{name}")
-            return found
+            index = self._by_team(facts)
+            chosen = frozenset().union(*(index.decides.get(t, frozenset()) for t in self._teams(principal)))
+            return [port for port in index.ports if port in chosen] if chosen else []
 
         return list(self._per_principal("decide", principal, compute))
 
     def owned_products(self, principal: Principal) -> set[str]:
         """The products ``principal`` owns (what :meth:`owns` answers one by one), from one read of the facts."""
-        domain_owners = self.directory.domain_owners
 
         def compute(facts: Mapping[Address, ProductFacts]) -> frozenset[str]:
-            return frozenset(
-                str(a) for a, f in facts.items()
-                if self.directory.in_any(principal, tuple(t for t in (f.owner_team, domain_owners.get(a.domain)) if t))
-            )  # fmt: skip
+            index = self._by_team(facts)
+            return frozenset().union(*(index.owns.get(t, frozenset()) for t in self._teams(principal)))
 
         return set(self._per_principal("own", principal, compute))
 

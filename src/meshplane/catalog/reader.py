@@ -10,8 +10,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from meshplane.catalog import convert, schema, search
+from meshplane.catalog import convert, health, schema, search
 from meshplane.catalog.database import Database
+from meshplane.catalog.health import HealthFacts, ProductSummary
 from meshplane.catalog.records import (
     AccessRequest,
     AccessRequestStatus,
@@ -284,6 +285,17 @@ class CatalogReader:
             for row in conn.execute(query).mappings():
                 found.setdefault(row["product"], []).append(convert.run(row))
         return found
+
+    def product_summaries(self) -> list[ProductSummary]:
+        """Every product's address, domain, title, access level and port count (no contracts read)."""
+        with self._db.read() as conn:
+            return health.product_summaries(conn)
+
+    def health_facts(self) -> dict[str, HealthFacts]:
+        """Per product: its newest finished run's status, failed checks of its newest success and breached
+        SLO evaluations, aggregated in SQL (products with neither runs nor evaluations are left out)."""
+        with self._db.read() as conn:
+            return health.health_facts(conn)
 
     def failed_checks_of(self, run_ids: Iterable[str]) -> dict[str, int]:
         """Failed check results per run, for many runs in one query (runs without failures are left out)."""

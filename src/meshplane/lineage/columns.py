@@ -8,6 +8,7 @@ transforms have no column lineage (their ports still appear in product lineage).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -165,22 +166,42 @@ def column_lineage(graph: MeshGraph) -> list[ColumnEdge]:
     return sorted(edges)
 
 
-def _walk(edges: Iterable[ColumnEdge], port: str, column: str | None, *, downstream: bool) -> Iterator[ColumnEdge]:
-    """Every edge reachable from ``port`` (one column, or all of them), transitively, in one direction."""
+_Index = tuple[dict[tuple[str, str], list[ColumnEdge]], dict[str, list[ColumnEdge]]]
+_INDEXES: dict[tuple[int, bool], tuple[tuple[ColumnEdge, ...], _Index]] = {}
+_INDEXES_LOCK = threading.Lock()
 
-    def up(edge: ColumnEdge) -> tuple[str, str]:
-        return (edge.upstream_port, edge.upstream_column)
 
-    def down(edge: ColumnEdge) -> tuple[str, str]:
-        return (edge.downstream_port, edge.downstream_column)
-
-    near, far = (up, down) if downstream else (down, up)  # the walk arrives at an edge's near end
-
+def _index(edges: Iterable[ColumnEdge], *, downstream: bool) -> _Index:
+    """Edges by the (port, column) and the port of the end a walk arrives at. A tuple's index (a mesh's
+    lineage, computed once per opened graph) is built once and kept while the tuple lives; keyed by identity."""
+    key = (id(edges), downstream)
+    if isinstance(edges, tuple):
+        hit = _INDEXES.get(key)
+        if hit is not None and hit[0] is edges:
+            return hit[1]
     by_column: dict[tuple[str, str], list[ColumnEdge]] = {}
     by_port: dict[str, list[ColumnEdge]] = {}
     for edge in edges:
-        by_column.setdefault(near(edge), []).append(edge)
-        by_port.setdefault(near(edge)[0], []).append(edge)
+        near = (edge.upstream_port, edge.upstream_column) if downstream else (
+            edge.downstream_port, edge.downstream_column)  # fmt: skip
+        by_column.setdefault(near, []).append(edge)
+        by_port.setdefault(near[0], []).append(edge)
+    if isinstance(edges, tuple):
+        with _INDEXES_LOCK:
+            if len(_INDEXES) >= 8:
+                _INDEXES.clear()
+            _INDEXES[key] = (edges, (by_column, by_port))
+    return by_column, by_port
+
+
+def _walk(edges: Iterable[ColumnEdge], port: str, column: str | None, *, downstream: bool) -> Iterator[ColumnEdge]:
+    """Every edge reachable from ``port`` (one column, or all of them), transitively, in one direction."""
+
+    def far(edge: ColumnEdge) -> tuple[str, str]:  # the walk arrives at an edge's near end, leaves by this one
+        return (edge.downstream_port, edge.downstream_column) if downstream else (
+            edge.upstream_port, edge.upstream_column)  # fmt: skip
+
+    by_column, by_port = _index(edges, downstream=downstream)
     frontier = list(by_port.get(port, [])) if column is None else list(by_column.get((port, column), []))
     seen: set[ColumnEdge] = set()
     while frontier:

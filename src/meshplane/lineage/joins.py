@@ -8,6 +8,7 @@ scopes; a column that is computed (not a plain column of an input) is left out. 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -54,7 +55,12 @@ def _origin(column: exp.Column, scope: Scope, inputs: dict[str, str]) -> tuple[s
     return None
 
 
+_JOIN = re.compile(r"\bjoin\b", re.IGNORECASE)
+
+
 def _port_join_keys(product: ProductSpec, port: OutputPortSpec, graph: MeshGraph) -> list[JoinKey]:
+    if not _JOIN.search(port.transform.code):  # no JOIN ... ON, no key: skip parsing and qualifying
+        return []
     bound = _inputs(graph, product)
     inputs = {name: upstream for name, (upstream, _) in bound.items()}
     schema = {name: {c.name: _type(c) for c in columns} for name, (_, columns) in bound.items()}

@@ -23,6 +23,7 @@ from meshplane.server.auth import AuthRequired, Forbidden, TokenCache, route_rul
 from meshplane.server.bodyguard import BodyGuard
 from meshplane.server.querying import QueryUnavailable
 from meshplane.server.requests_log import RequestLog
+from meshplane.server.warmup import warm_up
 from meshplane.workspace import Mesh
 from meshplane.workspace.discovery import DiscoveryService
 from meshplane.workspace.logs import configure_json_logs
@@ -76,10 +77,11 @@ def _mcp_endpoint(mesh: Mesh) -> Any:
         return None
 
 
-def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None,
-               queries: int | None = None, sso: oidc.OidcSettings | None = None) -> FastAPI:  # fmt: skip
+def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None, queries: int | None = None,
+               sso: oidc.OidcSettings | None = None, warm: bool = True) -> FastAPI:  # fmt: skip
     """The app for one opened mesh. ``dev_mode`` lets the portal's sign-in page switch users without a token;
-    ``threads`` sizes the thread pool that runs the (blocking) routes; ``sso`` adds OpenID Connect sign-in."""
+    ``threads`` sizes the thread pool that runs the (blocking) routes; ``sso`` adds OpenID Connect sign-in;
+    ``warm`` does the first requests' one-time work at start-up (server/warmup.py), before serving."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +90,8 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads or DEFAULT_THREADS
         app.state.query_limiter = anyio.CapacityLimiter(queries or DEFAULT_QUERIES)
         app.state.user_limiters = {}  # username -> CapacityLimiter(api.QUERIES_PER_USER), made in this loop
+        if warm:
+            await anyio.to_thread.run_sync(warm_up, app)  # before the first request: server/warmup.py
         if agents is None:
             yield
             return
@@ -150,8 +154,6 @@ def create_app(mesh: Mesh, *, dev_mode: bool = False, threads: int | None = None
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()))  # fmt: skip
 
     check_rules(app)
-    # Compute column lineage once up front, not inside the first request.
-    _ = app.state.discovery.column_edges
     return app
 
 

@@ -50,8 +50,7 @@ def port_page(request: Request, address: str, who: User, column: str = "") -> Re
     edges = service.column_lineage(subject)  # NotFound / UsageError for an unknown port: 404 / 400
     note = ""
     try:
-        ports = {str(p) for p in service.graph.ports}
-        graph = column_lineage_svg(address, edges, ports, column or None) if edges else Markup("")
+        graph = column_lineage_svg(address, edges, service.port_addresses, column or None) if edges else Markup("")
     except LayoutUnavailable as error:
         graph, note = Markup(""), str(error)
     return _render(request, "port.html", who, port=address, columns=service.columns_of(address), edges=edges,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +29,7 @@ from meshplane.server.auth import (
 )
 from meshplane.server.layout import LayoutUnavailable, layout_map, map_svg
 from meshplane.server.querying import QueryUnavailable, query_as
-from meshplane.types import Principal
+from meshplane.types import Address, Principal
 
 __all__ = ["error_page", "router"]
 
@@ -212,9 +213,13 @@ def mesh_map(request: Request, who: User, focus: str = "") -> Response:
     shown = None  # every product, unless the mesh is too large to draw whole: then the focus's lineage only
     if len(service.graph.products) > MAP_MAX_PRODUCTS:
         shown = {focus, *upstream, *downstream} if focus else set()
-    grouped = [(d.name, [str(p) for p in sorted(service.graph.products) if p.domain == d.name
-                         and (shown is None or str(p) in shown)]) for d in service.graph.spec.domains]  # fmt: skip
-    grouped = [(d, products) for d, products in grouped if products]
+    # one sort of what is drawn (not a sort of the whole mesh per domain)
+    drawn = service.graph.products if shown is None else [a for a in map(Address.parse, shown)
+                                                          if a in service.graph.products]  # fmt: skip
+    by_domain: dict[str, list[str]] = defaultdict(list)
+    for address in sorted(drawn):
+        by_domain[address.domain].append(str(address))
+    grouped = [(d.name, by_domain[d.name]) for d in service.graph.spec.domains if by_domain.get(d.name)]
     if shown == set():
         many = len(service.graph.products)
         svg, note = Markup(""), (f"This mesh has {many:,} products, too many to draw at once: open a product's "

@@ -48,12 +48,12 @@ if TYPE_CHECKING:
 __all__ = ["AccessService", "Connection", "PortSchema", "ResultTable", "warm_up_queries"]
 
 
-def warm_up_queries() -> None:
-    """Start the query child process now, before the mesh opens (a one-shot ``meshplane query``): its
-    interpreter start overlaps loading the mesh instead of following it."""
+def warm_up_queries(limits: SandboxLimits | None = None) -> None:
+    """Start the query child process now, in the background, before the mesh opens (a one-shot ``meshplane
+    query``) or while a server starts: its interpreter start overlaps that work instead of following it."""
     from meshplane.engines.duckdb_isolated import prestart_query_process
 
-    prestart_query_process()
+    prestart_query_process(limits)
 
 
 _DECISIONS = {

@@ -37,6 +37,7 @@ from meshplane.catalog import (
     SloEvaluation,
     VersionRecord,
 )
+from meshplane.catalog.health import HealthFacts, ProductSummary
 from meshplane.errors import NotFound, QueryRejected, UsageError
 from meshplane.graph import MeshGraph
 from meshplane.lineage import (
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from meshplane.workspace.access import AccessService
     from meshplane.workspace.quality import TestReport
 
-__all__ = ["DiscoveryService", "ProductHealth", "ProductPage", "QualityPoint"]
+__all__ = ["DiscoveryService", "ProductHealth", "ProductPage", "QualityPoint", "health_status"]
 
 T = TypeVar("T")
 PRINCIPAL_TTL_S = 5.0
@@ -82,8 +83,8 @@ class _Cache:
                 value: T = found[2]
                 return value
         value = compute()
-        with self._lock:
-            self._entries[key] = (now + self.ttl, stamp, value)
+        with self._lock:  # kept ttl seconds from when it was computed (a slow computation is not born stale)
+            self._entries[key] = (time.monotonic() + self.ttl, stamp, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
@@ -134,6 +135,17 @@ class ProductPage:
     masks: Mapping[str, Mapping[str, str]]  # port -> column -> mask kind
     approvers: Mapping[str, tuple[str, ...]]  # port -> teams that may approve requests
     policy: tuple[PolicyResult, ...] = field(default=())
+
+
+def health_status(facts: HealthFacts) -> str:
+    """A product's health (the one rule for every page): ``unbuilt`` without a finished run; ``failing`` when
+    its newest finished run failed or was interrupted, its newest success has failed checks, or an SLO is
+    breached; else ``healthy``."""
+    if facts.last_status is None:
+        return "unbuilt"
+    if facts.last_status in (RunStatus.FAILED, RunStatus.INTERRUPTED) or facts.failed_checks or facts.breached:
+        return "failing"
+    return "healthy"
 
 
 class DiscoveryService:
@@ -223,6 +235,11 @@ class DiscoveryService:
             )  # fmt: skip
         except ValueError as error:
             raise UsageError(str(error)) from None
+
+    @cached_property
+    def port_addresses(self) -> frozenset[str]:
+        """Every output port's address (the graph never changes under an opened mesh)."""
+        return frozenset(str(p) for p in self.graph.ports)
 
     @cached_property
     def column_edges(self) -> tuple[ColumnEdge, ...]:
@@ -318,12 +335,7 @@ class DiscoveryService:
         if success is not None:
             failed_checks = failed if failed is not None else sum(
                 1 for c in self.reader.check_results(run_id=success.run_id) if not c.passed)  # fmt: skip
-        if last is None:
-            status = "unbuilt"
-        elif last.status in (RunStatus.FAILED, RunStatus.INTERRUPTED) or failed_checks or breached:
-            status = "failing"
-        else:
-            status = "healthy"
+        status = health_status(HealthFacts(last.status if last else None, failed_checks, breached))
         return ProductHealth(product.address, status, last, success.ended_at if success else None,
                              failed_checks, breached)  # fmt: skip
 
@@ -334,17 +346,20 @@ class DiscoveryService:
         return self._overview.get("overview", stamp, self._compute_overview)
 
     def _compute_overview(self) -> dict[str, Any]:
-        products = self.reader.products()
-        health = self.health_of(products)
-        by_domain: dict[str, list[ProductRecord]] = defaultdict(list)
+        """Counts and statuses aggregated in SQL (:mod:`meshplane.catalog.health`): no product record, run or
+        contract of the 10,000 products of a large mesh is read to draw them."""
+        products = self.reader.product_summaries()
+        facts = self.reader.health_facts()
+        status = {p.address: health_status(facts.get(p.address, HealthFacts())) for p in products}
+        by_domain: dict[str, list[ProductSummary]] = defaultdict(list)
         for p in products:
             by_domain[p.domain].append(p)
         counts: dict[str, int] = defaultdict(int)
-        for h in health.values():
-            counts[h.status] += 1
+        for one in status.values():
+            counts[one] += 1
         domains = [
             {"domain": d, "products": by_domain.get(d.name, []),
-             "healthy": sum(1 for p in by_domain.get(d.name, []) if health[p.address].status == "healthy")}
+             "healthy": sum(1 for p in by_domain.get(d.name, []) if status[p.address] == "healthy")}
             for d in self.reader.domains()
         ]  # fmt: skip
         pending = self.reader.access_requests(status=AccessRequestStatus.PENDING)
@@ -354,9 +369,9 @@ class DiscoveryService:
             "description": self.graph.spec.config.description or "",
             "domains": domains,
             "product_count": len(products),
-            "port_count": sum(len(p.ports) for p in products),
+            "port_count": sum(p.ports for p in products),
             "health": dict(counts),
-            "products_health": health,
+            "status": status,
             "pending_requests": len(pending),
         }
 

@@ -1,0 +1,66 @@
+"""The server's start-up work: what the first request of each page would otherwise pay, done once before the
+server takes requests (the app's lifespan), timed step by step and logged as one ``server_warm_up`` event.
+
+At 10,000 products a first request used to pay seconds: the column lineage and join keys of every transform
+(sqlglot), the ownership facts in force of every product, the product lineage index, the home page's
+mesh-wide summary, compiling the page templates, importing pyarrow and starting the governed-query child
+process. What changes later (a build, a sync, an approval) is recomputed through each cache's own stamp.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from meshplane.errors import MeshError
+from meshplane.lineage import product_edges
+from meshplane.workspace.access import warm_up_queries
+from meshplane.workspace.discovery import DiscoveryService
+from meshplane.workspace.exploring import glossary_view
+from meshplane.workspace.logs import log_event
+
+__all__ = ["warm_up"]
+
+log = logging.getLogger(__name__)
+
+
+def _templates() -> None:
+    from meshplane.server.portal import templates
+
+    env = templates.env
+    for name in env.list_templates(extensions=["html", "svg"]):
+        env.get_template(name)
+
+
+def warm_up(app: FastAPI) -> dict[str, float]:
+    """Do each start-up step; returns (and keeps in ``app.state.warm_up``) milliseconds per step. A step
+    that fails is logged and left to the first request that needs it (which then reports the error)."""
+    service: DiscoveryService = app.state.discovery
+    mesh: Any = app.state.mesh
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("query process", lambda: warm_up_queries(getattr(mesh.access, "limits", None))),  # starts in background
+        ("catalog", lambda: service.reader.search_version()),
+        ("column lineage", lambda: service.column_edges),
+        ("join keys", lambda: glossary_view(service)),
+        ("product lineage", lambda: product_edges(service.graph)),
+        ("ownership facts", lambda: service.authority.policy.all_facts()),
+        ("home summary", service.overview),
+        ("templates", _templates),
+        ("pyarrow", lambda: importlib.import_module("pyarrow")),
+    ]
+    timings: dict[str, float] = {}
+    for name, step in steps:
+        started = time.perf_counter()
+        try:
+            step()
+        except (MeshError, OSError, ImportError) as error:
+            log.warning("start-up step %s skipped: %s", name, error)
+        timings[name] = round(1000 * (time.perf_counter() - started), 1)
+    app.state.warm_up = timings
+    log_event("server_warm_up", ms=round(sum(timings.values()), 1), steps=timings)
+    return timings
