@@ -244,3 +244,38 @@ def test_a_commit_by_another_writer_is_read_not_the_cached_snapshot(
             assert current is not None and current.snapshot_id == appended.snapshot_id
             assert current.snapshot_id == reader.snapshot(T).snapshot_id
             assert sorted(r[0] for r in rows(current.data_files)) == [0, 1, 2, 7]
+
+
+@pytest.mark.parametrize("exists", [True, False], ids=["replace", "create"])
+def test_a_commit_landing_between_prepare_and_switch_wins_and_ours_fails(
+    store: TableStore, stage: Stage, catalog_url: str, monkeypatch: pytest.MonkeyPatch, exists: bool
+) -> None:
+    """The new metadata is built on the snapshot this writer loaded; another writer's commit landing before the
+    pointer switch makes the switch fail (compare-and-swap): nothing of ours becomes visible, theirs stays."""
+    from meshplane.storage import _iceberg as ice
+
+    if exists:
+        publish(store, stage, "r1", "select range as id from range(3)")
+    switch = ice.PointerSwap.apply
+    theirs: list[int] = []
+
+    def another_writer_first(self: ice.PointerSwap) -> None:
+        if theirs:  # the other writer's own switch
+            return switch(self)
+        theirs.append(0)
+        with TableStore(catalog_url, store.warehouse) as other:
+            files = other.staging_dir(T, "theirs") / "part-0.parquet"
+            duckdb.sql("select 42::bigint as id").to_parquet(str(files))
+            theirs[0] = other.publish(T, [files], pq.read_schema(files), run_id="theirs").snapshot_id
+        return switch(self)
+
+    monkeypatch.setattr(ice.PointerSwap, "apply", another_writer_first)
+    with pytest.raises(StorageError, match="lost a race with another writer"):
+        publish(store, stage, "r2", "select range as id from range(5)")
+    monkeypatch.setattr(ice.PointerSwap, "apply", switch)
+    current = store.current(T)
+    assert current is not None and current.snapshot_id == theirs[0]
+    assert rows(current.data_files) == [(42,)]
+    again = publish(store, stage, "r3", "select range as id from range(2)")  # the next publish builds on theirs
+    assert store.current(T).snapshot_id == again.snapshot_id  # type: ignore[union-attr]
+    assert theirs[0] in [h.snapshot_id for h in store.history(T)]

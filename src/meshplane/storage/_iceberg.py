@@ -340,21 +340,17 @@ class PointerSwap:
     def commit_table(self, table: Table, requirements: tuple[Any, ...], updates: tuple[Any, ...]) -> Any:
         """What SqlCatalog.commit_table does before its SQL: validate, then write the new metadata file."""
         from pyiceberg.catalog import Catalog
-        from pyiceberg.exceptions import NoSuchTableError
-        from pyiceberg.exceptions import ValidationError as IcebergValidationError
-        from pyiceberg.table import CommitTableResponse
+        from pyiceberg.table import CommitTableResponse, StagedTable
 
         catalog = self._catalog
         identifier = table.name()
         namespace = Catalog.namespace_to_string(Catalog.namespace_from(identifier))
         name = Catalog.table_name_from(identifier)
-        try:
-            current: Table | None = catalog.load_table(identifier)
-        except NoSuchTableError:
-            current = None
-        except (ValueError, IcebergValidationError) as exc:  # the current metadata file is not table metadata
-            where = ".".join(identifier)
-            raise StorageError(f"{where}: its current Iceberg metadata file is corrupted ({_last_line(exc)})") from exc
+        # The transaction's own table is the base: the store checked it current (one indexed lookup) before
+        # the transaction began, and :meth:`apply` switches the pointer only if it still is (compare-and-swap
+        # on this metadata location; a table created meanwhile fails its insert), so re-reading the metadata
+        # file here would only repeat that check. A table being created has no base.
+        current = None if isinstance(table, StagedTable) else table
         staged = catalog._update_and_stage_table(current, identifier, requirements, updates)
         catalog._write_metadata(metadata=staged.metadata, io=staged.io, metadata_path=staged.metadata_location)
         old = current.metadata_location if current is not None else None
@@ -406,9 +402,3 @@ def _not_this_builders(namespace: str, name: str) -> StorageError:
         f"(row-level security, see `meshplane platform grant-builder`); build {namespace} with its own "
         "domain's credentials"
     )
-
-
-def _last_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    found = next((line for line in lines if "Invalid JSON" in line), lines[0] if lines else "")
-    return found.split(" [type=", 1)[0]
