@@ -432,7 +432,9 @@ class OwnershipLedger:
     def pending(self, product: str | Address) -> list[SpecChange]:
         """The product's loosening changes that still wait for approval."""
         spec = self._product(product)
-        baseline = self._baseline(str(spec.address))
+        return self._pending(spec, self._baseline(str(spec.address)))
+
+    def _pending(self, spec: ProductSpec, baseline: _Baseline | None) -> list[SpecChange]:
         if baseline is None:
             return []
         changes = diff_facts(baseline.facts, facts_from_spec(spec))
@@ -538,7 +540,8 @@ class OwnershipLedger:
     def assert_approved(self, product: str | Address, *, actor: str) -> None:
         """The build gate: refuse while a loosening change waits; advance the baseline when clean."""
         spec = self._product(product)
-        pending = self.pending(spec.address)
+        baseline = self._baseline(str(spec.address))  # read once: what is pending and whether to advance it
+        pending = self._pending(spec, baseline)
         if pending:
             lines = "; ".join(f"{c.describe()} [change {c.id}]" for c in pending)
             raise PolicyViolation(
@@ -546,7 +549,6 @@ class OwnershipLedger:
                 f"team before they take effect: {lines}. Approve with: meshplane access approve-change "
                 f"{spec.address} CHANGE_ID"
             )
-        baseline = self._baseline(str(spec.address))
         current = facts_from_spec(spec)
         if baseline is None or baseline.event_id == 0 or baseline.facts.as_json() != current.as_json():
             self.record_baseline(spec, actor=actor, reason="built")
