@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from meshplane.graph.versions import RangeError, matches
-from meshplane.spec.yamlsafe import JsonPath, YamlDocument, parse_yaml_text
+from meshplane.spec.yamlsafe import MAX_DEPTH, JsonPath, YamlDocument, _parse_located, parse_yaml_text
+from meshplane.types import Problem
 
 # -- the YAML reader --------------------------------------------------------------------------------------------
 
@@ -108,6 +109,39 @@ def test_locating_a_missing_path_falls_back_to_the_nearest_ancestor(data: dict[s
 def test_arbitrary_text_never_raises(text: str) -> None:
     result = parse_yaml_text(Path("doc.yaml"), text)
     assert result is not None
+
+
+# YAML text of the kinds mesh files hold, and of the kinds the reader refuses or must locate (tags, anchors,
+# aliases, merge and duplicate keys, collection keys, several documents, nesting).
+FRAGMENTS = st.sampled_from(
+    ["a: 1\n", "- x\n", "  b: [1, 2]\n", "c: {d: e}\n", "a: 2\n", "<<: {x: 1}\n", "'<<': 1\n", "k: &a [1]\n",
+     "v: *a\n", "t: !!str 1\n", "u: !!python/object:os.system x\n", "? [1]\n: 2\n", "---\n", "...\n",
+     "1: one\n", "true: yes\n", "n: ~\n", "q: 'it''s'\n", 'w: "\\x41"\n', "e: 1e3\n", "h: 0x1F\n", "[[[[\n",
+     "x: [\n", "  - - - 1\n", "s: ! plain\n", "\t: tab\n", "z: 2024-01-01\n", "- {a: 1, a: 2}\n"]
+)  # fmt: skip
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(FRAGMENTS, max_size=8).map("".join) | st.text(max_size=120))
+def test_the_fast_pass_reads_what_the_locating_pass_reads(text: str) -> None:
+    """Plain documents are read without positions; the result (data, positions, or the located problem) is
+    exactly the full locating pass's."""
+    fast = parse_yaml_text(Path("doc.yaml"), text)
+    full = _parse_located(Path("doc.yaml"), text)
+    assert type(fast) is type(full)
+    if isinstance(fast, YamlDocument):
+        assert isinstance(full, YamlDocument)
+        assert json.dumps(fast.data, default=repr) == json.dumps(full.data, default=repr)  # NaN and types alike
+        assert dict(fast.positions) == dict(full.positions)
+    else:
+        assert fast == full
+
+
+def test_a_deep_document_is_refused_where_it_gets_too_deep() -> None:
+    text = "".join("  " * level + f"k{level}:\n" for level in range(60)) + "  " * 60 + "leaf: 1\n"
+    result = parse_yaml_text(Path("doc.yaml"), text)
+    assert isinstance(result, Problem) and result.code == "yaml-depth"
+    assert result.location.line == MAX_DEPTH + 1
 
 
 # -- version ranges --------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from yaml.events import (
     MappingStartEvent,
     ScalarEvent,
     SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
 )
 
 from meshplane.spec.paths import outside_mesh
@@ -372,7 +374,7 @@ class _LazyPositions(dict[JsonPath, tuple[int, int]]):
         if self._pending is not None:
             path, text = self._pending
             self._pending = None
-            parsed = parse_yaml_text(path, text)
+            parsed = _parse_located(path, text)
             if isinstance(parsed, YamlDocument):
                 self.update(parsed.positions)
 
@@ -554,6 +556,103 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_yaml_text(path: Path, text: str, *, loader: Any = _LOADER) -> YamlDocument | Problem:
+    """One YAML document as data, its positions parsed from the same text when first asked for.
+
+    Most mesh files are plain maps, lists and scalars: those are read in one tight pass without positions
+    (half the cost; positions are only needed to locate a problem). Anything the hardened reader must judge or
+    locate (a tag, an anchor or alias, a merge or duplicate key, too deep or too large, several documents, a
+    syntax error) is read by the full, locating pass instead, so every refusal is the same located problem.
+    """
+    try:
+        data = _plain_data(text, loader)
+    except Exception:  # whatever it is, the locating pass below judges and reports it
+        return _parse_located(path, text, loader=loader)
+    return YamlDocument(path, data, _LazyPositions(path, text))
+
+
+class _NotPlain(Exception):
+    """The document needs the locating pass (see :func:`parse_yaml_text`)."""
+
+
+_EXPECTING_KEY = object()
+
+
+def _plain_data(text: str, loader: Any) -> Any:
+    """The data of a document of plain maps, lists and untagged scalars; raises _NotPlain for anything else.
+
+    Equal to what :class:`_Builder` folds from the same events (keys are their text; scalars resolve as
+    :func:`_scalar` resolves untagged ones; each collection is inserted where its key or index puts it)."""
+    parser = loader(text)
+    try:
+        get_event = parser.get_event
+        stack: list[Any] = []
+        keys: list[Any] = []  # per open mapping: its pending key, or _EXPECTING_KEY (None for a sequence)
+        root: Any = None
+        nodes = 0
+        documents = 0
+        while True:
+            event = get_event()
+            kind = type(event)
+            if kind is ScalarEvent:
+                if event.tag is not None or event.anchor is not None:
+                    raise _NotPlain
+                if not stack:
+                    nodes += 1
+                    root = _plain_scalar(event.value) if event.implicit[0] else event.value
+                    continue
+                top = stack[-1]
+                key = keys[-1]
+                if key is _EXPECTING_KEY:
+                    name = event.value
+                    if name in top or (name == "<<" and event.implicit[0]):
+                        raise _NotPlain
+                    keys[-1] = name
+                    continue
+                nodes += 1
+                value = _plain_scalar(event.value) if event.implicit[0] else event.value
+                if key is None:
+                    top.append(value)
+                else:
+                    top[key] = value
+                    keys[-1] = _EXPECTING_KEY
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                if event.tag is not None or event.anchor is not None or len(stack) >= MAX_DEPTH:
+                    raise _NotPlain
+                nodes += 1
+                child: Any = {} if kind is MappingStartEvent else []
+                if stack:
+                    key = keys[-1]
+                    if key is _EXPECTING_KEY:
+                        raise _NotPlain  # a collection as a key
+                    if key is None:
+                        stack[-1].append(child)
+                    else:
+                        stack[-1][key] = child
+                        keys[-1] = _EXPECTING_KEY
+                else:
+                    root = child
+                stack.append(child)
+                keys.append(_EXPECTING_KEY if kind is MappingStartEvent else None)
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                stack.pop()
+                keys.pop()
+            elif kind is DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _NotPlain
+            elif kind is StreamEndEvent:
+                break
+            elif kind is AliasEvent:
+                raise _NotPlain
+        if nodes > MAX_NODES:
+            raise _NotPlain
+        return root
+    finally:
+        parser.dispose()
+
+
+def _parse_located(path: Path, text: str, *, loader: Any = _LOADER) -> YamlDocument | Problem:
+    """The full pass: data and the position of every key, or the located problem."""
     builder = _Builder()
     try:
         for event in yaml.parse(text, Loader=loader):
@@ -564,7 +663,7 @@ def parse_yaml_text(path: Path, text: str, *, loader: Any = _LOADER) -> YamlDocu
         if "nesting depth" in str(error.problem) and loader is not yaml.SafeLoader:
             # libyaml looks ahead and stops at its own limit (1,000); the Python parser streams events, so
             # the builder refuses at the first level past MAX_DEPTH, where the author has to look.
-            return parse_yaml_text(path, text, loader=yaml.SafeLoader)
+            return _parse_located(path, text, loader=yaml.SafeLoader)
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = (error.problem or error.context or "invalid YAML").strip()
