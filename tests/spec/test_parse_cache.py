@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+from open_data_contract_standard.model import OpenDataContractStandard
 
-from meshplane.spec import loader, yamlsafe
+from meshplane.spec import loader, schemas, yamlsafe
 from meshplane.spec.loader import PARSE_CACHE, load_mesh
 
 
@@ -73,3 +75,81 @@ def test_a_changed_file_is_parsed_again_and_its_problem_located(
     result = load_mesh(base_mesh)
     assert parsed == [domain]
     assert [(p.location.path, p.code) for p in result.errors] == [(domain, "yaml-syntax")]
+
+
+def _validations(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The schema and ODCS model validations run in this process from now on: (kind, document id)."""
+    seen: list[tuple[str, str]] = []
+    real = schemas._validator
+
+    class Recording:
+        def __init__(self, kind: str, version: str) -> None:
+            self.kind, self.real = kind, real(kind, version)
+
+        def is_valid(self, data: dict[str, Any]) -> bool:
+            seen.append((self.kind, str(data.get("id"))))
+            return bool(self.real.is_valid(data))
+
+        def iter_errors(self, data: dict[str, Any]) -> Any:
+            return self.real.iter_errors(data)
+
+    validate = OpenDataContractStandard.model_validate
+
+    def model_validate(data: dict[str, Any]) -> OpenDataContractStandard:
+        seen.append(("model", str(data.get("id"))))
+        return validate(data)
+
+    monkeypatch.setattr(schemas, "_validator", Recording)
+    monkeypatch.setattr(OpenDataContractStandard, "model_validate", model_validate)
+    return seen
+
+
+def test_files_that_validated_are_not_validated_again(base_mesh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader, "PARALLEL_PARSE_FILES", 3)
+    first = load_mesh(base_mesh)
+    assert first.spec is not None and not first.errors
+    model = first.spec.products[0].output_ports[0].contract.odcs
+    checked = _validations(monkeypatch)
+    again = load_mesh(base_mesh)
+    assert again.spec is not None and not again.errors
+    assert checked == []  # each file's bytes were vouched for by the first load
+    # The contracts' ODCS models are built on first use, equal to the first load's.
+    port = again.spec.products[0].output_ports[0]
+    assert port.contract.odcs == model
+    assert checked == [("model", port.contract.id)]
+
+
+def test_a_changed_contract_is_validated_again_and_its_problem_located(
+    base_mesh: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loader, "PARALLEL_PARSE_FILES", 3)
+    first = load_mesh(base_mesh)
+    assert first.spec is not None
+    contract = first.spec.products[0].output_ports[0].contract
+    lines = contract.path.read_text().splitlines()
+    contract.path.write_text("\n".join([*lines, "colour: blue", ""]))
+    checked = _validations(monkeypatch)
+    result = load_mesh(base_mesh)
+    assert checked == [("odcs", contract.id)]
+    assert [(p.location.path, p.location.line, p.code) for p in result.errors] == [
+        (contract.path, len(lines) + 1, "odcs-schema")
+    ]
+    assert "colour" in result.errors[0].message
+
+
+def test_verdicts_of_other_validators_are_not_trusted(base_mesh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache written by another schema file or model version keeps its parses, not its verdicts."""
+    monkeypatch.setattr(loader, "PARALLEL_PARSE_FILES", 3)
+    first = load_mesh(base_mesh)
+    assert first.spec is not None
+    monkeypatch.setattr(loader, "validators_stamp", lambda: "another ODCS schema")
+    checked = _validations(monkeypatch)
+    parsed = _parses(monkeypatch)
+    again = load_mesh(base_mesh)
+    assert again.spec is not None and not again.errors
+    assert parsed == []
+    contracts = [p.contract.id for product in first.spec.products for p in product.output_ports]
+    contracts += [s.id for s in first.spec.sources]
+    assert sorted(i for kind, i in checked if kind == "odcs") == sorted(contracts)
+    assert sorted(i for kind, i in checked if kind == "model") == sorted(contracts)
+    assert sorted(i for kind, i in checked if kind == "odps") == sorted(str(p.address) for p in first.spec.products)

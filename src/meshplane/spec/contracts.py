@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from open_data_contract_standard.model import OpenDataContractStandard
 from pydantic import ValidationError
 
 from meshplane.spec.models import (
@@ -14,16 +13,41 @@ from meshplane.spec.models import (
     ColumnSpec,
     ContractSpec,
     MaskKind,
+    OdcsModel,
     SourceServer,
     TableSpec,
 )
-from meshplane.spec.yamlsafe import JsonPath, YamlDocument
+from meshplane.spec.yamlsafe import JsonPath, YamlDocument, vouch, vouched
 from meshplane.types import Problem, SourceLocation
 
-__all__ = ["GLOSSARY_PREFIX", "custom_properties", "custom_property_location", "read_contract", "snake_case"]
+__all__ = [
+    "GLOSSARY_PREFIX",
+    "MODEL_VERDICT",
+    "custom_properties",
+    "custom_property_location",
+    "model_verdict",
+    "read_contract",
+    "snake_case",
+]
 
 GLOSSARY_PREFIX = "glossary:"
 _FORMATS = ("parquet", "csv", "json")
+
+
+# What the parse cache keeps for a contract's bytes once they validated against the ODCS pydantic model.
+MODEL_VERDICT = "odcs-model"
+
+
+def model_verdict(document: YamlDocument) -> str | None:
+    """:data:`MODEL_VERDICT` when ``document``'s data validates against the ODCS model (for a parse cache's
+    workers to validate in parallel what :func:`read_contract` would), else None."""
+    from open_data_contract_standard.model import OpenDataContractStandard
+
+    try:
+        OpenDataContractStandard.model_validate(document.data)
+    except ValidationError:
+        return None
+    return MODEL_VERDICT
 
 
 def custom_properties(document: YamlDocument, json_path: JsonPath, problems: list[Problem]) -> dict[str, Any]:
@@ -198,13 +222,19 @@ def read_contract(
                 code="contract-kind",
             )
         )
-    try:
-        odcs = OpenDataContractStandard.model_validate(data)
-    except ValidationError as error:
-        for item in error.errors():
-            loc = tuple(str(p) if isinstance(p, str) else p for p in item["loc"])
-            problems.append(Problem(document.locate(loc), f"invalid contract: {item['msg']}", code="odcs-model"))
-        return None
+    if vouched(document, MODEL_VERDICT):  # these bytes validated before: the model is built when first used
+        odcs = OdcsModel(data)
+    else:
+        from open_data_contract_standard.model import OpenDataContractStandard
+
+        try:
+            odcs = OdcsModel(data, OpenDataContractStandard.model_validate(data))
+        except ValidationError as error:
+            for item in error.errors():
+                loc = tuple(str(p) if isinstance(p, str) else p for p in item["loc"])
+                problems.append(Problem(document.locate(loc), f"invalid contract: {item['msg']}", code="odcs-model"))
+            return None
+        vouch(document, MODEL_VERDICT)
     schema = data.get("schema") or []
     tables = _described(document, schema, problems) if described else _tables(document, schema, problems)
     if not tables and not is_source and not described:
@@ -229,7 +259,7 @@ def read_contract(
         json_path=(),
         id=contract_id,
         path=document.path,
-        odcs=odcs,
+        model=odcs,
         version=str(data.get("version")),
         table=table,
         columns=columns,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from meshplane.spec.contracts import read_contract, snake_case
+from meshplane.spec.contracts import model_verdict, read_contract, snake_case
 from meshplane.spec.documents import read_mapping, read_model
 from meshplane.spec.models import (
     NAME_PATTERN,
@@ -24,7 +24,7 @@ from meshplane.spec.models import (
 )
 from meshplane.spec.paths import outside_mesh, within_mesh
 from meshplane.spec.products import PRODUCT_FILE, read_product
-from meshplane.spec.schemas import validate_document
+from meshplane.spec.schemas import schema_verdict, validate_document, validators_stamp
 from meshplane.spec.yamlsafe import YamlDocument, parse_cache
 from meshplane.types import Problem, Severity, SourceLocation
 
@@ -133,6 +133,21 @@ def _spec_files(root: Path) -> list[Path]:
     return found
 
 
+def _judge(document: YamlDocument) -> list[str]:
+    """The validations a load runs on ``document`` (its official schema, and a contract's ODCS model), run ahead
+    by a first load's parse workers in parallel: what passes is vouched for in the parse cache, so this process
+    skips it (see :func:`meshplane.spec.yamlsafe.vouch`); what fails is validated and located here as always."""
+    name = document.path.name
+    kind = "odps" if name == PRODUCT_FILE else "odcs" if name.endswith(".odcs.yaml") else None
+    if kind is None:
+        return []
+    verdict = schema_verdict(document, kind)
+    if verdict is None:
+        return []
+    model = model_verdict(document) if kind == "odcs" else None
+    return [verdict] if model is None else [verdict, model]
+
+
 def _parse_workers(files: list[Path]) -> int:
     """How many processes parse ``files`` (a first load): several when it pays off and forking is safe here."""
     cpus = min(os.cpu_count() or 1, 4)
@@ -162,7 +177,14 @@ def load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:
                     prefill = files if workers > 1 else None
         with within_mesh(root):
             if persist or prefill:
-                with parse_cache(cache_file, persist=persist, prefill=prefill, workers=workers):
+                with parse_cache(
+                    cache_file,
+                    persist=persist,
+                    prefill=prefill,
+                    workers=workers,
+                    stamp=validators_stamp(),
+                    judge=_judge,
+                ):
                     result = _load_mesh(root, overlay)
             else:
                 result = _load_mesh(root, overlay)

@@ -6,13 +6,15 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from open_data_contract_standard.model import OpenDataContractStandard
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshplane.spec.yamlsafe import JsonPath, YamlDocument
 from meshplane.types import Address, EventKind, SourceLocation
+
+if TYPE_CHECKING:
+    from open_data_contract_standard.model import OpenDataContractStandard
 
 __all__ = [
     "CLASSIFICATION_LEVELS",
@@ -32,6 +34,7 @@ __all__ = [
     "MeshConfig",
     "MeshSpec",
     "NotificationsConfig",
+    "OdcsModel",
     "OpenLineageConfig",
     "OutputPortSpec",
     "PlatformConfig",
@@ -303,6 +306,37 @@ class TableSpec(Located):
     columns: tuple[ColumnSpec, ...]
 
 
+class OdcsModel:
+    """A contract's ODCS pydantic model, built from its data on first use.
+
+    Reading a contract validates its data against the model (or finds it vouched for by the parse cache: the
+    same bytes validated before, by the same model); most commands (``plan``, a no-op ``build``) never use the
+    model itself, and building it for each of 10,000 contracts, and importing the model's module, was a large
+    part of loading such a mesh.
+    """
+
+    __slots__ = ("_data", "_model")
+
+    def __init__(self, data: dict[str, Any], model: OpenDataContractStandard | None = None) -> None:
+        self._data = data
+        self._model = model
+
+    def get(self) -> OpenDataContractStandard:
+        if self._model is None:
+            from open_data_contract_standard.model import OpenDataContractStandard
+
+            self._model = OpenDataContractStandard.model_validate(self._data)
+        return self._model
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OdcsModel) and (other is self or self.get() == other.get())
+
+    __hash__ = None  # type: ignore[assignment]  # like the pydantic model it stands for
+
+    def __repr__(self) -> str:
+        return repr(self.get())
+
+
 @dataclass(frozen=True)
 class ContractSpec(Located):
     """An ODCS document: a port's contract or a source's.
@@ -314,7 +348,7 @@ class ContractSpec(Located):
 
     id: str
     path: Path
-    odcs: OpenDataContractStandard
+    model: OdcsModel
     version: str
     table: str
     columns: tuple[ColumnSpec, ...]
@@ -322,6 +356,11 @@ class ContractSpec(Located):
     server: SourceServer | None = None
     tables: tuple[TableSpec, ...] = ()
     table_index: int = 0
+
+    @property
+    def odcs(self) -> OpenDataContractStandard:
+        """The contract as the ODCS pydantic model (built on first use)."""
+        return self.model.get()
 
     @property
     def address(self) -> Address:

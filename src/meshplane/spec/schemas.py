@@ -12,13 +12,15 @@ thousands), and its errors already carry the instance path and the schema's own 
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from importlib import resources
+from importlib.util import find_spec
 from typing import Any
 
 import jsonschema_rs
 
-from meshplane.spec.yamlsafe import YamlDocument
+from meshplane.spec.yamlsafe import YamlDocument, vouch, vouched
 from meshplane.types import Problem
 
 __all__ = [
@@ -29,7 +31,9 @@ __all__ = [
     "odcs_schema",
     "odps_schema",
     "schema_errors",
+    "schema_verdict",
     "validate_document",
+    "validators_stamp",
 ]
 
 # Newest first. ODCS v3.0.0-v3.1.0 as published in Bitol's repository, v3.2.0 as released in Bitol's
@@ -121,8 +125,64 @@ def schema_errors(data: Any, kind: str, api_version: str) -> list[str]:
     return [f"{_where(tuple(e.instance_path))}: {e.message}" for e in _validator(kind, api_version).iter_errors(data)]
 
 
+def _verdict(kind: str, api_version: str) -> str:
+    return f"{kind}-schema {api_version}"
+
+
+def schema_verdict(document: YamlDocument, kind: str) -> str | None:
+    """The verdict :func:`validate_document` vouches for when ``document`` is valid (else None), for a parse
+    cache's workers to validate in parallel what a load would validate."""
+    api_version = document.get("apiVersion") if isinstance(document.data, dict) else None
+    if api_version not in _SUPPORTED[kind]:
+        return None
+    return _verdict(kind, str(api_version)) if _validator(kind, str(api_version)).is_valid(document.data) else None
+
+
+@cache
+def validators_stamp() -> str:
+    """What the verdicts of a parse cache depend on (see :func:`meshplane.spec.yamlsafe.vouch`): the schema files,
+    the compiled validator and the ODCS model's module (found, not imported: a warm load never needs the model)."""
+    parts = [
+        _module_stamp(module)
+        for module in (
+            "open_data_contract_standard.model",
+            "jsonschema_rs.jsonschema_rs",
+            "pydantic_core._pydantic_core",
+        )
+    ]
+    folder = resources.files("meshplane.spec").joinpath("standards")
+    for name in sorted(
+        {_FILES[kind].format(_SCHEMA_OF.get((kind, v), v)) for kind, vs in _SUPPORTED.items() for v in vs}
+    ):
+        try:
+            stat = os.stat(str(folder.joinpath(name)))
+            parts.append(f"{name} {stat.st_size} {stat.st_mtime_ns}")
+        except OSError:
+            parts.append(name)
+    return "\n".join(parts)
+
+
+def _module_stamp(name: str) -> str:
+    """A module's file, size and modification time, without importing it (its package is imported if any)."""
+    try:
+        spec = find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    origin = spec.origin if spec is not None else None
+    if not origin:
+        return f"{name} ?"
+    try:
+        stat = os.stat(origin)
+    except OSError:
+        return f"{name} {origin}"
+    return f"{name} {origin} {stat.st_size} {stat.st_mtime_ns}"
+
+
 def validate_document(document: YamlDocument, kind: str, label: str) -> list[Problem]:
-    """All schema problems of ``document`` (``kind`` is ``odcs`` or ``odps``), each located at its key."""
+    """All schema problems of ``document`` (``kind`` is ``odcs`` or ``odps``), each located at its key.
+
+    A valid document's bytes are vouched for in the parse cache (when one is open): the next load of the
+    same bytes skips the validation; any change to the file is validated again."""
     supported = _SUPPORTED[kind]
     api_version = document.get("apiVersion")
     if api_version not in supported:
@@ -136,8 +196,12 @@ def validate_document(document: YamlDocument, kind: str, label: str) -> list[Pro
                 code=f"{kind}-version",
             )
         ]
+    verdict = _verdict(kind, str(api_version))
+    if vouched(document, verdict):
+        return []
     validator = _validator(kind, str(api_version))
     if validator.is_valid(document.data):
+        vouch(document, verdict)
         return []
     errors = sorted(validator.iter_errors(document.data), key=lambda e: [str(p) for p in e.instance_path])
     # When an object fails a conditional branch (a server type's required fields), the schema may also call the

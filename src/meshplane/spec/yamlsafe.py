@@ -11,7 +11,7 @@ import hashlib
 import marshal
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -34,7 +34,17 @@ from yaml.events import (
 from meshplane.spec.paths import outside_mesh
 from meshplane.types import Problem, SourceLocation
 
-__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_NODES", "JsonPath", "YamlDocument", "parse_cache", "read_yaml"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "JsonPath",
+    "YamlDocument",
+    "parse_cache",
+    "read_yaml",
+    "vouch",
+    "vouched",
+]
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000
@@ -55,6 +65,8 @@ class YamlDocument:
     path: Path
     data: Any
     positions: dict[JsonPath, tuple[int, int]] = field(default_factory=dict, compare=False)
+    # blake2b of the file's bytes when read under a parse cache: the key of what validation vouched for
+    digest: bytes | None = field(default=None, compare=False, repr=False)
 
     def locate(self, json_path: JsonPath) -> SourceLocation:
         """The position of ``json_path``, or of its nearest ancestor that exists in the file."""
@@ -360,6 +372,7 @@ def read_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> YamlDocument | 
     document = parse_yaml_text(path, text)
     if cache is not None and isinstance(document, YamlDocument):
         cache.put(path, digest, text, document)
+        return YamlDocument(path, document.data, document.positions, digest)
     return document
 
 
@@ -421,6 +434,10 @@ class _LazyPositions(dict[JsonPath, tuple[int, int]]):
         return super().__repr__()
 
 
+# What a parse cache's caller may vouch for about a document's bytes (see :func:`vouch`), given a document.
+Judge = Callable[["YamlDocument"], list[str]]
+
+
 class _ParseCache:
     """Parsed documents by path and content hash (blake2b of the bytes), kept in one marshal file.
 
@@ -428,20 +445,29 @@ class _ParseCache:
     from the same text on first use. Only successful parses are kept, so every problem is still found
     and located by the parser; a hit returns exactly what parsing the same bytes returned. marshal holds
     nothing but plain data (no code).
+
+    Each entry also keeps the verdicts that validation vouched for about those bytes (:func:`vouch`: "valid
+    under the ODCS v3.1.0 schema"), under the ``stamp`` of the validators that gave them: a cache written by
+    other validators (another schema file, another version of the model) keeps its parses but no verdicts.
     """
 
-    _FORMAT = 2
+    _FORMAT = 3
 
-    def __init__(self, file: Path, *, persist: bool = True) -> None:
+    def __init__(self, file: Path, *, persist: bool = True, stamp: str = "") -> None:
         self.file = file
         self.persist = persist
-        self.entries: dict[str, tuple[bytes, Any, str]] = {}
+        self.stamp = stamp
+        self.entries: dict[str, tuple[bytes, Any, str, frozenset[str]]] = {}
         self.used: set[str] = set()
         self.changed = False
         try:
             loaded = marshal.loads(file.read_bytes())
-            if isinstance(loaded, tuple) and len(loaded) == 2 and loaded[0] == self._FORMAT:
-                self.entries = loaded[1]
+            if isinstance(loaded, tuple) and len(loaded) == 3 and loaded[0] == self._FORMAT:
+                self.entries = loaded[2]
+                if loaded[1] != stamp:
+                    none: frozenset[str] = frozenset()
+                    self.entries = {k: (d, data, text, none) for k, (d, data, text, _) in self.entries.items()}
+                    self.changed = True
         except (OSError, EOFError, ValueError, TypeError):
             pass  # no cache yet, or an unreadable one: parse everything
 
@@ -451,13 +477,24 @@ class _ParseCache:
         if entry is None or entry[0] != digest:
             return None
         self.used.add(key)
-        return YamlDocument(path, entry[1], _LazyPositions(path, entry[2]))
+        return YamlDocument(path, entry[1], _LazyPositions(path, entry[2]), digest)
 
     def put(self, path: Path, digest: bytes, text: str, document: YamlDocument) -> None:
         key = str(path)
-        self.entries[key] = (digest, document.data, text)
+        self.entries[key] = (digest, document.data, text, frozenset())
         self.used.add(key)
         self.changed = True
+
+    def vouched(self, path: Path, digest: bytes, verdict: str) -> bool:
+        entry = self.entries.get(str(path))
+        return entry is not None and entry[0] == digest and verdict in entry[3]
+
+    def vouch(self, path: Path, digest: bytes, verdict: str) -> None:
+        key = str(path)
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] == digest and verdict not in entry[3]:
+            self.entries[key] = (*entry[:3], entry[3] | {verdict})
+            self.changed = True
 
     def save(self) -> None:
         if not self.persist or (not self.changed and self.used == self.entries.keys()):
@@ -466,16 +503,17 @@ class _ParseCache:
         tmp = self.file.with_name(f".{self.file.name}.{os.getpid()}.tmp")
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(marshal.dumps((self._FORMAT, kept)))
+            tmp.write_bytes(marshal.dumps((self._FORMAT, self.stamp, kept)))
             os.replace(tmp, self.file)  # atomic: a concurrent reader sees the old or the new cache
         except (OSError, ValueError):
             tmp.unlink(missing_ok=True)  # a read-only mesh folder just parses every time
 
-    def prefill(self, paths: list[Path], workers: int) -> None:
+    def prefill(self, paths: list[Path], workers: int, judge: Judge | None = None) -> None:
         """Parse ``paths`` in ``workers`` forked processes when the cache holds none of them (a first load).
 
         Each worker reads, hashes and parses its share and sends back what :meth:`put` would keep for the
-        files that parse cleanly; :func:`read_yaml` then finds them as it finds any cached document, and
+        files that parse cleanly, with the verdicts ``judge`` gives each (the validation a load would run,
+        done here in parallel); :func:`read_yaml` then finds them as it finds any cached document, and
         parses the others itself (so every problem is still located by the parser in this process).
         """
         if workers < 2 or any(str(p) in self.entries for p in paths):
@@ -490,7 +528,7 @@ class _ParseCache:
                 try:
                     os.close(read_end)
                     with os.fdopen(write_end, "wb") as out:
-                        out.write(marshal.dumps(_parse_share(share)))
+                        out.write(marshal.dumps(_parse_share(share, judge)))
                     code = 0
                 finally:
                     os._exit(code)
@@ -506,17 +544,33 @@ class _ParseCache:
                 parsed = marshal.loads(payload)
             except (EOFError, ValueError, TypeError):
                 continue
-            for key, digest, data, text in parsed:
-                self.entries[key] = (digest, data, text)
+            for key, digest, data, text, verdicts in parsed:
+                self.entries[key] = (digest, data, text, frozenset(verdicts))
                 self.changed = True
 
 
 _CACHE: ContextVar[_ParseCache | None] = ContextVar("meshplane_yaml_cache", default=None)
 
 
-def _parse_share(paths: list[Path]) -> list[tuple[str, bytes, Any, str]]:
+def vouched(document: YamlDocument, verdict: str) -> bool:
+    """True when the parse cache holds ``verdict`` for the very bytes ``document`` was read from."""
+    cache = _CACHE.get()
+    return cache is not None and document.digest is not None and cache.vouched(document.path, document.digest, verdict)
+
+
+def vouch(document: YamlDocument, verdict: str) -> None:
+    """Record ``verdict`` (a validation ``document`` passed) for its bytes in the parse cache, if one is open.
+
+    The next load of the same bytes (under the same validators: see :class:`_ParseCache`) may skip that
+    validation; a changed file has another digest and is validated again."""
+    cache = _CACHE.get()
+    if cache is not None and document.digest is not None:
+        cache.vouch(document.path, document.digest, verdict)
+
+
+def _parse_share(paths: list[Path], judge: Judge | None = None) -> list[tuple[str, bytes, Any, str, list[str]]]:
     """What :meth:`_ParseCache.put` keeps, for each of ``paths`` that :func:`read_yaml` would parse cleanly."""
-    found: list[tuple[str, bytes, Any, str]] = []
+    found: list[tuple[str, bytes, Any, str, list[str]]] = []
     for path in paths:
         try:
             if path.stat().st_size > MAX_FILE_BYTES:
@@ -527,22 +581,30 @@ def _parse_share(paths: list[Path]) -> list[tuple[str, bytes, Any, str]]:
             continue
         document = parse_yaml_text(path, text)
         if isinstance(document, YamlDocument):
-            found.append((str(path), hashlib.blake2b(raw, digest_size=16).digest(), document.data, text))
+            verdicts = judge(document) if judge is not None else []
+            found.append((str(path), hashlib.blake2b(raw, digest_size=16).digest(), document.data, text, verdicts))
     return found
 
 
 @contextmanager
 def parse_cache(
-    file: Path, *, persist: bool = True, prefill: list[Path] | None = None, workers: int = 1
+    file: Path,
+    *,
+    persist: bool = True,
+    prefill: list[Path] | None = None,
+    workers: int = 1,
+    stamp: str = "",
+    judge: Judge | None = None,
 ) -> Iterator[None]:
     """Within the block, :func:`read_yaml` reuses documents parsed earlier from identical bytes.
 
     ``persist=False`` keeps the cache in memory only; ``prefill`` parses those files first, in ``workers``
-    processes, when the cache holds none of them.
+    processes, when the cache holds none of them (``judge`` gives the verdicts of each, see
+    :meth:`_ParseCache.prefill`). ``stamp`` names the validators whose verdicts the cache keeps.
     """
-    cache = _ParseCache(file, persist=persist)
+    cache = _ParseCache(file, persist=persist, stamp=stamp)
     if prefill:
-        cache.prefill(prefill, workers)
+        cache.prefill(prefill, workers, judge)
     token = _CACHE.set(cache)
     try:
         yield
