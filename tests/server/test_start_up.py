@@ -16,7 +16,7 @@ from meshplane.workspace.exploring import glossary_view
 from server.helpers import copy_media
 
 STEPS = {"query process", "catalog", "column lineage", "join keys", "product lineage", "ownership facts",
-         "home summary", "templates", "pyarrow"}  # fmt: skip
+         "home summary", "governance", "product page", "templates", "pyarrow"}  # fmt: skip
 
 
 def test_the_server_does_its_one_time_work_before_the_first_request(mesh: Mesh) -> None:

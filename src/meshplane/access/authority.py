@@ -268,6 +268,10 @@ class AccessAuthority:
             self._team_index = (facts, index)
         return index
 
+    def prepare(self) -> None:
+        """Read the facts in force and index them by team now (a server at start-up), not in a first request."""
+        self._by_team(self.policy.all_facts())
+
     def _teams(self, principal: Principal) -> frozenset[str]:
         """The teams ``principal`` is a member of, as :meth:`Directory.in_any` counts them: a product principal's
         own (its owner team), a person's declared in mesh.yaml and given by the identity provider."""

@@ -23,7 +23,7 @@ from meshplane.spec import ColumnSpec, OutputPortSpec, ProductSpec
 from meshplane.sql import DIALECT, parse_query
 from meshplane.types import Address
 
-__all__ = ["ColumnEdge", "column_lineage", "port_column_lineage"]
+__all__ = ["ColumnEdge", "column_lineage", "index_walks", "port_column_lineage"]
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,12 @@ def _index(edges: Iterable[ColumnEdge], *, downstream: bool) -> _Index:
                 _INDEXES.clear()
             _INDEXES[key] = (edges, (by_column, by_port))
     return by_column, by_port
+
+
+def index_walks(edges: tuple[ColumnEdge, ...]) -> None:
+    """Build the walk indexes of a mesh's edges now (a server at start-up), not in the first walk."""
+    _index(edges, downstream=True)
+    _index(edges, downstream=False)
 
 
 def _walk(edges: Iterable[ColumnEdge], port: str, column: str | None, *, downstream: bool) -> Iterator[ColumnEdge]:

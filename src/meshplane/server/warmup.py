@@ -2,9 +2,10 @@
 server takes requests (the app's lifespan), timed step by step and logged as one ``server_warm_up`` event.
 
 At 10,000 products a first request used to pay seconds: the column lineage and join keys of every transform
-(sqlglot), the ownership facts in force of every product, the product lineage index, the home page's
-mesh-wide summary, compiling the page templates, importing pyarrow and starting the governed-query child
-process. What changes later (a build, a sync, an approval) is recomputed through each cache's own stamp.
+(sqlglot), the ownership facts in force of every product, the product lineage index, the home and governance
+pages' mesh-wide summaries, the catalog statements of a product page, compiling the page templates, importing
+pyarrow and starting the governed-query child process. What changes later (a build, a sync, an approval) is
+recomputed through each cache's own stamp, as before.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from fastapi import FastAPI
 
 from meshplane.errors import MeshError
 from meshplane.lineage import product_edges
+from meshplane.lineage.columns import index_walks
+from meshplane.server.profile_pages import compliance_context
 from meshplane.workspace.access import warm_up_queries
 from meshplane.workspace.discovery import DiscoveryService
 from meshplane.workspace.exploring import glossary_view
@@ -37,6 +40,14 @@ def _templates() -> None:
         env.get_template(name)
 
 
+def _product_page(service: DiscoveryService) -> None:
+    """One product's page views, so the catalog statements every product page runs are compiled."""
+    first = next(iter(sorted(service.graph.products)), None)
+    if first is not None:
+        service.product_page(str(first))
+        service.profile_view(str(first))
+
+
 def warm_up(app: FastAPI) -> dict[str, float]:
     """Do each start-up step; returns (and keeps in ``app.state.warm_up``) milliseconds per step. A step
     that fails is logged and left to the first request that needs it (which then reports the error)."""
@@ -45,11 +56,13 @@ def warm_up(app: FastAPI) -> dict[str, float]:
     steps: list[tuple[str, Callable[[], object]]] = [
         ("query process", lambda: warm_up_queries(getattr(mesh.access, "limits", None))),  # starts in background
         ("catalog", lambda: service.reader.search_version()),
-        ("column lineage", lambda: service.column_edges),
+        ("column lineage", lambda: index_walks(service.column_edges)),
         ("join keys", lambda: glossary_view(service)),
         ("product lineage", lambda: product_edges(service.graph)),
-        ("ownership facts", lambda: service.authority.policy.all_facts()),
+        ("ownership facts", service.authority.prepare),
         ("home summary", service.overview),
+        ("governance", lambda: (service.governance(), compliance_context(service))),
+        ("product page", lambda: _product_page(service)),
         ("templates", _templates),
         ("pyarrow", lambda: importlib.import_module("pyarrow")),
     ]

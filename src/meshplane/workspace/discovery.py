@@ -163,6 +163,8 @@ class DiscoveryService:
         # The home page summarises every product: kept until the history or the index changes (a run, a sync),
         # at most 10 s (pending requests).
         self._overview = _Cache(size=1, ttl=10.0)
+        # Governance views read only policy results (their newest id is part of the history stamp).
+        self._governance = _Cache(size=8, ttl=300.0)
         self._lineages = _Cache(size=1024, ttl=float("inf"))  # the graph never changes under an opened mesh
         self._principals: dict[str, tuple[float, Principal | None]] = {}
         self._redacted: dict[str, tuple[ProductPage, ProductPage]] = {}  # address -> (page, as non-owners see it)
@@ -523,7 +525,12 @@ class DiscoveryService:
 
     def compliance_trend(self, *, limit: int = 30) -> list[dict[str, Any]]:
         """Governance over time: each of the newest ``limit`` policy evaluations (oldest first) with its
-        outcome counts and the share of results that pass (waived counts as passing)."""
+        outcome counts and the share of results that pass (waived counts as passing); kept until policy
+        results are recorded (one grouped query over every result otherwise)."""
+        return list(self._governance.get(("trend", limit), self.reader.history_version(),
+                                         lambda: self._compliance_trend(limit)))  # fmt: skip
+
+    def _compliance_trend(self, limit: int) -> list[dict[str, Any]]:
         trend = []
         for evaluation, at, counts in self.reader.compliance_trend(limit=limit):
             total = sum(counts.values())
@@ -550,7 +557,11 @@ class DiscoveryService:
         return {"domain": domain, "products": products, "health": self.health_of(products)}
 
     def governance(self) -> dict[str, Any]:
-        """The latest policy evaluation as a compliance matrix (policy x subject) plus its waivers."""
+        """The latest policy evaluation as a compliance matrix (policy x subject) plus its waivers; kept until
+        policy results are recorded."""
+        return dict(self._governance.get("matrix", self.reader.history_version(), self._governance_matrix))  # a copy
+
+    def _governance_matrix(self) -> dict[str, Any]:
         evaluation = self.reader.latest_policy_evaluation()
         results = self.reader.policy_results(evaluation_id=evaluation, limit=20_000) if evaluation else []
         policies = sorted({r.policy_id for r in results})
