@@ -47,6 +47,13 @@ def no_undeclared(table: Any) -> None:
     assert "vault" not in text and "token" not in text, text[:500]
 
 
+def no_map_secret(table: Any) -> None:
+    """No undeclared MAP key (token, vaultpin) and no NULL-masked or undeclared MAP number (4242) comes out (in
+    the values: a column's name may spell the key the query asked for)."""
+    text = repr([list(row.values()) for row in table.to_pylist()])
+    assert "token" not in text.lower() and "vaultpin" not in text and "4242" not in text, text[:500]
+
+
 def _cases(category: str, expect: str, *sqls: str, check: Callable[[Any], None] | None = None) -> list[Case]:
     return [Case(category, sql, expect, check) for sql in sqls]
 
@@ -487,6 +494,45 @@ CASES: list[Case] = [
         "SELECT contact.*, COLUMNS(*) FROM " + N,
         "SELECT typeof(contact), typeof(visits) FROM " + N,
         check=no_undeclared,
+    ),
+    # 12c\'\'\'. MAPs: only the keys the contract declares, each value masked as its key says, however it is read
+    *_cases(
+        "nested_map",
+        "ok",
+        "SELECT * FROM " + N,
+        "SELECT attributes, scores, hidden FROM " + N,
+        "SELECT attributes['email'], attributes['token'], attributes['plan'], attributes['TOKEN'] FROM " + N,
+        "SELECT element_at(attributes, 'email'), map_extract(attributes, 'token') FROM " + N,
+        "SELECT map_keys(attributes), map_values(attributes), map_keys(hidden), map_values(scores) FROM " + N,
+        "SELECT map_entries(attributes), map_entries(scores), map_entries(hidden) FROM " + N,
+        "SELECT unnest(map_entries(attributes)) FROM " + N,
+        "SELECT to_json(attributes), CAST(attributes AS VARCHAR), CAST(hidden AS VARCHAR) FROM " + N,
+        "SELECT hidden['note'], cardinality(hidden), scores['pin'], scores['vaultpin'] FROM " + N,
+        "SELECT json_extract_string(to_json(attributes), '$.token') FROM " + N,
+        "SELECT map_concat(attributes, MAP {'x': 'y'}), map_concat(hidden, MAP {'x': 'y'}) FROM " + N,
+        "SELECT COLUMNS('attr.*|hid.*|scor.*') FROM " + N,
+        "SELECT string_agg(CAST(attributes AS VARCHAR), ',') FROM " + N,
+        "SELECT list_transform(map_entries(attributes), lambda e: e.value) FROM " + N,
+        check=no_map_secret,
+    ),
+    *_cases(
+        "nested_map",
+        "ok",
+        "SELECT id FROM " + N + " WHERE attributes['email'] LIKE 'mapcanary%'",
+        "SELECT id FROM " + N + " WHERE attributes['token'] LIKE 'MAPCANARY%'",
+        "SELECT id FROM " + N + " WHERE CAST(hidden AS VARCHAR) LIKE '%MAPCANARY%'",
+        "SELECT id FROM " + N + " WHERE list_contains(map_keys(attributes), 'token')",
+        "SELECT id FROM " + N + " WHERE scores['pin'] = 4242 OR scores['vaultpin'] = 4242",
+        "SELECT id FROM " + N + " WHERE CAST(attributes AS VARCHAR) ILIKE '%canary%'",
+        check=empty,
+    ),
+    *_cases(
+        "nested_map",
+        "either",
+        "SELECT CAST(attributes['email'] AS INT) FROM " + N,
+        "SELECT error(attributes['token']) FROM " + N,
+        "SELECT CAST(hidden['note'] AS INT) FROM " + N,
+        "SELECT error(CAST(attributes AS VARCHAR)) FROM " + N,
     ),
     # 12d. samples: sampling reads the governed relation, never the rows the filter drops or raw values
     *_cases(

@@ -47,6 +47,7 @@ CANARIES = (
     "CANARYKEY",
     "LISTCANARY",
     "UNDECLAREDCANARY",
+    "MAPCANARY",
 )
 ANALYST = Principal("rita", frozenset({"royalties-team"}))
 
@@ -92,11 +93,18 @@ SELECT * FROM (VALUES
 # of STRUCT whose elements' fields are masked each (visits.email hashed, visits.ip partial). The files also
 # hold fields the contract does not declare (contact.vault, visits[].token): the port's types leave them out,
 # as the access policy does for every consumer but the owners, so no query may reach them.
+# MAPs carry their keys as data: ``attributes`` declares the keys plan and email (email hashed; the files also
+# hold an undeclared key, token), ``scores`` the keys level and pin (pin NULL-masked; undeclared: vaultpin),
+# ``hidden`` declares none, so a consumer sees none of its entries (the policy leaves such a MAP out; the
+# gateway shows it NULL when a port lists it anyway).
 CONTACT_COLUMNS = (
     PortColumn("id", "INTEGER"),
     PortColumn("contact", "STRUCT(email VARCHAR, phone VARCHAR, city VARCHAR)"),
     PortColumn("address", "STRUCT(street VARCHAR, geo STRUCT(zone INTEGER, note VARCHAR))"),
     PortColumn("visits", "STRUCT(email VARCHAR, ip VARCHAR, page VARCHAR)[]"),
+    PortColumn("attributes", "MAP(VARCHAR, VARCHAR)"),
+    PortColumn("scores", "MAP(VARCHAR, INTEGER)"),
+    PortColumn("hidden", "MAP(VARCHAR, VARCHAR)"),
 )
 CONTACT_MASKS = {
     "contact.email": MaskKind.HASH,
@@ -104,7 +112,10 @@ CONTACT_MASKS = {
     "address": MaskKind.PARTIAL,
     "visits.email": MaskKind.HASH,
     "visits.ip": MaskKind.PARTIAL,
+    "attributes.email": MaskKind.HASH,
+    "scores.pin": MaskKind.NULL,
 }
+CONTACT_MAP_KEYS = {"attributes": frozenset({"plan", "email"}), "scores": frozenset({"level", "pin"})}
 UNDECLARED_FIELDS = ("vault", "token")
 _CONTACTS_SQL = """
 SELECT * FROM (VALUES
@@ -112,9 +123,13 @@ SELECT * FROM (VALUES
       'vault': 'UNDECLAREDCANARY-1'},
   {'street': '1 CANARYCITY Road', 'geo': {'zone': 31337, 'note': 'CANARYTAG gate'}},
   [{'email': 'listcanarya@example.org', 'ip': 'LISTCANARY-10.9.8.7', 'page': 'home', 'token': 'UNDECLAREDCANARY-2'},
-   {'email': 'listcanaryb@example.org', 'ip': NULL, 'page': 'shop', 'token': 'UNDECLAREDCANARY-3'}]),
- (2, {'email': NULL, 'phone': NULL, 'city': 'Oslo', 'vault': 'UNDECLAREDCANARY-4'}, NULL, NULL)
-) AS t(id, contact, address, visits)
+   {'email': 'listcanaryb@example.org', 'ip': NULL, 'page': 'shop', 'token': 'UNDECLAREDCANARY-3'}],
+  MAP {'plan': 'gold', 'email': 'mapcanarya@example.org', 'token': 'MAPCANARY-TOKEN'},
+  MAP {'level': 3, 'pin': 4242, 'vaultpin': 4242},
+  MAP {'note': 'MAPCANARY-HIDDEN'}),
+ (2, {'email': NULL, 'phone': NULL, 'city': 'Oslo', 'vault': 'UNDECLAREDCANARY-4'}, NULL, NULL,
+  MAP {'Email': 'mapcanaryb@example.org', 'TOKEN': 'MAPCANARY-UPPER'}, NULL, NULL)
+) AS t(id, contact, address, visits, attributes, scores, hidden)
 """
 
 
@@ -245,6 +260,7 @@ def make_resolver(mesh: Mesh, *, row_filter: str | None = ROW_FILTER) -> Any:
                 files=(mesh.path("contacts"),),
                 columns=CONTACT_COLUMNS,
                 masks=CONTACT_MASKS,
+                map_keys=CONTACT_MAP_KEYS,
             )
         if ref.address in ("ref.regions.regions", "ref.regions"):
             return ReadablePort(

@@ -53,7 +53,22 @@ LISTENER = """      - name: listener
               description: Address of the playing device.
               customProperties: [{property: mask, value: partial}]
             - {name: seconds, logicalType: integer, description: Seconds played.}
+      - name: preferences
+        logicalType: object
+        physicalType: MAP(VARCHAR, VARCHAR)
+        description: Player settings by key; only the declared keys are shown to consumers.
+        properties:
+          - {name: email, logicalType: string, classification: pii, description: Contact address setting.}
+          - {name: plan, logicalType: string, description: Subscription plan.}
+      - name: debug
+        logicalType: object
+        physicalType: MAP(VARCHAR, VARCHAR)
+        description: Free-form debugging values; no key is declared.
 """
+MAPS_SQL = (
+    ",\n    MAP {'email': lower(email), 'plan': 'gold', 'session_token': 'MAPTOKENCANARY-' || listener_id}"
+    " AS preferences,\n    MAP {'trace': 'DEBUGCANARY-' || listener_id} AS debug\n"
+)
 PLAYS_SQL = (
     "    [{'email': lower(email), 'device_ip': client_ip, 'seconds': CAST(listened_seconds AS INTEGER),"
     " 'fingerprint': 'FPCANARY-' || listener_id},\n"
@@ -70,7 +85,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         "    started_at_utc                AS started_at\n",
         "    started_at_utc                AS started_at,\n"
         "    {'email': lower(email), 'ip': client_ip, 'country': upper(geo_country),\n"
-        "     'tracking_id': 'TRACKCANARY-' || listener_id} AS listener,\n" + PLAYS_SQL))  # fmt: skip
+        "     'tracking_id': 'TRACKCANARY-' || listener_id} AS listener,\n"
+        + PLAYS_SQL.rstrip("\n") + MAPS_SQL))  # fmt: skip
     contract = root / FOLDER / "listening_events.odcs.yaml"
     text = contract.read_text()
     anchor = "      - name: listener_email\n"
@@ -105,6 +121,29 @@ def test_grant_holder_reads_masked_fields_owner_reads_raw(media: Mesh) -> None:
         assert analyst["country"] == owner["country"]
     fields = media.connect(as_user="raj").sql(f"SELECT listener.email AS e FROM {EVENTS} ORDER BY event_id LIMIT 20")
     assert fields.arrow.column("e").to_pylist() == [a["email"] for _, a in pairs]
+
+
+def test_map_values_show_declared_keys_only_masked_per_key(media: Mesh) -> None:
+    """A MAP's keys are data: a grant holder sees the entries of the keys the contract declares (the pii key
+    hashed), never an undeclared key, and not at all a MAP that declares none; the owner sees every key."""
+    masks = port_masks(media.graph.ports[Address.parse(EVENTS)].contract)
+    assert masks["preferences.email"] == "hash" and "preferences.plan" not in masks
+    media.access.approve("amelie", media.access.request_access("raj", EVENTS, "maps").id)
+    query = f"SELECT * FROM {EVENTS} ORDER BY event_id LIMIT 20"
+    owner = media.connect(as_user="bilal").sql(query).arrow
+    seen = media.connect(as_user="raj").sql(query).arrow
+    assert "debug" in owner.column_names and "debug" not in seen.column_names
+    raw, shown = (dict(v) for v in (owner.column("preferences")[0].as_py(), seen.column("preferences")[0].as_py()))
+    assert set(raw) == {"email", "plan", "session_token"} and set(shown) == {"email", "plan"}
+    assert "@" in raw["email"] and len(shown["email"]) == 64 and shown["plan"] == raw["plan"] == "gold"
+    raj = media.connect(as_user="raj")
+    probes = (f"SELECT preferences['session_token'] AS t, map_keys(preferences) AS k, "
+              f"CAST(preferences AS VARCHAR) AS s, to_json(preferences) AS j FROM {EVENTS} LIMIT 20")  # fmt: skip
+    text = repr(seen.to_pylist()) + repr(raj.sql(probes).arrow.to_pylist())
+    assert "CANARY" not in text and "session_token" not in text and "@" not in text
+    with pytest.raises(MeshError) as refused:
+        raj.sql(f"SELECT debug['trace'] FROM {EVENTS}")
+    assert "CANARY" not in str(refused.value)
 
 
 def test_contract_masks_name_fields_of_list_elements(media: Mesh) -> None:

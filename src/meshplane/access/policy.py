@@ -57,6 +57,7 @@ __all__ = [
     "agreement_command",
     "arrow_to_duckdb_type",
     "combine_row_filters",
+    "declared_map_keys",
     "declared_type",
     "request_hint",
 ]
@@ -364,14 +365,17 @@ class AccessPolicy:
         contract = target.port.contract
         fields = declared_fields(contract.raw, contract.table_index) if not decision.owner else {}
         columns: list[PortColumn] = []
+        map_keys: dict[str, frozenset[str]] | None = None if decision.owner else {}
         for arrow_field in snapshot.schema:
             data_type = arrow_field.type
-            if not decision.owner:
+            if map_keys is not None:
                 if arrow_field.name not in declared:
                     continue  # undeclared columns carry no classification: only owners see them
                 data_type = declared_type(data_type, fields.get(arrow_field.name.lower()))
                 if data_type is None:
-                    continue  # a STRUCT none of whose fields the contract declares: nothing to show
+                    continue  # a STRUCT none of whose fields (a MAP none of whose keys) the contract declares
+                map_keys.update(declared_map_keys(data_type, fields.get(arrow_field.name.lower()),
+                                                  arrow_field.name.lower()))  # fmt: skip
             columns.append(PortColumn(arrow_field.name, arrow_to_duckdb_type(data_type)))
         names = {c.name for c in columns}
         granted = None if decision.granted_columns is None else frozenset(decision.granted_columns & names)
@@ -387,6 +391,7 @@ class AccessPolicy:
             granted_columns=granted,
             row_filter=decision.row_filter,
             snapshot_id=snapshot.snapshot_id,
+            map_keys=map_keys,
         )
 
 
@@ -574,6 +579,13 @@ def declared_type(data_type: pa.DataType, fields: Mapping[str, Any] | None) -> p
         if inner is None:
             return None
         return data_type if inner.equals(data_type.value_type) else pa.list_(inner)
+    if t.is_map(data_type):
+        # a MAP's keys are data: its entries are shown by the keys the contract declares (``map_keys``); one
+        # declaring none, or whose values are nested (their fields could not be cut), is not shown at all
+        item = data_type.item_type
+        if not fields or t.is_struct(item) or t.is_map(item) or t.is_list(item) or t.is_large_list(item):
+            return None
+        return data_type
     if not t.is_struct(data_type):
         return data_type
     if not fields:  # an object whose fields the contract does not name
@@ -588,6 +600,25 @@ def declared_type(data_type: pa.DataType, fields: Mapping[str, Any] | None) -> p
         if inner is not None:
             kept.append(child.with_type(inner))
     return pa.struct(kept) if kept else None
+
+
+def declared_map_keys(data_type: pa.DataType, fields: Mapping[str, Any] | None, path: str) -> dict[str, frozenset[str]]:
+    """The path (``attributes``, ``profile.attributes``) of each MAP in ``data_type`` (as
+    :func:`declared_type` cut it) -> the keys its contract declares (lower case), for
+    :attr:`ReadablePort.map_keys`."""
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+    t = pa.types
+    if t.is_list(data_type) or t.is_large_list(data_type) or t.is_fixed_size_list(data_type):
+        return declared_map_keys(data_type.value_type, fields, path)
+    if t.is_map(data_type):
+        return {path: frozenset(fields)} if fields else {}
+    found: dict[str, frozenset[str]] = {}
+    if t.is_struct(data_type) and fields:
+        for i in range(data_type.num_fields):
+            child = data_type.field(i)
+            found.update(declared_map_keys(child.type, fields.get(child.name.lower()), f"{path}.{child.name.lower()}"))
+    return found
 
 
 class CachedGovernance:

@@ -61,9 +61,16 @@ class ReadablePort:
     row_filter: str | None = None
     """A DuckDB boolean expression over the port's raw columns; rows where it is not true are dropped."""
     snapshot_id: int | None = None
+    map_keys: Mapping[str, frozenset[str]] | None = None
+    """The MAP values a non-owner sees: the path of each MAP (``attributes``, ``profile.attributes``; lower case)
+    -> the keys its contract declares (lower case); only their entries are shown, masked as each key's property
+    says, and a MAP not listed shows none. None (an owner's read) shows every key."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "masks", MappingProxyType({k.lower(): MaskKind(v) for k, v in self.masks.items()}))
+        if self.map_keys is not None:
+            object.__setattr__(self, "map_keys", MappingProxyType(
+                {k.lower(): frozenset(key.lower() for key in v) for k, v in self.map_keys.items()}))  # fmt: skip
         names = [column.name.lower() for column in self.columns]
         if len(set(names)) != len(names) or not names:
             raise QueryRejected(f"port {self.address} has no columns or duplicate column names")

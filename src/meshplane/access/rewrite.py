@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from meshplane.access.masks import has_struct, mask_column
+from meshplane.access.masks import has_map, has_struct, mask_column
 from meshplane.access.query_ports import MaskKind, PortResolver, ReadablePort
 from meshplane.errors import AccessDenied, MeshError, QueryRejected
 from meshplane.sql import (
@@ -129,10 +129,14 @@ def port_relation(port: ReadablePort, consumer_key: str) -> exp.Select:
         raw = exp.column(column.name, table=RAW_ALIAS, quoted=True)
         name = column.name.lower()
         kind, below = port.masks.get(name), nested.get(name, {})
-        if kind is None and not below and not has_struct(column.type):
+        maps = None
+        if port.map_keys is not None:  # a non-owner's MAPs: the declared keys of each, relative to this column
+            maps = {"" if path == name else path[len(name) + 1 :]: keys for path, keys in port.map_keys.items()
+                    if path == name or path.startswith(name + ".")}  # fmt: skip
+        if kind is None and not below and not has_struct(column.type) and (maps is None or not has_map(column.type)):
             value: exp.Expr = raw
-        else:  # masks, and STRUCTs (in LISTs too) rebuilt from their declared fields only
-            value = mask_column(raw, column.type, kind, below, consumer_key)
+        else:  # masks, STRUCTs (in LISTs too) rebuilt from their declared fields only, MAPs from declared keys
+            value = mask_column(raw, column.type, kind, below, consumer_key, maps)
         projections.append(exp.alias_(value, column.name, quoted=True, copy=False))
     select = exp.Select(expressions=projections)
     if port.files:

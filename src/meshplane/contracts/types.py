@@ -57,7 +57,8 @@ def logical_compatible(arrow_type: pa.DataType, logical: str) -> bool:
         "date": pa.types.is_date,
         "timestamp": pa.types.is_timestamp,
         "time": pa.types.is_time,
-        "object": pa.types.is_struct,
+        # an ODCS object is a STRUCT (named fields) or a MAP (keys as data; its properties name known keys)
+        "object": lambda x: pa.types.is_struct(x) or pa.types.is_map(x),
         "array": _is_list,
         "map": pa.types.is_map,
         "vector": _is_list,
