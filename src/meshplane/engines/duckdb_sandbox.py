@@ -209,12 +209,30 @@ class DuckDBSandbox:
                 self._start_spare()
         return connection if connection is not None else self._open()
 
-    def connect(self, allowed_files: Sequence[str], *, writable: Path | None = None) -> duckdb.DuckDBPyConnection:
+    def open_unused(self) -> duckdb.DuckDBPyConnection:
+        """A database opened with this sandbox's start-up configuration and not locked down yet, for a later
+        :meth:`connect` (``unused``): nothing may run on it before."""
+        return self._open()
+
+    def connect(self, allowed_files: Sequence[str], *, writable: Path | None = None,
+                unused: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:  # fmt: skip
         """A fresh database that can read exactly ``allowed_files`` and nothing else, configuration locked.
 
         With ``writable`` (a build's staging folder) it may also write there, and spills to a folder inside it
-        instead of holding everything in memory."""
-        connection = self._take() if writable is None else self._open(str(writable / ".spill"))
+        instead of holding everything in memory. ``unused``: a database from :meth:`open_unused` to lock down
+        instead of opening one now (it gets the spill folder before its lock-down)."""
+        if unused is not None:
+            connection = unused
+            if writable is not None:
+                try:
+                    connection.execute(f"SET temp_directory = {_quote(str(writable / '.spill'))}")
+                except BaseException:
+                    connection.close()
+                    raise
+        elif writable is None:
+            connection = self._take()
+        else:
+            connection = self._open(str(writable / ".spill"))
         try:
             _lock_down(connection, allowed_files, () if writable is None else (str(writable) + "/",))
         except BaseException:
