@@ -15,7 +15,7 @@ from meshplane.workspace import Mesh
 from meshplane.workspace.exploring import glossary_view
 from server.helpers import copy_media
 
-STEPS = {"query process", "catalog", "column lineage", "join keys", "product lineage", "ownership facts",
+STEPS = {"query process", "routes", "catalog", "column lineage", "join keys", "product lineage", "ownership facts",
          "home summary", "governance", "product page", "templates", "pyarrow"}  # fmt: skip
 
 

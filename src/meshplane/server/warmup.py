@@ -1,15 +1,16 @@
 """The server's start-up work: what the first request of each page would otherwise pay, done once before the
 server takes requests (the app's lifespan), timed step by step and logged as one ``server_warm_up`` event.
 
-At 10,000 products a first request used to pay seconds: the column lineage and join keys of every transform
-(sqlglot), the ownership facts in force of every product, the product lineage index, the home and governance
-pages' mesh-wide summaries, the catalog statements of a product page, compiling the page templates, importing
-pyarrow and starting the governed-query child process. What changes later (a build, a sync, an approval) is
-recomputed through each cache's own stamp, as before.
+At 10,000 products a first request used to pay seconds: FastAPI's models of every route, the column lineage and
+join keys of every transform (sqlglot), the ownership facts in force of every product, the product lineage
+index, the home and governance pages' mesh-wide summaries, the catalog statements of a product page, compiling
+the page templates, importing pyarrow and starting the governed-query child process. What changes later (a
+build, a sync, an approval) is recomputed through each cache's own stamp, as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import NoMatchFound
 
 from meshplane.errors import MeshError
 from meshplane.lineage import product_edges
@@ -40,6 +42,14 @@ def _templates() -> None:
         env.get_template(name)
 
 
+def _routes(app: FastAPI) -> None:
+    """FastAPI builds each included route's dependency and parameter models on first use, so the first request
+    through the app built all of them (tenths of a second); looking up a route by a name no route has builds
+    them now."""
+    with contextlib.suppress(NoMatchFound):
+        app.url_path_for("meshplane-start-up")
+
+
 def _product_page(service: DiscoveryService) -> None:
     """One product's page views, so the catalog statements every product page runs are compiled."""
     first = next(iter(sorted(service.graph.products)), None)
@@ -55,6 +65,7 @@ def warm_up(app: FastAPI) -> dict[str, float]:
     mesh: Any = app.state.mesh
     steps: list[tuple[str, Callable[[], object]]] = [
         ("query process", lambda: warm_up_queries(getattr(mesh.access, "limits", None))),  # starts in background
+        ("routes", lambda: _routes(app)),
         ("catalog", lambda: service.reader.search_version()),
         ("column lineage", lambda: index_walks(service.column_edges)),
         ("join keys", lambda: glossary_view(service)),
