@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,34 @@ def test_a_postgres_source_is_fingerprinted_by_content(
             assert not mesh.plan(), change
     with Mesh.open(root) as mesh:
         assert mesh.read(EVENTS_PORT).num_rows == EVENTS  # one row added, one deleted
+
+
+def test_a_schedule_tick_skips_an_unchanged_postgres_source(
+    tmp_path: Path, pg_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduled product reading PostgreSQL: a tick after which the table did not change plans nothing (the
+    content fingerprint is the same); after an insert the next tick rebuilds it, with the new row."""
+    import psycopg
+
+    from meshplane.builds.plan import Reason
+
+    root = write_mesh(tmp_path / "mesh", postgres_source=("MESHPLANE_TEST_HOSTING_DB", pg_table), schedule="0 * * * *")
+    monkeypatch.setenv("MESHPLANE_TEST_HOSTING_DB", ADMIN)
+    product = Address.parse("podcasts.listening_events")
+    later = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    with Mesh.open(root) as mesh:
+        assert mesh.build().ok
+        due, plan = mesh.plan_due(later)
+        assert [d.address for d in due] == [product] and not plan
+        assert mesh.run_due(later) is None
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f"INSERT INTO {pg_table} VALUES ('E999999', 'L00000001', 'S1', 61)")
+    later += timedelta(hours=1)  # the next tick
+    with Mesh.open(root) as mesh:
+        _, plan = mesh.plan_due(later)
+        assert [(i.address, i.reasons) for i in plan.items] == [(product, (Reason.SOURCE_CHANGED,))]
+        result = mesh.run_due(later)
+        assert result is not None and result.ok and [o.address for o in result.outcomes] == [product]
+        assert mesh.read(EVENTS_PORT).num_rows == EVENTS + 1
+        runs = sorted((r.status.value, r.trigger) for r in mesh.runs("podcasts.listening_events"))
+        assert runs == [("skipped", "schedule"), ("success", "manual"), ("success", "schedule")]

@@ -7,13 +7,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from meshplane.builds.schedule import due_products, run_scheduler
+from meshplane.builds.plan import Reason
+from meshplane.builds.schedule import due_products, overdue_products, run_scheduler
 from meshplane.types import Address
 from meshplane.workspace import Mesh
 
-from .meshes import write_mesh
+from .meshes import EVENTS as EVENT_ROWS
+from .meshes import write_events, write_mesh
 
 EVENTS = Address("podcasts", "listening_events")
+EVENTS_PORT = "podcasts.listening_events.listening_events"
 
 
 def at(hour: int, minute: int = 0) -> datetime:
@@ -71,9 +74,50 @@ def test_run_due_and_schedule_once(tmp_path: Path, cli: Any) -> None:
         [run] = mesh.runs()
         assert (run.product, run.status.value, run.trigger) == ("podcasts.listening_events", "success", "schedule")
         assert mesh.run_due(datetime.now(UTC)) is None
-        # An hour later the tick has passed: due again, built once.
-        result = mesh.run_due(datetime.now(UTC) + timedelta(hours=1, minutes=1))
+        # An hour later the tick has passed, but nothing it reads changed: due, planned, up to date, not rebuilt.
+        later = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+        due, plan = mesh.plan_due(later)
+        assert [d.address for d in due] == [EVENTS] and not plan
+        # The tick is recorded as a skipped run: the product is current as of it, so neither due nor overdue.
+        [skip, built] = mesh.runs()
+        assert (skip.status.value, skip.trigger, skip.started_at) == ("skipped", "schedule", later)
+        assert "up to date" in (skip.error or "") and built.status.value == "success"
+        assert mesh.last_built(EVENTS) == later
+        assert mesh.run_due(later) is None and len(mesh.runs()) == 2
+        assert overdue_products(mesh.graph, mesh.last_built, later) == []  # its snapshot alone is an hour late
+    # A new file of listens: the next tick rebuilds it, and only it (its consumers are not scheduled).
+    write_events(root, 5, name="part-2.csv", start=EVENT_ROWS)
+    with Mesh.open(root) as mesh:
+        assert mesh.plan_due(later)[0] == []  # this tick found it current already: the change waits for the next
+        next_tick = later + timedelta(hours=1)
+        _, plan = mesh.plan_due(next_tick)
+        assert [(i.address, i.reasons) for i in plan.items] == [(EVENTS, (Reason.SOURCE_CHANGED,))]
+        result = mesh.run_due(next_tick)
         assert result is not None and [str(o.address) for o in result.outcomes] == ["podcasts.listening_events"]
+        assert result.ok and mesh.read(EVENTS_PORT).num_rows == EVENT_ROWS + 5
+        runs = sorted((r.status.value, r.trigger) for r in mesh.runs("podcasts.listening_events"))
+        assert runs == [("skipped", "schedule"), ("success", "schedule"), ("success", "schedule")]
+
+
+def test_the_scheduler_plans_an_unchanged_product_once_per_tick(tmp_path: Path, monkeypatch: Any) -> None:
+    """Rounds every few seconds must not re-plan (fingerprint every source of) a due product found up to date."""
+    root = write_mesh(tmp_path / "mesh", schedule="0 * * * *")
+    with Mesh.open(root) as mesh:
+        assert mesh.build(["podcasts.listening_events"]).ok
+        planned: list[list[str] | None] = []
+        plan = mesh.plan
+
+        def counted(selectors: list[str] | None = None, **options: Any) -> Any:
+            planned.append(selectors)
+            return plan(selectors, **options)
+
+        monkeypatch.setattr(mesh, "plan", counted)
+        later = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+        moments = iter([later + timedelta(seconds=10 * i) for i in range(5)])
+        rounds: list[float] = []
+        mesh.run_scheduler(interval=0, stop=lambda: len(rounds) >= 4, sleep=rounds.append, clock=lambda: next(moments))
+        assert planned == [["podcasts.listening_events"]]  # planned once in five rounds of the same tick
+        assert [r.status.value for r in mesh.runs()] == ["skipped", "success"]  # not rebuilt
 
 
 def test_serve_runs_the_scheduler_beside_the_portal(tmp_path: Path) -> None:

@@ -198,7 +198,11 @@ def schedule(
     """Run scheduled builds in a loop: each product whose cron ticked since its last build, once."""
     with open_mesh(mesh) as opened:
         if once:
-            result = opened.run_due()
+            due, plan = opened.plan_due()
+            stale = {item.address for item in plan.items}
+            for product in (d.address for d in due if d.address not in stale):
+                out.print(f"{product}: up to date (its sources and inputs have not changed since its last build)")
+            result = opened.build_plan(plan, trigger="schedule") if plan else None
             out.print(f"{len(result.outcomes) if result else 0} scheduled product(s) built")
             if result is not None:
                 _summary(result)

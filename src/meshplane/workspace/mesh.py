@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from meshplane.workspace.workbench import Workbench
 
 log = logging.getLogger(__name__)
+# A scheduled tick that found nothing the product reads changed is recorded as a skipped run with this note.
+UP_TO_DATE_NOTE = "up to date: nothing it reads changed since its last build"
 
 __all__ = ["CheckReport", "Mesh", "check_mesh"]
 
@@ -276,24 +278,61 @@ class Mesh:
             sleep(interval)
 
     def last_built(self, product: Address) -> datetime | None:
-        """When the product's oldest current port snapshot was committed (None: never fully built)."""
+        """When the product was last known current (None: never fully built): its oldest current port snapshot's
+        commit, or a later scheduled tick that found nothing it reads changed since (see :meth:`plan_due`)."""
+        from meshplane.catalog import RunStatus
+
         times = []
         for port in self.graph.products[product].output_ports:
             snapshot = self.builds.current(Address(product.domain, product.product, port.name))
             if snapshot is None:
                 return None
             times.append(snapshot.timestamp)
-        return min(times) if times else None
+        built = min(times) if times else None
+        if built is None or self.graph.products[product].schedule is None:
+            return built
+        skipped = self.platform.catalog.reader.runs(str(product), status=RunStatus.SKIPPED, since=built, limit=20)
+        checked = [r.started_at for r in skipped if r.trigger == "schedule" and r.error == UP_TO_DATE_NOTE]
+        return max([built, *checked])
 
-    def run_due(self, now: datetime | None = None) -> BuildResult | None:
-        """Build every scheduled product whose cron ticked since its last build (once, however many ticks)."""
+    def plan_due(self, now: datetime | None = None) -> tuple[list[DueProduct], BuildPlan]:
+        """The scheduled products whose cron ticked since their last build, and the plan of those among them
+        that are stale. A due product whose sources (file states, PostgreSQL content fingerprints), inputs,
+        transform and contract have not changed since its last build is up to date: it is not rebuilt (its
+        append ports append when a source did change), and a skipped run records that this tick found it
+        current, so it is neither due again nor overdue until its next tick."""
         from meshplane.builds.schedule import due_products
 
-        due = due_products(self.graph, self.last_built, now)
+        moment = now or datetime.now(UTC)
+        due = due_products(self.graph, self.last_built, moment)
+        return due, self._plan_due([d.address for d in due], moment)
+
+    def _plan_due(self, due: list[Address], now: datetime) -> BuildPlan:
+        import uuid
+
+        from meshplane.builds import BuildPlan
+        from meshplane.catalog import RunRecord, RunStatus
+
         if not due:
+            return BuildPlan((), ())
+        plan = self.plan([str(a) for a in due])
+        stale = {item.address for item in plan.items}
+        fresh = [a for a in due if a not in stale]
+        for address in fresh:
+            self.platform.catalog.writer.record_run(
+                RunRecord(run_id=uuid.uuid4().hex[:12], product=str(address), status=RunStatus.SKIPPED,
+                          started_at=now, ended_at=now, rows_written=0, error=UP_TO_DATE_NOTE, trigger="schedule")
+            )  # fmt: skip
+        if fresh:
+            log_event("scheduled_up_to_date", products=[str(a) for a in fresh])
+        return plan
+
+    def run_due(self, now: datetime | None = None) -> BuildResult | None:
+        """Build every scheduled product whose cron ticked since its last build (once, however many ticks) and
+        whose sources or inputs changed since; None when nothing was due or everything due is up to date."""
+        _, plan = self.plan_due(now)
+        if not plan:
             return None
-        selectors = [str(d.address) for d in due]
-        plan = self.plan(selectors, force=True)  # a tick builds even an unchanged product; append ports append
         return self.build_plan(plan, trigger="schedule")
 
     def run_scheduler(
@@ -302,15 +341,20 @@ class Mesh:
         interval: float = 30.0,
         stop: Callable[[], bool] = lambda: False,
         sleep: Callable[[float], object] = time.sleep,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """Build what is due every ``interval`` seconds until ``stop()``; ``sleep`` may be an Event's wait."""
+        """Build what is due every ``interval`` seconds until ``stop()``; ``sleep`` may be an Event's wait.
+
+        A due product found up to date is planned once per tick of its cron, not on every round."""
         from meshplane.builds.schedule import due_products, run_scheduler
 
         maintained = {"at": datetime.now(UTC)}  # the first maintenance round is the schedule's next tick
+        round_at = {"now": datetime.now(UTC)}
 
         def find_due(now: datetime) -> list[DueProduct]:
             from meshplane.workspace.reminders import tell_overdue
 
+            round_at["now"] = now
             self._maintain_when_due(now, maintained)
             built: dict[Address, datetime | None] = {}
 
@@ -329,20 +373,23 @@ class Mesh:
                 log.warning("scheduler round not recorded: %s", error)
             return due
 
-        def build_due(due: list[Address]) -> BuildResult:
-            plan = self.plan([str(a) for a in due], force=True)
+        def build_due(due: list[Address]) -> BuildResult | None:
+            plan = self._plan_due(due, round_at["now"])
+            stale = {item.address for item in plan.items}
+            if not plan:
+                return None
             result = self.build_plan(plan, trigger="schedule")
             failed = [str(o.address) for o in result.outcomes if o.status.value == "failed"]
             log_event(
                 "scheduled_run",
-                products=[str(a) for a in due],
+                products=[str(a) for a in stale],
                 ok=result.ok,
                 seconds=round(result.seconds, 3),
                 failed=failed,
             )
             return result
 
-        run_scheduler(find_due, build_due, interval=interval, stop=stop, sleep=sleep)
+        run_scheduler(find_due, build_due, interval=interval, stop=stop, sleep=sleep, clock=clock)
 
     def _maintain_when_due(self, now: datetime, maintained: dict[str, datetime]) -> None:
         """The scheduler's maintenance round (``platform.history.maintain_schedule``), logged like builds."""
