@@ -18,6 +18,7 @@ from typing import Any
 
 from meshplane.graph import Edge, MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec
+from meshplane.storage.tables import CONTENT_PROPERTY
 from meshplane.types import Address
 
 __all__ = [
@@ -136,7 +137,9 @@ def fingerprint_port(
         if edge.upstream_port is not None:
             major = graph.ports[edge.upstream_port].major
             summary = lookup(edge.upstream_port, major)
-            upstream[edge.input.name] = summary.get(f"{PROPERTY_PREFIX}snapshot") if summary else None
+            # A compaction's snapshot holds an earlier snapshot's rows: consumers of it are not stale.
+            content = summary.get(CONTENT_PROPERTY) or summary.get(f"{PROPERTY_PREFIX}snapshot") if summary else None
+            upstream[edge.input.name] = content
         elif source_states is None:
             sources[edge.input.name] = _source_state(graph, edge)
         else:

@@ -241,7 +241,8 @@ def maintain(
         ),
     ] = False,
 ) -> None:
-    """Enforce contracts' retention, expire old snapshots (platform.history) and delete files nothing refers to."""
+    """Enforce contracts' retention, compact small files, expire old snapshots (platform.history) and delete files
+    nothing refers to."""
     if relocate:
         _relocate(mesh, format)
         return
@@ -255,6 +256,9 @@ def maintain(
                 "port": str(p.port),
                 "retention": p.retention_problem
                 or (f"{p.retention.deleted_rows} row(s) deleted" if p.retention else "none declared"),
+                "compacted": f"{p.compaction.rewritten} -> {p.compaction.written} file(s)"
+                if p.compaction and p.compaction.snapshot_id is not None
+                else "",
                 "expired snapshots": str(len(p.expiry.expired) if p.expiry else 0),
                 "files removed": str(p.expiry.removed_files if p.expiry else 0),
                 "error": p.error or "",

@@ -87,6 +87,13 @@ class HistoryConfig(_Frozen):
     maintain_schedule: str | None = "0 3 * * *"  # cron of the scheduler's maintenance round (None: never)
 
 
+class CompactionConfig(_Frozen):
+    """``platform.compaction``: ``meshplane maintain`` rewrites a table's small data files into larger ones."""
+
+    target_file_mb: float = Field(default=128.0, gt=0, le=65536)  # files under 3/4 of this are small
+    min_files: int = Field(default=10, ge=2, le=100_000)  # compact a table once it has this many small files
+
+
 class BuildLimitsConfig(_Frozen):
     """Limits of one transform run (SQL and Python transforms run in limited child processes)."""
 
@@ -119,6 +126,7 @@ class PlatformConfig(_Frozen):
     # API tokens expire this many days after they are created unless created with another expiry.
     token_days: int = Field(default=90, ge=1, le=3650)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    compaction: CompactionConfig = Field(default_factory=CompactionConfig)
     build_limits: BuildLimitsConfig = Field(default_factory=BuildLimitsConfig)
     wire: WireSettings = Field(default_factory=WireSettings)
 

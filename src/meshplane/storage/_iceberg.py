@@ -12,7 +12,7 @@ Two pyiceberg behaviours are corrected here, both measured
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ __all__ = [
     "FastTransaction",
     "PointerSwap",
     "ReplaceAllFiles",
+    "ReplaceSomeFiles",
     "apply_contract",
     "arrow_schema_of",
     "evolve_schema",
@@ -108,6 +109,75 @@ class ReplaceAllFiles(_OverwriteFiles):
             for entry in manifest.fetch_manifest_entry(self._io, discard_deleted=True)
         ]
         # The summary (removed files, records) is computed from this set after the manifests.
+        self._deleted_data_files = {entry.data_file for entry in entries}
+        return entries
+
+
+class ReplaceSomeFiles(_OverwriteFiles):
+    """One OVERWRITE snapshot whose live files are the parent's less ``removed``, plus the appended ones (a
+    compaction: small files replaced by the larger files holding their rows).
+
+    ``key`` maps a manifest's file path to the form ``removed`` is given in. The parent's manifests without a
+    removed file are carried forward as they are; the others are rewritten without it. Were a removed file not
+    live in the parent (another writer replaced it meanwhile), the commit is refused: the new files would repeat
+    rows. Files appended by another writer meanwhile stay live, so the replacement is safe against an append.
+    """
+
+    def __init__(self, *args: Any, removed: Collection[str], key: Callable[[str], str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._removed = frozenset(removed)
+        self._key = key
+
+    def _parent_manifests(self) -> list[Any]:
+        metadata = self._transaction.table_metadata
+        parent = metadata.snapshot_by_id(self._parent_snapshot_id) if self._parent_snapshot_id else None
+        return [] if parent is None else list(parent.manifests(self._io))
+
+    def _existing_manifests(self) -> list[Any]:
+        existing = []
+        for manifest in self._parent_manifests():
+            entries = manifest.fetch_manifest_entry(self._io, discard_deleted=True)
+            kept = [e for e in entries if self._key(e.data_file.file_path) not in self._removed]
+            if manifest.content != ManifestContent.DATA or len(kept) == len(entries):
+                existing.append(manifest)
+                continue
+            if not kept:
+                continue
+            with self.new_manifest_writer(self.spec(manifest.partition_spec_id)) as writer:
+                for entry in kept:
+                    writer.add_entry(
+                        ManifestEntry.from_args(
+                            status=ManifestEntryStatus.EXISTING,
+                            snapshot_id=entry.snapshot_id,
+                            sequence_number=entry.sequence_number,
+                            file_sequence_number=entry.file_sequence_number,
+                            data_file=entry.data_file,
+                        )
+                    )
+            existing.append(writer.to_manifest_file())
+        return existing
+
+    def _deleted_entries(self) -> list[ManifestEntry]:
+        entries = [
+            ManifestEntry.from_args(
+                status=ManifestEntryStatus.DELETED,
+                snapshot_id=self._snapshot_id,
+                sequence_number=entry.sequence_number,
+                file_sequence_number=entry.file_sequence_number,
+                data_file=entry.data_file,
+            )
+            for manifest in self._parent_manifests()
+            if manifest.content == ManifestContent.DATA
+            for entry in manifest.fetch_manifest_entry(self._io, discard_deleted=True)
+            if self._key(entry.data_file.file_path) in self._removed
+        ]
+        found = {self._key(entry.data_file.file_path) for entry in entries}
+        if found != self._removed:
+            missing = sorted(self._removed - found)
+            raise StorageError(
+                f"{len(missing)} file(s) to replace are no longer in the table (another build replaced them "
+                f"meanwhile), e.g. {missing[0]}: nothing was changed"
+            )
         self._deleted_data_files = {entry.data_file for entry in entries}
         return entries
 

@@ -5,6 +5,11 @@
   previous snapshot's ``meshplane.*`` properties (the build fingerprint), so a plan still sees the port as up to
   date. Rows whose date is null are kept: nothing says they are old. A file with no expired row is kept as it
   is on a local warehouse; on object storage the remaining rows are rewritten (published files are remote).
+- :func:`compact_files` rewrites a table's small data files (many appended increments leave one file each) into
+  fewer larger ones, in an OVERWRITE snapshot of its own that replaces just those files: the rows are the same,
+  the build fingerprint is carried (the port stays up to date) and so is the content's snapshot id
+  (:data:`CONTENT_PROPERTY`: consumers' plans see their upstream unchanged). Older snapshots still read the small
+  files until expiry drops them, so time travel to every retained snapshot keeps working.
 - :func:`expire_snapshots` drops old snapshots from the table metadata, keeping the current one, the newest
   ``keep_last``, every one younger than ``keep_for`` and any the caller protects (pinned time-travel points),
   then deletes the data folders, manifests and metadata files no retained snapshot needs.
@@ -22,14 +27,23 @@ from typing import TYPE_CHECKING, Any
 
 from meshplane.errors import StorageError
 from meshplane.storage.store import METADATA_VERSIONS_KEPT, RUN_PROPERTY, TableStore
-from meshplane.storage.tables import TableContract, TableId
+from meshplane.storage.tables import CONTENT_PROPERTY, DataFileRef, Publication, TableContract, TableId
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["ExpiryReport", "RetentionReport", "delete_before", "expire_snapshots"]
+__all__ = [
+    "CONTENT_PROPERTY",
+    "CompactionReport",
+    "ExpiryReport",
+    "RetentionReport",
+    "compact_files",
+    "delete_before",
+    "expire_snapshots",
+]
 
 CUTOFF_PROPERTY = "meshplane.retention-cutoff"
+SMALL_FRACTION = 0.75  # a data file under this fraction of the target size is small
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,17 @@ class RetentionReport:
     deleted_rows: int
     kept_rows: int
     snapshot_id: int | None  # the retention snapshot (None: nothing was old enough)
+
+
+@dataclass(frozen=True)
+class CompactionReport:
+    table_id: TableId
+    files_before: int
+    files_after: int
+    rewritten: int  # small files replaced
+    written: int  # larger files now holding their rows
+    rows: int  # the rows they held
+    snapshot_id: int | None  # the compaction snapshot (None: fewer small files than the threshold)
 
 
 @dataclass(frozen=True)
@@ -95,7 +120,8 @@ def delete_before(
         target = folder / name
         pq.write_table(rows, target)
         files.append(target)
-    properties = {k: v for k, v in current.properties.items() if k.startswith("meshplane.") and k != RUN_PROPERTY}
+    carried = (RUN_PROPERTY, CONTENT_PROPERTY)  # the rows change: consumers must see a new snapshot
+    properties = {k: v for k, v in current.properties.items() if k.startswith("meshplane.") and k not in carried}
     properties[CUTOFF_PROPERTY] = cutoff.isoformat()
     try:
         snapshot = store.publish(
@@ -105,6 +131,93 @@ def delete_before(
         store.cleanup_staging(table_id, run_id)
         raise
     return RetentionReport(table_id, cutoff, deleted, remaining, snapshot.snapshot_id)
+
+
+def compact_files(
+    store: TableStore,
+    table_id: TableId,
+    *,
+    target_bytes: int,
+    min_files: int,
+    run_id: str,
+    contract: TableContract | None = None,
+) -> CompactionReport:
+    """Rewrite the current snapshot's small files (under :data:`SMALL_FRACTION` of ``target_bytes``) into files
+    of up to ``target_bytes`` each, once there are at least ``min_files`` of them; one snapshot (none if fewer).
+
+    Files are packed in the snapshot's order, so each new file holds consecutive increments; files of another
+    Parquet schema than their neighbours (the table's schema evolved) are packed apart."""
+    import pyarrow as pa_module
+    import pyarrow.parquet as pq
+
+    current = store.current(table_id)
+    if current is None:
+        return CompactionReport(table_id, 0, 0, 0, 0, 0, None)
+    filesystem = store.remote.filesystem() if store.remote is not None else None
+    files = current.data_files
+    small = [(ref, size) for ref, size in zip(files, _file_sizes(files, filesystem), strict=True)]
+    small = [(ref, size) for ref, size in small if size < target_bytes * SMALL_FRACTION]
+    if len(small) < min_files:
+        return CompactionReport(table_id, len(files), len(files), 0, 0, 0, None)
+    # Bins of consecutive small files of one schema, each at most target_bytes of input.
+    bins: list[tuple[pa.Schema, list[DataFileRef], int]] = []
+    for ref, size in small:
+        try:
+            schema = pq.read_schema(_path(ref, filesystem), filesystem=filesystem).remove_metadata()
+        except OSError as exc:
+            raise StorageError(f"{table_id}: cannot read data file {ref}: {exc}") from exc
+        last = bins[-1] if bins else None
+        if last is not None and last[0].equals(schema) and last[2] + size <= target_bytes:
+            last[1].append(ref)
+            bins[-1] = (last[0], last[1], last[2] + size)
+        else:
+            bins.append((schema, [ref], size))
+    bins = [b for b in bins if len(b[1]) > 1]  # one file alone is rewritten into the same file
+    replaced = [ref for _, refs, _ in bins for ref in refs]
+    if len(replaced) < min_files:
+        return CompactionReport(table_id, len(files), len(files), 0, 0, 0, None)
+    folder = store.staging_dir(table_id, run_id)
+    written: list[Path] = []
+    rows = 0
+    try:
+        for number, (schema, refs, _) in enumerate(bins):
+            parts = [pq.read_table(_path(ref, filesystem), filesystem=filesystem, schema=schema) for ref in refs]
+            combined = pa_module.concat_tables(parts)
+            rows += combined.num_rows
+            target = folder / f"compacted-{number:05d}.parquet"
+            pq.write_table(combined, target, compression="snappy")
+            written.append(target)
+        properties = {k: v for k, v in current.properties.items() if k.startswith("meshplane.") and k != RUN_PROPERTY}
+        properties[CONTENT_PROPERTY] = current.properties.get(CONTENT_PROPERTY, str(current.snapshot_id))
+        publication = Publication(
+            table_id, tuple(written), current.schema, properties, contract or TableContract(), replaces=tuple(replaced)
+        )
+        [snapshot] = store.publish_all([publication], run_id)
+    except OSError as exc:
+        store.cleanup_staging(table_id, run_id)
+        raise StorageError(f"{table_id}: compaction failed reading or writing a data file: {exc}") from exc
+    except StorageError:
+        store.cleanup_staging(table_id, run_id)
+        raise
+    after = len(files) - len(replaced) + len(written)
+    return CompactionReport(table_id, len(files), after, len(replaced), len(written), rows, snapshot.snapshot_id)
+
+
+def _path(ref: DataFileRef, filesystem: Any) -> str:
+    return str(ref).removeprefix("s3://") if filesystem is not None else str(ref)
+
+
+def _file_sizes(files: Collection[DataFileRef], filesystem: Any) -> list[int]:
+    if filesystem is None:
+        try:
+            return [Path(str(ref)).stat().st_size for ref in files]
+        except OSError as exc:
+            raise StorageError(f"cannot read the size of a data file: {exc}") from exc
+    try:
+        infos = filesystem.get_file_info([_path(ref, filesystem) for ref in files])
+    except OSError as exc:
+        raise StorageError(f"cannot read the size of a data file in object storage: {exc}") from exc
+    return [int(info.size or 0) for info in infos]
 
 
 def _bound(arrow_type: Any, cutoff: datetime) -> Any:

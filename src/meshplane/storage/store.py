@@ -272,7 +272,7 @@ class TableStore:
             tables = ", ".join(str(p.table_id) for p in publications)
             raise StorageError(f"{tables}: publish outcome unknown ({type(exc).__name__}: {exc})") from exc
         return [
-            self._published(table_id, table, producer, uris, local, publication.append)
+            self._published(table_id, table, producer, uris, local, publication.append, bool(publication.replaces))
             for (table_id, table, producer), (*_, uris, local), publication in zip(
                 committed, prepared, publications, strict=True
             )
@@ -322,7 +322,18 @@ class TableStore:
             table = tx._table
         metadata = tx.table_metadata
         producer: Any
-        if publication.append and metadata.current_snapshot() is not None:
+        if publication.replaces:
+            if metadata.current_snapshot() is None:
+                raise StorageError(f"{table_id}: no snapshot whose files could be replaced")
+            producer = ice.ReplaceSomeFiles(
+                operation=ice.operation_for(metadata),
+                transaction=tx,
+                io=table.io,
+                snapshot_properties=summary,
+                removed={str(ref) for ref in publication.replaces},
+                key=lambda uri: str(self._ref(uri)),
+            )
+        elif publication.append and metadata.current_snapshot() is not None:
             # An increment: the parent's manifests are carried forward as they are, the new files added.
             producer = ice.AppendFiles(
                 operation=ice.append_operation(), transaction=tx, io=table.io, snapshot_properties=summary
@@ -340,7 +351,14 @@ class TableStore:
         return table_id, tx, producer, uris, local
 
     def _published(
-        self, table_id: TableId, committed: Any, producer: Any, uris: list[str], local: list[str], append: bool
+        self,
+        table_id: TableId,
+        committed: Any,
+        producer: Any,
+        uris: list[str],
+        local: list[str],
+        append: bool,
+        partial: bool = False,
     ) -> SnapshotInfo:
         from pyiceberg.table import Table as IcebergTable
 
@@ -365,7 +383,7 @@ class TableStore:
             # daily append spent half its publish reading the year's manifests back).
             self._files[table_id, snapshot.snapshot_id] = (*parent, *paths)
             info = self._info(table_id, table, snapshot, files=(*parent, *paths))
-        elif append:  # the parent's files are not known here: read the snapshot's manifests on first use
+        elif append or partial:  # the live files are not known here: read the snapshot's manifests on first use
             info = self._info(table_id, table, snapshot)
         else:
             self._files[table_id, snapshot.snapshot_id] = paths

@@ -15,10 +15,22 @@ from meshplane.errors import StorageError
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["DataFileRef", "Publication", "SnapshotInfo", "SnapshotSummary", "TableContract", "TableId"]
+__all__ = [
+    "CONTENT_PROPERTY",
+    "DataFileRef",
+    "Publication",
+    "SnapshotInfo",
+    "SnapshotSummary",
+    "TableContract",
+    "TableId",
+]
 
 # A data file as readers get it: an absolute local path, or an ``s3://`` URI when the warehouse is on S3.
 DataFileRef = Path | str
+
+# A snapshot's summary key naming the earlier snapshot whose rows it holds unchanged (a compaction): consumers'
+# plans compare that id, so rewriting files does not make every downstream product stale.
+CONTENT_PROPERTY = "meshplane.content-snapshot"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -60,6 +72,8 @@ class Publication:
     contract: TableContract | None = None
     # False: the files replace the table's contents. True: they are added to the live files (an increment).
     append: bool = False
+    # Non-empty: the files replace just these live files (a compaction; the other live files stay).
+    replaces: tuple[DataFileRef, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Lifecycle use cases: retention on every build, and ``meshplane maintain`` (retention, snapshot expiry, orphan files).
+"""Lifecycle use cases: retention on every build, and ``meshplane maintain`` (retention, compaction of small files,
+snapshot expiry, orphan files).
 
 Retention comes from the contract (:mod:`meshplane.spec.retention`); how much history each table keeps comes
 from ``platform.history`` in mesh.yaml. Every retention delete and every expiry is written to the audit log.
@@ -16,7 +17,14 @@ from meshplane.builds.execute import table_contract, table_id_for
 from meshplane.errors import MeshError
 from meshplane.graph import MeshGraph
 from meshplane.spec.retention import retention_of
-from meshplane.storage.lifecycle import ExpiryReport, RetentionReport, delete_before, expire_snapshots
+from meshplane.storage.lifecycle import (
+    CompactionReport,
+    ExpiryReport,
+    RetentionReport,
+    compact_files,
+    delete_before,
+    expire_snapshots,
+)
 from meshplane.types import Address
 from meshplane.workspace.platform import Platform
 
@@ -33,6 +41,7 @@ class PortMaintenance:
     retention_problem: str | None = None  # declared but not enforceable (no dated column)
     expiry: ExpiryReport | None = None
     error: str | None = None
+    compaction: CompactionReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +61,16 @@ class PortMaintenance:
                 "expired_snapshots": list(self.expiry.expired),
                 "retained_snapshots": self.expiry.retained,
                 "removed_files": self.expiry.removed_files,
+            },
+            "compaction": None
+            if self.compaction is None
+            else {
+                "files_before": self.compaction.files_before,
+                "files_after": self.compaction.files_after,
+                "rewritten_files": self.compaction.rewritten,
+                "written_files": self.compaction.written,
+                "rows": self.compaction.rows,
+                "snapshot_id": self.compaction.snapshot_id,
             },
             "error": self.error,
         }
@@ -128,7 +147,8 @@ class LifecycleService:
         actor: str = PLATFORM_ACTOR,
         min_file_age: float = 3600.0,
     ) -> MaintenanceReport:
-        """Retention, then snapshot expiry and removal of unreferenced files, for each port of ``products``."""
+        """Retention, compaction of small files, then snapshot expiry and removal of unreferenced files, for each
+        port of ``products``."""
         moment = now or datetime.now(UTC)
         selected = list(products)
         retention = {r.port: r for r in self.enforce_retention(selected, now=moment, actor=actor)}
@@ -140,6 +160,12 @@ class LifecycleService:
                 reports.append(done)
                 continue
             try:
+                compaction = self._compact(address, port, moment, actor)
+            except MeshError as error:
+                reports.append(PortMaintenance(address, done.retention, done.retention_problem, error=str(error)))
+                continue
+            done = PortMaintenance(address, done.retention, done.retention_problem, compaction=compaction)
+            try:
                 expiry = expire_snapshots(
                     self.platform.tables,
                     table_id_for(address, port.major),
@@ -149,7 +175,11 @@ class LifecycleService:
                     min_file_age=min_file_age,
                 )
             except MeshError as error:
-                reports.append(PortMaintenance(address, done.retention, done.retention_problem, error=str(error)))
+                reports.append(
+                    PortMaintenance(
+                        address, done.retention, done.retention_problem, error=str(error), compaction=compaction
+                    )
+                )
                 continue
             if expiry.expired or expiry.removed_files:
                 self.platform.catalog.writer.append_audit(
@@ -159,5 +189,29 @@ class LifecycleService:
                     {"expired": list(expiry.expired), "retained": expiry.retained,
                      "removed_files": expiry.removed_files},
                 )  # fmt: skip
-            reports.append(PortMaintenance(address, done.retention, done.retention_problem, expiry))
+            reports.append(
+                PortMaintenance(address, done.retention, done.retention_problem, expiry, compaction=compaction)
+            )
         return MaintenanceReport(tuple(reports))
+
+    def _compact(self, address: Address, port: Any, moment: datetime, actor: str) -> CompactionReport:
+        """Rewrite the port's small files into larger ones once ``platform.compaction.min_files`` of them pile up
+        (audited like retention)."""
+        settings = self.graph.spec.config.platform.compaction
+        report = compact_files(
+            self.platform.tables,
+            table_id_for(address, port.major),
+            target_bytes=int(settings.target_file_mb * 1024 * 1024),
+            min_files=settings.min_files,
+            run_id="compaction-" + moment.strftime("%Y%m%dT%H%M%S%f"),
+            contract=table_contract(port),
+        )
+        if report.snapshot_id is not None:
+            self.platform.catalog.writer.append_audit(
+                actor,
+                "compaction",
+                str(address),
+                {"files_before": report.files_before, "files_after": report.files_after,
+                 "rewritten_files": report.rewritten, "rows": report.rows, "snapshot_id": report.snapshot_id},
+            )  # fmt: skip
+        return report

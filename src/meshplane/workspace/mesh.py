@@ -409,6 +409,7 @@ class Mesh:
             ok=report.ok,
             expired=sum(len(p.expiry.expired) for p in report.ports if p.expiry),
             deleted_rows=sum(p.retention.deleted_rows for p in report.ports if p.retention),
+            compacted_files=sum(p.compaction.rewritten for p in report.ports if p.compaction),
             errors=[f"{p.port}: {p.error}" for p in report.ports if p.error],
         )
 
@@ -546,7 +547,8 @@ class Mesh:
     def maintain(
         self, selectors: list[str] | None = None, *, now: datetime | None = None, min_file_age: float = 3600.0
     ) -> MaintenanceReport:
-        """``meshplane maintain``: retention, snapshot expiry and removal of unreferenced files."""
+        """``meshplane maintain``: retention, compaction of small files, snapshot expiry and removal of unreferenced
+        files."""
         products = sorted({a.product_address for a in self.select(selectors)}, key=str)
         return self.lifecycle.maintain(products, now=now, min_file_age=min_file_age)
 
