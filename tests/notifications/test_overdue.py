@@ -92,3 +92,26 @@ def test_an_overdue_build_reaches_a_subscribed_webhook_once_per_period(tmp_path:
     assert "team:podcasts-team" in bodies[0]["audience"]  # type: ignore[operator]
     assert bodies[1]["details"]["missed_tick"] == (missed + timedelta(hours=1)).isoformat()  # type: ignore[index]
     assert "build_overdue" in owner_inbox and "build_overdue" not in outsider_inbox
+
+
+def test_the_scheduler_tells_an_overdue_build_in_its_round(tmp_path: Path) -> None:
+    """The scheduler's round (here 20 minutes past a tick of a never-built product) tells it before building."""
+    with receiver() as got:
+        root = write_mesh(tmp_path / "mesh", schedule=HOURLY)
+        with (root / "mesh.yaml").open("a") as handle:
+            handle.write(notifications_yaml(got.url, "    - {subscriber: team:podcasts-team, events: "
+                                                     "[build_overdue], channel: hook}\n"))  # fmt: skip
+        late = datetime.now(UTC).replace(minute=20, second=0, microsecond=0) + timedelta(hours=2)
+        rounds: list[datetime] = []
+
+        def clock() -> datetime:
+            rounds.append(late)
+            return late
+
+        with Mesh.open(root) as mesh:
+            mesh.run_scheduler(interval=0, stop=lambda: len(rounds) >= 1, sleep=lambda s: None, clock=clock)
+            assert [r.product for r in mesh.runs()] == [str(EVENTS)]  # then built it
+            deliver_all(mesh)
+        [body] = signed_bodies(got)
+    assert body["kind"] == "build_overdue" and body["details"]["last_built"] is None  # type: ignore[index]
+    assert body["details"]["missed_tick"] == late.replace(minute=0).isoformat()  # type: ignore[index]

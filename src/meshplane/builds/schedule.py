@@ -3,9 +3,10 @@
 A product is due when its cron expression has ticked since its last successful build. However many ticks
 were missed while the scheduler was down, the product is built once: only the latest tick counts.
 
-A product is *overdue* when the first tick after its last successful build is older than a grace period (a
-quarter of the schedule's interval, at least a minute and at most an hour): the scheduler did not run, or its
-builds failed. An overdue period lasts until the next successful build; its key is that first missed tick.
+A product is *overdue* when the first tick after its last successful build (or tick found up to date: what
+``last_built`` answers) is older than a grace period (a quarter of the schedule's interval, at least a minute
+and at most an hour): the scheduler did not run, or its builds failed. An overdue period lasts until the next
+successful build; its key is that first missed tick.
 """
 
 from __future__ import annotations
