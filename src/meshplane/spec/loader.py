@@ -22,7 +22,7 @@ from meshplane.spec.models import (
     MeshSpec,
     ProductSpec,
 )
-from meshplane.spec.paths import outside_mesh, within_mesh
+from meshplane.spec.paths import is_dir, is_file, listing, outside_mesh, within_mesh
 from meshplane.spec.products import PRODUCT_FILE, read_product
 from meshplane.spec.schemas import schema_verdict, validate_document, validators_stamp
 from meshplane.spec.yamlsafe import YamlDocument, parse_cache
@@ -326,9 +326,11 @@ def _products(
     domain_dir: Path, teams: set[str] | None, problems: list[Problem], unloaded: set[str]
 ) -> list[ProductSpec]:
     found: list[ProductSpec] = []
-    for product_dir in sorted(p for p in domain_dir.iterdir() if p.is_dir() and p.name not in RESERVED_DIRS):
+    listed = listing(domain_dir)
+    folders = [domain_dir / name for name in listed] if listed is not None else list(domain_dir.iterdir())
+    for product_dir in sorted(p for p in folders if p.name not in RESERVED_DIRS and is_dir(p)):
         product_file = product_dir / PRODUCT_FILE
-        if not product_file.is_file():
+        if not is_file(product_file):
             if any(product_dir.glob("*.odcs.yaml")) or any(product_dir.glob("*.sql")):
                 problems.append(
                     Problem(

@@ -17,13 +17,17 @@ from pathlib import Path
 
 from meshplane.types import Problem, SourceLocation
 
-__all__ = ["outside_mesh", "within_mesh"]
+__all__ = ["is_dir", "is_file", "listing", "outside_mesh", "within_mesh"]
 
 _ROOT: ContextVar[str | None] = ContextVar("meshplane_mesh_root", default=None)
 # Real paths of the folders seen during one load: a mesh of 10,000 products reads 30,000 files in 10,000
 # folders, and resolving each file's path from the file system root (os.path.realpath) costs a system
 # call per level of every path.
 _FOLDERS: ContextVar[dict[str, str] | None] = ContextVar("meshplane_mesh_folders", default=None)
+# Each folder's entries as one directory listing reports them, during one load: whether a product's files
+# exist, are links or are orphans is answered from one listing per folder instead of a system call per file.
+_LISTINGS: ContextVar[dict[str, dict[str, int] | None] | None] = ContextVar("meshplane_mesh_listings", default=None)
+_FILE, _DIR, _LINK = 1, 2, 4
 
 
 @contextmanager
@@ -31,11 +35,78 @@ def within_mesh(root: Path) -> Iterator[None]:
     """Refuse, while loading the mesh at ``root``, to read any file whose real path is outside it."""
     token = _ROOT.set(os.path.realpath(root))
     folders = _FOLDERS.set({})
+    listings = _LISTINGS.set({})
     try:
         yield
     finally:
+        _LISTINGS.reset(listings)
         _FOLDERS.reset(folders)
         _ROOT.reset(token)
+
+
+def _entries(folder: str) -> dict[str, int] | None:
+    """``folder``'s entries (name -> kind bits, as the listing's file types say, without a system call per
+    entry), kept for the load in progress; None outside a load or when the folder cannot be listed."""
+    known = _LISTINGS.get()
+    if known is None:
+        return None
+    if folder in known:
+        return known[folder]
+    entries: dict[str, int] | None = {}
+    try:
+        with os.scandir(folder) as scan:
+            for entry in scan:
+                assert entries is not None
+                if entry.is_symlink():
+                    entries[entry.name] = _LINK
+                elif entry.is_dir(follow_symlinks=False):
+                    entries[entry.name] = _DIR
+                elif entry.is_file(follow_symlinks=False):
+                    entries[entry.name] = _FILE
+                else:
+                    entries[entry.name] = 0
+    except OSError:
+        entries = None
+    known[folder] = entries
+    return entries
+
+
+def _kind(path: Path | str) -> int | None:
+    """The kind bits of ``path`` from its folder's listing: 0 when it does not exist; None when unknown."""
+    folder, name = os.path.split(os.fspath(path))
+    entries = _entries(folder) if _in_mesh(folder) else None
+    if entries is None:
+        return None
+    return entries.get(name, 0)
+
+
+def _in_mesh(folder: str) -> bool:
+    """Only the mesh's own folders are listed (never ``/`` or ``/tmp`` on the way up to the mesh root)."""
+    root = _ROOT.get()
+    return root is not None and (folder == root or folder.startswith(root.rstrip(os.sep) + os.sep))
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``; during a load, answered from the folder's listing (a link is still followed)."""
+    kind = _kind(path)
+    if kind is None or kind & _LINK:
+        return path.is_file()
+    return bool(kind & _FILE)
+
+
+def is_dir(path: Path) -> bool:
+    """``path.is_dir()``; during a load, answered from the folder's listing (a link is still followed)."""
+    kind = _kind(path)
+    if kind is None or kind & _LINK:
+        return path.is_dir()
+    return bool(kind & _DIR)
+
+
+def listing(folder: Path) -> list[str] | None:
+    """The names in ``folder`` (sorted) during a load, from its one listing; None outside a load or unreadable."""
+    text = os.fspath(folder)
+    entries = _entries(text) if _in_mesh(text) else None
+    return None if entries is None else sorted(entries)
 
 
 def _real_folder(folder: str, known: dict[str, str]) -> str:
@@ -51,11 +122,16 @@ def _real_folder(folder: str, known: dict[str, str]) -> str:
 
 
 def _real_path(path: str, real_parent: str) -> str:
-    """``os.path.realpath(path)`` given its folder's real path: one ``lstat`` unless ``path`` is a link."""
-    try:
-        linked = stat.S_ISLNK(os.lstat(path).st_mode)
-    except OSError:
-        linked = True  # missing or unreadable: let realpath say what it says of such a path
+    """``os.path.realpath(path)`` given its folder's real path: no system call when its folder's listing says
+    it is no link, else one ``lstat`` unless ``path`` is a link."""
+    kind = _kind(path)
+    if kind:  # listed, and it says whether it is a link
+        linked = bool(kind & _LINK)
+    else:
+        try:
+            linked = stat.S_ISLNK(os.lstat(path).st_mode)
+        except OSError:
+            linked = True  # missing or unreadable: let realpath say what it says of such a path
     return os.path.realpath(path) if linked else os.path.join(real_parent, os.path.basename(path))
 
 

@@ -18,7 +18,7 @@ from meshplane.spec.models import (
     ProductSpec,
     TransformSpec,
 )
-from meshplane.spec.paths import outside_mesh
+from meshplane.spec.paths import is_file, listing, outside_mesh
 from meshplane.spec.schemas import validate_document
 from meshplane.spec.yamlsafe import JsonPath, YamlDocument
 from meshplane.types import Address, Problem, SourceLocation
@@ -33,7 +33,7 @@ def _transform(
     folder: Path, port: str, document: YamlDocument, at: tuple[str | int, ...], problems: list[Problem]
 ) -> TransformSpec | None:
     candidates = [folder / f"{port}.sql", folder / f"{port}.py"]
-    found = [c for c in candidates if c.is_file()]
+    found = [c for c in candidates if is_file(c)]
     if len(found) != 1:
         message = (
             f"output port {port!r} has no transform"
@@ -124,7 +124,7 @@ def _load_output_port(
         )
         access = AccessLevel.PRIVATE
     contract_path = folder / f"{name}.odcs.yaml"
-    if not contract_path.is_file():
+    if not is_file(contract_path):
         problems.append(
             Problem(
                 document.locate(path),
@@ -217,7 +217,7 @@ def _table_ports(
     is ``<port>__<table>``; each table has its own transform, ``<port>.<table>.sql`` or ``.py``."""
     ports: list[OutputPortSpec] = []
     taken = _port_names(document.data) - {name}
-    single = [f for f in (folder / f"{name}.sql", folder / f"{name}.py") if f.is_file()]
+    single = [f for f in (folder / f"{name}.sql", folder / f"{name}.py") if is_file(f)]
     if single:
         files = ", ".join(f"{name}.{snake_case(t.name)}{single[0].suffix}" for t in contract.tables)
         problems.append(
@@ -433,10 +433,15 @@ def _port_names(data: dict[str, Any]) -> set[str]:
 
 
 def _check_orphans(folder: Path, ports: set[str], problems: list[Problem]) -> None:
-    try:  # one directory listing (Path.glob costs ten times as much, once per product of a large mesh)
-        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".odcs.yaml"))
-    except OSError:
-        names = []
+    # one directory listing (Path.glob costs ten times as much, once per product of a large mesh), the one the
+    # load already made of the product's folder
+    listed = listing(folder)
+    if listed is None:
+        try:
+            listed = sorted(e.name for e in os.scandir(folder))
+        except OSError:
+            listed = []
+    names = [name for name in listed if name.endswith(".odcs.yaml")]
     for name in names:
         contract = folder / name
         port = name.removesuffix(".odcs.yaml")

@@ -349,15 +349,16 @@ def read_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> YamlDocument | 
     if escape is not None:
         return escape
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return Problem(
-                SourceLocation(path),
-                f"file is {size:,} bytes, over the {max_bytes:,}-byte limit for mesh files",
-                "split it, or keep data out of spec files",
-                code="yaml-size",
-            )
-        raw = path.read_bytes()
+        with open(path, "rb") as stream:  # no stat first: one system call fewer per file of a large mesh
+            raw = stream.read(max_bytes + 1)
+            if len(raw) > max_bytes:
+                size = os.fstat(stream.fileno()).st_size
+                return Problem(
+                    SourceLocation(path),
+                    f"file is {size:,} bytes, over the {max_bytes:,}-byte limit for mesh files",
+                    "split it, or keep data out of spec files",
+                    code="yaml-size",
+                )
     except OSError as error:
         return Problem(SourceLocation(path), f"cannot read file: {error.strerror}", code="io")
     cache = _CACHE.get()
