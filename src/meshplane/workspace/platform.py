@@ -53,6 +53,19 @@ def _existing_sqlite(url: str) -> bool:
         return False
 
 
+def _no_table_pointers(url: str) -> bool:
+    """Whether the PostgreSQL database at ``url`` lacks the Iceberg catalog's table of pointers (created by the
+    first publish); one query over psycopg. Unreachable or refused: False, and the catalog's own path reports it."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            row = conn.execute("SELECT to_regclass('iceberg_tables') IS NULL").fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
+
+
 def has_catalog(spec: MeshSpec) -> bool:
     """Whether the mesh has a catalog to compare with; `meshplane check` must never create one.
 
@@ -124,12 +137,17 @@ class Platform:
         return store
 
     def never_published(self) -> bool:
-        """True when the mesh's SQLite metadata database does not exist yet: no table was ever published,
-        so a plan can answer without creating (and migrating) the database."""
+        """True when no table was ever published: the mesh's SQLite metadata database does not exist yet, or its
+        PostgreSQL database holds no Iceberg table pointers yet. A plan then answers without creating (or
+        migrating) the database, and without loading SQLAlchemy and the catalog."""
         url = self.catalog_url
-        if "tables" in self.__dict__ or "catalog" in self.__dict__ or not url.startswith("sqlite:///"):
+        if "tables" in self.__dict__ or "catalog" in self.__dict__:
             return False
-        return not Path(url.removeprefix("sqlite:///")).exists()
+        if url.startswith("sqlite:///"):
+            return not Path(url.removeprefix("sqlite:///")).exists()
+        if url.startswith("postgresql+psycopg://"):
+            return _no_table_pointers("postgresql://" + url.removeprefix("postgresql+psycopg://"))
+        return False
 
     @cached_property
     def tables(self) -> TableStore:
