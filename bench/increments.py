@@ -11,9 +11,10 @@ scheduler runs it):
    (``generate.py --day``, not timed) and times, side by side, the plan and the append build of that day, then a
    ``--full-refresh`` rebuild of the whole year. The figure is the ratio of the medians.
 2. ``--builds`` more daily builds, each followed by ``meshplane maintain`` (snapshot expiry on, as
-   ``platform.history`` keeps it). Afterwards the warehouse's files of that table (data, manifests, metadata) are
-   compared with the bytes the current snapshot and the retained history read; plan and build times of the
-   first and the last ten builds are printed side by side.
+   ``platform.history`` keeps it; compaction of the daily files as ``platform.compaction`` says). Afterwards
+   the warehouse's files of that table (data, manifests, metadata) are compared with the bytes the current
+   snapshot and the retained history read; plan and build times of the first and the last ten builds are
+   printed side by side.
 
 The machine is shared: the header and footer print the load average; compare the ratios of one run.
 """
@@ -137,24 +138,32 @@ def bench_increment(scale: float, repeat: int) -> None:
 
 
 def bench_history(scale: float, builds: int) -> None:
+    from meshplane.types import Address
     from meshplane.workspace import Mesh
 
     root = _mesh(scale, days_left=builds)
     plans: list[float] = []
     times: list[float] = []
+    compactions = 0
     with Mesh.open(root) as mesh:
         mesh.build([PRODUCT], raise_on_failure=True)
         history = mesh.graph.spec.config.platform.history
+        compaction = mesh.graph.spec.config.platform.compaction
         for number in range(builds):
             _deliver(root, scale, LAST_DAY - timedelta(days=builds - 1 - number))
             plans.append(_timed(lambda: mesh.plan([PRODUCT])))
             times.append(_timed(lambda: mesh.build([PRODUCT], raise_on_failure=True)))
             report = mesh.maintain([PRODUCT], min_file_age=0)
             assert report.ok, report
+            compactions += sum(1 for p in report.ports if p.compaction and p.compaction.snapshot_id is not None)
+        current = mesh.builds.current(Address.parse(PORT))
+        files = len(current.data_files) if current is not None else 0
     on_disk, live, retained = _sizes(root)
     window = min(10, builds)
     print(f"{builds} daily builds, each followed by maintain (keep_snapshots {history.keep_snapshots}, "
           f"keep_days {history.keep_days:g}): {retained} snapshots retained")  # fmt: skip
+    print(f"compaction (min_files {compaction.min_files}, target {compaction.target_file_mb:g} MB): {compactions} "
+          f"rewrite(s); the current snapshot reads {files} data file(s)")  # fmt: skip
     print(f"warehouse: {on_disk / 1e6:.2f} MB on disk; current snapshot + retained history read {live / 1e6:.2f} MB: "
           f"{on_disk / live:.2f}x (target at most 1.2x)")  # fmt: skip
     print(f"plan,  first {window} builds: {_stats(plans[:window])}")

@@ -109,4 +109,5 @@ def test_increments(data: Path) -> None:
     out = run("increments.py", "--scale", "0.01", "--repeat", "1", "--builds", "3", data=data)
     assert "increment / full rebuild:" in out and "build, daily increment:" in out, out
     assert "3 daily builds, each followed by maintain" in out and "(target at most 1.2x)" in out, out
+    assert "compaction (min_files 10, target 128 MB):" in out, out
     assert "plan,  last 3 builds:" in out, out

@@ -7,6 +7,7 @@ import hmac
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -143,6 +144,16 @@ class CatalogReader:
         )
         with self._db.read() as conn:
             return {str(d): (int(products), int(ports)) for d, products, ports in conn.execute(query)}
+
+    def port_contracts(self, addresses: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        """The published contract of each of ``addresses`` the catalog holds, in one query (no columns read)."""
+        po = schema.ports
+        wanted = sorted(set(addresses))
+        if not wanted:
+            return {}
+        with self._db.read() as conn:
+            rows = conn.execute(sa.select(po.c.address, po.c.contract).where(po.c.address.in_(wanted)))
+            return {str(address): dict(contract or {}) for address, contract in rows}
 
     def port(self, address: str) -> PortRecord | None:
         with self._db.read() as conn:
