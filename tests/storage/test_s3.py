@@ -69,3 +69,31 @@ def test_credentials_never_show_in_reprs(s3_env) -> None:  # type: ignore[no-unt
     assert location.secret_access_key == s3_env.env()["AWS_SECRET_ACCESS_KEY"]
     assert s3_env.env()["AWS_SECRET_ACCESS_KEY"] not in repr(location)
     assert s3_env.env()["AWS_ACCESS_KEY_ID"] not in repr(location)
+
+
+def test_compaction_in_the_bucket_keeps_rows_and_time_travel(s3_store: TableStore) -> None:
+    """Appended increments in the bucket are compacted into one object; the snapshot before still reads them."""
+    from collections import Counter
+
+    from meshplane.storage import Publication
+    from meshplane.storage.lifecycle import compact_files
+
+    files = _stage(s3_store, "r0", "select range as id from range(5)")
+    s3_store.publish(T, files, pq.read_schema(files[0]), {"meshplane.code": "c1"}, run_id="r0")
+    for day in range(1, 6):
+        staged = _stage(s3_store, f"r{day}", f"select range + {10 * day} as id from range(3)")
+        publication = Publication(T, tuple(staged), pq.read_schema(staged[0]), {"meshplane.code": "c1"}, append=True)
+        s3_store.publish_all([publication], f"r{day}")
+    before = s3_store.current(T)
+    assert before is not None and len(before.data_files) == 6
+    rows = Counter(s3_store.read_arrow(before).column("id").to_pylist())
+    report = compact_files(s3_store, T, target_bytes=1 << 20, min_files=5, run_id="compaction-1")
+    assert (report.files_before, report.files_after, report.rewritten, report.rows) == (6, 1, 6, 20)
+    after = s3_store.current(T)
+    assert after is not None and after.snapshot_id == report.snapshot_id
+    assert [str(f) for f in after.data_files] == [f"{s3_store.table_uri(T)}/data/compaction-1/compacted-00000.parquet"]
+    assert Counter(s3_store.read_arrow(after).column("id").to_pylist()) == rows
+    assert after.properties["meshplane.code"] == "c1"  # the build's fingerprint is carried
+    assert after.properties["meshplane.content-snapshot"] == str(before.snapshot_id)
+    old = s3_store.snapshot(T, snapshot_id=before.snapshot_id)
+    assert Counter(s3_store.read_arrow(old).column("id").to_pylist()) == rows  # time travel reads the small files
