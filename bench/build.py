@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from _common import DATA, HERE, MESHPLANE, footer, header, whole_process
@@ -286,11 +287,28 @@ def meshplane_build(root: Path, jobs: int = 2) -> tuple[float, int]:
 REFERENCE = "8098ad4"
 """The last commit before the build sandbox (b068f99) whose build runs: its parent 3bee01a fails to import."""
 
-# One build in a fresh process, timed inside it (imports and interpreter start are left out on both sides).
+# One build in a fresh process, timed inside it (imports and interpreter start are left out on both sides), with
+# the wall time spent in the engine's two entry points both versions have: running transforms (stage_sql: in
+# the sandbox's child processes today, in the process itself before) and the platform's own queries (contract
+# checks, and today the port profile). With jobs=2 the two overlap, so their sum may exceed the build's time.
 _DRIVER = """
-import shutil, sys, time
+import functools, shutil, sys, time
 from pathlib import Path
+from meshplane.engines.duckdb import DuckDBEngine
 from meshplane.workspace import Mesh
+spent = {"stage_sql": 0.0, "query": 0.0}
+def timed(name):
+    method = getattr(DuckDBEngine, name)
+    @functools.wraps(method)
+    def inner(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            spent[name] += time.perf_counter() - started
+    setattr(DuckDBEngine, name, inner)
+timed("stage_sql")
+timed("query")
 root = Path(sys.argv[1])
 shutil.rmtree(root / ".meshplane", ignore_errors=True)
 started = time.perf_counter()
@@ -299,18 +317,30 @@ with Mesh.open(root) as mesh:
 seconds = time.perf_counter() - started
 if not result.ok:
     raise SystemExit("; ".join(f"{o.address}: {o.error}" for o in result.outcomes if o.error))
-print(f"{seconds:.6f} {len(result.outcomes)}")
+print(f"{seconds:.6f} {spent['stage_sql']:.6f} {spent['query']:.6f} {len(result.outcomes)}")
 """
 
 
-def build_in_process(root: Path, src: Path) -> tuple[float, int]:
+@dataclass(frozen=True)
+class BuildRun:
+    """One build of the TPC-H mesh in its own process."""
+
+    seconds: float
+    transforms: float
+    """Wall time in ``stage_sql`` (the transforms)."""
+    queries: float
+    """Wall time in ``query`` (contract checks and profiles)."""
+    products: int
+
+
+def build_in_process(root: Path, src: Path) -> BuildRun:
     """One build of ``root`` by the sources under ``src`` (``PYTHONPATH``), this interpreter, a fresh process."""
     env = {**os.environ, "PYTHONPATH": str(src)}
     done = subprocess.run([sys.executable, "-c", _DRIVER, str(root)], env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"the build with {src} failed: {(done.stderr or done.stdout)[-2000:]}")
-    seconds, products = done.stdout.split()[-2:]
-    return float(seconds), int(products)
+    seconds, transforms, queries, products = done.stdout.split()[-4:]
+    return BuildRun(float(seconds), float(transforms), float(queries), int(products))
 
 
 def bench_reference(sf: float, repeat: int, rev: str) -> None:
@@ -329,19 +359,29 @@ def bench_reference(sf: float, repeat: int, rev: str) -> None:
             contenders = {"this tree": (ours_root, ROOT / "src"), f"reference {rev}": (theirs_root, checkout / "src")}
             for root, src in contenders.values():  # warm the page cache and each side's bytecode
                 build_in_process(root, src)
-            times: dict[str, list[float]] = {name: [] for name in contenders}
+            runs: dict[str, list[BuildRun]] = {name: [] for name in contenders}
             for i in range(repeat):  # alternating, and each round starting with the other side
                 order = list(contenders) if i % 2 == 0 else list(reversed(contenders))
                 for name in order:
-                    times[name].append(build_in_process(*contenders[name])[0])
+                    runs[name].append(build_in_process(*contenders[name]))
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)],
                            capture_output=True)  # fmt: skip
-    ours, theirs = (statistics.median(t) for t in times.values())
     print(f"\nTPC-H SF{sf:g} mesh, this tree vs {rev} (before the build sandbox), alternating, median of {repeat}")
-    for name, values in times.items():
-        print(f"  {name:<24} {statistics.median(values):7.2f} s  (min {min(values):.2f}, max {max(values):.2f})")
-    print(f"  this tree / reference    {ours / theirs:5.2f}x  (target at most 1.1x)")
+    print(f"  {'':<24} {'build':>8} {'transforms':>11} {'checks+profile':>15}")
+    medians: dict[str, BuildRun] = {}
+    for name, done in runs.items():
+        fields = ("seconds", "transforms", "queries")
+        medians[name] = BuildRun(*(statistics.median([getattr(one, f) for one in done]) for f in fields),
+                                 products=done[0].products)  # fmt: skip
+        m = medians[name]
+        spread = f"(build min {min(r.seconds for r in done):.2f}, max {max(r.seconds for r in done):.2f})"
+        print(f"  {name:<24} {m.seconds:7.2f}s {m.transforms:10.2f}s {m.queries:14.2f}s  {spread}")
+    ours, theirs = medians.values()
+    print(
+        f"  this tree / reference    build {ours.seconds / theirs.seconds:.2f}x (target at most 1.1x), "
+        f"transforms {ours.transforms / theirs.transforms:.2f}x, checks+profile {ours.queries - theirs.queries:+.2f} s"
+    )
 
 
 def bench_tpch(sf: float, repeat: int) -> None:

@@ -91,7 +91,7 @@ class DuckDBEngine:
         # Transforms run in the consumer queries' sandbox, one fresh database each, with the build's limits.
         self._sandbox = DuckDBSandbox(
             SandboxLimits(memory_limit=memory_limit or "4GB", threads=threads or os.cpu_count() or 2,
-                          timeout_seconds=timeout_seconds, max_rows=0), prewarm=False,
+                          timeout_seconds=timeout_seconds, max_rows=0, preserve_order=False), prewarm=False,
             object_store=object_store)  # fmt: skip
         self._capabilities = EngineCapabilities(name="duckdb", sql_dialect="duckdb")
         self._workers.prestart()  # the first transform finds a child ready

@@ -76,6 +76,10 @@ class SandboxLimits:
     """Child processes running queries at once (see :mod:`meshplane.engines.duckdb_isolated`)."""
     per_user: int = 2
     """Queries one user runs at once; below ``processes`` so one user's long queries never block another."""
+    preserve_order: bool = True
+    """DuckDB's ``preserve_insertion_order``: a consumer's rows come in the files' order; a build's transform
+    (False, as builds ran before the sandbox) lets DuckDB reorder rows of a query without ORDER BY, which
+    writes large results in parallel with less memory."""
 
 
 def _duckdb() -> Any:
@@ -96,6 +100,7 @@ def _startup_config(limits: SandboxLimits, temp_directory: str = "") -> dict[str
         "python_enable_replacements": False,
         "temp_directory": temp_directory,
         "threads": limits.threads,
+        "preserve_insertion_order": limits.preserve_order,
     }
     if limits.memory_limit:  # empty: DuckDB's default (80 % of RAM), as builds outside the sandbox had
         config["memory_limit"] = limits.memory_limit
