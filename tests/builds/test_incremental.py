@@ -306,7 +306,6 @@ def test_a_failing_merge_publishes_nothing(root: Path) -> None:
     assert _table(root) == before
 
 
-@pytest.mark.xfail(strict=True, reason="the contract's partitioning does not become the Iceberg partition spec yet")
 def test_the_contracts_partitioning_becomes_the_iceberg_partition_spec(root: Path) -> None:
     _edit(
         root / FOLDER / "listening_events.odcs.yaml",
@@ -319,3 +318,126 @@ def test_the_contracts_partitioning_becomes_the_iceberg_partition_spec(root: Pat
         assert snapshot is not None
         table = mesh.platform.tables.catalog.load_table(snapshot.table_id.identifier)  # type: ignore[union-attr]
     assert [field.name for field in table.spec().fields] == ["show_id"]
+    # Each published file holds one show, and the table reads back whole.
+    shows = [task.file.partition[0] for task in table.scan().plan_files()]
+    with Mesh.open(root) as mesh:
+        events = mesh.read(PORT)
+    assert sorted(set(shows)) == sorted(set(events["show_id"].to_pylist()))
+    assert events.num_rows == sum(task.file.record_count for task in table.scan().plan_files())
+
+
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        ("{name: show_id, logicalType: string, required: true, partitioned: true, customProperties: "
+         "[{property: partitionTransform, value: bucket}]}", "unknown partitionTransform 'bucket'"),
+        ("{name: show_id, logicalType: string, required: true, partitioned: true, customProperties: "
+         "[{property: partitionTransform, value: day}]}", "partitionTransform day needs a date or timestamp column"),
+        ("{name: show_id, logicalType: string, required: true, customProperties: "
+         "[{property: partitionTransform, value: identity}]}", "has a partitionTransform but is not partitioned"),
+    ],
+)  # fmt: skip
+def test_a_bad_partitioning_is_a_located_error(cli: Any, root: Path, column: str, message: str) -> None:
+    _edit(root / FOLDER / "listening_events.odcs.yaml", "{name: show_id, logicalType: string, required: true}", column)
+    result = cli("check", str(root))
+    output = result.stdout + result.stderr
+    assert result.code != 0 and message in output
+    assert "listening_events.odcs.yaml:" in output
+
+
+# A partitions port: the shows the rows after the last published event_id belong to are recomputed whole.
+PARTITIONS_SQL = """\
+SELECT CAST(event_id AS VARCHAR) AS event_id, CAST(listener_id AS VARCHAR) AS listener_id,
+       CAST(show_id AS VARCHAR) AS show_id, CAST(seconds AS BIGINT) AS seconds
+FROM listens
+WHERE (SELECT start FROM increment_bounds) IS NULL
+   OR show_id IN (SELECT show_id FROM listens WHERE CAST(event_id AS VARCHAR) > (SELECT start FROM increment_bounds))
+"""
+
+
+@pytest.fixture
+def partitions_root(root: Path) -> Path:
+    _make_append(root, refresh="partitions")
+    (root / FOLDER / "listening_events.sql").write_text(PARTITIONS_SQL)
+    _edit(
+        root / FOLDER / "listening_events.odcs.yaml",
+        "      - {name: show_id, logicalType: string, required: true}",
+        "      - {name: show_id, logicalType: string, required: true, partitioned: true, partitionKeyPosition: 1}",
+    )
+    # Over 31 rows: true of the whole table (40, then 42), never of the recomputed partitions alone (22).
+    _edit(root / FOLDER / "listening_events.odcs.yaml", "mustBeGreaterThan: 0", "mustBeGreaterThan: 31")
+    write_events(root, 40)  # shows S0..S3, 10 events each
+    return root
+
+
+def _files_by_show(root: Path) -> dict[str, set[str]]:
+    with Mesh.open(root) as mesh:
+        snapshot = mesh.builds.current(Address.parse(PORT))
+        assert snapshot is not None
+        table = mesh.platform.tables.catalog.load_table(snapshot.table_id.identifier)  # type: ignore[union-attr]
+    found: dict[str, set[str]] = {}
+    for task in table.scan().plan_files():
+        found.setdefault(task.file.partition[0], set()).add(task.file.file_path)
+    return found
+
+
+def test_a_partitions_run_replaces_only_the_touched_partitions(cli: Any, partitions_root: Path) -> None:
+    root = partitions_root
+    assert _plan_runs(cli, root) == {"kind": "full", "why": "first build"}
+    first = _build(root)
+    assert first.status is Status.SUCCESS and first.ports[0].rows == 40, first.error
+    before = _files_by_show(root)
+    assert sorted(before) == ["S0", "S1", "S2", "S3"]
+
+    write_events(root, 2, name="part-2.csv", start=40)  # E000040 (S0) and E000041 (S1)
+    assert _plan_runs(cli, root) == {
+        "kind": "partitions",
+        "why": "partitions (show_id) of the rows after the last published event_id, replaced whole",
+    }
+    second = _build(root)
+    assert second.status is Status.SUCCESS, second.error
+    # The transform recomputed the two touched shows whole (11 + 11 rows); the table has all 42.
+    assert [(p.rows, p.run) for p in second.ports] == [(22, "partitions")]
+    checks = {c.metric: c for c in second.ports[0].checks}
+    assert checks["rowCount"].passed and checks["rowCount"].observed == 42  # the whole table's rule saw 42
+    after = _files_by_show(root)
+    assert after["S2"] == before["S2"] and after["S3"] == before["S3"]  # untouched partitions: the same files
+    assert not (after["S0"] & before["S0"]) and not (after["S1"] & before["S1"])  # touched: replaced
+    assert _ids(root) == [f"E{i:06d}" for i in range(42)]  # no row lost or repeated
+    with Mesh.open(root) as mesh:
+        history = mesh.platform.tables.history(_table_id(mesh))
+    assert [s.properties.get("operation") for s in history[-2:]] == ["append", "overwrite"]  # one snapshot
+
+
+def _table_id(mesh: Mesh) -> Any:
+    snapshot = mesh.builds.current(Address.parse(PORT))
+    assert snapshot is not None
+    return snapshot.table_id
+
+
+def test_a_failing_partitions_increment_publishes_nothing(partitions_root: Path) -> None:
+    root = partitions_root
+    assert _build(root).status is Status.SUCCESS
+    before, files = _table(root), _files_by_show(root)
+    write_events(root, 2, name="part-2.csv", start=40, bad=1)  # E000040 (S0) has negative seconds
+    failed = _build(root)
+    assert failed.status is Status.FAILED and "contract check(s) failed" in (failed.error or "")
+    assert _table(root) == before and _files_by_show(root) == files
+    # A whole-table rule failing fails it too: S1 recomputed from one event leaves 31 rows, the rule wants over 31.
+    write_events(root, 0, name="part-2.csv", start=40)
+    (root / "data/listens/part-1.csv").write_text(
+        "event_id,listener_id,show_id,seconds\n"
+        + "".join(f"E{i:06d},L{i % 7:08d},S{i % 4},{60 + i}\n" for i in range(40) if i % 4 != 1)
+        + "E000099,L00000001,S1,60\n"
+    )
+    shrunk = _build(root)
+    assert shrunk.status is Status.FAILED and "rowCount" in (shrunk.error or ""), shrunk.error
+    assert _table(root) == before
+
+
+def test_a_partitions_port_needs_a_partitioned_contract(cli: Any, root: Path) -> None:
+    _make_append(root, refresh="partitions")
+    result = cli("check", str(root))
+    output = result.stdout + result.stderr
+    assert result.code != 0 and "a partitions port replaces partitions of its table" in output
+    assert "product.odps.yaml:" in output

@@ -8,6 +8,7 @@ Independent products run in parallel; a product whose upstream failed is skipped
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import threading
 import time
@@ -321,7 +322,7 @@ class Builder:
                 table = table_id_for(address, port.major)
                 runs[port.name] = self._port_run(item, product, port, address, states)
                 kind = runs[port.name].kind
-                current = self.current(address, port.major) if kind in ("append", "merge") else None
+                current = self.current(address, port.major) if kind in ("append", "merge", "partitions") else None
                 port_inputs, bounds = inputs, None
                 if port.incremental:  # its transform reads the increment's bounds
                     bounds = increments.bounds_relation(engine, port, current)
@@ -329,10 +330,13 @@ class Builder:
                 result = self._stage(
                     engine, port, port_inputs, run_id, table, product.custom.get("dialect"), bounds=bounds
                 )
+                result = self._partitioned(port, result, table, run_id)
                 staged.append((port, table, result, ()))
                 rows[port.name] = result.row_count
                 if current is None or bounds is None:
                     checked = self.checker(port, engine, FileRelation(paths=result.files), result, profile=True)
+                elif kind == "partitions":
+                    checked = self._check_partitions(port, engine, result, current, table)
                 elif kind == "merge":
                     result, checked = self._merge(engine, port, current, result, bounds, run_id, table)
                     staged[-1] = (port, table, result, ())
@@ -378,6 +382,7 @@ class Builder:
                         properties,
                         contract=table_contract(port),
                         append=runs[port.name].kind == "append",
+                        partitions=runs[port.name].kind == "partitions",
                     )
                 )
             # All ports of the product become visible together (one catalog transaction) or none does.
@@ -399,6 +404,17 @@ class Builder:
         return ProductOutcome(
             item.address, Status.SUCCESS, time.perf_counter() - started, run_id, tuple(outcomes), engine=item.engine
         )
+
+    def _partitioned(self, port: OutputPortSpec, result: StagedResult, table: TableId, run_id: str) -> StagedResult:
+        """A partitioned port's staged files split one partition per file, before they are checked."""
+        if not port.partitioning:
+            return result
+        try:
+            files = self.store.partition_staged(result.files, table_contract(port))
+        except StorageError as error:
+            self.store.cleanup_staging(table, run_id, timeout=self.lock_timeout)
+            raise BuildError(f"{port.contract.path}: partitioning the result failed: {error}") from error
+        return dataclasses.replace(result, files=files)
 
     def _port_run(
         self, item: PlannedProduct, product: ProductSpec, port: OutputPortSpec, address: Address, states: dict[str, Any]
@@ -436,6 +452,7 @@ class Builder:
             raise
         except Exception as error:  # an engine error: report, never a traceback
             raise BuildError(f"{port.transform.path}: merging the increment failed: {_first_line(error)}") from error
+        merged = self._partitioned(port, merged, table, run_id)
         outside = increments.watermark_violations(port, engine, FileRelation(paths=increment.files), bounds)
         guard = _watermark_guard(port, outside, "changed")
 
@@ -451,6 +468,30 @@ class Builder:
             with contextlib.suppress(OSError):
                 Path(path).unlink()
         return merged, PortCheck((guard, *on_new, *on_whole), whole.profile)
+
+    def _check_partitions(
+        self, port: OutputPortSpec, engine: Engine, result: StagedResult, current: SnapshotInfo, table: TableId
+    ) -> PortCheck:
+        """Write-audit-publish for a partitions run: row rules on the recomputed partitions' rows, rules about the
+        whole table on the table as it will be (the published files of untouched partitions plus the new ones).
+        No watermark guard: a recomputed partition holds its rows before the watermark too."""
+        from meshplane.builds import increments
+
+        try:
+            replaced = set(self.store.replaced_files(table, result.files))
+        except StorageError as error:
+            raise BuildError(f"{port.contract.path}: {error}") from error
+        kept = tuple(f for f in current.data_files if f not in replaced)
+
+        def table_rule(metric: str) -> bool:
+            return not increments.on_increment(metric)
+
+        new_rows = FileRelation(paths=result.files)
+        new_check = self.checker(port, engine, new_rows, result, increments.on_increment, profile=True)
+        on_new = [c for c in new_check.checks if increments.on_increment(c.metric)]
+        whole = FileRelation(paths=(*kept, *result.files))
+        on_whole = [c for c in self.checker(port, engine, whole, result, table_rule).checks if table_rule(c.metric)]
+        return PortCheck((*on_new, *on_whole), new_check.profile)
 
     def _check_increment(
         self,
@@ -675,6 +716,7 @@ def table_contract(port: OutputPortSpec) -> TableContract:
         required=frozenset(c.name for c in columns if c.required or c.primary_key),
         identifiers=tuple(c.name for c in keyed),
         docs={c.name: c.description for c in columns if c.description},
+        partitioning=port.partitioning,
     )
 
 

@@ -203,6 +203,11 @@ def port_run(port: OutputPortSpec, current: Mapping[str, str] | None, reasons: s
     if port.refresh == "merge":
         keys = ", ".join(c.name for c in port.contract.columns if c.primary_key)
         return PortRun("merge", f"rows changed after the last published {port.watermark}, upserted by {keys}")
+    if port.refresh == "partitions":
+        spec = ", ".join(column if t == "identity" else f"{t}({column})" for column, t in port.partitioning)
+        return PortRun(
+            "partitions", f"partitions ({spec}) of the rows after the last published {port.watermark}, replaced whole"
+        )
     return PortRun("append", f"rows after the last published {port.watermark}")
 
 

@@ -23,6 +23,7 @@ from meshplane.types import Problem, SourceLocation
 __all__ = [
     "GLOSSARY_PREFIX",
     "MODEL_VERDICT",
+    "PARTITION_TRANSFORMS",
     "custom_properties",
     "custom_property_location",
     "model_verdict",
@@ -32,6 +33,8 @@ __all__ = [
 
 GLOSSARY_PREFIX = "glossary:"
 _FORMATS = ("parquet", "csv", "json")
+# Iceberg partition transforms a contract column may declare (customProperties: partitionTransform).
+PARTITION_TRANSFORMS = ("identity", "year", "month", "day", "hour")
 
 
 # What the parse cache keeps for a contract's bytes once they validated against the ODCS pydantic model.
@@ -116,6 +119,40 @@ def _column(document: YamlDocument, path: JsonPath, prop: dict[str, Any], proble
                 code="classification-unknown",
             )
         )
+    transform = str(custom.get("partitionTransform", "identity"))
+    partitioned = bool(prop.get("partitioned"))
+    if transform not in PARTITION_TRANSFORMS:
+        problems.append(
+            Problem(
+                custom_property_location(document, path, "partitionTransform"),
+                f"unknown partitionTransform {transform!r}",
+                "use one of: " + ", ".join(PARTITION_TRANSFORMS) + " (year, month, day and hour take a date or "
+                "timestamp column)",
+                code="partition-transform",
+            )
+        )
+        transform = "identity"
+    elif "partitionTransform" in custom and not partitioned:
+        problems.append(
+            Problem(
+                custom_property_location(document, path, "partitionTransform"),
+                f"column {prop.get('name')!r} has a partitionTransform but is not partitioned",
+                "add partitioned: true (and partitionKeyPosition) to the column, or remove the partitionTransform",
+                code="partition-transform",
+            )
+        )
+    elif transform != "identity" and str(prop.get("logicalType") or "").lower() not in ("date", "timestamp"):
+        problems.append(
+            Problem(
+                custom_property_location(document, path, "partitionTransform"),
+                f"partitionTransform {transform} needs a date or timestamp column, {prop.get('name')!r} is "
+                f"{prop.get('logicalType')!r}",
+                "partition the column by identity (remove the partitionTransform), or give the transform a "
+                "logicalType: date or timestamp column",
+                code="partition-transform",
+            )
+        )
+    position = prop.get("partitionKeyPosition")
     return ColumnSpec(
         document=document,
         json_path=path,
@@ -131,6 +168,9 @@ def _column(document: YamlDocument, path: JsonPath, prop: dict[str, Any], proble
         mask=mask,
         semantic_type=_semantic_type(prop),
         enum_values=tuple(e.get("value") if isinstance(e, dict) else e for e in (prop.get("enum") or [])),
+        partitioned=partitioned,
+        partition_key_position=position if isinstance(position, int) and not isinstance(position, bool) else None,
+        partition_transform=transform,
     )
 
 

@@ -304,6 +304,11 @@ class ColumnSpec(Located):
     mask: MaskKind | None
     semantic_type: str | None
     enum_values: tuple[Any, ...] = ()
+    partitioned: bool = False
+    """ODCS ``partitioned: true``: the column is a key of the port's Iceberg partition spec."""
+    partition_key_position: int | None = None
+    partition_transform: str = "identity"
+    """``customProperties: partitionTransform``: identity (default), year, month, day or hour."""
 
 
 @dataclass(frozen=True)
@@ -426,13 +431,24 @@ class OutputPortSpec(Located):
 
     @property
     def refresh(self) -> str:
-        """How a build refreshes the port (``customProperties: refresh``): ``full``, ``append`` or ``merge``."""
+        """How a build refreshes the port (``customProperties: refresh``): ``full``, ``append``, ``merge`` or
+        ``partitions``."""
         return str(self.custom.get("refresh", "full"))
 
     @property
+    def partitioning(self) -> tuple[tuple[str, str], ...]:
+        """The contract's partition keys as ``(column, transform)`` in ``partitionKeyPosition`` order (columns
+        without a position after those with one, in declaration order); empty: the table is unpartitioned."""
+        keyed = [
+            (c.partition_key_position or 10_000, i, c) for i, c in enumerate(self.contract.columns) if c.partitioned
+        ]
+        return tuple((c.name, c.partition_transform) for _, _, c in sorted(keyed, key=lambda k: (k[0], k[1])))
+
+    @property
     def incremental(self) -> bool:
-        """Whether a build computes only the rows after the watermark (``append`` or ``merge``)."""
-        return self.refresh in ("append", "merge")
+        """Whether a build computes only an increment bounded by the watermark (``append``, ``merge``, or
+        ``partitions``: the partitions the rows after the watermark fall in, recomputed whole)."""
+        return self.refresh in ("append", "merge", "partitions")
 
     @property
     def delete_flag(self) -> str | None:

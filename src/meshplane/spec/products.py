@@ -456,7 +456,7 @@ def _check_orphans(folder: Path, ports: set[str], problems: list[Problem]) -> No
             )
 
 
-REFRESH_KINDS = ("full", "append", "merge")
+REFRESH_KINDS = ("full", "append", "merge", "partitions")
 
 
 def _check_refresh(
@@ -470,8 +470,9 @@ def _check_refresh(
             Problem(
                 custom_property_location(document, path, "refresh"),
                 f"unknown refresh {refresh!r}",
-                "use full (rebuild the table), append (add the rows after the watermark) or merge (upsert the rows "
-                "changed after the watermark by the primary key)",
+                "use full (rebuild the table), append (add the rows after the watermark), merge (upsert the rows "
+                "changed after the watermark by the primary key) or partitions (replace the partitions the rows "
+                "after the watermark fall in)",
                 code="port-refresh",
             )
         )
@@ -484,6 +485,16 @@ def _check_refresh(
                 f"an {refresh} port needs a watermark column of its contract, got {watermark!r}",
                 "add customProperties: [{property: watermark, value: <a column that grows with each new or "
                 "changed row>}]",
+                code="port-refresh",
+            )
+        )
+    if refresh == "partitions" and not any(c.partitioned for c in contract.columns):
+        problems.append(
+            Problem(
+                custom_property_location(document, path, "refresh"),
+                "a partitions port replaces partitions of its table, and its contract declares none",
+                "mark the partition columns partitioned: true (with partitionKeyPosition, and a partitionTransform "
+                "such as day) in the port's contract",
                 code="port-refresh",
             )
         )

@@ -43,14 +43,18 @@ __all__ = [
     "AppendFiles",
     "FastCreateTableTransaction",
     "FastTransaction",
+    "OverwriteFiles",
     "PointerSwap",
     "ReplaceAllFiles",
     "ReplaceSomeFiles",
     "apply_contract",
+    "apply_partitioning",
     "arrow_schema_of",
     "evolve_schema",
+    "files_in_partitions",
     "iceberg_schema_of",
     "live_data_files",
+    "partitioning_of",
     "set_name_mapping",
     "to_data_files",
 ]
@@ -186,6 +190,10 @@ def append_operation() -> Operation:
     return Operation.APPEND
 
 
+def overwrite_operation() -> Operation:
+    return Operation.OVERWRITE
+
+
 def operation_for(metadata: TableMetadata) -> Operation:
     return Operation.OVERWRITE if metadata.current_snapshot() is not None else Operation.APPEND
 
@@ -208,7 +216,33 @@ def to_data_files(table: Table, metadata: TableMetadata, uris: Sequence[str]) ->
     try:
         return [parquet_file_to_data_file(table.io, relaxed, uri) for uri in uris]
     except ValueError as exc:  # pyiceberg's schema-compatibility message names the columns
+        if "partition" in str(exc):
+            raise StorageError(
+                f"{table.name()}: a staged file holds rows of several partitions ({exc}); split the files with "
+                "TableStore.partition_staged before publishing"
+            ) from exc
         raise StorageError(f"{table.name()}: staged files do not match the table schema: {exc}") from exc
+
+
+def files_in_partitions(table: Table, metadata: TableMetadata, new: Sequence[DataFile]) -> list[DataFile]:
+    """The current snapshot's live data files (of the default spec) in the partitions the ``new`` files hold
+    rows of: what replacing those partitions deletes. Files without rows touch no partition."""
+    snapshot = metadata.current_snapshot()
+    touched = {f.partition for f in new if f.record_count > 0}
+    if snapshot is None or not touched:
+        return []
+    spec_id = metadata.default_spec_id
+    return [
+        entry.data_file
+        for manifest in snapshot.manifests(table.io)
+        if manifest.content == ManifestContent.DATA and manifest.partition_spec_id == spec_id
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+        if entry.data_file.partition in touched
+    ]
+
+
+# An OVERWRITE snapshot deleting the given files (manifests holding them rewritten) and adding the new ones.
+OverwriteFiles = _OverwriteFiles
 
 
 def live_data_files(table: Table, snapshot: Snapshot) -> tuple[str, ...]:
@@ -368,6 +402,83 @@ def apply_contract(tx: Transaction, contract: TableContract) -> None:
     if identifiers and tuple(tx.table_metadata.schema().identifier_field_names()) != identifiers:
         with tx.update_schema() as update:
             update.set_identifier_fields(*identifiers)
+
+
+def plan_files(
+    table: Table, snapshot_id: int, predicates: Sequence[tuple[str, str, tuple[object, ...]]]
+) -> list[str] | None:
+    """The data files of a snapshot that Iceberg scan planning keeps for the conjunction of ``predicates``; None
+    when no predicate names a column of the table. Raises when a literal does not bind to its column's type."""
+    from pyiceberg.expressions import (
+        And,
+        BooleanExpression,
+        EqualTo,
+        GreaterThan,
+        GreaterThanOrEqual,
+        In,
+        LessThan,
+        LessThanOrEqual,
+    )
+    from pyiceberg.types import TimestampType
+
+    schema = table.schema()
+    names = {f.name for f in schema.fields}
+    terms: list[BooleanExpression] = []
+    for column, op, values in predicates:
+        if column not in names:
+            continue
+        kind = schema.find_field(column).field_type
+        literals = [_iso(v) if isinstance(kind, TimestampType) and isinstance(v, str) else v for v in values]
+        # pyiceberg's expression classes are typed loosely (mypy misreads their constructors)
+        factories: dict[str, Any] = {"=": EqualTo, "<": LessThan, "<=": LessThanOrEqual, ">": GreaterThan,
+                                     ">=": GreaterThanOrEqual, "in": In}  # fmt: skip
+        terms.append(factories[op](column, literals if op == "in" else literals[0]))
+    if not terms:
+        return None
+    row_filter = terms[0] if len(terms) == 1 else And(*terms)
+    return [task.file.file_path for task in table.scan(row_filter=row_filter, snapshot_id=snapshot_id).plan_files()]
+
+
+def _iso(value: str) -> str:
+    """A timestamp literal as DuckDB reads it (``2026-03-02``, ``2026-03-02 10:00``) in ISO form for pyiceberg."""
+    text = value.strip()
+    if len(text) == 10:
+        return text + "T00:00:00"
+    return text.replace(" ", "T", 1)
+
+
+def partitioning_of(metadata: TableMetadata) -> tuple[tuple[str, str], ...]:
+    """The table's current partition spec as ``(source column, transform)`` pairs."""
+    schema = metadata.schema()
+    return tuple((schema.find_column_name(f.source_id) or "", str(f.transform)) for f in metadata.spec().fields)
+
+
+def apply_partitioning(tx: Transaction, partitioning: tuple[tuple[str, str], ...], *, rewrites_all: bool) -> None:
+    """Make the table's default partition spec the contract's (spec evolution: the old spec stays for the files
+    written under it). A change is only taken with a snapshot that rewrites every file (``rewrites_all``): an
+    increment written under a new spec next to files of the old one would leave the table half partitioned."""
+    from meshplane.storage.partitions import field_name
+
+    current = partitioning_of(tx.table_metadata)
+    if current == tuple(partitioning):
+        return
+    if not rewrites_all and tx.table_metadata.current_snapshot() is not None:
+        raise StorageError(
+            f"{tx.table_metadata.location}: the partitioning changed ({_spec_text(current)} -> "
+            f"{_spec_text(partitioning)}); an increment cannot change it, rebuild the table with --full-refresh"
+        )
+    if tx.table_metadata.spec().fields:
+        with tx.update_spec() as update:
+            for f in tx.table_metadata.spec().fields:
+                update.remove_field(f.name)
+    if partitioning:
+        with tx.update_spec() as update:
+            for column, transform in partitioning:
+                update.add_field(column, transform, field_name(column, transform))
+
+
+def _spec_text(partitioning: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(f"{t}({c})" for c, t in partitioning) or "unpartitioned"
 
 
 def set_name_mapping(tx: Transaction) -> None:

@@ -55,6 +55,7 @@ CATALOG_NAME = "meshplane"
 METADATA_VERSIONS_KEPT = 10  # previous metadata.json files a table lists (and `meshplane maintain` keeps)
 # Summary keys meshplane writes into every snapshot it commits.
 RUN_PROPERTY = "meshplane.run-id"
+PARTITIONING_PROPERTY = "meshplane.partitioning"  # e.g. "day(started_at), identity(show_id)"; absent: unpartitioned
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 # Each table's current snapshot summary, keyed by the metadata location it was read from: a row whose
 # location is not the catalog's current one is ignored (and refreshed), so the table is a cache that can
@@ -107,6 +108,8 @@ class TableStore:
         self._loaded: dict[TableId, tuple[str, Table]] = {}
         # A snapshot's data files never change; reading them costs a manifest scan (~11 ms).
         self._files: dict[tuple[TableId, int], tuple[DataFileRef, ...]] = {}
+        # Files a snapshot's scan planning kept for a query's predicates (snapshots never change).
+        self._pruned: dict[tuple[object, ...], tuple[DataFileRef, ...]] = {}
         self._namespace_guard = threading.Lock()
         self._light: Engine | None = None  # SQL-only access before pyiceberg is needed
         self._reads_local = threading.local()
@@ -272,7 +275,15 @@ class TableStore:
             tables = ", ".join(str(p.table_id) for p in publications)
             raise StorageError(f"{tables}: publish outcome unknown ({type(exc).__name__}: {exc})") from exc
         return [
-            self._published(table_id, table, producer, uris, local, publication.append, bool(publication.replaces))
+            self._published(
+                table_id,
+                table,
+                producer,
+                uris,
+                local,
+                publication.append,
+                bool(publication.replaces) or publication.partitions,
+            )
             for (table_id, table, producer), (*_, uris, local), publication in zip(
                 committed, prepared, publications, strict=True
             )
@@ -292,7 +303,11 @@ class TableStore:
         summary = {str(k): str(v) for k, v in publication.properties.items()}
         if run_id is not None:
             summary[RUN_PROPERTY] = run_id
+        if publication.contract is not None and publication.contract.partitioning:
+            # Readers learn from the summary (cached without pyiceberg) whether pruning by partition can help.
+            summary[PARTITIONING_PROPERTY] = ", ".join(f"{t}({c})" for c, t in publication.contract.partitioning)
         schema = ice.iceberg_schema_of(publication.schema, str(table_id))
+        contract = publication.contract or TableContract()
         self._ensure_namespace(table_id.namespace)
         # The cached table is current as of one indexed lookup; a commit racing it fails the catalog's
         # compare-and-swap exactly as a freshly loaded one would.
@@ -305,6 +320,7 @@ class TableStore:
             tx: Any = ice.FastTransaction(table)
             ice.evolve_schema(tx, schema)
             ice.apply_contract(tx, publication.contract or TableContract())
+            ice.apply_partitioning(tx, contract.partitioning, rewrites_all=not publication.append)
             ice.set_name_mapping(tx)
         else:
             staged = self.catalog._create_staged_table(
@@ -318,10 +334,29 @@ class TableStore:
             staged = type(staged)(staged._identifier, staged.metadata, staged.metadata_location, staged.io, swap)
             tx = ice.FastCreateTableTransaction(staged)
             ice.apply_contract(tx, publication.contract or TableContract())
+            ice.apply_partitioning(tx, contract.partitioning, rewrites_all=True)
             ice.set_name_mapping(tx)
             table = tx._table
         metadata = tx.table_metadata
         producer: Any
+        if publication.partitions and metadata.current_snapshot() is not None:
+            if not contract.partitioning:
+                raise StorageError(f"{table_id}: replacing partitions needs a partitioned table")
+            # Replace the partitions the new files hold: their live files deleted, the new ones added, one snapshot.
+            producer = ice.OverwriteFiles(
+                operation=ice.overwrite_operation(), transaction=tx, io=table.io, snapshot_properties=summary
+            )
+            new = ice.to_data_files(table, metadata, uris)
+            for data_file in ice.files_in_partitions(table, metadata, new):
+                producer.delete_data_file(data_file)
+            for data_file in new:
+                if data_file.record_count > 0:
+                    producer.append_data_file(data_file)
+            try:
+                producer.commit()
+            except OSError as exc:
+                raise StorageError(f"{table_id}: cannot write table metadata: {exc}") from exc
+            return table_id, tx, producer, uris, local
         if publication.replaces:
             if metadata.current_snapshot() is None:
                 raise StorageError(f"{table_id}: no snapshot whose files could be replaced")
@@ -349,6 +384,28 @@ class TableStore:
         except OSError as exc:
             raise StorageError(f"{table_id}: cannot write table metadata: {exc}") from exc
         return table_id, tx, producer, uris, local
+
+    def partition_staged(self, files: Sequence[Path], contract: TableContract | None) -> tuple[Path, ...]:
+        """Staged files rewritten so that each holds one partition of ``contract``'s partitioning (in place, in
+        their run folder); unchanged when the contract declares none. Call it before checking the files: the
+        files audited are the files published."""
+        from meshplane.storage.partitions import split_files
+
+        if contract is None or not contract.partitioning:
+            return tuple(files)
+        return split_files(files, contract.partitioning)
+
+    def replaced_files(self, table_id: TableId, files: Sequence[Path]) -> tuple[DataFileRef, ...]:
+        """The current snapshot's files that publishing the staged ``files`` with ``partitions=True`` would delete:
+        those of the partitions the staged files hold rows of (the partitions run's table after the change is
+        the other current files plus the staged ones)."""
+        from meshplane.storage import _iceberg as ice
+
+        table = self._load(table_id)
+        if table is None or table.current_snapshot() is None:
+            return ()
+        new = ice.to_data_files(table, table.metadata, self._staged_uris(table_id, files))
+        return tuple(self._ref(f.file_path) for f in ice.files_in_partitions(table, table.metadata, new))
 
     def _published(
         self,
@@ -801,6 +858,44 @@ class TableStore:
             schema=ice.arrow_schema_of(schemas.get(schema_id, table.schema())),
             _load_files=(lambda: files) if files is not None else load,
         )
+
+    def prune(
+        self, table_id: TableId, snapshot_id: int, predicates: Sequence[tuple[str, str, tuple[object, ...]]]
+    ) -> tuple[DataFileRef, ...] | None:
+        """The data files of snapshot ``snapshot_id`` that may hold rows matching every predicate, by Iceberg scan
+        planning (partition values, then column statistics); None when pruning cannot narrow the snapshot (the
+        table is not partitioned by a column of the predicates, or a predicate does not bind to the column's type).
+
+        A predicate is ``(column, op, values)`` with op one of ``=``, ``<``, ``<=``, ``>``, ``>=`` (one value) or
+        ``in``. The answer is conservative: a file is left out only when no row of it can match."""
+        info = self.snapshot(table_id, snapshot_id=snapshot_id)
+        spec = info.properties.get(PARTITIONING_PROPERTY)
+        if not spec or not info.data_files:
+            return None
+        sources = {part.rsplit("(", 1)[-1].rstrip(")").strip() for part in spec.split(",")}
+        if not any(column in sources for column, _, _ in predicates):
+            return None
+        key = (table_id, snapshot_id, tuple(predicates))
+        cached = self._pruned.get(key)
+        if cached is not None:
+            return cached
+        from meshplane.storage import _iceberg as ice
+
+        table = self._load(table_id)
+        if table is None:
+            return None
+        try:
+            uris = ice.plan_files(table, snapshot_id, predicates)
+        except Exception:  # a literal that does not bind to the column's type: no pruning, never a failure
+            return None
+        if uris is None:
+            return None
+        files = tuple(self._ref(u) for u in uris)
+        with self._guard:
+            self._pruned[key] = files
+            while len(self._pruned) > 256:
+                self._pruned.pop(next(iter(self._pruned)))
+        return files
 
     # --- cleanup ---------------------------------------------------------------------------------
 

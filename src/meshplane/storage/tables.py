@@ -74,6 +74,9 @@ class Publication:
     append: bool = False
     # Non-empty: the files replace just these live files (a compaction; the other live files stay).
     replaces: tuple[DataFileRef, ...] = ()
+    # True: the files replace the partitions they hold (the live files of those partitions are deleted in the
+    # same snapshot); the other partitions stay as they are. Needs a partitioned table.
+    partitions: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ class TableContract:
     required: frozenset[str] = frozenset()
     identifiers: tuple[str, ...] = ()
     docs: Mapping[str, str] = field(default_factory=dict)
+    partitioning: tuple[tuple[str, str], ...] = ()
+    """The Iceberg partition spec as ``(source column, transform)`` pairs (identity, year, month, day, hour);
+    empty: unpartitioned. Staged files must each hold one partition (see ``TableStore.partition_staged``)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,99 @@
+"""A contract's partitioning as the Iceberg partition spec: staged files split one partition per file, the spec
+created with the table, a change of it taken only with a full rewrite, on local disk and on S3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+import pytest
+from pyiceberg.expressions import EqualTo
+
+from meshplane.errors import StorageError
+from meshplane.storage import TableContract, TableId, TableStore
+from meshplane.storage.objectstore import s3_location
+
+T = TableId("podcasts", "listening_events__listening_events__v1")
+EVENTS = """
+select 'E' || lpad(range::varchar, 4, '0') as event_id, 'S' || (range % 3)::varchar as show_id,
+       timestamp '2026-03-01 00:30:00' + to_hours(range * 6) as started_at
+from range(20)
+"""  # 20 sessions, 6 hours apart: 5 days, 3 shows
+BY_DAY = TableContract(partitioning=(("started_at", "day"),))
+
+
+def _staged(store: TableStore, run_id: str, select: str = EVENTS, files: int = 2) -> list[Path]:
+    """The rows as ``files`` Parquet files mixing partitions, as an engine writes them."""
+    folder = store.staging_dir(T, run_id)
+    paths = []
+    for part in range(files):
+        path = folder / f"part-{part}.parquet"
+        duckdb.sql(f"select * from ({select}) where hash(event_id) % {files} = {part}").to_parquet(str(path))
+        paths.append(path)
+    return paths
+
+
+def _publish(store: TableStore, run_id: str, contract: TableContract, *, append: bool = False, select: str = EVENTS):  # type: ignore[no-untyped-def]
+    from meshplane.storage import Publication
+
+    files = store.partition_staged(_staged(store, run_id, select), contract)
+    [info] = store.publish_all([Publication(T, files, pq.read_schema(files[0]), {}, contract, append)], run_id)
+    return info, files
+
+
+def _check_day_partitioned(store: TableStore) -> None:
+    info, files = _publish(store, "r1", BY_DAY)
+    assert len(files) > 2 and info.row_count == 20
+    table = store.catalog.load_table(T.identifier)
+    assert [(f.name, str(f.transform)) for f in table.spec().fields] == [("started_at_day", "day")]
+    # Every file holds one day; the manifests say which, and scan planning prunes by it.
+    days = {task.file.file_path: task.file.partition[0] for task in table.scan().plan_files()}
+    assert len(set(days.values())) == 5 and len(days) <= 10  # each staged file split into its days
+    for path in info.data_files:
+        if not str(path).startswith("s3://"):
+            assert len({t.date() for t in pq.read_table(path)["started_at"].to_pylist()}) == 1
+    one_day = list(table.scan(row_filter=EqualTo("started_at", "2026-03-02T00:30:00")).plan_files())
+    assert one_day and {days[t.file.file_path] for t in one_day} == {20514}  # 2026-03-02, in days since 1970
+    assert store.read_arrow(info).num_rows == 20
+
+
+def test_a_contracts_partitioning_becomes_the_spec_and_each_file_one_partition(store: TableStore) -> None:
+    _check_day_partitioned(store)
+
+
+def test_a_changed_partitioning_is_taken_by_a_full_rewrite_only(store: TableStore) -> None:
+    _publish(store, "r1", BY_DAY)
+    by_show = TableContract(partitioning=(("show_id", "identity"), ("started_at", "month")))
+    # An increment under a new spec would leave the table half partitioned: refused, nothing published.
+    with pytest.raises(StorageError, match=r"partitioning changed.*full-refresh"):
+        _publish(store, "r2", by_show, append=True)
+    assert store.current(T) is not None and store.current(T).row_count == 20  # type: ignore[union-attr]
+    info, _ = _publish(store, "r3", by_show)
+    table = store.catalog.load_table(T.identifier)
+    assert [f.name for f in table.spec().fields] == ["show_id", "started_at_month"]
+    tasks = list(table.scan().plan_files())
+    assert {t.file.spec_id for t in tasks} == {table.spec().spec_id}  # every live file is under the new spec
+    assert {(t.file.partition[0], t.file.partition[1]) for t in tasks} == {("S0", 674), ("S1", 674), ("S2", 674)}
+    assert info.row_count == 20
+    # Back to unpartitioned: one rewrite again.
+    _publish(store, "r4", TableContract())
+    assert store.catalog.load_table(T.identifier).spec().is_unpartitioned()
+
+
+def test_unsplit_files_of_several_partitions_are_refused_by_publish(store: TableStore) -> None:
+    from meshplane.storage import Publication
+
+    files = _staged(store, "r1", files=1)
+    with pytest.raises(StorageError, match="several partitions"):
+        store.publish_all([Publication(T, tuple(files), pq.read_schema(files[0]), {}, BY_DAY)], "r1")
+    assert store.current(T) is None
+
+
+def test_partitioning_on_an_s3_warehouse(s3_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bucket = s3_env.create_bucket()
+    location = s3_location(f"s3://{bucket}/warehouse")
+    with TableStore(f"sqlite:///{tmp_path / 'catalog.db'}", location, scratch=tmp_path / "staging") as store:
+        _check_day_partitioned(store)
+        current = store.current(T)
+        assert current is not None and all(str(f).startswith("s3://") for f in current.data_files)
