@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from meshplane.access.levels import agreement_command, read_refusal, request_hint
 from meshplane.access.ownership import PortFacts, ProductFacts, declared_fields
 from meshplane.access.principals import Directory
-from meshplane.access.query_ports import MaskKind, PortColumn, PortResolver, ReadablePort
+from meshplane.access.query_ports import MaskKind, PortColumn, PortResolver, Predicate, ReadablePort
 from meshplane.catalog import PRODUCT_GRANTEE, CatalogReader, Grant
 from meshplane.errors import AccessDenied, MeshError, NotFound, QueryRejected, StorageError, UsageError
 from meshplane.graph import MeshGraph
@@ -427,6 +427,19 @@ class _Resolver:
         found = stamp[-1]
         assert isinstance(found, tuple)
         self._products.update(dict(found))
+
+    def prune(self, port: ReadablePort, predicates: tuple[Predicate, ...]) -> tuple[str, ...] | None:
+        """The files of ``port`` (as this resolver answered it) that may hold rows matching every predicate of
+        the query's WHERE, by the table's partitioning; None: no pruning. The gateway keeps only files ``port``
+        lists (pruning narrows the files read, never what is readable)."""
+        if port.snapshot_id is None or not port.files:
+            return None
+        address = Address.parse(port.address)
+        if address.product is None or address.port is None:
+            return None
+        table_id = TableId.for_port(address.domain, address.product, address.port, int(port.version.split(".")[0]))
+        files = self._policy._tables().prune(table_id, port.snapshot_id, predicates)
+        return None if files is None else tuple(str(path) for path in files)
 
     def __call__(self, ref: PortRef) -> ReadablePort:
         policy = self._policy

@@ -21,7 +21,12 @@ from meshplane.errors import QueryRejected
 if TYPE_CHECKING:  # the SQL parser loads with the gateway, not with the access decision
     from meshplane.sql import PortRef
 
-__all__ = ["MaskKind", "PortColumn", "PortResolver", "ReadablePort"]
+__all__ = ["MaskKind", "PortColumn", "PortResolver", "Predicate", "ReadablePort"]
+
+
+Predicate = tuple[str, str, tuple[object, ...]]
+"""A conjunct of a query's WHERE a port's files can be pruned by: ``(column, op, values)``, op one of ``=``, ``<``,
+``<=``, ``>``, ``>=`` (one value) or ``in``; the column is one the reader sees unmasked, the values literals."""
 
 
 class MaskKind(StrEnum):

@@ -15,6 +15,7 @@ check walks the finished tree and refuses any relation the rewrite did not produ
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -78,17 +79,43 @@ def rewrite_query(query: str | exp.Expr, resolve: PortResolver, *, consumer_key:
         _requalify_columns(tree, unaliased)
     _check_relations(tree, {id(table.node) for table in tables})
     relations: dict[PortRef, exp.Select] = {}
+    read: list[str] = []
     for table in tables:
-        if table.ref in relations:
+        port = _pruned(table, resolved[table.ref], resolve)
+        if port is not resolved[table.ref]:
+            relation = port_relation(port, consumer_key)
+        elif table.ref in relations:
             relation = relations[table.ref].copy()
         else:
-            relation = relations[table.ref] = port_relation(resolved[table.ref], consumer_key)
+            relation = relations[table.ref] = port_relation(port, consumer_key)
+        read.extend(port.files)
         _replace(table, relation)
     if any(table.node.parent is not None for table in tables):  # pragma: no cover - defensive
         raise QueryRejected("the gateway could not govern every port reference")
     ports = tuple(resolved.values())
-    files = tuple(dict.fromkeys(path for port in ports for path in port.files))
-    return RewrittenQuery(render(tree), tuple(resolved), ports, files)
+    return RewrittenQuery(render(tree), tuple(resolved), ports, tuple(dict.fromkeys(read)))
+
+
+def _pruned(table: TableRef, port: ReadablePort, resolve: PortResolver) -> ReadablePort:
+    """``port`` reading only the files that may hold rows the query's WHERE keeps for this reference (partition
+    pruning, :mod:`meshplane.access.pruning`), when the resolver can prune; else ``port`` itself. Only files
+    ``port`` lists are ever kept."""
+    prune = getattr(resolve, "prune", None)
+    if prune is None or not port.files:
+        return port
+    from meshplane.access.pruning import predicates_for
+
+    predicates = predicates_for(table, port)
+    if not predicates:
+        return port
+    try:
+        kept = prune(port, predicates)
+    except Exception:  # pruning is an optimisation: reading every file is always correct
+        return port
+    if kept is None:
+        return port
+    keep = set(kept)
+    return dataclasses.replace(port, files=tuple(path for path in port.files if path in keep))
 
 
 def _resolve(resolve: PortResolver, ref: PortRef) -> ReadablePort:
