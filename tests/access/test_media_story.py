@@ -274,3 +274,23 @@ def test_a_query_is_logged_before_its_result_is_returned(media: Mesh) -> None:
     entries = reader.query_log(username="raj", limit=10_000)
     assert len(entries) == before + 1
     assert entries[0].ports == ("podcasts.listening_insights.daily_listens",)
+
+
+def test_a_month_range_on_the_partitioned_events_reads_only_that_months_files(media: Mesh) -> None:
+    """listening_events is partitioned by month(started_at): October's sessions are read from October's files
+    (on local disk and on S3), with the same answer and the owner's row filter for a granted consumer."""
+    access = media.access
+    owner = access.directory.principal("amelie")
+
+    def plan(sql: str) -> tuple[str, ...]:
+        rewritten = access.gateway.plan(sql, access.policy.resolver(owner), consumer_key=access.consumer_key("amelie"))
+        return rewritten.files
+
+    every = plan(f"SELECT count(*) FROM {EVENTS}")
+    october = plan(f"SELECT count(*) FROM {EVENTS} WHERE started_at >= '2026-10-01' AND started_at < '2026-11-01'")
+    assert 0 < len(october) < len(every) / 6  # a year of months; October only (and its daily appends)
+    pruned = access.query("amelie", f"SELECT count(*) AS n FROM {EVENTS} WHERE started_at >= '2026-10-01'")
+    whole = access.query(
+        "amelie", f"SELECT count(*) AS n FROM {EVENTS} WHERE strftime(started_at, '%Y-%m') >= '2026-10'"
+    )
+    assert pruned.table["n"][0].as_py() == whole.table["n"][0].as_py() > 0
