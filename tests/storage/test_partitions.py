@@ -3,9 +3,12 @@ created with the table, a change of it taken only with a full rewrite, on local 
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from pyiceberg.expressions import EqualTo
@@ -97,3 +100,29 @@ def test_partitioning_on_an_s3_warehouse(s3_env, tmp_path: Path) -> None:  # typ
         _check_day_partitioned(store)
         current = store.current(T)
         assert current is not None and all(str(f).startswith("s3://") for f in current.data_files)
+
+
+def test_prune_plans_a_snapshots_files_by_the_partitioning(store: TableStore) -> None:
+    info, _ = _publish(store, "r1", BY_DAY)
+    every = set(info.data_files)
+    day = store.prune(T, info.snapshot_id, [("started_at", ">=", ("2026-03-05",))])
+    assert day is not None and 0 < len(day) < len(every) and set(day) <= every
+    assert store.prune(T, info.snapshot_id, [("started_at", "=", ("2026-03-02 00:30",))]) != day
+    assert store.prune(T, info.snapshot_id, [("started_at", "<", ("2026-01-01",))]) == ()
+    # No pruning (None: read every file) when no predicate is on a partition column, or a literal does not bind.
+    assert store.prune(T, info.snapshot_id, [("show_id", "=", ("S1",))]) is None
+    assert store.prune(T, info.snapshot_id, [("started_at", "=", ("not a time",))]) is None
+    table = store.read_arrow(info)
+    matching = pc.sum(pc.greater_equal(table["started_at"], datetime(2026, 3, 5))).as_py()
+    kept = sum(rows for path, rows in _rows_by_file(store, info).items() if path in day)
+    assert kept >= matching > 0  # every matching row is in a kept file
+
+
+def _rows_by_file(store: TableStore, info: Any) -> dict[Any, int]:
+    table = store.catalog.load_table(T.identifier)
+    found = {
+        task.file.file_path: task.file.record_count for task in table.scan(snapshot_id=info.snapshot_id).plan_files()
+    }
+    return {
+        path: found[f"file://{path}" if not str(path).startswith("s3://") else str(path)] for path in info.data_files
+    }

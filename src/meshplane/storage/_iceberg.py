@@ -444,7 +444,8 @@ def _iso(value: str) -> str:
     text = value.strip()
     if len(text) == 10:
         return text + "T00:00:00"
-    return text.replace(" ", "T", 1)
+    text = text.replace(" ", "T", 1)
+    return text + ":00" if len(text) == 16 else text
 
 
 def partitioning_of(metadata: TableMetadata) -> tuple[tuple[str, str], ...]:

@@ -868,7 +868,10 @@ class TableStore:
 
         A predicate is ``(column, op, values)`` with op one of ``=``, ``<``, ``<=``, ``>``, ``>=`` (one value) or
         ``in``. The answer is conservative: a file is left out only when no row of it can match."""
-        info = self.snapshot(table_id, snapshot_id=snapshot_id)
+        current = self.current(table_id)  # the reads cache: no pyiceberg for the current snapshot
+        info = current if current is not None and current.snapshot_id == snapshot_id else None
+        if info is None:
+            info = self.snapshot(table_id, snapshot_id=snapshot_id)
         spec = info.properties.get(PARTITIONING_PROPERTY)
         if not spec or not info.data_files:
             return None
