@@ -487,11 +487,13 @@ class Builder:
             return not increments.on_increment(metric)
 
         new_rows = FileRelation(paths=result.files)
-        new_check = self.checker(port, engine, new_rows, result, increments.on_increment, profile=True)
-        on_new = [c for c in new_check.checks if increments.on_increment(c.metric)]
-        whole = FileRelation(paths=(*kept, *result.files))
-        on_whole = [c for c in self.checker(port, engine, whole, result, table_rule).checks if table_rule(c.metric)]
-        return PortCheck((*on_new, *on_whole), new_check.profile)
+        on_new = [c for c in self.checker(port, engine, new_rows, result, increments.on_increment).checks
+                  if increments.on_increment(c.metric)]  # fmt: skip
+        # The profile is the whole table's, as a full or merge run's (anomaly detection compares like with like),
+        # measured in the scan of the table rules.
+        whole = self.checker(port, engine, FileRelation(paths=(*kept, *result.files)), result, table_rule, profile=True)
+        on_whole = [c for c in whole.checks if table_rule(c.metric)]
+        return PortCheck((*on_new, *on_whole), whole.profile)
 
     def _check_increment(
         self,
