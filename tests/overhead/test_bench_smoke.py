@@ -111,3 +111,11 @@ def test_increments(data: Path) -> None:
     assert "3 daily builds, each followed by maintain" in out and "(target at most 1.2x)" in out, out
     assert "compaction (min_files 10, target 128 MB):" in out, out
     assert "plan,  last 3 builds:" in out, out
+
+
+def test_pruning(data: Path) -> None:
+    out = run("pruning.py", "--scale", "0.01", "--repeat", "1", data=data)
+    assert "pruned / unpruned:" in out and "same answer" in out, out
+    pruned = int(out.split("pruned ")[1].split("files")[0])
+    unpruned = int(out.split("unpruned ")[1].split("files")[0])
+    assert 0 < pruned < unpruned, out
