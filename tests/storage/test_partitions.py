@@ -126,3 +126,25 @@ def _rows_by_file(store: TableStore, info: Any) -> dict[Any, int]:
     return {
         path: found[f"file://{path}" if not str(path).startswith("s3://") else str(path)] for path in info.data_files
     }
+
+
+def test_compaction_keeps_one_partition_per_file(store: TableStore) -> None:
+    from meshplane.storage.lifecycle import compact_files
+
+    _publish(store, "r0", BY_DAY)
+    # Small increments, one a day across the 5 days: consecutive files span days, compaction must not mix them.
+    for day in range(5):
+        select = f"select * from ({EVENTS}) where started_at::date = date '2026-03-01' + {day}"
+        _publish(store, f"r{day + 1}", BY_DAY, append=True, select=select)
+    before = store.current(T)
+    assert before is not None and before.row_count == 40
+    report = compact_files(store, T, target_bytes=10 << 20, min_files=2, run_id="compact", contract=BY_DAY)
+    assert report.snapshot_id is not None
+    after = store.current(T)
+    assert after is not None and after.row_count == 40 and len(after.data_files) < len(before.data_files)
+    table = store.catalog.load_table(T.identifier)
+    days = [task.file.partition[0] for task in table.scan().plan_files()]
+    assert len(days) == len(set(days)) == 5  # one compacted file per day
+    # A compaction cannot change the partitioning: only a full rewrite can.
+    with pytest.raises(StorageError, match="partitioning changed"):
+        compact_files(store, T, target_bytes=10 << 20, min_files=2, run_id="c2", contract=TableContract())

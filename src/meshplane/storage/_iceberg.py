@@ -457,7 +457,8 @@ def partitioning_of(metadata: TableMetadata) -> tuple[tuple[str, str], ...]:
 def apply_partitioning(tx: Transaction, partitioning: tuple[tuple[str, str], ...], *, rewrites_all: bool) -> None:
     """Make the table's default partition spec the contract's (spec evolution: the old spec stays for the files
     written under it). A change is only taken with a snapshot that rewrites every file (``rewrites_all``): an
-    increment written under a new spec next to files of the old one would leave the table half partitioned."""
+    increment, a partitions run or a compaction written under a new spec next to files of the old one would
+    leave the table half partitioned."""
     from meshplane.storage.partitions import field_name
 
     current = partitioning_of(tx.table_metadata)
@@ -466,7 +467,8 @@ def apply_partitioning(tx: Transaction, partitioning: tuple[tuple[str, str], ...
     if not rewrites_all and tx.table_metadata.current_snapshot() is not None:
         raise StorageError(
             f"{tx.table_metadata.location}: the partitioning changed ({_spec_text(current)} -> "
-            f"{_spec_text(partitioning)}); an increment cannot change it, rebuild the table with --full-refresh"
+            f"{_spec_text(partitioning)}); only a rewrite of the whole table can change it (not an increment, a "
+            "partitions run or a compaction): rebuild the table with --full-refresh"
         )
     if tx.table_metadata.spec().fields:
         with tx.update_spec() as update:

@@ -146,7 +146,8 @@ def compact_files(
     of up to ``target_bytes`` each, once there are at least ``min_files`` of them; one snapshot (none if fewer).
 
     Files are packed in the snapshot's order, so each new file holds consecutive increments; files of another
-    Parquet schema than their neighbours (the table's schema evolved) are packed apart."""
+    Parquet schema than their neighbours (the table's schema evolved) are packed apart. On a partitioned table
+    (``contract``'s partitioning, which must be the table's) each new file is split to hold one partition."""
     import pyarrow as pa_module
     import pyarrow.parquet as pq
 
@@ -187,6 +188,9 @@ def compact_files(
             target = folder / f"compacted-{number:05d}.parquet"
             pq.write_table(combined, target, compression="snappy")
             written.append(target)
+        # A partitioned table's files hold one partition each: a bin of consecutive files may span several
+        # (a month's last daily append next to the next month's first), so its rows are split again.
+        written = list(store.partition_staged(written, contract))
         properties = {k: v for k, v in current.properties.items() if k.startswith("meshplane.") and k != RUN_PROPERTY}
         properties[CONTENT_PROPERTY] = current.properties.get(CONTENT_PROPERTY, str(current.snapshot_id))
         publication = Publication(

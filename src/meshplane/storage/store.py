@@ -320,7 +320,11 @@ class TableStore:
             tx: Any = ice.FastTransaction(table)
             ice.evolve_schema(tx, schema)
             ice.apply_contract(tx, publication.contract or TableContract())
-            ice.apply_partitioning(tx, contract.partitioning, rewrites_all=not publication.append)
+            ice.apply_partitioning(
+                tx,
+                contract.partitioning,
+                rewrites_all=not (publication.append or publication.replaces or publication.partitions),
+            )
             ice.set_name_mapping(tx)
         else:
             staged = self.catalog._create_staged_table(
