@@ -24,4 +24,4 @@ def test_portal_pages_bench(tmp_path: Path) -> None:
     assert "# machine:" in out and "load average before" in out and "# load average after" in out, out
     for page in ("home", "search", "domain", "product", "impact", "glossary", "governance", "inbox", "api profile"):
         assert f"\n{page} " in out, out
-    assert "first ms" in out and "queries" in out, out
+    assert "cold ms" in out and "queries" in out, out
