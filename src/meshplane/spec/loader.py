@@ -22,7 +22,7 @@ from meshplane.spec.models import (
     MeshSpec,
     ProductSpec,
 )
-from meshplane.spec.paths import is_dir, is_file, listing, outside_mesh, within_mesh
+from meshplane.spec.paths import is_dir, is_file, is_link, listing, outside_mesh, within_mesh
 from meshplane.spec.products import PRODUCT_FILE, read_product
 from meshplane.spec.schemas import schema_verdict, validate_document, validators_stamp
 from meshplane.spec.yamlsafe import YamlDocument, parse_cache
@@ -107,26 +107,32 @@ PARALLEL_PARSE_FILES = 2000
 
 
 def _spec_files(root: Path) -> list[Path]:
-    """The YAML files :func:`_load_mesh` reads (domain, source, product and port contract files)."""
+    """The YAML files :func:`_load_mesh` reads (domain, source, product and port contract files).
+
+    Called within :func:`within_mesh`: each folder is listed once for the whole load, and the load itself then
+    finds its files, links and orphans in the same listings. A folder that cannot be listed only ends the list
+    early: these files are parsed ahead (see :func:`load_mesh`), and any other file is parsed by the load."""
     found: list[Path] = []
     domains = root / "domains"
     try:
         domains_linked = domains.is_symlink()
-        for domain in sorted(os.scandir(domains), key=lambda e: e.name):
-            if not domain.is_dir():
+        for domain_name in listing(domains) or []:
+            domain = domains / domain_name
+            if not is_dir(domain):
                 continue
-            for entry in sorted(os.scandir(domain.path), key=lambda e: e.name):
-                if entry.is_file() and entry.name == "domain.yaml":
-                    found.append(Path(entry.path))
-                elif entry.is_dir():
-                    linked = domains_linked or domain.is_symlink() or entry.is_symlink()
+            for name in listing(domain) or []:
+                entry = domain / name
+                if name == "domain.yaml" and is_file(entry):
+                    found.append(entry)
+                elif is_dir(entry):
+                    linked = domains_linked or is_link(domain) or is_link(entry)
                     found.extend(
-                        Path(e.path)
-                        for e in sorted(os.scandir(entry.path), key=lambda e: e.name)
-                        if e.name.endswith(".yaml")
-                        and e.is_file()
+                        entry / file
+                        for file in listing(entry) or []
+                        if file.endswith(".yaml")
+                        and is_file(entry / file)
                         # resolving every path costs a system call per folder level: only a link can lead out
-                        and (not (linked or e.is_symlink()) or outside_mesh(e.path, root) is None)
+                        and (not (linked or is_link(entry / file)) or outside_mesh(entry / file, root) is None)
                     )
     except OSError:
         return found
@@ -163,7 +169,7 @@ def load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:
     repository's teams, users, glossary and global policies, and every domain not in ``root`` (external).
     """
     root = root.resolve()
-    with _collector_paused() as loading:
+    with _collector_paused() as loading, within_mesh(root):
         cache_file = root / PARSE_CACHE
         persist = (root / PARSE_CACHE.parts[0]).is_dir()
         prefill: list[Path] | None = None
@@ -175,19 +181,18 @@ def load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:
                 if not cache_file.is_file():
                     workers = _parse_workers(files)
                     prefill = files if workers > 1 else None
-        with within_mesh(root):
-            if persist or prefill:
-                with parse_cache(
-                    cache_file,
-                    persist=persist,
-                    prefill=prefill,
-                    workers=workers,
-                    stamp=validators_stamp(),
-                    judge=_judge,
-                ):
-                    result = _load_mesh(root, overlay)
-            else:
+        if persist or prefill:
+            with parse_cache(
+                cache_file,
+                persist=persist,
+                prefill=prefill,
+                workers=workers,
+                stamp=validators_stamp(),
+                judge=_judge,
+            ):
                 result = _load_mesh(root, overlay)
+        else:
+            result = _load_mesh(root, overlay)
         loading.freeze = result.spec is not None and len(result.spec.products) >= FREEZE_PRODUCTS
         return result
 
