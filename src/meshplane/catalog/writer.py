@@ -136,8 +136,7 @@ class CatalogWriter:
         )  # fmt: skip
 
         def work(conn: Connection) -> None:
-            if self._db.dialect == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SYNC_LOCK_KEY)))
+            self._serialise(conn)
             for table, rows in replaced:
                 conn.execute(sa.delete(table))
                 _insert_many(conn, table, rows)
@@ -154,10 +153,17 @@ class CatalogWriter:
 
         self._db.write(work)
 
+    def _serialise(self, conn: Connection) -> None:
+        """Writers that replace rows (delete, then insert) take turns on PostgreSQL, where two concurrent
+        transactions would both insert and one fail on the key; SQLite's one writer at a time already does."""
+        if self._db.dialect == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SYNC_LOCK_KEY)))
+
     def put_settings(self, values: Mapping[str, str]) -> None:
         """Set key/value settings (e.g. the files a repository published to the platform), one transaction."""
 
         def work(conn: Connection) -> None:
+            self._serialise(conn)  # two builders publishing at once: delete-then-insert of one key must not race
             t = schema.settings
             for key, value in values.items():
                 conn.execute(sa.delete(t).where(t.c.key == key))
