@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -160,18 +160,25 @@ def compact_files(
     small = [(ref, size) for ref, size in small if size < target_bytes * SMALL_FRACTION]
     if len(small) < min_files:
         return CompactionReport(table_id, len(files), len(files), 0, 0, 0, None)
-    # Bins of consecutive small files of one schema, each at most target_bytes of input.
+    # Bins of consecutive small files of one schema and one partition, each at most target_bytes of input: on a
+    # partitioned table a bin across partitions would be split back into as many files as it packed.
+    partitioning = contract.partitioning if contract is not None else ()
     bins: list[tuple[pa.Schema, list[DataFileRef], int]] = []
+    open_bins: dict[tuple[Any, ...], int] = {}
     for ref, size in small:
         try:
-            schema = pq.read_schema(_path(ref, filesystem), filesystem=filesystem).remove_metadata()
+            with pq.ParquetFile(_path(ref, filesystem), filesystem=filesystem) as parquet:
+                schema = parquet.schema_arrow.remove_metadata()
+                partition = _partition_of(parquet, partitioning)
         except OSError as exc:
             raise StorageError(f"{table_id}: cannot read data file {ref}: {exc}") from exc
-        last = bins[-1] if bins else None
-        if last is not None and last[0].equals(schema) and last[2] + size <= target_bytes:
+        index = open_bins.get(partition)
+        last = bins[index] if index is not None else None
+        if index is not None and last is not None and last[0].equals(schema) and last[2] + size <= target_bytes:
             last[1].append(ref)
-            bins[-1] = (last[0], last[1], last[2] + size)
+            bins[index] = (last[0], last[1], last[2] + size)
         else:
+            open_bins[partition] = len(bins)
             bins.append((schema, [ref], size))
     bins = [b for b in bins if len(b[1]) > 1]  # one file alone is rewritten into the same file
     replaced = [ref for _, refs, _ in bins for ref in refs]
@@ -205,6 +212,17 @@ def compact_files(
         raise
     after = len(files) - len(replaced) + len(written)
     return CompactionReport(table_id, len(files), after, len(replaced), len(written), rows, snapshot.snapshot_id)
+
+
+def _partition_of(parquet: Any, partitioning: Sequence[tuple[str, str]]) -> tuple[Any, ...]:
+    """The partition a published file holds (each holds one: ``partition_staged``), from its first row; ``()``
+    for an unpartitioned table."""
+    if not partitioning or parquet.metadata.num_rows == 0:
+        return ()
+    from meshplane.storage.partitions import partition_keys
+
+    first = parquet.read_row_group(0, columns=sorted({column for column, _ in partitioning})).slice(0, 1)
+    return tuple(key[0].as_py() for key in partition_keys(first, partitioning))
 
 
 def _path(ref: DataFileRef, filesystem: Any) -> str:
