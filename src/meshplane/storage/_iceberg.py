@@ -84,7 +84,36 @@ class FastCreateTableTransaction(FastTransaction, CreateTableTransaction):
 AppendFiles = _FastAppendFiles
 
 
-class ReplaceAllFiles(_OverwriteFiles):
+class _ParentFiles(_OverwriteFiles):
+    """An OVERWRITE snapshot that restates entries of its parent's data manifests."""
+
+    def _parent_manifests(self) -> list[Any]:
+        metadata = self._transaction.table_metadata
+        parent = metadata.snapshot_by_id(self._parent_snapshot_id) if self._parent_snapshot_id else None
+        return [] if parent is None else list(parent.manifests(self._io))
+
+    @staticmethod
+    def _restated(entry: ManifestEntry, status: ManifestEntryStatus, snapshot_id: int | None) -> ManifestEntry:
+        return ManifestEntry.from_args(
+            status=status,
+            snapshot_id=snapshot_id,
+            sequence_number=entry.sequence_number,
+            file_sequence_number=entry.file_sequence_number,
+            data_file=entry.data_file,
+        )
+
+    def _deleted_parent_files(self, chosen: Callable[[str], bool]) -> list[ManifestEntry]:
+        """The parent's live data files whose path is ``chosen``, as DELETED entries of this snapshot."""
+        return [
+            self._restated(entry, ManifestEntryStatus.DELETED, self._snapshot_id)
+            for manifest in self._parent_manifests()
+            if manifest.content == ManifestContent.DATA
+            for entry in manifest.fetch_manifest_entry(self._io, discard_deleted=True)
+            if chosen(entry.data_file.file_path)
+        ]
+
+
+class ReplaceAllFiles(_ParentFiles):
     """One OVERWRITE snapshot whose live files are exactly the appended ones.
 
     Every live file of the parent is recorded as DELETED in this snapshot; no manifest of the parent
@@ -96,28 +125,13 @@ class ReplaceAllFiles(_OverwriteFiles):
         return []
 
     def _deleted_entries(self) -> list[ManifestEntry]:
-        metadata = self._transaction.table_metadata
-        parent = metadata.snapshot_by_id(self._parent_snapshot_id) if self._parent_snapshot_id else None
-        if parent is None:
-            return []
-        entries = [
-            ManifestEntry.from_args(
-                status=ManifestEntryStatus.DELETED,
-                snapshot_id=self._snapshot_id,
-                sequence_number=entry.sequence_number,
-                file_sequence_number=entry.file_sequence_number,
-                data_file=entry.data_file,
-            )
-            for manifest in parent.manifests(self._io)
-            if manifest.content == ManifestContent.DATA
-            for entry in manifest.fetch_manifest_entry(self._io, discard_deleted=True)
-        ]
+        entries = self._deleted_parent_files(lambda _path: True)
         # The summary (removed files, records) is computed from this set after the manifests.
         self._deleted_data_files = {entry.data_file for entry in entries}
         return entries
 
 
-class ReplaceSomeFiles(_OverwriteFiles):
+class ReplaceSomeFiles(_ParentFiles):
     """One OVERWRITE snapshot whose live files are the parent's less ``removed``, plus the appended ones (a
     compaction: small files replaced by the larger files holding their rows).
 
@@ -132,11 +146,6 @@ class ReplaceSomeFiles(_OverwriteFiles):
         self._removed = frozenset(removed)
         self._key = key
 
-    def _parent_manifests(self) -> list[Any]:
-        metadata = self._transaction.table_metadata
-        parent = metadata.snapshot_by_id(self._parent_snapshot_id) if self._parent_snapshot_id else None
-        return [] if parent is None else list(parent.manifests(self._io))
-
     def _existing_manifests(self) -> list[Any]:
         existing = []
         for manifest in self._parent_manifests():
@@ -149,32 +158,12 @@ class ReplaceSomeFiles(_OverwriteFiles):
                 continue
             with self.new_manifest_writer(self.spec(manifest.partition_spec_id)) as writer:
                 for entry in kept:
-                    writer.add_entry(
-                        ManifestEntry.from_args(
-                            status=ManifestEntryStatus.EXISTING,
-                            snapshot_id=entry.snapshot_id,
-                            sequence_number=entry.sequence_number,
-                            file_sequence_number=entry.file_sequence_number,
-                            data_file=entry.data_file,
-                        )
-                    )
+                    writer.add_entry(self._restated(entry, ManifestEntryStatus.EXISTING, entry.snapshot_id))
             existing.append(writer.to_manifest_file())
         return existing
 
     def _deleted_entries(self) -> list[ManifestEntry]:
-        entries = [
-            ManifestEntry.from_args(
-                status=ManifestEntryStatus.DELETED,
-                snapshot_id=self._snapshot_id,
-                sequence_number=entry.sequence_number,
-                file_sequence_number=entry.file_sequence_number,
-                data_file=entry.data_file,
-            )
-            for manifest in self._parent_manifests()
-            if manifest.content == ManifestContent.DATA
-            for entry in manifest.fetch_manifest_entry(self._io, discard_deleted=True)
-            if self._key(entry.data_file.file_path) in self._removed
-        ]
+        entries = self._deleted_parent_files(lambda path: self._key(path) in self._removed)
         found = {self._key(entry.data_file.file_path) for entry in entries}
         if found != self._removed:
             missing = sorted(self._removed - found)

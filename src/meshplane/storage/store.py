@@ -343,6 +343,7 @@ class TableStore:
             table = tx._table
         metadata = tx.table_metadata
         producer: Any
+        added: list[Any] | None = None  # the files a partitions run adds (its empty ones left out); else all
         if publication.partitions and metadata.current_snapshot() is not None:
             if not contract.partitioning:
                 raise StorageError(f"{table_id}: replacing partitions needs a partitioned table")
@@ -353,15 +354,8 @@ class TableStore:
             new = ice.to_data_files(table, metadata, uris)
             for data_file in ice.files_in_partitions(table, metadata, new):
                 producer.delete_data_file(data_file)
-            for data_file in new:
-                if data_file.record_count > 0:
-                    producer.append_data_file(data_file)
-            try:
-                producer.commit()
-            except OSError as exc:
-                raise StorageError(f"{table_id}: cannot write table metadata: {exc}") from exc
-            return table_id, tx, producer, uris, local
-        if publication.replaces:
+            added = [data_file for data_file in new if data_file.record_count > 0]
+        elif publication.replaces:
             if metadata.current_snapshot() is None:
                 raise StorageError(f"{table_id}: no snapshot whose files could be replaced")
             producer = ice.ReplaceSomeFiles(
@@ -381,7 +375,7 @@ class TableStore:
             producer = ice.ReplaceAllFiles(
                 operation=ice.operation_for(metadata), transaction=tx, io=table.io, snapshot_properties=summary
             )
-        for data_file in ice.to_data_files(table, metadata, uris):
+        for data_file in added if added is not None else ice.to_data_files(table, metadata, uris):
             producer.append_data_file(data_file)
         try:
             producer.commit()
