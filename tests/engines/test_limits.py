@@ -181,6 +181,39 @@ def test_a_prestarted_child_serves_the_next_pool() -> None:
         pool.close()
 
 
+_KEPT: list[object] = []
+
+
+def map_and_keep(mib: int) -> int:
+    """In a child: map ``mib`` MiB and keep it mapped after the call, as DuckDB's allocator keeps what it took."""
+    import mmap
+
+    region = mmap.mmap(-1, mib * 2**20)
+    _KEPT.append(region)
+    return os.getpid()
+
+
+def test_a_child_left_mapping_more_than_recycle_above_is_replaced() -> None:
+    limits = ProcessLimits(memory_bytes=3 * GiB, wall_seconds=30, recycle_above=2 * GiB)
+    pool = WorkerPool(limits, max_workers=1, per_owner=1)
+    try:
+        first = pool.call("a", map_and_keep, 64)
+        assert pool.call("a", pid) == first  # a child well under the bound serves the next call
+        grown = pool.call("a", map_and_keep, 2048)
+        assert grown == first
+        assert pool.call("a", pid) != grown  # it kept 2 GiB more mapped: the next call gets a new child
+    finally:
+        pool.close()
+
+
+def test_query_children_are_replaced_once_they_keep_half_their_headroom() -> None:
+    from meshplane.engines.duckdb_sandbox import SandboxLimits, process_limits
+
+    limits = process_limits(SandboxLimits(memory_limit="512MB", headroom="2GB", timeout_seconds=3.0))
+    assert limits.memory_bytes == parse_bytes("512MB") + parse_bytes("2GB")
+    assert limits.recycle_above == parse_bytes("512MB") + parse_bytes("1GB")
+
+
 class Counting:
     """In a child: chunks of one number each until cancelled (then the cancellation error)."""
 

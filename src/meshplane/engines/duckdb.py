@@ -31,8 +31,8 @@ from meshplane.engines.base import (
     StagedResult,
 )
 from meshplane.engines.convert import to_arrow_table
-from meshplane.engines.duckdb_sandbox import DuckDBSandbox, QueryInterrupted, SandboxLimits
-from meshplane.engines.limits import ProcessLimits, RemoteError, WorkerPool, parse_bytes
+from meshplane.engines.duckdb_sandbox import DuckDBSandbox, QueryInterrupted, SandboxLimits, process_limits
+from meshplane.engines.limits import RemoteError, WorkerPool
 from meshplane.errors import BuildError, LimitExceeded, MeshError, QueryRejected
 from meshplane.sql import bind_relations, parse_query, render
 from meshplane.storage.objectstore import S3Location
@@ -272,10 +272,9 @@ def _build_pool(limits: SandboxLimits) -> WorkerPool:
     with _POOLS_LOCK:
         pool = _POOLS.get(limits)
         if pool is None:
-            memory = parse_bytes(limits.memory_limit) + parse_bytes(limits.headroom)
             # the deadline is the sandbox's (DuckDB interrupts itself); the pool kills a child that does not stop
             pool = _POOLS[limits] = WorkerPool(
-                ProcessLimits(memory_bytes=memory, wall_seconds=limits.timeout_seconds + 5.0),
+                process_limits(limits, grace_seconds=5.0),
                 max_workers=2, per_owner=2, keep_idle=2, idle_seconds=120.0)  # fmt: skip
         return pool
 

@@ -17,6 +17,7 @@ long DuckDB itself ran.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,8 +29,9 @@ from meshplane.engines.duckdb_sandbox import (
     QueryInterrupted,
     SandboxLimits,
     SandboxStream,
+    process_limits,
 )
-from meshplane.engines.limits import ProcessLimits, RemoteStream, WorkerPool, on_cancel, parse_bytes, prestart
+from meshplane.engines.limits import RemoteStream, WorkerPool, on_cancel, prestart
 from meshplane.errors import LimitExceeded
 from meshplane.storage.objectstore import S3Location
 
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = ["IsolatedSandbox", "IsolatedStream", "Opener", "prestart_query_process", "process_limits"]
+
+_log = logging.getLogger(__name__)
 
 _SANDBOXES: dict[tuple[SandboxLimits, S3Location | None], DuckDBSandbox] = {}
 """In a child: one sandbox per limits and warehouse (it keeps the next database ready while a query runs)."""
@@ -50,14 +54,6 @@ Opener = Callable[..., "tuple[duckdb.DuckDBPyConnection, str] | SandboxStream"]
 """In a child: ``opener(sandbox, *args)`` gives a locked-down connection of ``sandbox`` and the SQL to run on
 it (a cancel then reaches the query while it starts), or a stream it started itself. A module-level function
 (children import it by name)."""
-
-
-def process_limits(limits: SandboxLimits) -> ProcessLimits:
-    """The child-process limits that bound a query run under ``limits``."""
-    return ProcessLimits(
-        memory_bytes=parse_bytes(limits.memory_limit) + parse_bytes(limits.headroom),
-        wall_seconds=limits.timeout_seconds,
-    )
 
 
 def _open_query(sandbox: DuckDBSandbox, sql: str, files: tuple[str, ...],
@@ -220,6 +216,8 @@ class IsolatedStream:
         except LimitExceeded as error:
             if self._cancelled and error.limit == "process":
                 raise QueryCancelled("the query was cancelled") from None
+            # The consumer sees only that the query stopped; the operator's log says how the child ended.
+            _log.warning("a query's worker process ended the query: %s", error)
             raise QueryInterrupted(_limit_message(error, self._limits)) from None
         if self._remote.done and self._remote.summary is not None:
             self.engine_ms = float(self._remote.summary)

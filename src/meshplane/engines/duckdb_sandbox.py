@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshplane.engines.deadlines import WATCHDOG as _WATCHDOG
+from meshplane.engines.limits import ProcessLimits, parse_bytes
 from meshplane.errors import EngineUnavailable, QueryRejected
 from meshplane.storage.objectstore import S3Location
 
@@ -45,7 +46,15 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["DuckDBSandbox", "QueryCancelled", "QueryInterrupted", "ResultTooLarge", "SandboxLimits", "SandboxStream"]
+__all__ = [
+    "DuckDBSandbox",
+    "QueryCancelled",
+    "QueryInterrupted",
+    "ResultTooLarge",
+    "SandboxLimits",
+    "SandboxStream",
+    "process_limits",
+]
 
 
 class QueryInterrupted(QueryRejected):
@@ -80,6 +89,19 @@ class SandboxLimits:
     """DuckDB's ``preserve_insertion_order``: a consumer's rows come in the files' order; a build's transform
     (False, as builds ran before the sandbox) lets DuckDB reorder rows of a query without ORDER BY, which
     writes large results in parallel with less memory."""
+
+
+def process_limits(limits: SandboxLimits, *, grace_seconds: float = 0.0) -> ProcessLimits:
+    """The limits of a child process that runs SQL under ``limits`` (queries and transforms alike).
+
+    A child that still maps more than half its headroom after a call is replaced: the next call would
+    otherwise find less than half the room the headroom promises it."""
+    memory, headroom = parse_bytes(limits.memory_limit), parse_bytes(limits.headroom)
+    return ProcessLimits(
+        memory_bytes=memory + headroom,
+        wall_seconds=limits.timeout_seconds + grace_seconds,
+        recycle_above=memory + headroom // 2,
+    )
 
 
 def _duckdb() -> Any:

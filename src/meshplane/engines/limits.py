@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import mmap
 import os
 import re
 import signal
@@ -96,6 +97,11 @@ class ProcessLimits:
     """CPU seconds (RLIMIT_CPU) over the child's life; use with :func:`run_limited` (one call per child)."""
     wall_seconds: float | None = 60.0
     """Wall-clock seconds one call may take before its child is killed."""
+    recycle_above: int | None = None
+    """Address space above which a child that finished a call is replaced instead of serving the next one.
+    DuckDB's allocator keeps the address space a large query mapped: a child kept near its cap would start
+    the next call with little room for what DuckDB's own memory limit does not count (threads, network
+    buffers, Arrow), and an allocation there fails outside DuckDB and ends the child mid-query."""
 
 
 class RemoteError(MeshError):
@@ -243,6 +249,14 @@ class _Child:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def address_space(self) -> int:
+        """Bytes the child maps now (from Linux's /proc; 0 where that cannot be read)."""
+        try:
+            with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
+                return int(statm.read().split()[0]) * mmap.PAGESIZE
+        except (OSError, ValueError, IndexError):
+            return 0
+
     def kill(self) -> int:
         """Stop the child now; its exit code."""
         if self.process.poll() is None:
@@ -327,10 +341,11 @@ def run_limited(
 class WorkerPool:
     """Long-lived limited children shared between owners, fairly; thread-safe.
 
-    A child serves one call at a time and many calls in its life; a child that hit a limit, died, or ran
-    ``recycle_after`` calls is replaced. ``max_workers`` bounds the children alive at once, ``per_owner`` the
-    calls one owner runs at once: with ``per_owner < max_workers`` one owner's long calls always leave a
-    child for the next owner. Idle children beyond ``keep_idle`` exit after ``idle_seconds``.
+    A child serves one call at a time and many calls in its life; a child that hit a limit, died, ran
+    ``recycle_after`` calls or maps more than ``limits.recycle_above`` is replaced. ``max_workers`` bounds
+    the children alive at once, ``per_owner`` the calls one owner runs at once: with ``per_owner <
+    max_workers`` one owner's long calls always leave a child for the next owner.
+    Idle children beyond ``keep_idle`` exit after ``idle_seconds``.
     """
 
     def __init__(
@@ -397,7 +412,7 @@ class WorkerPool:
             ok = child.alive
             raise
         finally:
-            self._release(owner, child if ok and child.alive and child.calls < self.recycle_after else None, child)
+            self._release(owner, child if ok else None, child)
 
     def running(self, owner: str) -> int:
         """How many children ``owner`` holds now (running calls and open streams)."""
@@ -456,6 +471,13 @@ class WorkerPool:
         eligible = [(self._running.get(o, 0), t) for t, o in self._waiting if self._running.get(o, 0) < self.per_owner]
         return bool(eligible) and min(eligible)[1] == ticket
 
+    def _reusable(self, child: _Child) -> bool:
+        """Whether ``child`` may serve another call (the one place that decides it)."""
+        if not child.alive or child.calls >= self.recycle_after:
+            return False
+        limit = self.limits.recycle_above
+        return limit is None or child.address_space() <= limit
+
     def _release(self, owner: str | None, keep: _Child | None, used: _Child | None = None) -> None:
         retire: list[_Child] = []
         with self._cond:
@@ -463,7 +485,7 @@ class WorkerPool:
                 self._running[owner] -= 1
                 if not self._running[owner]:
                     del self._running[owner]
-            if keep is not None and not self._closed:
+            if keep is not None and not self._closed and self._reusable(keep):
                 self._idle.append(keep)
             else:
                 self._alive -= 1

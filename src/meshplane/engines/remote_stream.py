@@ -112,7 +112,7 @@ class RemoteStream:
         if self._timer is not None:
             WATCHDOG.cancel(self._timer)
         if child is not None:
-            self._pool._release(self._owner, child if keep and child.calls < self._pool.recycle_after else None, child)
+            self._pool._release(self._owner, child if keep else None, child)
 
     def _expire(self) -> None:
         """At the deadline: the child goes, whatever it was doing (a reader waiting for it sees it gone)."""
