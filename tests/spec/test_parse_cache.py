@@ -153,3 +153,61 @@ def test_verdicts_of_other_validators_are_not_trusted(base_mesh: Path, monkeypat
     assert sorted(i for kind, i in checked if kind == "odcs") == sorted(contracts)
     assert sorted(i for kind, i in checked if kind == "model") == sorted(contracts)
     assert sorted(i for kind, i in checked if kind == "odps") == sorted(str(p.address) for p in first.spec.products)
+
+
+def _first_load_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first load parses in two forked workers that stream their files back two at a time."""
+    monkeypatch.setattr(loader, "PARALLEL_PARSE_FILES", 3)
+    monkeypatch.setattr(loader, "_parse_workers", lambda files: 2)
+    monkeypatch.setattr(yamlsafe, "PREFILL_CHUNK", 2)
+
+
+def test_a_first_load_takes_the_workers_parses_as_they_arrive(base_mesh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = load_mesh(base_mesh)
+    _first_load_in_workers(monkeypatch)
+    parsed = _parses(monkeypatch)
+    checked = _validations(monkeypatch)
+    first = load_mesh(base_mesh)
+    assert first.spec is not None and serial.spec is not None and not first.errors
+    assert [p for p in parsed if "domains" in p.parts] == []  # every domain file came from the workers
+    assert [kind for kind, _ in checked if kind != "model"] == []  # and was validated there
+    assert first.spec.products == serial.spec.products
+    assert first.spec.sources == serial.spec.sources
+
+
+def test_a_broken_file_on_a_first_load_in_workers_is_located(base_mesh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    contract = next((base_mesh / "domains").glob("*/*/*.odcs.yaml"))
+    lines = contract.read_text().splitlines()
+    contract.write_text("\n".join([*lines, "colour: blue", ""]))
+    domain = base_mesh / "domains" / "podcasts" / "domain.yaml"
+    domain.write_text(domain.read_text().replace("owner: podcasts-team", "owner: [podcasts-team"))
+    _first_load_in_workers(monkeypatch)
+    result = load_mesh(base_mesh)
+    assert sorted((p.location.path, p.code) for p in result.errors) == sorted(
+        [(domain, "yaml-syntax"), (contract, "odcs-schema")]
+    )
+    assert [p.location.line for p in result.errors if p.location.path == contract] == [len(lines) + 1]
+
+
+def test_what_a_failed_worker_did_not_deliver_is_parsed_here(base_mesh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = load_mesh(base_mesh)
+    _first_load_in_workers(monkeypatch)
+    real = yamlsafe._parse_share
+    chunks: list[object] = []
+
+    def failing_after_one_chunk(paths: list[Path], judge: Any = None) -> Any:
+        chunks.append(paths)  # in each worker's own memory: its second chunk fails
+        if len(chunks) > 1:
+            raise RuntimeError("worker lost")
+        return real(paths, judge)
+
+    monkeypatch.setattr(yamlsafe, "_parse_share", failing_after_one_chunk)
+    parsed = _parses(monkeypatch)
+    first = load_mesh(base_mesh)
+    assert first.spec is not None and serial.spec is not None and not first.errors
+    assert first.spec.products == serial.spec.products
+    domain_files = [p for p in parsed if "domains" in p.parts]
+    assert domain_files and len(domain_files) == len(set(domain_files))  # the rest, each parsed once here
+    parsed.clear()
+    again = load_mesh(base_mesh)
+    assert parsed == [] and again.spec is not None and again.spec.products == serial.spec.products

@@ -120,7 +120,9 @@ def _spec_files(root: Path) -> list[Path]:
             domain = domains / domain_name
             if not is_dir(domain):
                 continue
-            for name in listing(domain) or []:
+            # in the order the load reads them (its domain file, its sources, then its products): the parse
+            # workers deliver them in this order, while the load builds the specs of those already delivered
+            for name in sorted(listing(domain) or [], key=_load_order):
                 entry = domain / name
                 if name == "domain.yaml" and is_file(entry):
                     found.append(entry)
@@ -137,6 +139,10 @@ def _spec_files(root: Path) -> list[Path]:
     except OSError:
         return found
     return found
+
+
+def _load_order(name: str) -> tuple[int, str]:
+    return (0 if name == "domain.yaml" else 1 if name == "sources" else 2, name)
 
 
 def _judge(document: YamlDocument) -> list[str]:

@@ -11,12 +11,13 @@ import hashlib
 import marshal
 import os
 import re
+import signal
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 from yaml.events import (
@@ -477,6 +478,9 @@ class _ParseCache:
         self.entries: dict[str, tuple[bytes, Any, str, frozenset[str]]] = {}
         self.used: set[str] = set()
         self.changed = False
+        # A first load's parse workers (see :meth:`prefill`), and the file paths each has yet to deliver.
+        self.lanes: list[_Worker] = []
+        self.pending: dict[str, _Worker] = {}
         try:
             loaded = marshal.loads(file.read_bytes())
             if isinstance(loaded, tuple) and len(loaded) == 3 and loaded[0] == self._FORMAT:
@@ -491,6 +495,9 @@ class _ParseCache:
     def get(self, path: Path, digest: bytes) -> YamlDocument | None:
         key = str(path)
         entry = self.entries.get(key)
+        if key in self.pending:
+            self._receive(key)
+            entry = self.entries.get(key)
         if entry is None or entry[0] != digest:
             return None
         self.used.add(key)
@@ -528,42 +535,110 @@ class _ParseCache:
     def prefill(self, paths: list[Path], workers: int, judge: Judge | None = None) -> None:
         """Parse ``paths`` in ``workers`` forked processes when the cache holds none of them (a first load).
 
-        Each worker reads, hashes and parses its share and sends back what :meth:`put` would keep for the
-        files that parse cleanly, with the verdicts ``judge`` gives each (the validation a load would run,
-        done here in parallel); :func:`read_yaml` then finds them as it finds any cached document, and
-        parses the others itself (so every problem is still located by the parser in this process).
+        Each worker reads, hashes and parses its chunks of ``paths`` and streams back, chunk by chunk, what
+        :meth:`put` would keep for the files that parse cleanly, with the verdicts ``judge`` gives each (the
+        validation a load would run, done here in parallel). Chunks go to the workers in turn, in the order of
+        ``paths`` (the order the load reads them in), and nothing waits for them here: :func:`read_yaml` waits
+        only for the chunk of the file it asks for, so this process builds the specs of the first chunks while
+        the workers parse the next ones. What a worker does not deliver (it failed, or a file does not parse)
+        is parsed in this process as usual, so every problem is still located by the parser here.
         """
         if workers < 2 or any(str(p) in self.entries for p in paths):
             return
-        channels: list[tuple[int, int]] = []
+        chunks = [paths[start : start + PREFILL_CHUNK] for start in range(0, len(paths), PREFILL_CHUNK)]
         for lane in range(workers):
-            share = paths[len(paths) * lane // workers : len(paths) * (lane + 1) // workers]
+            share = chunks[lane::workers]
             read_end, write_end = os.pipe()
+            _widen_pipe(write_end)
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child process (its coverage is not collected)
                 code = 1
                 try:
                     os.close(read_end)
+                    for other in self.lanes:  # so that closing a lane in the parent ends its worker
+                        os.close(other.stream.fileno())
                     with os.fdopen(write_end, "wb") as out:
-                        out.write(marshal.dumps(_parse_share(share, judge)))
+                        for chunk in share:
+                            payload = marshal.dumps(_parse_share(chunk, judge))
+                            out.write(len(payload).to_bytes(8, "little") + payload)
+                            out.flush()
                     code = 0
                 finally:
                     os._exit(code)
             os.close(write_end)
-            channels.append((pid, read_end))
-        for pid, read_end in channels:
-            with os.fdopen(read_end, "rb") as stream:
-                payload = stream.read()
-            _, status = os.waitpid(pid, 0)
-            if status != 0:
-                continue  # a worker that failed only leaves its files to be parsed here
-            try:
-                parsed = marshal.loads(payload)
-            except (EOFError, ValueError, TypeError):
-                continue
-            for key, digest, data, text, verdicts in parsed:
-                self.entries[key] = (digest, data, text, frozenset(verdicts))
-                self.changed = True
+            worker = _Worker(pid, os.fdopen(read_end, "rb"))
+            self.lanes.append(worker)
+            for chunk in share:
+                for path in chunk:
+                    self.pending[str(path)] = worker
+
+    def _receive(self, key: str) -> None:
+        """Take in the chunks of the worker parsing ``key`` up to the one that holds it (or the worker's end)."""
+        worker = self.pending.get(key)
+        while worker is not None and self.pending.get(key) is worker:
+            parsed = worker.next_chunk()
+            if parsed is None:
+                self.pending = {k: w for k, w in self.pending.items() if w is not worker}
+                return
+            for path, digest, data, text, verdicts in parsed:
+                self.entries[path] = (digest, data, text, frozenset(verdicts))
+                self.pending.pop(path, None)
+            self.changed = True
+
+    def close(self) -> None:
+        """End the workers (what they still hold, this load never asked for) and reap them."""
+        for worker in self.lanes:
+            worker.close()
+        self.lanes.clear()
+        self.pending.clear()
+
+
+# A first load's parse workers send their files back in chunks of this many (see :meth:`_ParseCache.prefill`).
+PREFILL_CHUNK = 250
+
+
+def _widen_pipe(descriptor: int) -> None:
+    """Let a worker run a few chunks ahead of the reader (a pipe holds 64 KiB by default, a chunk ~200 KiB)."""
+    import fcntl  # POSIX only, as fork is: imported where the workers are started
+
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is not None:
+        with suppress(OSError):
+            fcntl.fcntl(descriptor, set_size, 1 << 20)
+
+
+class _Worker:
+    """One parse worker of :meth:`_ParseCache.prefill`: its process and the pipe it streams its chunks into."""
+
+    def __init__(self, pid: int, stream: BinaryIO) -> None:
+        self.pid = pid
+        self.stream = stream
+        self.done = False
+
+    def next_chunk(self) -> list[tuple[str, bytes, Any, str, list[str]]] | None:
+        """The next chunk the worker sent, or None at its end (all sent, or it failed: the rest is parsed here)."""
+        if self.done:
+            return None
+        header = self.stream.read(8)
+        payload = self.stream.read(int.from_bytes(header, "little")) if len(header) == 8 else b""
+        try:
+            parsed = marshal.loads(payload) if payload else None
+        except (EOFError, ValueError, TypeError):
+            parsed = None
+        if not isinstance(parsed, list):
+            self.close()
+            return None
+        return parsed
+
+    def close(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.stream.close()
+        with suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)  # ours, by its id: a worker still parsing what is not needed
+        with suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
 
 
 _CACHE: ContextVar[_ParseCache | None] = ContextVar("meshplane_yaml_cache", default=None)
@@ -627,6 +702,7 @@ def parse_cache(
         yield
     finally:
         _CACHE.reset(token)
+        cache.close()
         cache.save()
 
 
