@@ -158,7 +158,7 @@ def test_verdicts_of_other_validators_are_not_trusted(base_mesh: Path, monkeypat
 def _first_load_in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """A first load parses in two forked workers that stream their files back two at a time."""
     monkeypatch.setattr(loader, "PARALLEL_PARSE_FILES", 3)
-    monkeypatch.setattr(loader, "_parse_workers", lambda files: 2)
+    monkeypatch.setattr(loader, "_parse_workers", lambda: 2)
     monkeypatch.setattr(yamlsafe, "PREFILL_CHUNK", 2)
 
 
@@ -167,9 +167,13 @@ def test_a_first_load_takes_the_workers_parses_as_they_arrive(base_mesh: Path, m
     _first_load_in_workers(monkeypatch)
     parsed = _parses(monkeypatch)
     checked = _validations(monkeypatch)
+    read: list[Path] = []
+    real_read = yamlsafe.read_limited
+    monkeypatch.setattr(yamlsafe, "read_limited", lambda path, limit: read.append(Path(path)) or real_read(path, limit))
     first = load_mesh(base_mesh)
     assert first.spec is not None and serial.spec is not None and not first.errors
     assert [p for p in parsed if "domains" in p.parts] == []  # every domain file came from the workers
+    assert [p for p in read if "domains" in p.parts and p.suffix == ".yaml"] == []  # and was read there only
     assert [kind for kind, _ in checked if kind != "model"] == []  # and was validated there
     assert first.spec.products == serial.spec.products
     assert first.spec.sources == serial.spec.sources

@@ -53,8 +53,13 @@ class Reason(StrEnum):
 SnapshotLookup = Callable[[Address, int], Mapping[str, str] | None]
 
 
+# One encoder for every digest: json.dumps with options builds a new one per call (50,000 calls in a plan of
+# 10,000 products).
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
+
+
 def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    text = _CANONICAL.encode(value)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 

@@ -102,40 +102,49 @@ def _collector_paused() -> Iterator[_Loading]:
             gc.freeze()
 
 
-# A first load of at least this many spec files parses them in forked workers (one per CPU, at most 4).
+# A first load of a mesh of at least this many spec files parses them in forked workers (one per CPU, at most 4).
 PARALLEL_PARSE_FILES = 2000
 
 
-def _spec_files(root: Path) -> list[Path]:
-    """The YAML files :func:`_load_mesh` reads (domain, source, product and port contract files).
+def _domain_folders(root: Path) -> tuple[list[Path], int]:
+    """The domain folders whose files a first load's parse workers read ahead, and how many spec files they hold
+    at least (two per product folder: its product file and a port contract), from one listing per domain folder.
 
     Called within :func:`within_mesh`: each folder is listed once for the whole load, and the load itself then
-    finds its files, links and orphans in the same listings. A folder that cannot be listed only ends the list
-    early: these files are parsed ahead (see :func:`load_mesh`), and any other file is parsed by the load."""
-    found: list[Path] = []
+    finds its files, links and orphans in the same listings; the workers list each domain's product folders."""
+    folders: list[Path] = []
+    files = 0
     domains = root / "domains"
+    for name in listing(domains) or []:
+        domain = domains / name
+        if is_dir(domain):
+            folders.append(domain)
+            files += 2 * len(listing(domain) or [])
+    return folders, files
+
+
+def _domain_files(domain: Path) -> list[Path]:
+    """The YAML files of ``domain``'s folder that :func:`_load_mesh` reads (its domain file, its sources, its
+    product and port contract files), in the order it reads them: a parse worker delivers them in this order
+    while the load builds the specs of those already delivered. A folder that cannot be listed only ends the
+    list early: these files are parsed ahead (see :func:`load_mesh`), and any other file is parsed by the load."""
+    found: list[Path] = []
     try:
-        domains_linked = domains.is_symlink()
-        for domain_name in listing(domains) or []:
-            domain = domains / domain_name
-            if not is_dir(domain):
-                continue
-            # in the order the load reads them (its domain file, its sources, then its products): the parse
-            # workers deliver them in this order, while the load builds the specs of those already delivered
-            for name in sorted(listing(domain) or [], key=_load_order):
-                entry = domain / name
-                if name == "domain.yaml" and is_file(entry):
-                    found.append(entry)
-                elif is_dir(entry):
-                    linked = domains_linked or is_link(domain) or is_link(entry)
-                    found.extend(
-                        entry / file
-                        for file in listing(entry) or []
-                        if file.endswith(".yaml")
-                        and is_file(entry / file)
-                        # resolving every path costs a system call per folder level: only a link can lead out
-                        and (not (linked or is_link(entry / file)) or outside_mesh(entry / file, root) is None)
-                    )
+        domain_linked = domain.parent.is_symlink() or is_link(domain)
+        for name in sorted(listing(domain) or [], key=_load_order):
+            entry = domain / name
+            if name == "domain.yaml" and is_file(entry):
+                found.append(entry)
+            elif is_dir(entry):
+                linked = domain_linked or is_link(entry)
+                found.extend(
+                    entry / file
+                    for file in listing(entry) or []
+                    if file.endswith(".yaml")
+                    and is_file(entry / file)
+                    # resolving every path costs a system call per folder level: only a link can lead out
+                    and (not (linked or is_link(entry / file)) or outside_mesh(entry / file) is None)
+                )
     except OSError:
         return found
     return found
@@ -160,12 +169,12 @@ def _judge(document: YamlDocument) -> list[str]:
     return [verdict] if model is None else [verdict, model]
 
 
-def _parse_workers(files: list[Path]) -> int:
-    """How many processes parse ``files`` (a first load): several when it pays off and forking is safe here."""
+def _parse_workers() -> int:
+    """How many processes parse a large mesh's files on a first load: one per CPU when forking is safe here."""
     cpus = min(os.cpu_count() or 1, 4)
     if cpus < 2 or not hasattr(os, "fork") or threading.active_count() > 1:
         return 1  # forking a process with other threads running could copy a held lock
-    return cpus if len(files) >= PARALLEL_PARSE_FILES else 1
+    return cpus
 
 
 def load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:
@@ -181,18 +190,19 @@ def load_mesh(root: Path, overlay: Path | None = None) -> LoadResult:
         prefill: list[Path] | None = None
         workers = 1
         if not persist or not cache_file.is_file():
-            files = _spec_files(root)
-            if len(files) >= PARALLEL_PARSE_FILES:  # a large mesh: worth a state folder of its own
+            folders, files = _domain_folders(root)
+            if files >= PARALLEL_PARSE_FILES:  # a large mesh: worth a state folder of its own
                 persist = persist or _state_folder(root / PARSE_CACHE.parts[0])
                 if not cache_file.is_file():
-                    workers = _parse_workers(files)
-                    prefill = files if workers > 1 else None
+                    workers = _parse_workers()
+                    prefill = folders if workers > 1 else None
         if persist or prefill:
             with parse_cache(
                 cache_file,
                 persist=persist,
                 prefill=prefill,
                 workers=workers,
+                files=_domain_files,
                 stamp=validators_stamp(),
                 judge=_judge,
             ):

@@ -367,6 +367,11 @@ def read_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> YamlDocument | 
     escape = outside_mesh(path)
     if escape is not None:
         return escape
+    cache = _CACHE.get()
+    if cache is not None and cache.lanes and max_bytes == MAX_FILE_BYTES:  # the workers' limit
+        taken = cache.take(path)
+        if taken is not None:
+            return taken
     try:
         raw, size = read_limited(path, max_bytes)
         if raw is None:
@@ -378,7 +383,6 @@ def read_yaml(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> YamlDocument | 
             )
     except OSError as error:
         return Problem(SourceLocation(path), f"cannot read file: {error.strerror}", code="io")
-    cache = _CACHE.get()
     if cache is not None:
         digest = hashlib.blake2b(raw, digest_size=16).digest()
         hit = cache.get(path, digest)
@@ -481,6 +485,7 @@ class _ParseCache:
         # A first load's parse workers (see :meth:`prefill`), and the file paths each has yet to deliver.
         self.lanes: list[_Worker] = []
         self.pending: dict[str, _Worker] = {}
+        self.delivered: set[str] = set()  # files a worker read and parsed in this load: not read again here
         try:
             loaded = marshal.loads(file.read_bytes())
             if isinstance(loaded, tuple) and len(loaded) == 3 and loaded[0] == self._FORMAT:
@@ -495,13 +500,27 @@ class _ParseCache:
     def get(self, path: Path, digest: bytes) -> YamlDocument | None:
         key = str(path)
         entry = self.entries.get(key)
-        if key in self.pending:
+        if (entry is None or entry[0] != digest) and self.pending:
             self._receive(key)
             entry = self.entries.get(key)
         if entry is None or entry[0] != digest:
             return None
         self.used.add(key)
         return YamlDocument(path, entry[1], _LazyPositions(path, entry[2]), digest)
+
+    def take(self, path: Path) -> YamlDocument | None:
+        """The document a parse worker of this load delivered for ``path`` (waiting for its chunk), or None.
+
+        The worker read the file's bytes moments ago, within the same load: reading and hashing them again
+        here would only repeat it (20,000 files on a first load of a 10,000-product mesh)."""
+        key = str(path)
+        if key not in self.delivered and self.pending:
+            self._receive(key)
+        if key not in self.delivered:
+            return None
+        digest, data, text, _ = self.entries[key]
+        self.used.add(key)
+        return YamlDocument(path, data, _LazyPositions(path, text), digest)
 
     def put(self, path: Path, digest: bytes, text: str, document: YamlDocument) -> None:
         key = str(path)
@@ -532,22 +551,23 @@ class _ParseCache:
         except (OSError, ValueError):
             tmp.unlink(missing_ok=True)  # a read-only mesh folder just parses every time
 
-    def prefill(self, paths: list[Path], workers: int, judge: Judge | None = None) -> None:
-        """Parse ``paths`` in ``workers`` forked processes when the cache holds none of them (a first load).
+    def prefill(
+        self, folders: list[Path], workers: int, files: Callable[[Path], list[Path]], judge: Judge | None = None
+    ) -> None:
+        """Parse the files of ``folders`` in ``workers`` forked processes when the cache is empty (a first load).
 
-        Each worker reads, hashes and parses its chunks of ``paths`` and streams back, chunk by chunk, what
-        :meth:`put` would keep for the files that parse cleanly, with the verdicts ``judge`` gives each (the
-        validation a load would run, done here in parallel). Chunks go to the workers in turn, in the order of
-        ``paths`` (the order the load reads them in), and nothing waits for them here: :func:`read_yaml` waits
-        only for the chunk of the file it asks for, so this process builds the specs of the first chunks while
-        the workers parse the next ones. What a worker does not deliver (it failed, or a file does not parse)
-        is parsed in this process as usual, so every problem is still located by the parser here.
+        The folders go to the workers in turn. Each worker lists a folder's files (``files``, in the order the
+        load reads them), reads, hashes and parses them, and streams back, chunk by chunk, what :meth:`put` would
+        keep for those that parse cleanly, with the verdicts ``judge`` gives each (the validation a load would
+        run, done here in parallel). Nothing waits for them here: :func:`read_yaml` waits only for the chunk
+        of the file it asks for, so this process builds the specs of the first folders while the workers list
+        and parse the next ones. What a worker does not deliver (it failed, or a file does not parse) is
+        parsed in this process as usual, so every problem is still located by the parser here.
         """
-        if workers < 2 or any(str(p) in self.entries for p in paths):
+        if workers < 2 or self.entries:
             return
-        chunks = [paths[start : start + PREFILL_CHUNK] for start in range(0, len(paths), PREFILL_CHUNK)]
         for lane in range(workers):
-            share = chunks[lane::workers]
+            share = folders[lane::workers]
             read_end, write_end = os.pipe()
             _widen_pipe(write_end)
             pid = os.fork()
@@ -558,31 +578,40 @@ class _ParseCache:
                     for other in self.lanes:  # so that closing a lane in the parent ends its worker
                         os.close(other.stream.fileno())
                     with os.fdopen(write_end, "wb") as out:
-                        for chunk in share:
-                            payload = marshal.dumps(_parse_share(chunk, judge))
-                            out.write(len(payload).to_bytes(8, "little") + payload)
-                            out.flush()
+                        for folder in share:
+                            paths = files(folder)
+                            for start in range(0, max(len(paths), 1), PREFILL_CHUNK):
+                                chunk = paths[start : start + PREFILL_CHUNK]
+                                last = start + PREFILL_CHUNK >= len(paths)  # then the folder is complete
+                                payload = marshal.dumps((str(folder) if last else "", _parse_share(chunk, judge)))
+                                out.write(len(payload).to_bytes(8, "little") + payload)
+                                out.flush()
                     code = 0
                 finally:
                     os._exit(code)
             os.close(write_end)
             worker = _Worker(pid, os.fdopen(read_end, "rb"))
             self.lanes.append(worker)
-            for chunk in share:
-                for path in chunk:
-                    self.pending[str(path)] = worker
+            for folder in share:
+                self.pending[str(folder)] = worker
 
     def _receive(self, key: str) -> None:
-        """Take in the chunks of the worker parsing ``key`` up to the one that holds it (or the worker's end)."""
-        worker = self.pending.get(key)
-        while worker is not None and self.pending.get(key) is worker:
-            parsed = worker.next_chunk()
-            if parsed is None:
+        """Take in the chunks of the worker parsing the folder of ``key`` until it delivered ``key`` or the whole
+        folder (or ended); nothing when no worker is parsing a folder that holds ``key``."""
+        folder, parent = key, os.path.dirname(key)
+        while folder not in self.pending and parent != folder:
+            folder, parent = parent, os.path.dirname(parent)
+        worker = self.pending.get(folder)
+        while worker is not None and self.pending.get(folder) is worker and key not in self.entries:
+            delivered = worker.next_chunk()
+            if delivered is None:
                 self.pending = {k: w for k, w in self.pending.items() if w is not worker}
                 return
+            complete, parsed = delivered
             for path, digest, data, text, verdicts in parsed:
                 self.entries[path] = (digest, data, text, frozenset(verdicts))
-                self.pending.pop(path, None)
+                self.delivered.add(path)
+            self.pending.pop(complete, None)
             self.changed = True
 
     def close(self) -> None:
@@ -615,20 +644,21 @@ class _Worker:
         self.stream = stream
         self.done = False
 
-    def next_chunk(self) -> list[tuple[str, bytes, Any, str, list[str]]] | None:
-        """The next chunk the worker sent, or None at its end (all sent, or it failed: the rest is parsed here)."""
+    def next_chunk(self) -> tuple[str, list[tuple[str, bytes, Any, str, list[str]]]] | None:
+        """The next chunk the worker sent (the folder it completes, or ""; its parses), or None at the worker's
+        end (all sent, or it failed: what it did not deliver is parsed here)."""
         if self.done:
             return None
         header = self.stream.read(8)
         payload = self.stream.read(int.from_bytes(header, "little")) if len(header) == 8 else b""
         try:
-            parsed = marshal.loads(payload) if payload else None
+            delivered = marshal.loads(payload) if payload else None
         except (EOFError, ValueError, TypeError):
-            parsed = None
-        if not isinstance(parsed, list):
+            delivered = None
+        if not (isinstance(delivered, tuple) and len(delivered) == 2):
             self.close()
             return None
-        return parsed
+        return delivered
 
     def close(self) -> None:
         if self.done:
@@ -685,18 +715,20 @@ def parse_cache(
     persist: bool = True,
     prefill: list[Path] | None = None,
     workers: int = 1,
+    files: Callable[[Path], list[Path]] | None = None,
     stamp: str = "",
     judge: Judge | None = None,
 ) -> Iterator[None]:
     """Within the block, :func:`read_yaml` reuses documents parsed earlier from identical bytes.
 
-    ``persist=False`` keeps the cache in memory only; ``prefill`` parses those files first, in ``workers``
-    processes, when the cache holds none of them (``judge`` gives the verdicts of each, see
-    :meth:`_ParseCache.prefill`). ``stamp`` names the validators whose verdicts the cache keeps.
+    ``persist=False`` keeps the cache in memory only; with ``prefill`` (folders) and ``files`` (a folder's files),
+    ``workers`` processes parse those files ahead when the cache is empty, while the block runs (``judge`` gives
+    the verdicts of each, see :meth:`_ParseCache.prefill`). ``stamp`` names the validators whose verdicts the
+    cache keeps.
     """
     cache = _ParseCache(file, persist=persist, stamp=stamp)
-    if prefill:
-        cache.prefill(prefill, workers, judge)
+    if prefill and files is not None:
+        cache.prefill(prefill, workers, files, judge)
     token = _CACHE.set(cache)
     try:
         yield
