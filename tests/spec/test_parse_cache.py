@@ -215,3 +215,23 @@ def test_what_a_failed_worker_did_not_deliver_is_parsed_here(base_mesh: Path, mo
     parsed.clear()
     again = load_mesh(base_mesh)
     assert parsed == [] and again.spec is not None and again.spec.products == serial.spec.products
+
+
+def test_links_on_a_first_load_in_workers_are_judged_as_on_any_load(
+    base_mesh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contract, inside = sorted((base_mesh / "domains").glob("*/*/*.odcs.yaml"))[:2]
+    outside = tmp_path / "elsewhere.odcs.yaml"
+    outside.write_text(contract.read_text())
+    contract.unlink()
+    contract.symlink_to(outside)  # leads out of the mesh: reported, never read
+    copy = inside.with_name("copy.odcs.yaml.target")
+    copy.write_text(inside.read_text())
+    inside.unlink()
+    inside.symlink_to(copy)  # stays inside the mesh: read
+    serial = load_mesh(base_mesh)
+    _first_load_in_workers(monkeypatch)
+    first = load_mesh(base_mesh)
+    found = [(p.location.path, p.code, p.message) for p in first.errors]
+    assert found == [(p.location.path, p.code, p.message) for p in serial.errors]
+    assert [(path, code) for path, code, _ in found] == [(contract, "outside-mesh")]

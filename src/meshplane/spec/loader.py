@@ -22,7 +22,7 @@ from meshplane.spec.models import (
     MeshSpec,
     ProductSpec,
 )
-from meshplane.spec.paths import is_dir, is_file, is_link, listing, outside_mesh, within_mesh
+from meshplane.spec.paths import files_named, is_dir, is_file, is_link, listing, outside_mesh, within_mesh
 from meshplane.spec.products import PRODUCT_FILE, read_product
 from meshplane.spec.schemas import schema_verdict, validate_document, validators_stamp
 from meshplane.spec.yamlsafe import YamlDocument, parse_cache
@@ -138,12 +138,10 @@ def _domain_files(domain: Path) -> list[Path]:
             elif is_dir(entry):
                 linked = domain_linked or is_link(entry)
                 found.extend(
-                    entry / file
-                    for file in listing(entry) or []
-                    if file.endswith(".yaml")
-                    and is_file(entry / file)
+                    path
+                    for path, link in files_named(entry, ".yaml") or []
                     # resolving every path costs a system call per folder level: only a link can lead out
-                    and (not (linked or is_link(entry / file)) or outside_mesh(entry / file) is None)
+                    if not (linked or link) or outside_mesh(path) is None
                 )
     except OSError:
         return found
