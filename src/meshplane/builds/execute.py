@@ -278,8 +278,11 @@ class Builder:
                     code = port.transform.code
                     if bounds is not None:  # an append port: its bounds become constants the scan can prune by
                         from meshplane.builds.increments import inline_bounds
+                        from meshplane.builds.pruning import prune_sources
 
                         code = inline_bounds(code, dialect, bounds)
+                        # Source files no row of which passes the inlined bounds are never opened.
+                        inputs = prune_sources(code, dialect, inputs)
                     return engine.stage_sql(code, inputs, out_dir, dialect=dialect)
                 return engine.stage_python(
                     python_transform(port.transform, engine, self.python_limits), inputs, out_dir

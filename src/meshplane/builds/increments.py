@@ -49,11 +49,31 @@ def bounds_relation(engine: Engine, port: OutputPortSpec, current: SnapshotInfo 
     start: exp.Expression = exp.Null()
     if current is not None and current.data_files:
         assert port.watermark is not None  # the spec refuses an append port without one
-        query = exp.select(exp.Max(this=exp.column(port.watermark, quoted=True)).as_("start")).from_(_PUBLISHED)
-        relations: dict[str, Relation] = {_PUBLISHED: FileRelation(paths=current.data_files)}
-        table = engine.query(query.sql(dialect=engine.capabilities.sql_dialect), relations)
-        start = _literal(table.column(0)[0])
+        maximum = _footer_maximum(current, port.watermark)
+        if maximum is None:  # the footers cannot say: read the column
+            query = exp.select(exp.Max(this=exp.column(port.watermark, quoted=True)).as_("start")).from_(_PUBLISHED)
+            relations: dict[str, Relation] = {_PUBLISHED: FileRelation(paths=current.data_files)}
+            maximum = engine.query(query.sql(dialect=engine.capabilities.sql_dialect), relations).column(0)[0]
+        start = _literal(maximum)
     return GovernedRelation(select=exp.select(exp.alias_(start, "start")).sql("duckdb"), files=())
+
+
+def _footer_maximum(current: SnapshotInfo, column: str) -> Any | None:
+    """The column's maximum over the published files as an Arrow scalar, from their footers' statistics (the
+    files are immutable and cached, so a daily build reads only the footer of the file it added yesterday);
+    None when a footer cannot say exactly."""
+    import pyarrow as pa
+
+    from meshplane.storage.footers import column_range
+
+    ranges = [column_range(path, column) for path in current.data_files]
+    if column not in current.schema.names or any(found is None for found in ranges):
+        return None
+    highs = [found.high for found in ranges if found is not None and found.high is not None]
+    try:
+        return pa.scalar(max(highs) if highs else None, type=current.schema.field(column).type)
+    except (TypeError, ValueError, pa.ArrowException):  # a value the column's type does not take as it is
+        return None
 
 
 def inline_bounds(sql: str, dialect: str | None, bounds: GovernedRelation) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshplane.errors import StorageError
+from meshplane.storage.footers import column_range
 from meshplane.storage.store import METADATA_VERSIONS_KEPT, RUN_PROPERTY, TableStore
 from meshplane.storage.tables import CONTENT_PROPERTY, DataFileRef, Publication, TableContract, TableId
 
@@ -99,6 +100,11 @@ def delete_before(
     deleted = remaining = 0
     for ref in current.data_files:
         path = str(ref).removeprefix("s3://") if filesystem is not None else str(ref)
+        young = _young_rows(ref, column, bound) if filesystem is None else None
+        if young is not None:  # its footer says no row is old: the file stays unread (most do, every build)
+            kept.append(Path(str(ref)))
+            remaining += young
+            continue
         try:
             dates = pq.read_table(path, columns=[column], filesystem=filesystem).column(0)
         except OSError as exc:
@@ -240,6 +246,19 @@ def _file_sizes(files: Collection[DataFileRef], filesystem: Any) -> list[int]:
     except OSError as exc:
         raise StorageError(f"cannot read the size of a data file in object storage: {exc}") from exc
     return [int(info.size or 0) for info in infos]
+
+
+def _young_rows(ref: DataFileRef, column: str, bound: Any) -> int | None:
+    """The local file's rows when its footer says none of ``column`` is before ``bound`` (nulls are kept);
+    None when it may hold an older one, or cannot say."""
+    found = column_range(ref, column)
+    if found is None:
+        return None
+    try:
+        young = found.low is None or found.low >= bound.as_py()
+    except TypeError:  # the footer's value and the cutoff do not compare: read the column
+        return None
+    return found.rows if young else None
 
 
 def _bound(arrow_type: Any, cutoff: datetime) -> Any:
