@@ -219,11 +219,39 @@ def on_increment(metric: str) -> bool:
 def watermark_violations(
     port: OutputPortSpec, engine: Engine, increment: FileRelation, bounds: GovernedRelation
 ) -> int:
-    """New rows at or before the published watermark, or without one: appending them would repeat or misplace rows."""
+    """New rows at or before the published watermark, or without one: appending them would repeat or misplace rows.
+
+    The staged files' footers answer when they can say exactly that every new row lies after it (the usual
+    case: the transform filtered by it); otherwise the new rows are counted."""
     assert port.watermark is not None
+    if _after_start(port.watermark, increment, bounds):
+        return 0
     column = exp.column(port.watermark, quoted=True)
     start = exp.select("start").from_(BOUNDS).subquery()
     outside = exp.or_(exp.Is(this=column, expression=exp.Null()), exp.LTE(this=column, expression=start))
     query = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(_INCREMENT).where(outside)
     rows = engine.query(query.sql(dialect=engine.capabilities.sql_dialect), {_INCREMENT: increment, BOUNDS: bounds})
     return int(rows.column(0)[0].as_py())
+
+
+def _after_start(column: str, increment: FileRelation, bounds: GovernedRelation) -> bool:
+    """Whether the increment's footers say every row's ``column`` is non-null and after the bounds' start."""
+    import sqlglot
+
+    from meshplane.builds.pruning import constant
+    from meshplane.storage.footers import column_range
+
+    [projection] = sqlglot.parse_one(bounds.select, read="duckdb").assert_is(exp.Select).expressions
+    start = constant(projection.this if isinstance(projection, exp.Alias) else projection)
+    if start is None:
+        return False
+    for path in increment.paths:
+        found = column_range(path, column)
+        if found is None or found.nulls:
+            return False
+        try:
+            if found.low is not None and not found.low > start:
+                return False
+        except TypeError:  # the footer's value and the start do not compare: count the rows
+            return False
+    return True

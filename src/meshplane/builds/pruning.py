@@ -22,15 +22,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlglot import exp
 
 from meshplane.engines.base import FileRelation, Relation
 from meshplane.storage.footers import column_range, same_schema
 
-__all__ = ["LowerBound", "lower_bounds", "prune_sources"]
+__all__ = ["LowerBound", "constant", "lower_bounds", "prune_sources"]
 
-_Value = int | date | datetime
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class LowerBound:
     """``column > value`` (``inclusive``: ``>=``): a row of the source passes the transform's filter only then."""
 
     column: str
-    value: _Value
+    value: Any  # int, date or datetime: compared with the footer's values of the same type
     inclusive: bool
 
     def may_pass(self, path: Path | str) -> bool:
@@ -112,7 +112,7 @@ def lower_bounds(table: exp.Table) -> list[LowerBound]:
     return bounds
 
 
-def _conjuncts(node: exp.Expression) -> Iterator[exp.Expression]:
+def _conjuncts(node: exp.Expr) -> Iterator[exp.Expr]:
     node = node.unnest()
     if isinstance(node, exp.And):
         yield from _conjuncts(node.this)
@@ -121,7 +121,7 @@ def _conjuncts(node: exp.Expression) -> Iterator[exp.Expression]:
         yield node
 
 
-def _disjuncts(node: exp.Expression) -> Iterator[exp.Expression]:
+def _disjuncts(node: exp.Expr) -> Iterator[exp.Expr]:
     node = node.unnest()
     if isinstance(node, exp.Or):
         yield from _disjuncts(node.this)
@@ -130,36 +130,34 @@ def _disjuncts(node: exp.Expression) -> Iterator[exp.Expression]:
         yield node
 
 
-def _constantly_false(node: exp.Expression) -> bool:
+def _constantly_false(node: exp.Expr) -> bool:
     """``FALSE``, or ``<non-null constant> IS NULL`` (what an inlined bound's ``start IS NULL`` becomes)."""
     if isinstance(node, exp.Boolean):
         return not node.this
-    return (
-        isinstance(node, exp.Is) and isinstance(node.expression, exp.Null) and _constant(node.this) is not None
-    )
+    return isinstance(node, exp.Is) and isinstance(node.expression, exp.Null) and constant(node.this) is not None
 
 
-def _bound(node: exp.Expression, names: set[str]) -> LowerBound | None:
-    flipped = {exp.LT: exp.GT, exp.LTE: exp.GTE}
-    kind = type(node)
+def _bound(node: exp.Expr, names: set[str]) -> LowerBound | None:
+    flipped: dict[type[exp.Expr], type[exp.Expr]] = {exp.LT: exp.GT, exp.LTE: exp.GTE}
+    kind: type[exp.Expr] = type(node)
     if kind not in (exp.GT, exp.GTE, exp.LT, exp.LTE):
         return None
-    column, constant = node.this.unnest(), node.expression.unnest()
+    column, other = node.this.unnest(), node.expression.unnest()
     if kind in flipped:  # K < column is column > K
-        column, constant, kind = constant, column, flipped[kind]
+        column, other, kind = other, column, flipped[kind]
     if not isinstance(column, exp.Column) or column.table.lower() not in names:
         return None
-    value = _constant(constant)
+    value = constant(other)
     if value is None:
         return None
     return LowerBound(column.name, value, inclusive=kind is exp.GTE)
 
 
-def _constant(node: exp.Expression) -> _Value | None:
+def constant(node: exp.Expr) -> Any | None:
     """An integer literal, or a string literal cast to DATE, TIMESTAMP or TIMESTAMPTZ, as a Python value."""
     node = node.unnest()
     if isinstance(node, exp.Neg):
-        inner = _constant(node.this)
+        inner = constant(node.this)
         return -inner if isinstance(inner, int) else None
     if isinstance(node, exp.Literal) and not node.is_string:
         try:

@@ -15,7 +15,6 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,8 @@ _EXACT_UNITS = ("timeUnit=milliseconds", "timeUnit=microseconds")
 class ColumnRange:
     """A column's range over one file: ``low``/``high`` None when every row is null."""
 
-    low: int | date | datetime | None
-    high: int | date | datetime | None
+    low: Any  # int, date or datetime (naive, or zoned for a UTC-adjusted timestamp); None: no value
+    high: Any
     rows: int
     nulls: int
 
