@@ -129,10 +129,30 @@ def test_scalar_measures_share_the_checks_scan() -> None:
     assert len(scans) == 1
     # the same statement measures the contract's checks (row count, uniqueness) and the profile
     assert '"row_count"' in scans[0] and "order_id__unique" in scans[0].lower() and "__profile_" in scans[0]
-    # beyond it: the schema probe, then one distribution query per profiled column with values
-    assert len(seen) == 1 + 1 + 4
+    # beyond it: the schema probe, then the distributions of every profiled column with values in one query
+    assert len(seen) == 1 + 1 + 1
+    assert seen[-1].count("UNION ALL") == 3
     without, plain_query = _engine(TABLE)
     assert run_checks(_plan(), "orders", plain_query) and not any("__profile_" in sql for sql in without)
+
+
+def test_a_distribution_the_engine_cannot_compute_leaves_only_its_column_without_a_chart() -> None:
+    """The distributions share one query; when it fails, each runs alone: the same profile, less the column
+    whose own query fails."""
+    _, query = _engine(TABLE)
+    _, together = check_and_profile(_plan(), "orders", query, profile=True, sensitive={"email"})
+    seen, plain = _engine(TABLE)
+
+    def refusing(sql: str) -> pa.Table:
+        if "UNION ALL" in sql or ('"amount"' in sql and 'AS "value"' in sql):
+            raise duckdb.Error("refused")
+        return plain(sql)
+
+    _, alone = check_and_profile(_plan(), "orders", refusing, profile=True, sensitive={"email"})
+    assert together is not None and alone is not None
+    assert _by_name(alone)["amount"].histogram == () and _by_name(together)["amount"].histogram
+    for name in ("order_id", "status", "ordered_on"):
+        assert _by_name(alone)[name] == _by_name(together)[name]
 
 
 def test_an_empty_table_profiles_to_counts() -> None:
@@ -172,7 +192,10 @@ def test_one_value_columns_profile_from_the_aggregate_alone() -> None:
     for name, data_type in (("order_id", pa.int64()), ("amount", pa.float64()), ("ordered_on", pa.date32())):
         column = next(c for c in profiling.profile_columns(constant.schema, frozenset()) if c.name == name)
         low = constant.column(name)[0].as_py()
-        assert cols[name].histogram == profiling._histogram(column, low, low, data_type, table, "duckdb", query, pa)
+        bins = profiling._bins(column, low, low, data_type, pa)
+        sql = profiling._histogram_sql(column, bins.low, bins.width, bins.count, table, bins.is_date).sql("duckdb")
+        rows = [(r["value"], r["n"]) for r in query(sql).to_pylist()]
+        assert cols[name].histogram == profiling._histogram(column, bins, rows)
 
     one_row, one_query = _engine(TABLE.slice(2, 1))
     _, single = check_and_profile(_plan(), "orders", one_query, profile=True, sensitive={"email"})

@@ -40,6 +40,7 @@ PREFIX = "__profile_"
 TOP_VALUES = 10
 BINS = 12
 MAX_COLUMNS = 60  # a very wide table is profiled on its first columns: the scan stays one pass of bounded width
+_KEY = "value"  # a distribution query's key column: a top value, or a histogram bin's index
 TOP_MAX_DISTINCT = 200  # beyond this many distinct values a top-10 tells little and the GROUP BY costs a lot
 _VALUE_TEXT = 120  # top values are cut to this many characters (a free-text column is not meant to be dumped)
 
@@ -176,8 +177,8 @@ def _edges(low: float, high: float, step: float | None) -> list[float]:
 
 
 def _histogram_sql(
-    column: ProfileColumn, low: float, width: float, bins: int, table: exp.Table, dialect: str, is_date: bool
-) -> str:
+    column: ProfileColumn, low: float, width: float, bins: int, table: exp.Table, is_date: bool
+) -> exp.Select:
     value: exp.Expr = _col(column.name)
     if column.kind == "date":
         # dates become midnight UTC timestamps; timestamps (with or without zone) give their epoch seconds
@@ -189,27 +190,58 @@ def _histogram_sql(
                                    expression=exp.convert(width)))  # fmt: skip
     clamped = exp.Least(this=index, expressions=[exp.convert(bins - 1)])
     bucket = exp.Cast(this=clamped, to=exp.DataType.build("int"))
-    select = (
-        exp.select(exp.alias_(bucket, "bin", quoted=True), exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
+    return (
+        exp.select(exp.alias_(bucket, _KEY, quoted=True), exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
         .from_(table.copy())
         .where(exp.not_(_col(column.name).is_(exp.null())))
-        .group_by(exp.column("bin", quoted=True))
+        .group_by(exp.column(_KEY, quoted=True))
     )
-    return select.sql(dialect=dialect)
 
 
-def _top_sql(column: ProfileColumn, table: exp.Table, dialect: str) -> str:
+def _top_sql(column: ProfileColumn, table: exp.Table) -> exp.Select:
     text = exp.Cast(this=_col(column.name), to=exp.DataType.build("text"))
     count = exp.Count(this=exp.Star())
-    select = (
-        exp.select(exp.alias_(text, "value", quoted=True), exp.alias_(count, "n", quoted=True))
+    return (
+        exp.select(exp.alias_(text, _KEY, quoted=True), exp.alias_(count, "n", quoted=True))
         .from_(table.copy())
         .where(exp.not_(_col(column.name).is_(exp.null())))
         .group_by(text.copy())
         .order_by(exp.Ordered(this=count.copy(), desc=True), exp.Ordered(this=text.copy()))
         .limit(TOP_VALUES)
     )
-    return select.sql(dialect=dialect)
+
+
+def _distributions(
+    queries: Mapping[int, exp.Select], query_fn: Callable[[str], pa.Table], dialect: str
+) -> dict[int, list[tuple[Any, int]]]:
+    """Each column's distribution query's (key, rows) pairs, all read in one UNION ALL round trip; when that
+    fails, each query alone (a column whose query fails is left out)."""
+    found: dict[int, list[tuple[Any, int]]] = {}
+    if len(queries) > 1:
+        branches = [
+            exp.select(exp.alias_(exp.convert(index), "q", quoted=True),
+                       exp.alias_(exp.Cast(this=exp.column(_KEY, quoted=True), to=exp.DataType.build("text")), _KEY,
+                                  quoted=True),
+                       exp.column("n", quoted=True)).from_(query.subquery("d"))
+            for index, query in queries.items()
+        ]  # fmt: skip
+        union = branches[0]
+        for branch in branches[1:]:
+            union = exp.union(union, branch, distinct=False)  # type: ignore[assignment]
+        try:
+            rows = query_fn(union.sql(dialect=dialect)).to_pylist()
+        except Exception:  # one column's distribution the engine cannot compute: ask each alone
+            rows = None
+        if rows is not None:
+            for row in rows:
+                found.setdefault(int(row["q"]), []).append((row[_KEY], int(row["n"])))
+            return {index: found.get(index, []) for index in queries}
+    for index, query in queries.items():
+        try:
+            found[index] = [(r[_KEY], int(r["n"])) for r in query_fn(query.sql(dialect=dialect)).to_pylist()]
+        except Exception:  # a distribution the engine cannot compute: the counts still stand
+            continue
+    return found
 
 
 def _edge(value: float, kind: ColumnKind, is_date: bool) -> Any:
@@ -238,12 +270,28 @@ def finish_profile(
 
     table = relation_table(relation, dialect)
     types = {f.name: f.type for f in schema} if schema is not None else {}
-    profiles: list[ColumnProfile] = []
+    measured: list[tuple[ProfileColumn, int, int | None, Any, Any]] = []
+    queries: dict[int, exp.Select] = {}
+    binned: dict[int, _Bins] = {}
     for i, column in enumerate(columns):
         nulls = int(aggregate.get(_alias(i, "nulls")) or 0)
         distinct_raw = aggregate.get(_alias(i, "distinct"))
         distinct = None if distinct_raw is None else int(distinct_raw)
         low, high = aggregate.get(_alias(i, "min")), aggregate.get(_alias(i, "max"))
+        measured.append((column, nulls, distinct, low, high))
+        non_null = row_count - nulls
+        if column.sensitive or non_null <= 0 or _known_without_query(column, non_null, low, high):
+            continue
+        if column.kind in ("text", "boolean") and (distinct or 0) <= TOP_MAX_DISTINCT:
+            queries[i] = _top_sql(column, table)
+        elif column.kind in ("numeric", "date"):
+            bins = _bins(column, low, high, types.get(column.name), pa)
+            if bins is not None:
+                binned[i] = bins
+                queries[i] = _histogram_sql(column, bins.low, bins.width, bins.count, table, bins.is_date)
+    answers = _distributions(queries, query_fn, dialect)
+    profiles: list[ColumnProfile] = []
+    for i, (column, nulls, distinct, low, high) in enumerate(measured):
         top: tuple[tuple[str, int], ...] = ()
         histogram: tuple[tuple[Any, Any, int], ...] = ()
         non_null = row_count - nulls
@@ -252,17 +300,14 @@ def finish_profile(
             # would find (the value's one bin; a top list of one value seen once, which is left out).
             if column.kind in ("numeric", "date"):
                 histogram = _one_bin(column, low, non_null, types.get(column.name), pa)
-        elif not column.sensitive and non_null > 0:
-            try:
-                if column.kind in ("text", "boolean") and (distinct or 0) <= TOP_MAX_DISTINCT:
-                    rows = query_fn(_top_sql(column, table, dialect)).to_pylist()
-                    top = tuple((str(r["value"])[:_VALUE_TEXT], int(r["n"])) for r in rows)
-                    if top and top[0][1] == 1:
-                        top = ()  # every value is unique: a top ten of ones says nothing
-                elif column.kind in ("numeric", "date"):
-                    histogram = _histogram(column, low, high, types.get(column.name), table, dialect, query_fn, pa)
-            except Exception:  # a distribution the engine cannot compute: the counts still stand
-                top, histogram = (), ()
+        elif i in answers and i in binned:
+            histogram = _histogram(column, binned[i], answers[i])
+        elif i in answers:
+            # ordered as the query orders them: most rows first, then by value
+            ranked = sorted(answers[i], key=lambda pair: (-pair[1], str(pair[0])))
+            top = tuple((str(value)[:_VALUE_TEXT], n) for value, n in ranked)
+            if top and top[0][1] == 1:
+                top = ()  # every value is unique: a top ten of ones says nothing
         profiles.append(
             ColumnProfile(
                 column.name, column.kind, column.sensitive, nulls, distinct,
@@ -296,31 +341,42 @@ def _one_bin(
     return ((_edge(edge, column.kind, is_date), _edge(edge, column.kind, is_date), rows),)
 
 
-def _histogram(
-    column: ProfileColumn,
-    low: Any,
-    high: Any,
-    data_type: pa.DataType | None,
-    table: exp.Table,
-    dialect: str,
-    query_fn: Callable[[str], pa.Table],
-    pa: Any,
-) -> tuple[tuple[Any, Any, int], ...]:
+@dataclass(frozen=True, slots=True)
+class _Bins:
+    """A histogram's bins over [low, high] (epoch seconds for dates): ``edges`` from :func:`_edges`, each bin
+    ``width`` wide."""
+
+    low: float
+    high: float
+    edges: list[float]
+    width: float
+    is_date: bool
+
+    @property
+    def count(self) -> int:
+        return max(len(self.edges) - 1, 1)
+
+
+def _bins(column: ProfileColumn, low: Any, high: Any, data_type: pa.DataType | None, pa: Any) -> _Bins | None:
     lo, hi = _epoch(low), _epoch(high)
     if lo is None or hi is None:
-        return ()
+        return None
     is_date = data_type is not None and pa.types.is_date(data_type)
     integral = column.kind == "date" or (data_type is not None and pa.types.is_integer(data_type))
     edges = _edges(lo, hi, 86_400.0 if is_date else 1.0 if integral else None)
-    bins = len(edges) - 1
-    width = (edges[1] - edges[0]) if bins >= 1 and edges[1] > edges[0] else 1.0
-    counts = [0] * max(bins, 1)
-    for row in query_fn(_histogram_sql(column, lo, width, max(bins, 1), table, dialect, is_date)).to_pylist():
-        index = min(max(int(row["bin"]), 0), len(counts) - 1)
-        counts[index] += int(row["n"])
-    if bins < 1:
-        return ((_edge(lo, column.kind, is_date), _edge(hi, column.kind, is_date), counts[0]),)
+    width = (edges[1] - edges[0]) if len(edges) > 1 and edges[1] > edges[0] else 1.0
+    return _Bins(lo, hi, edges, width, is_date)
+
+
+def _histogram(column: ProfileColumn, bins: _Bins, rows: Sequence[tuple[Any, int]]) -> tuple[tuple[Any, Any, int], ...]:
+    """The histogram from its query's (bin index, rows) pairs."""
+    counts = [0] * bins.count
+    for key, n in rows:
+        index = min(max(int(key), 0), len(counts) - 1)
+        counts[index] += n
+    edges, kind, is_date = bins.edges, column.kind, bins.is_date
+    if len(edges) < 2:
+        return ((_edge(bins.low, kind, is_date), _edge(bins.high, kind, is_date), counts[0]),)
     return tuple(
-        (_edge(edges[k], column.kind, is_date), _edge(edges[k + 1], column.kind, is_date), counts[k])
-        for k in range(bins)
+        (_edge(edges[k], kind, is_date), _edge(edges[k + 1], kind, is_date), counts[k]) for k in range(len(edges) - 1)
     )
