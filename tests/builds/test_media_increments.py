@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -101,6 +102,37 @@ def test_the_increments_checks_see_the_new_day_and_the_whole_table(media: Path) 
     assert checks["watermark", "started_at"].passed
     assert checks["duplicateValues", "event_id"].passed
     assert all(c.passed for c in outcome.ports[0].checks), [c for c in outcome.ports[0].checks if not c.passed]
+
+
+def test_the_increment_reads_every_row_after_the_watermark_whichever_file_holds_it(media: Path) -> None:
+    """The run opens only the source files whose statistics can hold rows after the watermark, so a late event
+    re-delivered in a file named for an old day is still appended; one at the watermark itself is not."""
+    _, before_rows, files = _table(media)
+    watermark = duckdb.sql(f"SELECT max(started_at) FROM read_parquet({[str(f) for f in files]})").fetchone()[0]  # type: ignore[index]
+    _generate(media, "--day", LAST)
+    old = pq.read_table(_day_file(media, "2026-01-15"))
+    late = [
+        {**old.slice(0, 1).to_pylist()[0], "event_id": "LATE-AT", "started_at_utc": watermark},
+        {
+            **old.slice(1, 1).to_pylist()[0],
+            "event_id": "LATE-AFTER",
+            "started_at_utc": watermark + timedelta(seconds=1),
+        },
+    ]
+    pq.write_table(type(old).from_pylist(late, schema=old.schema), _day_file(media, "2026-01-15-redelivered"))
+
+    outcome = _build(media)
+    assert outcome.status is Status.SUCCESS, outcome.error
+    sources = str(_day_file(media, "*"))
+    expected = duckdb.sql(
+        f"SELECT count(DISTINCT event_id) FROM read_parquet('{sources}') WHERE started_at_utc > ?", params=[watermark]
+    ).fetchone()[0]  # type: ignore[index]
+    assert outcome.ports[0].run == "append"
+    assert outcome.ports[0].rows == expected == _distinct_events(_day_file(media)) + 1
+    with Mesh.open(media) as mesh:
+        ids = set(mesh.read(str(PORT)).column("event_id").to_pylist())
+    assert "LATE-AFTER" in ids and "LATE-AT" not in ids
+    assert _table(media)[1] == before_rows + expected
 
 
 def test_a_bad_day_publishes_nothing_and_the_checks_name_its_rows(media: Path) -> None:
