@@ -141,7 +141,7 @@ def test_a_distribution_the_engine_cannot_compute_leaves_only_its_column_without
     whose own query fails."""
     _, query = _engine(TABLE)
     _, together = check_and_profile(_plan(), "orders", query, profile=True, sensitive={"email"})
-    seen, plain = _engine(TABLE)
+    _, plain = _engine(TABLE)
 
     def refusing(sql: str) -> pa.Table:
         if "UNION ALL" in sql or ('"amount"' in sql and 'AS "value"' in sql):

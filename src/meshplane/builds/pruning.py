@@ -32,7 +32,6 @@ from meshplane.storage.footers import column_range, same_schema
 __all__ = ["LowerBound", "constant", "lower_bounds", "prune_sources"]
 
 
-
 @dataclass(frozen=True)
 class LowerBound:
     """``column > value`` (``inclusive``: ``>=``): a row of the source passes the transform's filter only then."""

@@ -47,7 +47,9 @@ class FileRelation:
         if not self.paths:
             raise ValueError("a FileRelation needs at least one file")
         object.__setattr__(
-            self, "paths", tuple(p if isinstance(p, str) and "://" in p else Path(p) for p in self.paths)
+            self,
+            "paths",
+            tuple(p if isinstance(p, Path) or (isinstance(p, str) and "://" in p) else Path(p) for p in self.paths),
         )
 
 

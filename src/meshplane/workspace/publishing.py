@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import weakref
 from collections.abc import Collection, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,9 @@ __all__ = ["column_edges", "mesh_snapshot", "mesh_state", "sync_catalog"]
 
 # Bump when mesh_snapshot or column lineage derive different rows from the same specs.
 _STATE_FORMAT = "2"  # 2: UNION BY NAME lineage pairs columns by name
+# Each graph's state, computed once: a build syncs before and after it runs, and a scheduler builds the same
+# (immutable) graph every day.
+_STATES: dict[int, tuple[weakref.ref[MeshGraph], str]] = {}
 
 
 def _columns(port: OutputPortSpec) -> tuple[ColumnRecord, ...]:
@@ -144,11 +149,26 @@ def mesh_state(graph: MeshGraph) -> str:
     """A hash of everything :func:`mesh_snapshot` derives the catalog rows from: the snapshot without its
     column lineage, and what column lineage reads (each transform's code and inputs, the sources' columns),
     with the versions of the code that derives them."""
-    from importlib.metadata import version
+    known = _STATES.get(id(graph))
+    if known is not None and known[0]() is graph:
+        return known[1]
+    state = _mesh_state(graph)
+    key = id(graph)
+    _STATES[key] = (weakref.ref(graph, lambda _: _STATES.pop(key, None)), state)
+    return state
+
+
+@functools.cache
+def _code_versions() -> str:
+    from importlib.metadata import version  # reads the installed package's metadata file: once per process
 
     from meshplane import __version__
 
-    digest = hashlib.sha256(f"{_STATE_FORMAT}|{__version__}|{version('sqlglot')}|".encode())
+    return f"{_STATE_FORMAT}|{__version__}|{version('sqlglot')}|"
+
+
+def _mesh_state(graph: MeshGraph) -> str:
+    digest = hashlib.sha256(_code_versions().encode())
     digest.update(repr(mesh_snapshot(graph, column_lineage=())).encode())
     for address in graph.order:
         product = graph.products[address]
