@@ -10,6 +10,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlglot
 
 from meshplane.builds.pruning import prune_sources
 from meshplane.engines.base import FileRelation
@@ -39,7 +40,8 @@ def days(tmp_path: Path) -> tuple[Path, ...]:
 
 
 def _kept(sql: str, files: tuple[Path, ...], **options: str | bool) -> tuple[Path | str, ...]:
-    relation = prune_sources(sql, "duckdb", {"listens": FileRelation(paths=files, options=options)})["listens"]
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    relation = prune_sources(tree, {"listens": FileRelation(paths=files, options=options)})["listens"]
     assert isinstance(relation, FileRelation)
     return relation.paths
 

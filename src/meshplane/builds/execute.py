@@ -280,9 +280,11 @@ class Builder:
                         from meshplane.builds.increments import inline_bounds
                         from meshplane.builds.pruning import prune_sources
 
-                        code = inline_bounds(code, dialect, bounds)
-                        # Source files no row of which passes the inlined bounds are never opened.
-                        inputs = prune_sources(code, dialect, inputs)
+                        tree = inline_bounds(code, dialect, bounds)
+                        if tree is not None:
+                            code = tree.sql(dialect=dialect or "duckdb")
+                            # Source files no row of which passes the inlined bounds are never opened.
+                            inputs = prune_sources(tree, inputs)
                     return engine.stage_sql(code, inputs, out_dir, dialect=dialect)
                 return engine.stage_python(
                     python_transform(port.transform, engine, self.python_limits), inputs, out_dir

@@ -76,12 +76,13 @@ def _footer_maximum(current: SnapshotInfo, column: str) -> Any | None:
         return None
 
 
-def inline_bounds(sql: str, dialect: str | None, bounds: GovernedRelation) -> str:
+def inline_bounds(sql: str, dialect: str | None, bounds: GovernedRelation) -> exp.Expr | None:
     """The transform with each ``(SELECT <column> FROM increment_bounds)`` replaced by the bound's value.
 
     A constant lets the engine push the filter into the scan of its sources (Parquet row groups and files
     before the watermark are skipped); through a scalar subquery, ``start IS NULL OR t > start`` read every
-    row of a year to append a day. Other uses of ``increment_bounds`` (a join) still read the relation."""
+    row of a year to append a day. Other uses of ``increment_bounds`` (a join) still read the relation. None
+    when the transform does not parse (the engine reports its own syntax error)."""
     import sqlglot
 
     values = {
@@ -91,7 +92,7 @@ def inline_bounds(sql: str, dialect: str | None, bounds: GovernedRelation) -> st
     try:
         tree = sqlglot.parse_one(sql, read=dialect or "duckdb")
     except sqlglot.errors.ParseError:
-        return sql  # the engine reports the transform's own syntax error
+        return None
 
     def constant(node: exp.Expression) -> exp.Expression:
         if not isinstance(node, exp.Subquery) or not isinstance(node.this, exp.Select):
@@ -106,7 +107,7 @@ def inline_bounds(sql: str, dialect: str | None, bounds: GovernedRelation) -> st
             return node
         return exp.paren(values[select.expressions[0].alias_or_name].copy())
 
-    return tree.transform(constant).sql(dialect=dialect or "duckdb")
+    return tree.transform(constant, copy=False)  # parsed here: no one else holds the tree
 
 
 def _literal(value: Any) -> exp.Expression:

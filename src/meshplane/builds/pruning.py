@@ -53,11 +53,10 @@ class LowerBound:
             return True
 
 
-def prune_sources(sql: str, dialect: str | None, inputs: Mapping[str, Relation]) -> dict[str, Relation]:
+def prune_sources(tree: exp.Expr, inputs: Mapping[str, Relation]) -> dict[str, Relation]:
     """``inputs`` with each plain Parquet source relation reduced to the files that can hold a row its one
-    reading SELECT keeps (see the module's docstring for when that is exact); other inputs as they are."""
-    import sqlglot
-
+    reading SELECT in ``tree`` (the transform, bounds inlined) keeps (see the module's docstring for when that
+    is exact); other inputs as they are."""
     pruned = dict(inputs)
     candidates = {
         name: relation
@@ -69,10 +68,6 @@ def prune_sources(sql: str, dialect: str | None, inputs: Mapping[str, Relation])
     }
     if not candidates:
         return pruned
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect or "duckdb")
-    except sqlglot.errors.ParseError:
-        return pruned  # the engine reports the transform's own syntax error
     shadowed = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for name, relation in candidates.items():
         if name.lower() in shadowed:
