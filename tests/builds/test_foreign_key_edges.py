@@ -8,6 +8,7 @@ the port's hidden rows or ungranted columns.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,63 @@ def test_a_failing_comparison_shows_no_value_of_the_port(root: Path) -> None:
     assert "n foreignKey: could not run: the query failed while running: a value" in error, error
     _clean(error)
     assert "'c1'" not in error and "'c3'" not in error, error
+
+
+def _check(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, object]]]:
+    from meshplane.cli.app import main
+
+    capsys.readouterr()
+    try:
+        main(["check", str(root), "--format", "json"])
+        code = 0
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    problems: list[dict[str, object]] = json.loads(capsys.readouterr().out)["problems"]
+    return code, problems
+
+
+def test_check_reports_a_foreign_key_without_its_agreement_located(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the build refuses, check says first: at the relationship, with the command that requests the read."""
+    product = root / "domains/sales/reader/product.odps.yaml"
+    declared = product.read_text()
+    _reader(root, ["'c1'"], inputs=False)
+    code, problems = _check(root, capsys)
+    assert code == 1
+    [problem] = [p for p in problems if p["code"] == "agreement"]
+    assert (problem["path"], problem["line"]) == (CONTRACT, FK_LINE)
+    message = str(problem["message"])
+    assert f"the foreign key reads {PORT}, which sales.reader may not read" in message
+    assert f"sales.reader has no approved agreement to read {PORT}" in message
+    fix = str(problem["fix"])
+    assert fix.startswith("declare an input port reading crm.customers.customers under inputPorts:")
+    assert f"meshplane agreement request sales.reader {PORT} --purpose" in fix
+
+    product.write_text(declared)  # the fix: an input port, and the agreement for it
+    _agree(root, ["customer_id"])
+    _reader(root, ["'c1'"], inputs=False)  # held, the agreement also lets the foreign key read by address
+    code, problems = _check(root, capsys)
+    assert not [p for p in problems if p["code"] == "agreement"], problems
+
+
+def test_check_without_a_catalog_reports_the_foreign_key_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh clone (never built, no catalog) holds no agreement: the foreign key is reported from the specs."""
+    fresh = write_edges_mesh(tmp_path / "fresh")
+    _reader(fresh, ["'c1'"], inputs=False)
+    code, problems = _check(fresh, capsys)
+    assert code == 1
+    found = [p for p in problems if p["code"] == "agreement" and p["path"] == CONTRACT]
+    assert [p["line"] for p in found] == [FK_LINE]
+    assert f"meshplane agreement request sales.reader {PORT}" in str(found[0]["fix"])
+    assert not (fresh / ".meshplane").exists() or not any((fresh / ".meshplane").glob("*.db"))
+
+
+def test_a_foreign_key_through_an_input_port_is_reported_once(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through its input port, the port's own problem says what is missing; the relationship adds no second one."""
+    _reader(root, ["'c1'"], inputs=True)
+    _, problems = _check(root, capsys)
+    found = [p for p in problems if p["code"] == "agreement"]
+    assert len(found) == 1 and found[0]["path"] != CONTRACT

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from meshplane.access.agreements import product_principal
-from meshplane.access.levels import agreement_command
 from meshplane.access.query_ports import PortResolver, ReadablePort
 from meshplane.access.rewrite import port_relation
 from meshplane.builds.inputs import source_relation
@@ -29,8 +28,9 @@ from meshplane.spec import ProductSpec
 from meshplane.sql import PortRef, render
 from meshplane.types import Address, SourceLocation
 from meshplane.workspace.access import AccessService
-from meshplane.workspace.agreeing import refusal
+from meshplane.workspace.agreeing import lapsed_reason, refusal
 from meshplane.workspace.checking import ReferenceRead
+from meshplane.workspace.edge_checks import foreign_key_fix
 
 __all__ = ["GovernedInputs", "agree_declared_as_owners"]
 
@@ -116,21 +116,12 @@ class GovernedInputs:
             readable, select = self._governed(resolver, key, address)
         except AccessDenied as error:
             access.record_read(principal.username, address, QueryDecision.DENIED, str(error))
-            lapsed = access.agreements.lapsed(str(product.address), address)
-            why = str(error).split("; request one with:")[0]
-            if lapsed is not None and lapsed.revoked_at is not None:
-                why = f"the agreement of {product.address} to read {address} was revoked on " \
-                      f"{lapsed.revoked_at:%Y-%m-%d %H:%M} UTC"  # fmt: skip
-            elif lapsed is not None and lapsed.expires_at is not None:
-                why = f"the agreement of {product.address} to read {address} expired on " \
-                      f"{lapsed.expires_at:%Y-%m-%d %H:%M} UTC"  # fmt: skip
+            lapsed = lapsed_reason(access, str(product.address), address)
+            why = lapsed or str(error).split("; request one with:")[0]
             fix = ""
             if "agreement" in str(error) or lapsed is not None:  # an agreement is made for an input port
                 edge = next((e for e in self.graph.edges[product.address] if e.upstream_port == port), None)
-                declare = "" if edge is not None else f"declare an input port reading {address} under inputPorts: " \
-                    f"in {product.path.name}, then "  # fmt: skip
-                purpose, columns = (edge.input.purpose, edge.input.columns) if edge is not None else (None, ())
-                fix = f"; fix: {declare}{agreement_command(str(product.address), address, purpose, columns)}"
+                fix = f"; fix: {foreign_key_fix(product, port, edge)}"
             raise BuildError(f"{shown}: the foreign key reads {address}, which {product.address} may not read: "
                              f"{why}{fix}") from None  # fmt: skip
         except QueryRejected:  # never published (or not a table): the check fails as with no target
