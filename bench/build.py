@@ -16,10 +16,11 @@
    interleaved with ``dbt parse --no-partial-parse`` of the same models (up to 1,000).
 4. With ``--reference REV`` (off by default and in CI): the same TPC-H mesh built by a checkout of REV (a git
    worktree in a temporary folder, its own ``PYTHONPATH``, this venv) and by this tree, alternating, each build
-   timed inside its own process (the same driver for both): the ratio this tree / REV. REV defaults to
-   ``8098ad4``, the last commit before the build sandbox that builds (b068f99 landed the sandbox; its parent
-   3bee01a does not import). Both sides run ``Mesh.build(jobs=2)`` on a fresh ``.meshplane``; the reference
-   has no agreements yet, so it reads other domains' ports raw.
+   timed inside its own process (the same driver for both), with the CPU seconds the build used (its process and
+   the children it runs transforms in, which a busy machine does not inflate as it does wall time): the ratio
+   this tree / REV. REV defaults to ``8098ad4``, the last commit before the build sandbox that builds (b068f99
+   landed the sandbox; its parent 3bee01a does not import). Both sides run ``Mesh.build(jobs=2)`` on a fresh
+   ``.meshplane``; the reference has no agreements yet, so it reads other domains' ports raw.
 Every measurement runs ``--repeat`` times and prints its median, min and max; the header and footer give the
 machine, the load average before and after, and the commit. dbt comes from ``--dbt PATH`` or is installed
 into ``bench/.venv-dbt`` on first use (``--no-dbt`` leaves it out). The machine is noisy: compare the ratios
@@ -292,7 +293,7 @@ REFERENCE = "8098ad4"
 # the sandbox's child processes today, in the process itself before) and the platform's own queries (contract
 # checks, and today the port profile). With jobs=2 the two overlap, so their sum may exceed the build's time.
 _DRIVER = """
-import functools, shutil, sys, time
+import functools, os, resource, shutil, sys, time
 from pathlib import Path
 from meshplane.engines.duckdb import DuckDBEngine
 from meshplane.workspace import Mesh
@@ -309,15 +310,27 @@ def timed(name):
     setattr(DuckDBEngine, name, inner)
 timed("stage_sql")
 timed("query")
+def cpu():  # this process, its reaped children, and its live ones (the build sandbox's pool of children)
+    total = sum(sum(resource.getrusage(who)[:2]) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid():
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 root = Path(sys.argv[1])
 shutil.rmtree(root / ".meshplane", ignore_errors=True)
+cpu_before = cpu()
 started = time.perf_counter()
 with Mesh.open(root) as mesh:
     result = mesh.build(jobs=2)
-seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    used = cpu() - cpu_before  # before the engine closes: its children still run
 if not result.ok:
     raise SystemExit("; ".join(f"{o.address}: {o.error}" for o in result.outcomes if o.error))
-print(f"{seconds:.6f} {spent['stage_sql']:.6f} {spent['query']:.6f} {len(result.outcomes)}")
+print(f"{seconds:.6f} {spent['stage_sql']:.6f} {spent['query']:.6f} {used:.6f} {len(result.outcomes)}")
 """
 
 
@@ -330,6 +343,8 @@ class BuildRun:
     """Wall time in ``stage_sql`` (the transforms)."""
     queries: float
     """Wall time in ``query`` (contract checks and profiles)."""
+    cpu: float
+    """CPU seconds of the build: its process and the children it runs transforms in (their start-up included)."""
     products: int
 
 
@@ -339,8 +354,8 @@ def build_in_process(root: Path, src: Path) -> BuildRun:
     done = subprocess.run([sys.executable, "-c", _DRIVER, str(root)], env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"the build with {src} failed: {(done.stderr or done.stdout)[-2000:]}")
-    seconds, transforms, queries, products = done.stdout.split()[-4:]
-    return BuildRun(float(seconds), float(transforms), float(queries), int(products))
+    seconds, transforms, queries, cpu, products = done.stdout.split()[-5:]
+    return BuildRun(float(seconds), float(transforms), float(queries), float(cpu), int(products))
 
 
 def bench_reference(sf: float, repeat: int, rev: str) -> None:
@@ -368,19 +383,20 @@ def bench_reference(sf: float, repeat: int, rev: str) -> None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)],
                            capture_output=True)  # fmt: skip
     print(f"\nTPC-H SF{sf:g} mesh, this tree vs {rev} (before the build sandbox), alternating, median of {repeat}")
-    print(f"  {'':<24} {'build':>8} {'transforms':>11} {'checks+profile':>15}")
+    print(f"  {'':<24} {'build':>8} {'CPU':>8} {'transforms':>11} {'checks+profile':>15}")
     medians: dict[str, BuildRun] = {}
     for name, done in runs.items():
-        fields = ("seconds", "transforms", "queries")
+        fields = ("seconds", "transforms", "queries", "cpu")
         medians[name] = BuildRun(*(statistics.median([getattr(one, f) for one in done]) for f in fields),
                                  products=done[0].products)  # fmt: skip
         m = medians[name]
         spread = f"(build min {min(r.seconds for r in done):.2f}, max {max(r.seconds for r in done):.2f})"
-        print(f"  {name:<24} {m.seconds:7.2f}s {m.transforms:10.2f}s {m.queries:14.2f}s  {spread}")
+        print(f"  {name:<24} {m.seconds:7.2f}s {m.cpu:7.2f}s {m.transforms:10.2f}s {m.queries:14.2f}s  {spread}")
     ours, theirs = medians.values()
     print(
         f"  this tree / reference    build {ours.seconds / theirs.seconds:.2f}x (target at most 1.1x), "
-        f"transforms {ours.transforms / theirs.transforms:.2f}x, checks+profile {ours.queries - theirs.queries:+.2f} s"
+        f"CPU {ours.cpu / theirs.cpu:.2f}x, transforms {ours.transforms / theirs.transforms:.2f}x, "
+        f"checks+profile {ours.queries - theirs.queries:+.2f} s"
     )
 
 

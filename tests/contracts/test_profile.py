@@ -203,3 +203,49 @@ def test_one_value_columns_profile_from_the_aggregate_alone() -> None:
     assert not [sql for sql in one_row if 'AS "bin"' in sql or 'AS "value"' in sql]  # the checks' scan only
     assert _by_name(single)["amount"].histogram == ((20.0, 20.0, 1),)
     assert _by_name(single)["status"].top == ()  # one value seen once says nothing, as before
+
+
+def test_a_sampled_profile_says_so_and_keeps_counts_and_checks_exact() -> None:
+    """Values measured on a sample are the sample's and marked with its size; the row count, null counts and the
+    contract checks stay those of every row (a duplicate outside the sample still fails uniqueness)."""
+    from meshplane.contracts.profile import ProfileSample
+
+    rows = 3000
+    whole = pa.table(
+        {
+            "order_id": pa.array([*range(rows - 1), 5], pa.int64()),  # one duplicate, in the last row
+            "status": [("paid", "open", "void")[i % 3] for i in range(rows)],
+            "amount": pa.array([float(i) if i < 2000 else None for i in range(rows)], pa.float64()),
+            "ordered_on": [date(2026, 1, 1 + i % 28) for i in range(rows)],
+            "email": [f"user{i}@x.io" for i in range(rows)],
+        }
+    )
+    sample = whole.slice(0, 400).drop_columns(["email"])  # the sampled columns: values of non-sensitive ones
+    con = duckdb.connect()
+    con.register("orders", whole)
+    con.register("sampled", sample)
+    seen: list[str] = []
+
+    def query(sql: str) -> pa.Table:
+        seen.append(sql)
+        return con.execute(sql).to_arrow_table()
+
+    results, found = check_and_profile(
+        _plan(), "orders", query, profile=True, sensitive={"email"}, sample=ProfileSample("sampled", 400)
+    )
+    assert found is not None and found.rows == rows and found.sampled == 400
+    assert not next(r for r in results if r.check_id.endswith("order_id.unique")).passed
+    cols = _by_name(found)
+    amount = cols["amount"]
+    assert amount.nulls == 1000 and amount.sampled == 400  # nulls of every row; the sample held none
+    assert sum(b[2] for b in amount.histogram) == 400 and (amount.min, amount.max) == (0.0, 399.0)
+    assert cols["status"].top == (("paid", 134), ("open", 133), ("void", 133))  # the sample's counts, not 1000s
+    assert cols["order_id"].distinct is not None and cols["order_id"].distinct <= 450  # the sample's values
+    email = cols["email"]
+    assert email.sensitive and email.sampled is None and email.nulls == 0 and email.distinct is None
+    assert found.as_json()["sampled"] == 400 and found.as_json()["columns"][0]["sampled"] == 400
+    assert "sampled" not in email.as_json()
+    # the whole relation is scanned once, for the checks and the counts; values are measured on the sample only
+    on_whole = [sql for sql in seen if '"orders"' in sql or "FROM orders" in sql]
+    assert on_whole and not any("APPROX_COUNT_DISTINCT" in sql.upper() or "MIN(" in sql.upper() for sql in on_whole)
+    assert not any('"email"' in sql.replace('COUNT("email")', "") for sql in seen)

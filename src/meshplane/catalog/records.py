@@ -224,7 +224,9 @@ class CheckResult:
 @dataclass(frozen=True, slots=True)
 class ProfileRecord:
     """A port's profile as one build measured it: ``columns`` are JSON objects (name, kind, sensitive, nulls,
-    distinct, min, max, top ``[[value, rows]]``, histogram ``[[low, high, rows]]``), in the table's order."""
+    distinct, min, max, top ``[[value, rows]]``, histogram ``[[low, high, rows]]``, and ``sampled``: the sample's
+    rows when a large port's distinct, min, max, top values and histogram were measured on a sample), in the
+    table's order."""
 
     port: str
     run_id: str
@@ -234,6 +236,13 @@ class ProfileRecord:
 
     def column(self, name: str) -> JsonObject | None:
         return next((c for c in self.columns if c.get("name") == name), None)
+
+    @property
+    def sampled_rows(self) -> int | None:
+        """The rows of the sample its columns' values were measured on; None: measured on every row."""
+        sizes = [c.get("sampled") for c in self.columns]
+        found = [s for s in sizes if isinstance(s, int) and not isinstance(s, bool)]
+        return max(found) if found else None
 
     def null_share(self, name: str) -> float | None:
         """The share of rows where ``name`` is null (None: no rows, or no such column)."""

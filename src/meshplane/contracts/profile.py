@@ -5,6 +5,12 @@ checks' ONE aggregate scan (:func:`profile_projections`, added by :func:`~meshpl
 Distributions need that scan's answers (a histogram's bins come from min and max; top values are worth a
 GROUP BY only for columns with few distinct values), so each is one small follow-up query.
 
+A large port is profiled on a sample, as DataHub and OpenMetadata profile large tables: the caller (the build's
+checker) passes a :class:`ProfileSample`, rows it read from blocks spread evenly through the port's files. The
+row count and the null counts stay exact (the checks' scan measures them at little cost); distinct estimates,
+min, max, top values and histograms are measured on the sample, and every column so measured says so
+(``sampled``: the sample's rows), so no reader takes a sample's figure for the whole table's.
+
 Sensitive columns (masked, or classified confidential and above) are profiled only by counts: their nulls.
 No value of theirs (min, max, top value, histogram bin) is ever computed, so none can be stored or shown.
 """
@@ -30,9 +36,11 @@ __all__ = [
     "ColumnProfile",
     "PortProfile",
     "ProfileColumn",
+    "ProfileSample",
     "finish_profile",
     "profile_columns",
     "profile_projections",
+    "sampled_columns",
 ]
 
 ColumnKind = Literal["numeric", "date", "text", "boolean", "other"]
@@ -43,6 +51,21 @@ MAX_COLUMNS = 60  # a very wide table is profiled on its first columns: the scan
 _KEY = "value"  # a distribution query's key column: a top value, or a histogram bin's index
 TOP_MAX_DISTINCT = 200  # beyond this many distinct values a top-10 tells little and the GROUP BY costs a lot
 _VALUE_TEXT = 120  # top values are cut to this many characters (a free-text column is not meant to be dumped)
+SAMPLE_ROWS = 50_000
+"""A port of more rows is profiled on a sample of about this many (see :class:`ProfileSample`); DataHub's profiler
+samples 10,000 rows by default, more rows keep a histogram's small bins populated."""
+SAMPLE_BLOCKS = 4
+"""Blocks of consecutive rows the sample is read in, spread evenly through the port's files: a block costs about
+what reading a whole Parquet row group costs, so a few large blocks are the cheap way to reach the whole range."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSample:
+    """Rows of the profiled relation to measure values on: ``relation`` names them for the caller's ``query_fn``
+    (its non-sensitive profiled columns, ``rows`` rows)."""
+
+    relation: str
+    rows: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +88,12 @@ class ColumnProfile:
     max: Any = None
     top: tuple[tuple[str, int], ...] = ()
     histogram: tuple[tuple[Any, Any, int], ...] = ()  # (low, high, rows); dates as ISO text
+    sampled: int | None = None
+    """The sample's rows when distinct, min, max, top values and histogram were measured on a sample (their
+    counts are the sample's); None: on every row."""
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "name": self.name,
             "kind": self.kind,
             "sensitive": self.sensitive,
@@ -78,15 +104,23 @@ class ColumnProfile:
             "top": [list(t) for t in self.top],
             "histogram": [list(b) for b in self.histogram],
         }
+        if self.sampled is not None:
+            found["sampled"] = self.sampled
+        return found
 
 
 @dataclass(frozen=True, slots=True)
 class PortProfile:
     rows: int
     columns: tuple[ColumnProfile, ...] = field(default_factory=tuple)
+    sampled: int | None = None
+    """The sample's rows when the values were measured on a sample (see :attr:`ColumnProfile.sampled`)."""
 
     def as_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "columns": [c.as_json() for c in self.columns]}
+        found: dict[str, Any] = {"rows": self.rows, "columns": [c.as_json() for c in self.columns]}
+        if self.sampled is not None:
+            found["sampled"] = self.sampled
+        return found
 
 
 def _kind(data_type: pa.DataType) -> ColumnKind:
@@ -117,19 +151,34 @@ def _alias(index: int, stat: str) -> str:
     return f"{PREFIX}{index}_{stat}"
 
 
-def profile_projections(columns: Sequence[ProfileColumn]) -> list[tuple[str, exp.Expr]]:
-    """(alias, aggregate) pairs to add to the checks' aggregate scan."""
-    found: list[tuple[str, exp.Expr]] = []
-    for i, column in enumerate(columns):
-        col = _col(column.name)
-        found.append((_alias(i, "nulls"), exp.Sub(this=exp.Count(this=exp.Star()), expression=exp.Count(this=col))))
-        if column.sensitive or column.kind == "other":
-            continue  # counts only: nothing derived from a sensitive value is computed
-        found.append((_alias(i, "distinct"), exp.ApproxDistinct(this=col.copy())))
-        if column.kind in ("numeric", "date", "text"):
-            found.append((_alias(i, "min"), exp.Min(this=col.copy())))
-            found.append((_alias(i, "max"), exp.Max(this=col.copy())))
+def profile_projections(columns: Sequence[ProfileColumn], *, values: bool = True) -> list[tuple[str, exp.Expr]]:
+    """(alias, aggregate) pairs to add to the checks' aggregate scan; without ``values`` the null counts only
+    (the rest is measured on a sample)."""
+    return [m for i, column in enumerate(columns) for m in _measures(i, column, values=values)]
+
+
+def _measures(index: int, column: ProfileColumn, *, values: bool) -> list[tuple[str, exp.Expr]]:
+    col = _col(column.name)
+    found: list[tuple[str, exp.Expr]] = [
+        (_alias(index, "nulls"), exp.Sub(this=exp.Count(this=exp.Star()), expression=exp.Count(this=col)))
+    ]
+    if not values or not _valued(column):
+        return found  # counts only: nothing derived from a sensitive value is computed
+    found.append((_alias(index, "distinct"), exp.ApproxDistinct(this=col.copy())))
+    if column.kind in ("numeric", "date", "text"):
+        found.append((_alias(index, "min"), exp.Min(this=col.copy())))
+        found.append((_alias(index, "max"), exp.Max(this=col.copy())))
     return found
+
+
+def _valued(column: ProfileColumn) -> bool:
+    """Whether the column's values are profiled (a sample holds these columns only)."""
+    return not column.sensitive and column.kind != "other"
+
+
+def sampled_columns(columns: Sequence[ProfileColumn]) -> list[str]:
+    """The columns a :class:`ProfileSample` must hold: those whose values are profiled."""
+    return [c.name for c in columns if _valued(c)]
 
 
 def _json_value(value: Any) -> Any:
@@ -261,25 +310,33 @@ def finish_profile(
     *,
     dialect: str = "duckdb",
     schema: pa.Schema | None = None,
+    sample: ProfileSample | None = None,
 ) -> PortProfile:
     """Turn the aggregate row into column profiles, then run the distribution queries.
 
-    A distribution query that fails leaves that column without its chart (a profile is a courtesy: it never
-    fails a build)."""
+    With ``sample``, ``aggregate`` holds the null counts only (exact, of every row): the values' measures and
+    distributions come from one aggregate over the sample and the distribution queries on it. A distribution
+    query that fails leaves that column without its chart (a profile is a courtesy: it never fails a build)."""
     import pyarrow as pa
 
-    table = relation_table(relation, dialect)
+    values: Mapping[str, Any] = aggregate
+    table = relation_table(relation if sample is None else sample.relation, dialect)
+    if sample is not None:
+        try:
+            values = _sample_aggregate(columns, table, dialect, query_fn)
+        except Exception:  # the sample could not be measured: the exact counts still stand
+            values = {}
     types = {f.name: f.type for f in schema} if schema is not None else {}
-    measured: list[tuple[ProfileColumn, int, int | None, Any, Any]] = []
+    measured: list[tuple[ProfileColumn, int, int | None, Any, Any, int]] = []
     queries: dict[int, exp.Select] = {}
     binned: dict[int, _Bins] = {}
     for i, column in enumerate(columns):
         nulls = int(aggregate.get(_alias(i, "nulls")) or 0)
-        distinct_raw = aggregate.get(_alias(i, "distinct"))
+        distinct_raw = values.get(_alias(i, "distinct"))
         distinct = None if distinct_raw is None else int(distinct_raw)
-        low, high = aggregate.get(_alias(i, "min")), aggregate.get(_alias(i, "max"))
-        measured.append((column, nulls, distinct, low, high))
-        non_null = row_count - nulls
+        low, high = values.get(_alias(i, "min")), values.get(_alias(i, "max"))
+        non_null = _non_null(i, column, nulls, values, row_count, sample)
+        measured.append((column, nulls, distinct, low, high, non_null))
         if column.sensitive or non_null <= 0 or _known_without_query(column, non_null, low, high):
             continue
         if column.kind in ("text", "boolean") and (distinct or 0) <= TOP_MAX_DISTINCT:
@@ -291,10 +348,9 @@ def finish_profile(
                 queries[i] = _histogram_sql(column, bins.low, bins.width, bins.count, table, bins.is_date)
     answers = _distributions(queries, query_fn, dialect)
     profiles: list[ColumnProfile] = []
-    for i, (column, nulls, distinct, low, high) in enumerate(measured):
+    for i, (column, nulls, distinct, low, high, non_null) in enumerate(measured):
         top: tuple[tuple[str, int], ...] = ()
         histogram: tuple[tuple[Any, Any, int], ...] = ()
-        non_null = row_count - nulls
         if not column.sensitive and non_null > 0 and _known_without_query(column, non_null, low, high):
             # One row, or one value throughout: the aggregate scan already answered what a distribution query
             # would find (the value's one bin; a top list of one value seen once, which is left out).
@@ -312,9 +368,34 @@ def finish_profile(
             ColumnProfile(
                 column.name, column.kind, column.sensitive, nulls, distinct,
                 _json_value(low), _json_value(high), top, histogram,
+                sample.rows if sample is not None and values and _valued(column) else None,
             )
         )  # fmt: skip
-    return PortProfile(row_count, tuple(profiles))
+    return PortProfile(row_count, tuple(profiles), sample.rows if sample is not None and values else None)
+
+
+ROWS = f"{PREFIX}rows"
+
+
+def _non_null(index: int, column: ProfileColumn, nulls: int, values: Mapping[str, Any], row_count: int,
+              sample: ProfileSample | None) -> int:  # fmt: skip
+    """Rows holding a value of the column where its values are measured: every row, or the sample's."""
+    if sample is None:
+        return row_count - nulls
+    if not values or not _valued(column):
+        return 0
+    return int(values.get(ROWS) or 0) - int(values.get(_alias(index, "nulls")) or 0)
+
+
+def _sample_aggregate(
+    columns: Sequence[ProfileColumn], table: exp.Table, dialect: str, query_fn: Callable[[str], pa.Table]
+) -> dict[str, Any]:
+    """The values' measures (and null counts, for the sample's own shares) of the sampled columns, one scan."""
+    measures = [m for i, column in enumerate(columns) if _valued(column) for m in _measures(i, column, values=True)]
+    items = [exp.alias_(exp.Count(this=exp.Star()), ROWS, quoted=True)]
+    items += [exp.alias_(expression, alias, quoted=True) for alias, expression in measures]
+    rows: list[dict[str, Any]] = query_fn(exp.select(*items).from_(table.copy()).sql(dialect=dialect)).to_pylist()
+    return rows[0]
 
 
 def _known_without_query(column: ProfileColumn, non_null: int, low: Any, high: Any) -> bool:

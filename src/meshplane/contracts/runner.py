@@ -26,7 +26,13 @@ from meshplane.contracts.plan import (
     Unit,
     compile_plan,
 )
-from meshplane.contracts.profile import PortProfile, finish_profile, profile_columns, profile_projections
+from meshplane.contracts.profile import (
+    PortProfile,
+    ProfileSample,
+    finish_profile,
+    profile_columns,
+    profile_projections,
+)
 from meshplane.contracts.types import logical_compatible, physical_compatible
 from meshplane.types import Severity
 
@@ -311,9 +317,12 @@ def check_and_profile(
     sample_limit: int = 5,
     profile: bool = False,
     sensitive: Collection[str] = (),
+    sample: ProfileSample | None = None,
 ) -> tuple[list[CheckResult], PortProfile | None]:
     """:func:`run_checks`, and with ``profile`` the relation's profile, measured in the checks' aggregate scan;
-    the values of the ``sensitive`` columns are never profiled (their null counts are)."""
+    the values of the ``sensitive`` columns are never profiled (their null counts are). With ``sample`` the
+    values' measures come from that sample of the relation instead (the row and null counts stay exact); the
+    checks always run on every row."""
     if schema is None:
         probe = exp.select("*").from_(relation_table(relation_name, dialect)).limit(0)
         schema = query_fn(probe.sql(dialect=dialect)).schema
@@ -339,7 +348,8 @@ def check_and_profile(
         else:
             runnable.append(check.id)
     columns = profile_columns(schema, frozenset(sensitive)) if profile else ()
-    compiled = compile_sql(plan, relation_name, dialect=dialect, only=runnable, extra=profile_projections(columns))
+    extra = profile_projections(columns, values=sample is None)
+    compiled = compile_sql(plan, relation_name, dialect=dialect, only=runnable, extra=extra)
     aggregate: dict[str, Any] = {}
     row_count = _aggregate(plan, compiled, query_fn, by_id, aggregate, force=profile)
     for query in compiled.queries:
@@ -349,7 +359,9 @@ def check_and_profile(
     ordered += [r for r in by_id.values() if r.metric == "undeclared"]
     if not profile:
         return ordered, None
-    found = finish_profile(columns, aggregate, row_count or 0, relation_name, query_fn, dialect=dialect, schema=schema)
+    found = finish_profile(
+        columns, aggregate, row_count or 0, relation_name, query_fn, dialect=dialect, schema=schema, sample=sample
+    )
     return ordered, found
 
 

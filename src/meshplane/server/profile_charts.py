@@ -79,7 +79,7 @@ def histogram_svg(column: Mapping[str, Any], *, width: int = 300, height: int = 
     """A column's histogram: bars per bin, the row count axis on the left, bin edges below."""
     bins: list[list[Any]] = list(column.get("histogram") or [])
     name = str(column.get("name"))
-    title = f"Distribution of {name}"
+    title = f"Distribution of {name}{_sampled(column)}"
     left, right, top, bottom = 44, 8, 18, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     parts = _svg(width, height, f"{title}: {len(bins)} bins")
@@ -112,12 +112,21 @@ def histogram_svg(column: Mapping[str, Any], *, width: int = 300, height: int = 
     return Markup("".join(parts))
 
 
+def _sampled(column: Mapping[str, Any]) -> str:
+    """A chart title's note that its counts are a sample's (see :class:`meshplane.contracts.profile.ProfileSample`)."""
+    sampled = column.get("sampled")
+    return f" (sample of {int(sampled):,} rows)" if isinstance(sampled, int) else ""
+
+
 def top_values_svg(column: Mapping[str, Any], rows: int, *, width: int = 300) -> Markup:
     """A column's most frequent values: one row per value (label left, bar, count right), so labels never
     collide; the bar's tooltip gives the value in full with its count and share."""
     top: list[list[Any]] = list(column.get("top") or [])
     name = str(column.get("name"))
-    title = f"Most frequent values of {name}"
+    title = f"Most frequent values of {name}{_sampled(column)}"
+    sampled = column.get("sampled")
+    if isinstance(sampled, int) and sampled > 0:
+        rows = sampled  # the counts are the sample's: shares are of the sample
     row_h, head, label_w, count_w = 17, 18, 96, 54
     height = head + row_h * max(len(top), 1) + 6
     bar_w = width - label_w - count_w - 8
@@ -128,7 +137,7 @@ def top_values_svg(column: Mapping[str, Any], rows: int, *, width: int = 300) ->
         y = head + i * row_h
         text = str(value)
         shown = text if len(text) * _CHAR <= label_w - 6 else text[: int((label_w - 6) / _CHAR) - 1] + "…"
-        share = f" ({100 * int(count) / rows:.1f} % of rows)" if rows else ""
+        share = f" ({100 * int(count) / rows:.1f} % of {'sampled ' if sampled else ''}rows)" if rows else ""
         w = bar_w * int(count) / most
         parts.append(f'<text x="{label_w - 4}" y="{y + 12}" class="tick" text-anchor="end">{escape(shown)}</text>')
         parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row_h - 5}" class="bar ok">'

@@ -37,6 +37,7 @@ def _column_view(column: Mapping[str, Any], rows: int) -> dict[str, Any]:
         "name": column.get("name"), "kind": column.get("kind"), "nulls": nulls,
         "null_share": nulls / rows if rows else 0.0, "distinct": column.get("distinct"),
         "min": column.get("min"), "max": column.get("max"), "chart": chart, "note": note,
+        "sampled": column.get("sampled"),
     }  # fmt: skip
 
 
@@ -79,6 +80,7 @@ def product_profiles(service: DiscoveryService, who: Principal, address: str) ->
             "columns": [_column_view(c, profile.row_count) for c in profile.columns],
             "trends": _port_trends(port, view.history.get(port, ()), view.anomalies),
             "rows": number(profile.row_count),
+            "sampled": f"{profile.sampled_rows:,}" if profile.sampled_rows else "",
         }
     return {"profiles": ports, "anomalies": view.anomalies}
 

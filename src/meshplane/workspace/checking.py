@@ -15,22 +15,22 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
-
-from open_data_contract_standard.model import OpenDataContractStandard
+from typing import TYPE_CHECKING
 
 from meshplane.access.query_errors import sanitize_engine_error
 from meshplane.builds import CheckOutcome, PortCheck, PortChecker, table_id_for
 from meshplane.builds.inputs import source_relation
 from meshplane.contracts.plan import compile_plan
-from meshplane.contracts.profile import PortProfile
+from meshplane.contracts.profile import PortProfile, ProfileSample, profile_columns, sampled_columns
 from meshplane.contracts.runner import NOT_EXECUTED, CheckResult, check_and_profile
 from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
 from meshplane.errors import BuildError
 from meshplane.graph import MeshGraph
 from meshplane.spec import OutputPortSpec, ProductSpec
 from meshplane.types import Address, SourceLocation
+from meshplane.workspace.edge_checks import relationship_targets
 from meshplane.workspace.platform import Platform
+from meshplane.workspace.sampling import profile_sample
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,6 +47,7 @@ __all__ = [
 ]
 
 CHECKED = "__meshplane_checked"
+SAMPLED = "__meshplane_profile_sample"
 _MASKED_CLASSES = {"confidential", "pii", "restricted"}
 _LOCATION_STEP = re.compile(r"([A-Za-z_]+)(?:\[(\d+)\])?")
 
@@ -174,7 +175,7 @@ class ContractChecker:
         references: dict[str, str] = {}
         relations: dict[str, Relation] = {CHECKED: relation}
         governed: dict[str, tuple[str, ReferenceRead]] = {}  # relation name -> (target, read) of other products
-        targets = _relationship_targets(spec.contract.odcs, spec.contract.table_index)
+        targets = relationship_targets(spec.contract.odcs, spec.contract.table_index)
         for n, target in enumerate(sorted(targets)):
             if target == spec.contract.table:
                 references[target] = CHECKED
@@ -198,14 +199,24 @@ class ContractChecker:
             _comparable(shown, check.foreign_key.target_columns, target, read)
 
         def query(sql: str) -> pa.Table:
+            # only the relations the statement names are bound: binding the checked files' view reads their
+            # footers, which a distribution query over the profile's sample does not need
+            named = {name: relation for name, relation in relations.items() if name in sql}
             try:
-                return engine.query(sql, relations)
+                return engine.query(sql, named)
             except Exception as error:
                 if not any(name in sql for name in governed):
                     raise
                 # it read another product's port: its values (DuckDB quotes them) stay out of the message
                 raise sanitize_engine_error(error.__cause__ or error) from None
 
+        sensitive = sensitive_columns(spec)
+        sample = None
+        if profile and schema is not None:  # a large port's values are profiled on a sample of its rows
+            rows = profile_sample(engine, relation, sampled_columns(profile_columns(schema, sensitive)))
+            if rows is not None:
+                relations[SAMPLED] = ArrowRelation(rows)
+                sample = ProfileSample(SAMPLED, rows.num_rows)
         results, found = check_and_profile(
             plan,
             CHECKED,
@@ -214,7 +225,8 @@ class ContractChecker:
             schema=schema,
             sample_limit=sample_limit,
             profile=profile,
-            sensitive=sensitive_columns(spec),
+            sensitive=sensitive,
+            sample=sample,
         )
         notes = {
             check.id: f"; checked against the rows of {read.address} that {read.reader} may read: its row filter "
@@ -278,26 +290,6 @@ def observed_number(value: object) -> float | None:
     if isinstance(value, bool | int | float | Decimal):
         return float(value)
     return None
-
-
-def _relationship_targets(contract: OpenDataContractStandard, table_index: int = 0) -> dict[str, tuple[str | int, ...]]:
-    """Table parts of the foreign keys of the port's table (``customers`` of ``customers.id``), each with the key
-    path (below its schema object) of the first relationship naming it."""
-    objects = contract.schema_ or []
-    if len(objects) <= table_index:
-        return {}
-    rels: list[tuple[tuple[str | int, ...], Any]] = [
-        (("properties", i, "relationships", j), r)
-        for i, p in enumerate(objects[table_index].properties or [])
-        for j, r in enumerate(p.relationships or [])
-    ]
-    rels += [(("relationships", j), r) for j, r in enumerate(objects[table_index].relationships or [])]
-    targets: dict[str, tuple[str | int, ...]] = {}
-    for path, rel in rels:
-        for ref in [rel.to] if isinstance(rel.to, str) else list(rel.to or []):
-            if "/" not in ref and "." in ref:
-                targets.setdefault(ref.rpartition(".")[0], path)
-    return targets
 
 
 def _json_path(location: str) -> tuple[str | int, ...]:
