@@ -4,8 +4,9 @@ anomaly that goes on keeps the run where it started."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from meshplane.contracts.anomalies import Observation, SeasonalModel, judge_series
+from meshplane.contracts.anomalies import Anomaly, Observation, SeasonalModel, judge_latest, judge_series
 
 START = datetime(2026, 10, 5, 6, 0, tzinfo=UTC)  # a Monday
 
@@ -71,3 +72,41 @@ def test_null_share_only_rising_and_freshness_only_late() -> None:
     late = [*gaps, Observation(START + timedelta(days=30), 3 * day, "late")]
     assert judge_series(SeasonalModel(), "p.q.r", "freshness", None, early, last=1) == []
     assert [a.run_id for a in judge_series(SeasonalModel(), "p.q.r", "freshness", None, late, last=1)] == ["late"]
+
+
+class _CountingModel(SeasonalModel):
+    """The seasonal model, counting its judgements (how much work telling one build's anomalies costs)."""
+
+    judged: list[int]
+
+    def __init__(self) -> None:
+        super().__init__()
+        object.__setattr__(self, "judged", [])
+
+    def judge(self, *args: Any, **kwargs: Any) -> Anomaly | None:
+        self.judged.append(1)
+        return super().judge(*args, **kwargs)
+
+
+def test_judging_the_newest_point_finds_what_judging_the_window_finds() -> None:
+    # normal days, a lasting drop (its first run is kept), a recovery, a one-day jump, a drop, a jump right after
+    values = [1000.0 + d % 5 for d in range(40)] + [100.0] * 4 + [1000.0] * 3 + [5000.0] + [1000.0] * 2
+    values += [100.0, 5000.0, 5000.0]
+    series = [Observation(START + timedelta(days=d), v, f"r{d}") for d, v in enumerate(values)]
+    for end in range(1, len(series) + 1):
+        window = judge_series(SeasonalModel(), "p.q.r", "row_count", None, series[:end], last=30)
+        expected = [a for a in window if a.run_id == series[end - 1].run_id]
+        found = judge_latest(SeasonalModel(), "p.q.r", "row_count", None, series[:end], last=30)
+        assert ([found] if found else []) == expected, end
+    lasting = judge_latest(SeasonalModel(), "p.q.r", "row_count", None, series[:44], last=30)
+    assert lasting is not None and lasting.run_id == "r43" and lasting.started_run == "r40"
+
+
+def test_a_normal_build_is_judged_once_however_long_its_history() -> None:
+    # The judgement of one build must not grow with the port's history (it did: the last 30 points were judged
+    # again on every build, each against all the points before it).
+    for days in (10, 60, 120):
+        series = _weekly(days)
+        model = _CountingModel()
+        assert judge_latest(model, "p.q.r", "row_count", None, series) is None
+        assert len(model.judged) == 1

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from builds.meshes import EVENTS, write_events, write_mesh
 from meshplane.catalog import ProfileRecord, RunRecord, RunStatus
+from meshplane.contracts.anomalies import SeasonalModel
 from meshplane.workspace import Mesh
 from meshplane.workspace.edges import agree_declared_as_owners
 
@@ -90,3 +94,31 @@ def test_usual_rows_raise_nothing(tmp_path: Path) -> None:
         assert [a for a in mesh.anomalies([PRODUCT]) if a.metric == "row_count"] == []
         assert _anomaly_notices(mesh) == []
         assert len(mesh.profiles(PORT)) == 4 * 7 + 2
+
+
+def test_a_build_judges_only_its_own_profile_however_long_the_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each build used to judge the port's last 30 profiles again, each against all before it: the build's cost
+    # grew with the number of builds. A build's judgement is one per series (row count, freshness, each column's
+    # null share) whatever the history holds.
+    root = write_mesh(tmp_path / "mesh")
+    with Mesh.open(root) as mesh:
+        mesh.publish()
+        agree_declared_as_owners(mesh.graph, mesh.access)
+        assert mesh.build([f"+{PRODUCT}"]).ok
+        first = mesh.profile(PORT)
+        assert first is not None
+        _history(mesh, first, weeks=16)
+        judged: list[str] = []
+        original = SeasonalModel.judge
+
+        def counting(self: SeasonalModel, port: str, metric: str, *args: Any, **kwargs: Any) -> Any:
+            judged.append(metric)
+            return original(self, port, metric, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(SeasonalModel, "judge", counting)
+        write_events(root, rows=EVENTS + 2)
+        assert mesh.build([PRODUCT]).ok
+        series = 2 + len(first.columns)  # row count, freshness, one null share per column
+        assert len(judged) == series, sorted(judged)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-__all__ = ["Anomaly", "Metric", "Observation", "SeasonalModel", "judge_series"]
+__all__ = ["Anomaly", "Metric", "Observation", "SeasonalModel", "judge_latest", "judge_series"]
 
 Metric = Literal["row_count", "freshness", "null_share"]
 Direction = Literal["both", "up"]
@@ -160,3 +160,35 @@ def judge_series(
         found.append(anomaly)
         previous = anomaly
     return found
+
+
+def judge_latest(
+    model: SeasonalModel,
+    port: str,
+    metric: Metric,
+    column: str | None,
+    series: Sequence[Observation],
+    *,
+    last: int = 30,
+) -> Anomaly | None:
+    """The newest point of ``series`` judged as :func:`judge_series` judges it (same ``started_run``), or None.
+
+    A build tells only its own run's anomalies: judging the ``last`` points on every build would cost each one
+    ``last`` judgements. Here the newest point is judged once; only when it is an anomaly are the points before
+    it judged, newest first, while they are anomalies the same way (that is where the anomaly started)."""
+    if not series:
+        return None
+    newest = len(series) - 1
+    anomaly = model.judge(port, metric, column, series[:newest], series[newest],
+                          floor=_FLOORS[metric], direction=_DIRECTIONS[metric])  # fmt: skip
+    if anomaly is None:
+        return None
+    rising = anomaly.observed > anomaly.expected
+    started = anomaly.run_id
+    for index in range(newest - 1, max(0, len(series) - last) - 1, -1):
+        earlier = model.judge(port, metric, column, series[:index], series[index],
+                              floor=_FLOORS[metric], direction=_DIRECTIONS[metric])  # fmt: skip
+        if earlier is None or (earlier.observed > earlier.expected) != rising:
+            break
+        started = earlier.run_id
+    return replace(anomaly, started_run=started)

@@ -15,14 +15,14 @@ from datetime import datetime
 
 from meshplane.access.disclosure import profile_for_viewer
 from meshplane.catalog import ProfileRecord
-from meshplane.contracts.anomalies import Anomaly, Observation, SeasonalModel, judge_series
+from meshplane.contracts.anomalies import Anomaly, Observation, SeasonalModel, judge_latest, judge_series
 from meshplane.graph import MeshGraph
 from meshplane.notifications import Notification
 from meshplane.types import Address, EventKind
 from meshplane.workspace.notifying import NotificationService
 from meshplane.workspace.platform import Platform
 
-__all__ = ["HISTORY", "ProfileService", "ProfileView", "anomalies_of", "anomaly_notice"]
+__all__ = ["HISTORY", "ProfileService", "ProfileView", "anomalies_of", "anomaly_notice", "latest_anomalies"]
 
 HISTORY = 120  # profiles per port a page or a judgement reads: four months of daily builds
 
@@ -78,6 +78,22 @@ def anomalies_of(
     return sorted(found, key=lambda a: (a.at, a.metric, a.column or ""), reverse=True)
 
 
+def latest_anomalies(
+    port: str, profiles: Sequence[ProfileRecord], *, append: bool = False, model: SeasonalModel | None = None,
+    last: int = 30,
+) -> list[Anomaly]:  # fmt: skip
+    """The anomalies of the newest profile of ``port`` (``profiles`` oldest first): those of
+    :func:`anomalies_of` whose run is the newest one, found by judging only that run (see :func:`judge_latest`)."""
+    chosen = model or SeasonalModel()
+    found = []
+    for (metric, column), series in _series(profiles, append=append).items():
+        if series and profiles and series[-1].run_id == profiles[-1].run_id:
+            anomaly = judge_latest(chosen, port, metric, column, series, last=last)  # type: ignore[arg-type]
+            if anomaly is not None:
+                found.append(anomaly)
+    return sorted(found, key=lambda a: (a.metric, a.column or ""), reverse=True)
+
+
 def anomaly_notice(service: NotificationService, anomaly: Anomaly) -> Notification:
     """One notification per anomaly: an anomaly that goes on over consecutive builds is told once (its key is
     the run where it started)."""
@@ -129,10 +145,9 @@ class ProfileService:
             history = self.history(port, limit=HISTORY + 1)
             if not history or history[-1].run_id != run_id:
                 continue
-            # the last builds are judged too, so an anomaly that goes on keeps the run where it started
-            for anomaly in anomalies_of(port, history, append=self._append(port), model=self.model):
-                if anomaly.run_id != run_id:
-                    continue
+            # only this run is judged (an anomaly that goes on still keeps the run where it started): judging the
+            # last builds again on every build made each build's cost grow with the port's history
+            for anomaly in latest_anomalies(port, history, append=self._append(port), model=self.model):
                 notifications.emit(anomaly_notice(notifications, anomaly))
                 told.append(anomaly)
         return told
