@@ -279,3 +279,19 @@ def test_a_commit_landing_between_prepare_and_switch_wins_and_ours_fails(
     again = publish(store, stage, "r3", "select range as id from range(2)")  # the next publish builds on theirs
     assert store.current(T).snapshot_id == again.snapshot_id  # type: ignore[union-attr]
     assert theirs[0] in [h.snapshot_id for h in store.history(T)]
+
+
+def test_a_long_lived_store_remembers_the_files_of_a_few_snapshots_per_table(store: TableStore, stage: Stage) -> None:
+    # A scheduler's store publishes the same tables every day: remembering the files of every snapshot it ever
+    # published grew its memory with every build. Each daily append still finds its parent's files.
+    from meshplane.storage import Publication
+    from meshplane.storage.store import FILE_LISTS_KEPT
+
+    publish(store, stage, "r0", "select 0 as day")
+    for day in range(1, 12):
+        files = stage(T, f"r{day}", f"select {day} as day")
+        [info] = store.publish_all([Publication(T, tuple(files), pq.read_schema(files[0]), append=True)], f"r{day}")
+        assert len(info.data_files) == day + 1
+    assert len(store._files) <= FILE_LISTS_KEPT
+    current = store.current(T)
+    assert current is not None and rows(current.data_files) == [(day,) for day in range(12)]

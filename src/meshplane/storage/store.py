@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["CATALOG_NAME", "TableStore"]
 
 CATALOG_NAME = "meshplane"
+FILE_LISTS_KEPT = 4  # snapshots per table whose data files a store remembers (the next append needs its parent's)
 METADATA_VERSIONS_KEPT = 10  # previous metadata.json files a table lists (and `meshplane maintain` keeps)
 # Summary keys meshplane writes into every snapshot it commits.
 RUN_PROPERTY = "meshplane.run-id"
@@ -106,8 +107,11 @@ class TableStore:
         # Loaded tables keyed by their metadata location: one indexed SQL lookup tells whether the cached
         # metadata is still current, instead of re-reading the metadata JSON (~14 ms) on every query.
         self._loaded: dict[TableId, tuple[str, Table]] = {}
-        # A snapshot's data files never change; reading them costs a manifest scan (~11 ms).
+        # A snapshot's data files never change; reading them costs a manifest scan (~11 ms). Only the newest few
+        # snapshots of each table are kept: a long-lived process (the scheduler) builds the same tables every
+        # day, and the files of each snapshot it ever published would grow its memory with every build.
         self._files: dict[tuple[TableId, int], tuple[DataFileRef, ...]] = {}
+        self._files_order: dict[TableId, list[int]] = {}
         # Files a snapshot's scan planning kept for a query's predicates (snapshots never change).
         self._pruned: dict[tuple[object, ...], tuple[DataFileRef, ...]] = {}
         self._namespace_guard = threading.Lock()
@@ -436,12 +440,12 @@ class TableStore:
         if append and parent is not None:
             # An APPEND snapshot's live files are its parent's and the new ones: no manifest needs reading (a
             # daily append spent half its publish reading the year's manifests back).
-            self._files[table_id, snapshot.snapshot_id] = (*parent, *paths)
+            self._remember_files(table_id, snapshot.snapshot_id, (*parent, *paths))
             info = self._info(table_id, table, snapshot, files=(*parent, *paths))
         elif append or partial:  # the live files are not known here: read the snapshot's manifests on first use
             info = self._info(table_id, table, snapshot)
         else:
-            self._files[table_id, snapshot.snapshot_id] = paths
+            self._remember_files(table_id, snapshot.snapshot_id, paths)
             info = self._info(table_id, table, snapshot, files=paths)
         self._save_summaries([(table_id, committed.metadata_location, _summary_of(info))])
         self._save_read(table_id, committed.metadata_location, info)
@@ -829,6 +833,16 @@ class TableStore:
         ]
         return sorted(found)
 
+    def _remember_files(self, table_id: TableId, snapshot_id: int, files: tuple[DataFileRef, ...]) -> None:
+        with self._guard:
+            self._files[table_id, snapshot_id] = files
+            order = self._files_order.setdefault(table_id, [])
+            if snapshot_id in order:
+                order.remove(snapshot_id)
+            order.append(snapshot_id)
+            while len(order) > FILE_LISTS_KEPT:
+                self._files.pop((table_id, order.pop(0)), None)
+
     def _info(
         self, table_id: TableId, table: Table, snapshot: Snapshot, files: tuple[DataFileRef, ...] | None = None
     ) -> SnapshotInfo:
@@ -842,10 +856,11 @@ class TableStore:
         schemas = table.schemas()
 
         def load() -> tuple[DataFileRef, ...]:
-            key = (table_id, snapshot.snapshot_id)
-            if key not in self._files:
-                self._files[key] = tuple(self._ref(u) for u in ice.live_data_files(table, snapshot))
-            return self._files[key]
+            found = self._files.get((table_id, snapshot.snapshot_id))
+            if found is None:
+                found = tuple(self._ref(u) for u in ice.live_data_files(table, snapshot))
+                self._remember_files(table_id, snapshot.snapshot_id, found)
+            return found
 
         return SnapshotInfo(
             table_id=table_id,
