@@ -110,3 +110,20 @@ def test_a_normal_build_is_judged_once_however_long_its_history() -> None:
         model = _CountingModel()
         assert judge_latest(model, "p.q.r", "row_count", None, series) is None
         assert len(model.judged) == 1
+
+
+def test_the_newest_point_needs_only_its_span_of_the_history() -> None:
+    # A build reads only the profiles the judgement of its own point needs: judged on that span, the point gets
+    # the same answer as judged on the whole history.
+    model = SeasonalModel()
+    daily = _weekly(120)
+    drop = Observation(daily[-1].at + timedelta(days=7), 100.0, "drop")
+    hourly = [Observation(START + timedelta(hours=h), 1000.0 + h % 3, f"h{h}") for h in range(120)]
+    for series in (daily, [*daily, drop], _weekly(10), hourly, [*hourly, Observation(START, 1.0, "x")][:60]):
+        span = model.span([o.at for o in series])
+        whole = judge_latest(model, "p.q.r", "row_count", None, series, last=1)
+        assert judge_latest(model, "p.q.r", "row_count", None, series[-span:], last=1) == whole
+    assert model.span([o.at for o in daily]) == 7 * 8 + 1  # eight weeks of daily builds and the newest
+    assert model.span([o.at for o in hourly]) == len(hourly)  # fewer than eight of its weekday: all of them
+    found = judge_latest(model, "p.q.r", "row_count", None, [*daily, drop], last=1)
+    assert found is not None and found.run_id == "drop"

@@ -11,6 +11,7 @@ import pytest
 
 from builds.meshes import EVENTS, write_events, write_mesh
 from meshplane.catalog import ProfileRecord, RunRecord, RunStatus
+from meshplane.catalog.reader import CatalogReader
 from meshplane.contracts.anomalies import SeasonalModel
 from meshplane.workspace import Mesh
 from meshplane.workspace.edges import agree_declared_as_owners
@@ -118,7 +119,18 @@ def test_a_build_judges_only_its_own_profile_however_long_the_history(
             return original(self, port, metric, *args, **kwargs)  # type: ignore[arg-type]
 
         monkeypatch.setattr(SeasonalModel, "judge", counting)
+        read: list[int] = []  # profiles read with their columns
+        profiles = CatalogReader.profiles
+
+        def reading(self: CatalogReader, port: str, *, limit: int = 200, **kwargs: Any) -> Any:
+            found = profiles(self, port, limit=limit, **kwargs)
+            read.append(len(found))
+            return found
+
+        monkeypatch.setattr(CatalogReader, "profiles", reading)
         write_events(root, rows=EVENTS + 2)
         assert mesh.build([PRODUCT]).ok
         series = 2 + len(first.columns)  # row count, freshness, one null share per column
         assert len(judged) == series, sorted(judged)
+        # at most eight weeks back (the reference: eight builds of the same weekday), of the 16 weeks stored
+        assert len(read) == 1 and read[0] <= 8 * 7 + 2, read

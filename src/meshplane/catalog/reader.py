@@ -348,6 +348,13 @@ class CatalogReader:
         with self._db.read() as conn:
             return [convert.profile(row) for row in conn.execute(query).mappings()]
 
+    def profile_times(self, port: str, *, limit: int = 200) -> list[datetime]:
+        """When a port's newest ``limit`` profiles were taken, newest first: no profile's columns are read."""
+        f = schema.profiles
+        query = sa.select(f.c.profiled_at).where(f.c.port == port).order_by(f.c.profiled_at.desc(), f.c.id.desc())
+        with self._db.read() as conn:
+            return [row[0] for row in conn.execute(query.limit(limit))]
+
     def profile_history(self, ports: Iterable[str], *, per_port: int = 120) -> dict[str, list[ProfileRecord]]:
         """The newest ``per_port`` profiles of each port (newest first), in one query."""
         f = schema.profiles

@@ -95,6 +95,22 @@ class SeasonalModel:
             return same[-self.seasons :], True
         return None
 
+    def span(self, times: Sequence[datetime]) -> int:
+        """How many of the newest points (``times``, oldest first, the last one being judged) the judgement of
+        the newest point reads: itself and its reference (all of them when the reference is not complete)."""
+        if len(times) <= self.min_history:
+            return len(times)
+        if not self.weekly:
+            return min(len(times), self.recent + 1)
+        weekday = times[-1].weekday()
+        found = 0
+        for index in range(len(times) - 2, -1, -1):
+            if times[index].weekday() == weekday:
+                found += 1
+                if found == self.seasons:
+                    return max(len(times) - index, self.min_history + 1)
+        return len(times)
+
     def judge(
         self,
         port: str,

@@ -141,13 +141,23 @@ class ProfileService:
     def notify(self, ports: Iterable[str], run_id: str, notifications: NotificationService) -> list[Anomaly]:
         """Judge the run's profile of each port against the port's history; tell each new anomaly once."""
         told: list[Anomaly] = []
+        reader = self.platform.catalog.reader
         for port in ports:
-            history = self.history(port, limit=HISTORY + 1)
+            # Only this run is judged, against the profiles its reference needs (when each profile was taken
+            # says how many: eight same-weekday builds back, plus one for the row count's and freshness's
+            # differences). Judging the last 30 builds again, from the whole stored history, made each build's
+            # cost grow with the port's history. An anomaly is judged again from the whole history, so one
+            # that goes on keeps the run where it started.
+            times = list(reversed(reader.profile_times(port, limit=HISTORY + 1)))
+            needed = min(len(times), self.model.span(times) + 1)
+            history = self.history(port, limit=needed)
             if not history or history[-1].run_id != run_id:
                 continue
-            # only this run is judged (an anomaly that goes on still keeps the run where it started): judging the
-            # last builds again on every build made each build's cost grow with the port's history
-            for anomaly in latest_anomalies(port, history, append=self._append(port), model=self.model):
+            append = self._append(port)
+            found = latest_anomalies(port, history, append=append, model=self.model)
+            if found and needed < len(times):
+                found = latest_anomalies(port, self.history(port, limit=HISTORY + 1), append=append, model=self.model)
+            for anomaly in found:
                 notifications.emit(anomaly_notice(notifications, anomaly))
                 told.append(anomaly)
         return told
