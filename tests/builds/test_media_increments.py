@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow.parquet as pq
@@ -89,6 +90,30 @@ def test_a_new_day_appends_only_that_day(media: Path) -> None:
     days = duckdb.sql("SELECT CAST(started_at AS DATE) AS d, count(*) AS n FROM events GROUP BY d").fetchall()
     assert len(days) == 365
     assert max(days)[0].isoformat() == LAST
+
+
+def test_the_published_watermark_is_read_from_footers_not_from_the_rows(
+    media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading the published started_at column for its maximum scanned the whole table on every daily build (a
+    # cost that grew with every append): the files' footer statistics hold it.
+    from meshplane.builds import increments
+    from meshplane.engines.duckdb import DuckDBEngine
+
+    read: list[set[str]] = []
+    query = DuckDBEngine.query
+
+    def spy(self: DuckDBEngine, sql: str, relations: Any) -> Any:
+        read.append(set(relations))
+        return query(self, sql, relations)
+
+    monkeypatch.setattr(DuckDBEngine, "query", spy)
+    _generate(media, "--day", LAST)
+    outcome = _build(media)
+    assert outcome.status is Status.SUCCESS, outcome.error
+    assert read and not any(increments._PUBLISHED in names for names in read)  # the bounds query never ran
+    # and the bound was right: only the new day was computed and appended
+    assert outcome.ports[0].rows == _distinct_events(_day_file(media))
 
 
 def test_the_increments_checks_see_the_new_day_and_the_whole_table(media: Path) -> None:

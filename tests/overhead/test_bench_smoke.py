@@ -111,6 +111,7 @@ def test_increments(data: Path) -> None:
     assert "3 daily builds, each followed by maintain" in out and "(target at most 1.2x)" in out, out
     assert "compaction (min_files 10, target 128 MB):" in out, out
     assert "plan,  last 3 builds:" in out, out
+    assert "run record, CPU" in out and "metadata-log entries" in out and "profiles stored" in out, out
 
 
 def test_pruning(data: Path) -> None:
