@@ -69,7 +69,11 @@ class DuckDBEngine:
         database: str = ":memory:",
         object_store: S3Location | None = None,
         timeout_seconds: float = 3600.0,
+        scratch: Path | None = None,
     ) -> None:
+        """``scratch``: a folder on the staging folders' file system where build children keep the databases
+        they may reuse for transforms over the same files (:mod:`meshplane.engines.build_databases`); None:
+        a fresh database for every transform."""
         import duckdb
 
         config: dict[str, Any] = {
@@ -83,12 +87,14 @@ class DuckDBEngine:
         if memory_limit is not None:
             config["memory_limit"] = memory_limit
         self._compression = compression
+        self._scratch = scratch
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(database, config=config)
         if object_store is not None:  # published inputs are s3:// objects of the warehouse
             from meshplane.engines.objectstore import open_s3
 
             open_s3(self._con, object_store)
-        # Transforms run in the consumer queries' sandbox, one fresh database each, with the build's limits.
+        # Transforms run in the consumer queries' sandbox with the build's limits: a locked-down database per
+        # set of granted files (fresh, or kept by the build child for the same files: build_databases).
         self._sandbox = DuckDBSandbox(
             SandboxLimits(memory_limit=memory_limit or "4GB", threads=threads or os.cpu_count() or 2,
                           timeout_seconds=timeout_seconds, max_rows=0, preserve_order=False), prewarm=False,
@@ -136,7 +142,7 @@ class DuckDBEngine:
         limits = self._sandbox.limits
         encoded = {name: _ipc(table) for name, table in arrow.items()}
         args = (limits, sql, tuple(dict.fromkeys(files)), encoded, str(out_dir), self._compression,
-                self._sandbox.object_store)  # fmt: skip
+                self._sandbox.object_store, None if self._scratch is None else str(self._scratch))  # fmt: skip
         try:
             target = Path(self._workers.call("build", _stage_in_child, *args))
         except LimitExceeded as exc:
@@ -289,8 +295,13 @@ def _ipc(table: pa.Table) -> bytes:
 
 
 def _stage_in_child(limits: SandboxLimits, sql: str, files: tuple[str, ...], arrow: dict[str, bytes],
-                    out_dir: str, compression: str, object_store: S3Location | None = None) -> str:  # fmt: skip
-    """In a limited child process: run ``sql`` in a sandboxed database, write its result into ``out_dir``."""
+                    out_dir: str, compression: str, object_store: S3Location | None = None,
+                    scratch: str | None = None) -> str:  # fmt: skip
+    """In a limited child process: run ``sql`` in a sandboxed database, write its result into ``out_dir``.
+
+    With ``scratch`` (a folder on the staging folders' file system) and no Arrow inputs, the database locked
+    down to exactly ``files`` is kept for the next transform over the same files
+    (:mod:`meshplane.engines.build_databases`); otherwise each transform gets a fresh one."""
     import pyarrow as pa
 
     # the secret is left out of an S3Location's equality: a rotated one must not find the old sandbox
@@ -300,6 +311,18 @@ def _stage_in_child(limits: SandboxLimits, sql: str, files: tuple[str, ...], arr
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if scratch is not None and not arrow:
+        from meshplane.engines.build_databases import run_kept
+
+        def work(connection: duckdb.DuckDBPyConnection, folder: Path) -> Path:
+            with sandbox.deadline(connection):
+                rel = DuckDBEngine._run(connection, sql, what="SQL transform")
+                return _write_parquet(connection, rel, folder, compression)
+
+        target, missed = run_kept(sandbox, key, files, Path(scratch), lambda: _take_unused(key), work, out)
+        if missed:  # the next transform may read other files too: have a database ready for it
+            _open_unused_later(key, sandbox)
+        return str(target)
     cur = sandbox.connect(list(files), writable=out, unused=_take_unused(key))
     try:
         for name, data in arrow.items():
@@ -315,8 +338,9 @@ def _stage_in_child(limits: SandboxLimits, sql: str, files: tuple[str, ...], arr
 
 # The build child keeps its sandbox across transforms, and opens the next transform's database (about 10 ms of
 # CPU, more than a tiny transform's query) in the background once a transform is done, while it waits for the
-# next one. Each transform still gets a database of its own: opened for it, never used before, locked down to
-# its files and its staging folder.
+# next one. Without a scratch folder (or with Arrow inputs) each transform gets a database of its own: opened
+# for it, never used before, locked down to its files and its staging folder; with one, build_databases keeps
+# the database for the next transform over exactly the same files.
 _ChildKey = tuple[SandboxLimits, S3Location | None, str | None]
 _CHILD_SANDBOXES: dict[_ChildKey, DuckDBSandbox] = {}
 _CHILD_UNUSED: dict[_ChildKey, tuple[threading.Thread, list[Any]]] = {}

@@ -236,7 +236,7 @@ class BuildService:
         return engine_for(self.graph, override)
 
     def make_engine(self, name: str) -> Engine:
-        return make_engine(self.graph, name, self.platform.object_store)
+        return make_engine(self.graph, name, self.platform.object_store, self.platform.warehouse)
 
     def current(self, port: Address, major: int | None = None) -> SnapshotInfo | None:
         spec = self.graph.ports.get(port)

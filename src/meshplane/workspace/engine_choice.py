@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -15,7 +16,10 @@ from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.storage.objectstore import S3Location
 
-__all__ = ["engine_for", "make_engine", "python_limits"]
+__all__ = ["BUILD_SCRATCH", "engine_for", "make_engine", "python_limits"]
+
+BUILD_SCRATCH = ".build-databases"
+"""The warehouse's folder of build children's scratch folders (one per kept database; removed with it)."""
 
 
 def engine_for(graph: MeshGraph, override: str | None) -> Callable[[ProductSpec], str]:
@@ -28,9 +32,12 @@ def engine_for(graph: MeshGraph, override: str | None) -> Callable[[ProductSpec]
     return choose
 
 
-def make_engine(graph: MeshGraph, name: str, object_store: S3Location | None = None) -> Engine:
+def make_engine(
+    graph: MeshGraph, name: str, object_store: S3Location | None = None, warehouse: Path | None = None
+) -> Engine:
     """An engine configured from the mesh.yaml platform section named after it (``platform.spark``),
-    able to read the warehouse's objects when it is on S3."""
+    able to read the warehouse's objects when it is on S3. ``warehouse``: the local folder runs are staged
+    in; DuckDB's build children keep reusable databases' scratch folders there (same file system)."""
     section = getattr(graph.spec.config.platform, name, None)
     options: dict[str, Any] = section.model_dump() if isinstance(section, BaseModel) else {}
     if object_store is not None:
@@ -38,6 +45,8 @@ def make_engine(graph: MeshGraph, name: str, object_store: S3Location | None = N
     if name == "duckdb":  # transforms run in limited child processes under the mesh's build limits
         limits = graph.spec.config.platform.build_limits
         options.update(memory_limit=limits.memory, timeout_seconds=limits.timeout_seconds)
+        if warehouse is not None:
+            options["scratch"] = warehouse / BUILD_SCRATCH
     return get_engine(name, **options)
 
 
