@@ -295,3 +295,33 @@ def test_a_long_lived_store_remembers_the_files_of_a_few_snapshots_per_table(sto
     assert len(store._files) <= FILE_LISTS_KEPT
     current = store.current(T)
     assert current is not None and rows(current.data_files) == [(day,) for day in range(12)]
+
+
+def _cached_locations(store: TableStore, tables: tuple[str, ...]) -> list[object]:
+    import sqlalchemy as sa
+
+    key = "WHERE table_namespace = :n AND table_name = :t"
+    with store.catalog.engine.connect() as conn:
+        return [
+            conn.execute(
+                sa.text(f"SELECT metadata_location FROM {table} {key}"), {"n": T.namespace, "t": T.name}
+            ).scalar()
+            for table in tables
+        ]
+
+
+def test_the_caches_move_with_the_pointer_and_never_block_it(store: TableStore, stage: Stage) -> None:
+    import sqlalchemy as sa
+
+    from meshplane.storage.store import READS, SUMMARIES
+
+    publish(store, stage, "r1", "select range as id from range(3)")
+    pointer, summary, read = _cached_locations(store, ("iceberg_tables", SUMMARIES, READS))
+    assert pointer == summary == read  # written in the pointer switch's transaction
+    with store.catalog.engine.begin() as conn:  # a cache that cannot be written (dropped by hand)
+        conn.execute(sa.text(f"DROP TABLE {READS}"))
+    second = publish(store, stage, "r2", "select range as id from range(7)")
+    [moved] = _cached_locations(store, ("iceberg_tables",))
+    assert moved != pointer  # the pointer switched all the same
+    current = store.current(T)
+    assert current is not None and current.snapshot_id == second.snapshot_id and current.row_count == 7

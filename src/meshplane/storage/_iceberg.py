@@ -549,12 +549,15 @@ class PointerSwap:
         self._pending.append((namespace, name, old, staged.metadata_location))
         return CommitTableResponse(metadata=staged.metadata, metadata_location=staged.metadata_location)
 
-    def apply(self) -> None:
-        """Switch every staged pointer in one transaction; CommitFailedException if any table moved."""
+    def apply(self, also: Callable[[Any], None] | None = None) -> None:
+        """Switch every staged pointer in one transaction; CommitFailedException if any table moved.
+
+        ``also(session)`` runs in the same transaction after the switch, best effort (in a savepoint: were it
+        to fail, the pointers still switch); it writes the caches that must name the new metadata."""
         from pyiceberg.catalog.sql import IcebergTables
         from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
         from sqlalchemy import insert, select, update
-        from sqlalchemy.exc import IntegrityError, ProgrammingError
+        from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
         from sqlalchemy.orm import Session
 
         catalog = self._catalog
@@ -584,6 +587,12 @@ class PointerSwap:
                     if still == old:  # visible and unmoved, yet not updated: row-level security refused it
                         raise _not_this_builders(namespace, name)
                     raise CommitFailedException(f"Table has been updated by another process: {namespace}.{name}")
+            if also is not None:
+                try:
+                    with session.begin_nested():
+                        also(session)
+                except SQLAlchemyError:
+                    pass  # the caches are keyed by metadata location: a missing row only costs a load later
             session.commit()
         self._pending.clear()
 

@@ -24,7 +24,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +78,19 @@ _READS_DDL = (
     "metadata_location VARCHAR(1000) NOT NULL, snapshot_id BIGINT NOT NULL, timestamp_ms BIGINT NOT NULL, "
     "properties TEXT NOT NULL, arrow_schema TEXT NOT NULL, data_files TEXT NOT NULL, "
     "PRIMARY KEY (catalog_name, table_namespace, table_name))"
+)
+_KEY = "catalog_name = :catalog_name AND table_namespace = :table_namespace AND table_name = :table_name"
+_SUMMARY_WRITES = (
+    f"DELETE FROM {SUMMARIES} WHERE {_KEY}",
+    f"INSERT INTO {SUMMARIES} (catalog_name, table_namespace, table_name, metadata_location, snapshot_id, "
+    "timestamp_ms, properties) VALUES (:catalog_name, :table_namespace, :table_name, :metadata_location, "
+    ":snapshot_id, :timestamp_ms, :properties)",
+)
+_READ_WRITES = (
+    f"DELETE FROM {READS} WHERE {_KEY}",
+    f"INSERT INTO {READS} (catalog_name, table_namespace, table_name, metadata_location, snapshot_id, timestamp_ms, "
+    "properties, arrow_schema, data_files) VALUES (:catalog_name, :table_namespace, :table_name, :metadata_location, "
+    ":snapshot_id, :timestamp_ms, :properties, :arrow_schema, :data_files)",
 )
 
 
@@ -268,7 +281,16 @@ class TableStore:
         prepared = [self._prepare(p, swap, run_id) for p in publications]
         try:
             committed = [(table_id, tx.commit_transaction(), producer) for table_id, tx, producer, *_ in prepared]
-            swap.apply()
+            infos = [
+                self._published(table_id, table, producer, uris, publication.append,
+                                bool(publication.replaces) or publication.partitions)
+                for (table_id, table, producer), (*_, uris, _local), publication in zip(
+                    committed, prepared, publications, strict=True
+                )
+            ]  # fmt: skip
+            # The summaries and reads caches move with the pointers, in the same transaction (two write
+            # transactions fewer per publish, and no moment when a pointer is ahead of its cached rows).
+            swap.apply(also=self._cache_writes(infos) if self._caches_ready() else None)
         except (CommitFailedException, ValidationException, TableAlreadyExistsError) as exc:
             tables = ", ".join(str(p.table_id) for p in publications)
             raise StorageError(f"{tables}: publish lost a race with another writer: {exc}") from exc
@@ -278,20 +300,11 @@ class TableStore:
             # The catalog may or may not have switched: nothing is deleted, cleanup_staging decides later.
             tables = ", ".join(str(p.table_id) for p in publications)
             raise StorageError(f"{tables}: publish outcome unknown ({type(exc).__name__}: {exc})") from exc
-        return [
-            self._published(
-                table_id,
-                table,
-                producer,
-                uris,
-                local,
-                publication.append,
-                bool(publication.replaces) or publication.partitions,
-            )
-            for (table_id, table, producer), (*_, uris, local), publication in zip(
-                committed, prepared, publications, strict=True
-            )
-        ]
+        if self.remote is not None:  # published: the local staged copies have done their job
+            for *_, local in prepared:
+                for folder in {ice.local_path(u).parent for u in local}:
+                    shutil.rmtree(folder, ignore_errors=True)
+        return [info for info, _ in infos]
 
     def _prepare(
         self, publication: Publication, swap: Any, run_id: str | None
@@ -410,26 +423,16 @@ class TableStore:
         return tuple(self._ref(f.file_path) for f in ice.files_in_partitions(table, table.metadata, new))
 
     def _published(
-        self,
-        table_id: TableId,
-        committed: Any,
-        producer: Any,
-        uris: list[str],
-        local: list[str],
-        append: bool,
-        partial: bool = False,
-    ) -> SnapshotInfo:
+        self, table_id: TableId, committed: Any, producer: Any, uris: list[str], append: bool, partial: bool = False
+    ) -> tuple[SnapshotInfo, str]:
+        """The new snapshot as readers will see it once the pointer switched, and its metadata location (the
+        in-memory caches are keyed by that location and snapshot, so filling them first is harmless)."""
         from pyiceberg.table import Table as IcebergTable
-
-        from meshplane.storage import _iceberg as ice
 
         snapshot = committed.metadata.snapshot_by_id(producer.snapshot_id)
         if snapshot is None:  # pragma: no cover - pyiceberg returned without our snapshot
             raise StorageError(f"{table_id}: the committed metadata lacks snapshot {producer.snapshot_id}")
         paths = tuple(self._ref(u) for u in uris)
-        if self.remote is not None:  # published: the local staged copies have done their job
-            for folder in {ice.local_path(u).parent for u in local}:
-                shutil.rmtree(folder, ignore_errors=True)
         # What was committed is what the next lookup would load (a created table comes back as a StagedTable).
         table = IcebergTable(
             committed._identifier, committed.metadata, committed.metadata_location, committed.io, self.catalog,
@@ -447,9 +450,35 @@ class TableStore:
         else:
             self._remember_files(table_id, snapshot.snapshot_id, paths)
             info = self._info(table_id, table, snapshot, files=paths)
-        self._save_summaries([(table_id, committed.metadata_location, _summary_of(info))])
-        self._save_read(table_id, committed.metadata_location, info)
-        return info
+        return info, committed.metadata_location
+
+    def _caches_ready(self) -> bool:
+        """Create the summaries and reads tables once (best effort: without them lookups load the tables)."""
+        if not (self._summaries_ready and self._reads_ready):
+            import sqlalchemy as sa
+
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(sa.text(_SUMMARY_DDL))
+                    conn.execute(sa.text(_READS_DDL))
+                self._summaries_ready = self._reads_ready = True
+            except sa.exc.SQLAlchemyError:
+                return False
+        return True
+
+    def _cache_writes(self, published: Sequence[tuple[SnapshotInfo, str]]) -> Callable[[Any], None]:
+        """What :class:`PointerSwap` runs in its transaction: each new snapshot's summary and reads rows."""
+        import sqlalchemy as sa
+
+        summaries = [_summary_row(i.table_id, location, _summary_of(i)) for i, location in published]
+        reads = [_read_row(i.table_id, location, i) for i, location in published]
+
+        def write(session: Any) -> None:
+            for statements, rows in ((_SUMMARY_WRITES, summaries), (_READ_WRITES, reads)):
+                for statement in statements:
+                    session.execute(sa.text(statement), rows)
+
+        return write
 
     def _staged_uris(self, table_id: TableId, files: Sequence[Path]) -> list[str]:
         from meshplane.storage import _iceberg as ice
@@ -659,31 +688,13 @@ class TableStore:
         """Best effort: a row that is not written only makes the next lookup load the table."""
         import sqlalchemy as sa
 
-        delete = sa.text(
-            f"DELETE FROM {SUMMARIES} WHERE catalog_name = :catalog_name AND table_namespace = :table_namespace "
-            "AND table_name = :table_name"
-        )
-        insert = sa.text(
-            f"INSERT INTO {SUMMARIES} (catalog_name, table_namespace, table_name, metadata_location, snapshot_id, "
-            "timestamp_ms, properties) VALUES (:catalog_name, :table_namespace, :table_name, :metadata_location, "
-            ":snapshot_id, :timestamp_ms, :properties)"
-        )
-        rows = [
-            {
-                "catalog_name": CATALOG_NAME, "table_namespace": t.namespace, "table_name": t.name,
-                "metadata_location": location,
-                "snapshot_id": None if s is None else s.snapshot_id,
-                "timestamp_ms": None if s is None else int(s.timestamp.timestamp() * 1000),
-                "properties": None if s is None else json.dumps(dict(s.properties), sort_keys=True),
-            }
-            for t, location, s in entries
-        ]  # fmt: skip
+        rows = [_summary_row(t, location, summary) for t, location, summary in entries]
         try:
             with self._engine.begin() as conn:
                 if not self._summaries_ready:
                     conn.execute(sa.text(_SUMMARY_DDL))
-                conn.execute(delete, rows)
-                conn.execute(insert, rows)
+                for statement in _SUMMARY_WRITES:
+                    conn.execute(sa.text(statement), rows)
             self._summaries_ready = True
         except sa.exc.SQLAlchemyError:
             pass
@@ -744,40 +755,15 @@ class TableStore:
 
     def _save_read(self, table_id: TableId, location: str, info: SnapshotInfo) -> None:
         """Best effort, like the summaries: a row that is not written only makes the next read load the table."""
-        import base64
-
         import sqlalchemy as sa
 
-        key = {"catalog_name": CATALOG_NAME, "table_namespace": table_id.namespace, "table_name": table_id.name}
-        row = {
-            **key,
-            "metadata_location": location,
-            "snapshot_id": info.snapshot_id,
-            "timestamp_ms": int(info.timestamp.timestamp() * 1000),
-            "properties": json.dumps(dict(info.properties), sort_keys=True),
-            "arrow_schema": base64.b64encode(info.schema.serialize().to_pybytes()).decode("ascii"),
-            "data_files": json.dumps([str(p) for p in info.data_files]),
-        }
+        row = _read_row(table_id, location, info)
         try:
             with self._engine.begin() as conn:
                 if not self._reads_ready:
                     conn.execute(sa.text(_READS_DDL))
-                conn.execute(
-                    sa.text(
-                        f"DELETE FROM {READS} WHERE catalog_name = :catalog_name "
-                        "AND table_namespace = :table_namespace AND table_name = :table_name"
-                    ),
-                    key,
-                )
-                conn.execute(
-                    sa.text(
-                        f"INSERT INTO {READS} (catalog_name, table_namespace, table_name, metadata_location, "
-                        "snapshot_id, timestamp_ms, properties, arrow_schema, data_files) VALUES (:catalog_name, "
-                        ":table_namespace, :table_name, :metadata_location, :snapshot_id, :timestamp_ms, "
-                        ":properties, :arrow_schema, :data_files)"
-                    ),
-                    row,
-                )
+                for statement in _READ_WRITES:
+                    conn.execute(sa.text(statement), row)
             self._reads_ready = True
         except sa.exc.SQLAlchemyError:
             pass
@@ -1013,6 +999,30 @@ def _sqlite_file(url: str) -> str | None:
     if not url.startswith(prefix) or "?" in url or len(url) == len(prefix) or url.endswith(":memory:"):
         return None
     return url[len(prefix) :]
+
+
+def _summary_row(table_id: TableId, location: str, summary: SnapshotSummary | None) -> dict[str, object]:
+    return {
+        "catalog_name": CATALOG_NAME, "table_namespace": table_id.namespace, "table_name": table_id.name,
+        "metadata_location": location,
+        "snapshot_id": None if summary is None else summary.snapshot_id,
+        "timestamp_ms": None if summary is None else int(summary.timestamp.timestamp() * 1000),
+        "properties": None if summary is None else json.dumps(dict(summary.properties), sort_keys=True),
+    }  # fmt: skip
+
+
+def _read_row(table_id: TableId, location: str, info: SnapshotInfo) -> dict[str, object]:
+    import base64
+
+    return {
+        "catalog_name": CATALOG_NAME, "table_namespace": table_id.namespace, "table_name": table_id.name,
+        "metadata_location": location,
+        "snapshot_id": info.snapshot_id,
+        "timestamp_ms": int(info.timestamp.timestamp() * 1000),
+        "properties": json.dumps(dict(info.properties), sort_keys=True),
+        "arrow_schema": base64.b64encode(info.schema.serialize().to_pybytes()).decode("ascii"),
+        "data_files": json.dumps([str(p) for p in info.data_files]),
+    }  # fmt: skip
 
 
 def _summary_of(info: SnapshotInfo) -> SnapshotSummary:
