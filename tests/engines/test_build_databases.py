@@ -78,3 +78,11 @@ def test_other_files_get_a_database_of_their_own(csvs: tuple[str, str], tmp_path
         stage(f"SELECT * FROM read_csv(['{csv}'])", (csv,), tmp_path / Path(csv).stem, scratch)
     assert len(build_databases._KEPT) == 2
     assert len(list(scratch.iterdir())) == 2
+
+
+def test_a_kept_database_reads_a_rewritten_file_anew(csvs: tuple[str, str], tmp_path: Path) -> None:
+    scratch, csv = tmp_path / "scratch", csvs[0]
+    assert rows(stage(f"SELECT * FROM read_csv(['{csv}'])", (csv,), tmp_path / "p1", scratch)) == [(1, "one")]
+    Path(csv).write_text("id,name\n3,new\n")  # a source updated between two builds of a long-lived process
+    assert rows(stage(f"SELECT * FROM read_csv(['{csv}'])", (csv,), tmp_path / "p2", scratch)) == [(3, "new")]
+    assert len(build_databases._KEPT) == 1
