@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -259,15 +260,15 @@ def test_a_commit_landing_between_prepare_and_switch_wins_and_ours_fails(
     switch = ice.PointerSwap.apply
     theirs: list[int] = []
 
-    def another_writer_first(self: ice.PointerSwap) -> None:
+    def another_writer_first(self: ice.PointerSwap, also: Any = None) -> None:
         if theirs:  # the other writer's own switch
-            return switch(self)
+            return switch(self, also)
         theirs.append(0)
         with TableStore(catalog_url, store.warehouse) as other:
             files = other.staging_dir(T, "theirs") / "part-0.parquet"
             duckdb.sql("select 42::bigint as id").to_parquet(str(files))
             theirs[0] = other.publish(T, [files], pq.read_schema(files), run_id="theirs").snapshot_id
-        return switch(self)
+        return switch(self, also)
 
     monkeypatch.setattr(ice.PointerSwap, "apply", another_writer_first)
     with pytest.raises(StorageError, match="lost a race with another writer"):
