@@ -97,8 +97,8 @@ def lower_bounds(table: exp.Table) -> list[LowerBound]:
         return []
     names = {"", table.name.lower(), table.alias_or_name.lower()}
     bounds = []
-    for term in _conjuncts(select.args["where"].this):
-        live = [d for d in _disjuncts(term) if not _constantly_false(d)]
+    for term in _operands(select.args["where"].this, exp.And):
+        live = [d for d in _operands(term, exp.Or) if not _constantly_false(d)]
         if len(live) == 1:
             bound = _bound(live[0], names)
             if bound is not None:
@@ -106,20 +106,12 @@ def lower_bounds(table: exp.Table) -> list[LowerBound]:
     return bounds
 
 
-def _conjuncts(node: exp.Expr) -> Iterator[exp.Expr]:
+def _operands(node: exp.Expr, connector: type[exp.Connector]) -> Iterator[exp.Expr]:
+    """The terms ``connector`` (AND, OR) joins in ``node``, through parentheses at any depth."""
     node = node.unnest()
-    if isinstance(node, exp.And):
-        yield from _conjuncts(node.this)
-        yield from _conjuncts(node.expression)
-    else:
-        yield node
-
-
-def _disjuncts(node: exp.Expr) -> Iterator[exp.Expr]:
-    node = node.unnest()
-    if isinstance(node, exp.Or):
-        yield from _disjuncts(node.this)
-        yield from _disjuncts(node.expression)
+    if isinstance(node, connector):
+        yield from _operands(node.this, connector)
+        yield from _operands(node.expression, connector)
     else:
         yield node
 
