@@ -150,6 +150,13 @@ _FLOORS: dict[Metric, Callable[[float], float]] = {
 _DIRECTIONS: dict[Metric, Direction] = {"row_count": "both", "freshness": "up", "null_share": "up"}
 
 
+def _judge_point(model: SeasonalModel, port: str, metric: Metric, column: str | None,
+                 series: Sequence[Observation], index: int) -> Anomaly | None:  # fmt: skip
+    """Point ``index`` of ``series`` judged against the points before it."""
+    return model.judge(port, metric, column, series[:index], series[index],
+                       floor=_FLOORS[metric], direction=_DIRECTIONS[metric])  # fmt: skip
+
+
 def judge_series(
     model: SeasonalModel,
     port: str,
@@ -164,8 +171,7 @@ def judge_series(
     found: list[Anomaly] = []
     previous: Anomaly | None = None
     for index in range(max(0, len(series) - last), len(series)):
-        anomaly = model.judge(port, metric, column, series[:index], series[index],
-                              floor=_FLOORS[metric], direction=_DIRECTIONS[metric])  # fmt: skip
+        anomaly = _judge_point(model, port, metric, column, series, index)
         if anomaly is None:
             previous = None
             continue
@@ -195,15 +201,13 @@ def judge_latest(
     if not series:
         return None
     newest = len(series) - 1
-    anomaly = model.judge(port, metric, column, series[:newest], series[newest],
-                          floor=_FLOORS[metric], direction=_DIRECTIONS[metric])  # fmt: skip
+    anomaly = _judge_point(model, port, metric, column, series, newest)
     if anomaly is None:
         return None
     rising = anomaly.observed > anomaly.expected
     started = anomaly.run_id
     for index in range(newest - 1, max(0, len(series) - last) - 1, -1):
-        earlier = model.judge(port, metric, column, series[:index], series[index],
-                              floor=_FLOORS[metric], direction=_DIRECTIONS[metric])  # fmt: skip
+        earlier = _judge_point(model, port, metric, column, series, index)
         if earlier is None or (earlier.observed > earlier.expected) != rising:
             break
         started = earlier.run_id
