@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ColumnRange", "column_range", "same_schema"]
+__all__ = ["ColumnRange", "column_range", "footer", "same_schema"]
 
 _CACHED_FOOTERS = 4096
 _EXACT_PHYSICAL = {"INT32", "INT64"}
@@ -98,6 +98,13 @@ def _local(path: Path | str) -> str | None:
     if "://" in text and not text.startswith("file://"):
         return None  # object storage: no cheap stat to key a cache by
     return text.removeprefix("file://")
+
+
+def footer(path: Path | str) -> Any | None:
+    """The local Parquet file ``path``'s footer (pyarrow's FileMetaData), from the cache; None when it is not a
+    readable local Parquet file."""
+    local = _local(path)
+    return _FOOTERS.metadata(local) if local is not None else None
 
 
 def column_range(path: Path | str, column: str) -> ColumnRange | None:

@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from meshplane.contracts.profile import SAMPLE_BLOCKS, SAMPLE_ROWS
 from meshplane.engines.base import Engine, FileRelation, Relation
+from meshplane.storage.footers import footer
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -62,12 +63,12 @@ def profile_sample(engine: Engine, relation: Relation, columns: Sequence[str]) -
     paths = [p for p in relation.paths if isinstance(p, Path)]
     if len(paths) != len(relation.paths):
         return None  # objects in a store: their footers are not read here
-    import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
-
-    try:
-        counts = [pq.read_metadata(path).num_rows for path in paths]
-    except OSError:
-        return None
+    counts: list[int] = []
+    for path in paths:
+        metadata = footer(path)
+        if metadata is None:
+            return None
+        counts.append(metadata.num_rows)
     blocks = sample_blocks(counts)
     if not blocks:
         return None
