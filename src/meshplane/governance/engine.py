@@ -28,6 +28,7 @@ from meshplane.governance.report import GovernanceReport
 from meshplane.governance.sandbox import (
     DEFAULT_TIMEOUT,
     Group,
+    OutcomeMemo,
     Projection,
     Task,
     evaluate_one,
@@ -184,16 +185,19 @@ def evaluate(
     timeout: float = DEFAULT_TIMEOUT,
     isolation: str = "auto",
     upstream: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
+    memo: OutcomeMemo | None = None,
 ) -> GovernanceReport:
     """Evaluate every policy enforced at ``point`` over the mesh (or the ``products`` given).
 
     ``published`` maps a port address to its published contract (for the ``diff`` field), ``quality`` a
     port address to its quality results, ``waivers`` adds catalog waiver records to ``waivers.yaml``,
     ``upstream`` a column address to the sensitive classification its values come from (column lineage).
+    ``memo`` keeps the CEL rules' outcomes by their inputs across evaluations (waivers, plugins and messages
+    are applied anew each time).
     """
     with paused_gc():
         return _evaluate(graph, Point(point), now, published, quality, waivers, policies, products, timeout, isolation,
-                         upstream)  # fmt: skip
+                         upstream, memo)  # fmt: skip
 
 
 def _evaluate(
@@ -208,6 +212,7 @@ def _evaluate(
     timeout: float,
     isolation: str,
     upstream: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
+    memo: OutcomeMemo | None = None,
 ) -> GovernanceReport:
     now_text, today = _now(now)
     policy_set = (
@@ -259,7 +264,7 @@ def _evaluate(
         tasks.append(Task(policy_set.compiled[policy.id], key))
         task_policies.append(policy)
 
-    outcomes = run_tasks(tasks, groups, timeout=timeout, isolation=isolation)
+    outcomes = run_tasks(tasks, groups, timeout=timeout, isolation=isolation, memo=memo)
     found: list[Violation] = []
     applied: dict[str, set[str]] = defaultdict(set)
     units: dict[int, set[str]] = {}  # by selection: the products (or domains, or the mesh) it covers

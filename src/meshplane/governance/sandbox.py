@@ -21,17 +21,21 @@ Why it is built this way (measured with ``common-expression-language`` 0.10):
 from __future__ import annotations
 
 import gc
+import hashlib
 import importlib.machinery
 import importlib.util
 import os
 import pickle
+import re
 import select
 import signal
 import struct
 import sys
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import chain, compress
@@ -44,6 +48,7 @@ __all__ = [
     "MAX_MACRO_DEPTH",
     "CompiledRule",
     "Group",
+    "OutcomeMemo",
     "Projection",
     "Task",
     "TaskOutcome",
@@ -327,6 +332,78 @@ def _run_task(task: Task, contexts: _Contexts) -> TaskOutcome:
     return outcome
 
 
+MEMO_DOCUMENTS = 2000  # above this many documents, hashing them costs about what a worker evaluating them does
+
+
+@cache
+def _naming(variable: str) -> re.Pattern[str]:
+    """Matches a source that names ``variable`` (CEL reads a variable only by its name)."""
+    return re.compile(rf"\b{re.escape(variable)}\b")
+
+
+def _fields_text(fields: Projection | None) -> bytes:
+    if fields is None:
+        return b"*"
+    return repr(sorted((k, sorted(v) if v is not None else None) for k, v in fields.items())).encode()
+
+
+class OutcomeMemo:
+    """Outcomes of earlier runs, by everything a task reads: its rule's source, every document of its group (whole,
+    not projected), the projection and the shared variables its source names (``now`` only for a rule that reads
+    it). A CEL rule is a pure function of these (no I/O, no clock but ``now``), so unchanged inputs get their
+    earlier outcome without forking a worker, and any changed document, read variable or rule is evaluated again.
+
+    Outcomes that hit the deadline or crashed are not kept: they depend on the machine, not the input. Groups of
+    more than ``documents`` documents in all are not memoised. The least recently used outcomes go first.
+    """
+
+    def __init__(self, size: int = 8192, documents: int = MEMO_DOCUMENTS) -> None:
+        self.size = size
+        self.documents = documents
+        self._outcomes: OrderedDict[bytes, dict[int, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keys(self, tasks: Sequence[Task], groups: Mapping[str, Group]) -> list[bytes] | None:
+        """One key per task, or None when the documents are too many to be worth hashing."""
+        digests: dict[int, bytes] = {}  # by the identity of a documents sequence that groups share
+        total = 0
+        for name in dict.fromkeys(task.group for task in tasks):
+            docs = groups[name].docs
+            if id(docs) not in digests:
+                total += len(docs)
+                if total > self.documents:
+                    return None
+                digests[id(docs)] = hashlib.sha256(repr(list(docs)).encode()).digest()
+        keys: list[bytes] = []
+        for task in tasks:
+            group = groups[task.group]
+            source = task.rule.source
+            read = [(name, value) for name, value in sorted(group.variables.items()) if _naming(name).search(source)]
+            hashed = hashlib.sha256(source.encode())
+            for part in (digests[id(group.docs)], _fields_text(group.fields), repr(read).encode()):
+                hashed.update(b"\0" + part)
+            keys.append(hashed.digest())
+        return keys
+
+    def get(self, key: bytes) -> TaskOutcome | None:
+        with self._lock:
+            failures = self._outcomes.get(key)
+            if failures is None:
+                return None
+            self._outcomes.move_to_end(key)
+        return TaskOutcome(dict(failures))
+
+    def put(self, key: bytes, outcome: TaskOutcome) -> None:
+        with self._lock:
+            self._outcomes[key] = dict(outcome.failures)
+            self._outcomes.move_to_end(key)
+            while len(self._outcomes) > self.size:
+                self._outcomes.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+
 def run_tasks(
     tasks: Sequence[Task],
     groups: Mapping[str, Group],
@@ -334,17 +411,38 @@ def run_tasks(
     timeout: float = DEFAULT_TIMEOUT,
     isolation: str = "auto",
     workers: int | None = None,
+    memo: OutcomeMemo | None = None,
 ) -> list[TaskOutcome]:
     """Run every task; ``isolation`` is ``fork`` (deadline enforced), ``inline``, or ``auto`` (fork on POSIX).
 
     With ``fork``, the documents are split into ``workers`` contiguous shards (default: the CPU count, at
-    most 4), each evaluated by its own worker process with its own deadline.
+    most 4), each evaluated by its own worker process with its own deadline. With a ``memo``, only the tasks
+    whose inputs it has no outcome for run.
     """
     if not tasks:
         return []
+    keys = memo.keys(tasks, groups) if memo is not None else None
+    if memo is None or keys is None:
+        return _run_tasks(tasks, groups, timeout, isolation, workers)[0]
+    found = [memo.get(key) for key in keys]
+    missing = [index for index, outcome in enumerate(found) if outcome is None]
+    if missing:
+        ran, unsettled = _run_tasks([tasks[i] for i in missing], groups, timeout, isolation, workers)
+        for position, (index, outcome) in enumerate(zip(missing, ran, strict=True)):
+            found[index] = outcome
+            if position not in unsettled:
+                memo.put(keys[index], outcome)
+    return [outcome or TaskOutcome(error="the rule was not evaluated") for outcome in found]
+
+
+def _run_tasks(
+    tasks: Sequence[Task], groups: Mapping[str, Group], timeout: float, isolation: str, workers: int | None
+) -> tuple[list[TaskOutcome], set[int]]:
+    """The outcomes, and which tasks timed out or crashed somewhere (their outcome depends on the machine)."""
     use_fork = isolation == "fork" or (isolation == "auto" and hasattr(os, "fork") and sys.platform != "emscripten")
     if not use_fork:
-        return _run_inline(tasks, groups, timeout)
+        outcomes = _run_inline(tasks, groups, timeout)
+        return outcomes, {index for index, outcome in enumerate(outcomes) if outcome.error is not None}
     count = max(1, min(workers or os.cpu_count() or 1, 4))
     largest = max((len(g.docs) for g in groups.values()), default=0)
     count = min(count, max(1, largest // 2000))  # small meshes: one worker is cheaper than two forks
@@ -360,15 +458,17 @@ def run_tasks(
         shards.append((lane_groups, offsets))
     results = _run_forked(tasks, [g for g, _ in shards], timeout)
     merged = [TaskOutcome() for _ in tasks]
+    unsettled: set[int] = set()
     for (lane_groups, offsets), lane_outcomes in zip(shards, results, strict=True):
-        for task, outcome, target in zip(tasks, lane_outcomes, merged, strict=True):
+        for index, (task, outcome, target) in enumerate(zip(tasks, lane_outcomes, merged, strict=True)):
             base = offsets[task.group]
             if outcome.error is not None:
+                unsettled.add(index)
                 size = len(lane_groups[task.group].docs)
                 target.failures.update((base + i, outcome.error) for i in range(size))
             else:
                 target.failures.update((base + i, reason) for i, reason in outcome.failures.items())
-    return merged
+    return merged, unsettled
 
 
 def _run_inline(tasks: Sequence[Task], groups: Mapping[str, Group], timeout: float) -> list[TaskOutcome]:
@@ -451,6 +551,13 @@ class _Lane:
             self.next_task = index + 1
             self.last = time.monotonic()
 
+    def release(self) -> None:
+        """Every task reported: stop listening without waiting for the worker's exit, which tears down its copy of
+        the parent's memory (as long as the fork took, for a large parent); a daemon thread reaps it."""
+        os.close(self.fd)
+        self.fd = -1
+        threading.Thread(target=_reap, args=(self.pid,), name="meshplane-policy-reaper", daemon=True).start()
+
     def finish(self, tasks: Sequence[Task], failure: str | None) -> None:
         """The worker ended (done, crashed or killed): blame the task it was on, continue after it."""
         os.close(self.fd)
@@ -461,6 +568,11 @@ class _Lane:
             self.next_task += 1
             if self.next_task < len(tasks):
                 self.start(tasks)
+
+
+def _reap(pid: int) -> None:
+    with suppress(ChildProcessError):  # reaped elsewhere
+        os.waitpid(pid, 0)
 
 
 def _run_forked(
@@ -486,6 +598,8 @@ def _run_forked(
                 chunk = os.read(lane.fd, 1 << 20)
                 if chunk:
                     lane.receive(chunk)
+                    if lane.next_task >= len(tasks):
+                        lane.release()
                 else:
                     lane.finish(tasks, None)
     return [[o or TaskOutcome(error="the rule was not evaluated") for o in lane.outcomes] for lane in lanes]

@@ -12,7 +12,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ from meshplane.governance import (
     run_policy_tests,
 )
 from meshplane.governance.loading import governance_members, pack_files
-from meshplane.governance.sandbox import DEFAULT_TIMEOUT
+from meshplane.governance.sandbox import DEFAULT_TIMEOUT, OutcomeMemo
 from meshplane.graph import MeshGraph
 from meshplane.spec import ProductSpec
 from meshplane.types import Address, Problem, Severity
@@ -119,12 +119,16 @@ def policy_results(report: GovernanceReport) -> list[PolicyResult]:
 
 @dataclass
 class GovernanceService:
-    """Policies of one mesh evaluated against its catalog state; every evaluation is recorded."""
+    """Policies of one mesh evaluated against its catalog state; every evaluation is recorded.
+
+    The rules' outcomes are kept by their inputs (``memo``) for the service's life, so the gate of a scheduler's
+    next build of unchanged specs forks no worker; the report is still made and recorded each time."""
 
     graph: MeshGraph
     platform: Platform
     policies: PolicySet | None = None
     timeout: float | None = None
+    memo: OutcomeMemo = field(default_factory=OutcomeMemo, repr=False)
 
     @property
     def root(self) -> Path:
@@ -217,6 +221,7 @@ class GovernanceService:
             products=products,
             timeout=self.timeout if self.timeout is not None else _env_timeout(),
             upstream=_upstream(self.graph, self.platform),
+            memo=self.memo,
         )
         if record:
             self.record(report)
