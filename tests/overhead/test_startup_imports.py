@@ -101,3 +101,30 @@ def test_query_and_plan_of_a_built_mesh_import_no_table_format(media: Path, tmp_
         loaded = imported(command, built)
         assert "meshplane.storage" in loaded  # the probe read the snapshot summaries
         assert loaded & {"sqlalchemy", "sqlglot", "pyarrow", "duckdb", *HEAVY} == set(), command
+
+
+# A build child (engines.limits) preloads these, then unpickles and runs DuckDBEngine's transform function.
+_BUILD_CHILD = """
+import json, sys
+import pyarrow, duckdb, meshplane.engines.duckdb_isolated
+from meshplane.engines.duckdb import _stage_in_child
+from meshplane.engines.duckdb_sandbox import SandboxLimits
+data, out = sys.argv[1:3]
+duckdb.sql("select range as id, 'x' || range as name from range(5)").to_parquet(data)
+_stage_in_child(SandboxLimits(), "select id, name from read_parquet('" + data + "')", (data,), {}, out, "snappy")
+print("\\nIMPORTED " + json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_a_build_child_runs_a_transform_without_sqlglot(tmp_path: Path) -> None:
+    """Every parallel build starts its children anew: SQL is rewritten in the building process, so a child
+    importing sqlglot (and meshplane.sql) paid ~70 ms of CPU for nothing."""
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILD_CHILD, str(tmp_path / "in.parquet"), str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    line = next((x for x in done.stdout.splitlines() if x.startswith("IMPORTED ")), None)
+    assert line is not None, done.stdout + done.stderr
+    modules = set(json.loads(line.removeprefix("IMPORTED ")))
+    assert list((tmp_path / "out").glob("*.parquet")), "the transform did not run"
+    assert {m for m in modules if m.split(".")[0] == "sqlglot" or m.startswith("meshplane.sql")} == set()

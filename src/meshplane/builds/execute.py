@@ -20,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from meshplane.builds.ordering import priorities
 from meshplane.builds.plan import (
     BuildPlan,
     PlannedProduct,
@@ -245,16 +246,20 @@ class Builder:
     gate: Callable[[ProductSpec], None] = lambda product: None
     events: BuildEvents | None = None
     lock_timeout: float = 600.0
+    costs: Callable[[BuildPlan], Mapping[Address, float]] | None = None
+    """Each planned product's expected seconds: a parallel build starts the longest chain first (``ordering``)."""
     _engines: dict[str, Engine] = field(default_factory=dict, init=False)
+    _engines_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _serial: dict[int, threading.Lock] = field(default_factory=dict, init=False)  # engines without parallel_builds
 
     def current(self, port: Address, major: int) -> SnapshotInfo | None:
         return self.store.current(table_id_for(port, major))
 
     def _engine(self, name: str) -> Engine:
-        if name not in self._engines:
-            self._engines[name] = self.engine_factory(name)
-        return self._engines[name]
+        with self._engines_lock:  # two products starting at once must not each open one (one would leak)
+            if name not in self._engines:
+                self._engines[name] = self.engine_factory(name)
+            return self._engines[name]
 
     def _stage(
         self,
@@ -616,20 +621,26 @@ class Builder:
     def run(self, plan: BuildPlan, jobs: int = 1) -> BuildResult:
         """Build in dependency order; independent products run concurrently up to ``jobs``.
 
-        Products start in plan order as soon as their planned upstreams succeeded; a product whose upstream
-        failed (or was skipped) is skipped at once. Linear in the plan's size: each finished product only
-        releases the products that read it.
+        Products start as soon as their planned upstreams succeeded: with more products than ``jobs``, those
+        heading the longest chain of expected work first (``costs``), otherwise in plan order; a product whose
+        upstream failed (or was skipped) is skipped at once. Each finished product only releases the products
+        that read it.
         """
         started = time.perf_counter()
         limit = max(1, jobs)
         position = {item.address: index for index, item in enumerate(plan.items)}
+        rank: Mapping[Address, float] = {}
+        if self.costs is not None and limit > 1 and len(plan.items) > limit:
+            rank = priorities(plan, self.graph, self.costs(plan))
+        # The heap pops the highest priority first, then the earliest in plan order.
+        key = {address: (-rank.get(address, 0.0), index) for address, index in position.items()}
         ups = {item.address: self.graph.upstream_products(item.address) & position.keys() for item in plan.items}
         waiting = {address: len(upstream) for address, upstream in ups.items()}
         dependents: dict[Address, list[Address]] = {}
         for address, upstream in ups.items():
             for up in upstream:
                 dependents.setdefault(up, []).append(address)
-        ready = [position[address] for address, count in waiting.items() if not count]
+        ready = [key[address] for address, count in waiting.items() if not count]
         heapq.heapify(ready)
         done: dict[Address, ProductOutcome] = {}
         running: dict[Future[ProductOutcome], Address] = {}
@@ -644,7 +655,7 @@ class Builder:
                     continue
                 waiting[down] -= 1
                 if not waiting[down]:
-                    heapq.heappush(ready, position[down])
+                    heapq.heappush(ready, key[down])
 
         def skip(address: Address) -> None:
             failed = ", ".join(str(u) for u in sorted(ups[address]) if done.get(u) and not done[u].status.published)
@@ -663,7 +674,7 @@ class Builder:
         with ThreadPoolExecutor(max_workers=limit) as pool:
             while ready or running:
                 while ready and len(running) < limit:
-                    item = plan.items[heapq.heappop(ready)]
+                    item = plan.items[heapq.heappop(ready)[1]]
                     if item.address not in done:
                         running[pool.submit(self._run_one, item)] = item.address
                 if not running:

@@ -92,6 +92,11 @@ def _source_state(graph: MeshGraph, edge: Edge) -> Any:
     return {"server": server.name, "table": server.table}
 
 
+def _file_bytes(state: Any) -> int:
+    """The bytes of a file source's state (:func:`_source_state`); 0 for other sources."""
+    return sum(size for _, size, _ in state) if isinstance(state, list) else 0
+
+
 def _plain(path: str) -> bool:
     """A relative path without ``.``/``..`` parts, empty parts or a trailing separator (normalising keeps it)."""
     return not os.path.isabs(path) and os.path.normpath(path) == path and not path.startswith("..")
@@ -224,6 +229,8 @@ class PlannedProduct:
     engine: str = "duckdb"
     runs: Mapping[str, PortRun] = field(default_factory=dict)  # output port name -> kind of run
     full_refresh: bool = False  # append ports rebuild whole too (a forced build alone still appends)
+    source_bytes: int = 0
+    """Bytes of its local file sources when planned (what a parallel build's ordering estimates cost from)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -307,5 +314,6 @@ def plan_build(
         if reasons:
             rebuilding.add(address)
             ordered = tuple(r for r in Reason if r in reasons)
-            items.append(PlannedProduct(address, ordered, fingerprints, engine, runs, full_refresh))
+            read = sum(_file_bytes(states.get(e.source.id)) for e in graph.edges[address] if e.source is not None)
+            items.append(PlannedProduct(address, ordered, fingerprints, engine, runs, full_refresh, read))
     return BuildPlan(tuple(items), tuple(selected))

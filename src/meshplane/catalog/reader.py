@@ -277,12 +277,16 @@ class CatalogReader:
         with self._db.read() as conn:
             return [convert.run(row) for row in conn.execute(query).mappings()]
 
-    def runs_of(self, products: Iterable[str] | None = None, *, per_product: int = 20) -> dict[str, list[RunRecord]]:
-        """The newest ``per_product`` runs of each product (of ``products``, or of all), newest first, in one
-        query."""
+    def runs_of(
+        self, products: Iterable[str] | None = None, *, per_product: int = 20, status: RunStatus | None = None
+    ) -> dict[str, list[RunRecord]]:
+        """The newest ``per_product`` runs (with ``status``, if given) of each product (of ``products``, or of
+        all), newest first, in one query."""
         r = schema.runs
         rank = sa.func.row_number().over(partition_by=r.c.product, order_by=(r.c.started_at.desc(), r.c.run_id))
         inner = sa.select(r, rank.label("mp_rank"))
+        if status is not None:
+            inner = inner.where(r.c.status == status.value)
         wanted = None if products is None else sorted(set(products))
         if wanted is not None:
             if not wanted:

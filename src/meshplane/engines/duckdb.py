@@ -19,8 +19,6 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlglot.expressions as exp
-
 from meshplane.engines.base import (
     ArrowRelation,
     EngineCapabilities,
@@ -34,12 +32,15 @@ from meshplane.engines.convert import to_arrow_table
 from meshplane.engines.duckdb_sandbox import DuckDBSandbox, QueryInterrupted, SandboxLimits, process_limits
 from meshplane.engines.limits import RemoteError, WorkerPool
 from meshplane.errors import BuildError, LimitExceeded, MeshError, QueryRejected
-from meshplane.sql import bind_relations, parse_query, render
 from meshplane.storage.objectstore import S3Location
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+    import sqlglot.expressions as exp
+
+# sqlglot (and meshplane.sql) are imported where SQL is rewritten, in the building process: the limited child
+# that runs a transform imports this module too, and two children started ~70 ms of CPU each on them.
 
 __all__ = ["DuckDBEngine"]
 
@@ -122,6 +123,8 @@ class DuckDBEngine:
             except sqlglot.errors.SqlglotError as exc:
                 raise BuildError(f"SQL does not parse as {dialect}: {exc}") from exc
         _check_select(sql)
+        from meshplane.sql import bind_relations, parse_query, render
+
         arrow: dict[str, pa.Table] = {}
         relations: dict[str, exp.Query] = {}
         files: list[str] = []
@@ -174,6 +177,8 @@ class DuckDBEngine:
     def input_tables(self, inputs: Mapping[str, Relation], out_dir: Path) -> dict[str, pa.Table]:
         """Each input as the Arrow table a Python transform receives: governed ports read through their
         governed SELECT in the sandbox, sources as declared."""
+        from meshplane.sql import render
+
         tables: dict[str, pa.Table] = {}
         for name, relation in inputs.items():
             if isinstance(relation, ArrowRelation):
@@ -382,6 +387,8 @@ def _write_parquet(cur: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation,
 
     casts = {c: _PORTABLE[str(t)] for c, t in zip(rel.columns, rel.types, strict=True) if str(t) in _PORTABLE}
     if casts:
+        import sqlglot.expressions as exp
+
         items = [
             exp.cast(exp.column(c, quoted=True), casts[c]).as_(c, quoted=True)
             if c in casts
@@ -417,6 +424,10 @@ def _check_select(sql: str) -> None:
 def _input_select(name: str, relation: Relation, arrow_name: str,
                   arrow: dict[str, pa.Table]) -> tuple[exp.Query, tuple[str, ...]]:  # fmt: skip
     """The subquery that reads one input, and the files it opens."""
+    import sqlglot.expressions as exp
+
+    from meshplane.sql import parse_query
+
     if isinstance(relation, GovernedRelation):
         try:
             return parse_query(relation.select).assert_is(exp.Query), tuple(relation.files)
@@ -437,6 +448,8 @@ def _input_select(name: str, relation: Relation, arrow_name: str,
 
 def _view_sql(name: str, relation: FileRelation | GovernedRelation) -> str:
     """``CREATE TEMP VIEW "name" AS <the input's select>`` (for the platform's own queries, e.g. checks)."""
+    import sqlglot.expressions as exp
+
     select, _ = _input_select(name, relation, "", {})
     view = exp.Create(
         this=exp.to_identifier(name, quoted=True),
@@ -458,6 +471,8 @@ def _deadline(sandbox: DuckDBSandbox, cur: duckdb.DuckDBPyConnection) -> Iterato
 
 
 def _literal(value: object) -> exp.Expression:
+    import sqlglot.expressions as exp
+
     if isinstance(value, bool):
         return exp.Boolean(this=value)
     if isinstance(value, int | float):

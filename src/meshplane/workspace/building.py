@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from meshplane.builds import (
     plan_build,
     table_id_for,
 )
+from meshplane.builds.ordering import estimated_costs
 from meshplane.engines.base import Engine
 from meshplane.errors import NotFound, UsageError
 from meshplane.graph import MeshGraph
@@ -235,8 +237,8 @@ class BuildService:
     def engine_for(self, override: str | None) -> Callable[[ProductSpec], str]:
         return engine_for(self.graph, override)
 
-    def make_engine(self, name: str) -> Engine:
-        return make_engine(self.graph, name, self.platform.object_store, self.platform.warehouse)
+    def make_engine(self, name: str, *, concurrent: int = 1) -> Engine:
+        return make_engine(self.graph, name, self.platform.object_store, self.platform.warehouse, concurrent=concurrent)
 
     def current(self, port: Address, major: int | None = None) -> SnapshotInfo | None:
         spec = self.graph.ports.get(port)
@@ -305,18 +307,33 @@ class BuildService:
         builder = Builder(
             graph=self.graph,
             store=self.platform.tables,
-            engine_factory=self.make_engine,
+            engine_factory=functools.partial(self.make_engine, concurrent=min(max(1, jobs), len(plan.items))),
             checker=port_checker(self.graph, self.platform, inputs.reference),
             inputs=inputs,
             python_limits=python_limits(self.graph),
             gate=gate or (lambda product: None),
             events=_RecordingEvents(self.platform, events, trigger, self.lineage, self.notifications),
             lock_timeout=lock_timeout,
+            costs=self._expected_costs,
         )
         try:
             return builder.run(plan, jobs=jobs)
         finally:
             builder.close()
+
+    def _expected_costs(self, plan: BuildPlan) -> dict[Address, float]:
+        """Each planned product's expected seconds, for the order a parallel build starts them in."""
+        from meshplane.catalog import RunStatus
+
+        def last_seconds(products: list[Address]) -> dict[Address, float]:
+            runs = self.platform.catalog.reader.runs_of(
+                [str(a) for a in products], per_product=1, status=RunStatus.SUCCESS
+            )
+            by_name = {str(a): a for a in products}
+            return {by_name[name]: (last[0].ended_at - last[0].started_at).total_seconds()
+                    for name, last in runs.items() if last and last[0].ended_at is not None}  # fmt: skip
+
+        return estimated_costs(plan, self.graph, last_seconds)
 
     def close(self) -> None:
         """Send the OpenLineage events still queued (bounded wait)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,17 @@ def engine_for(graph: MeshGraph, override: str | None) -> Callable[[ProductSpec]
 
 
 def make_engine(
-    graph: MeshGraph, name: str, object_store: S3Location | None = None, warehouse: Path | None = None
+    graph: MeshGraph,
+    name: str,
+    object_store: S3Location | None = None,
+    warehouse: Path | None = None,
+    *,
+    concurrent: int = 1,
 ) -> Engine:
     """An engine configured from the mesh.yaml platform section named after it (``platform.spark``),
     able to read the warehouse's objects when it is on S3. ``warehouse``: the local folder runs are staged
-    in; DuckDB's build children keep reusable databases' scratch folders there (same file system)."""
+    in; DuckDB's build children keep reusable databases' scratch folders there (same file system).
+    ``concurrent``: how many products the build runs at once; their DuckDB transforms share the cores."""
     section = getattr(graph.spec.config.platform, name, None)
     options: dict[str, Any] = section.model_dump() if isinstance(section, BaseModel) else {}
     if object_store is not None:
@@ -47,6 +54,11 @@ def make_engine(
         options.update(memory_limit=limits.memory, timeout_seconds=limits.timeout_seconds)
         if warehouse is not None:
             options["scratch"] = warehouse / BUILD_SCRATCH
+        if concurrent > 1 and options.get("threads") is None:
+            # Each concurrent transform is its own DuckDB (a child process): N of them with all cores each
+            # would run N times the threads there are cores for, and contention cost a TPC-H build ~8 % more
+            # CPU. Shared out, the build as a whole still uses every core.
+            options["threads"] = max(1, (os.cpu_count() or 1) // concurrent)
     return get_engine(name, **options)
 
 
