@@ -15,9 +15,10 @@
    the first run (nothing under .meshplane/ yet) and the next ones (spec files unchanged, parse cache warm),
    interleaved with ``dbt parse --no-partial-parse`` of the same models (up to 1,000).
 4. With ``--reference REV`` (off by default and in CI): the same TPC-H mesh built by a checkout of REV (a git
-   worktree in a temporary folder, its own ``PYTHONPATH``, this venv) and by this tree, alternating, each build
-   timed inside its own process (the same driver for both), with the CPU seconds the build used (its process and
-   the children it runs transforms in, which a busy machine does not inflate as it does wall time): the ratio
+   worktree in a temporary folder, its own ``PYTHONPATH``, this venv, both sides byte-compiled) and by this
+   tree, alternating, each build timed inside its own process (the same driver for both), with the CPU seconds
+   the build used (its process and the children it runs transforms in, which a busy machine does not inflate
+   as it does wall time): the ratio
    this tree / REV. REV defaults to ``8098ad4``, the last commit before the build sandbox that builds (b068f99
    landed the sandbox; its parent 3bee01a does not import). Both sides run ``Mesh.build(jobs=2)`` on a fresh
    ``.meshplane``; the reference has no agreements yet, so it reads other domains' ports raw.
@@ -372,8 +373,11 @@ def bench_reference(sf: float, repeat: int, rev: str) -> None:
             tpch_mesh(ours_root, data)
             tpch_mesh(theirs_root, data)
             contenders = {"this tree": (ours_root, ROOT / "src"), f"reference {rev}": (theirs_root, checkout / "src")}
-            for root, src in contenders.values():  # warm the page cache and each side's bytecode
-                build_in_process(root, src)
+            for root, src in contenders.values():
+                # Bytecode for both sides, as `make install` leaves this tree: where PYTHONDONTWRITEBYTECODE is
+                # set (this environment), a side without it compiles every module in every process it starts.
+                subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True)
+                build_in_process(root, src)  # warm the page cache
             runs: dict[str, list[BuildRun]] = {name: [] for name in contenders}
             for i in range(repeat):  # alternating, and each round starting with the other side
                 order = list(contenders) if i % 2 == 0 else list(reversed(contenders))
