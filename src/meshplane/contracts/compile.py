@@ -31,6 +31,7 @@ __all__ = [
     "SCHEMA_ONLY_METRICS",
     "CompiledPlan",
     "CompiledQuery",
+    "additive",
     "compile_sql",
     "relation_table",
 ]
@@ -78,6 +79,11 @@ class CompiledPlan:
     queries: tuple[CompiledQuery, ...]
     folded: tuple[CompiledQuery, ...] = ()
     unfolded_sql: str = ""
+    additive: tuple[tuple[str, str], ...] = ()
+    """(output column, its measure's SQL) of the scan's columns whose value over a union of files is the sum of
+    their values over each file (:func:`additive`): row counts and counts of rows matching a row predicate."""
+    only_additive: bool = False
+    """Every output column of ``aggregate_sql`` is in ``additive``."""
 
     def measure_of(self, check_id: str) -> str | None:
         return dict(self.measures).get(check_id)
@@ -214,6 +220,7 @@ def compile_sql(
         taken.add(alias)
         projections.append(exp.alias_(expression, alias, quoted=True))
     aggregate = exp.select(*projections, *folded_projections).from_(table.copy())
+    summed = [(p.alias, p.this.sql(dialect=dialect)) for p in aggregate.expressions if additive(p.this)]
     unfolded = exp.select(*projections).from_(table.copy()).sql(dialect=dialect, pretty=True) if folded else ""
     return CompiledPlan(
         plan,
@@ -224,7 +231,37 @@ def compile_sql(
         tuple(queries),
         tuple(folded),
         unfolded,
+        tuple(summed),
+        len(summed) == len(aggregate.expressions),
     )
+
+
+# Nodes a row predicate may hold when its count over a file is to be remembered: operators, literals and
+# columns, and functions whose value depends on their arguments only (no clock, no randomness, no UDF).
+_ROW_NODES: tuple[type[exp.Expr], ...] = (
+    exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Not, exp.And, exp.Or, exp.Is,
+    exp.In, exp.Between, exp.Like, exp.ILike, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
+    exp.NullSafeNEQ, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Neg, exp.DPipe, exp.Tuple,
+    exp.DataType, exp.DataTypeParam, exp.Var, exp.Interval, exp.Where, exp.Case, exp.If, exp.Cast, exp.TryCast,
+    exp.Length, exp.Lower, exp.Upper, exp.Trim, exp.Substring, exp.RegexpLike, exp.RegexpFullMatch, exp.Coalesce,
+    exp.Nullif, exp.Abs, exp.Round, exp.Floor, exp.Ceil, exp.Concat, exp.Left, exp.Right, exp.Greatest, exp.Least,
+    exp.StartsWith, exp.StrPosition, exp.Replace, exp.Extract,
+)  # fmt: skip
+
+
+def additive(measure: exp.Expr) -> bool:
+    """Whether ``measure``'s value over a union of files is the sum of its values over each file: ``COUNT(*)``,
+    or ``COUNT(*) FILTER (WHERE p)`` with ``p`` about the row alone (the shape a folded ``sql`` rule takes) and
+    deterministic, so a file's count, once measured, holds for as long as the file is unchanged."""
+    if _count_star(measure):
+        return True
+    if not isinstance(measure, exp.Filter) or not isinstance(measure.expression, exp.Where):
+        return False
+    return _count_star(measure.this) and all(type(node) in _ROW_NODES for node in measure.expression.walk())
+
+
+def _count_star(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Count) and isinstance(node.this, exp.Star) and not node.expressions
 
 
 # Clauses that keep a sql rule a plain count of the rows matching its WHERE.

@@ -39,9 +39,20 @@ from meshplane.types import Severity
 if TYPE_CHECKING:  # pyarrow only in annotations: contract plans are compiled by `check` without it
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["NOT_EXECUTED", "CheckResult", "QueryFn", "check_and_profile", "check_schema", "run_checks"]
+__all__ = [
+    "NOT_EXECUTED",
+    "AggregateFn",
+    "CheckResult",
+    "QueryFn",
+    "check_and_profile",
+    "check_schema",
+    "run_checks",
+]
 
 QueryFn = Callable[[str], "pa.Table"]
+AggregateFn = Callable[[CompiledPlan], dict[str, Any]]
+"""Runs a compiled plan's aggregate scan and returns its one row (by default ``query_fn(aggregate_sql)``); a
+caller that knows the relation's files may answer its additive columns from what it remembers of them."""
 _COUNTING = {
     "nullValues",
     "missingValues",
@@ -318,11 +329,12 @@ def check_and_profile(
     profile: bool = False,
     sensitive: Collection[str] = (),
     sample: ProfileSample | None = None,
+    aggregate: AggregateFn | None = None,
 ) -> tuple[list[CheckResult], PortProfile | None]:
     """:func:`run_checks`, and with ``profile`` the relation's profile, measured in the checks' aggregate scan;
     the values of the ``sensitive`` columns are never profiled (their null counts are). With ``sample`` the
     values' measures come from that sample of the relation instead (the row and null counts stay exact); the
-    checks always run on every row."""
+    checks always run on every row. ``aggregate`` runs the aggregate scan instead of ``query_fn``."""
     if schema is None:
         probe = exp.select("*").from_(relation_table(relation_name, dialect)).limit(0)
         schema = query_fn(probe.sql(dialect=dialect)).schema
@@ -350,8 +362,9 @@ def check_and_profile(
     columns = profile_columns(schema, frozenset(sensitive)) if profile else ()
     extra = profile_projections(columns, values=sample is None)
     compiled = compile_sql(plan, relation_name, dialect=dialect, only=runnable, extra=extra)
-    aggregate: dict[str, Any] = {}
-    row_count = _aggregate(plan, compiled, query_fn, by_id, aggregate, force=profile)
+    measured: dict[str, Any] = {}
+    scan = aggregate or (lambda compiled: query_fn(compiled.aggregate_sql).to_pylist()[0])
+    row_count = _aggregate(plan, compiled, scan, query_fn, by_id, measured, force=profile)
     for query in compiled.queries:
         _run_alone(plan, query, query_fn, row_count, by_id)
     _add_samples(plan, compiled, query_fn, by_id, sample_limit)
@@ -360,7 +373,7 @@ def check_and_profile(
     if not profile:
         return ordered, None
     found = finish_profile(
-        columns, aggregate, row_count or 0, relation_name, query_fn, dialect=dialect, schema=schema, sample=sample
+        columns, measured, row_count or 0, relation_name, query_fn, dialect=dialect, schema=schema, sample=sample
     )
     return ordered, found
 
@@ -368,6 +381,7 @@ def check_and_profile(
 def _aggregate(
     plan: CheckPlan,
     compiled: CompiledPlan,
+    scan: AggregateFn,
     query_fn: QueryFn,
     by_id: dict[str, CheckResult],
     into: dict[str, Any],
@@ -379,7 +393,7 @@ def _aggregate(
     if not needed and not force:
         return None
     try:
-        row = query_fn(compiled.aggregate_sql).to_pylist()[0]
+        row = scan(compiled)
     except Exception:
         if not compiled.folded:
             raise

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ColumnRange", "column_range", "footer", "same_schema"]
+__all__ = ["ColumnRange", "column_range", "footer", "identity", "same_schema"]
 
 _CACHED_FOOTERS = 4096
 _EXACT_PHYSICAL = {"INT32", "INT64"}
@@ -105,6 +105,12 @@ def footer(path: Path | str) -> Any | None:
     readable local Parquet file."""
     local = _local(path)
     return _FOOTERS.metadata(local) if local is not None else None
+
+
+def identity(path: Path | str) -> tuple[str, int, int] | None:
+    """What the caches here key a local file by: (path, size, mtime_ns); None for a remote or missing file."""
+    local = _local(path)
+    return _Footers._key(local) if local is not None else None
 
 
 def column_range(path: Path | str, column: str) -> ColumnRange | None:

@@ -15,14 +15,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from meshplane.access.query_errors import sanitize_engine_error
 from meshplane.builds import CheckOutcome, PortCheck, PortChecker, table_id_for
 from meshplane.builds.inputs import source_relation
+from meshplane.contracts.compile import CompiledPlan
 from meshplane.contracts.plan import compile_plan
 from meshplane.contracts.profile import PortProfile, ProfileSample, profile_columns, sampled_columns
-from meshplane.contracts.runner import NOT_EXECUTED, CheckResult, check_and_profile
+from meshplane.contracts.runner import NOT_EXECUTED, AggregateFn, CheckResult, check_and_profile
 from meshplane.engines.base import ArrowRelation, Engine, FileRelation, Relation, StagedResult
 from meshplane.errors import BuildError
 from meshplane.graph import MeshGraph
@@ -198,10 +199,12 @@ class ContractChecker:
             shown = spec.contract.location(*_json_path(check.location)).render(root)
             _comparable(shown, check.foreign_key.target_columns, target, read)
 
-        def query(sql: str) -> pa.Table:
+        def query(sql: str, checked: Relation = relation) -> pa.Table:
             # only the relations the statement names are bound: binding the checked files' view reads their
             # footers, which a distribution query over the profile's sample does not need
             named = {name: relation for name, relation in relations.items() if name in sql}
+            if CHECKED in named:
+                named[CHECKED] = checked
             try:
                 return engine.query(sql, named)
             except Exception as error:
@@ -227,6 +230,7 @@ class ContractChecker:
             profile=profile,
             sensitive=sensitive,
             sample=sample,
+            aggregate=_file_counts(relation, query),
         )
         notes = {
             check.id: f"; checked against the rows of {read.address} that {read.reader} may read: its row filter "
@@ -237,6 +241,23 @@ class ContractChecker:
         results = [dataclasses.replace(r, message=r.message + notes[r.check_id]) if r.check_id in notes else r
                    for r in results]  # fmt: skip
         return [_masked(spec, r) for r in results], found
+
+
+def _file_counts(relation: Relation, query: Callable[[str, Relation], pa.Table]) -> AggregateFn | None:
+    """Over Parquet files, the aggregate scan's counts are remembered file by file (published files never change):
+    an append's whole-table rules then scan only its new files."""
+    if not isinstance(relation, FileRelation):
+        return None
+    from meshplane.workspace import file_counts
+
+    def aggregate(compiled: CompiledPlan) -> dict[str, Any]:
+        def scan(files: FileRelation) -> dict[str, Any]:
+            row: dict[str, Any] = query(compiled.aggregate_sql, files).to_pylist()[0]
+            return row
+
+        return file_counts.aggregate(compiled, relation, scan)
+
+    return aggregate
 
 
 def port_checker(graph: MeshGraph, platform: Platform, reader: ReferenceReader | None = None) -> PortChecker:
