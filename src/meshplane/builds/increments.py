@@ -144,32 +144,60 @@ def key_columns(port: OutputPortSpec) -> frozenset[str] | None:
     return frozenset(column for check in checks for column in check.columns)
 
 
-def keyed_relation(current: SnapshotInfo, result: StagedResult, keys: frozenset[str]) -> GovernedRelation:
+def keyed_relation(current: SnapshotInfo, result: StagedResult, keys: frozenset[str]) -> Relation:
     """The new rows and the published rows that share a key value with one of them.
 
     The published rows passed the same uniqueness rules when they were published (an append run keeps the
     contract), so every duplicate the table would have after the append has a new row in it: counting
     duplicates here counts them in the whole table, while reading only the published key columns to find
-    the few rows that matter instead of hashing the whole table."""
-
-    def files(paths: tuple[Any, ...]) -> exp.Expression:
-        return exp.Anonymous(
-            this="read_parquet", expressions=[exp.Array(expressions=[exp.Literal.string(str(p)) for p in paths])]
-        )
-
-    new = exp.select("*").from_(files(result.files))
+    the few rows that matter instead of hashing the whole table. A published file whose footer puts every key
+    outside the new keys' bounds holds none of them and is not read (keys that grow with time: all of them)."""
+    published = _sharing_keys(current.data_files, result.files, keys)
+    if not published:
+        return FileRelation(paths=result.files)
+    new = exp.select("*").from_(_files(result.files))
     matching = [
         exp.In(
             this=exp.column(key, quoted=True),
-            query=exp.select(exp.column(key, quoted=True)).from_(files(result.files)).subquery(),
+            query=exp.select(exp.column(key, quoted=True)).from_(_files(result.files)).subquery(),
         )
         for key in sorted(keys)
     ]
-    published = exp.select("*").from_(files(current.data_files)).where(exp.or_(*matching))
-    union = exp.union(new, published, distinct=False)
-    return GovernedRelation(
-        select=union.sql("duckdb"), files=tuple(str(p) for p in (*result.files, *current.data_files))
-    )
+    union = exp.union(new, exp.select("*").from_(_files(published)).where(exp.or_(*matching)), distinct=False)
+    return GovernedRelation(select=union.sql("duckdb"), files=tuple(str(p) for p in (*result.files, *published)))
+
+
+def _sharing_keys(published: tuple[Any, ...], new: tuple[Any, ...], keys: frozenset[str]) -> tuple[Any, ...]:
+    """The published files that may hold one of the new files' key values (all of them when a footer cannot
+    say): those whose bounds of some key column meet the new files' bounds of it."""
+    from meshplane.storage.footers import ColumnRange, column_bounds
+
+    def bounds(paths: tuple[Any, ...], key: str) -> tuple[Any, Any] | None:
+        found = [column_bounds(path, key) for path in paths]
+        ranges = [f for f in found if f is not None and f.low is not None]
+        if any(f is None for f in found) or not ranges:
+            return None
+        try:
+            return min(f.low for f in ranges), max(f.high for f in ranges)
+        except TypeError:  # values the footers give in types that do not compare
+            return None
+
+    wanted = {key: bounds(new, key) for key in keys}
+    if any(found is None for found in wanted.values()):
+        return published
+
+    def apart(found: ColumnRange | None, key: str) -> bool:
+        low, high = wanted[key] or (None, None)
+        if found is None:
+            return False
+        if found.low is None:  # only NULLs: they match no key
+            return True
+        try:
+            return bool(found.high < low or found.low > high)
+        except TypeError:
+            return False
+
+    return tuple(path for path in published if not all(apart(column_bounds(path, key), key) for key in keys))
 
 
 def counts_duplicates(metric: str) -> bool:

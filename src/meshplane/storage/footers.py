@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ColumnRange", "column_range", "footer", "identity", "same_schema"]
+__all__ = ["ColumnRange", "column_bounds", "column_range", "footer", "identity", "same_schema"]
 
 _CACHED_FOOTERS = 4096
 _EXACT_PHYSICAL = {"INT32", "INT64"}
@@ -75,18 +75,21 @@ class _Footers:
                 self._ranges = {k: v for k, v in self._ranges.items() if k[:3] != old}
         return metadata
 
-    def column_range(self, path: str, column: str) -> ColumnRange | None:
+    def column_range(self, path: str, column: str, *, strings: bool = False) -> ColumnRange | None:
         key = self._key(path)
         if key is None:
             return None
+        cached = (*key, column + "\0bounds" if strings else column)  # a NUL is in no column's name
         with self._lock:
-            if (*key, column) in self._ranges:
-                return self._ranges[(*key, column)]
+            if cached in self._ranges:
+                return self._ranges[cached]
         metadata = self.metadata(path, key)
-        found = _range(metadata, column) if metadata is not None else None
+        found = None
+        if metadata is not None:
+            found = _range(metadata, column) or (_string_bounds(metadata, column) if strings else None)
         with self._lock:
             if key in self._footers:
-                self._ranges[(*key, column)] = found
+                self._ranges[cached] = found
         return found
 
 
@@ -120,10 +123,57 @@ def column_range(path: Path | str, column: str) -> ColumnRange | None:
     return _FOOTERS.column_range(local, column) if local is not None else None
 
 
-def _range(metadata: Any, column: str) -> ColumnRange | None:
+def column_bounds(path: Path | str, column: str) -> ColumnRange | None:
+    """:func:`column_range`, and for a string column bounds of its values: a writer may shorten a long string's
+    statistics, but only outwards (Parquet's rule: a shortened minimum sorts before the values, a shortened
+    maximum after them), so a value outside them is in no row; None when a footer cannot say."""
+    local = _local(path)
+    return _FOOTERS.column_range(local, column, strings=True) if local is not None else None
+
+
+def _column(metadata: Any, column: str) -> int | None:
     schema = metadata.schema
     index = next((i for i in range(len(schema)) if schema.column(i).path == column), None)
     if index is None or schema.column(index).max_repetition_level != 0 or "." in schema.column(index).path:
+        return None
+    return index
+
+
+def _string_bounds(metadata: Any, column: str) -> ColumnRange | None:
+    """Bounds of a UTF-8 column's values, compared as Python strings (code point order, which is UTF-8's byte
+    order, the order Parquet sorts strings in)."""
+    index = _column(metadata, column)
+    if index is None:
+        return None
+    low: str | None = None
+    high: str | None = None
+    nulls = 0
+    for group in range(metadata.num_row_groups):
+        chunk = metadata.row_group(group).column(index)
+        stats = chunk.statistics
+        if chunk.physical_type != "BYTE_ARRAY" or stats is None or not stats.has_null_count:
+            return None
+        if str(stats.logical_type) != "String":
+            return None
+        nulls += stats.null_count
+        if not stats.has_min_max:
+            if stats.null_count != metadata.row_group(group).num_rows:
+                return None
+            continue
+        try:
+            least, most = stats.min, stats.max
+        except (UnicodeDecodeError, ValueError):  # a statistic cut inside a character
+            return None
+        if not isinstance(least, str) or not isinstance(most, str):
+            return None
+        low = least if low is None else min(low, least)
+        high = most if high is None else max(high, most)
+    return ColumnRange(low, high, metadata.num_rows, nulls)
+
+
+def _range(metadata: Any, column: str) -> ColumnRange | None:
+    index = _column(metadata, column)
+    if index is None:
         return None
     low: Any = None
     high: Any = None
