@@ -112,6 +112,9 @@ def main() -> None:
         name: ([*MESHPLANE, *argv], root, _env(None)) for name, argv in commands.items()
     }
     if args.compare is not None:
+        # As `make install` leaves this checkout: with PYTHONDONTWRITEBYTECODE set (this environment), a checkout
+        # without bytecode compiles every module in every command it runs.
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(args.compare)], check=True)
         other = media_mesh(args.scale, args.compare)
         for name, argv in commands.items():
             contenders[f"{name} @compare"] = ([*MESHPLANE, *argv], other, _env(args.compare))
