@@ -117,6 +117,22 @@ def test_increment_checks_see_new_rows_for_row_rules_and_the_whole_table_for_tab
     assert checks["unique"].passed
 
 
+def test_duplicates_among_new_rows_fail_the_increment_when_no_published_file_can_share_their_keys(
+    append_root: Path,
+) -> None:
+    # The new keys (E000050..) lie after every published one: the uniqueness rule is measured in the new rows' scan.
+    assert _build(append_root).status is Status.SUCCESS
+    before = _table(append_root)
+    write_events(append_root, 10, name="part-2.csv", start=50)
+    write_events(append_root, 5, name="part-3.csv", start=55)  # E000055..59 a second time
+    failed = _build(append_root)
+    assert failed.status is Status.FAILED
+    unique = next(c for c in failed.ports[0].checks if c.metric == "unique")
+    assert not unique.passed and unique.observed == 5
+    assert {row["event_id"] for row in unique.sample} == {f"E{i:06d}" for i in range(55, 60)}
+    assert _table(append_root) == before
+
+
 def test_a_failing_increment_publishes_nothing(append_root: Path) -> None:
     assert _build(append_root).status is Status.SUCCESS
     before = _table(append_root)

@@ -527,27 +527,35 @@ class Builder:
         def table_rule(metric: str) -> bool:
             return not increments.on_increment(metric)
 
+        # Uniqueness on the new rows and the published rows sharing their keys (the published rows were unique
+        # when published). When no published file can hold a new key (keys that grow with time), those are the
+        # new rows alone, and the uniqueness rules join the new rows' scan.
+        keys = increments.key_columns(port) if current.data_files else None
+        keyed = increments.keyed_relation(current, result, keys) if keys else None
+        distinct = increments.counts_duplicates
+        alone = keyed == new_rows
+
+        def new_rows_rule(metric: str) -> bool:
+            return increments.on_increment(metric) or (alone and distinct(metric))
+
         # An append run profiles the rows it adds, in the scan of its row rules: profiling the whole table would
         # cost every daily append a scan of the year (the profile's row count is then the day's, which is what
         # anomaly detection on an append product should watch).
-        new_check = self.checker(port, engine, new_rows, result, increments.on_increment, profile=True)
+        new_check = self.checker(port, engine, new_rows, result, new_rows_rule, profile=True)
         on_new = [c for c in new_check.checks if increments.on_increment(c.metric)]
-        keys = increments.key_columns(port) if current.data_files else None
-        if not keys:
+        if keyed is None:
             whole_check = self.checker(port, engine, whole, result, table_rule)
             on_whole = [c for c in whole_check.checks if table_rule(c.metric)]
             return PortCheck((guard, *on_new, *on_whole), new_check.profile)
-        # Uniqueness on the new rows and the published rows sharing their keys (the published rows were unique
-        # when published); the other table rules (row count, foreign keys, SQL) on the whole table.
-        keyed = increments.keyed_relation(current, result, keys)
-        distinct = increments.counts_duplicates
 
+        # the other table rules (row count, foreign keys, SQL) on the whole table
         def other_table_rule(metric: str) -> bool:
             return table_rule(metric) and not distinct(metric)
 
         whole_check = self.checker(port, engine, whole, result, other_table_rule)
         on_whole = [c for c in whole_check.checks if other_table_rule(c.metric)]
-        on_keys = [c for c in self.checker(port, engine, keyed, result, distinct).checks if distinct(c.metric)]
+        key_check = new_check if alone else self.checker(port, engine, keyed, result, distinct)
+        on_keys = [c for c in key_check.checks if distinct(c.metric)]
         return PortCheck((guard, *on_new, *on_whole, *on_keys), new_check.profile)
 
     def _built_meanwhile(
