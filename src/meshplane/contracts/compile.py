@@ -80,8 +80,9 @@ class CompiledPlan:
     folded: tuple[CompiledQuery, ...] = ()
     unfolded_sql: str = ""
     additive: tuple[tuple[str, str], ...] = ()
-    """(output column, its measure's SQL) of the scan's columns whose value over a union of files is the sum of
-    their values over each file (:func:`additive`): row counts and counts of rows matching a row predicate."""
+    """(output column, its measure's SQL in sqlglot's own dialect) of the scan's columns whose value over a union
+    of files is the sum of their values over each file (:func:`additive`): row counts and counts of rows matching
+    a row predicate."""
     only_additive: bool = False
     """Every output column of ``aggregate_sql`` is in ``additive``."""
 
@@ -193,9 +194,12 @@ def compile_sql(
     by_sql: dict[str, str] = {exp.Count(this=exp.Star()).sql(): ROW_COUNT}
     taken = {ROW_COUNT}
     measures: list[tuple[str, str]] = []
+    summed: list[tuple[str, str]] = [(ROW_COUNT, next(iter(by_sql)))]
     queries: list[CompiledQuery] = []
     folded: list[CompiledQuery] = []
     folded_projections: list[exp.Expr] = []
+    # The trees are built here for this plan alone: rendering them needs no defensive copy (sqlglot copies a tree
+    # before rendering it unless told not to; a contract's ~40 measures were copied three times over).
     for check in checks:
         expression: exp.Expr | None
         if in_aggregate(check):
@@ -207,26 +211,29 @@ def compile_sql(
                 queries.append(CompiledQuery(check.id, separate.sql(dialect=dialect)))
                 continue
             folded.append(CompiledQuery(check.id, separate.sql(dialect=dialect)))
-        key = expression.sql()
+        key = expression.sql(copy=False)
         if key not in by_sql:
             alias = _alias(check, taken)
             by_sql[key] = alias
-            projection = exp.alias_(expression, alias, quoted=True)
+            projection = exp.alias_(expression, alias, quoted=True, copy=False)
             (folded_projections if folded and folded[-1].check_id == check.id else projections).append(projection)
+            if additive(expression):
+                summed.append((alias, key))
         measures.append((check.id, by_sql[key]))
     for alias, expression in extra:
         if alias in taken:
             raise ValueError(f"extra aggregate {alias!r} clashes with a check's measure")
         taken.add(alias)
         projections.append(exp.alias_(expression, alias, quoted=True))
-    aggregate = exp.select(*projections, *folded_projections).from_(table.copy())
-    summed = [(p.alias, p.this.sql(dialect=dialect)) for p in aggregate.expressions if additive(p.this)]
-    unfolded = exp.select(*projections).from_(table.copy()).sql(dialect=dialect, pretty=True) if folded else ""
+    unfolded = ""
+    if folded:
+        unfolded = exp.select(*projections).from_(table.copy(), copy=False).sql(dialect=dialect, pretty=True)
+    aggregate = exp.select(*projections, *folded_projections).from_(table.copy(), copy=False)
     return CompiledPlan(
         plan,
         relation,
         dialect,
-        aggregate.sql(dialect=dialect, pretty=True),
+        aggregate.sql(dialect=dialect, pretty=True, copy=False),  # rendered last: nothing reads the tree after
         tuple(measures),
         tuple(queries),
         tuple(folded),

@@ -267,18 +267,19 @@ def _distributions(
     fails, each query alone (a column whose query fails is left out)."""
     found: dict[int, list[tuple[Any, int]]] = {}
     if len(queries) > 1:
+        # Built for this one statement: no tree is copied (each exp.union copied the growing union before).
         branches = [
             exp.select(exp.alias_(exp.convert(index), "q", quoted=True),
                        exp.alias_(exp.Cast(this=exp.column(_KEY, quoted=True), to=exp.DataType.build("text")), _KEY,
                                   quoted=True),
-                       exp.column("n", quoted=True)).from_(query.subquery("d"))
+                       exp.column("n", quoted=True)).from_(query.copy().subquery("d", copy=False), copy=False)
             for index, query in queries.items()
         ]  # fmt: skip
         union = branches[0]
         for branch in branches[1:]:
-            union = exp.union(union, branch, distinct=False)  # type: ignore[assignment]
+            union = exp.union(union, branch, distinct=False, copy=False)  # type: ignore[assignment]
         try:
-            rows = query_fn(union.sql(dialect=dialect)).to_pylist()
+            rows = query_fn(union.sql(dialect=dialect, copy=False)).to_pylist()
         except Exception:  # one column's distribution the engine cannot compute: ask each alone
             rows = None
         if rows is not None:
