@@ -133,6 +133,49 @@ def test_duplicates_among_new_rows_fail_the_increment_when_no_published_file_can
     assert _table(append_root) == before
 
 
+def test_an_append_reads_no_published_file_to_check_the_whole_tables_count_rules(
+    append_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rowCount and the sql rule count over files: the published files' counts are remembered from the build that
+    wrote them, the new file's from its own scan; uniqueness reads no published file whose keys miss the new."""
+    from meshplane.engines.base import FileRelation, GovernedRelation
+    from meshplane.engines.duckdb import DuckDBEngine
+    from meshplane.workspace.checking import CHECKED
+
+    assert _build(append_root).status is Status.SUCCESS
+    published = set(_table(append_root)[2])
+    read: set[str] = set()
+    statements: list[str] = []
+    query = DuckDBEngine.query
+
+    def spy(self: DuckDBEngine, sql: str, relations: Any) -> Any:
+        statements.append(sql)
+        for name, relation in relations.items():  # the contract checks' relations (not the watermark's bound)
+            if name == CHECKED and isinstance(relation, FileRelation | GovernedRelation):
+                paths = relation.paths if isinstance(relation, FileRelation) else relation.files
+                read.update(str(p) for p in paths)
+        return query(self, sql, relations)
+
+    monkeypatch.setattr(DuckDBEngine, "query", spy)
+    write_events(append_root, 10, name="part-2.csv", start=50, bad=3)
+    failed = _build(append_root)
+    checks = {c.metric: c for c in failed.ports[0].checks}
+    assert failed.status is Status.FAILED
+    assert (checks["sql"].passed, checks["sql"].observed) == (False, 3)
+    assert checks["rowCount"].observed == 60
+    read.clear()  # a failing rule's sample rows are read from the whole table: only the passing run is kept
+    statements.clear()
+    write_events(append_root, 10, name="part-2.csv", start=50)
+    appended = _build(append_root)
+    checks = {c.metric: c for c in appended.ports[0].checks}
+    assert appended.status is Status.SUCCESS, appended.error
+    assert (checks["sql"].passed, checks["sql"].observed, checks["rowCount"].observed) == (True, 0, 60)
+    assert read and not read & {p.removeprefix("file://") for p in published}
+    # the sql rule is measured once, in the new rows' scan (with their row rules): the table's check scans nothing
+    measured = [sql for sql in statements if "seconds < 0" in sql]
+    assert len(measured) == 1 and "__required" in measured[0]
+
+
 def test_a_failing_increment_publishes_nothing(append_root: Path) -> None:
     assert _build(append_root).status is Status.SUCCESS
     before = _table(append_root)

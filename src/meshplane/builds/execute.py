@@ -535,8 +535,18 @@ class Builder:
         distinct = increments.counts_duplicates
         alone = keyed == new_rows
 
+        # the other table rules (row count, foreign keys, SQL) on the whole table
+        def other_table_rule(metric: str) -> bool:
+            return table_rule(metric) and not distinct(metric)
+
+        # Table rules that are counts summed over files are measured on the new files here as well (their results
+        # on the new rows alone are dropped): the whole table's check then reads the new files' counts from
+        # what this scan remembered, and the published files' from earlier builds.
+        summed = increments.summable_table_rules(port, engine.capabilities.sql_dialect)
+
         def new_rows_rule(metric: str) -> bool:
-            return increments.on_increment(metric) or (alone and distinct(metric))
+            return (increments.on_increment(metric) or (alone and distinct(metric))
+                    or (summed and other_table_rule(metric)))  # fmt: skip
 
         # An append run profiles the rows it adds, in the scan of its row rules: profiling the whole table would
         # cost every daily append a scan of the year (the profile's row count is then the day's, which is what
@@ -547,10 +557,6 @@ class Builder:
             whole_check = self.checker(port, engine, whole, result, table_rule)
             on_whole = [c for c in whole_check.checks if table_rule(c.metric)]
             return PortCheck((guard, *on_new, *on_whole), new_check.profile)
-
-        # the other table rules (row count, foreign keys, SQL) on the whole table
-        def other_table_rule(metric: str) -> bool:
-            return table_rule(metric) and not distinct(metric)
 
         whole_check = self.checker(port, engine, whole, result, other_table_rule)
         on_whole = [c for c in whole_check.checks if other_table_rule(c.metric)]

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from meshplane.contracts.compile import DISTINCT_METRICS, ROW_METRICS
+from meshplane.contracts.compile import DISTINCT_METRICS, ROW_METRICS, SCHEMA_ONLY_METRICS, compile_sql
 from meshplane.contracts.plan import Unit, compile_plan
 from meshplane.engines.base import Engine, FileRelation, GovernedRelation, Relation, StagedResult
 from meshplane.spec import OutputPortSpec
@@ -31,6 +31,7 @@ __all__ = [
     "live_rows",
     "merge_sql",
     "on_increment",
+    "summable_table_rules",
     "watermark_violations",
 ]
 
@@ -198,6 +199,20 @@ def _sharing_keys(published: tuple[Any, ...], new: tuple[Any, ...], keys: frozen
             return False
 
     return tuple(path for path in published if not all(apart(column_bounds(path, key), key) for key in keys))
+
+
+def summable_table_rules(port: OutputPortSpec, dialect: str) -> bool:
+    """Whether the contract's table rules other than uniqueness (row count, ``sql`` rules) are all counts whose
+    value over the table is the sum of their values over its files (:func:`~meshplane.contracts.compile.additive`,
+    none a query of its own). Measured in the new rows' scan too, the whole-table check then adds the published
+    files' remembered counts (:mod:`meshplane.workspace.file_counts`) and scans nothing."""
+    plan = compile_plan(port.contract.odcs)
+    rules = [c for c in plan.checks if c.metric not in SCHEMA_ONLY_METRICS and not on_increment(c.metric)
+             and not counts_duplicates(c.metric)]  # fmt: skip
+    if not rules or not all(c.executable for c in rules):
+        return False
+    compiled = compile_sql(plan, "t", dialect=dialect, only=[c.id for c in rules])
+    return not compiled.queries and compiled.only_additive
 
 
 def counts_duplicates(metric: str) -> bool:
