@@ -90,3 +90,26 @@ def test_an_engine_that_reads_no_csv_is_not_handed_csv_files(root: Path, monkeyp
         outcomes = {str(o.address): o for o in mesh.build().outcomes}
     error = outcomes["podcasts.shows"].error or ""
     assert "input 'shows' is csv files, which the limited engine does not read (it reads parquet)" in error
+
+
+def test_the_builds_of_one_open_mesh_share_its_engine_until_it_closes(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[Limited] = []
+    closed: list[Limited] = []
+
+    class Counted(Limited):
+        def close(self) -> None:
+            closed.append(self)
+            super().close()
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        made.append(Counted())
+        return made[-1]
+
+    monkeypatch.setattr(building, "make_engine", make)
+    with Mesh.open(root) as mesh:
+        assert mesh.build().ok
+        assert mesh.build(["podcasts.shows"], full_refresh=True).ok
+        assert len(made) == 1 and closed == []  # a warm engine: neither made again nor closed between builds
+    assert closed == made  # closing the mesh closes it

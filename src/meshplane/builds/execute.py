@@ -248,6 +248,8 @@ class Builder:
     lock_timeout: float = 600.0
     costs: Callable[[BuildPlan], Mapping[Address, float]] | None = None
     """Each planned product's expected seconds: a parallel build starts the longest chain first (``ordering``)."""
+    owns_engines: bool = True
+    """False: ``engine_factory`` lends engines its owner keeps across builds and closes; :meth:`close` leaves them."""
     _engines: dict[str, Engine] = field(default_factory=dict, init=False)
     _engines_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _serial: dict[int, threading.Lock] = field(default_factory=dict, init=False)  # engines without parallel_builds
@@ -700,8 +702,9 @@ class Builder:
         return BuildResult(ordered, time.perf_counter() - started)
 
     def close(self) -> None:
-        for engine in self._engines.values():
-            engine.close()
+        if self.owns_engines:
+            for engine in self._engines.values():
+                engine.close()
         self._engines.clear()
 
 
