@@ -14,6 +14,7 @@ from open_data_contract_standard.model import OpenDataContractStandard
 from meshplane.governance import GovernanceReport, evaluate, load_policies, sandbox
 from meshplane.governance.sandbox import Group, OutcomeMemo, Task, TaskOutcome, compile_rule, run_tasks
 from meshplane.graph import MeshGraph
+from meshplane.types import Address
 from meshplane.workspace import Mesh
 from meshplane.workspace.governing import GovernanceService
 
@@ -169,3 +170,12 @@ def test_the_build_gate_of_an_unchanged_mesh_forks_no_worker_and_still_records(t
         assert ran[0] > 0 and ran[1:] == []  # the second gate found every outcome in the memo
         trend = service.trend()
         assert len(trend) == 2 and trend[0]["evaluation"] != trend[1]["evaluation"]  # both evaluations recorded
+
+
+def test_an_evaluation_of_some_products_reads_only_their_published_contracts(tmp_path: Path) -> None:
+    root = write_mesh(tmp_path / "shop")
+    with Mesh.open(root) as mesh:
+        assert mesh.build().ok
+        service = GovernanceService(mesh.graph, mesh.platform)
+        assert sorted(service.published()) == ["crm.customers.customers", "sales.orders.orders"]
+        assert sorted(service.published([Address("sales", "orders")])) == ["sales.orders.orders"]

@@ -144,14 +144,17 @@ class GovernanceService:
 
     # --- catalog state -------------------------------------------------------------------------------
 
-    def published(self) -> dict[str, OpenDataContractStandard]:
-        """The contracts consumers see now, by port address (for the ``diff`` of every port document)."""
+    def published(self, products: Iterable[Address] | None = None) -> dict[str, OpenDataContractStandard]:
+        """The contracts consumers see now, by port address (for the ``diff`` of every port document): of the
+        mesh's ports, or only of the ``products`` an evaluation is limited to (no other port document is read)."""
+        chosen = None if products is None else {a.product_address for a in products}
+        ports = [str(a) for a in self.graph.ports if chosen is None or a.product_address in chosen]
         found: dict[str, OpenDataContractStandard] = {}
-        for record in self.platform.catalog.reader.ports():
-            if not record.contract:
+        for address, contract in self.platform.catalog.reader.port_contracts(ports).items():
+            if not contract:
                 continue
             try:
-                found[record.address] = OpenDataContractStandard.model_validate(dict(record.contract))
+                found[address] = OpenDataContractStandard.model_validate(dict(contract))
             except ValueError:  # an unreadable stored contract: no diff for this port (the check says so)
                 continue
         return found
@@ -211,11 +214,13 @@ class GovernanceService:
         record: bool = True,
     ) -> GovernanceReport:
         """Evaluate ``point`` with the catalog's published contracts and waivers, and record the results."""
+        if products is not None:
+            products = list(products)
         report = evaluate(
             self.graph,
             point,
             now=_today(now),
-            published=self.published(),
+            published=self.published(products),
             waivers=self.waivers(),
             policies=self.policy_set(),
             products=products,
