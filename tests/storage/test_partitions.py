@@ -152,3 +152,28 @@ def test_compaction_keeps_one_partition_per_file(store: TableStore) -> None:
     # A compaction cannot change the partitioning: only a full rewrite can.
     with pytest.raises(StorageError, match="partitioning changed"):
         compact_files(store, T, target_bytes=10 << 20, min_files=2, run_id="c2", contract=TableContract())
+
+
+def test_a_file_whose_footer_shows_one_partition_is_kept_unread(
+    store: TableStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_month = TableContract(partitioning=(("started_at", "month"),))
+    [one_month] = _staged(store, "r1", files=1)  # 5 days of March
+    mixed = _staged(store, "r2", select=EVENTS.replace("to_hours(range * 6)", "to_days(range * 3)"), files=1)[0]
+    with_nulls = store.staging_dir(T, "r3") / "nulls.parquet"
+    with_nulls.parent.mkdir(parents=True, exist_ok=True)
+    numbered = EVENTS.replace("from range(20)", ", range from range(20)")
+    nulls = f"select * exclude (range) replace (if(range % 4 = 0, null, started_at) as started_at) from ({numbered})"
+    duckdb.sql(nulls).to_parquet(str(with_nulls))
+    read: list[Path] = []
+    real = pq.read_table
+
+    def reading(path: Any, *args: Any, **kwargs: Any) -> Any:
+        read.append(Path(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_table", reading)
+    assert store.partition_staged([one_month], by_month) == (one_month,) and read == []
+    assert len(store.partition_staged([mixed], by_month)) == 2 and read == [mixed]  # March and April: split
+    split = store.partition_staged([with_nulls], by_month)  # March and the null partition: the footer cannot tell
+    assert len(split) == 2 and read == [mixed, with_nulls]

@@ -3,7 +3,7 @@
 An Iceberg data file belongs to exactly one partition of its table's spec (its manifest entry records the
 partition's values, which scan planning prunes by). Engines write a transform's result as they like, so the
 builder splits the staged files before they are checked: the files audited are the files published. Each file
-is read once; a file that already holds one partition is kept as it is.
+is read once; a file that already holds one partition is kept as it is (unread when its footer says so).
 
 Transforms (the contract's ``partitionTransform``): ``identity``, and ``year``, ``month``, ``day``, ``hour`` of a
 date or timestamp column, computed as Iceberg defines them (on the UTC instant of a timestamp with a time zone).
@@ -86,6 +86,9 @@ def split_files(paths: Sequence[Path], partitioning: Sequence[tuple[str, str]]) 
         return tuple(paths)
     out: list[Path] = []
     for path in paths:
+        if _one_partition(path, partitioning):  # a daily increment of a monthly table: nothing to read
+            out.append(Path(path))
+            continue
         try:
             table = pq.read_table(path)
         except (OSError, pa.ArrowException) as exc:
@@ -112,6 +115,28 @@ def split_files(paths: Sequence[Path], partitioning: Sequence[tuple[str, str]]) 
             offset += count
         Path(path).unlink()
     return tuple(out)
+
+
+def _one_partition(path: Path, partitioning: Sequence[tuple[str, str]]) -> bool:
+    """Whether the footer's exact ranges put every row of ``path`` in one partition: the transforms are monotonic,
+    so when a column's minimum and maximum have the same key, every value between has it too (Iceberg's own
+    check at publish works the same way). False when the footer cannot tell (nulls, no exact statistics)."""
+    import pyarrow as pa
+
+    from meshplane.storage.footers import column_range, footer
+
+    metadata = footer(path)
+    if metadata is None:
+        return False
+    schema = metadata.schema.to_arrow_schema()
+    ends: dict[str, pa.Array] = {}
+    for column, _ in partitioning:
+        found = column_range(path, column)
+        if found is None or found.nulls or found.low is None or schema.get_field_index(column) < 0:
+            return False
+        ends[column] = pa.array([found.low, found.high], type=schema.field(column).type)
+    keys = partition_keys(pa.table(ends), partitioning)
+    return all(key[0].as_py() == key[1].as_py() for key in keys)
 
 
 def _all() -> object:
