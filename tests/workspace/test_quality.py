@@ -155,6 +155,22 @@ def test_major_bump_builds_a_new_table_and_keeps_the_old_one(built: Path) -> Non
         assert [e.subject for e in events] == [str(ORDERS)]
 
 
+def test_a_build_lists_the_store_for_old_majors_only_once_a_deprecation_date_passed(
+    built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop.write_orders(
+        built, shop.LENIENT, version="2.0.0", custom="  - {property: deprecationDate, value: '2099-06-30'}\n"
+    )
+    with Mesh.open(built) as mesh:
+        assert mesh.build(["shop.orders"]).ok
+        listed: list[int] = []
+        real = mesh.platform.tables.list_tables
+        monkeypatch.setattr(mesh.platform.tables, "list_tables", lambda: listed.append(1) or real())
+        assert mesh.quality.retire_expired_majors(NOW) == [] and listed == []  # nothing expired: no listing
+        assert [m.major for m in mesh.quality.old_majors(NOW)] == [1] and listed == [1]
+        assert [m.major for m in mesh.quality.retire_expired_majors(datetime(2099, 7, 1, tzinfo=UTC))] == [1]
+
+
 def test_gate_functions_block_unversioned_breaking_changes(built: Path) -> None:
     shop.write_orders(built, shop.LENIENT.replace("classification: pii}", "classification: restricted}"))
     [problem] = breaking_change_problems(built)

@@ -388,32 +388,34 @@ class QualityService:
             found.append(ColumnCompleteness(c.column, min(1.0, share), c.rule_id))
         return found
 
-    def old_majors(self, now: datetime | None = None) -> list[OldMajor]:
-        """Tables of older major versions still in the store, with their deprecation dates."""
+    def old_majors(self, now: datetime | None = None, *, expired_only: bool = False) -> list[OldMajor]:
+        """Tables of older major versions still in the store, with their deprecation dates (``expired_only``: of
+        the ports whose deprecation date has passed; the store is not listed when there are none)."""
         at = now or datetime.now(UTC)
-        tables = set(self.platform.tables.list_tables())
-        found: list[OldMajor] = []
+        ports = []
         for address, spec in sorted(self.graph.ports.items()):
             deprecation = _deprecation_date(spec)
+            expired = deprecation is not None and at.date() > deprecation
+            if spec.major and (expired or not expired_only):
+                ports.append((address, spec, deprecation, expired))
+        if not ports:
+            return []
+        tables = set(self.platform.tables.list_tables())
+        found: list[OldMajor] = []
+        for address, spec, deprecation, expired in ports:
             for major in range(spec.major):
                 table = table_id_for(address, major)
                 if table in tables:
                     current = self.platform.tables.current(table)
                     found.append(
-                        OldMajor(
-                            address,
-                            major,
-                            table,
-                            deprecation,
-                            deprecation is not None and at.date() > deprecation,
-                            current.timestamp if current else None,
-                        )
+                        OldMajor(address, major, table, deprecation, expired, current.timestamp if current else None)
                     )
         return found
 
     def retire_expired_majors(self, now: datetime | None = None) -> list[OldMajor]:
-        """Stop serving old majors past their deprecation date (their Iceberg tables are dropped)."""
-        retired = [m for m in self.old_majors(now) if m.expired]
+        """Stop serving old majors past their deprecation date (their Iceberg tables are dropped); every build
+        asks, so a mesh without an expired deprecation date costs no listing of the store."""
+        retired = self.old_majors(now, expired_only=True)
         for old in retired:
             self.platform.tables.catalog.drop_table(old.table.identifier)
             self.platform.catalog.writer.append_audit(
