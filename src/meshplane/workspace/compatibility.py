@@ -174,7 +174,8 @@ class CompatibilityService:
         new = spec.contract.odcs
         if published is not None:
             contract = published.get(str(address))
-            if contract and json_safe(dict(contract)) == json_safe(dict(spec.contract.raw)):
+            # The catalog's copy came back from a JSON column: plain JSON already; the YAML's may hold dates.
+            if contract and dict(contract) == json_safe(dict(spec.contract.raw)):
                 return PortDiff(address, against, new.version or "", new.version)  # the published document itself
         try:
             old = self._baseline(address, spec, against, published)
