@@ -103,8 +103,11 @@ def test_policy_results_and_slos(store: CatalogStore) -> None:
                      "PII port without retention", "domains/podcasts/listening_events/le.odcs.yaml:3:1"),
         PolicyResult("owner-declared", "podcasts.listening_events", "pass"),
     ])  # fmt: skip
-    w.record_policy_results("eval-2", [PolicyResult("owner-declared", "podcasts.listening_events", "waived")])
+    w.record_policy_results("eval-2", [PolicyResult("owner-declared", "podcasts.listening_events", "waived")],
+                            audit=("meshplane", "governance.evaluated", "media", {"evaluation": "eval-2"}))  # fmt: skip
     assert r.latest_policy_evaluation() == "eval-2"
+    [summary] = r.audit_log(action="governance.evaluated")  # written with its results
+    assert (summary.subject, summary.detail) == ("media", {"evaluation": "eval-2"})
     first = r.policy_results(evaluation_id="eval-1")
     assert {p.outcome for p in first} == {"fail", "pass"}
     assert all(p.evaluation_id == "eval-1" and p.evaluated_at is not None for p in first)

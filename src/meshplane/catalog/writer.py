@@ -291,8 +291,15 @@ class CatalogWriter:
             self._db.write(lambda conn: _insert_many(conn, schema.profiles, rows))
 
     def record_policy_results(
-        self, evaluation_id: str, results: Iterable[PolicyResult], *, evaluated_at: datetime | None = None
+        self,
+        evaluation_id: str,
+        results: Iterable[PolicyResult],
+        *,
+        evaluated_at: datetime | None = None,
+        audit: tuple[str, str, str, Mapping[str, Any]] | None = None,
     ) -> None:
+        """An evaluation's results, and ``audit`` (actor, action, subject, detail: its summary) in the same
+        transaction."""
         at = evaluated_at or convert.now()
         rows = [
             {"evaluation_id": evaluation_id, "evaluated_at": at, "policy_id": p.policy_id,
@@ -300,8 +307,15 @@ class CatalogWriter:
              "severity": p.severity}
             for p in results
         ]  # fmt: skip
-        if rows:
-            self._db.write(lambda conn: _insert_many(conn, schema.policy_results, rows))
+
+        def work(conn: Connection) -> None:
+            if rows:
+                _insert_many(conn, schema.policy_results, rows)
+            if audit is not None:
+                _audit(conn, *audit)
+
+        if rows or audit is not None:
+            self._db.write(work)
 
     def record_slo_evaluations(self, evaluations: Iterable[SloEvaluation]) -> None:
         at = convert.now()

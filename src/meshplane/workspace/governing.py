@@ -236,9 +236,10 @@ class GovernanceService:
         """Store the report's results (dashboard) and its summary (trend); returns the evaluation id."""
         evaluation_id = f"{report.point.value}-{uuid.uuid4().hex[:12]}"
         at = dt.datetime.fromisoformat(report.now)
-        writer = self.platform.catalog.writer
-        writer.record_policy_results(evaluation_id, policy_results(report), evaluated_at=at)
-        writer.append_audit("meshplane", EVALUATED, report.mesh, {**report.summary(), "evaluation": evaluation_id})
+        summary = {**report.summary(), "evaluation": evaluation_id}
+        self.platform.catalog.writer.record_policy_results(
+            evaluation_id, policy_results(report), evaluated_at=at, audit=("meshplane", EVALUATED, report.mesh, summary)
+        )
         return evaluation_id
 
     def check(self, *, now: dt.datetime | dt.date | None = None) -> GovernanceReport:
