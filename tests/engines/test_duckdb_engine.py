@@ -159,3 +159,21 @@ def test_registry_lazy_and_hints(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(ENGINES, "ghost", EngineSpec("meshplane.engines.ghost", "Ghost", "duckdb", None))
     with pytest.raises(EngineUnavailable, match="not part of this meshplane version"):
         get_engine("ghost")
+
+
+@pytest.mark.parametrize(("share", "memory"), [(1, "3001MB"), (2, "3002MB")])
+def test_an_engine_starts_a_child_for_each_transform_it_runs_at_once(share: int, memory: str) -> None:
+    """A build running two transforms at once gives each half the cores: both find a child started with the
+    engine (a memory limit of its own gives this test a pool of its own)."""
+    import os
+    import time
+
+    cores = os.cpu_count() or 1
+    with DuckDBEngine(threads=max(1, cores // share), memory_limit=memory) as engine:
+        pool = engine._workers
+        wanted = min(pool.max_workers, max(1, cores // max(1, cores // share)))
+        deadline = time.monotonic() + 60
+        while len(pool._idle) < wanted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # no third child follows
+        assert len(pool._idle) == wanted and pool._alive == wanted

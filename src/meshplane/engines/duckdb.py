@@ -101,7 +101,9 @@ class DuckDBEngine:
                           timeout_seconds=timeout_seconds, max_rows=0, preserve_order=False), prewarm=False,
             object_store=object_store)  # fmt: skip
         self._capabilities = EngineCapabilities(name="duckdb", sql_dialect="duckdb")
-        self._workers.prestart()  # the first transform finds a child ready
+        # The first transforms find their children ready: one, or one per transform a parallel build runs at once
+        # (it gave each fewer threads than there are cores).
+        self._workers.prestart(max(1, (os.cpu_count() or 1) // self._sandbox.limits.threads))
 
     @property
     def capabilities(self) -> EngineCapabilities:

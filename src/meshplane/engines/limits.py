@@ -376,14 +376,14 @@ class WorkerPool:
         self._tickets = itertools.count()
         self._closed = False
 
-    def prestart(self) -> None:
-        """Start one idle child in the background so the first call does not wait for it."""
+    def prestart(self, count: int = 1) -> None:
+        """Start children in the background until ``count`` are idle (at most ``max_workers`` alive), so the
+        first calls do not wait for them."""
+        with self._cond:  # reserved here, at once: two callers never both start the child a third one needs
+            starting = 0 if self._closed else min(count - len(self._idle), self.max_workers - self._alive)
+            self._alive += max(0, starting)
 
         def start() -> None:
-            with self._cond:
-                if self._closed or self._alive >= self.max_workers or self._idle:
-                    return
-                self._alive += 1
             try:
                 child = _take_spare(self.limits, self._env) or _Child.start(self.limits, env=self._env)
             except BaseException:
@@ -393,7 +393,8 @@ class WorkerPool:
                 return
             self._release(None, child)
 
-        threading.Thread(target=start, name="meshplane-worker-prestart", daemon=True).start()
+        for _ in range(starting):
+            threading.Thread(target=start, name="meshplane-worker-prestart", daemon=True).start()
 
     def call(self, owner: str, function: Callable[..., T], *args: Any, limits: ProcessLimits | None = None) -> T:
         """``function(*args)`` in a child, counted against ``owner``'s share; ``limits`` may tighten time."""
