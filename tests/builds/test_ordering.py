@@ -122,3 +122,30 @@ def test_concurrent_transforms_share_the_cores(tmp_path: Path, monkeypatch: pyte
         mesh.build(jobs=2, raise_on_failure=True)  # four products, two at a time
         mesh.build(["podcasts.shows"], full_refresh=True, jobs=2, raise_on_failure=True)  # one product
     assert [e._sandbox.limits.threads for e in made] == [4, 8]
+
+
+def test_the_engine_starts_while_the_build_is_gated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engines a plan needs are made as the build begins, beside its gates and catalog sync, so their child
+    processes are up when the first product builds."""
+    from meshplane.workspace import building, compatibility, engine_choice
+
+    made = threading.Event()
+    makers: list[str] = []
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        makers.append(threading.current_thread().name)
+        made.set()
+        return engine_choice.make_engine(*args, **kwargs)
+
+    real_diffs = compatibility.published_diffs
+
+    def diffs(*args: Any, **kwargs: Any) -> Any:  # the first of the build's gates
+        assert made.wait(30), "no engine was being made when the gates began"
+        return real_diffs(*args, **kwargs)
+
+    monkeypatch.setattr(building, "make_engine", make)
+    monkeypatch.setattr(compatibility, "published_diffs", diffs)
+    root = write_mesh(tmp_path / "mesh")
+    with Mesh.open(root) as mesh:
+        mesh.build(jobs=2, raise_on_failure=True)
+    assert makers == ["meshplane-build-engines"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -206,6 +207,11 @@ def _emit_finished(lineage: LineageEmitter, outcome: ProductOutcome) -> None:
     )
 
 
+def _concurrent(plan: BuildPlan, jobs: int) -> int:
+    """How many products of ``plan`` build at once, at most."""
+    return min(max(1, jobs), max(1, len(plan.items)))
+
+
 @dataclass
 class BuildService:
     graph: MeshGraph
@@ -299,6 +305,20 @@ class BuildService:
             self.graph, selected, lookup, engine_for=self.engine_for(engine), full_refresh=full_refresh, force=force
         )
 
+    def prepare(self, plan: BuildPlan, jobs: int = 1) -> None:
+        """Make the engines ``plan`` will use now, in the background (a DuckDB engine starts its transforms'
+        child processes): their start-up overlaps the work before the first product builds (gates, sync)."""
+        names = sorted({item.engine for item in plan.items})
+        if not names:
+            return
+
+        def make() -> None:
+            for name in names:
+                with contextlib.suppress(Exception):  # the build makes it again and reports why it fails
+                    self.engine(name, concurrent=_concurrent(plan, jobs))
+
+        threading.Thread(target=make, name="meshplane-build-engines", daemon=True).start()
+
     def build(
         self,
         plan: BuildPlan,
@@ -320,7 +340,7 @@ class BuildService:
         builder = Builder(
             graph=self.graph,
             store=self.platform.tables,
-            engine_factory=functools.partial(self.engine, concurrent=min(max(1, jobs), len(plan.items))),
+            engine_factory=functools.partial(self.engine, concurrent=_concurrent(plan, jobs)),
             owns_engines=False,
             checker=port_checker(self.graph, self.platform, inputs.reference),
             inputs=inputs,

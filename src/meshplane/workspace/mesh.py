@@ -209,6 +209,7 @@ class Mesh:
         from meshplane.workspace.compatibility import breaking_problems, published_diffs
         from meshplane.workspace.gates import build_gates
 
+        self.builds.prepare(plan, jobs)
         diffs = published_diffs(self.graph, self.platform)  # one comparison for gate, sync and notifications
         breaking = breaking_problems(self.graph, diffs)
         products = [item.address for item in plan.items]
