@@ -249,3 +249,18 @@ def test_a_sampled_profile_says_so_and_keeps_counts_and_checks_exact() -> None:
     on_whole = [sql for sql in seen if '"orders"' in sql or "FROM orders" in sql]
     assert on_whole and not any("APPROX_COUNT_DISTINCT" in sql.upper() or "MIN(" in sql.upper() for sql in on_whole)
     assert not any('"email"' in sql.replace('COUNT("email")', "") for sql in seen)
+
+
+def test_a_small_relations_distributions_read_its_rows_once_with_the_same_answers(monkeypatch: Any) -> None:
+    from meshplane.contracts import profile as profiling
+
+    seen, query = _engine(TABLE)
+    _, shared = check_and_profile(_plan(), "orders", query, profile=True, sensitive={"email"})
+    [distributions] = [sql for sql in seen if "UNION ALL" in sql]
+    assert distributions.startswith("WITH __meshplane_profiled AS MATERIALIZED (SELECT * FROM orders)")
+    assert distributions.count("FROM orders") == 1
+    monkeypatch.setattr(profiling, "SAMPLE_ROWS", 7)  # 8 rows: "large", each query reads the relation itself
+    seen.clear()
+    _, alone = check_and_profile(_plan(), "orders", query, profile=True, sensitive={"email"})
+    assert not any("MATERIALIZED" in sql for sql in seen)
+    assert shared == alone

@@ -49,6 +49,7 @@ TOP_VALUES = 10
 BINS = 12
 MAX_COLUMNS = 60  # a very wide table is profiled on its first columns: the scan stays one pass of bounded width
 _KEY = "value"  # a distribution query's key column: a top value, or a histogram bin's index
+_ROWS = "__meshplane_profiled"  # the profiled rows, materialized once for the distribution queries
 TOP_MAX_DISTINCT = 200  # beyond this many distinct values a top-10 tells little and the GROUP BY costs a lot
 _VALUE_TEXT = 120  # top values are cut to this many characters (a free-text column is not meant to be dumped)
 SAMPLE_ROWS = 50_000
@@ -261,10 +262,18 @@ def _top_sql(column: ProfileColumn, table: exp.Table) -> exp.Select:
 
 
 def _distributions(
-    queries: Mapping[int, exp.Select], query_fn: Callable[[str], pa.Table], dialect: str
+    queries: Mapping[int, exp.Select],
+    query_fn: Callable[[str], pa.Table],
+    dialect: str,
+    shared: exp.Select | None = None,
 ) -> dict[int, list[tuple[Any, int]]]:
     """Each column's distribution query's (key, rows) pairs, all read in one UNION ALL round trip; when that
-    fails, each query alone (a column whose query fails is left out)."""
+    fails, each query alone (a column whose query fails is left out). With ``shared`` the queries read the rows
+    it selects, materialized once as ``_ROWS``."""
+
+    def rows_once(query: exp.Query) -> exp.Query:
+        return query if shared is None else query.with_(_ROWS, as_=shared.copy(), materialized=True, copy=False)
+
     found: dict[int, list[tuple[Any, int]]] = {}
     if len(queries) > 1:
         # Built for this one statement: no tree is copied (each exp.union copied the growing union before).
@@ -279,7 +288,7 @@ def _distributions(
         for branch in branches[1:]:
             union = exp.union(union, branch, distinct=False, copy=False)  # type: ignore[assignment]
         try:
-            rows = query_fn(union.sql(dialect=dialect, copy=False)).to_pylist()
+            rows = query_fn(rows_once(union).sql(dialect=dialect, copy=False)).to_pylist()
         except Exception:  # one column's distribution the engine cannot compute: ask each alone
             rows = None
         if rows is not None:
@@ -288,7 +297,8 @@ def _distributions(
             return {index: found.get(index, []) for index in queries}
     for index, query in queries.items():
         try:
-            found[index] = [(r[_KEY], int(r["n"])) for r in query_fn(query.sql(dialect=dialect)).to_pylist()]
+            sql = rows_once(query.copy()).sql(dialect=dialect)
+            found[index] = [(r[_KEY], int(r["n"])) for r in query_fn(sql).to_pylist()]
         except Exception:  # a distribution the engine cannot compute: the counts still stand
             continue
     return found
@@ -328,6 +338,12 @@ def finish_profile(
         except Exception:  # the sample could not be measured: the exact counts still stand
             values = {}
     types = {f.name: f.type for f in schema} if schema is not None else {}
+    # A relation profiled on every row holds SAMPLE_ROWS rows at most: on DuckDB the distribution queries read it
+    # once, materialized, instead of once per column (a day's increment: 5.8 -> 4.8 ms of CPU).
+    shared = None
+    if dialect == "duckdb" and sample is None and row_count <= SAMPLE_ROWS:
+        shared = exp.select("*").from_(table)
+        table = exp.to_table(_ROWS)
     measured: list[tuple[ProfileColumn, int, int | None, Any, Any, int]] = []
     queries: dict[int, exp.Select] = {}
     binned: dict[int, _Bins] = {}
@@ -347,7 +363,7 @@ def finish_profile(
             if bins is not None:
                 binned[i] = bins
                 queries[i] = _histogram_sql(column, bins.low, bins.width, bins.count, table, bins.is_date)
-    answers = _distributions(queries, query_fn, dialect)
+    answers = _distributions(queries, query_fn, dialect, shared)
     profiles: list[ColumnProfile] = []
     for i, (column, nulls, distinct, low, high, non_null) in enumerate(measured):
         top: tuple[tuple[str, int], ...] = ()
