@@ -103,3 +103,32 @@ def test_files_without_statistics_are_read(tmp_path: Path) -> None:
     unknown = _write(tmp_path / "unknown.parquet", ["EV09"], write_statistics=False)
     published = _write(tmp_path / "published.parquet", ["EV01"])
     assert _read(_keyed([published], [unknown])) == {"unknown.parquet", "published.parquet"}
+
+
+def test_what_a_contract_says_of_its_keys_and_counts_is_asked_of_the_very_spec_a_build_uses() -> None:
+    import dataclasses
+
+    from meshplane.spec import load_mesh
+
+    spec = load_mesh(Path(__file__).resolve().parents[2] / "examples" / "media").spec
+    assert spec is not None
+    [port] = [
+        p for product in spec.products for p in product.output_ports if p.contract.id.endswith("listening_events")
+    ]
+    assert increments.key_columns(port) == frozenset({"event_id"})
+    assert increments.summable_table_rules(port, "duckdb")
+    # Another spec of the port whose contract has no uniqueness rule and a sql rule about the whole table.
+    odcs = port.contract.odcs.model_copy(deep=True)
+    [table] = odcs.schema_ or []
+    for prop in table.properties or []:
+        prop.unique = False
+        prop.primaryKey = False
+    table.quality = [q for q in table.quality or [] if q.type == "sql"]
+    assert table.quality
+    whole_table = "SELECT count(*) FROM {object} WHERE seconds_listened > (SELECT avg(seconds_listened) FROM {object})"
+    table.quality[0].query = whole_table
+    contract = dataclasses.replace(port.contract, model=SimpleNamespace(get=lambda: odcs))
+    changed = dataclasses.replace(port, contract=contract)
+    assert increments.key_columns(changed) == frozenset()
+    assert not increments.summable_table_rules(changed, "duckdb")
+    assert increments.key_columns(port) == frozenset({"event_id"})  # the first spec's answers stand

@@ -9,6 +9,7 @@ increment, before anything is published.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlglot import exp
@@ -136,13 +137,35 @@ def increment_relations(current: SnapshotInfo, result: StagedResult) -> tuple[Fi
     return FileRelation(paths=result.files), FileRelation(paths=(*current.data_files, *result.files))
 
 
+_KNOWN: dict[tuple[int, str], tuple[object, Any]] = {}  # (id of a contract spec, question) -> (the spec, answer)
+
+
+def _of_contract(port: OutputPortSpec, question: str, answer: Callable[[], Any]) -> Any:
+    """``answer()`` about the port's contract, once per contract spec: a mesh keeps its specs (immutable) from
+    build to build, and every daily append asks the same questions of the same contract."""
+    key = (id(port.contract), question)
+    found = _KNOWN.get(key)
+    if found is not None and found[0] is port.contract:  # the very spec, not one reusing a freed id
+        return found[1]
+    value = answer()
+    if len(_KNOWN) >= 256:
+        _KNOWN.clear()
+    _KNOWN[key] = (port.contract, value)
+    return value
+
+
 def key_columns(port: OutputPortSpec) -> frozenset[str] | None:
     """The columns the contract's uniqueness rules (unique, primaryKey, duplicateValues) count duplicates of;
     None when one of them is a percentage (it needs the whole table's row count)."""
-    checks = [c for c in compile_plan(port.contract.odcs).checks if c.metric in DISTINCT_METRICS]
-    if any(c.unit is Unit.PERCENT for c in checks):
-        return None
-    return frozenset(column for check in checks for column in check.columns)
+
+    def answer() -> frozenset[str] | None:
+        checks = [c for c in compile_plan(port.contract.odcs).checks if c.metric in DISTINCT_METRICS]
+        if any(c.unit is Unit.PERCENT for c in checks):
+            return None
+        return frozenset(column for check in checks for column in check.columns)
+
+    found: frozenset[str] | None = _of_contract(port, "keys", answer)
+    return found
 
 
 def keyed_relation(current: SnapshotInfo, result: StagedResult, keys: frozenset[str]) -> Relation:
@@ -206,13 +229,17 @@ def summable_table_rules(port: OutputPortSpec, dialect: str) -> bool:
     value over the table is the sum of their values over its files (:func:`~meshplane.contracts.compile.additive`,
     none a query of its own). Measured in the new rows' scan too, the whole-table check then adds the published
     files' remembered counts (:mod:`meshplane.workspace.file_counts`) and scans nothing."""
-    plan = compile_plan(port.contract.odcs)
-    rules = [c for c in plan.checks if c.metric not in SCHEMA_ONLY_METRICS and not on_increment(c.metric)
-             and not counts_duplicates(c.metric)]  # fmt: skip
-    if not rules or not all(c.executable for c in rules):
-        return False
-    compiled = compile_sql(plan, "t", dialect=dialect, only=[c.id for c in rules])
-    return not compiled.queries and compiled.only_additive
+
+    def answer() -> bool:
+        plan = compile_plan(port.contract.odcs)
+        rules = [c for c in plan.checks if c.metric not in SCHEMA_ONLY_METRICS and not on_increment(c.metric)
+                 and not counts_duplicates(c.metric)]  # fmt: skip
+        if not rules or not all(c.executable for c in rules):
+            return False
+        compiled = compile_sql(plan, "t", dialect=dialect, only=[c.id for c in rules])
+        return not compiled.queries and compiled.only_additive
+
+    return bool(_of_contract(port, f"summable in {dialect}", answer))
 
 
 def counts_duplicates(metric: str) -> bool:
