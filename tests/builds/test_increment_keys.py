@@ -132,3 +132,23 @@ def test_what_a_contract_says_of_its_keys_and_counts_is_asked_of_the_very_spec_a
     assert increments.key_columns(changed) == frozenset()
     assert not increments.summable_table_rules(changed, "duckdb")
     assert increments.key_columns(port) == frozenset({"event_id"})  # the first spec's answers stand
+
+
+@pytest.mark.parametrize("truncated", ["published", "new"])
+def test_long_keys_whose_statistics_a_writer_shortened_still_meet(tmp_path: Path, truncated: str) -> None:
+    # DuckDB keeps 256 bytes of a string statistic (the maximum rounded up), pyarrow the whole value.
+    key = "K" + "y" * 1000
+
+    def duckdb_file(name: str, keys: list[str]) -> Path:
+        path = tmp_path / f"{name}.parquet"
+        values = ", ".join(f"('{k}', {n})" for n, k in enumerate(keys))
+        duckdb.sql(f"COPY (SELECT * FROM (VALUES {values}) t(event_id, n)) TO '{path}' (FORMAT parquet)")
+        return path
+
+    if truncated == "published":
+        published, day = duckdb_file("published", [key]), _write(tmp_path / "day.parquet", [key])
+    else:
+        published, day = _write(tmp_path / "published.parquet", [key]), duckdb_file("day", [key])
+    keyed = _keyed([published], [day])
+    assert _read(keyed) == {"published.parquet", "day.parquet"}
+    assert _duplicates(keyed) == 1
