@@ -240,24 +240,24 @@ def _histogram_sql(
                                    expression=exp.convert(width)))  # fmt: skip
     clamped = exp.Least(this=index, expressions=[exp.convert(bins - 1)])
     bucket = exp.Cast(this=clamped, to=exp.DataType.build("int"))
-    return (
+    return (  # built here alone: the builders need not copy the select at each step
         exp.select(exp.alias_(bucket, _KEY, quoted=True), exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
-        .from_(table.copy())
-        .where(exp.not_(_col(column.name).is_(exp.null())))
-        .group_by(exp.column(_KEY, quoted=True))
+        .from_(table.copy(), copy=False)
+        .where(exp.not_(_col(column.name).is_(exp.null())), copy=False)
+        .group_by(exp.column(_KEY, quoted=True), copy=False)
     )
 
 
 def _top_sql(column: ProfileColumn, table: exp.Table) -> exp.Select:
     text = exp.Cast(this=_col(column.name), to=exp.DataType.build("text"))
     count = exp.Count(this=exp.Star())
-    return (
+    return (  # built here alone: the builders need not copy the select at each step
         exp.select(exp.alias_(text, _KEY, quoted=True), exp.alias_(count, "n", quoted=True))
-        .from_(table.copy())
-        .where(exp.not_(_col(column.name).is_(exp.null())))
-        .group_by(text.copy())
-        .order_by(exp.Ordered(this=count.copy(), desc=True), exp.Ordered(this=text.copy()))
-        .limit(TOP_VALUES)
+        .from_(table.copy(), copy=False)
+        .where(exp.not_(_col(column.name).is_(exp.null())), copy=False)
+        .group_by(text.copy(), copy=False)
+        .order_by(exp.Ordered(this=count.copy(), desc=True), exp.Ordered(this=text.copy()), copy=False)
+        .limit(TOP_VALUES, copy=False)
     )
 
 
