@@ -220,6 +220,7 @@ class BuildService:
     # times) and closed with it: making a DuckDB engine and closing it cost a tenth of a small append build.
     _engines: dict[tuple[str, int], Engine] = field(default_factory=dict, init=False, repr=False)
     _engines_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _preparing: list[threading.Thread] = field(default_factory=list, init=False, repr=False)
 
     @cached_property
     def notifications(self) -> NotificationService:
@@ -317,7 +318,9 @@ class BuildService:
                 with contextlib.suppress(Exception):  # the build makes it again and reports why it fails
                     self.engine(name, concurrent=_concurrent(plan, jobs))
 
-        threading.Thread(target=make, name="meshplane-build-engines", daemon=True).start()
+        thread = threading.Thread(target=make, name="meshplane-build-engines", daemon=True)
+        self._preparing[:] = [*(t for t in self._preparing if t.is_alive()), thread]
+        thread.start()
 
     def build(
         self,
@@ -371,6 +374,9 @@ class BuildService:
 
     def close(self) -> None:
         """Close the engines; send the OpenLineage events still queued (bounded wait)."""
+        for thread in self._preparing:  # an engine made after the close below would never be closed
+            thread.join()
+        self._preparing.clear()
         with self._engines_lock:
             engines, self._engines = list(self._engines.values()), {}
         for engine in engines:
