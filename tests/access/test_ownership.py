@@ -147,3 +147,25 @@ def test_baselines_of_many_new_products_are_those_recorded_one_by_one(
     assert recorded[0] == recorded[1]
     assert len(recorded[0]) == products > 1
     assert all("('reason', 'first seen')" in detail for _, _, detail in recorded[0])
+
+
+def test_a_product_known_to_have_a_baseline_costs_no_read_of_the_log(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from meshplane.access import ownership
+
+    with Mesh.open(root) as mesh:
+        reader = mesh.platform.catalog.reader
+        reads: list[str | None] = []
+        real = reader.audit_log
+
+        def counting(*args: object, **kwargs: object) -> object:
+            reads.append(kwargs.get("action"))  # type: ignore[arg-type]
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(reader, "audit_log", counting)
+        mesh.access.ensure_baselines("paolo")  # a new ledger reads the log once ...
+        mesh.access.ensure_baselines("paolo")  # ... then knows every product has a baseline (append-only)
+        assert reads.count(ownership.BASELINE_ACTION) == 1
+        baselines = real(action=ownership.BASELINE_ACTION, limit=1_000)
+        assert {e.subject for e in baselines} == {str(a) for a in mesh.graph.products}

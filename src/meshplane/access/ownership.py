@@ -406,6 +406,9 @@ class OwnershipLedger:
         self.writer = writer
         self._lock = threading.Lock()
         self._all: tuple[tuple[object, ...], Mapping[Address, ProductFacts]] | None = None
+        # Products known to have a baseline event: the log is append-only, so one never loses it (a build asks
+        # three times; only a product not known yet makes it read the log again).
+        self._baselined: set[str] = set()
 
     def _product(self, product: str | Address) -> ProductSpec:
         try:
@@ -521,8 +524,12 @@ class OwnershipLedger:
 
     def ensure_baselines(self, actor: str, products: Sequence[ProductSpec] | None = None) -> None:
         """Give every product without a baseline event one: the catalog's published facts, else its spec."""
-        recorded = {e.subject for e in self.reader.audit_log(action=BASELINE_ACTION, limit=1_000_000)}
         chosen = products if products is not None else self.graph.products.values()
+        if all(str(spec.address) in self._baselined for spec in chosen):
+            return
+        recorded = {e.subject for e in self.reader.audit_log(action=BASELINE_ACTION, limit=1_000_000)}
+        with self._lock:
+            self._baselined |= recorded
         missing = [spec for spec in chosen if str(spec.address) not in recorded]
         if len(missing) > _ONE_BY_ONE:  # a new mesh: one read of the catalog's products, not one per product
             records = {r.address: r for r in self.reader.products()}
@@ -536,6 +543,8 @@ class OwnershipLedger:
             reason = "published" if record is not None else "first seen"
             events.append((actor, BASELINE_ACTION, str(spec.address), {**facts.as_json(), "reason": reason}))
         self.writer.append_audits(events)  # one transaction, however many products are new
+        with self._lock:
+            self._baselined.update(str(spec.address) for spec in missing)
 
     def assert_approved(self, product: str | Address, *, actor: str) -> None:
         """The build gate: refuse while a loosening change waits; advance the baseline when clean."""
