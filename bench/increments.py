@@ -13,7 +13,7 @@ scheduler runs it):
 2. ``--builds`` more daily builds, each followed by ``meshplane maintain`` (snapshot expiry on, as
    ``platform.history`` keeps it; compaction of the daily files as ``platform.compaction`` says). Afterwards
    the warehouse's files of that table (data, manifests, metadata) are compared with the bytes the current
-   snapshot and the retained history read; plan and build times of the first and the last ten builds are
+   snapshot and the retained history read; plan and build times of the first, the middle and the last ten builds are
    printed side by side, then each phase of a build (wall and this process's CPU) and what a build reads that
    could grow with their number (data files, manifests, metadata JSON and its logs, stored profiles and runs):
    a cost that grows shows as a last/first ratio above 1.
@@ -275,6 +275,10 @@ def bench_history(scale: float, builds: int) -> None:
     print(f"plan,  last {window} builds:  {_stats(plans[-window:])}")
     print(f"build, first {window} builds: {_stats(times[:window])}")
     print(f"build, last {window} builds:  {_stats(times[-window:])}")
+    if builds >= 4 * window:  # past the ramp-up: the first builds hold fewer snapshots than the history keeps
+        middle = slice(builds // 2 - window // 2, builds // 2 - window // 2 + window)
+        print(f"plan,  builds {middle.start + 1}-{middle.stop} (history kept in full): {_stats(plans[middle])}")
+        print(f"build, builds {middle.start + 1}-{middle.stop} (history kept in full): {_stats(times[middle])}")
     # Growth, phase by phase: medians of the first and the last builds (CPU of this process: the transform runs in
     # a child process, so its CPU is not here; its wall is).
     print(f"  {'median of first/last ' + str(window):<28} {'first':>10} {'last':>10} {'':<2} {'last/first':>6}")
