@@ -97,6 +97,16 @@ def test_explore_and_query_with_completion(browser: Any, sso_url: tuple[str, Pro
     editor.fill("SELECT s. FROM podcasts.catalog.shows AS s")  # columns through the alias the query gives a port
     editor.evaluate("e => { e.setSelectionRange(9, 9); e.dispatchEvent(new Event('input')); }")
     page.wait_for_selector('#sql-complete li[data-value="s.show_id"]')
+    # leaving the editor closes the list a moment later, unless the editor has the focus again by then
+    page.evaluate("""() => {
+        const editor = document.querySelector('#sql');
+        document.querySelector('#save-name').focus();
+        editor.focus();
+        editor.setSelectionRange(9, 9);
+        editor.dispatchEvent(new Event('input'));
+    }""")
+    page.wait_for_timeout(300)
+    assert page.locator('#sql-complete li[data-value="s.show_id"]').is_visible()
     editor.fill("SELECT * FROM films.streams.")  # completion offers the granted port, not the ungranted one
     editor.evaluate("e => { e.setSelectionRange(28, 28); e.dispatchEvent(new Event('input')); }")
     page.wait_for_selector('#sql-complete li[data-value="films.streams.title_monthly"]')

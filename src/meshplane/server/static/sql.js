@@ -178,7 +178,11 @@
   }
 
   area.addEventListener("input", function () { open(false); });
-  area.addEventListener("blur", function () { setTimeout(close, 100); });
+  // Closed a moment after the editor loses focus (a click on a choice lands first), unless focus came back
+  // meanwhile: a quick return (run, then type again) must not have its new list closed by the old blur.
+  area.addEventListener("blur", function () {
+    setTimeout(function () { if (document.activeElement !== area) { close(); } }, 100);
+  });
   area.addEventListener("keydown", function (event) {
     if (event.key === " " && event.ctrlKey) { event.preventDefault(); open(true); return; }
     if (list.hidden) { return; }
