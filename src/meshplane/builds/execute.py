@@ -239,6 +239,7 @@ class Builder:
     graph: MeshGraph
     store: TableStore
     engine_factory: Callable[[str], Engine]
+    """The engine a product runs on, by name: the same one for every call, kept and closed by its owner."""
     checker: PortChecker
     inputs: InputBinder
     """Binds a product's input ports (the workspace's governed binder: every read through the access decision)."""
@@ -248,20 +249,10 @@ class Builder:
     lock_timeout: float = 600.0
     costs: Callable[[BuildPlan], Mapping[Address, float]] | None = None
     """Each planned product's expected seconds: a parallel build starts the longest chain first (``ordering``)."""
-    owns_engines: bool = True
-    """False: ``engine_factory`` lends engines its owner keeps across builds and closes; :meth:`close` leaves them."""
-    _engines: dict[str, Engine] = field(default_factory=dict, init=False)
-    _engines_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _serial: dict[int, threading.Lock] = field(default_factory=dict, init=False)  # engines without parallel_builds
 
     def current(self, port: Address, major: int) -> SnapshotInfo | None:
         return self.store.current(table_id_for(port, major))
-
-    def _engine(self, name: str) -> Engine:
-        with self._engines_lock:  # two products starting at once must not each open one (one would leak)
-            if name not in self._engines:
-                self._engines[name] = self.engine_factory(name)
-            return self._engines[name]
 
     def _stage(
         self,
@@ -321,7 +312,7 @@ class Builder:
         built_meanwhile = self._built_meanwhile(item, product, run_id, started, waited, states)
         if built_meanwhile is not None:
             return built_meanwhile
-        engine = self._engine(item.engine)
+        engine = self.engine_factory(item.engine)
         inputs = self.inputs(product)
         staged: list[tuple[OutputPortSpec, TableId, StagedResult, tuple[CheckOutcome, ...]]] = []
         profiles: dict[str, Mapping[str, Any] | None] = {}
@@ -700,12 +691,6 @@ class Builder:
                     settle(running.pop(future), future.result())
         ordered = tuple(done[item.address] for item in plan.items)
         return BuildResult(ordered, time.perf_counter() - started)
-
-    def close(self) -> None:
-        if self.owns_engines:
-            for engine in self._engines.values():
-                engine.close()
-        self._engines.clear()
 
 
 def _failure(check: CheckOutcome) -> str:

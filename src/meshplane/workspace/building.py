@@ -344,7 +344,6 @@ class BuildService:
             graph=self.graph,
             store=self.platform.tables,
             engine_factory=functools.partial(self.engine, concurrent=_concurrent(plan, jobs)),
-            owns_engines=False,
             checker=port_checker(self.graph, self.platform, inputs.reference),
             inputs=inputs,
             python_limits=python_limits(self.graph),
@@ -353,10 +352,7 @@ class BuildService:
             lock_timeout=lock_timeout,
             costs=self._expected_costs,
         )
-        try:
-            return builder.run(plan, jobs=jobs)
-        finally:
-            builder.close()
+        return builder.run(plan, jobs=jobs)
 
     def _expected_costs(self, plan: BuildPlan) -> dict[Address, float]:
         """Each planned product's expected seconds, for the order a parallel build starts them in."""

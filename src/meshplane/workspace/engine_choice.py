@@ -54,7 +54,7 @@ def make_engine(
         options.update(memory_limit=limits.memory, timeout_seconds=limits.timeout_seconds)
         if warehouse is not None:
             options["scratch"] = warehouse / BUILD_SCRATCH
-        if concurrent > 1 and options.get("threads") is None:
+        if concurrent > 1:
             # Each concurrent transform is its own DuckDB (a child process): N of them with all cores each
             # would run N times the threads there are cores for, and contention cost a TPC-H build ~8 % more
             # CPU. Shared out, the build as a whole still uses every core.
