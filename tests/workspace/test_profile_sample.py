@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,7 +17,7 @@ from meshplane.engines.base import FileRelation
 from meshplane.engines.duckdb import DuckDBEngine
 from meshplane.workspace import Mesh
 from meshplane.workspace.edges import agree_declared_as_owners
-from meshplane.workspace.sampling import profile_sample, sample_blocks
+from meshplane.workspace.sampling import _by_row_group, profile_sample, sample_blocks
 
 PORT = "podcasts.listening_events.listening_events"
 PRODUCT = "podcasts.listening_events"
@@ -50,6 +51,43 @@ def test_profile_sample_reads_only_the_blocks(tmp_path: Path) -> None:
         small = tmp_path / "small.parquet"
         pq.write_table(pa.table({"n": pa.array(range(100), pa.int64())}), small)
         assert profile_sample(engine, FileRelation(paths=(small,)), ["n"]) is None
+
+
+@pytest.mark.parametrize("group_rows", [10_000, 200_000])
+def test_the_sample_holds_exactly_the_blocks_rows_however_the_row_groups_fall(tmp_path: Path, group_rows: int) -> None:
+    """Blocks in row groups of their own are read one SELECT each (DuckDB then skips the other groups); blocks
+    sharing a row group share one. Either way the sample is exactly the blocks' rows, each once."""
+    rows = 250_000
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"n": pa.array(range(rows), pa.int64())}), path, row_group_size=group_rows)
+    blocks = sample_blocks([rows])
+    with DuckDBEngine(threads=1) as engine:
+        sample = profile_sample(engine, FileRelation(paths=(path,)), ["n"])
+    assert sample is not None
+    expected = [n for _, first, last in blocks for n in range(first, last + 1)]
+    assert sorted(sample.column("n").to_pylist()) == expected
+
+
+class _Footer:
+    """What the grouping reads of a Parquet footer: its row groups' sizes."""
+
+    def __init__(self, groups: list[int]) -> None:
+        self.num_row_groups = len(groups)
+        self._groups = groups
+
+    def row_group(self, index: int) -> SimpleNamespace:
+        return SimpleNamespace(num_rows=self._groups[index])
+
+
+def test_blocks_share_a_select_only_within_a_row_group() -> None:
+    footers = [_Footer([100, 100, 100, 100]), _Footer([1000])]
+    blocks = [(0, 10, 19), (0, 150, 159), (0, 170, 179), (0, 390, 399), (1, 0, 9), (1, 500, 509)]
+    assert _by_row_group(blocks, footers) == [
+        (0, [(10, 19)]),
+        (0, [(150, 159), (170, 179)]),  # both in the second row group
+        (0, [(390, 399)]),
+        (1, [(0, 9), (500, 509)]),  # the other file's one row group
+    ]
 
 
 @pytest.mark.parametrize("rows", [SAMPLE_ROWS + 20_000])

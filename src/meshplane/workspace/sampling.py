@@ -11,10 +11,12 @@ in other files, are profiled on every row.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -54,6 +56,26 @@ def sample_blocks(
     return found
 
 
+def _by_row_group(
+    blocks: Sequence[tuple[int, int, int]], footers: Sequence[Any]
+) -> list[tuple[int, list[tuple[int, int]]]]:
+    """The blocks (in file order) as (file index, [(first, last), ...]) groups of the blocks that start in the row
+    group where the previous one ends."""
+    found: list[tuple[int, list[tuple[int, int]]]] = []
+    starts: dict[int, list[int]] = {}
+    for index, first, last in blocks:
+        if index not in starts:
+            metadata = footers[index]
+            sizes = (metadata.row_group(g).num_rows for g in range(metadata.num_row_groups))
+            starts[index] = list(itertools.accumulate(sizes, initial=0))
+        group = bisect.bisect_right(starts[index], first)
+        if found and found[-1][0] == index and bisect.bisect_right(starts[index], found[-1][1][-1][1]) == group:
+            found[-1][1].append((first, last))
+        else:
+            found.append((index, [(first, last)]))
+    return found
+
+
 def profile_sample(engine: Engine, relation: Relation, columns: Sequence[str]) -> pa.Table | None:
     """The ``columns`` of the sampled rows of ``relation``, or None when it is profiled on every row."""
     if engine.capabilities.name != "duckdb" or not columns:
@@ -63,27 +85,31 @@ def profile_sample(engine: Engine, relation: Relation, columns: Sequence[str]) -
     paths = [p for p in relation.paths if isinstance(p, Path)]
     if len(paths) != len(relation.paths):
         return None  # objects in a store: their footers are not read here
-    counts: list[int] = []
+    footers: list[Any] = []
     for path in paths:
         metadata = footer(path)
         if metadata is None:
             return None
-        counts.append(metadata.num_rows)
-    blocks = sample_blocks(counts)
+        footers.append(metadata)
+    blocks = sample_blocks([metadata.num_rows for metadata in footers])
     if not blocks:
         return None
     relations: dict[str, Relation] = {}
     selects: list[exp.Select] = []
-    for index in sorted({b[0] for b in blocks}):
+    # One SELECT per row group the blocks start in, bounded by one BETWEEN on the row number: DuckDB skips the row
+    # groups outside such a range, not those outside an OR of several (lineitem at SF1: 0.05 s for its four blocks
+    # instead of 0.09 s); blocks sharing a row group share its SELECT, which reads that group once.
+    for index, ranges in _by_row_group(blocks, footers):
         name = f"__meshplane_sample_{index}"
         relations[name] = FileRelation(paths=(paths[index],), options={_ROW_NUMBER: True})
         number = exp.column(_ROW_NUMBER, quoted=True)
-        ranges = [exp.Between(this=number.copy(), low=exp.convert(first), high=exp.convert(last))
-                  for i, first, last in blocks if i == index]  # fmt: skip
+        bounded = exp.Between(this=number.copy(), low=exp.convert(ranges[0][0]), high=exp.convert(ranges[-1][1]))
+        exact = [exp.Between(this=number.copy(), low=exp.convert(first), high=exp.convert(last))
+                 for first, last in ranges]  # fmt: skip
         selects.append(
             exp.select(*(exp.column(c, quoted=True) for c in columns))
             .from_(exp.to_identifier(name, quoted=True))
-            .where(exp.or_(*ranges))
+            .where(bounded if len(ranges) == 1 else exp.and_(bounded, exp.or_(*exact)))
         )
     query: exp.Query = selects[0]
     for select in selects[1:]:
