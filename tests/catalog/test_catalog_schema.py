@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from meshplane.catalog import CatalogStore, default_url, migrate
+from meshplane.catalog.database import Database
 from meshplane.catalog.migrate import head_revision
 from meshplane.catalog.schema import VERSION_TABLE, metadata
 from meshplane.errors import CatalogError
@@ -44,6 +48,55 @@ def test_migrates_from_empty_to_the_code_schema(empty_url: str) -> None:
                 assert not sa.inspect(conn).has_table("alembic_version")  # ours is prefixed
         finally:
             engine.dispose()
+
+
+def _schema_and_rows(path: Path) -> tuple[list[tuple[str, ...]], dict[str, list[tuple[object, ...]]]]:
+    with sqlite3.connect(path) as conn:
+        schema = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid").fetchall()
+        tables = [name for kind, name, _, _ in schema if kind == "table"]
+        rows = {name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall()) for name in tables}
+    return schema, rows
+
+
+def test_the_sqlite_dump_is_what_the_migrations_build(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'migrated.db'}")
+    try:
+        migrate.upgrade(database, from_dump=False)
+        with database.read() as conn:
+            dumped = migrate.sqlite_schema(conn)
+    finally:
+        database.dispose()
+    assert dumped == migrate.SQLITE_HEAD.read_text("utf-8"), (
+        "the schema the migrations build changed: regenerate the dump with python -m meshplane.catalog.migrations"
+    )
+
+
+def test_a_new_sqlite_catalog_from_the_dump_equals_a_migrated_one_without_importing_alembic(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'migrated.db'}")
+    try:
+        migrate.upgrade(database, from_dump=False)
+    finally:
+        database.dispose()
+    probe = (
+        "import sys; from meshplane.catalog import CatalogStore\n"
+        f"with CatalogStore.open('sqlite:///{tmp_path / 'dumped.db'}') as store: print(store.schema_revision())\n"
+        "print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == [head_revision(), "False"]
+    assert _schema_and_rows(tmp_path / "dumped.db") == _schema_and_rows(tmp_path / "migrated.db")
+
+
+def test_a_dump_of_an_older_head_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = tmp_path / "sqlite_head.sql"
+    stale.write_text(migrate.SQLITE_HEAD.read_text("utf-8").replace(f"('{head_revision()}')", "('0009')"), "utf-8")
+    monkeypatch.setattr(migrate, "SQLITE_HEAD", stale)
+    with CatalogStore.open(f"sqlite:///{tmp_path / 'migrated.db'}") as store:
+        assert store.schema_revision() == head_revision()  # Alembic built it, not the stale dump
+    monkeypatch.undo()
+    with CatalogStore.open(f"sqlite:///{tmp_path / 'dumped.db'}"):
+        pass
+    assert _schema_and_rows(tmp_path / "migrated.db") == _schema_and_rows(tmp_path / "dumped.db")
 
 
 def test_open_is_idempotent_and_keeps_data(catalog_url: str, make_snapshot) -> None:  # type: ignore[no-untyped-def]
