@@ -16,6 +16,7 @@ from adversarial_cases import CASES, Case
 
 from conftest import ANALYST, CANARIES, CONSUMER_KEY, Mesh
 from meshplane.access import QueryGateway
+from meshplane.access.gateway import QueryLogEntry
 from meshplane.engines.duckdb_sandbox import DuckDBSandbox, SandboxLimits
 from meshplane.errors import MeshError
 
@@ -43,6 +44,12 @@ def leaks(text: str, sql: str = "") -> list[str]:
     """Canaries in ``text`` that the query itself did not spell out."""
     lowered, typed = text.lower(), sql.lower()
     return [c for c in CANARIES if c.lower() in lowered and c.lower() not in typed]
+
+
+def logged_text(entry: QueryLogEntry) -> str:
+    """What an audit entry carries from the query and the data: its hash, row count, duration and timestamp are
+    numbers the platform makes, in which the canary 31337 turns up by chance (a timestamp's 10:59:45.313376)."""
+    return repr((entry.principal, entry.statement, entry.ports, entry.decision, entry.reason))
 
 
 def dump(table: Any) -> str:
@@ -82,7 +89,7 @@ def test_through_gateway(case: Case, gateway: QueryGateway, resolver: Any, mesh:
             case.check(result.table)
     entries = mesh.log[logged:]
     assert len(entries) == 1
-    assert not leaks(repr(entries[0])), entries[0]
+    assert not leaks(logged_text(entries[0])), entries[0]
     if mesh.base not in sql:
         assert mesh.base not in repr(entries[0])
 
