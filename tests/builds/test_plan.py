@@ -199,7 +199,7 @@ def test_independent_products_build_in_parallel_and_the_text_plan_says_why(cli: 
 def test_a_file_sources_state_names_its_files_relative_to_the_mesh(root: Path, path: str) -> None:
     """The state a fingerprint records is the same whichever way the path is written (a plain path takes a fast
     way to it), so a changed state always means changed files, never a rewrite of their names."""
-    from meshplane.builds.plan import _source_state
+    from meshplane.builds.plan import source_state
 
     write_events(root, 5, name="part-2.csv", start=100)
     source = root / "domains/podcasts/sources/listens.odcs.yaml"
@@ -207,6 +207,8 @@ def test_a_file_sources_state_names_its_files_relative_to_the_mesh(root: Path, p
     with Mesh.open(root) as mesh:
         [edge] = [e for edges in mesh.graph.edges.values() for e in edges
                   if e.source is not None and e.source.id == "podcasts.sources.listens"]  # fmt: skip
-        state = _source_state(mesh.graph, edge)
+        assert edge.source is not None
+        state = source_state(mesh.graph, edge.source)
     files = [root / "data/listens/part-1.csv", root / "data/listens/part-2.csv"]
-    assert state == [(f"data/listens/{f.name}", f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    assert state.fingerprint == [(f"data/listens/{f.name}", f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    assert [Path(name).resolve() for name in state.files] == [f.resolve() for f in files]  # what a build reads

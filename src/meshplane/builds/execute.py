@@ -26,6 +26,7 @@ from meshplane.builds.plan import (
     PlannedProduct,
     PortRun,
     Reason,
+    SourceStates,
     fingerprint_port,
     port_reasons,
     port_run,
@@ -146,7 +147,9 @@ class BuildResult:
         return self
 
 
-InputBinder = Callable[[ProductSpec], Mapping[str, Relation]]
+# A product's inputs, its file sources read from the files the build's ``SourceStates`` listed (listed there now
+# when they were not), so the fingerprint published describes what the run read.
+InputBinder = Callable[[ProductSpec, SourceStates], Mapping[str, Relation]]
 
 
 @dataclass(frozen=True)
@@ -306,14 +309,14 @@ class Builder:
         except MeshError as error:
             return ProductOutcome(item.address, Status.FAILED, time.perf_counter() - started, run_id,
                                   error=_describe(error), engine=item.engine, refused=type(error).__name__)  # fmt: skip
-        # Each source's state is read once per product build (a glob of a year of daily files costs ~20 ms): the
-        # fingerprint published with the snapshot then describes the sources as they were when the run began.
-        states: dict[str, Any] = {}
+        # Each source is listed once per product build: the lock re-check, the binding and the fingerprint
+        # published with the snapshot see the same files, the ones the run reads.
+        states: SourceStates = {}
         built_meanwhile = self._built_meanwhile(item, product, run_id, started, waited, states)
         if built_meanwhile is not None:
             return built_meanwhile
         engine = self.engine_factory(item.engine)
-        inputs = self.inputs(product)
+        inputs = self.inputs(product, states)
         staged: list[tuple[OutputPortSpec, TableId, StagedResult, tuple[CheckOutcome, ...]]] = []
         profiles: dict[str, Mapping[str, Any] | None] = {}
         runs: dict[str, PortRun] = {}
@@ -420,7 +423,7 @@ class Builder:
         return dataclasses.replace(result, files=files)
 
     def _port_run(
-        self, item: PlannedProduct, product: ProductSpec, port: OutputPortSpec, address: Address, states: dict[str, Any]
+        self, item: PlannedProduct, product: ProductSpec, port: OutputPortSpec, address: Address, states: SourceStates
     ) -> PortRun:
         """Full or append, decided again under the product's lock (the table may have moved since planning)."""
         if not port.incremental:
@@ -564,7 +567,7 @@ class Builder:
         run_id: str,
         started: float,
         waited: float,
-        states: dict[str, Any],
+        states: SourceStates,
     ) -> ProductOutcome | None:
         """Up to date now that we hold the lock (another process built it while we waited)? Then do nothing."""
         if Reason.FORCED in item.reasons:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from glob import glob
 from pathlib import Path
 
+from meshplane.builds.plan import SourceStates, source_state
 from meshplane.engines.base import ArrowRelation, FileRelation, Relation
 from meshplane.errors import BuildError
 from meshplane.graph import MeshGraph
@@ -29,14 +29,16 @@ def _generate_hint(root: Path) -> str:
     return "check the path in the source contract's servers entry"
 
 
-def source_relation(graph: MeshGraph, source: ContractSpec) -> Relation:
+def source_relation(graph: MeshGraph, source: ContractSpec, states: SourceStates | None = None) -> Relation:
+    """``source`` as a relation; a file source reads the files ``states`` listed for it (listing them now, and
+    keeping them there, when it has not), the files its build's fingerprint describes."""
     server = source.server
     if server is None:
         raise BuildError(f"{source.path}: source {source.id} has no servers entry")
     root = graph.spec.root
     if server.type == "local":
         assert server.path is not None and server.format is not None
-        files = sorted(glob(str(root / server.path), recursive=True))
+        files = source_state(graph, source, states).files
         if not files:
             raise BuildError(
                 f"source {source.id}: no files match {server.path} (declared in {source.path.relative_to(root)}); "

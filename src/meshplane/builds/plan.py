@@ -16,8 +16,8 @@ from enum import StrEnum
 from glob import glob
 from typing import Any
 
-from meshplane.graph import Edge, MeshGraph
-from meshplane.spec import OutputPortSpec, ProductSpec
+from meshplane.graph import MeshGraph
+from meshplane.spec import ContractSpec, OutputPortSpec, ProductSpec
 from meshplane.storage.tables import CONTENT_PROPERTY
 from meshplane.types import Address
 
@@ -29,10 +29,13 @@ __all__ = [
     "PortRun",
     "Reason",
     "SnapshotLookup",
+    "SourceState",
+    "SourceStates",
     "fingerprint_port",
     "plan_build",
     "port_reasons",
     "port_run",
+    "source_state",
 ]
 
 PROPERTY_PREFIX = "meshplane."
@@ -63,15 +66,39 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _source_state(graph: MeshGraph, edge: Edge) -> Any:
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """A source as one listing found it: what a port's fingerprint digests and, for files, the files listed. A
+    build reads exactly those files, so the fingerprint it publishes describes the data it read: a file that lands
+    during the run is new to the next plan, never recorded as read."""
+
+    fingerprint: Any
+    files: tuple[str, ...] = ()
+
+
+# By source id: each source is listed once per plan and once per product build (a glob of a year of daily files
+# costs ~20 ms).
+SourceStates = dict[str, SourceState]
+
+
+def source_state(graph: MeshGraph, source: ContractSpec, states: SourceStates | None = None) -> SourceState:
+    """``source`` as ``states`` holds it, listed now (and kept there) when it does not."""
+    if states is not None and source.id in states:
+        return states[source.id]
+    state = _list_source(graph, source)
+    if states is not None:
+        states[source.id] = state
+    return state
+
+
+def _list_source(graph: MeshGraph, source: ContractSpec) -> SourceState:
     """Files: their names, sizes and modification times. A PostgreSQL table: its row count and the largest value
     of the source contract's ``watermark`` column, or its newest row version (see ``postgres_fingerprint``)."""
-    assert edge.source is not None
-    server = edge.source.server
+    server = source.server
     if server is None:
-        return None
+        return SourceState(None)
     if server.type == "postgres" and server.table is not None:
-        return _postgres_state(graph, edge)
+        return SourceState(_postgres_state(graph, source))
     if server.type == "local" and server.path is not None:
         root = str(graph.spec.root)
         pattern = str(graph.spec.root / server.path)
@@ -80,7 +107,7 @@ def _source_state(graph: MeshGraph, edge: Edge) -> Any:
         prefix = (
             root + os.sep if os.path.isabs(root) and _plain(server.path) and os.path.normpath(root) == root else None
         )
-        states = []
+        states, files = [], []
         for name in sorted(glob(pattern, recursive=True)):
             try:
                 stat = os.stat(name)
@@ -88,13 +115,15 @@ def _source_state(graph: MeshGraph, edge: Edge) -> Any:
                 continue
             relative = name[len(prefix) :] if prefix and name.startswith(prefix) else os.path.relpath(name, root)
             states.append((relative, stat.st_size, stat.st_mtime_ns))
-        return states
-    return {"server": server.name, "table": server.table}
+            files.append(name)
+        return SourceState(states, tuple(files))
+    return SourceState({"server": server.name, "table": server.table})
 
 
-def _file_bytes(state: Any) -> int:
-    """The bytes of a file source's state (:func:`_source_state`); 0 for other sources."""
-    return sum(size for _, size, _ in state) if isinstance(state, list) else 0
+def _file_bytes(state: SourceState | None) -> int:
+    """The bytes of a file source's listed files; 0 for other sources."""
+    fingerprint = state.fingerprint if state is not None else None
+    return sum(size for _, size, _ in fingerprint) if isinstance(fingerprint, list) else 0
 
 
 def _plain(path: str) -> bool:
@@ -102,9 +131,9 @@ def _plain(path: str) -> bool:
     return not os.path.isabs(path) and os.path.normpath(path) == path and not path.startswith("..")
 
 
-def _postgres_state(graph: MeshGraph, edge: Edge) -> Any:
-    assert edge.source is not None and edge.source.server is not None
-    server = edge.source.server
+def _postgres_state(graph: MeshGraph, source: ContractSpec) -> Any:
+    server = source.server
+    assert server is not None
     state: dict[str, Any] = {"server": server.name, "table": server.table}
     connection = graph.spec.config.connections.get(server.name)
     url = os.environ.get(connection.env) if connection is not None else None
@@ -113,7 +142,7 @@ def _postgres_state(graph: MeshGraph, edge: Edge) -> Any:
     from meshplane.engines.sources import postgres_fingerprint
     from meshplane.errors import BuildError
 
-    watermark = edge.source.custom.get("watermark")
+    watermark = source.custom.get("watermark")
     assert server.table is not None
     try:
         state["content"] = postgres_fingerprint(
@@ -150,9 +179,10 @@ def fingerprint_port(
     port: OutputPortSpec,
     lookup: SnapshotLookup,
     engine: str,
-    source_states: dict[str, Any] | None = None,
+    source_states: SourceStates | None = None,
 ) -> PortFingerprint:
-    """``source_states`` caches each source's file state across the products of one plan (globs are costly)."""
+    """``source_states``: each source's state, listed once across the products of a plan or the steps of a
+    product's build (see :class:`SourceState`)."""
     upstream: dict[str, str | None] = {}
     sources: dict[str, Any] = {}
     for edge in graph.edges[product.address]:
@@ -162,14 +192,9 @@ def fingerprint_port(
             # A compaction's snapshot holds an earlier snapshot's rows: consumers of it are not stale.
             content = summary.get(CONTENT_PROPERTY) or summary.get(f"{PROPERTY_PREFIX}snapshot") if summary else None
             upstream[edge.input.name] = content
-        elif source_states is None:
-            sources[edge.input.name] = _source_state(graph, edge)
         else:
             assert edge.source is not None
-            key = edge.source.id
-            if key not in source_states:
-                source_states[key] = _source_state(graph, edge)
-            sources[edge.input.name] = source_states[key]
+            sources[edge.input.name] = source_state(graph, edge.source, source_states).fingerprint
     return PortFingerprint(
         code=_digest(port.transform.code),
         contract=_digest(port.contract.raw),
@@ -287,7 +312,7 @@ def plan_build(
     ports whole."""
     items: list[PlannedProduct] = []
     rebuilding: set[Address] = set()
-    states: dict[str, Any] = {}
+    states: SourceStates = {}
     summaries: dict[tuple[Address, int], Mapping[str, str] | None] = {}
 
     def cached(port: Address, major: int) -> Mapping[str, str] | None:

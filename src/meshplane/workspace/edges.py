@@ -20,6 +20,7 @@ from meshplane.access.agreements import product_principal
 from meshplane.access.query_ports import PortResolver, ReadablePort
 from meshplane.access.rewrite import port_relation
 from meshplane.builds.inputs import source_relation
+from meshplane.builds.plan import SourceStates
 from meshplane.catalog import AccessRequest, QueryDecision
 from meshplane.engines.base import GovernedRelation, Relation
 from meshplane.errors import AccessDenied, BuildError, QueryRejected
@@ -42,11 +43,18 @@ class GovernedInputs:
         self.graph = graph
         self.access = access
 
-    def __call__(self, product: ProductSpec) -> dict[str, Relation]:
-        return self.bind(product)
+    def __call__(self, product: ProductSpec, sources: SourceStates | None = None) -> dict[str, Relation]:
+        return self.bind(product, sources=sources)
 
-    def bind(self, product: ProductSpec, staged: Mapping[Address, Relation] | None = None) -> dict[str, Relation]:
-        """Each input of ``product``; ``staged``: upstream ports built (not published) in this run, as
+    def bind(
+        self,
+        product: ProductSpec,
+        staged: Mapping[Address, Relation] | None = None,
+        *,
+        sources: SourceStates | None = None,
+    ) -> dict[str, Relation]:
+        """Each input of ``product``; ``sources``: the files its build listed for each file source (see
+        :class:`~meshplane.builds.plan.SourceState`). ``staged``: upstream ports built (not published) in this run, as
         ``meshplane test --staged`` has them. A staged result has passed no access decision, so only products
         whose team owns the upstream port (who read it raw anyway) read it; any other reader is refused,
         located, with how to test it instead."""
@@ -58,7 +66,7 @@ class GovernedInputs:
         bound: dict[str, Relation] = {}
         for edge in self.graph.edges[product.address]:
             if edge.source is not None:
-                bound[edge.input.name] = source_relation(self.graph, edge.source)
+                bound[edge.input.name] = source_relation(self.graph, edge.source, sources)
                 continue
             assert edge.upstream_port is not None
             address = str(edge.upstream_port)
