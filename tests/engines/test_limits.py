@@ -285,3 +285,20 @@ def test_a_stream_past_its_wall_time_loses_its_child() -> None:
         assert pool.call("a", pid) != first  # a new child
     finally:
         pool.close()
+
+
+def test_a_child_whose_duckdb_ran_out_of_memory_serves_no_more_calls() -> None:
+    """Like a MemoryError, DuckDB's OutOfMemoryException at the child's address-space cap retires the child: the
+    next call gets a fresh one, and the error still reaches the caller as DuckDB raised it."""
+    from duckdb import OutOfMemoryException
+
+    pool = WorkerPool(ProcessLimits(memory_bytes=3 * GiB, wall_seconds=30), max_workers=1, per_owner=1)
+    try:
+        first = pool.call("a", pid)
+        assert pool.call("a", pid) == first  # a child that answered serves the next call
+        with pytest.raises(OutOfMemoryException):
+            pool.call("a", duckdb_range, 2_000_000_000)
+        assert pool.call("a", pid) != first
+        assert pool.call("a", double, 4) == 8
+    finally:
+        pool.close()

@@ -47,6 +47,12 @@ def _portable(error: BaseException) -> BaseException:
     return error
 
 
+def _out_of_memory(error: BaseException) -> bool:
+    from meshplane.engines.limits import ran_out_of_memory
+
+    return ran_out_of_memory(error)
+
+
 def _control(fd: int) -> None:
     """Cancel the running call when the parent names it on the control pipe."""
     from meshplane.engines.cancel import _cancel_call
@@ -86,7 +92,7 @@ def _serve_stream(chunks: Iterator[bytes], requests: Connection, replies: Connec
         while True:
             _send(replies, reply)
             if reply[0] != "chunk":
-                return not isinstance(reply[1], MemoryError)  # out of memory once: not trusted again
+                return not _out_of_memory(reply[1])  # out of memory once: not trusted again
             if reply[1][1]:
                 return True
             reply = _next_reply(chunks)  # prepared while the parent handles the last one
@@ -138,7 +144,7 @@ def main(argv: list[str]) -> None:
         except BaseException as error:  # every failure goes back to the parent, which decides
             reply = ("error", _portable(error))
         _send(replies, reply)
-        if reply[0] == "error" and isinstance(reply[1], MemoryError):
+        if reply[0] == "error" and _out_of_memory(reply[1]):
             return  # a process that ran out of memory once is not trusted with the next call
 
 

@@ -12,7 +12,8 @@ Results stream back as Arrow IPC chunks of about a megabyte (:class:`IsolatedStr
 DuckDB's record batches as DuckDB makes them and stays one chunk ahead of its reader, so a result of any
 size is never held whole by either process. ``cancel()`` interrupts DuckDB in the child at once (the child
 serves the next query); closing a stream before its end frees its child at once. The child reports how
-long DuckDB itself ran.
+long DuckDB itself ran. A query whose child dies before it sends the first rows (a crash, not a limit) runs
+once more in a fresh child.
 """
 
 from __future__ import annotations
@@ -189,11 +190,15 @@ class IsolatedStream:
     set once the end was read.
     """
 
-    def __init__(self, remote: RemoteStream, limits: SandboxLimits) -> None:
+    def __init__(
+        self, remote: RemoteStream, limits: SandboxLimits, retry: Callable[[], RemoteStream] | None = None
+    ) -> None:
         """Nothing is read yet: the query runs in its child, ``schema`` or the first batch waits for it (so
-        a query can be cancelled while it starts)."""
+        a query can be cancelled while it starts). ``retry`` starts the query again in another child: used
+        once, when its child dies before the first chunk (see :meth:`_read`)."""
         self._remote = remote
         self._limits = limits
+        self._retry = retry
         self._pending: list[pa.RecordBatch] = []
         self._cancelled = False
         self._schema: pa.Schema | None = None
@@ -216,6 +221,16 @@ class IsolatedStream:
         except LimitExceeded as error:
             if self._cancelled and error.limit == "process":
                 raise QueryCancelled("the query was cancelled") from None
+            retry, self._retry = self._retry, None
+            if error.limit == "process" and self._schema is None and retry is not None:
+                # Its child died (a crash, not a limit) before any row left it: a read runs again in a fresh
+                # child once, as Trino's retry-policy QUERY does; a query that kills its child every time stops.
+                _log.warning("a query's worker process stopped before answering (%s); running it in another", error)
+                try:
+                    self._remote = retry()
+                except LimitExceeded as again:
+                    raise QueryInterrupted(_limit_message(again, self._limits)) from None
+                return self._read()
             # The consumer sees only that the query stopped; the operator's log says how the child ended.
             _log.warning("a query's worker process ended the query: %s", error)
             raise QueryInterrupted(_limit_message(error, self._limits)) from None
@@ -303,11 +318,15 @@ class IsolatedSandbox:
         subclasses) as they are, and DuckDB's errors (or :class:`~meshplane.engines.limits.RemoteError`
         with their kind) for the caller to sanitise.
         """
+
+        def start() -> RemoteStream:
+            return self.pool.stream(owner, _stream_in_child, self.limits, self.object_store, capped, opener, args)
+
         try:
-            remote = self.pool.stream(owner, _stream_in_child, self.limits, self.object_store, capped, opener, args)
+            remote = start()
         except LimitExceeded as error:
             raise QueryInterrupted(_limit_message(error, self.limits)) from None
-        return IsolatedStream(remote, self.limits)
+        return IsolatedStream(remote, self.limits, retry=start)
 
     def stream(self, owner: str, sql: str, allowed_files: Sequence[str], *, capped: bool = True) -> IsolatedStream:
         """Start ``sql`` reading only ``allowed_files``; ``capped=False`` lifts the row cap (see

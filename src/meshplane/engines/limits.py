@@ -63,6 +63,7 @@ __all__ = [
     "on_cancel",
     "parse_bytes",
     "prestart",
+    "ran_out_of_memory",
     "run_limited",
 ]
 
@@ -131,6 +132,17 @@ def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     return env
 
 
+def ran_out_of_memory(error: BaseException) -> bool:
+    """Whether a child's call failed on an allocation: Python's ``MemoryError``, or DuckDB's
+    ``OutOfMemoryException`` (at its ``memory_limit`` or at the child's RLIMIT_AS). Such a child is not trusted
+    with another call: an allocation failing half-way may leave DuckDB's or httpfs's threads in a state the next
+    query inherits (suspected where a query child aborted in ``std::terminate`` on the S3 query after a run of
+    memory-exhausting ones). Both sides decide by this: the child ends itself after answering, the parent does
+    not hand it out again."""
+    kind = getattr(error, "kind", None) or type(error).__name__  # RemoteError: an exception that did not pickle
+    return isinstance(error, MemoryError) or kind == "OutOfMemoryException"
+
+
 @dataclass(eq=False)
 class _Child:
     """One running child process and the two pipe ends the parent holds."""
@@ -145,6 +157,8 @@ class _Child:
     ready: bool = False
     """The child said it finished starting (interpreter, preloaded modules); its calls' clocks start then."""
     idle_since: float = field(default_factory=time.monotonic)
+    trusted: bool = True
+    """False once a call of it ran out of memory: it ends itself after answering, and serves nothing more."""
 
     @classmethod
     def start(cls, limits: ProcessLimits, *, cwd: str | None = None, env: Mapping[str, str] | None = None) -> _Child:
@@ -241,8 +255,10 @@ class _Child:
         if status != "error":  # pragma: no cover - a child speaks this protocol or is not a child
             self.kill()
             raise LimitExceeded(f"the worker process answered {status!r}", limit="process")
-        if isinstance(value, MemoryError):
-            raise LimitExceeded("stopped: the work exceeded its memory limit", limit="memory")
+        if ran_out_of_memory(value):
+            self.trusted = False
+            if isinstance(value, MemoryError):
+                raise LimitExceeded("stopped: the work exceeded its memory limit", limit="memory")
         raise value
 
     @property
@@ -474,7 +490,7 @@ class WorkerPool:
 
     def _reusable(self, child: _Child) -> bool:
         """Whether ``child`` may serve another call (the one place that decides it)."""
-        if not child.alive or child.calls >= self.recycle_after:
+        if not child.alive or not child.trusted or child.calls >= self.recycle_after:
             return False
         limit = self.limits.recycle_above
         return limit is None or child.address_space() <= limit
