@@ -230,6 +230,8 @@ class IsolatedStream:
                     self._remote = retry()
                 except LimitExceeded as again:
                     raise QueryInterrupted(_limit_message(again, self._limits)) from None
+                if self._cancelled:  # cancelled while the new child took the query: it reaches that child too
+                    self._remote.cancel()
                 return self._read()
             # The consumer sees only that the query stopped; the operator's log says how the child ended.
             _log.warning("a query's worker process ended the query: %s", error)
