@@ -23,6 +23,13 @@ def at(hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 3, 2, hour, minute, tzinfo=UTC)
 
 
+def hourly_away_from_now() -> str:
+    """An hourly cron whose ticks fall half an hour from the wall clock, so none passes while a test runs.
+
+    Tests that build on the real clock and then ask what is due would otherwise fail when an hour turns mid-test."""
+    return f"{(datetime.now(UTC).minute + 30) % 60} * * * *"
+
+
 def test_due_products_with_a_fixed_clock(tmp_path: Path) -> None:
     with Mesh.open(write_mesh(tmp_path / "mesh", schedule="0 * * * *")) as mesh:
         graph = mesh.graph
@@ -64,7 +71,7 @@ def test_scheduler_runs_missed_ticks_once_after_downtime(tmp_path: Path) -> None
 
 
 def test_run_due_and_schedule_once(tmp_path: Path, cli: Any) -> None:
-    root = write_mesh(tmp_path / "mesh", schedule="0 * * * *")
+    root = write_mesh(tmp_path / "mesh", schedule=hourly_away_from_now())
     first = cli("schedule", "--once", "--mesh", str(root))
     assert first.code == 0, first.stderr
     assert "1 scheduled product(s) built" in first.stdout
@@ -101,7 +108,7 @@ def test_run_due_and_schedule_once(tmp_path: Path, cli: Any) -> None:
 
 def test_the_scheduler_plans_an_unchanged_product_once_per_tick(tmp_path: Path, monkeypatch: Any) -> None:
     """Rounds every few seconds must not re-plan (fingerprint every source of) a due product found up to date."""
-    root = write_mesh(tmp_path / "mesh", schedule="0 * * * *")
+    root = write_mesh(tmp_path / "mesh", schedule=hourly_away_from_now())
     with Mesh.open(root) as mesh:
         assert mesh.build(["podcasts.listening_events"]).ok
         planned: list[list[str] | None] = []
