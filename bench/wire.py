@@ -10,7 +10,10 @@ port of N rows x 5 columns (integer, text, decimal, timestamp, boolean). Three m
 2. streaming: ``SELECT *`` of the N rows read by psycopg over the wire, side by side with psycopg reading the
    same rows from the local PostgreSQL server (127.0.0.1:5432, database test: a scratch table created and
    dropped);
-3. concurrency: C connections each running small queries for S seconds; queries answered and errors.
+3. browsing: SQLAlchemy's inspector reflecting the port (schemas, tables, columns, key, indexes: the catalog
+   queries a BI tool or an ORM sends) over the wire, side by side with the same reflection of the scratch table
+   from PostgreSQL; median seconds per reflection, each by a new engine (nothing cached on the client);
+4. concurrency: C connections each running small queries for S seconds; queries answered and errors.
 
     .venv/bin/python bench/wire.py [--rows 1000000] [--repeat 3] [--connections 100] [--seconds 60]
 """
@@ -28,6 +31,7 @@ from typing import Any
 
 import duckdb
 import psycopg
+import sqlalchemy as sa
 from _common import DATA, footer, header
 
 from meshplane.access import PortColumn, QueryGateway, ReadablePort
@@ -96,6 +100,19 @@ def serve(path: str, rows: int, workers: int, ports: Any, stop: Any) -> None:
     gateway.close()
 
 
+def reflect(url: sa.URL, schema: str, table: str) -> None:
+    """What SQLAlchemy's inspector asks to describe one table, as an ORM or a BI tool does on connecting."""
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        assert schema in inspector.get_schema_names() and table in inspector.get_table_names(schema=schema)
+        assert len(inspector.get_columns(table, schema=schema)) == len(COLUMNS)
+        inspector.get_pk_constraint(table, schema=schema)
+        inspector.get_indexes(table, schema=schema)
+    finally:
+        engine.dispose()
+
+
 def timed(work: Any) -> float:
     start = time.perf_counter()
     work()
@@ -147,6 +164,14 @@ def main() -> None:
                         for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
                             copy.write_row(row)
                 pg.execute(f"VACUUM ANALYZE {table}")
+            wire_url = sa.URL.create("postgresql+psycopg", username=USER.username, password=TOKEN, host="127.0.0.1",
+                                     port=port, database="bench", query={"sslmode": "disable"})  # fmt: skip
+            pg_url = sa.URL.create("postgresql+psycopg", username="postgres", host="127.0.0.1", port=5432,
+                                   database="test")  # fmt: skip
+            wire_reflect, pg_reflect = [], []
+            for _ in range(args.repeat):
+                wire_reflect.append(timed(lambda: reflect(wire_url, "bench", "events")))
+                pg_reflect.append(timed(lambda: reflect(pg_url, "public", table)))
             wire_times, pg_times = [], []
             for _ in range(args.repeat):
                 with psycopg.connect(dsn, autocommit=True) as conn:
@@ -163,8 +188,12 @@ def main() -> None:
             rate = args.rows / seconds
             print(f"stream {args.rows} rows, psycopg from {who}  median {seconds:7.2f} s  {rate:12,.0f} rows/s")
         print(f"meshplane / PostgreSQL: {mw / mp:.2f}x (target: within 2x)")
+        rw, rp = statistics.median(wire_reflect), statistics.median(pg_reflect)
+        reflecting = "reflect the table (SQLAlchemy inspector),"
+        print(f"{reflecting} meshplane (wire)  median {rw * 1000:8.1f} ms")
+        print(f"{reflecting} PostgreSQL        median {rp * 1000:8.1f} ms   {rw / rp:.2f}x")
 
-        # 3. concurrency
+        # 4. concurrency
         counts, errors = [0] * args.connections, [0] * args.connections
         messages: list[str] = []
         stop = time.monotonic() + args.seconds

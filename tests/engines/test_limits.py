@@ -206,6 +206,43 @@ def test_a_child_left_mapping_more_than_recycle_above_is_replaced() -> None:
         pool.close()
 
 
+def arrow_allocation_maps() -> int:
+    """In a child: the address space pyarrow's first allocations add (not counting its import)."""
+    import mmap
+
+    import pyarrow as pa
+
+    def mapped() -> int:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[0]) * mmap.PAGESIZE
+
+    before = mapped()
+    kept = [pa.array(range(n * 1000)) for n in range(1, 50)]
+    assert sum(len(a) for a in kept) > 0
+    return mapped() - before
+
+
+def test_a_childs_allocators_reserve_no_address_space_ahead_of_use() -> None:
+    """RLIMIT_AS counts reservations: pyarrow's mimalloc reserving 1 GiB at its first allocation took a query
+    child's headroom (a catalog worker mapped past its replacement mark after one query, so every query
+    waited for a new process)."""
+    grown = run_limited(arrow_allocation_maps, limits=ProcessLimits(memory_bytes=4 * GiB, wall_seconds=60))
+    assert grown < 128 * 2**20  # about 10 MB of arrays
+
+
+def test_a_pool_whose_children_outgrow_their_mark_on_the_first_call_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    pool = WorkerPool(ProcessLimits(memory_bytes=3 * GiB, wall_seconds=30, recycle_above=1), max_workers=1)
+    try:
+        with caplog.at_level("WARNING", logger="meshplane.engines.limits"):
+            assert pool.call("a", pid) != pool.call("a", pid)  # each call in a new child
+            pool.call("a", pid)
+        assert pool.started == 3
+        [warning] = [r.getMessage() for r in caplog.records if "worker process maps" in r.getMessage()]
+        assert "each call starts a new process; raise the limits' headroom" in warning
+    finally:
+        pool.close()
+
+
 def test_query_children_are_replaced_once_they_keep_half_their_headroom() -> None:
     from meshplane.engines.duckdb_sandbox import SandboxLimits, process_limits
 

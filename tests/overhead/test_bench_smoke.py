@@ -102,6 +102,7 @@ def test_wire(data: Path) -> None:
     out = run("wire.py", "--rows", "1000", "--repeat", "1", "--queries", "3", "--connections", "4", "--seconds", "2",
               data=data)  # fmt: skip
     assert "psycopg over the wire protocol" in out and "meshplane / PostgreSQL" in out, out
+    assert "reflect the table (SQLAlchemy inspector), PostgreSQL" in out, out
     assert "concurrent connections" in out and ", 0 errors" in out, out
 
 

@@ -82,6 +82,19 @@ def test_browse_lists_only_readable_ports_with_comments(wire: Wire) -> None:
     assert types["listener_email"] == "character varying"  # the hash mask's type as PostgreSQL names it
 
 
+def test_a_sessions_catalog_queries_reuse_one_worker_process(wire: Wire) -> None:
+    """A client browsing sends dozens of catalog queries: each must not pay for a new worker process's start
+    (a worker replaced after every call made each SQLAlchemy or DBeaver metadata query take seconds)."""
+    pool = wire.server.catalog_workers.pool
+    with psycopg.connect(wire.dsn(CONSUMER)) as conn:
+        conn.execute("SELECT nspname FROM pg_catalog.pg_namespace").fetchall()  # the session's first: may start one
+        started = pool.started
+        for _ in range(4):
+            tables = conn.execute("SELECT relname FROM pg_catalog.pg_class WHERE relkind = 'r'").fetchall()
+            assert ("listening_events",) in tables
+    assert pool.started == started
+
+
 def test_session_commands_and_catalog_functions(wire: Wire) -> None:
     with psycopg.connect(wire.dsn(CONSUMER), autocommit=False) as conn:
         assert conn.info.server_version >= 160000

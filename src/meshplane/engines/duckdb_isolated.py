@@ -170,9 +170,6 @@ def _stream_in_child(limits: SandboxLimits, store: S3Location | None, capped: bo
 
 
 _CHILD_ENV = {
-    # glibc reserves 64 MB of address space per thread arena; httpfs's request threads added enough of them to
-    # reach RLIMIT_AS (the child aborted). Two arenas keep address space near real use.
-    "MALLOC_ARENA_MAX": "2",
     "MESHPLANE_WORKER_PRELOAD": "pyarrow,duckdb,meshplane.engines.duckdb_isolated",
 }
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import mmap
 import os
 import re
@@ -52,6 +53,8 @@ from meshplane.engines.cancel import on_cancel
 from meshplane.engines.deadlines import GRACE_SECONDS, START_SECONDS, WATCHDOG, Watchdog
 from meshplane.engines.remote_stream import RemoteStream
 from meshplane.errors import LimitExceeded, MeshError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "WATCHDOG",
@@ -120,6 +123,16 @@ class RemoteError(MeshError):
 _CALLS = itertools.count(1)
 """Ids of calls, unique in the parent: a cancel names the call it means, never a later one."""
 
+_ALLOCATORS = {
+    # RLIMIT_AS counts reserved address space as if it were used, so a child's allocators must not reserve
+    # ahead of use. glibc reserves 64 MB per thread arena: httpfs's request threads added enough of them to
+    # reach the cap (the child aborted); two arenas keep address space near real use.
+    "MALLOC_ARENA_MAX": "2",
+    # pyarrow's default pool (mimalloc) reserves a 1 GiB arena at its first allocation: a query child then
+    # mapped 1.6 GB where it used 0.25 GB, a gigabyte of its headroom gone before its query began.
+    "ARROW_DEFAULT_MEMORY_POOL": "system",
+}
+
 
 def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     env = {key: os.environ[key] for key in _ENV_KEPT if key in os.environ}
@@ -128,6 +141,7 @@ def _child_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     paths = [package_root, *(p for p in sys.path if p and p != package_root and Path(p).is_dir())]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(_ALLOCATORS)
     env.update(extra or {})
     return env
 
@@ -391,6 +405,9 @@ class WorkerPool:
         self._waiting: list[tuple[int, str]] = []  # (ticket, owner), in arrival order
         self._tickets = itertools.count()
         self._closed = False
+        self.started = 0
+        """Children this pool has started (or taken as a prestarted spare) in its life."""
+        self._oversize_told = False
 
     def prestart(self, count: int = 1) -> None:
         """Start children in the background until ``count`` are idle (at most ``max_workers`` alive), so the
@@ -401,7 +418,7 @@ class WorkerPool:
 
         def start() -> None:
             try:
-                child = _take_spare(self.limits, self._env) or _Child.start(self.limits, env=self._env)
+                child = self._start_child()
             except BaseException:
                 with self._cond:
                     self._alive -= 1
@@ -474,7 +491,7 @@ class WorkerPool:
         if child is not None:
             return child
         try:
-            return _take_spare(self.limits, self._env) or _Child.start(self.limits, env=self._env)
+            return self._start_child()
         except BaseException:
             with self._cond:
                 self._alive -= 1
@@ -488,12 +505,26 @@ class WorkerPool:
         eligible = [(self._running.get(o, 0), t) for t, o in self._waiting if self._running.get(o, 0) < self.per_owner]
         return bool(eligible) and min(eligible)[1] == ticket
 
+    def _start_child(self) -> _Child:
+        child = _take_spare(self.limits, self._env) or _Child.start(self.limits, env=self._env)
+        with self._cond:
+            self.started += 1
+        return child
+
     def _reusable(self, child: _Child) -> bool:
         """Whether ``child`` may serve another call (the one place that decides it)."""
         if not child.alive or not child.trusted or child.calls >= self.recycle_after:
             return False
         limit = self.limits.recycle_above
-        return limit is None or child.address_space() <= limit
+        if limit is None or (mapped := child.address_space()) <= limit:
+            return True
+        if child.calls <= 1 and not self._oversize_told:
+            # its own libraries fill the room: every call would pay for a new child's start, unseen
+            self._oversize_told = True
+            log.warning("a worker process maps %d MiB after its first call, above the %d MiB at which workers "
+                        "are replaced: each call starts a new process; raise the limits' headroom",
+                        mapped >> 20, limit >> 20)  # fmt: skip
+        return False
 
     def _release(self, owner: str | None, keep: _Child | None, used: _Child | None = None) -> None:
         retire: list[_Child] = []
