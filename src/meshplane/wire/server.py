@@ -43,7 +43,7 @@ WireAuth = Literal["scram-sha-256", "password"]
 CATALOG_LIMITS = SandboxLimits(memory_limit="256MB", threads=1, timeout_seconds=30.0, max_rows=100_000,
                                headroom="2GB", processes=2, per_user=1)  # fmt: skip
 """Limits of one catalog query (its worker processes are apart from the data queries'). A worker maps about
-600 MiB of libraries before its first query; the headroom leaves room above that for a large mesh's catalog
+600 MiB (its libraries) after its first query; the headroom leaves room above that for a large mesh's catalog
 database, so a session's catalog queries keep one worker instead of each waiting for a new one."""
 
 
